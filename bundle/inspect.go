@@ -1,0 +1,77 @@
+package bundle
+
+import (
+	"context"
+	"errors"
+
+	"github.com/airgap-bundle/bundle/sign"
+)
+
+// Summary describes a bundle for people and scripts (bundle inspect).
+type Summary struct {
+	BundleID      string        `json:"bundleId"`
+	Created       string        `json:"created"`
+	Packer        string        `json:"packer"`
+	Signer        *Signer       `json:"signer"`
+	Signature     string        `json:"signature"` // "verified", "not checked", "unsigned"
+	Compression   string        `json:"compression"`
+	MaxVolumeSize int64         `json:"maxVolumeSize"`
+	Images        []Image       `json:"images"`
+	Blobs         int           `json:"blobs"`
+	BlobBytes     int64         `json:"blobBytes"`   // sum of blob sizes
+	StoredBytes   int64         `json:"storedBytes"` // sum of stored sizes
+	Volumes       []VolumeState `json:"volumes"`
+	Missing       []int         `json:"missing"`
+	Problems      []string      `json:"problems"`
+}
+
+// VolumeState is one volume and where it was found ("" when missing).
+type VolumeState struct {
+	Number int    `json:"number"`
+	Size   int64  `json:"size"`
+	Path   string `json:"path"`
+}
+
+// Inspect reads the volume headers in paths (not their blob data) and
+// summarises the bundle. With key set, the signature is checked too.
+func Inspect(ctx context.Context, paths []string, key *sign.Verifier) (*Summary, error) {
+	s, err := OpenSet(ctx, paths)
+	if err != nil {
+		return nil, err
+	}
+	x := s.Index
+	sum := &Summary{BundleID: x.BundleID, Created: x.Created, Packer: x.Packer, Signer: x.Signer, Compression: x.Compression,
+		MaxVolumeSize: x.MaxVolumeSize, Images: x.Images, Blobs: len(x.Blobs), Missing: s.Missing(), Problems: []string{}}
+	if sum.Missing == nil {
+		sum.Missing = []int{}
+	}
+	for _, b := range x.Blobs {
+		sum.BlobBytes += b.Size
+		sum.StoredBytes += b.StoredSize
+	}
+	for _, v := range x.Volumes {
+		st := VolumeState{Number: v.Number, Size: v.Size}
+		if h := s.Volumes[v.Number]; h != nil {
+			st.Path = h.Path
+		}
+		sum.Volumes = append(sum.Volumes, st)
+	}
+	for _, p := range s.Problems {
+		sum.Problems = append(sum.Problems, p.Error())
+	}
+	switch {
+	case s.Signature == nil:
+		sum.Signature = "unsigned"
+	case key == nil:
+		sum.Signature = "not checked"
+	default:
+		if err := s.CheckSignature(key, false); err != nil {
+			return sum, err
+		}
+		sum.Signature = "verified"
+	}
+	if len(s.Problems) > 0 {
+		return sum, errors.Join(s.Problems...)
+	}
+	return sum, nil
+}

@@ -1,0 +1,636 @@
+package bundle
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/airgap-bundle/bundle/oci"
+	"github.com/airgap-bundle/bundle/sign"
+	"github.com/klauspost/compress/zstd"
+	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// PackOptions control Pack.
+type PackOptions struct {
+	// MaxVolumeSize bounds every volume file, in bytes; 0 means one volume.
+	MaxVolumeSize int64
+	// Platforms, when not empty, keeps only matching manifests of indexes.
+	Platforms []ocispec.Platform
+	// Compression is CompressionNone (default) or CompressionZstd.
+	Compression string
+	// Signer signs the index; nil packs an unsigned bundle.
+	Signer *sign.Signer
+	// Created is the creation time recorded (SOURCE_DATE_EPOCH in the CLI);
+	// zero means now.
+	Created time.Time
+	// Packer names the program and version that packs.
+	Packer string
+	// Progress, when set, is called as bytes are written.
+	Progress func(Progress)
+	// Notice, when set, is told of things the user should know (platforms
+	// dropped, referrers added).
+	Notice func(string)
+}
+
+// Progress reports the work done so far.
+type Progress struct {
+	Op     string // "pack", "verify", "unpack"
+	Volume int    // volume being worked on
+	Done   int64  // bytes done in all
+	Total  int64  // bytes to do in all
+}
+
+// packBlob is a blob on its way into the bundle.
+type packBlob struct {
+	*Blob
+	src Source
+}
+
+// Pack reads the sources, plans the volumes and writes them into sink. It
+// returns the index that every volume carries.
+func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Index, error) {
+	if o.Compression == "" {
+		o.Compression = CompressionNone
+	}
+	if o.Compression != CompressionNone && o.Compression != CompressionZstd {
+		return nil, fmt.Errorf("compression %q: want none or zstd", o.Compression)
+	}
+	if o.MaxVolumeSize < 0 {
+		return nil, fmt.Errorf("negative volume size")
+	}
+	notice := o.Notice
+	if notice == nil {
+		notice = func(string) {}
+	}
+	created := o.Created
+	if created.IsZero() {
+		created = time.Now()
+	}
+	created = created.UTC().Truncate(time.Second)
+	if created.Unix() < 0 || created.Unix() >= 1<<33 {
+		return nil, fmt.Errorf("creation time %s is out of range", created)
+	}
+	if len(sources) == 0 {
+		return nil, errors.New("nothing to pack: give at least one source")
+	}
+
+	g, err := collect(ctx, sources, o.Platforms, notice)
+	if err != nil {
+		return nil, err
+	}
+	layoutIndex, err := json.Marshal(ocispec.Index{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageIndex,
+		Manifests: g.manifests,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if o.Compression == CompressionZstd {
+		for _, b := range g.blobs {
+			if err := chooseEncoding(ctx, b); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	x := &Index{
+		MediaType:     MediaTypeIndex,
+		FormatVersion: FormatVersion,
+		Created:       created.Format(time.RFC3339),
+		Packer:        o.Packer,
+		Bases:         []Base{},
+		Compression:   o.Compression,
+		MaxVolumeSize: o.MaxVolumeSize,
+		LayoutIndex:   Content{Digest: digest.FromBytes(layoutIndex), Size: int64(len(layoutIndex))},
+		Manifests:     g.manifests,
+		Images:        g.images,
+	}
+	if o.Signer != nil {
+		x.Signer = &Signer{KeyID: o.Signer.KeyID(), Algorithm: o.Signer.Algorithm()}
+	}
+	x.BundleID = bundleID(x, layoutIndex, g.blobs)
+	for _, b := range g.blobs {
+		x.Blobs = append(x.Blobs, *b.Blob)
+	}
+	if err := plan(x, o.MaxVolumeSize); err != nil {
+		return nil, err
+	}
+	// Segment digests: a whole unencoded blob's segment is the blob itself;
+	// the rest need one hashing pass over the stored bytes.
+	for i := range x.Blobs {
+		b := &x.Blobs[i]
+		if len(b.Placements) == 1 {
+			b.Placements[0].Digest = b.StoredDigest
+			continue
+		}
+		if err := segmentDigests(ctx, g.blobs[i].src, b); err != nil {
+			return nil, err
+		}
+	}
+	indexBytes, err := json.Marshal(x)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ParseIndex(indexBytes); err != nil {
+		return nil, fmt.Errorf("internal error: packed index does not validate: %w", err)
+	}
+	var sig []byte
+	if o.Signer != nil {
+		if sig, err = o.Signer.Sign(indexBytes); err != nil {
+			return nil, fmt.Errorf("sign bundle index: %w", err)
+		}
+		if len(sig) > MaxSignatureSize {
+			return nil, fmt.Errorf("signature of %d bytes is larger than the %d the format allows; use a smaller key", len(sig), MaxSignatureSize)
+		}
+	}
+
+	w := &volumeWriter{ctx: ctx, x: x, sink: sink, layoutIndex: layoutIndex, indexBytes: indexBytes, sig: sig, progress: o.Progress}
+	for _, v := range x.Volumes {
+		w.total += v.Size
+	}
+	if err := sink.Begin(ctx, x); err != nil {
+		sink.Abort()
+		return nil, err
+	}
+	if err := w.writeAll(g.blobs); err != nil {
+		w.abort()
+		sink.Abort()
+		return nil, err
+	}
+	if err := sink.Commit(); err != nil {
+		sink.Abort()
+		return nil, err
+	}
+	return x, nil
+}
+
+// graph is what the sources hold, deduplicated.
+type graph struct {
+	manifests []ocispec.Descriptor
+	images    []Image
+	blobs     []*packBlob
+}
+
+func collect(ctx context.Context, sources []Source, platforms []ocispec.Platform, notice func(string)) (*graph, error) {
+	type refOwner struct {
+		digest digest.Digest
+		source string
+	}
+	refs := map[string]refOwner{}
+	byDigest := map[digest.Digest]*packBlob{}
+	var meta, data []*packBlob
+	children := map[digest.Digest][]digest.Digest{}
+	content := map[digest.Digest][]byte{}
+	seen := map[digest.Digest]bool{}
+	listed := map[string]bool{} // ref + digest already in manifests
+	g := &graph{}
+
+	walkOpts := oci.WalkOptions{Platforms: platforms, Dropped: func(parent, child ocispec.Descriptor) {
+		notice(fmt.Sprintf("dropped %s (%s) of index %s: platform not selected", child.Digest, orUnknown(oci.FormatPlatform(child.Platform)), parent.Digest))
+	}}
+	add := func(src Source, root ocispec.Descriptor) error {
+		return oci.Walk(ctx, src, root, walkOpts, seen, func(d ocispec.Descriptor, c []byte) error {
+			if byDigest[d.Digest] != nil {
+				return nil
+			}
+			if err := validDigest(d.Digest); err != nil {
+				return fmt.Errorf("%s: %w", src, err)
+			}
+			b := &packBlob{Blob: &Blob{Digest: d.Digest, Size: d.Size, MediaType: d.MediaType, Encoding: CompressionNone,
+				StoredSize: d.Size, StoredDigest: d.Digest}, src: src}
+			byDigest[d.Digest] = b
+			if c != nil {
+				meta = append(meta, b)
+				content[d.Digest] = c
+				kids, err := oci.Children(d, c)
+				if err != nil {
+					return err
+				}
+				for _, k := range kids {
+					if !oci.IsIndex(d.MediaType) || len(platforms) == 0 || oci.MatchPlatform(k.Platform, platforms) {
+						children[d.Digest] = append(children[d.Digest], k.Digest)
+					}
+				}
+			} else {
+				data = append(data, b)
+			}
+			return nil
+		})
+	}
+	listEntry := func(d ocispec.Descriptor) {
+		key := d.Annotations[ocispec.AnnotationRefName] + "@" + d.Digest.String()
+		if !listed[key] {
+			listed[key] = true
+			g.manifests = append(g.manifests, d)
+		}
+	}
+	for _, src := range sources {
+		roots, err := src.Roots(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range roots {
+			ref := r.Annotations[ocispec.AnnotationRefName]
+			if prev, ok := refs[ref]; ok && ref != "" && prev.digest != r.Digest {
+				return nil, fmt.Errorf("ref name %q is %s in %s but %s in %s: pack them into separate bundles or retag one", ref, prev.digest, prev.source, r.Digest, src)
+			}
+			refs[ref] = refOwner{r.Digest, src.String()}
+			if err := add(src, r); err != nil {
+				return nil, fmt.Errorf("%s: %w", src, err)
+			}
+			listEntry(r)
+		}
+	}
+	// Referrers of anything packed travel along, and their referrers too.
+	for done := 0; done < len(meta); done++ {
+		d := meta[done].Digest
+		for _, src := range sources {
+			rs, err := src.Referrers(ctx, d)
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range rs {
+				r.Annotations = withoutRefName(r.Annotations)
+				if byDigest[r.Digest] == nil {
+					notice(fmt.Sprintf("added referrer %s (%s) of %s from %s", r.Digest, orUnknown(r.ArtifactType), d, src))
+				}
+				if err := add(src, r); err != nil {
+					return nil, fmt.Errorf("%s: %w", src, err)
+				}
+				listEntry(r)
+			}
+		}
+	}
+	g.blobs = append(meta, data...)
+
+	// Summaries for inspect.
+	for _, m := range g.manifests {
+		img := Image{Ref: m.Annotations[ocispec.AnnotationRefName], Digest: m.Digest, MediaType: m.MediaType}
+		if s := oci.Subject(content[m.Digest]); s != nil {
+			img.Subject = s.Digest
+		}
+		counted := map[digest.Digest]bool{}
+		var sum func(d digest.Digest)
+		sum = func(d digest.Digest) {
+			if counted[d] || byDigest[d] == nil {
+				return
+			}
+			counted[d] = true
+			img.Size += byDigest[d].Size
+			for _, k := range children[d] {
+				sum(k)
+			}
+		}
+		sum(m.Digest)
+		img.Platforms = platformsOf(ctx, byDigest, content, m)
+		g.images = append(g.images, img)
+	}
+	return g, nil
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "no platform"
+	}
+	return s
+}
+
+func withoutRefName(a map[string]string) map[string]string {
+	if _, ok := a[ocispec.AnnotationRefName]; !ok {
+		return a
+	}
+	out := map[string]string{}
+	for k, v := range a {
+		if k != ocispec.AnnotationRefName {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// platformsOf lists the platforms of an entry: of each kept child for an
+// index, from the descriptor or the config for an image.
+func platformsOf(ctx context.Context, blobs map[digest.Digest]*packBlob, content map[digest.Digest][]byte, d ocispec.Descriptor) []string {
+	if oci.IsIndex(d.MediaType) {
+		var out []string
+		var idx ocispec.Index
+		json.Unmarshal(content[d.Digest], &idx)
+		for _, m := range idx.Manifests {
+			if blobs[m.Digest] != nil && m.Platform != nil {
+				out = append(out, oci.FormatPlatform(m.Platform))
+			}
+		}
+		return out
+	}
+	if d.Platform != nil {
+		return []string{oci.FormatPlatform(d.Platform)}
+	}
+	var m ocispec.Manifest
+	if json.Unmarshal(content[d.Digest], &m) != nil || m.Config.Size > oci.MaxManifestSize || blobs[m.Config.Digest] == nil {
+		return nil
+	}
+	if m.Config.MediaType != ocispec.MediaTypeImageConfig && m.Config.MediaType != "application/vnd.docker.container.image.v1+json" {
+		return nil
+	}
+	c, err := oci.ReadManifest(ctx, blobs[m.Config.Digest].src, m.Config)
+	if err != nil {
+		return nil
+	}
+	var p ocispec.Platform
+	if json.Unmarshal(c, &p) != nil || p.OS == "" {
+		return nil
+	}
+	return []string{oci.FormatPlatform(&p)}
+}
+
+// bundleID derives the id from what identifies the bundle's content and
+// options, so that equal inputs give equal ids (reproducible packs).
+func bundleID(x *Index, layoutIndex []byte, blobs []*packBlob) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "airgap-bundle v1\n%s\n%s\n%d\n", x.Created, x.Compression, x.MaxVolumeSize)
+	if x.Signer != nil {
+		fmt.Fprintf(h, "%s\n", x.Signer.KeyID)
+	}
+	h.Write(layoutIndex)
+	for _, b := range blobs {
+		fmt.Fprintf(h, "\n%s %s %d", b.Digest, b.Encoding, b.StoredSize)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// newEncoder is the one zstd configuration pack uses: single-threaded, so
+// the same input always gives the same bytes.
+func newEncoder(w io.Writer) (*zstd.Encoder, error) {
+	return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(true))
+}
+
+// chooseEncoding compresses b once to learn its stored size and digest, and
+// keeps the compressed form only when it saves at least a tar block.
+func chooseEncoding(ctx context.Context, b *packBlob) error {
+	if oci.IsManifest(b.MediaType) || oci.IsIndex(b.MediaType) || oci.IsCompressed(b.MediaType) || b.Size < 2*blockSize {
+		return nil
+	}
+	rc, err := openRaw(ctx, b.src, b.Blob)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	br := bufio.NewReaderSize(rc, 64<<10)
+	if magic, _ := br.Peek(4); isCompressedMagic(magic) {
+		return nil
+	}
+	h := sha256.New()
+	cw := &countWriter{w: h}
+	enc, err := newEncoder(cw)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(enc, br); err != nil {
+		enc.Close()
+		return err
+	}
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	if cw.n+blockSize <= b.Size {
+		b.Encoding = CompressionZstd
+		b.StoredSize = cw.n
+		b.StoredDigest = digest.NewDigest(digest.SHA256, h)
+	}
+	return nil
+}
+
+func isCompressedMagic(m []byte) bool {
+	return bytes.HasPrefix(m, []byte{0x1f, 0x8b}) || bytes.HasPrefix(m, []byte{0x28, 0xb5, 0x2f, 0xfd}) ||
+		bytes.HasPrefix(m, []byte{0xfd, '7', 'z', 'X'}) || bytes.HasPrefix(m, []byte("BZh"))
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// openRaw opens a blob at its source; the reader fails at EOF if the bytes
+// do not match the digest, so nothing unverified is packed silently.
+func openRaw(ctx context.Context, src Source, b *Blob) (io.ReadCloser, error) {
+	rc, err := src.Fetch(ctx, ocispec.Descriptor{MediaType: b.MediaType, Digest: b.Digest, Size: b.Size})
+	if err != nil {
+		return nil, err
+	}
+	return &checkedReader{r: rc, c: rc, h: sha256.New(), want: b.Digest, size: b.Size, what: src.String()}, nil
+}
+
+// checkedReader hashes what passes and checks size and digest at EOF.
+type checkedReader struct {
+	r    io.Reader
+	c    io.Closer
+	h    hash.Hash
+	n    int64
+	want digest.Digest
+	size int64
+	what string
+}
+
+func (r *checkedReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.h.Write(p[:n])
+	r.n += int64(n)
+	if r.n > r.size {
+		return n, fmt.Errorf("blob %s in %s is larger than %d bytes", r.want, r.what, r.size)
+	}
+	if err == io.EOF {
+		if r.n != r.size {
+			return n, fmt.Errorf("blob %s in %s: %d bytes, want %d", r.want, r.what, r.n, r.size)
+		}
+		if got := digest.NewDigest(digest.SHA256, r.h); got != r.want {
+			return n, fmt.Errorf("blob %s in %s is corrupt: its content hashes to %s", r.want, r.what, got)
+		}
+	}
+	return n, err
+}
+
+func (r *checkedReader) Close() error { return r.c.Close() }
+
+// openStored streams the stored bytes of b: the blob itself, or its zstd
+// compression.
+func openStored(ctx context.Context, src Source, b *Blob) (io.ReadCloser, error) {
+	rc, err := openRaw(ctx, src, b)
+	if err != nil || b.Encoding == CompressionNone {
+		return rc, err
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		defer rc.Close()
+		enc, err := newEncoder(pw)
+		if err != nil {
+			pw.CloseWithError(err)
+			return
+		}
+		if _, err := io.Copy(enc, rc); err != nil {
+			enc.Close()
+			pw.CloseWithError(err)
+			return
+		}
+		pw.CloseWithError(enc.Close())
+	}()
+	return pr, nil
+}
+
+// segmentDigests hashes the stored bytes of b segment by segment.
+func segmentDigests(ctx context.Context, src Source, b *Blob) error {
+	rc, err := openStored(ctx, src, b)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	whole := sha256.New()
+	for i := range b.Placements {
+		h := sha256.New()
+		if _, err := io.CopyN(io.MultiWriter(h, whole), rc, b.Placements[i].Length); err != nil {
+			return fmt.Errorf("read blob %s from %s: %w", b.Digest, src, err)
+		}
+		b.Placements[i].Digest = digest.NewDigest(digest.SHA256, h)
+	}
+	if err := expectEOF(rc); err != nil {
+		return fmt.Errorf("blob %s from %s: %w", b.Digest, src, err)
+	}
+	if got := digest.NewDigest(digest.SHA256, whole); got != b.StoredDigest {
+		return fmt.Errorf("blob %s from %s changed while packing (stored bytes hash to %s, not %s)", b.Digest, src, got, b.StoredDigest)
+	}
+	return nil
+}
+
+// expectEOF reads one more byte and fails unless the stream ends there (and
+// so surfaces the checks a checkedReader makes at EOF).
+func expectEOF(r io.Reader) error {
+	var one [1]byte
+	n, err := io.ReadFull(r, one[:])
+	if n > 0 {
+		return errors.New("more bytes than expected")
+	}
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return nil
+	}
+	return err
+}
+
+// ErrTooSmall is wrapped when the volume size cannot hold the index and
+// anything else.
+var ErrTooSmall = errors.New("volume size too small")
+
+// plan places every blob's stored bytes into volumes no larger than max
+// bytes (0: one volume) and sets offsets, lengths and volume sizes. Every
+// volume starts with a prefix whose size depends on the index, which holds
+// the offsets; plan iterates to a fixed point.
+func plan(x *Index, max int64) error {
+	sizing := func() (int64, error) {
+		b, err := json.Marshal(x)
+		if err != nil {
+			return 0, err
+		}
+		return x.prefixSize(len(b)), nil
+	}
+	placeholder := digest.NewDigestFromEncoded(digest.SHA256, strings.Repeat("0", 64))
+	var reserve int64
+	for round := 0; round < 64; round++ {
+		capacity := int64(-1)
+		if max > 0 {
+			capacity = max - reserve - 2*blockSize
+		}
+		if max > 0 && capacity < 2*blockSize {
+			need := reserve + 4*blockSize
+			return fmt.Errorf("%w: each volume needs %d bytes for the bundle index and headers, and the limit is %d; give a larger --max-size", ErrTooSmall, need, max)
+		}
+		// Relative placement: offsets are from the end of the prefix.
+		vol, used := 1, int64(0)
+		var volData []int64
+		for i := range x.Blobs {
+			b := &x.Blobs[i]
+			b.Placements = b.Placements[:0]
+			remaining, first := b.StoredSize, true
+			for first || remaining > 0 {
+				room := int64(1<<62)
+				if capacity >= 0 {
+					room = capacity - used
+				}
+				n := remaining
+				if n > MaxMemberSize {
+					n = MaxMemberSize
+				}
+				if memberSize(n) > room {
+					n = (room - blockSize) / blockSize * blockSize
+					if n <= 0 {
+						volData = append(volData, used)
+						vol, used = vol+1, 0
+						continue
+					}
+				}
+				b.Placements = append(b.Placements, Placement{Volume: vol, Offset: used + blockSize, Length: n, Digest: placeholder})
+				used += memberSize(n)
+				remaining -= n
+				first = false
+			}
+		}
+		volData = append(volData, used)
+		x.Volumes = make([]Volume, len(volData))
+		rel := make([][]*Placement, len(x.Blobs))
+		for i := range x.Blobs {
+			for j := range x.Blobs[i].Placements {
+				rel[i] = append(rel[i], &x.Blobs[i].Placements[j])
+			}
+		}
+		relOffsets := make([][]int64, len(x.Blobs))
+		for i := range rel {
+			for _, p := range rel[i] {
+				relOffsets[i] = append(relOffsets[i], p.Offset)
+			}
+		}
+		// Fixed point of the prefix size over absolute offsets and sizes.
+		prefix, err := sizing()
+		if err != nil {
+			return err
+		}
+		for iter := 0; ; iter++ {
+			for i := range rel {
+				for j, p := range rel[i] {
+					p.Offset = prefix + relOffsets[i][j]
+				}
+			}
+			for v := range volData {
+				x.Volumes[v] = Volume{Number: v + 1, Size: prefix + volData[v] + 2*blockSize}
+			}
+			next, err := sizing()
+			if err != nil {
+				return err
+			}
+			if next == prefix || iter > 16 {
+				break
+			}
+			prefix = next
+		}
+		if max == 0 || prefix <= reserve {
+			return nil
+		}
+		reserve = prefix + 8*blockSize
+	}
+	return errors.New("internal error: volume plan did not settle")
+}

@@ -1,0 +1,130 @@
+package bundle
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// Sink receives the volumes that Pack writes. Pack calls Begin once with the
+// complete index, then Create for each volume in order (closing each before
+// the next), then Commit; or Abort at any point after a failure.
+type Sink interface {
+	Begin(ctx context.Context, x *Index) error
+	Create(ctx context.Context, v Volume, total int) (io.WriteCloser, error)
+	Commit() error
+	Abort()
+}
+
+// DirSink writes volumes as files named VolumeFileName into a directory.
+// Volumes are written under temporary names and only renamed into place by
+// Commit, which also removes volume files of any earlier bundle left in the
+// directory, so a re-run never leaves stale volumes beside new ones.
+type DirSink struct {
+	Dir string
+
+	tag     string
+	written []string // temporary files
+	final   []string
+}
+
+// Begin checks that the directory has room for every volume.
+func (s *DirSink) Begin(ctx context.Context, x *Index) error {
+	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
+		return fmt.Errorf("create output directory: %w", err)
+	}
+	var need int64
+	for _, v := range x.Volumes {
+		need += v.Size
+	}
+	if free, err := FreeSpace(s.Dir); err == nil && free < need {
+		return fmt.Errorf("%s has %s free but the bundle needs %s (%d volumes): free some space or choose another --out: %w",
+			s.Dir, FormatSize(free), FormatSize(need), len(x.Volumes), ErrNoSpace)
+	}
+	var rnd [6]byte
+	rand.Read(rnd[:])
+	s.tag = hex.EncodeToString(rnd[:])
+	return nil
+}
+
+// ErrNoSpace is wrapped when a destination lacks the room needed.
+var ErrNoSpace = errors.New("not enough free space")
+
+// FreeSpace returns the bytes available to an unprivileged writer at path.
+func FreeSpace(path string) (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
+}
+
+type syncCloser struct {
+	*os.File
+}
+
+func (f syncCloser) Close() error {
+	if err := f.File.Sync(); err != nil {
+		f.File.Close()
+		return fmt.Errorf("write %s: %w", f.Name(), err)
+	}
+	return f.File.Close()
+}
+
+// Create opens a temporary file for volume v.
+func (s *DirSink) Create(ctx context.Context, v Volume, total int) (io.WriteCloser, error) {
+	name := VolumeFileName(v.Number, total)
+	tmp := filepath.Join(s.Dir, "."+name+".partial-"+s.tag)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create volume %d: %w", v.Number, err)
+	}
+	s.written = append(s.written, tmp)
+	s.final = append(s.final, filepath.Join(s.Dir, name))
+	return syncCloser{f}, nil
+}
+
+// Commit removes the volume files of earlier bundles and moves the new ones
+// into place.
+func (s *DirSink) Commit() error {
+	entries, err := os.ReadDir(s.Dir)
+	if err != nil {
+		return fmt.Errorf("list %s: %w", s.Dir, err)
+	}
+	keep := map[string]bool{}
+	for _, f := range s.final {
+		keep[filepath.Base(f)] = true
+	}
+	for _, e := range entries {
+		if e.Type().IsRegular() && IsVolumeFileName(e.Name()) && !keep[e.Name()] {
+			if err := os.Remove(filepath.Join(s.Dir, e.Name())); err != nil {
+				return fmt.Errorf("remove stale volume: %w", err)
+			}
+		}
+	}
+	for i, tmp := range s.written {
+		if err := os.Rename(tmp, s.final[i]); err != nil {
+			return fmt.Errorf("move volume into place: %w", err)
+		}
+	}
+	s.written = nil
+	if d, err := os.Open(s.Dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// Abort removes the temporary files; the directory is left as it was.
+func (s *DirSink) Abort() {
+	for _, tmp := range s.written {
+		os.Remove(tmp)
+	}
+	s.written = nil
+}

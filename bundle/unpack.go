@@ -1,0 +1,268 @@
+package bundle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/airgap-bundle/bundle/oci"
+	"github.com/airgap-bundle/bundle/sign"
+	"github.com/klauspost/compress/zstd"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// UnpackOptions control Unpack.
+type UnpackOptions struct {
+	Key           *sign.Verifier
+	AllowUnsigned bool
+	Progress      func(Progress)
+	// Notice, when set, is told of tags added or moved in the destination.
+	Notice func(string)
+}
+
+// maxDecoderWindow bounds the memory a zstd frame may ask for; pack uses
+// 8 MiB windows.
+const maxDecoderWindow = 64 << 20
+
+// Unpack verifies the bundle in paths as it writes it into the OCI layout
+// at dest (created if missing, merged into if it exists). Each volume is
+// read once. Blobs are written to temporary files and moved into place only
+// once their digest checks out; index.json is replaced, atomically and
+// under a lock, only after every blob is in place. If anything fails,
+// every file that was in dest stays as it was; verified blobs may remain,
+// unreferenced, so that a re-run skips them.
+func Unpack(ctx context.Context, paths []string, dest string, o UnpackOptions) (*Index, error) {
+	s, err := OpenSet(ctx, paths)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.CheckSignature(o.Key, o.AllowUnsigned); err != nil {
+		return nil, err
+	}
+	if len(s.Problems) > 0 {
+		return nil, errors.Join(s.Problems...)
+	}
+	if missing := s.Missing(); len(missing) > 0 {
+		return nil, &MissingVolumesError{BundleID: s.Index.BundleID, Total: len(s.Index.Volumes), Missing: missing}
+	}
+	notice := o.Notice
+	if notice == nil {
+		notice = func(string) {}
+	}
+	l, err := oci.Create(dest)
+	if err != nil {
+		return nil, err
+	}
+	defer l.Close()
+	x := s.Index
+
+	var need, total int64
+	for i := range x.Blobs {
+		b := &x.Blobs[i]
+		if b.Base != "" {
+			if !l.HasBlob(b.Digest, b.Size) {
+				return nil, fmt.Errorf("blob %s is expected in %s from base bundle %s, and is not there: unpack that bundle first", b.Digest, dest, b.Base)
+			}
+			continue
+		}
+		if !l.HasBlob(b.Digest, b.Size) {
+			need += b.Size
+		}
+	}
+	for _, v := range x.Volumes {
+		total += v.Size
+	}
+	if free, err := FreeSpace(dest); err == nil && free < need {
+		return nil, fmt.Errorf("%s has %s free and the bundle needs %s there: free some space or unpack elsewhere: %w", dest, FormatSize(free), FormatSize(need), ErrNoSpace)
+	}
+
+	u := &unpacker{ctx: ctx, l: l, set: s, progress: o.Progress, total: total}
+	if err := u.run(); err != nil {
+		return nil, err
+	}
+	changes, err := l.AddManifests(x.Manifests)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range changes {
+		switch {
+		case c.Ref == "":
+			notice(fmt.Sprintf("added %s (untagged) to %s", c.New, filepath.Join(dest, oci.IndexFile)))
+		case c.Old == "":
+			notice(fmt.Sprintf("tagged %s as %s", c.New, c.Ref))
+		default:
+			notice(fmt.Sprintf("moved tag %s from %s to %s", c.Ref, c.Old, c.New))
+		}
+	}
+	return x, nil
+}
+
+type unpacker struct {
+	ctx      context.Context
+	l        *oci.Layout
+	set      *Set
+	progress func(Progress)
+	done     int64
+	total    int64
+
+	// The blob being assembled, kept across volumes when it is split.
+	blob *Blob
+	w    blobSink
+}
+
+// blobSink takes a blob's stored bytes and ends in a verified blob file (or
+// nowhere, when the destination has the blob already).
+type blobSink interface {
+	io.Writer
+	Commit() error
+	Abort()
+}
+
+type discardSink struct{}
+
+func (discardSink) Write(p []byte) (int, error) { return len(p), nil }
+func (discardSink) Commit() error               { return nil }
+func (discardSink) Abort()                      {}
+
+// zstdSink decodes stored bytes into a blob writer in a goroutine, bounded
+// by the blob size the signed index gives.
+type zstdSink struct {
+	pw   *io.PipeWriter
+	done chan error
+	bw   *oci.BlobWriter
+}
+
+func newZstdSink(bw *oci.BlobWriter, size int64, what string) *zstdSink {
+	pr, pw := io.Pipe()
+	z := &zstdSink{pw: pw, done: make(chan error, 1), bw: bw}
+	go func() {
+		dec, err := zstd.NewReader(pr, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxDecoderWindow), zstd.WithDecoderLowmem(true))
+		if err != nil {
+			pr.CloseWithError(err)
+			z.done <- err
+			return
+		}
+		defer dec.Close()
+		n, err := io.Copy(bw, io.LimitReader(dec, size+1))
+		if err == nil && n != size {
+			err = fmt.Errorf("%s decompresses to %d bytes, the index says %d", what, n, size)
+		}
+		if err != nil {
+			pr.CloseWithError(err)
+		} else {
+			io.Copy(io.Discard, pr)
+		}
+		z.done <- err
+	}()
+	return z
+}
+
+func (z *zstdSink) Write(p []byte) (int, error) { return z.pw.Write(p) }
+
+func (z *zstdSink) Commit() error {
+	z.pw.Close()
+	if err := <-z.done; err != nil {
+		z.bw.Abort()
+		return err
+	}
+	return z.bw.Commit()
+}
+
+func (z *zstdSink) Abort() {
+	z.pw.CloseWithError(errors.New("aborted"))
+	<-z.done
+	z.bw.Abort()
+}
+
+func (u *unpacker) startBlob(b *Blob) error {
+	u.blob = b
+	if u.l.HasBlob(b.Digest, b.Size) {
+		u.w = discardSink{}
+		return nil
+	}
+	bw, err := u.l.NewBlobWriter(ocispec.Descriptor{Digest: b.Digest, Size: b.Size, MediaType: b.MediaType})
+	if err != nil {
+		return err
+	}
+	if b.Encoding == CompressionNone && len(b.Placements) == 1 {
+		// The one segment's digest is the blob digest (ParseIndex checks),
+		// and it is checked before Commit: hash once.
+		bw.DigestCheckedByCaller()
+	}
+	if b.Encoding == CompressionZstd {
+		u.w = newZstdSink(bw, b.Size, "blob "+b.Digest.String())
+	} else {
+		u.w = bw
+	}
+	return nil
+}
+
+func (u *unpacker) run() error {
+	defer func() {
+		if u.w != nil {
+			u.w.Abort()
+		}
+	}()
+	for n := 1; n <= len(u.set.Index.Volumes); n++ {
+		if err := u.volume(n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (u *unpacker) volume(n int) error {
+	f, br, h, err := u.set.openVolume(n)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	u.done += u.set.Index.prefixSize(len(u.set.IndexBytes))
+	body := newBodyReader(br, h, func(k int64) {
+		u.done += k
+		if u.progress != nil {
+			u.progress(Progress{Op: "unpack", Volume: n, Done: u.done, Total: u.total})
+		}
+	})
+	buf := make([]byte, 1<<20)
+	for {
+		if err := u.ctx.Err(); err != nil {
+			return err
+		}
+		m, data, ok, err := body.Next()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			break
+		}
+		if m.part == 0 {
+			if u.w != nil {
+				return fmt.Errorf("internal error: blob %s left unfinished", u.blob.Digest)
+			}
+			if err := u.startBlob(m.blob); err != nil {
+				return err
+			}
+		} else if u.blob != m.blob {
+			return &CorruptError{Path: h.Path, Volume: n, Member: MemberName(m.blob, m.part), Reason: "segment of a blob whose earlier segments were not read"}
+		}
+		if _, err := io.CopyBuffer(u.w, data, buf); err != nil {
+			return err
+		}
+		// The segment digest is checked before the blob may be committed.
+		if err := body.End(); err != nil {
+			return err
+		}
+		if m.part == len(m.blob.Placements)-1 {
+			w := u.w
+			u.w = nil
+			if err := w.Commit(); err != nil {
+				return &CorruptError{Path: h.Path, Volume: n, Member: MemberName(m.blob, m.part), Digest: m.blob.Digest, Reason: err.Error()}
+			}
+		}
+	}
+	return body.Close()
+}
+

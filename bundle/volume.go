@@ -1,0 +1,492 @@
+package bundle
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/airgap-bundle/bundle/sign"
+	"github.com/opencontainers/go-digest"
+)
+
+// VolumeHeader is what the first members of a volume say: the bundle index,
+// its signature and which volume this is. ReadVolumeHeader has checked that
+// these members are exactly what the format allows, byte for byte; whether
+// the signature holds is a separate step (Set.CheckSignature).
+type VolumeHeader struct {
+	Path        string
+	Number      int
+	Index       *Index
+	IndexBytes  []byte
+	Signature   []byte // nil when unsigned
+	LayoutIndex []byte
+}
+
+// Total is the number of volumes in the bundle.
+func (h *VolumeHeader) Total() int { return len(h.Index.Volumes) }
+
+// Size is the size the index gives this volume.
+func (h *VolumeHeader) Size() int64 { return h.Index.Volumes[h.Number-1].Size }
+
+// prefixReader reads the canonical members at the start of a volume.
+type prefixReader struct {
+	r    io.Reader
+	path string
+	off  int64
+}
+
+func (p *prefixReader) corrupt(member, format string, a ...any) error {
+	return &CorruptError{Path: p.path, Offset: p.off, Member: member, Reason: fmt.Sprintf(format, a...)}
+}
+
+func (p *prefixReader) readFull(b []byte) error {
+	n, err := io.ReadFull(p.r, b)
+	p.off += int64(n)
+	return err
+}
+
+// member reads one member that must be named name and hold at most max
+// bytes. It returns the data and the raw header for the later canonical
+// comparison.
+func (p *prefixReader) member(name string, max int64) (data, header []byte, err error) {
+	header = make([]byte, blockSize)
+	if err := p.readFull(header); err != nil {
+		return nil, nil, p.corrupt(name, "truncated before member %s", name)
+	}
+	got, size, err := parseTarHeader(header)
+	if err != nil {
+		return nil, nil, p.corrupt(name, "%v", err)
+	}
+	if got != name {
+		return nil, nil, p.corrupt(name, "member %q where %q belongs", got, name)
+	}
+	if size > max {
+		return nil, nil, p.corrupt(name, "member %s is %d bytes, more than %d allowed", name, size, max)
+	}
+	data = make([]byte, size)
+	if err := p.readFull(data); err != nil {
+		return nil, nil, p.corrupt(name, "truncated inside member %s", name)
+	}
+	pad := make([]byte, padding(size))
+	if err := p.readFull(pad); err != nil {
+		return nil, nil, p.corrupt(name, "truncated inside member %s", name)
+	}
+	if !bytes.Equal(pad, zeroBlock[:len(pad)]) {
+		return nil, nil, p.corrupt(name, "non-zero padding after member %s", name)
+	}
+	return data, header, nil
+}
+
+type markerJSON struct {
+	BundleID string `json:"bundleId"`
+	Volume   int    `json:"volume"`
+	Volumes  int    `json:"volumes"`
+}
+
+// ReadVolumeHeader reads the members before the first blob of a volume.
+// An input that does not start like a volume gives an error wrapping
+// ErrNotVolume; one that starts like a volume but breaks a rule gives a
+// *CorruptError.
+func ReadVolumeHeader(r io.Reader, path string) (*VolumeHeader, error) {
+	p := &prefixReader{r: r, path: path}
+	first := make([]byte, blockSize)
+	if err := p.readFull(first); err != nil {
+		return nil, fmt.Errorf("%s: %w (too short)", path, ErrNotVolume)
+	}
+	if name, _, err := parseTarHeader(first); err != nil || name != MemberLayout {
+		return nil, fmt.Errorf("%s: %w (does not start with an %s member)", path, ErrNotVolume, MemberLayout)
+	}
+	p.r = io.MultiReader(bytes.NewReader(first), r)
+	p.off = 0
+	layout, h1, err := p.member(MemberLayout, blockSize)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(layout, layoutFileContent) {
+		return nil, p.corrupt(MemberLayout, "%s member is not %s", MemberLayout, layoutFileContent)
+	}
+	layoutIndex, h2, err := p.member(MemberOCIIndex, MaxOCIIndexSize)
+	if err != nil {
+		return nil, err
+	}
+	indexBytes, h3, err := p.member(MemberIndex, MaxIndexSize)
+	if err != nil {
+		return nil, err
+	}
+	x, err := ParseIndex(indexBytes)
+	if err != nil {
+		return nil, p.corrupt(MemberIndex, "%v", err)
+	}
+	headers := [][]byte{h1, h2, h3}
+	names := []string{MemberLayout, MemberOCIIndex, MemberIndex}
+	sizes := []int64{int64(len(layout)), int64(len(layoutIndex)), int64(len(indexBytes))}
+	var sig []byte
+	if x.Signer != nil {
+		var h []byte
+		if sig, h, err = p.member(MemberSignature, MaxSignatureSize); err != nil {
+			return nil, err
+		}
+		headers, names, sizes = append(headers, h), append(names, MemberSignature), append(sizes, int64(len(sig)))
+	}
+	marker, h5, err := p.member(MemberVolume, blockSize-1)
+	if err != nil {
+		return nil, err
+	}
+	headers, names, sizes = append(headers, h5), append(names, MemberVolume), append(sizes, int64(len(marker)))
+	var m markerJSON
+	if err := json.Unmarshal(marker, &m); err != nil || m.Volume < 1 || m.Volume > len(x.Volumes) ||
+		!bytes.Equal(marker, volumeMarker(x.BundleID, m.Volume, len(x.Volumes))) {
+		return nil, p.corrupt(MemberVolume, "%s does not name a volume of bundle %s", MemberVolume, x.BundleID)
+	}
+	mtime := mtimeOf(x)
+	var off int64
+	for i, h := range headers {
+		if !bytes.Equal(h, tarHeader(names[i], sizes[i], mtime)) {
+			return nil, &CorruptError{Path: path, Volume: m.Volume, Offset: off, Member: names[i], Reason: "tar header is not the canonical one"}
+		}
+		off += memberSize(sizes[i])
+	}
+	if digest.FromBytes(layoutIndex) != x.LayoutIndex.Digest || int64(len(layoutIndex)) != x.LayoutIndex.Size {
+		return nil, &CorruptError{Path: path, Volume: m.Volume, Offset: blockSize * 2, Member: MemberOCIIndex, Digest: x.LayoutIndex.Digest, Reason: "index.json differs from the one the bundle index names"}
+	}
+	if off != x.prefixSize(len(indexBytes)) {
+		return nil, p.corrupt("", "internal error: prefix size")
+	}
+	return &VolumeHeader{Path: path, Number: m.Volume, Index: x, IndexBytes: indexBytes, Signature: sig, LayoutIndex: layoutIndex}, nil
+}
+
+// bodyReader reads the blob members of one volume after its header, and
+// checks every byte: canonical headers, segment digests, zero padding, the
+// trailer and the end of the file.
+type bodyReader struct {
+	r       io.Reader
+	hdr     *VolumeHeader
+	members []memberRef
+	next    int
+	off     int64
+	mtime   int64
+	cur     *memberRef
+	h       hash.Hash
+	left    int64
+	report  func(n int64)
+}
+
+func newBodyReader(r io.Reader, hdr *VolumeHeader, report func(int64)) *bodyReader {
+	return &bodyReader{r: r, hdr: hdr, members: hdr.Index.members(hdr.Number), off: hdr.Index.prefixSize(len(hdr.IndexBytes)),
+		mtime: mtimeOf(hdr.Index), report: report}
+}
+
+func (b *bodyReader) corrupt(m *memberRef, reason string) error {
+	e := &CorruptError{Path: b.hdr.Path, Volume: b.hdr.Number, Offset: b.off, Reason: reason}
+	if m != nil {
+		e.Member = MemberName(m.blob, m.part)
+		e.Digest = m.placement().Digest
+	}
+	return e
+}
+
+// Next reads the header of the next member and returns the member and a
+// reader of its data; ok is false after the last member.
+func (b *bodyReader) Next() (m memberRef, data io.Reader, ok bool, err error) {
+	if b.cur != nil {
+		return m, nil, false, errors.New("internal error: member not ended")
+	}
+	if b.next >= len(b.members) {
+		return m, nil, false, nil
+	}
+	m = b.members[b.next]
+	b.next++
+	h := make([]byte, blockSize)
+	if n, err := io.ReadFull(b.r, h); err != nil {
+		b.off += int64(n)
+		return m, nil, false, b.corrupt(&m, "volume ends early (truncated)")
+	}
+	p := m.placement()
+	if !bytes.Equal(h, tarHeader(MemberName(m.blob, m.part), p.Length, b.mtime)) {
+		name, _, perr := parseTarHeader(h)
+		reason := fmt.Sprintf("tar header of %q is not the one the index describes", name)
+		if perr != nil {
+			reason = perr.Error()
+		}
+		return m, nil, false, b.corrupt(&m, reason)
+	}
+	b.off += blockSize
+	b.cur, b.left, b.h = &m, p.Length, sha256.New()
+	return m, b, true, nil
+}
+
+// Read reads the current member's data, hashing it.
+func (b *bodyReader) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.h.Write(p[:n])
+	b.left -= int64(n)
+	b.off += int64(n)
+	if b.report != nil && n > 0 {
+		b.report(int64(n))
+	}
+	if err == io.EOF && b.left > 0 {
+		return n, b.corrupt(b.cur, "volume ends early (truncated)")
+	}
+	if err == io.EOF {
+		err = nil
+	}
+	return n, err
+}
+
+// End finishes the current member: reads what the caller left, checks the
+// segment digest and the padding.
+func (b *bodyReader) End() error {
+	m := b.cur
+	if m == nil {
+		return errors.New("internal error: no member")
+	}
+	if b.left > 0 {
+		if _, err := io.Copy(io.Discard, b); err != nil {
+			return err
+		}
+	}
+	if got := digest.NewDigest(digest.SHA256, b.h); got != m.placement().Digest {
+		return b.corrupt(m, fmt.Sprintf("content hashes to %s", got))
+	}
+	pad := make([]byte, padding(m.placement().Length))
+	n, err := io.ReadFull(b.r, pad)
+	b.off += int64(n)
+	if err != nil {
+		return b.corrupt(m, "volume ends early (truncated)")
+	}
+	if !bytes.Equal(pad, zeroBlock[:len(pad)]) {
+		return b.corrupt(m, "non-zero padding")
+	}
+	b.cur = nil
+	return nil
+}
+
+// Close checks the end-of-archive trailer and that nothing follows it.
+func (b *bodyReader) Close() error {
+	if b.next < len(b.members) || b.cur != nil {
+		return errors.New("internal error: volume not read to its end")
+	}
+	t := make([]byte, 2*blockSize)
+	n, err := io.ReadFull(b.r, t)
+	b.off += int64(n)
+	if err != nil {
+		return b.corrupt(nil, "volume ends early (truncated before the trailer)")
+	}
+	if !bytes.Equal(t, zeroBlock[:]) {
+		return b.corrupt(nil, "trailer is not two zero blocks")
+	}
+	var one [1]byte
+	if n, _ := io.ReadFull(b.r, one[:]); n != 0 {
+		return b.corrupt(nil, fmt.Sprintf("bytes after the end of the volume (it should be %d bytes)", b.hdr.Size()))
+	}
+	return nil
+}
+
+// Set is the volumes found in a list of paths, grouped into one bundle.
+type Set struct {
+	Index      *Index
+	IndexBytes []byte
+	Signature  []byte
+	// Volumes present, by number.
+	Volumes map[int]*VolumeHeader
+	// Problems found while gathering: foreign, stale and duplicate volumes,
+	// unreadable or corrupt headers.
+	Problems []error
+}
+
+// Missing lists the volume numbers not found.
+func (s *Set) Missing() []int {
+	var out []int
+	for _, v := range s.Index.Volumes {
+		if s.Volumes[v.Number] == nil {
+			out = append(out, v.Number)
+		}
+	}
+	return out
+}
+
+// CheckSignature checks the index signature: with key set, the bundle must
+// be signed by that key; unsigned bundles pass only with allowUnsigned.
+func (s *Set) CheckSignature(key *sign.Verifier, allowUnsigned bool) error {
+	if s.Signature == nil {
+		if allowUnsigned {
+			return nil
+		}
+		return fmt.Errorf("bundle %s: %w", s.Index.BundleID, ErrUnsigned)
+	}
+	if key == nil {
+		if allowUnsigned {
+			return nil
+		}
+		return fmt.Errorf("bundle %s is signed by %s: give its public key with --key to check it", s.Index.BundleID, s.Index.Signer.KeyID)
+	}
+	if s.Index.Signer.KeyID != key.KeyID() {
+		return fmt.Errorf("bundle %s is signed by key %s, not by %s: %w", s.Index.BundleID, s.Index.Signer.KeyID, key.KeyID(), ErrWrongKey)
+	}
+	if err := key.Verify(s.IndexBytes, s.Signature); err != nil {
+		return fmt.Errorf("bundle %s: %w", s.Index.BundleID, ErrBadSignature)
+	}
+	return nil
+}
+
+// OpenSet finds the volumes in paths (volume files, or directories whose
+// files are looked at; files that are not volumes are skipped there) and
+// reads their headers. When volumes of several bundles are found, the most
+// recently created bundle is chosen and the other volumes are reported as
+// problems.
+func OpenSet(ctx context.Context, paths []string) (*Set, error) {
+	type candidate struct {
+		path     string
+		explicit bool
+	}
+	var cands []candidate
+	var infos []os.FileInfo
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("%w; give the directory or the volume files of the bundle", err)
+		}
+		if !st.IsDir() {
+			cands = append(cands, candidate{p, true})
+			infos = append(infos, st)
+			continue
+		}
+		entries, err := os.ReadDir(p)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if !e.Type().IsRegular() {
+				continue
+			}
+			fp := filepath.Join(p, e.Name())
+			st, err := os.Stat(fp)
+			if err != nil {
+				return nil, err
+			}
+			cands = append(cands, candidate{fp, false})
+			infos = append(infos, st)
+		}
+	}
+	var headers []*VolumeHeader
+	var problems []error
+	for i, c := range cands {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		dup := false
+		for j := 0; j < i; j++ {
+			if os.SameFile(infos[i], infos[j]) {
+				dup = true
+			}
+		}
+		if dup {
+			continue
+		}
+		h, err := readHeaderFile(c.path)
+		switch {
+		case errors.Is(err, ErrNotVolume) && !c.explicit:
+			continue
+		case err != nil:
+			problems = append(problems, err)
+			continue
+		}
+		headers = append(headers, h)
+	}
+	if len(headers) == 0 {
+		if len(problems) > 0 {
+			return nil, errors.Join(problems...)
+		}
+		return nil, fmt.Errorf("%w in %v; give the directories or files that hold the vol-NNNN-of-NNNN.tar volumes", ErrNoVolumes, paths)
+	}
+	// The newest bundle wins; ties go to the one with more volumes here.
+	count := map[string]int{}
+	for _, h := range headers {
+		count[h.Index.BundleID]++
+	}
+	sort.SliceStable(headers, func(i, j int) bool {
+		a, b := headers[i].Index, headers[j].Index
+		if a.Created != b.Created {
+			return a.Created > b.Created
+		}
+		if count[a.BundleID] != count[b.BundleID] {
+			return count[a.BundleID] > count[b.BundleID]
+		}
+		return a.BundleID < b.BundleID
+	})
+	main := headers[0]
+	s := &Set{Index: main.Index, IndexBytes: main.IndexBytes, Signature: main.Signature, Volumes: map[int]*VolumeHeader{}}
+	dups := map[int][]string{}
+	for _, h := range headers {
+		switch {
+		case h.Index.BundleID != main.Index.BundleID:
+			problems = append(problems, &ForeignVolumeError{Path: h.Path, BundleID: h.Index.BundleID, Created: h.Index.Created,
+				Want: main.Index.BundleID, Stale: h.Index.Created < main.Index.Created, Number: h.Number, Total: h.Total()})
+		case !bytes.Equal(h.IndexBytes, main.IndexBytes) || !bytes.Equal(h.Signature, main.Signature):
+			problems = append(problems, &CorruptError{Path: h.Path, Volume: h.Number, Offset: 2 * blockSize, Member: MemberIndex,
+				Reason: fmt.Sprintf("its bundle index or signature differs from that of %s, another volume of the same bundle", main.Path)})
+		case s.Volumes[h.Number] != nil:
+			if dups[h.Number] == nil {
+				dups[h.Number] = []string{s.Volumes[h.Number].Path}
+			}
+			dups[h.Number] = append(dups[h.Number], h.Path)
+		default:
+			s.Volumes[h.Number] = h
+		}
+	}
+	var dn []int
+	for n := range dups {
+		dn = append(dn, n)
+	}
+	sort.Ints(dn)
+	for _, n := range dn {
+		problems = append(problems, &DuplicateVolumeError{BundleID: main.Index.BundleID, Number: n, Paths: dups[n]})
+	}
+	s.Problems = problems
+	return s, nil
+}
+
+func readHeaderFile(path string) (*VolumeHeader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return ReadVolumeHeader(bufio.NewReaderSize(f, 64<<10), path)
+}
+
+// openVolume opens a volume file and reads its header again, checking that
+// the file still holds the volume the set was built from.
+func (s *Set) openVolume(n int) (*os.File, *bufio.Reader, *VolumeHeader, error) {
+	want := s.Volumes[n]
+	f, err := os.Open(want.Path)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	br := bufio.NewReaderSize(f, 1<<20)
+	h, err := ReadVolumeHeader(br, want.Path)
+	if err == nil && (h.Number != n || !bytes.Equal(h.IndexBytes, s.IndexBytes) || !bytes.Equal(h.Signature, s.Signature)) {
+		err = &CorruptError{Path: want.Path, Volume: n, Reason: "the file changed while it was being read"}
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, nil, err
+	}
+	h.Index = s.Index // the same bytes: share one parsed index
+	return f, br, h, nil
+}

@@ -1,0 +1,431 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/airgap-bundle/bundle/bundle"
+	"github.com/airgap-bundle/bundle/oci"
+	"github.com/airgap-bundle/bundle/sign"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+)
+
+func keygenCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "keygen",
+		Usage:     "make a signing key pair: PREFIX.key (encrypted) and PREFIX.pub",
+		ArgsUsage: " ",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "type", Value: string(sign.ECDSAP256), Usage: "ecdsa-p256, ed25519 or rsa-3072"},
+			&cli.StringFlag{Name: "out", Required: true, Usage: "PREFIX of the two files written"},
+		},
+		Action: func(c *cli.Context) error {
+			t, err := sign.ParseKeyType(c.String("type"))
+			if err != nil {
+				return usageError{err}
+			}
+			prefix := c.String("out")
+			for _, p := range []string{prefix + ".key", prefix + ".pub"} {
+				if _, err := os.Stat(p); err == nil {
+					return fmt.Errorf("%s exists: refusing to overwrite a key; choose another --out or remove it", p)
+				}
+			}
+			pw, err := password(true)
+			if err != nil {
+				return err
+			}
+			priv, pub, err := sign.GenerateKey(t, pw)
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(prefix+".key", priv, 0o600); err != nil {
+				return err
+			}
+			if err := os.WriteFile(prefix+".pub", pub, 0o644); err != nil {
+				return err
+			}
+			v, err := sign.LoadVerifier(pub)
+			if err != nil {
+				return err
+			}
+			if !quiet(c) {
+				fmt.Fprintf(os.Stderr, "wrote %s.key and %s.pub (%s, key id %s)\n", prefix, prefix, v.Algorithm(), v.KeyID())
+			}
+			return nil
+		},
+	}
+}
+
+// password reads BUNDLE_PASSWORD, or asks on the terminal; never an argument.
+func password(confirm bool) ([]byte, error) {
+	if pw, ok := os.LookupEnv("BUNDLE_PASSWORD"); ok {
+		return []byte(pw), nil
+	}
+	fd := int(os.Stdin.Fd())
+	if !term.IsTerminal(fd) {
+		return nil, errors.New("no password: set BUNDLE_PASSWORD or run on a terminal to be asked")
+	}
+	fmt.Fprint(os.Stderr, "Password for the private key: ")
+	pw, err := term.ReadPassword(fd)
+	fmt.Fprintln(os.Stderr)
+	if err != nil {
+		return nil, err
+	}
+	if confirm {
+		fmt.Fprint(os.Stderr, "Password again: ")
+		again, err := term.ReadPassword(fd)
+		fmt.Fprintln(os.Stderr)
+		if err != nil {
+			return nil, err
+		}
+		if string(again) != string(pw) {
+			return nil, errors.New("the passwords differ")
+		}
+	}
+	return pw, nil
+}
+
+func quiet(c *cli.Context) bool {
+	for _, l := range c.Lineage() {
+		if l.Bool("quiet") {
+			return true
+		}
+	}
+	return false
+}
+
+func notice(c *cli.Context) func(string) {
+	if quiet(c) {
+		return nil
+	}
+	return func(s string) { fmt.Fprintln(os.Stderr, "bundle: "+s) }
+}
+
+// parseSource reads oci:PATH or oci:PATH:TAG, split at the first colon after
+// the transport as skopeo does, so TAG may hold colons.
+func parseSource(s string) (bundle.Source, error) {
+	rest, ok := strings.CutPrefix(s, "oci:")
+	if !ok {
+		return nil, usagef("source %q: want oci:PATH or oci:PATH:TAG", s)
+	}
+	path, tag, _ := strings.Cut(rest, ":")
+	if path == "" {
+		return nil, usagef("source %q: no layout path", s)
+	}
+	l, err := oci.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	return &bundle.LayoutSource{Layout: l, Tag: tag}, nil
+}
+
+func createdTime() (time.Time, error) {
+	s, ok := os.LookupEnv("SOURCE_DATE_EPOCH")
+	if !ok || s == "" {
+		return time.Now(), nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return time.Time{}, usagef("SOURCE_DATE_EPOCH=%q: want seconds since 1970", s)
+	}
+	return time.Unix(n, 0), nil
+}
+
+func packCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "pack",
+		Usage:     "pack OCI layouts into signed volumes",
+		ArgsUsage: "SOURCE... (oci:PATH or oci:PATH:TAG)",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "key", Usage: "private key to sign with (password from BUNDLE_PASSWORD or the terminal)"},
+			&cli.BoolFlag{Name: "unsigned", Usage: "pack without a signature"},
+			&cli.StringFlag{Name: "max-size", Usage: "largest volume file: 700M, 4.7GB, 4GiB, bytes (default: one volume)"},
+			&cli.StringFlag{Name: "media", Usage: "volume size preset: " + strings.Join(bundle.MediaNames(), ", ")},
+			&cli.StringSliceFlag{Name: "platform", Usage: "keep only OS/ARCH[/VARIANT] of multi-platform indexes (repeatable)"},
+			&cli.StringFlag{Name: "compress", Value: "none", Usage: "none or zstd (compresses blobs that are not compressed already)"},
+			&cli.StringFlag{Name: "out", Required: true, Usage: "directory to write the volumes into"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usagef("pack: give at least one SOURCE (oci:PATH or oci:PATH:TAG)")
+			}
+			if c.IsSet("key") == c.Bool("unsigned") {
+				return usagef("pack: give --key KEY to sign, or --unsigned")
+			}
+			if c.IsSet("max-size") && c.IsSet("media") {
+				return usagef("pack: give --max-size or --media, not both")
+			}
+			var max int64
+			if c.IsSet("max-size") {
+				n, err := bundle.ParseSize(c.String("max-size"))
+				if err != nil {
+					return usageError{err}
+				}
+				max = n
+			}
+			if c.IsSet("media") {
+				n, ok := bundle.Media[c.String("media")]
+				if !ok {
+					return usagef("--media %q: want one of %s", c.String("media"), strings.Join(bundle.MediaNames(), ", "))
+				}
+				max = n
+			}
+			var platforms []ocispec.Platform
+			for _, p := range c.StringSlice("platform") {
+				pl, err := oci.ParsePlatform(p)
+				if err != nil {
+					return usageError{err}
+				}
+				platforms = append(platforms, pl)
+			}
+			created, err := createdTime()
+			if err != nil {
+				return err
+			}
+			var signer *sign.Signer
+			if c.IsSet("key") {
+				pw, err := password(false)
+				if err != nil {
+					return err
+				}
+				if signer, err = sign.LoadSignerFile(c.String("key"), pw); err != nil {
+					return err
+				}
+			}
+			var sources []bundle.Source
+			for _, a := range c.Args().Slice() {
+				s, err := parseSource(a)
+				if err != nil {
+					return err
+				}
+				sources = append(sources, s)
+			}
+			bar := newProgress(c, "pack")
+			defer bar.stop()
+			x, err := bundle.Pack(c.Context, sources, &bundle.DirSink{Dir: c.String("out")}, bundle.PackOptions{
+				MaxVolumeSize: max, Platforms: platforms, Compression: c.String("compress"), Signer: signer,
+				Created: created, Packer: "bundle " + version, Progress: bar.update, Notice: notice(c),
+			})
+			bar.stop()
+			if err != nil {
+				return err
+			}
+			if !quiet(c) {
+				var total int64
+				for _, v := range x.Volumes {
+					total += v.Size
+				}
+				fmt.Fprintf(os.Stderr, "packed bundle %s: %d images, %d blobs, %d volumes, %s in %s\n",
+					x.BundleID, len(x.Manifests), len(x.Blobs), len(x.Volumes), bundle.FormatSize(total), c.String("out"))
+			}
+			return nil
+		},
+	}
+}
+
+func trustFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "key", Usage: "public key the bundle must be signed with"},
+		&cli.BoolFlag{Name: "allow-unsigned", Usage: "accept a bundle that is unsigned or whose signature is not checked"},
+	}
+}
+
+func loadKey(c *cli.Context) (*sign.Verifier, error) {
+	if !c.IsSet("key") {
+		if !c.Bool("allow-unsigned") {
+			return nil, usagef("%s: give --key PUB to check the signature (or --allow-unsigned)", c.Command.Name)
+		}
+		return nil, nil
+	}
+	return sign.LoadVerifierFile(c.String("key"))
+}
+
+func verifyCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "verify",
+		Usage:     "check every byte of the volumes against the signed index",
+		ArgsUsage: "PATH... (directories or volume files)",
+		Flags: append(trustFlags(),
+			&cli.BoolFlag{Name: "partial", Usage: "succeed when the volumes present are good, even if others are missing"},
+		),
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usagef("verify: give the directories or volume files to check")
+			}
+			key, err := loadKey(c)
+			if err != nil {
+				return err
+			}
+			bar := newProgress(c, "verify")
+			defer bar.stop()
+			r, err := bundle.Verify(c.Context, c.Args().Slice(), bundle.VerifyOptions{Key: key, AllowUnsigned: c.Bool("allow-unsigned"),
+				Partial: c.Bool("partial"), Progress: bar.update})
+			bar.stop()
+			if r != nil && !quiet(c) {
+				x := r.Set.Index
+				sig := "signed by " + signerName(x)
+				if key == nil {
+					sig += ", signature NOT checked"
+				} else if x.Signer != nil {
+					sig += ", signature good"
+				}
+				fmt.Fprintf(os.Stderr, "bundle %s (%s, %s)\n", x.BundleID, x.Created, sig)
+				for _, n := range r.Verified {
+					fmt.Fprintf(os.Stderr, "  volume %d of %d: ok (%s)\n", n, len(x.Volumes), r.Set.Volumes[n].Path)
+				}
+				for _, n := range r.Failed {
+					fmt.Fprintf(os.Stderr, "  volume %d of %d: FAILED (%s)\n", n, len(x.Volumes), r.Set.Volumes[n].Path)
+				}
+				if len(r.Missing) > 0 {
+					fmt.Fprintf(os.Stderr, "  still to be seen: volume %s\n", joinInts(r.Missing))
+				} else if err == nil {
+					fmt.Fprintf(os.Stderr, "  all %d volumes verified\n", len(x.Volumes))
+				}
+			}
+			return err
+		},
+	}
+}
+
+func signerName(x *bundle.Index) string {
+	if x.Signer == nil {
+		return "nobody (unsigned)"
+	}
+	return x.Signer.KeyID + " (" + x.Signer.Algorithm + ")"
+}
+
+func joinInts(ns []int) string {
+	var s []string
+	for _, n := range ns {
+		s = append(s, strconv.Itoa(n))
+	}
+	return strings.Join(s, ", ")
+}
+
+func unpackCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "unpack",
+		Usage:     "verify the volumes and write their content into an OCI layout",
+		ArgsUsage: "PATH... (directories or volume files)",
+		Flags: append(trustFlags(),
+			&cli.StringFlag{Name: "to", Required: true, Usage: "destination: oci:PATH (created, or merged into)"},
+		),
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usagef("unpack: give the directories or volume files of the bundle")
+			}
+			dest, ok := strings.CutPrefix(c.String("to"), "oci:")
+			if !ok || dest == "" {
+				return usagef("--to %q: want oci:PATH", c.String("to"))
+			}
+			key, err := loadKey(c)
+			if err != nil {
+				return err
+			}
+			bar := newProgress(c, "unpack")
+			defer bar.stop()
+			x, err := bundle.Unpack(c.Context, c.Args().Slice(), dest, bundle.UnpackOptions{Key: key, AllowUnsigned: c.Bool("allow-unsigned"),
+				Progress: bar.update, Notice: notice(c)})
+			bar.stop()
+			if err != nil {
+				return err
+			}
+			if !quiet(c) {
+				fmt.Fprintf(os.Stderr, "unpacked bundle %s into %s: %d entries, %d blobs\n", x.BundleID, dest, len(x.Manifests), len(x.Blobs))
+			}
+			return nil
+		},
+	}
+}
+
+func inspectCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "inspect",
+		Usage:     "show what a bundle holds, from its volume headers",
+		ArgsUsage: "PATH...",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+			&cli.StringFlag{Name: "key", Usage: "also check the signature with this public key"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usagef("inspect: give a directory or volume file")
+			}
+			var key *sign.Verifier
+			if c.IsSet("key") {
+				var err error
+				if key, err = sign.LoadVerifierFile(c.String("key")); err != nil {
+					return err
+				}
+			}
+			s, err := bundle.Inspect(c.Context, c.Args().Slice(), key)
+			if s == nil {
+				return err
+			}
+			if c.Bool("json") {
+				enc := json.NewEncoder(os.Stdout)
+				enc.SetIndent("", "  ")
+				if jerr := enc.Encode(s); jerr != nil {
+					return jerr
+				}
+				return err
+			}
+			printSummary(os.Stdout, s)
+			return err
+		},
+	}
+}
+
+func printSummary(w io.Writer, s *bundle.Summary) {
+	signer := "unsigned"
+	if s.Signer != nil {
+		signer = s.Signer.KeyID + " (" + s.Signer.Algorithm + "), signature " + s.Signature
+	}
+	limit := "none"
+	if s.MaxVolumeSize > 0 {
+		limit = fmt.Sprintf("%s (%d bytes)", bundle.FormatSize(s.MaxVolumeSize), s.MaxVolumeSize)
+	}
+	fmt.Fprintf(w, "bundle:       %s\ncreated:      %s\npacker:       %s\nsigner:       %s\ncompression:  %s\nvolume limit: %s\nblobs:        %d, %s (%s stored)\n\n",
+		s.BundleID, s.Created, s.Packer, signer, s.Compression, limit, s.Blobs, bundle.FormatSize(s.BlobBytes), bundle.FormatSize(s.StoredBytes))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "REF\tDIGEST\tPLATFORMS\tSIZE")
+	for _, im := range s.Images {
+		ref := im.Ref
+		if ref == "" {
+			ref = "(referrer of " + short(im.Subject) + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ref, short(im.Digest), strings.Join(im.Platforms, ","), bundle.FormatSize(im.Size))
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "VOLUME\tSIZE\tFOUND AT")
+	for _, v := range s.Volumes {
+		at := v.Path
+		if at == "" {
+			at = "MISSING"
+		}
+		fmt.Fprintf(tw, "%d of %d\t%d\t%s\n", v.Number, len(s.Volumes), v.Size, at)
+	}
+	tw.Flush()
+	for _, p := range s.Problems {
+		fmt.Fprintln(w, "problem:", p)
+	}
+}
+
+func short[T ~string](d T) string {
+	s := string(d)
+	if i := strings.IndexByte(s, ':'); i >= 0 && len(s) > i+13 {
+		return s[:i+13]
+	}
+	return s
+}

@@ -1,0 +1,85 @@
+// Command bundle carries OCI content across an air gap: pack on the
+// connected side, verify and unpack on the other. It is a thin front over
+// the bundle, oci and sign packages.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/airgap-bundle/bundle/bundle"
+	"github.com/urfave/cli/v2"
+)
+
+// version is set at build time (-ldflags "-X main.version=...").
+var version = "0.1.0-dev"
+
+// Exit codes (README.md and SPEC.md list them).
+const (
+	exitOK         = 0
+	exitError      = 1 // anything else: I/O, space, bad input files
+	exitUsage      = 2
+	exitCorrupt    = 3 // a volume's bytes differ from the signed index
+	exitSignature  = 4 // unsigned, wrong key, bad signature
+	exitIncomplete = 5 // volumes missing, duplicated, or of another bundle
+)
+
+type usageError struct{ error }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+func exitCode(err error) int {
+	var ue usageError
+	var ce *bundle.CorruptError
+	var me *bundle.MissingVolumesError
+	var fe *bundle.ForeignVolumeError
+	var de *bundle.DuplicateVolumeError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.As(err, &ce):
+		return exitCorrupt
+	case errors.Is(err, bundle.ErrBadSignature), errors.Is(err, bundle.ErrWrongKey), errors.Is(err, bundle.ErrUnsigned):
+		return exitSignature
+	case errors.As(err, &me), errors.As(err, &fe), errors.As(err, &de):
+		return exitIncomplete
+	}
+	return exitError
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	app := newApp()
+	err := app.RunContext(ctx, os.Args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bundle: %v\n", err)
+	}
+	os.Exit(exitCode(err))
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:    "bundle",
+		Usage:   "carry OCI images across an air gap in signed, split, deduplicated volumes",
+		Version: version,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print no progress and no notices"},
+		},
+		Commands: []*cli.Command{
+			keygenCommand(),
+			packCommand(),
+			verifyCommand(),
+			unpackCommand(),
+			inspectCommand(),
+		},
+		OnUsageError:   func(c *cli.Context, err error, _ bool) error { return usageError{err} },
+		ExitErrHandler: func(*cli.Context, error) {},
+	}
+}

@@ -1,0 +1,235 @@
+// Package oci reads and writes OCI image layouts and walks the content graph
+// (index → manifests → config, layers, referrers). It speaks the
+// opencontainers image-spec and go-digest types and nothing else.
+package oci
+
+import (
+	"context"
+	_ "crypto/sha256" // registers SHA-256 for go-digest
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Media types of manifests and indexes that the graph walk understands.
+const (
+	MediaTypeDockerManifest     = "application/vnd.docker.distribution.manifest.v2+json"
+	MediaTypeDockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
+	MediaTypeArtifactManifest   = "application/vnd.oci.artifact.manifest.v1+json"
+)
+
+// MaxManifestSize bounds how much of a manifest or index is read into
+// memory; registries refuse larger ones too (distribution spec: 4 MiB).
+const MaxManifestSize = 4 << 20
+
+// Fetcher opens the content of a descriptor. Layouts implement it; so can
+// registries or any other source.
+type Fetcher interface {
+	Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error)
+}
+
+// IsIndex reports whether mediaType is an image index or a Docker manifest list.
+func IsIndex(mediaType string) bool {
+	return mediaType == ocispec.MediaTypeImageIndex || mediaType == MediaTypeDockerManifestList
+}
+
+// IsManifest reports whether mediaType is an image manifest (OCI or Docker
+// schema 2) or an OCI artifact manifest.
+func IsManifest(mediaType string) bool {
+	switch mediaType {
+	case ocispec.MediaTypeImageManifest, MediaTypeDockerManifest, MediaTypeArtifactManifest:
+		return true
+	}
+	return false
+}
+
+// IsCompressed reports whether a blob of this media type is already
+// compressed, so compressing it again would not pay.
+func IsCompressed(mediaType string) bool {
+	for _, s := range []string{"+gzip", "+zstd", ".gzip", ".tar.gz", "+bzip2", "+xz"} {
+		if strings.HasSuffix(mediaType, s) {
+			return true
+		}
+	}
+	return mediaType == "application/vnd.docker.image.rootfs.diff.tar.gzip" ||
+		mediaType == "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+}
+
+// manifestFields holds the fields of every manifest and index kind that
+// point at other content.
+type manifestFields struct {
+	MediaType string               `json:"mediaType,omitempty"`
+	Config    *ocispec.Descriptor  `json:"config,omitempty"`
+	Layers    []ocispec.Descriptor `json:"layers,omitempty"`
+	Blobs     []ocispec.Descriptor `json:"blobs,omitempty"`
+	Manifests []ocispec.Descriptor `json:"manifests,omitempty"`
+	Subject   *ocispec.Descriptor  `json:"subject,omitempty"`
+}
+
+// ReadManifest fetches a manifest or index, bounded by MaxManifestSize, and
+// checks its size and digest against desc.
+func ReadManifest(ctx context.Context, f Fetcher, desc ocispec.Descriptor) ([]byte, error) {
+	if desc.Size > MaxManifestSize {
+		return nil, fmt.Errorf("manifest %s is %d bytes, more than the %d allowed", desc.Digest, desc.Size, MaxManifestSize)
+	}
+	rc, err := f.Fetch(ctx, desc)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, desc.Size+1))
+	if err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", desc.Digest, err)
+	}
+	if int64(len(b)) != desc.Size {
+		return nil, fmt.Errorf("manifest %s: size %d, descriptor says %d", desc.Digest, len(b), desc.Size)
+	}
+	if got := desc.Digest.Algorithm().FromBytes(b); got != desc.Digest {
+		return nil, fmt.Errorf("manifest %s: content hashes to %s", desc.Digest, got)
+	}
+	return b, nil
+}
+
+// Subject returns the subject of a manifest (nil if it has none).
+func Subject(content []byte) *ocispec.Descriptor {
+	var m manifestFields
+	if json.Unmarshal(content, &m) != nil {
+		return nil
+	}
+	return m.Subject
+}
+
+// Children lists what a manifest or index references, in document order:
+// config then layers (or blobs) for manifests, the manifests of an index.
+// The subject is not a child: a referrer does not pull its subject in.
+func Children(desc ocispec.Descriptor, content []byte) ([]ocispec.Descriptor, error) {
+	var m manifestFields
+	if err := json.Unmarshal(content, &m); err != nil {
+		return nil, fmt.Errorf("parse %s %s: %w", desc.MediaType, desc.Digest, err)
+	}
+	var out []ocispec.Descriptor
+	switch {
+	case IsIndex(desc.MediaType):
+		out = append(out, m.Manifests...)
+	case IsManifest(desc.MediaType):
+		if m.Config != nil {
+			out = append(out, *m.Config)
+		}
+		out = append(out, m.Layers...)
+		out = append(out, m.Blobs...)
+	}
+	for _, c := range out {
+		if err := c.Digest.Validate(); err != nil {
+			return nil, fmt.Errorf("%s %s references an invalid digest %q: %w", desc.MediaType, desc.Digest, c.Digest, err)
+		}
+		if c.Size < 0 {
+			return nil, fmt.Errorf("%s %s references %s with negative size", desc.MediaType, desc.Digest, c.Digest)
+		}
+	}
+	return out, nil
+}
+
+// WalkOptions shape a graph walk.
+type WalkOptions struct {
+	// Platforms, when not empty, keeps only the index children whose
+	// platform matches one of them.
+	Platforms []ocispec.Platform
+	// Dropped, when set, is told of every index child left out by Platforms.
+	Dropped func(parent, child ocispec.Descriptor)
+}
+
+// Walk visits root and everything it references, depth first, parents
+// before children, each digest once. visit gets the content of manifests
+// and indexes (nil for other blobs).
+func Walk(ctx context.Context, f Fetcher, root ocispec.Descriptor, o WalkOptions, seen map[digest.Digest]bool, visit func(desc ocispec.Descriptor, content []byte) error) error {
+	if seen == nil {
+		seen = map[digest.Digest]bool{}
+	}
+	var walk func(desc ocispec.Descriptor, depth int) error
+	walk = func(desc ocispec.Descriptor, depth int) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if seen[desc.Digest] {
+			return nil
+		}
+		if depth > 16 {
+			return fmt.Errorf("%s: indexes nested more than 16 deep", desc.Digest)
+		}
+		seen[desc.Digest] = true
+		if !IsIndex(desc.MediaType) && !IsManifest(desc.MediaType) {
+			return visit(desc, nil)
+		}
+		content, err := ReadManifest(ctx, f, desc)
+		if err != nil {
+			return err
+		}
+		if err := visit(desc, content); err != nil {
+			return err
+		}
+		children, err := Children(desc, content)
+		if err != nil {
+			return err
+		}
+		for _, c := range children {
+			if IsIndex(desc.MediaType) && len(o.Platforms) > 0 && !MatchPlatform(c.Platform, o.Platforms) {
+				if o.Dropped != nil {
+					o.Dropped(desc, c)
+				}
+				continue
+			}
+			if err := walk(c, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return walk(root, 0)
+}
+
+// ParsePlatform parses OS/ARCH[/VARIANT].
+func ParsePlatform(s string) (ocispec.Platform, error) {
+	parts := strings.Split(s, "/")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+		return ocispec.Platform{}, fmt.Errorf("platform %q: want OS/ARCH or OS/ARCH/VARIANT, e.g. linux/amd64 or linux/arm64/v8", s)
+	}
+	p := ocispec.Platform{OS: parts[0], Architecture: parts[1]}
+	if len(parts) == 3 {
+		p.Variant = parts[2]
+	}
+	return p, nil
+}
+
+// FormatPlatform is the inverse of ParsePlatform.
+func FormatPlatform(p *ocispec.Platform) string {
+	if p == nil {
+		return ""
+	}
+	s := p.OS + "/" + p.Architecture
+	if p.Variant != "" {
+		s += "/" + p.Variant
+	}
+	return s
+}
+
+// MatchPlatform reports whether p matches any of want. A wanted platform
+// without a variant matches every variant.
+func MatchPlatform(p *ocispec.Platform, want []ocispec.Platform) bool {
+	if p == nil {
+		return false
+	}
+	for _, w := range want {
+		if w.OS == p.OS && w.Architecture == p.Architecture && (w.Variant == "" || w.Variant == p.Variant) {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrNotFound is wrapped by errors for content that a layout lacks.
+var ErrNotFound = errors.New("not found")

@@ -1,0 +1,68 @@
+package oci
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Tagged returns the index.json entries that carry a ref name
+// (org.opencontainers.image.ref.name), in index.json order; with tag set,
+// only the entry for that ref name, or an error listing the names the layout
+// has.
+func (l *Layout) Tagged(tag string) ([]ocispec.Descriptor, error) {
+	idx, err := l.Index()
+	if err != nil {
+		return nil, err
+	}
+	var out []ocispec.Descriptor
+	var names []string
+	for _, d := range idx.Manifests {
+		name := d.Annotations[ocispec.AnnotationRefName]
+		if name == "" {
+			continue
+		}
+		names = append(names, name)
+		if tag == "" || name == tag {
+			out = append(out, d)
+		}
+	}
+	if tag != "" && len(out) == 0 {
+		sort.Strings(names)
+		return nil, fmt.Errorf("OCI layout %s has no ref name %q (it has: %s): %w", l.Path, tag, strings.Join(names, ", "), ErrNotFound)
+	}
+	if tag == "" && len(out) == 0 {
+		return nil, fmt.Errorf("OCI layout %s has no tagged manifest (no %s annotation in %s): %w", l.Path, ocispec.AnnotationRefName, IndexFile, ErrNotFound)
+	}
+	if len(out) > 1 && tag != "" {
+		return nil, fmt.Errorf("OCI layout %s lists ref name %q %d times; fix its index.json", l.Path, tag, len(out))
+	}
+	return out, nil
+}
+
+// Referrers lists the manifests in index.json (tagged or not) whose subject
+// is d: signatures, SBOMs and other artifacts attached to d.
+func (l *Layout) Referrers(ctx context.Context, d digest.Digest) ([]ocispec.Descriptor, error) {
+	idx, err := l.Index()
+	if err != nil {
+		return nil, err
+	}
+	var out []ocispec.Descriptor
+	for _, e := range idx.Manifests {
+		if !IsManifest(e.MediaType) || e.Digest == d {
+			continue
+		}
+		b, err := ReadManifest(ctx, l, e)
+		if err != nil {
+			return nil, fmt.Errorf("OCI layout %s: %w", l.Path, err)
+		}
+		if s := Subject(b); s != nil && s.Digest == d {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
