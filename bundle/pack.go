@@ -377,6 +377,14 @@ func newEncoder(w io.Writer) (*zstd.Encoder, error) {
 	return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(true))
 }
 
+// compress feeds r to enc always the same way: the encoder's output depends
+// on how its input arrives (Write calls and ReadFrom cut blocks
+// differently), and the stored bytes must be the same in every pass.
+func compress(enc *zstd.Encoder, r io.Reader) error {
+	_, err := enc.ReadFrom(struct{ io.Reader }{r})
+	return err
+}
+
 // chooseEncoding compresses b once to learn its stored size and digest, and
 // keeps the compressed form only when it saves at least a tar block.
 func chooseEncoding(ctx context.Context, b *packBlob) error {
@@ -398,7 +406,7 @@ func chooseEncoding(ctx context.Context, b *packBlob) error {
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(enc, br); err != nil {
+	if err := compress(enc, br); err != nil {
 		enc.Close()
 		return err
 	}
@@ -485,7 +493,7 @@ func openStored(ctx context.Context, src Source, b *Blob) (io.ReadCloser, error)
 			pw.CloseWithError(err)
 			return
 		}
-		if _, err := io.Copy(enc, rc); err != nil {
+		if err := compress(enc, rc); err != nil {
 			enc.Close()
 			pw.CloseWithError(err)
 			return

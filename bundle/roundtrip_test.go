@@ -1,0 +1,514 @@
+package bundle_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/airgap-bundle/bundle/bundle"
+	"github.com/airgap-bundle/bundle/internal/testlayout"
+	"github.com/airgap-bundle/bundle/oci"
+	"github.com/airgap-bundle/bundle/sign"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+var epoch = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+type rtKey struct {
+	signer  *sign.Signer
+	pubPath string
+	pub     *sign.Verifier
+}
+
+var (
+	keyOnce sync.Once
+	theKey  rtKey
+)
+
+// rtKeyPair returns one ECDSA key for the whole test binary (scrypt is slow).
+func rtKeyPair(t *testing.T) rtKey {
+	t.Helper()
+	keyOnce.Do(func() {
+		priv, pub, err := sign.GenerateKey(sign.ECDSAP256, []byte("pw"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := sign.LoadSigner(priv, []byte("pw"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir, err := os.MkdirTemp("", "bundle-key")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, "release.pub")
+		if err := os.WriteFile(p, pub, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		theKey = rtKey{signer: s, pubPath: p, pub: s.Verifier()}
+	})
+	if theKey.signer == nil {
+		t.Fatal("no key")
+	}
+	return theKey
+}
+
+// rtLayout builds a real layout whose layers are big enough to span volumes.
+func rtLayout(t *testing.T, layerSize int) *testlayout.Layout {
+	t.Helper()
+	l, err := testlayout.Build(filepath.Join(t.TempDir(), "src"), testlayout.Options{LayerSize: layerSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func rtPack(t *testing.T, out string, o bundle.PackOptions, srcs ...bundle.Source) *bundle.Index {
+	t.Helper()
+	if o.Created.IsZero() {
+		o.Created = epoch
+	}
+	x, err := bundle.Pack(context.Background(), srcs, &bundle.DirSink{Dir: out}, o)
+	if err != nil {
+		t.Fatalf("pack: %v", err)
+	}
+	return x
+}
+
+func layoutSource(t *testing.T, dir, tag string) bundle.Source {
+	t.Helper()
+	l, err := oci.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return &bundle.LayoutSource{Layout: l, Tag: tag}
+}
+
+func volumeFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, "vol-*.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(m)
+	return m
+}
+
+func run(t *testing.T, name string, args ...string) []byte {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// sameBlobs checks that every blob of the source layout is in dest with the
+// same bytes.
+func sameBlobs(t *testing.T, src *testlayout.Layout, dest string) {
+	t.Helper()
+	for d := range src.Blobs {
+		b, err := os.ReadFile(filepath.Join(dest, "blobs", "sha256", d.Encoded()))
+		if err != nil {
+			t.Fatalf("blob %s missing from %s: %v", d, dest, err)
+		}
+		if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != d.Encoded() {
+			t.Fatalf("blob %s in %s has other bytes", d, dest)
+		}
+	}
+}
+
+func TestRoundTripManyVolumesReadBySkopeo(t *testing.T) {
+	key := rtKeyPair(t)
+	src := rtLayout(t, 48<<10)
+	out := filepath.Join(t.TempDir(), "vols")
+	const max = 64 << 10
+	var notices []string
+	x := rtPack(t, out, bundle.PackOptions{MaxVolumeSize: max, Signer: key.signer, Packer: "test",
+		Notice: func(s string) { notices = append(notices, s) }}, layoutSource(t, src.Dir, ""))
+
+	vols := volumeFiles(t, out)
+	if len(vols) != len(x.Volumes) || len(vols) < 4 {
+		t.Fatalf("%d volume files, index lists %d; want several", len(vols), len(x.Volumes))
+	}
+	for i, v := range vols {
+		st, _ := os.Stat(v)
+		if st.Size() > max || st.Size() != x.Volumes[i].Size {
+			t.Fatalf("%s is %d bytes: limit %d, index says %d", v, st.Size(), max, x.Volumes[i].Size)
+		}
+		// Full volumes are filled to within a few blocks of the limit.
+		if i < len(vols)-1 && st.Size() < max-8*1024 {
+			t.Errorf("%s is %d bytes: volume not filled (limit %d)", v, st.Size(), max)
+		}
+		// Each volume is a tar archive on its own.
+		run(t, "tar", "-tf", v)
+	}
+	split := 0
+	for _, b := range x.Blobs {
+		if len(b.Placements) > 1 {
+			split++
+			if b.Placements[0].Volume == b.Placements[len(b.Placements)-1].Volume {
+				t.Errorf("blob %s split within one volume", b.Digest)
+			}
+		}
+	}
+	if split == 0 {
+		t.Fatal("no blob spans volumes")
+	}
+	if len(x.Blobs) != len(src.Blobs) {
+		t.Fatalf("bundle has %d blobs, layout %d: deduplication broken", len(x.Blobs), len(src.Blobs))
+	}
+	if !strings.Contains(strings.Join(notices, "\n"), "referrer "+src.Referrer.String()) {
+		t.Errorf("no notice about the referrer: %q", notices)
+	}
+
+	// Verify: all at once, shuffled, and one at a time.
+	ctx := context.Background()
+	rep, err := bundle.Verify(ctx, []string{out}, bundle.VerifyOptions{Key: key.pub})
+	if err != nil || len(rep.Verified) != len(vols) {
+		t.Fatalf("verify: %v (%v verified)", err, rep)
+	}
+	shuffled := append([]string(nil), vols...)
+	rand.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	if _, err := bundle.Verify(ctx, shuffled, bundle.VerifyOptions{Key: key.pub}); err != nil {
+		t.Fatalf("verify shuffled: %v", err)
+	}
+	for i, v := range vols {
+		rep, err := bundle.Verify(ctx, []string{v}, bundle.VerifyOptions{Key: key.pub})
+		var missing *bundle.MissingVolumesError
+		if !errors.As(err, &missing) || len(missing.Missing) != len(vols)-1 {
+			t.Fatalf("verify %s alone: %v, want the other volumes listed missing", v, err)
+		}
+		if _, err := bundle.Verify(ctx, []string{v}, bundle.VerifyOptions{Key: key.pub, Partial: true}); err != nil {
+			t.Fatalf("verify --partial %s: %v", v, err)
+		}
+		if len(rep.Verified) != 1 || rep.Verified[0] != i+1 {
+			t.Fatalf("verify %s: verified %v", v, rep.Verified)
+		}
+	}
+
+	// Unpack and read back with skopeo and umoci.
+	dest := filepath.Join(t.TempDir(), "mirror")
+	if _, err := bundle.Unpack(ctx, shuffled, dest, bundle.UnpackOptions{Key: key.pub}); err != nil {
+		t.Fatalf("unpack: %v", err)
+	}
+	sameBlobs(t, src, dest)
+	for ref, d := range src.Refs {
+		raw := run(t, "skopeo", "inspect", "--raw", "oci:"+dest+":"+ref)
+		if sum := sha256.Sum256(raw); "sha256:"+hex.EncodeToString(sum[:]) != d.String() {
+			t.Errorf("skopeo reads %s as another manifest", ref)
+		}
+	}
+	copyDir := filepath.Join(t.TempDir(), "copy")
+	run(t, "skopeo", "copy", "--insecure-policy", "--all", "oci:"+dest+":multi:latest", "dir:"+copyDir)
+	entries, _ := os.ReadDir(copyDir)
+	for _, e := range entries {
+		if len(e.Name()) == 64 {
+			if _, ok := src.Blobs[digest.Digest("sha256:"+e.Name())]; !ok {
+				t.Errorf("skopeo copied a blob %s that is not in the source", e.Name())
+			}
+		}
+	}
+	run(t, "skopeo", "copy", "--insecure-policy", "oci:"+dest+":app:v2", "dir:"+filepath.Join(t.TempDir(), "v2"))
+	run(t, "umoci", "stat", "--image", dest+":app:v1")
+	// index.json lists the same entries as the source.
+	sameIndexEntries(t, src.Dir, dest)
+}
+
+func sameIndexEntries(t *testing.T, a, b string) {
+	t.Helper()
+	read := func(dir string) []string {
+		var idx ocispec.Index
+		raw, err := os.ReadFile(filepath.Join(dir, "index.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(raw, &idx); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range idx.Manifests {
+			out = append(out, m.Annotations[ocispec.AnnotationRefName]+"@"+m.Digest.String())
+		}
+		sort.Strings(out)
+		return out
+	}
+	if x, y := read(a), read(b); strings.Join(x, " ") != strings.Join(y, " ") {
+		t.Fatalf("index.json entries differ:\n%v\n%v", x, y)
+	}
+}
+
+func TestSignatureCheckedByOpenSSL(t *testing.T) {
+	key := rtKeyPair(t)
+	out := filepath.Join(t.TempDir(), "vols")
+	rtPack(t, out, bundle.PackOptions{Signer: key.signer}, layoutSource(t, "../testdata/example-layout", "app:v1"))
+	work := t.TempDir()
+	run(t, "tar", "-xf", volumeFiles(t, out)[0], "-C", work, "bundle.json", "bundle.json.sig")
+	got := run(t, "openssl", "dgst", "-sha256", "-verify", key.pubPath, "-signature",
+		filepath.Join(work, "bundle.json.sig"), filepath.Join(work, "bundle.json"))
+	if !strings.Contains(string(got), "Verified OK") {
+		t.Fatalf("openssl: %s", got)
+	}
+	// And openssl refuses an altered index.
+	p := filepath.Join(work, "bundle.json")
+	b, _ := os.ReadFile(p)
+	os.WriteFile(p, bytes.Replace(b, []byte(`"packer":"`), []byte(`"packer":"x`), 1), 0o644)
+	if err := exec.Command("openssl", "dgst", "-sha256", "-verify", key.pubPath, "-signature",
+		filepath.Join(work, "bundle.json.sig"), p).Run(); err == nil {
+		t.Fatal("openssl accepted an altered index")
+	}
+}
+
+func TestReproduciblePacks(t *testing.T) {
+	key := rtKeyPair(t)
+	src := "../testdata/example-layout"
+	for _, signed := range []bool{false, true} {
+		o := bundle.PackOptions{MaxVolumeSize: 40000, Compression: bundle.CompressionZstd, Packer: "test"}
+		if signed {
+			o.Signer = key.signer
+		}
+		a, b := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+		xa := rtPack(t, a, o, layoutSource(t, src, ""))
+		xb := rtPack(t, b, o, layoutSource(t, src, ""))
+		ja, _ := json.Marshal(xa)
+		jb, _ := json.Marshal(xb)
+		if !bytes.Equal(ja, jb) {
+			t.Fatalf("signed=%v: indexes differ", signed)
+		}
+		va, vb := volumeFiles(t, a), volumeFiles(t, b)
+		if len(va) != len(vb) {
+			t.Fatal("volume counts differ")
+		}
+		for i := range va {
+			ba, _ := os.ReadFile(va[i])
+			bb, _ := os.ReadFile(vb[i])
+			if signed {
+				// Only the signature bytes may differ (ECDSA signatures are randomised).
+				ba, bb = blankMember(t, ba, "bundle.json.sig"), blankMember(t, bb, "bundle.json.sig")
+			}
+			if !bytes.Equal(ba, bb) {
+				t.Fatalf("signed=%v: %s and %s differ", signed, va[i], vb[i])
+			}
+		}
+	}
+}
+
+// blankMember zeroes the data of the named member of a tar archive.
+func blankMember(t *testing.T, vol []byte, name string) []byte {
+	t.Helper()
+	out := append([]byte(nil), vol...)
+	for off := 0; off+512 <= len(out); {
+		hdr := out[off : off+512]
+		n := string(bytes.TrimRight(hdr[:100], "\x00"))
+		var size int64
+		for _, c := range bytes.TrimRight(hdr[124:135], "\x00") {
+			size = size*8 + int64(c-'0')
+		}
+		if n == name {
+			for i := off + 512; i < off+512+int(size); i++ {
+				out[i] = 0
+			}
+			// the header's size field may differ too (70-72 bytes)
+			copy(hdr[124:136], make([]byte, 12))
+			copy(hdr[148:156], make([]byte, 8))
+			return out
+		}
+		if n == "" {
+			break
+		}
+		off += 512 + int((size+511)/512*512)
+	}
+	t.Fatalf("no member %s", name)
+	return nil
+}
+
+func TestCompressionRoundTrip(t *testing.T) {
+	src := rtLayout(t, 32<<10)
+	out := filepath.Join(t.TempDir(), "vols")
+	x := rtPack(t, out, bundle.PackOptions{MaxVolumeSize: 48 << 10, Compression: bundle.CompressionZstd}, layoutSource(t, src.Dir, ""))
+	zst := 0
+	for _, b := range x.Blobs {
+		if b.Encoding == bundle.CompressionZstd {
+			zst++
+			if b.StoredSize >= b.Size {
+				t.Errorf("blob %s stored compressed but not smaller", b.Digest)
+			}
+			if strings.HasSuffix(b.MediaType, "gzip") {
+				t.Errorf("gzip blob %s compressed again", b.Digest)
+			}
+		}
+	}
+	if zst == 0 {
+		t.Fatal("no blob compressed (app:v2 has an uncompressed text layer)")
+	}
+	dest := filepath.Join(t.TempDir(), "dest")
+	if _, err := bundle.Unpack(context.Background(), []string{out}, dest, bundle.UnpackOptions{AllowUnsigned: true}); err != nil {
+		t.Fatal(err)
+	}
+	sameBlobs(t, src, dest)
+	run(t, "skopeo", "copy", "--insecure-policy", "oci:"+dest+":app:v2", "dir:"+filepath.Join(t.TempDir(), "v2"))
+}
+
+func TestPlatformFilter(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "vols")
+	var notices []string
+	x := rtPack(t, out, bundle.PackOptions{Platforms: []ocispec.Platform{{OS: "linux", Architecture: "arm64"}},
+		Notice: func(s string) { notices = append(notices, s) }}, layoutSource(t, "../testdata/example-layout", "multi:latest"))
+	if len(x.Images) != 1 || strings.Join(x.Images[0].Platforms, ",") != "linux/arm64/v8" {
+		t.Fatalf("images %+v", x.Images)
+	}
+	if !strings.Contains(strings.Join(notices, "\n"), "linux/amd64") {
+		t.Fatalf("no notice of the dropped platform: %q", notices)
+	}
+	dest := filepath.Join(t.TempDir(), "dest")
+	if _, err := bundle.Unpack(context.Background(), []string{out}, dest, bundle.UnpackOptions{AllowUnsigned: true}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "skopeo", "inspect", "--override-arch", "arm64", "--override-variant", "v8", "oci:"+dest+":multi:latest")
+	if err := exec.Command("skopeo", "inspect", "--override-arch", "amd64", "oci:"+dest+":multi:latest").Run(); err == nil {
+		t.Fatal("the amd64 image was packed although only arm64 was asked for")
+	}
+}
+
+func TestConflictingRefNamesRefused(t *testing.T) {
+	a := rtLayout(t, 0)
+	b, err := testlayout.Build(filepath.Join(t.TempDir(), "other"), testlayout.Options{Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = bundle.Pack(context.Background(), []bundle.Source{layoutSource(t, a.Dir, "app:v1"), layoutSource(t, b.Dir, "app:v1")},
+		&bundle.DirSink{Dir: filepath.Join(t.TempDir(), "v")}, bundle.PackOptions{Created: epoch})
+	if err == nil || !strings.Contains(err.Error(), a.Dir) || !strings.Contains(err.Error(), b.Dir) || !strings.Contains(err.Error(), "app:v1") {
+		t.Fatalf("want an error naming both layouts and the ref, got %v", err)
+	}
+	// The same content under the same name from two sources is fine and stored once.
+	x := rtPack(t, filepath.Join(t.TempDir(), "v2"), bundle.PackOptions{}, layoutSource(t, a.Dir, ""), layoutSource(t, "../testdata/example-layout", ""))
+	if len(x.Blobs) != len(a.Blobs) {
+		t.Fatalf("%d blobs from two equal layouts, want %d", len(x.Blobs), len(a.Blobs))
+	}
+}
+
+func TestRepackLeavesNoStaleVolumes(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "vols")
+	rtPack(t, out, bundle.PackOptions{MaxVolumeSize: 30000}, layoutSource(t, "../testdata/example-layout", ""))
+	before := volumeFiles(t, out)
+	os.WriteFile(filepath.Join(out, "notes.txt"), []byte("mine"), 0o644)
+	x := rtPack(t, out, bundle.PackOptions{MaxVolumeSize: 1 << 20, Created: epoch.Add(time.Hour)}, layoutSource(t, "../testdata/example-layout", ""))
+	after := volumeFiles(t, out)
+	if len(before) < 2 || len(after) != 1 || len(x.Volumes) != 1 {
+		t.Fatalf("before %v, after %v", before, after)
+	}
+	if _, err := os.Stat(filepath.Join(out, "notes.txt")); err != nil {
+		t.Fatal("pack removed a file that is not a volume")
+	}
+	entries, _ := os.ReadDir(out)
+	if len(entries) != 2 {
+		t.Fatalf("left behind: %v", entries)
+	}
+}
+
+func TestUnpackMergesAndMovesTags(t *testing.T) {
+	ctx := context.Background()
+	dest := filepath.Join(t.TempDir(), "dest")
+	v1 := filepath.Join(t.TempDir(), "v1")
+	rtPack(t, v1, bundle.PackOptions{}, layoutSource(t, "../testdata/example-layout", "app:v1"))
+	if _, err := bundle.Unpack(ctx, []string{v1}, dest, bundle.UnpackOptions{AllowUnsigned: true}); err != nil {
+		t.Fatal(err)
+	}
+	// Another layout whose app:v1 is other content, plus a new tag.
+	other, err := testlayout.Build(filepath.Join(t.TempDir(), "other"), testlayout.Options{Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := filepath.Join(t.TempDir(), "v2")
+	rtPack(t, v2, bundle.PackOptions{}, layoutSource(t, other.Dir, "app:v1"), layoutSource(t, other.Dir, "base:1"))
+	var notices []string
+	if _, err := bundle.Unpack(ctx, []string{v2}, dest, bundle.UnpackOptions{AllowUnsigned: true,
+		Notice: func(s string) { notices = append(notices, s) }}); err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(notices, "\n")
+	if !strings.Contains(joined, "moved tag app:v1") || !strings.Contains(joined, "tagged "+other.Refs["base:1"].String()+" as base:1") {
+		t.Fatalf("notices: %s", joined)
+	}
+	l, err := oci.Open(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	tagged, _ := l.Tagged("")
+	if len(tagged) != 2 {
+		t.Fatalf("want 2 tags, got %v", tagged)
+	}
+	got, _ := l.Tagged("app:v1")
+	if got[0].Digest != other.Refs["app:v1"] {
+		t.Fatal("app:v1 did not move")
+	}
+	// Re-running the same unpack changes nothing, index.json stays byte-identical.
+	before, _ := os.ReadFile(filepath.Join(dest, "index.json"))
+	if _, err := bundle.Unpack(ctx, []string{v2}, dest, bundle.UnpackOptions{AllowUnsigned: true}); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.ReadFile(filepath.Join(dest, "index.json"))
+	if !bytes.Equal(before, after) {
+		t.Fatal("a repeated unpack rewrote index.json")
+	}
+}
+
+func TestConcurrentUnpacksKeepEveryTag(t *testing.T) {
+	ctx := context.Background()
+	dest := filepath.Join(t.TempDir(), "dest")
+	var dirs []string
+	tags := []string{"base:1", "app:v1", "app:v2", "multi:latest"}
+	for _, tag := range tags {
+		d := filepath.Join(t.TempDir(), "v")
+		rtPack(t, d, bundle.PackOptions{}, layoutSource(t, "../testdata/example-layout", tag))
+		dirs = append(dirs, d)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(dirs))
+	for i, d := range dirs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = bundle.Unpack(ctx, []string{d}, dest, bundle.UnpackOptions{AllowUnsigned: true})
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := oci.Open(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got, _ := l.Tagged("")
+	if len(got) != len(tags) {
+		t.Fatalf("after concurrent unpacks index.json has %d tags, want %d", len(got), len(tags))
+	}
+}
+
+func TestVolumeTooSmall(t *testing.T) {
+	_, err := bundle.Pack(context.Background(), []bundle.Source{layoutSource(t, "../testdata/example-layout", "")},
+		&bundle.DirSink{Dir: filepath.Join(t.TempDir(), "v")}, bundle.PackOptions{MaxVolumeSize: 4096})
+	if !errors.Is(err, bundle.ErrTooSmall) {
+		t.Fatalf("want ErrTooSmall, got %v", err)
+	}
+}
