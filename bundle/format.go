@@ -35,7 +35,7 @@ const (
 const (
 	MaxIndexSize     = 256 << 20 // bundle.json
 	MaxOCIIndexSize  = 64 << 20  // index.json
-	MaxSignatureSize = 512 // one tar block
+	MaxSignatureSize = 512       // one tar block
 	// MaxMemberSize is the largest size a ustar header can state (11 octal
 	// digits) rounded down to a block; larger segments are split.
 	MaxMemberSize = (1<<33 - 1) &^ (blockSize - 1)

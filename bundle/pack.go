@@ -576,7 +576,7 @@ func plan(x *Index, max int64) error {
 			b.Placements = b.Placements[:0]
 			remaining, first := b.StoredSize, true
 			for first || remaining > 0 {
-				room := int64(1<<62)
+				room := int64(1 << 62)
 				if capacity >= 0 {
 					room = capacity - used
 				}

@@ -265,4 +265,3 @@ func (u *unpacker) volume(n int) error {
 	}
 	return body.Close()
 }
-
