@@ -1,0 +1,126 @@
+package main_test
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "bundle-cli")
+	if err != nil {
+		panic(err)
+	}
+	bin = filepath.Join(dir, "bundle")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		panic(string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// cli runs the binary and returns its exit code and combined output.
+func runCLI(t *testing.T, env []string, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), out.String()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return 0, out.String()
+}
+
+const example = "../../testdata/example-layout"
+
+func TestExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	pw := []string{"BUNDLE_PASSWORD=secret", "SOURCE_DATE_EPOCH=1700000000"}
+	must := func(want int, args ...string) string {
+		t.Helper()
+		code, out := runCLI(t, pw, args...)
+		if code != want {
+			t.Fatalf("bundle %s: exit %d, want %d\n%s", strings.Join(args, " "), code, want, out)
+		}
+		return out
+	}
+	k, other := filepath.Join(dir, "k"), filepath.Join(dir, "other")
+	must(0, "keygen", "--out", k)
+	must(0, "keygen", "--type", "ed25519", "--out", other)
+	must(1, "keygen", "--out", k) // refuses to overwrite
+	vols := filepath.Join(dir, "vols")
+	must(2, "pack", "--out", vols, "oci:"+example)                                    // neither --key nor --unsigned
+	must(2, "pack", "--unsigned", "--max-size", "lots", "--out", vols, "oci:"+example) // bad size
+	must(2, "pack", "--unsigned", "--media", "floppy", "--out", vols, "oci:"+example)
+	must(2, "pack", "--unsigned", "--out", vols, "docker.io/library/alpine")
+	out := must(1, "pack", "--unsigned", "--out", vols, "oci:"+example+":no:such")
+	if !strings.Contains(out, "app:v1") {
+		t.Errorf("error for a missing tag does not list the tags there: %s", out)
+	}
+	must(0, "pack", "--key", k+".key", "--max-size", "40K", "--out", vols, "oci:"+example+":app:v1", "oci:"+example+":multi:latest")
+	must(0, "verify", "--key", k+".pub", vols)
+	must(2, "verify", vols) // no key and no --allow-unsigned
+	must(4, "verify", "--key", other+".pub", vols)
+	must(0, "verify", "--allow-unsigned", vols)
+	out = must(0, "inspect", "--key", k+".pub", vols)
+	for _, want := range []string{"app:v1", "multi:latest", "linux/arm64/v8", "signature verified"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("inspect output lacks %q:\n%s", want, out)
+		}
+	}
+	must(0, "inspect", "--json", vols)
+
+	// One volume alone: the others are missing.
+	files, _ := filepath.Glob(filepath.Join(vols, "vol-*.tar"))
+	if len(files) < 2 {
+		t.Fatalf("want several volumes, got %v", files)
+	}
+	out = must(5, "verify", "--key", k+".pub", files[1])
+	if !strings.Contains(out, "still to be seen") || !strings.Contains(out, "not found") {
+		t.Errorf("verify of one volume does not say what is missing:\n%s", out)
+	}
+	must(0, "verify", "--partial", "--key", k+".pub", files[1])
+
+	// A flipped byte in the last volume.
+	b, _ := os.ReadFile(files[len(files)-1])
+	b[len(b)-2000] ^= 1
+	os.WriteFile(files[len(files)-1], b, 0o644)
+	must(3, "verify", "--key", k+".pub", vols)
+	dest := filepath.Join(dir, "dest")
+	must(3, "unpack", "--key", k+".pub", "--to", "oci:"+dest, vols)
+	if _, err := os.Stat(filepath.Join(dest, "index.json")); err == nil {
+		t.Fatal("a failed unpack wrote index.json")
+	}
+
+	// Unsigned bundles need --allow-unsigned.
+	uv := filepath.Join(dir, "unsigned")
+	must(0, "pack", "--unsigned", "--media", "fat32", "--compress", "zstd", "--out", uv, "oci:"+example)
+	must(4, "verify", "--key", k+".pub", uv)
+	must(4, "unpack", "--key", k+".pub", "--to", "oci:"+dest, uv)
+	must(0, "--quiet", "unpack", "--allow-unsigned", "--to", "oci:"+dest, uv)
+	out = must(0, "inspect", uv)
+	if !strings.Contains(out, "unsigned") || !strings.Contains(out, "zstd") || !strings.Contains(out, "4294967295") {
+		t.Errorf("inspect of the unsigned zstd bundle:\n%s", out)
+	}
+}
+
+func TestPasswordNeverFromArguments(t *testing.T) {
+	// Without BUNDLE_PASSWORD and without a terminal, keygen refuses.
+	cmd := exec.Command(bin, "keygen", "--out", filepath.Join(t.TempDir(), "k"))
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "BUNDLE_PASSWORD") {
+		t.Fatalf("keygen without a password source: %v\n%s", err, out)
+	}
+}
