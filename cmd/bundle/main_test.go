@@ -60,7 +60,7 @@ func TestExitCodes(t *testing.T) {
 	must(0, "keygen", "--type", "ed25519", "--out", other)
 	must(1, "keygen", "--out", k) // refuses to overwrite
 	vols := filepath.Join(dir, "vols")
-	must(2, "pack", "--out", vols, "oci:"+example)                                    // neither --key nor --unsigned
+	must(2, "pack", "--out", vols, "oci:"+example)                                     // neither --key nor --unsigned
 	must(2, "pack", "--unsigned", "--max-size", "lots", "--out", vols, "oci:"+example) // bad size
 	must(2, "pack", "--unsigned", "--media", "floppy", "--out", vols, "oci:"+example)
 	must(2, "pack", "--unsigned", "--out", vols, "docker.io/library/alpine")
