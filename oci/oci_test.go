@@ -1,0 +1,216 @@
+package oci_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/airgap-bundle/bundle/oci"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+const example = "../testdata/example-layout"
+
+func TestPlatforms(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		ok      bool
+		matches []string
+		misses  []string
+	}{
+		{"linux/amd64", true, []string{"linux/amd64", "linux/amd64/v2"}, []string{"linux/arm64", "windows/amd64"}},
+		{"linux/arm64/v8", true, []string{"linux/arm64/v8"}, []string{"linux/arm64", "linux/arm64/v7"}},
+		{"linux", false, nil, nil},
+		{"linux/", false, nil, nil},
+		{"a/b/c/d", false, nil, nil},
+	} {
+		p, err := oci.ParsePlatform(tc.in)
+		if (err == nil) != tc.ok {
+			t.Fatalf("ParsePlatform(%q): %v", tc.in, err)
+		}
+		if !tc.ok {
+			continue
+		}
+		for _, m := range tc.matches {
+			q, _ := oci.ParsePlatform(m)
+			if !oci.MatchPlatform(&q, []ocispec.Platform{p}) {
+				t.Errorf("%s should match %s", m, tc.in)
+			}
+		}
+		for _, m := range tc.misses {
+			q, _ := oci.ParsePlatform(m)
+			if oci.MatchPlatform(&q, []ocispec.Platform{p}) {
+				t.Errorf("%s should not match %s", m, tc.in)
+			}
+		}
+	}
+	if oci.MatchPlatform(nil, []ocispec.Platform{{OS: "linux", Architecture: "amd64"}}) {
+		t.Error("a descriptor without platform matched")
+	}
+}
+
+func TestWalkExampleWithPlatformFilter(t *testing.T) {
+	l, err := oci.Open(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	roots, err := l.Tagged("multi:latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all, arm []digest.Digest
+	visit := func(out *[]digest.Digest) func(ocispec.Descriptor, []byte) error {
+		return func(d ocispec.Descriptor, _ []byte) error { *out = append(*out, d.Digest); return nil }
+	}
+	if err := oci.Walk(context.Background(), l, roots[0], oci.WalkOptions{}, nil, visit(&all)); err != nil {
+		t.Fatal(err)
+	}
+	var dropped []string
+	opts := oci.WalkOptions{Platforms: []ocispec.Platform{{OS: "linux", Architecture: "arm64"}},
+		Dropped: func(_, c ocispec.Descriptor) { dropped = append(dropped, oci.FormatPlatform(c.Platform)) }}
+	if err := oci.Walk(context.Background(), l, roots[0], opts, nil, visit(&arm)); err != nil {
+		t.Fatal(err)
+	}
+	if len(arm) >= len(all) || len(dropped) != 1 || dropped[0] != "linux/amd64" {
+		t.Fatalf("all %d, arm %d, dropped %v", len(all), len(arm), dropped)
+	}
+	if all[0] != roots[0].Digest {
+		t.Fatal("walk does not visit the root first")
+	}
+}
+
+func TestReferrers(t *testing.T) {
+	l, err := oci.Open(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	app, _ := l.Tagged("app:v1")
+	rs, err := l.Referrers(context.Background(), app[0].Digest)
+	if err != nil || len(rs) != 1 || rs[0].ArtifactType != "application/spdx+json" {
+		t.Fatalf("referrers of app:v1: %v %v", rs, err)
+	}
+	base, _ := l.Tagged("base:1")
+	if rs, _ := l.Referrers(context.Background(), base[0].Digest); len(rs) != 0 {
+		t.Fatalf("base:1 has no referrers, got %v", rs)
+	}
+	if _, err := l.Tagged("nope"); !errors.Is(err, oci.ErrNotFound) || !strings.Contains(err.Error(), "app:v1") {
+		t.Fatalf("missing tag: %v", err)
+	}
+}
+
+func TestBlobWriterKeepsOnlyVerifiedBlobs(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "l")
+	l, err := oci.Create(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	data := []byte("hello")
+	good := ocispec.Descriptor{Digest: digest.FromBytes(data), Size: 5}
+	for _, tc := range []struct {
+		name  string
+		write []byte
+		ok    bool
+	}{
+		{"right bytes", data, true},
+		{"other bytes", []byte("jello"), false},
+		{"short", data[:4], false},
+	} {
+		w, err := l.NewBlobWriter(good)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(tc.write)
+		err = w.Commit()
+		if (err == nil) != tc.ok {
+			t.Fatalf("%s: commit %v", tc.name, err)
+		}
+		if !tc.ok && l.HasBlob(good.Digest, good.Size) {
+			t.Fatalf("%s: bad bytes landed", tc.name)
+		}
+		os.Remove(filepath.Join(dir, "blobs", "sha256", good.Digest.Encoded()))
+	}
+	w, _ := l.NewBlobWriter(good)
+	if _, err := w.Write([]byte("hello, more")); err == nil {
+		t.Fatal("writer accepted more bytes than the descriptor says")
+	}
+	w.Abort()
+	entries, _ := os.ReadDir(filepath.Join(dir, "blobs", "sha256"))
+	if len(entries) != 0 {
+		t.Fatalf("left behind: %v", entries)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "index.json")); err == nil {
+		t.Fatal("index.json written before any manifest")
+	}
+}
+
+func TestAddManifests(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "l")
+	l, err := oci.Create(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	put := func(s string) ocispec.Descriptor {
+		d := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromString(s), Size: int64(len(s))}
+		w, _ := l.NewBlobWriter(d)
+		w.Write([]byte(s))
+		if err := w.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	tag := func(d ocispec.Descriptor, ref string) ocispec.Descriptor {
+		d.Annotations = map[string]string{ocispec.AnnotationRefName: ref}
+		return d
+	}
+	a, b := put(`{"a":1}`), put(`{"b":2}`)
+	missing := ocispec.Descriptor{Digest: digest.FromString("x"), Size: 1}
+	if _, err := l.AddManifests([]ocispec.Descriptor{missing}); err == nil {
+		t.Fatal("listed a manifest that is not in the layout")
+	}
+	ch, err := l.AddManifests([]ocispec.Descriptor{tag(a, "app:1"), a})
+	if err != nil || len(ch) != 2 {
+		t.Fatalf("%v %v", ch, err)
+	}
+	if _, err := oci.Open(dir); err != nil {
+		t.Fatalf("no valid oci-layout written: %v", err)
+	}
+	ch, err = l.AddManifests([]ocispec.Descriptor{tag(b, "app:1"), a})
+	if err != nil || len(ch) != 1 || ch[0].Old != a.Digest || ch[0].New != b.Digest {
+		t.Fatalf("tag move: %v %v", ch, err)
+	}
+	idx, _ := l.Index()
+	if len(idx.Manifests) != 2 {
+		t.Fatalf("index.json: %+v", idx.Manifests)
+	}
+}
+
+func TestCreateRefusesAForeignDirectory(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("x"), 0o644)
+	if _, err := oci.Create(dir); err == nil || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("Create on a directory with other files: %v", err)
+	}
+	if _, err := oci.Open(dir); err == nil {
+		t.Fatal("opened a directory without oci-layout")
+	}
+}
+
+func TestChildrenOfDockerTypes(t *testing.T) {
+	list := `{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","digest":"sha256:` + strings.Repeat("a", 64) + `","size":3}]}`
+	kids, err := oci.Children(ocispec.Descriptor{MediaType: oci.MediaTypeDockerManifestList}, []byte(list))
+	if err != nil || len(kids) != 1 {
+		t.Fatalf("%v %v", kids, err)
+	}
+	bad := strings.Replace(list, strings.Repeat("a", 64), "zz", 1)
+	if _, err := oci.Children(ocispec.Descriptor{MediaType: oci.MediaTypeDockerManifestList}, []byte(bad)); err == nil {
+		t.Fatal("accepted an invalid child digest")
+	}
+}
