@@ -14,7 +14,10 @@ import (
 
 // Sink receives the volumes that Pack writes. Pack calls Begin once with the
 // complete index, then Create for each volume in order (closing each before
-// the next), then Commit; or Abort at any point after a failure.
+// the next), then Commit; or Abort at any point after a failure. A volume's
+// writer is also closed when packing fails part-way through it, so a sink
+// must not treat Close as success: only Commit means every volume is
+// complete.
 type Sink interface {
 	Begin(ctx context.Context, x *Index) error
 	Create(ctx context.Context, v Volume, total int) (io.WriteCloser, error)

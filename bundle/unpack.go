@@ -220,6 +220,9 @@ func (u *unpacker) volume(n int) error {
 	}
 	defer f.Close()
 	u.done += u.set.Index.prefixSize(len(u.set.IndexBytes))
+	if u.progress != nil {
+		u.progress(Progress{Op: "unpack", Volume: n, Done: u.done, Total: u.total})
+	}
 	body := newBodyReader(br, h, func(k int64) {
 		u.done += k
 		if u.progress != nil {

@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"sort"
 	"sync"
-	"sync/atomic"
 
 	"github.com/airgap-bundle/bundle/sign"
 )
@@ -21,7 +20,9 @@ type VerifyOptions struct {
 	// Partial accepts a set with volumes missing: those present are checked.
 	Partial bool
 	// Workers bounds how many volumes are read at once (default: one per core).
-	Workers  int
+	Workers int
+	// Progress is called as bytes are checked, never from two goroutines
+	// at once.
 	Progress func(Progress)
 }
 
@@ -58,11 +59,16 @@ func Verify(ctx context.Context, paths []string, o VerifyOptions) (*Report, erro
 		total += h.Size()
 	}
 	sort.Ints(nums)
-	var done atomic.Int64
+	// Volumes are read in parallel; the callback is called from one at a
+	// time.
+	var mu sync.Mutex
+	var done int64
 	report := func(n int64) {
-		d := done.Add(n)
+		mu.Lock()
+		defer mu.Unlock()
+		done += n
 		if o.Progress != nil {
-			o.Progress(Progress{Op: "verify", Done: d, Total: total})
+			o.Progress(Progress{Op: "verify", Done: done, Total: total})
 		}
 	}
 	errs := make([]error, len(nums))

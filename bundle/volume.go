@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/airgap-bundle/bundle/sign"
 	"github.com/opencontainers/go-digest"
@@ -194,6 +195,12 @@ func (b *bodyReader) corrupt(m *memberRef, reason string) error {
 	return e
 }
 
+func (b *bodyReader) count(n int64) {
+	if b.report != nil && n > 0 {
+		b.report(n)
+	}
+}
+
 // Next reads the header of the next member and returns the member and a
 // reader of its data; ok is false after the last member.
 func (b *bodyReader) Next() (m memberRef, data io.Reader, ok bool, err error) {
@@ -220,6 +227,7 @@ func (b *bodyReader) Next() (m memberRef, data io.Reader, ok bool, err error) {
 		return m, nil, false, b.corrupt(&m, reason)
 	}
 	b.off += blockSize
+	b.count(blockSize)
 	b.cur, b.left, b.h = &m, p.Length, sha256.New()
 	return m, b, true, nil
 }
@@ -236,9 +244,7 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	b.h.Write(p[:n])
 	b.left -= int64(n)
 	b.off += int64(n)
-	if b.report != nil && n > 0 {
-		b.report(int64(n))
-	}
+	b.count(int64(n))
 	if err == io.EOF && b.left > 0 {
 		return n, b.corrupt(b.cur, "volume ends early (truncated)")
 	}
@@ -272,6 +278,7 @@ func (b *bodyReader) End() error {
 	if !bytes.Equal(pad, zeroBlock[:len(pad)]) {
 		return b.corrupt(m, "non-zero padding")
 	}
+	b.count(int64(n))
 	b.cur = nil
 	return nil
 }
@@ -290,6 +297,7 @@ func (b *bodyReader) Close() error {
 	if !bytes.Equal(t, zeroBlock[:]) {
 		return b.corrupt(nil, "trailer is not two zero blocks")
 	}
+	b.count(int64(n))
 	var one [1]byte
 	if n, _ := io.ReadFull(b.r, one[:]); n != 0 {
 		return b.corrupt(nil, fmt.Sprintf("bytes after the end of the volume (it should be %d bytes)", b.hdr.Size()))
@@ -371,7 +379,9 @@ func OpenSet(ctx context.Context, paths []string) (*Set, error) {
 			return nil, err
 		}
 		for _, e := range entries {
-			if !e.Type().IsRegular() {
+			// Hidden files are temporary files of writers (pack's
+			// .vol-*.partial-*), never volumes handed over.
+			if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") {
 				continue
 			}
 			fp := filepath.Join(p, e.Name())

@@ -36,6 +36,9 @@ func (w *volumeWriter) write(p []byte) error {
 	if err != nil {
 		return fmt.Errorf("write volume %d: %w", w.vol, err)
 	}
+	if w.progress != nil {
+		w.progress(Progress{Op: "pack", Volume: w.vol, Done: w.done, Total: w.total})
+	}
 	return nil
 }
 
@@ -43,9 +46,6 @@ func (w *volumeWriter) write(p []byte) error {
 func (w *volumeWriter) Write(p []byte) (int, error) {
 	if err := w.write(p); err != nil {
 		return 0, err
-	}
-	if w.progress != nil {
-		w.progress(Progress{Op: "pack", Volume: w.vol, Done: w.done, Total: w.total})
 	}
 	return len(p), nil
 }
