@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 
 	"github.com/opencontainers/go-digest"
@@ -38,6 +39,10 @@ var LayoutFileContent = []byte(`{"imageLayoutVersion":"1.0.0"}`)
 type Layout struct {
 	Path string
 	root *os.Root
+
+	referrersOnce sync.Once
+	referrers     map[digest.Digest][]ocispec.Descriptor
+	referrersErr  error
 }
 
 // Open opens an existing layout for reading (and writing).

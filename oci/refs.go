@@ -45,23 +45,32 @@ func (l *Layout) Tagged(tag string) ([]ocispec.Descriptor, error) {
 }
 
 // Referrers lists the manifests in index.json (tagged or not) whose subject
-// is d: signatures, SBOMs and other artifacts attached to d.
+// is d: signatures, SBOMs and other artifacts attached to d. The subjects of
+// index.json's manifests are read once and remembered.
 func (l *Layout) Referrers(ctx context.Context, d digest.Digest) ([]ocispec.Descriptor, error) {
+	l.referrersOnce.Do(func() { l.referrers, l.referrersErr = l.scanReferrers(ctx) })
+	if l.referrersErr != nil {
+		return nil, l.referrersErr
+	}
+	return l.referrers[d], nil
+}
+
+func (l *Layout) scanReferrers(ctx context.Context) (map[digest.Digest][]ocispec.Descriptor, error) {
 	idx, err := l.Index()
 	if err != nil {
 		return nil, err
 	}
-	var out []ocispec.Descriptor
+	out := map[digest.Digest][]ocispec.Descriptor{}
 	for _, e := range idx.Manifests {
-		if !IsManifest(e.MediaType) || e.Digest == d {
+		if !IsManifest(e.MediaType) {
 			continue
 		}
 		b, err := ReadManifest(ctx, l, e)
 		if err != nil {
 			return nil, fmt.Errorf("OCI layout %s: %w", l.Path, err)
 		}
-		if s := Subject(b); s != nil && s.Digest == d {
-			out = append(out, e)
+		if s := Subject(b); s != nil && s.Digest != e.Digest {
+			out[s.Digest] = append(out[s.Digest], e)
 		}
 	}
 	return out, nil
