@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"regexp"
 	"sort"
 	"strconv"
@@ -167,7 +168,7 @@ func ParseIndex(b []byte) (*Index, error) {
 	if err := dec.Decode(&x); err != nil {
 		return nil, fmt.Errorf("bundle index: %w", err)
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("bundle index: data after the JSON object")
 	}
 	if err := x.validate(len(b)); err != nil {
@@ -260,6 +261,9 @@ func (x *Index) validate(indexLen int) error {
 				return fmt.Errorf("blob %s: unencoded but stored size or digest differ", b.Digest)
 			}
 		case CompressionZstd:
+			if x.Compression != CompressionZstd {
+				return fmt.Errorf("blob %s is zstd-encoded in a bundle whose compression is %q", b.Digest, x.Compression)
+			}
 		default:
 			return fmt.Errorf("blob %s: encoding %q, want none or zstd", b.Digest, b.Encoding)
 		}
@@ -310,9 +314,29 @@ func (x *Index) validate(indexLen int) error {
 			return fmt.Errorf("volume %d: size %d, its members end at %d", v+1, x.Volumes[v].Size, want)
 		}
 	}
+	// A blob's segments follow each other: within a volume, or as the last
+	// member of one volume and the first of the next. So a reader that goes
+	// through the volumes in order assembles one blob at a time.
+	var prev *memberRef
+	for v := range perVolume {
+		for i := range perVolume[v] {
+			m := &perVolume[v][i]
+			if m.part > 0 && (prev == nil || prev.blob != m.blob || prev.part != m.part-1) {
+				return fmt.Errorf("blob %s: segment %d does not follow segment %d", m.blob.Digest, m.part+1, m.part)
+			}
+			if m.part == 0 && prev != nil && prev.part != len(prev.blob.Placements)-1 {
+				return fmt.Errorf("blob %s: interrupted by blob %s", prev.blob.Digest, m.blob.Digest)
+			}
+			prev = m
+		}
+	}
 	for _, m := range x.Manifests {
-		if blobs[m.Digest] == nil {
-			return fmt.Errorf("manifest %s is not among the blobs", m.Digest)
+		b := blobs[m.Digest]
+		if b == nil || b.Base != "" {
+			return fmt.Errorf("manifest %s is not among the blobs carried", m.Digest)
+		}
+		if b.Size != m.Size || b.MediaType != m.MediaType {
+			return fmt.Errorf("manifest %s: size or media type differ from its blob entry", m.Digest)
 		}
 	}
 	return nil

@@ -360,7 +360,7 @@ func platformsOf(ctx context.Context, blobs map[digest.Digest]*packBlob, content
 // options, so that equal inputs give equal ids (reproducible packs).
 func bundleID(x *Index, layoutIndex []byte, blobs []*packBlob) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "airgap-bundle v1\n%s\n%s\n%d\n", x.Created, x.Compression, x.MaxVolumeSize)
+	fmt.Fprintf(h, "airgap-bundle v1\n%s\n%s\n%s\n%d\n", x.Packer, x.Created, x.Compression, x.MaxVolumeSize)
 	if x.Signer != nil {
 		fmt.Fprintf(h, "%s\n", x.Signer.KeyID)
 	}
@@ -591,6 +591,9 @@ func plan(x *Index, max int64) error {
 						vol, used = vol+1, 0
 						continue
 					}
+				}
+				if len(b.Placements) == 9999 {
+					return fmt.Errorf("%w: blob %s would need more than 9999 segments; give a larger --max-size", ErrTooSmall, b.Digest)
 				}
 				b.Placements = append(b.Placements, Placement{Volume: vol, Offset: used + blockSize, Length: n, Digest: placeholder})
 				used += memberSize(n)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -105,7 +106,11 @@ func (s *DirSink) Commit() error {
 		keep[filepath.Base(f)] = true
 	}
 	for _, e := range entries {
-		if e.Type().IsRegular() && IsVolumeFileName(e.Name()) && !keep[e.Name()] {
+		// Volumes of an earlier bundle, and temporary files an interrupted
+		// pack left behind.
+		stale := IsVolumeFileName(e.Name()) && !keep[e.Name()] ||
+			strings.HasPrefix(e.Name(), ".vol-") && strings.Contains(e.Name(), ".tar.partial-") && !strings.HasSuffix(e.Name(), s.tag)
+		if e.Type().IsRegular() && stale {
 			if err := os.Remove(filepath.Join(s.Dir, e.Name())); err != nil {
 				return fmt.Errorf("remove stale volume: %w", err)
 			}

@@ -63,6 +63,11 @@ func parseTarHeader(h []byte) (name string, size int64, err error) {
 	if sz[11] != 0 {
 		return name, 0, fmt.Errorf("tar member %q: size field is not canonical", name)
 	}
+	for _, c := range sz[:11] {
+		if c < '0' || c > '7' {
+			return name, 0, fmt.Errorf("tar member %q: size field is not 11 octal digits", name)
+		}
+	}
 	size, err = strconv.ParseInt(string(sz[:11]), 8, 64)
 	if err != nil {
 		return name, 0, fmt.Errorf("tar member %q: bad size field", name)

@@ -252,7 +252,13 @@ func (u *unpacker) volume(n int) error {
 			return &CorruptError{Path: h.Path, Volume: n, Member: MemberName(m.blob, m.part), Reason: "segment of a blob whose earlier segments were not read"}
 		}
 		if _, err := io.CopyBuffer(u.w, data, buf); err != nil {
-			return err
+			var ce *CorruptError
+			if errors.As(err, &ce) {
+				return err
+			}
+			// The write side failed: a full disk, or a zstd stream that
+			// does not decode within the bounds the index sets.
+			return fmt.Errorf("blob %s from %s (volume %d): %w", m.blob.Digest, h.Path, n, err)
 		}
 		// The segment digest is checked before the blob may be committed.
 		if err := body.End(); err != nil {

@@ -136,6 +136,9 @@ func ReadVolumeHeader(r io.Reader, path string) (*VolumeHeader, error) {
 		if sig, h, err = p.member(MemberSignature, MaxSignatureSize); err != nil {
 			return nil, err
 		}
+		if len(sig) == 0 {
+			return nil, p.corrupt(MemberSignature, "empty signature")
+		}
 		headers, names, sizes = append(headers, h), append(names, MemberSignature), append(sizes, int64(len(sig)))
 	}
 	marker, h5, err := p.member(MemberVolume, blockSize-1)
@@ -158,6 +161,14 @@ func ReadVolumeHeader(r io.Reader, path string) (*VolumeHeader, error) {
 	}
 	if digest.FromBytes(layoutIndex) != x.LayoutIndex.Digest || int64(len(layoutIndex)) != x.LayoutIndex.Size {
 		return nil, &CorruptError{Path: path, Volume: m.Volume, Offset: blockSize * 2, Member: MemberOCIIndex, Digest: x.LayoutIndex.Digest, Reason: "index.json differs from the one the bundle index names"}
+	}
+	// index.json must list exactly the entries bundle.json lists.
+	var li struct {
+		Manifests json.RawMessage `json:"manifests"`
+	}
+	want, _ := json.Marshal(x.Manifests)
+	if json.Unmarshal(layoutIndex, &li) != nil || !jsonEqual(li.Manifests, want) {
+		return nil, &CorruptError{Path: path, Volume: m.Volume, Offset: blockSize * 2, Member: MemberOCIIndex, Reason: "index.json lists other manifests than bundle.json"}
 	}
 	if off != x.prefixSize(len(indexBytes)) {
 		return nil, p.corrupt("", "internal error: prefix size")
@@ -315,6 +326,27 @@ type Set struct {
 	// Problems found while gathering: foreign, stale and duplicate volumes,
 	// unreadable or corrupt headers.
 	Problems []error
+
+	signatures [][]byte // distinct signatures of the volumes present
+}
+
+func containsBytes(list [][]byte, b []byte) bool {
+	for _, x := range list {
+		if bytes.Equal(x, b) {
+			return true
+		}
+	}
+	return false
+}
+
+func jsonEqual(a, b []byte) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	ja, _ := json.Marshal(x)
+	jb, _ := json.Marshal(y)
+	return bytes.Equal(ja, jb)
 }
 
 // Missing lists the volume numbers not found.
@@ -343,11 +375,23 @@ func (s *Set) CheckSignature(key *sign.Verifier, allowUnsigned bool) error {
 		}
 		return fmt.Errorf("bundle %s is signed by %s: give its public key with --key to check it", s.Index.BundleID, s.Index.Signer.KeyID)
 	}
-	if s.Index.Signer.KeyID != key.KeyID() {
-		return fmt.Errorf("bundle %s is signed by key %s, not by %s: %w", s.Index.BundleID, s.Index.Signer.KeyID, key.KeyID(), ErrWrongKey)
+	if s.Index.Signer.KeyID != key.KeyID() || s.Index.Signer.Algorithm != key.Algorithm() {
+		return fmt.Errorf("bundle %s is signed by key %s (%s), not by %s (%s): %w", s.Index.BundleID,
+			s.Index.Signer.KeyID, s.Index.Signer.Algorithm, key.KeyID(), key.Algorithm(), ErrWrongKey)
 	}
-	if err := key.Verify(s.IndexBytes, s.Signature); err != nil {
-		return fmt.Errorf("bundle %s: %w", s.Index.BundleID, ErrBadSignature)
+	sigs := s.signatures
+	if len(sigs) == 0 {
+		sigs = [][]byte{s.Signature}
+	}
+	for _, sig := range sigs {
+		if err := key.Verify(s.IndexBytes, sig); err != nil {
+			for _, v := range s.Volumes {
+				if bytes.Equal(v.Signature, sig) {
+					return fmt.Errorf("bundle %s, %s: %w", s.Index.BundleID, v.Path, ErrBadSignature)
+				}
+			}
+			return fmt.Errorf("bundle %s: %w", s.Index.BundleID, ErrBadSignature)
+		}
 	}
 	return nil
 }
@@ -447,8 +491,8 @@ func OpenSet(ctx context.Context, paths []string) (*Set, error) {
 		case h.Index.BundleID != main.Index.BundleID:
 			problems = append(problems, &ForeignVolumeError{Path: h.Path, BundleID: h.Index.BundleID, Created: h.Index.Created,
 				Want: main.Index.BundleID, Stale: h.Index.Created < main.Index.Created, Number: h.Number, Total: h.Total()})
-		case !bytes.Equal(h.IndexBytes, main.IndexBytes) || !bytes.Equal(h.Signature, main.Signature):
-			problems = append(problems, &CorruptError{Path: h.Path, Volume: h.Number, Offset: 2 * blockSize, Member: MemberIndex,
+		case !bytes.Equal(h.IndexBytes, main.IndexBytes):
+			problems = append(problems, &CorruptError{Path: h.Path, Volume: h.Number, Offset: memberSize(int64(len(layoutFileContent))) + memberSize(h.Index.LayoutIndex.Size), Member: MemberIndex,
 				Reason: fmt.Sprintf("its bundle index or signature differs from that of %s, another volume of the same bundle", main.Path)})
 		case s.Volumes[h.Number] != nil:
 			if dups[h.Number] == nil {
@@ -457,6 +501,12 @@ func OpenSet(ctx context.Context, paths []string) (*Set, error) {
 			dups[h.Number] = append(dups[h.Number], h.Path)
 		default:
 			s.Volumes[h.Number] = h
+			// ECDSA signatures differ from one signing to the next: volumes
+			// of two reproducible packs carry the same index with other
+			// signatures. Each one is checked.
+			if h.Signature != nil && !containsBytes(s.signatures, h.Signature) {
+				s.signatures = append(s.signatures, h.Signature)
+			}
 		}
 	}
 	var dn []int
@@ -490,7 +540,7 @@ func (s *Set) openVolume(n int) (*os.File, *bufio.Reader, *VolumeHeader, error) 
 	}
 	br := bufio.NewReaderSize(f, 1<<20)
 	h, err := ReadVolumeHeader(br, want.Path)
-	if err == nil && (h.Number != n || !bytes.Equal(h.IndexBytes, s.IndexBytes) || !bytes.Equal(h.Signature, s.Signature)) {
+	if err == nil && (h.Number != n || !bytes.Equal(h.IndexBytes, s.IndexBytes) || !bytes.Equal(h.Signature, want.Signature)) {
 		err = &CorruptError{Path: want.Path, Volume: n, Reason: "the file changed while it was being read"}
 	}
 	if err != nil {

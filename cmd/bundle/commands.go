@@ -187,6 +187,9 @@ func packCommand() *cli.Command {
 				}
 				platforms = append(platforms, pl)
 			}
+			if c := c.String("compress"); c != bundle.CompressionNone && c != bundle.CompressionZstd {
+				return usagef("--compress %q: want none or zstd", c)
+			}
 			created, err := createdTime()
 			if err != nil {
 				return err
