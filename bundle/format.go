@@ -178,10 +178,14 @@ func ParseIndex(b []byte) (*Index, error) {
 }
 
 func validDigest(d digest.Digest) error {
+	// Validate first: Algorithm panics on a digest without a colon.
+	if err := d.Validate(); err != nil {
+		return fmt.Errorf("digest %q: %w", d, err)
+	}
 	if d.Algorithm() != digest.SHA256 {
 		return fmt.Errorf("digest %q: only sha256 is allowed", d)
 	}
-	return d.Validate()
+	return nil
 }
 
 func (x *Index) validate(indexLen int) error {

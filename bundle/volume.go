@@ -73,8 +73,11 @@ func (p *prefixReader) member(name string, max int64) (data, header []byte, err 
 	if size > max {
 		return nil, nil, p.corrupt(name, "member %s is %d bytes, more than %d allowed", name, size, max)
 	}
-	data = make([]byte, size)
-	if err := p.readFull(data); err != nil {
+	// Read rather than allocate what the header claims: memory follows the
+	// bytes really there, not a crafted size.
+	data, err = io.ReadAll(io.LimitReader(p.r, size))
+	p.off += int64(len(data))
+	if err != nil || int64(len(data)) != size {
 		return nil, nil, p.corrupt(name, "truncated inside member %s", name)
 	}
 	pad := make([]byte, padding(size))
@@ -454,7 +457,14 @@ func OpenSet(ctx context.Context, paths []string) (*Set, error) {
 		}
 		h, err := readHeaderFile(c.path)
 		switch {
-		case errors.Is(err, ErrNotVolume) && !c.explicit:
+		case errors.Is(err, ErrNotVolume) && !c.explicit && !IsVolumeFileName(filepath.Base(c.path)):
+			continue
+		case errors.Is(err, ErrNotVolume) && IsVolumeFileName(filepath.Base(c.path)):
+			// Named like a volume but its first header is damaged: report it
+			// as a corrupt volume, not as a stranger (nor as missing).
+			var n int
+			fmt.Sscanf(filepath.Base(c.path), "vol-%d-", &n)
+			problems = append(problems, &CorruptError{Path: c.path, Volume: n, Reason: "its first tar header is not the " + MemberLayout + " member every volume starts with"})
 			continue
 		case err != nil:
 			problems = append(problems, err)

@@ -1,0 +1,200 @@
+package bundle
+
+// Fuzz targets for the two parsers that read untrusted bytes: ParseIndex
+// (bundle.json) and the volume reader (ReadVolumeHeader, then the body
+// reader). The seeds run with every `go test`; fuzz with e.g.
+//
+//	go test ./bundle/ -run '^$' -fuzz FuzzReadVolume -fuzztime 1m
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"runtime"
+	"strings"
+	"testing"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// fuzzBundles packs the seed bundles: the example layout signed in several
+// volumes, unsigned in one zstd volume, and a small in-memory image.
+func fuzzBundles(f *testing.F) []string {
+	f.Helper()
+	signed, _ := packLayout(f, PackOptions{MaxVolumeSize: hostileVolumeSize, Signer: testSigner(f)})
+	zstdOne, _ := packLayout(f, PackOptions{Compression: CompressionZstd})
+	src := newMemSource("fuzz")
+	src.addImage(f, "fuzz:1", src.add(ocispec.MediaTypeImageLayer, bytes.Repeat([]byte("fuzz "), 1000)))
+	small, _ := packSources(f, []Source{src}, PackOptions{Compression: CompressionZstd, MaxVolumeSize: 12 << 10})
+	return []string{signed, zstdOne, small}
+}
+
+// FuzzParseIndex: ParseIndex never panics, and an index it accepts
+// re-marshals into one that passes the same checks and marshals the same.
+func FuzzParseIndex(f *testing.F) {
+	for _, dir := range fuzzBundles(f) {
+		b, _ := readBundleIndexBytes(f, dir)
+		f.Add(b)
+		f.Add(b[:len(b)/2])
+		f.Add(b[:len(b)-1])
+		f.Add(append([]byte(" \n"), b...))
+		f.Add(append(bytes.Clone(b), "\n"...))
+		f.Add(append(bytes.Clone(b), "{}"...))
+		f.Add(bytes.Replace(b, []byte(`{"mediaType"`), []byte(`{"extra":1,"mediaType"`), 1))
+		f.Add(bytes.Replace(b, []byte(`"mediaType"`), []byte(`"MediaType"`), 1))
+		f.Add(bytes.Replace(b, []byte(`"formatVersion":1`), []byte(`"formatVersion":1,"formatVersion":2`), 1))
+		f.Add(bytes.Replace(b, []byte(`"number":1`), []byte(`"number":2`), 1))
+		f.Add(bytes.Replace(b, []byte(`"volume":1`), []byte(`"volume":0`), 1))
+		f.Add(bytes.Replace(b, []byte(`"size":`), []byte(`"size":-`), 1))
+		f.Add(bytes.Replace(b, []byte(`"length":`), []byte(`"length":1`), 1))
+		f.Add(bytes.Replace(b, []byte(`"offset":`), []byte(`"offset":1`), 1))
+		f.Add(bytes.Replace(b, []byte(`"sha256:`), []byte(`"sha512:`), 1))
+		f.Add(bytes.Replace(b, []byte(`"placements":[`), []byte(`"placements":[],"x":[`), 1))
+		f.Add(bytes.ReplaceAll(b, []byte(`"encoding":"none"`), []byte(`"encoding":"zstd"`)))
+	}
+	for _, s := range []string{"", "{}", "[]", "null", `{"mediaType":null}`, `{"formatVersion":1e400}`, strings.Repeat("[", 10000)} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		x, err := ParseIndex(b)
+		if err != nil {
+			if x != nil {
+				t.Fatal("ParseIndex returned an index with an error")
+			}
+			return
+		}
+		// What passes can be laid out: every volume's members are listed
+		// and named.
+		for _, v := range x.Volumes {
+			for _, m := range x.members(v.Number) {
+				if MemberName(m.blob, m.part) == "" {
+					t.Fatal("empty member name")
+				}
+			}
+		}
+		m, err := json.Marshal(x)
+		if err != nil {
+			t.Fatalf("accepted index does not marshal: %v", err)
+		}
+		// Offsets depend on the length of bundle.json: the re-marshalled
+		// index is checked for the length of the original.
+		var y Index
+		dec := json.NewDecoder(bytes.NewReader(m))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&y); err != nil {
+			t.Fatalf("re-marshalled index does not decode: %v\n%s", err, m)
+		}
+		if err := y.validate(len(b)); err != nil {
+			t.Fatalf("re-marshalled index does not validate: %v\n%s", err, m)
+		}
+		m2, err := json.Marshal(&y)
+		if err != nil || !bytes.Equal(m, m2) {
+			t.Fatalf("marshalling is not stable:\n%s\n%s", m, m2)
+		}
+		if x.prefixSize(len(m)) == x.prefixSize(len(b)) {
+			if _, err := ParseIndex(m); err != nil {
+				t.Fatalf("re-marshalled index does not parse: %v\n%s", err, m)
+			}
+		}
+	})
+}
+
+// volumeReadLimit is the most the volume reader may allocate for an input
+// of n bytes: the members it reads whole are bounded by the format's limits
+// whatever their headers claim; the rest is proportional to the input.
+func volumeReadLimit(n int) uint64 {
+	return MaxIndexSize + MaxOCIIndexSize + MaxSignatureSize + 64*uint64(n) + 8<<20
+}
+
+// typedVolumeError reports whether err is one the volume reader documents.
+func typedVolumeError(err error) bool {
+	var ce *CorruptError
+	return errors.Is(err, ErrNotVolume) || errors.As(err, &ce)
+}
+
+// FuzzReadVolume feeds arbitrary bytes to ReadVolumeHeader and, when the
+// header parses, reads the body through: no panic, only typed errors,
+// bounded allocation, and a volume that reads clean is exactly the size its
+// index gives.
+func FuzzReadVolume(f *testing.F) {
+	for _, dir := range fuzzBundles(f) {
+		for i, p := range volumeFiles(f, dir) {
+			data := mustRead(f, p)
+			members, trailer := scanVolume(f, data)
+			f.Add(data)
+			if i > 0 {
+				continue
+			}
+			// Truncations and damage of the first volume of each bundle.
+			cuts := []int64{0, 100, blockSize, blockSize + 30, trailer, int64(len(data)) - 1}
+			for _, m := range members {
+				cuts = append(cuts, m.HdrOff, m.DataOff+m.Size/2, m.End())
+			}
+			for _, c := range cuts {
+				f.Add(data[:c])
+			}
+			for _, m := range members {
+				b := bytes.Clone(data)
+				b[m.DataOff+m.Size/2] ^= 1
+				f.Add(b)
+			}
+			f.Add(append(bytes.Clone(data), 0))
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		defer func() {
+			runtime.ReadMemStats(&m1)
+			if got, limit := m1.TotalAlloc-m0.TotalAlloc, volumeReadLimit(len(data)); got > limit {
+				t.Errorf("reading a %d-byte input allocated %d bytes, more than %d", len(data), got, limit)
+			}
+		}()
+		r := bytes.NewReader(data)
+		h, err := ReadVolumeHeader(r, "fuzz.tar")
+		if err != nil {
+			if h != nil || !typedVolumeError(err) {
+				t.Fatalf("ReadVolumeHeader: header %v, untyped error %v (%T)", h != nil, err, err)
+			}
+			return
+		}
+		if h.Index == nil || h.Number < 1 || h.Number > h.Total() || (h.Index.Signer != nil) != (h.Signature != nil) {
+			t.Fatalf("ReadVolumeHeader returned an inconsistent header: %+v", h)
+		}
+		body := newBodyReader(r, h, nil)
+		for {
+			_, d, ok, err := body.Next()
+			if err != nil {
+				if !typedVolumeError(err) {
+					t.Fatalf("Next: untyped error %v (%T)", err, err)
+				}
+				return
+			}
+			if !ok {
+				break
+			}
+			if _, err := io.Copy(io.Discard, d); err != nil {
+				if !typedVolumeError(err) {
+					t.Fatalf("member data: untyped error %v (%T)", err, err)
+				}
+				return
+			}
+			if err := body.End(); err != nil {
+				if !typedVolumeError(err) {
+					t.Fatalf("End: untyped error %v (%T)", err, err)
+				}
+				return
+			}
+		}
+		if err := body.Close(); err != nil {
+			if !typedVolumeError(err) {
+				t.Fatalf("Close: untyped error %v (%T)", err, err)
+			}
+			return
+		}
+		if int64(len(data)) != h.Size() {
+			t.Fatalf("a %d-byte input read clean as a volume of %d bytes", len(data), h.Size())
+		}
+	})
+}
