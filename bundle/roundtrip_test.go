@@ -512,3 +512,36 @@ func TestVolumeTooSmall(t *testing.T) {
 		t.Fatalf("want ErrTooSmall, got %v", err)
 	}
 }
+
+// Layouts written by the real tools, packed together.
+func TestLayoutsMadeBySkopeoAndUmoci(t *testing.T) {
+	dir := t.TempDir()
+	sk := filepath.Join(dir, "skopeo-layout")
+	run(t, "skopeo", "copy", "--insecure-policy", "--all", "oci:../testdata/example-layout:multi:latest", "oci:"+sk+":multi:copied")
+	run(t, "skopeo", "copy", "--insecure-policy", "oci:../testdata/example-layout:app:v2", "oci:"+sk+":app:copied")
+	um := filepath.Join(dir, "umoci-layout")
+	run(t, "umoci", "init", "--layout", um)
+	run(t, "umoci", "new", "--image", um+":fresh")
+	bundleDir := filepath.Join(t.TempDir(), "rootfs")
+	run(t, "umoci", "unpack", "--rootless", "--image", um+":fresh", bundleDir)
+	os.WriteFile(filepath.Join(bundleDir, "rootfs", "hello.txt"), []byte("hello from umoci\n"), 0o644)
+	run(t, "umoci", "repack", "--image", um+":fresh", bundleDir)
+
+	out := filepath.Join(t.TempDir(), "vols")
+	x := rtPack(t, out, bundle.PackOptions{MaxVolumeSize: 40000}, layoutSource(t, sk, ""), layoutSource(t, um, "fresh"))
+	if len(x.Manifests) != 3 {
+		t.Fatalf("want 3 entries, got %d", len(x.Manifests))
+	}
+	dest := filepath.Join(t.TempDir(), "dest")
+	if _, err := bundle.Unpack(context.Background(), []string{out}, dest, bundle.UnpackOptions{AllowUnsigned: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []struct{ layout, tag string }{{sk, "multi:copied"}, {sk, "app:copied"}, {um, "fresh"}} {
+		want := run(t, "skopeo", "inspect", "--raw", "oci:"+ref.layout+":"+ref.tag)
+		got := run(t, "skopeo", "inspect", "--raw", "oci:"+dest+":"+ref.tag)
+		if !bytes.Equal(want, got) {
+			t.Errorf("%s: manifest differs after the trip", ref.tag)
+		}
+	}
+	run(t, "umoci", "stat", "--image", dest+":fresh")
+}
