@@ -10,7 +10,6 @@ import (
 	"io"
 	"regexp"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -380,6 +379,3 @@ func (x *Index) prefixSize(indexLen int) int64 {
 }
 
 var layoutFileContent = []byte(`{"imageLayoutVersion":"1.0.0"}`)
-
-// itoa is strconv.Itoa, named for brevity in messages.
-func itoa(n int) string { return strconv.Itoa(n) }
