@@ -177,6 +177,15 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 	return x, nil
 }
 
+// attachedSource is a source that keeps manifests tagged after the digest
+// they concern (cosign signatures); they travel with their tags.
+type attachedSource interface {
+	Attached(ctx context.Context, d digest.Digest) ([]ocispec.Descriptor, error)
+}
+
+// remoteSource is a source whose every fetch costs a round trip.
+type remoteSource interface{ remote() }
+
 // graph is what the sources hold, deduplicated.
 type graph struct {
 	manifests []ocispec.Descriptor
@@ -254,10 +263,37 @@ func collect(ctx context.Context, sources []Source, platforms []ocispec.Platform
 			listEntry(r)
 		}
 	}
-	// Referrers of anything packed travel along, and their referrers too.
+	// Referrers of anything packed travel along, and their referrers too;
+	// so do signatures tagged after a manifest's digest (cosign). A
+	// registry source is asked only about what it delivered: asking every
+	// repository about every manifest would cost a round trip each.
 	for done := 0; done < len(meta); done++ {
 		d := meta[done].Digest
+		owner := meta[done].src
+		if a, ok := owner.(attachedSource); ok {
+			tagged, err := a.Attached(ctx, d)
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range tagged {
+				ref := r.Annotations[ocispec.AnnotationRefName]
+				if prev, ok := refs[ref]; ok && prev.digest != r.Digest {
+					return nil, fmt.Errorf("ref name %q is %s in %s but %s in %s: pack them into separate bundles", ref, prev.digest, prev.source, r.Digest, owner)
+				}
+				refs[ref] = refOwner{r.Digest, owner.String()}
+				if byDigest[r.Digest] == nil {
+					notice(fmt.Sprintf("added %s (%s), tagged after %s", ref, r.Digest, d))
+				}
+				if err := add(owner, r); err != nil {
+					return nil, fmt.Errorf("%s: %w", owner, err)
+				}
+				listEntry(r)
+			}
+		}
 		for _, src := range sources {
+			if _, ok := src.(remoteSource); ok && src != owner {
+				continue
+			}
 			rs, err := src.Referrers(ctx, d)
 			if err != nil {
 				return nil, err

@@ -34,18 +34,9 @@ const maxDecoderWindow = 64 << 20
 // every file that was in dest stays as it was; verified blobs may remain,
 // unreferenced, so that a re-run skips them.
 func Unpack(ctx context.Context, paths []string, dest string, o UnpackOptions) (*Index, error) {
-	s, err := OpenSet(ctx, paths)
+	s, err := openComplete(ctx, paths, o.Key, o.AllowUnsigned)
 	if err != nil {
 		return nil, err
-	}
-	if err := s.CheckSignature(o.Key, o.AllowUnsigned); err != nil {
-		return nil, err
-	}
-	if len(s.Problems) > 0 {
-		return nil, errors.Join(s.Problems...)
-	}
-	if missing := s.Missing(); len(missing) > 0 {
-		return nil, &MissingVolumesError{BundleID: s.Index.BundleID, Total: len(s.Index.Volumes), Missing: missing}
 	}
 	notice := o.Notice
 	if notice == nil {
@@ -78,7 +69,7 @@ func Unpack(ctx context.Context, paths []string, dest string, o UnpackOptions) (
 		return nil, fmt.Errorf("%s has %s free and the bundle needs %s there: free some space or unpack elsewhere: %w", dest, FormatSize(free), FormatSize(need), ErrNoSpace)
 	}
 
-	u := &unpacker{ctx: ctx, l: l, set: s, progress: o.Progress, total: total}
+	u := &unpacker{ctx: ctx, dest: layoutDest{l}, set: s, op: "unpack", progress: o.Progress, total: total}
 	if err := u.run(); err != nil {
 		return nil, err
 	}
@@ -99,10 +90,37 @@ func Unpack(ctx context.Context, paths []string, dest string, o UnpackOptions) (
 	return x, nil
 }
 
+// openComplete opens the volumes in paths and checks that they are one
+// whole bundle, signed as required.
+func openComplete(ctx context.Context, paths []string, key *sign.Verifier, allowUnsigned bool) (*Set, error) {
+	s, err := OpenSet(ctx, paths)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.CheckSignature(key, allowUnsigned); err != nil {
+		return nil, err
+	}
+	if len(s.Problems) > 0 {
+		return nil, errors.Join(s.Problems...)
+	}
+	if missing := s.Missing(); len(missing) > 0 {
+		return nil, &MissingVolumesError{BundleID: s.Index.BundleID, Total: len(s.Index.Volumes), Missing: missing}
+	}
+	return s, nil
+}
+
+// blobDest is where unpack writes blobs: a layout or a registry.
+type blobDest interface {
+	// openBlob returns where b's stored bytes go; a discardSink when the
+	// destination needs nothing (the bytes are still read and checked).
+	openBlob(b *Blob) (blobSink, error)
+}
+
 type unpacker struct {
 	ctx      context.Context
-	l        *oci.Layout
+	dest     blobDest
 	set      *Set
+	op       string
 	progress func(Progress)
 	done     int64
 	total    int64
@@ -126,15 +144,15 @@ func (discardSink) Write(p []byte) (int, error) { return len(p), nil }
 func (discardSink) Commit() error               { return nil }
 func (discardSink) Abort()                      {}
 
-// zstdSink decodes stored bytes into a blob writer in a goroutine, bounded
+// zstdSink decodes stored bytes into a blob sink in a goroutine, bounded
 // by the blob size the signed index gives.
 type zstdSink struct {
 	pw   *io.PipeWriter
 	done chan error
-	bw   *oci.BlobWriter
+	bw   blobSink
 }
 
-func newZstdSink(bw *oci.BlobWriter, size int64, what string) *zstdSink {
+func newZstdSink(bw blobSink, size int64, what string) *zstdSink {
 	pr, pw := io.Pipe()
 	z := &zstdSink{pw: pw, done: make(chan error, 1), bw: bw}
 	go func() {
@@ -176,15 +194,15 @@ func (z *zstdSink) Abort() {
 	z.bw.Abort()
 }
 
-func (u *unpacker) startBlob(b *Blob) error {
-	u.blob = b
-	if u.l.HasBlob(b.Digest, b.Size) {
-		u.w = discardSink{}
-		return nil
+type layoutDest struct{ l *oci.Layout }
+
+func (d layoutDest) openBlob(b *Blob) (blobSink, error) {
+	if d.l.HasBlob(b.Digest, b.Size) {
+		return discardSink{}, nil
 	}
-	bw, err := u.l.NewBlobWriter(ocispec.Descriptor{Digest: b.Digest, Size: b.Size, MediaType: b.MediaType})
+	bw, err := d.l.NewBlobWriter(ocispec.Descriptor{Digest: b.Digest, Size: b.Size, MediaType: b.MediaType})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if b.Encoding == CompressionNone && len(b.Placements) == 1 {
 		// The one segment's digest is the blob digest (ParseIndex checks),
@@ -192,10 +210,18 @@ func (u *unpacker) startBlob(b *Blob) error {
 		bw.DigestCheckedByCaller()
 	}
 	if b.Encoding == CompressionZstd {
-		u.w = newZstdSink(bw, b.Size, "blob "+b.Digest.String())
-	} else {
-		u.w = bw
+		return newZstdSink(bw, b.Size, "blob "+b.Digest.String()), nil
 	}
+	return bw, nil
+}
+
+func (u *unpacker) startBlob(b *Blob) error {
+	u.blob = b
+	w, err := u.dest.openBlob(b)
+	if err != nil {
+		return err
+	}
+	u.w = w
 	return nil
 }
 
@@ -221,12 +247,12 @@ func (u *unpacker) volume(n int) error {
 	defer f.Close()
 	u.done += u.set.Index.prefixSize(len(u.set.IndexBytes))
 	if u.progress != nil {
-		u.progress(Progress{Op: "unpack", Volume: n, Done: u.done, Total: u.total})
+		u.progress(Progress{Op: u.op, Volume: n, Done: u.done, Total: u.total})
 	}
 	body := newBodyReader(br, h, func(k int64) {
 		u.done += k
 		if u.progress != nil {
-			u.progress(Progress{Op: "unpack", Volume: n, Done: u.done, Total: u.total})
+			u.progress(Progress{Op: u.op, Volume: n, Done: u.done, Total: u.total})
 		}
 	})
 	buf := make([]byte, 1<<20)
@@ -268,6 +294,10 @@ func (u *unpacker) volume(n int) error {
 			w := u.w
 			u.w = nil
 			if err := w.Commit(); err != nil {
+				var de *destError
+				if errors.As(err, &de) {
+					return fmt.Errorf("blob %s from %s (volume %d): %w", m.blob.Digest, h.Path, n, de.err)
+				}
 				return &CorruptError{Path: h.Path, Volume: n, Member: MemberName(m.blob, m.part), Digest: m.blob.Digest, Reason: err.Error()}
 			}
 		}

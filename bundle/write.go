@@ -135,12 +135,14 @@ func mtimeOf(x *Index) int64 {
 func (w *volumeWriter) writeAll(blobs []*packBlob) error {
 	mtime := mtimeOf(w.x)
 	buf := make([]byte, 1<<20)
+	pf := newPrefetcher(w.ctx, w.x, blobs)
+	defer pf.close()
 	for i := range w.x.Blobs {
 		b := &w.x.Blobs[i]
 		if err := w.ctx.Err(); err != nil {
 			return err
 		}
-		rc, err := openStored(w.ctx, blobs[i].src, b)
+		rc, err := pf.open(i)
 		if err != nil {
 			return err
 		}

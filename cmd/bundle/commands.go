@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/airgap-bundle/bundle/bundle"
+	"github.com/airgap-bundle/bundle/mirror"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/airgap-bundle/bundle/sign"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -110,22 +111,19 @@ func notice(c *cli.Context) func(string) {
 	return func(s string) { fmt.Fprintln(os.Stderr, "bundle: "+s) }
 }
 
-// parseSource reads oci:PATH or oci:PATH:TAG, split at the first colon after
-// the transport as skopeo does, so TAG may hold colons.
-func parseSource(s string) (bundle.Source, error) {
-	rest, ok := strings.CutPrefix(s, "oci:")
-	if !ok {
-		return nil, usagef("source %q: want oci:PATH or oci:PATH:TAG", s)
+func registryFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "authfile", Usage: "registry credentials file (default: $REGISTRY_AUTH_FILE, ~/.docker/config.json, ${XDG_RUNTIME_DIR}/containers/auth.json)"},
+		&cli.StringSliceFlag{Name: "insecure-registry", Usage: "HOST[:PORT] reached over plain HTTP or TLS without certificate checks (repeatable)"},
 	}
-	path, tag, _ := strings.Cut(rest, ":")
-	if path == "" {
-		return nil, usagef("source %q: no layout path", s)
-	}
-	l, err := oci.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	return &bundle.LayoutSource{Layout: l, Tag: tag}, nil
+}
+
+func openRegistries(c *cli.Context) (*oci.Registries, error) {
+	return oci.NewRegistries(oci.RegistryOptions{
+		AuthFile:  c.String("authfile"),
+		Insecure:  c.StringSlice("insecure-registry"),
+		UserAgent: "bundle/" + version,
+	})
 }
 
 func createdTime() (time.Time, error) {
@@ -143,9 +141,11 @@ func createdTime() (time.Time, error) {
 func packCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "pack",
-		Usage:     "pack OCI layouts into signed volumes",
-		ArgsUsage: "SOURCE... (oci:PATH or oci:PATH:TAG)",
-		Flags: []cli.Flag{
+		Usage:     "pack images from OCI layouts and registries into signed volumes",
+		ArgsUsage: "SOURCE... (oci:PATH, oci:PATH:TAG, docker://REGISTRY/REPOSITORY[:TAG|@DIGEST])",
+		Flags: append(registryFlags(),
+			&cli.StringFlag{Name: "images", Usage: "FILE listing sources, one per line (# comments)"},
+			&cli.BoolFlag{Name: "no-referrers", Usage: "leave out cosign signature tags and OCI referrers of registry images"},
 			&cli.StringFlag{Name: "key", Usage: "private key to sign with (password from BUNDLE_PASSWORD or the terminal)"},
 			&cli.BoolFlag{Name: "unsigned", Usage: "pack without a signature"},
 			&cli.StringFlag{Name: "max-size", Usage: "largest volume file: 700M, 4.7GB, 4GiB, bytes (default: one volume)"},
@@ -153,10 +153,18 @@ func packCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "platform", Usage: "keep only OS/ARCH[/VARIANT] of multi-platform indexes (repeatable)"},
 			&cli.StringFlag{Name: "compress", Value: "none", Usage: "none or zstd (compresses blobs that are not compressed already)"},
 			&cli.StringFlag{Name: "out", Required: true, Usage: "directory to write the volumes into"},
-		},
+		),
 		Action: func(c *cli.Context) error {
-			if c.NArg() == 0 {
-				return usagef("pack: give at least one SOURCE (oci:PATH or oci:PATH:TAG)")
+			args := c.Args().Slice()
+			if f := c.String("images"); f != "" {
+				list, err := readImageList(f)
+				if err != nil {
+					return err
+				}
+				args = append(args, list...)
+			}
+			if len(args) == 0 {
+				return usagef("pack: give at least one SOURCE (oci:PATH, oci:PATH:TAG or docker://REFERENCE) or --images FILE")
 			}
 			if c.IsSet("key") == c.Bool("unsigned") {
 				return usagef("pack: give --key KEY to sign, or --unsigned")
@@ -204,9 +212,18 @@ func packCommand() *cli.Command {
 					return err
 				}
 			}
+			var regs *oci.Registries
 			var sources []bundle.Source
-			for _, a := range c.Args().Slice() {
-				s, err := parseSource(a)
+			for _, a := range args {
+				if !strings.HasPrefix(a, "oci:") && !strings.HasPrefix(a, "docker://") {
+					return usagef("source %q: want oci:PATH, oci:PATH:TAG or docker://REGISTRY/REPOSITORY[:TAG|@DIGEST]", a)
+				}
+				if regs == nil && strings.HasPrefix(a, "docker://") {
+					if regs, err = openRegistries(c); err != nil {
+						return err
+					}
+				}
+				s, err := bundle.OpenSource(c.Context, regs, a, c.Bool("no-referrers"))
 				if err != nil {
 					return err
 				}
@@ -317,18 +334,27 @@ func joinInts(ns []int) string {
 func unpackCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "unpack",
-		Usage:     "verify the volumes and write their content into an OCI layout",
+		Usage:     "verify the volumes and write their content into an OCI layout or a mirror registry",
 		ArgsUsage: "PATH... (directories or volume files)",
-		Flags: append(trustFlags(),
-			&cli.StringFlag{Name: "to", Required: true, Usage: "destination: oci:PATH (created, or merged into)"},
+		Flags: append(append(trustFlags(), registryFlags()...),
+			&cli.StringFlag{Name: "to", Required: true, Usage: "destination: oci:PATH (created, or merged into) or docker://MIRROR[:PORT][/PREFIX]"},
+			&cli.BoolFlag{Name: "strip-registry", Usage: "docker:// destinations: drop the source registry host from mirror repositories"},
+			&cli.StringFlag{Name: "emit-mirror-config", Usage: "docker:// destinations: write a registries.conf drop-in and an ImageDigestMirrorSet into DIR"},
 		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
 				return usagef("unpack: give the directories or volume files of the bundle")
 			}
-			dest, ok := strings.CutPrefix(c.String("to"), "oci:")
+			to := c.String("to")
+			if strings.HasPrefix(to, "docker://") {
+				return pushAction(c)
+			}
+			if c.IsSet("strip-registry") || c.IsSet("emit-mirror-config") {
+				return usagef("--strip-registry and --emit-mirror-config apply to docker:// destinations only")
+			}
+			dest, ok := strings.CutPrefix(to, "oci:")
 			if !ok || dest == "" {
-				return usagef("--to %q: want oci:PATH", c.String("to"))
+				return usagef("--to %q: want oci:PATH or docker://MIRROR[:PORT][/PREFIX]", to)
 			}
 			key, err := loadKey(c)
 			if err != nil {
@@ -348,6 +374,63 @@ func unpackCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// pushAction is unpack into a mirror registry.
+func pushAction(c *cli.Context) error {
+	m, err := mirror.ParseDestination(c.String("to"))
+	if err != nil {
+		return usageError{err}
+	}
+	m.StripRegistry = c.Bool("strip-registry")
+	for _, h := range c.StringSlice("insecure-registry") {
+		m.Insecure = m.Insecure || h == m.Mirror
+	}
+	key, err := loadKey(c)
+	if err != nil {
+		return err
+	}
+	regs, err := openRegistries(c)
+	if err != nil {
+		return err
+	}
+	bar := newProgress(c, "push")
+	defer bar.stop()
+	r, err := bundle.Push(c.Context, c.Args().Slice(), bundle.PushOptions{Key: key, AllowUnsigned: c.Bool("allow-unsigned"),
+		Registries: regs, Mapping: m, Progress: bar.update, Notice: notice(c)})
+	bar.stop()
+	if err != nil {
+		return err
+	}
+	if dir := c.String("emit-mirror-config"); dir != "" {
+		files, err := m.WriteConfig(dir, "bundle-"+r.Index.BundleID[:12], r.Entries)
+		if err != nil {
+			return err
+		}
+		if !quiet(c) {
+			for _, f := range files {
+				fmt.Fprintf(os.Stderr, "wrote %s\n", f)
+			}
+		}
+	}
+	if !quiet(c) {
+		fmt.Fprintf(os.Stderr, "pushed bundle %s into %s: %d entries; blobs: %d uploaded (%s), %d mounted, %d already there; manifests: %d pushed, %d already there; tags: %d set, %d already there\n",
+			r.Index.BundleID, m.Mirror, len(r.Images), r.BlobsUploaded, bundle.FormatSize(r.BytesUploaded), r.BlobsMounted, r.BlobsPresent,
+			r.ManifestsPushed, r.ManifestsPresent, r.TagsPushed, r.TagsPresent)
+		for _, im := range r.Images {
+			fmt.Fprintf(os.Stderr, "  %s -> %s\n", im.Source, im.Target)
+		}
+	}
+	return nil
+}
+
+func readImageList(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--images: %w", err)
+	}
+	defer f.Close()
+	return bundle.ReadImageList(f, path)
 }
 
 func inspectCommand() *cli.Command {

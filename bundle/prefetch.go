@@ -1,0 +1,153 @@
+package bundle
+
+import (
+	"context"
+	"io"
+	"sync"
+)
+
+// Prefetching: volumes are written in one ordered stream, but a registry
+// answers each blob request after a round trip. The next few blobs of
+// remote sources are opened and read ahead into bounded buffers while the
+// writer copies the current one, so round trips overlap. Memory is bounded
+// by prefetchBlobs × prefetchChunks × prefetchChunkSize (16 MiB).
+const (
+	prefetchBlobs     = 4
+	prefetchChunks    = 4
+	prefetchChunkSize = 1 << 20
+)
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, prefetchChunkSize); return &b }}
+
+// prefetcher hands out the stored bytes of blobs in order.
+type prefetcher struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	blobs  []*packBlob
+	x      *Index
+	slots  map[int]*prefetchSlot
+	next   int // first blob not yet started
+}
+
+type prefetchSlot struct {
+	chunks chan []byte // each *[]byte from chunkPool, resliced to what was read
+	err    error       // set before chunks is closed
+	cur    []byte
+	buf    *[]byte
+	done   chan struct{}
+}
+
+func newPrefetcher(ctx context.Context, x *Index, blobs []*packBlob) *prefetcher {
+	ctx, cancel := context.WithCancel(ctx)
+	return &prefetcher{ctx: ctx, cancel: cancel, blobs: blobs, x: x, slots: map[int]*prefetchSlot{}}
+}
+
+// open returns the stored bytes of blob i; blobs must be opened in order.
+func (p *prefetcher) open(i int) (io.ReadCloser, error) {
+	if _, ok := p.blobs[i].src.(remoteSource); !ok {
+		return openStored(p.ctx, p.blobs[i].src, &p.x.Blobs[i])
+	}
+	// Keep the remote blobs from i to i+prefetchBlobs-1 in flight.
+	if p.next < i {
+		p.next = i
+	}
+	for ; p.next < len(p.blobs) && p.next < i+prefetchBlobs; p.next++ {
+		if _, ok := p.blobs[p.next].src.(remoteSource); ok {
+			p.slots[p.next] = p.start(p.next)
+		}
+	}
+	s, ok := p.slots[i]
+	if !ok {
+		s = p.start(i)
+	}
+	delete(p.slots, i)
+	return s, nil
+}
+
+func (p *prefetcher) start(i int) *prefetchSlot {
+	s := &prefetchSlot{chunks: make(chan []byte, prefetchChunks), done: make(chan struct{})}
+	go func() {
+		defer close(s.chunks)
+		rc, err := openStored(p.ctx, p.blobs[i].src, &p.x.Blobs[i])
+		if err != nil {
+			s.err = err
+			return
+		}
+		defer rc.Close()
+		for {
+			bp := chunkPool.Get().(*[]byte)
+			n, err := io.ReadFull(rc, *bp)
+			if n > 0 {
+				select {
+				case s.chunks <- (*bp)[:n]:
+				case <-s.done:
+					chunkPool.Put(bp)
+					return
+				case <-p.ctx.Done():
+					chunkPool.Put(bp)
+					s.err = p.ctx.Err()
+					return
+				}
+			} else {
+				chunkPool.Put(bp)
+			}
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return
+			}
+			if err != nil {
+				s.err = err
+				return
+			}
+		}
+	}()
+	return s
+}
+
+func (s *prefetchSlot) Read(b []byte) (int, error) {
+	for len(s.cur) == 0 {
+		if s.buf != nil {
+			chunkPool.Put(s.buf)
+			s.buf = nil
+		}
+		c, ok := <-s.chunks
+		if !ok {
+			if s.err != nil {
+				return 0, s.err
+			}
+			return 0, io.EOF
+		}
+		s.cur = c
+		full := c[:cap(c)]
+		s.buf = &full
+	}
+	n := copy(b, s.cur)
+	s.cur = s.cur[n:]
+	return n, nil
+}
+
+// Close stops the reader's goroutine and returns its buffers.
+func (s *prefetchSlot) Close() error {
+	select {
+	case <-s.done:
+	default:
+		close(s.done)
+	}
+	for c := range s.chunks {
+		full := c[:cap(c)]
+		chunkPool.Put(&full)
+	}
+	if s.buf != nil {
+		chunkPool.Put(s.buf)
+		s.buf = nil
+	}
+	return nil
+}
+
+// close abandons whatever is still being read ahead.
+func (p *prefetcher) close() {
+	p.cancel()
+	for i, s := range p.slots {
+		s.Close()
+		delete(p.slots, i)
+	}
+}

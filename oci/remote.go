@@ -1,0 +1,449 @@
+package oci
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry/remote"
+	"oras.land/oras-go/v2/registry/remote/auth"
+	"oras.land/oras-go/v2/registry/remote/credentials"
+	"oras.land/oras-go/v2/registry/remote/errcode"
+	"oras.land/oras-go/v2/registry/remote/retry"
+)
+
+// Errors a caller can tell apart when talking to registries.
+var (
+	// ErrUnauthorized: the registry refused the credentials (or their absence).
+	ErrUnauthorized = errors.New("access denied")
+	// ErrUnreachable: no connection to the registry.
+	ErrUnreachable = errors.New("registry unreachable")
+)
+
+// RegistryOptions configure access to registries.
+type RegistryOptions struct {
+	// AuthFile, when set, is the only credentials file read (Docker
+	// config.json or containers auth.json format). Otherwise credentials
+	// come from $REGISTRY_AUTH_FILE, the Docker config ($DOCKER_CONFIG or
+	// ~/.docker/config.json, with its credential helpers) and
+	// ${XDG_RUNTIME_DIR}/containers/auth.json, first match wins.
+	AuthFile string
+	// Credential, when set, replaces the lookup above (library callers).
+	Credential auth.CredentialFunc
+	// Insecure lists hosts (host or host:port) reached over plain HTTP, or
+	// over TLS without certificate verification when they speak TLS.
+	Insecure []string
+	// UserAgent is sent with every request.
+	UserAgent string
+	// Retries bounds retries of a request or of an interrupted blob
+	// download (default 5, with exponential backoff from 250 ms).
+	Retries int
+}
+
+// Registries opens repositories on registries with shared credentials,
+// connections and TLS settings.
+type Registries struct {
+	client   *auth.Client
+	insecure map[string]bool
+	retries  int
+	credFile string // where credentials came from, for messages
+
+	mu    sync.Mutex
+	plain map[string]bool // insecure host → speaks plain HTTP
+	repos map[string]*Repository
+}
+
+// NewRegistries prepares registry access. It reads no network.
+func NewRegistries(o RegistryOptions) (*Registries, error) {
+	r := &Registries{insecure: map[string]bool{}, plain: map[string]bool{}, repos: map[string]*Repository{}, retries: o.Retries}
+	if r.retries <= 0 {
+		r.retries = 5
+	}
+	for _, h := range o.Insecure {
+		r.insecure[h] = true
+	}
+	cred := o.Credential
+	if cred == nil {
+		store, where, err := credentialStore(o.AuthFile)
+		if err != nil {
+			return nil, err
+		}
+		r.credFile = where
+		cred = credentials.Credential(store)
+	}
+	secure := http.DefaultTransport.(*http.Transport).Clone()
+	loose := secure.Clone()
+	loose.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} // only for hosts the user named insecure
+	policy := &retry.GenericPolicy{
+		Retryable: retry.DefaultPredicate,
+		Backoff:   retry.DefaultBackoff,
+		MinWait:   200 * time.Millisecond,
+		MaxWait:   10 * time.Second,
+		MaxRetry:  r.retries,
+	}
+	rt := &retry.Transport{
+		Base:   hostTransport{secure: secure, loose: loose, insecure: r.insecure},
+		Policy: func() retry.Policy { return policy },
+	}
+	r.client = &auth.Client{
+		Client:     &http.Client{Transport: rt},
+		Cache:      auth.NewCache(),
+		Credential: cred,
+	}
+	ua := o.UserAgent
+	if ua == "" {
+		ua = "bundle"
+	}
+	r.client.SetUserAgent(ua)
+	return r, nil
+}
+
+// credentialStore opens the credential files in the order podman and
+// docker agree on; it never fails because a default file is missing.
+func credentialStore(authFile string) (credentials.Store, string, error) {
+	opts := credentials.StoreOptions{}
+	if authFile != "" {
+		if _, err := os.Stat(authFile); err != nil {
+			return nil, "", fmt.Errorf("credentials file: %w", err)
+		}
+		s, err := credentials.NewStore(authFile, opts)
+		if err != nil {
+			return nil, "", fmt.Errorf("credentials file %s: %w", authFile, err)
+		}
+		return s, authFile, nil
+	}
+	var stores []credentials.Store
+	var where []string
+	add := func(path string) error {
+		if path == "" {
+			return nil
+		}
+		if _, err := os.Stat(path); err != nil {
+			return nil
+		}
+		s, err := credentials.NewStore(path, opts)
+		if err != nil {
+			return fmt.Errorf("credentials file %s: %w", path, err)
+		}
+		stores = append(stores, s)
+		where = append(where, path)
+		return nil
+	}
+	dockerConfig := os.Getenv("DOCKER_CONFIG")
+	if dockerConfig == "" {
+		if home, err := os.UserHomeDir(); err == nil {
+			dockerConfig = filepath.Join(home, ".docker")
+		}
+	}
+	var xdg string
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		xdg = filepath.Join(d, "containers", "auth.json")
+	}
+	for _, p := range []string{os.Getenv("REGISTRY_AUTH_FILE"), filepath.Join(dockerConfig, "config.json"), xdg} {
+		if err := add(p); err != nil {
+			return nil, "", err
+		}
+	}
+	if len(stores) == 0 {
+		return credentials.NewMemoryStore(), "no credentials file", nil
+	}
+	return credentials.NewStoreWithFallbacks(stores[0], stores[1:]...), strings.Join(where, ", "), nil
+}
+
+// hostTransport skips certificate checks for the hosts named insecure, and
+// for no other.
+type hostTransport struct {
+	secure, loose http.RoundTripper
+	insecure      map[string]bool
+}
+
+func (t hostTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.insecure[req.URL.Host] || t.insecure[req.URL.Hostname()] {
+		return t.loose.RoundTrip(req)
+	}
+	return t.secure.RoundTrip(req)
+}
+
+// Repository is one repository on a registry.
+type Repository struct {
+	*remote.Repository
+	// Name is host/path, as users write it.
+	Name string
+	regs *Registries
+
+	tagsOnce sync.Once
+	tags     map[string]bool
+	tagsErr  error
+}
+
+// connectHost is the host to dial for a registry name: Docker Hub's name is
+// not its API host.
+func connectHost(host string) string {
+	if host == "docker.io" {
+		return "registry-1.docker.io"
+	}
+	return host
+}
+
+// Repository opens host/path. For insecure hosts it asks the registry once
+// whether it speaks TLS.
+func (r *Registries) Repository(ctx context.Context, host, path string) (*Repository, error) {
+	name := host + "/" + path
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if repo, ok := r.repos[name]; ok {
+		return repo, nil
+	}
+	rr, err := remote.NewRepository(connectHost(host) + "/" + path)
+	if err != nil {
+		return nil, fmt.Errorf("repository %s: %w", name, err)
+	}
+	rr.Client = r.client
+	if r.insecure[host] || r.insecure[hostOnly(host)] {
+		plain, ok := r.plain[host]
+		if !ok {
+			plain = speaksPlainHTTP(ctx, r.client, connectHost(host))
+			r.plain[host] = plain
+		}
+		rr.PlainHTTP = plain
+	}
+	repo := &Repository{Repository: rr, Name: name, regs: r}
+	r.repos[name] = repo
+	return repo, nil
+}
+
+func hostOnly(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		return h
+	}
+	return host
+}
+
+// speaksPlainHTTP tries TLS first, as docker and podman do, and falls back
+// to plain HTTP when the server answers TLS with HTTP.
+func speaksPlainHTTP(ctx context.Context, c *auth.Client, host string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+host+"/v2/", nil)
+	if err != nil {
+		return false
+	}
+	// A bare client: no credentials go out on this probe, and no retries.
+	resp, err := (&http.Client{Transport: c.Client.Transport.(*retry.Transport).Base}).Do(req)
+	if err == nil {
+		resp.Body.Close()
+		return false
+	}
+	var rh tls.RecordHeaderError
+	return errors.As(err, &rh) || strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
+}
+
+// describe turns registry errors into ones that name the reference and say
+// what to do.
+func (r *Repository) describe(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var resp *errcode.ErrorResponse
+	if errors.As(err, &resp) && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
+		where := "--authfile FILE"
+		if r.regs.credFile != "" {
+			where = r.regs.credFile + " or pass --authfile FILE"
+		}
+		return fmt.Errorf("%s: %w (HTTP %d): check the credentials for %s in %s: %v", what, ErrUnauthorized, resp.StatusCode, r.Reference.Registry, where, err)
+	}
+	if errors.Is(err, errdef.ErrNotFound) || (errors.As(err, &resp) && resp.StatusCode == http.StatusNotFound) {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	var netErr net.Error
+	var opErr *net.OpError
+	if errors.As(err, &opErr) || errors.As(err, &netErr) {
+		hint := ""
+		if !r.PlainHTTP {
+			hint = fmt.Sprintf("; if it serves plain HTTP or a self-signed certificate, pass --insecure-registry %s", r.Reference.Registry)
+		}
+		return fmt.Errorf("%s: %w: %v (is %s running and reachable?%s)", what, ErrUnreachable, err, r.Reference.Registry, hint)
+	}
+	var rh tls.RecordHeaderError
+	var cv *tls.CertificateVerificationError
+	if errors.As(err, &rh) || errors.As(err, &cv) {
+		return fmt.Errorf("%s: TLS with %s failed: %v (pass --insecure-registry %s for plain HTTP or a self-signed certificate)", what, r.Reference.Registry, err, r.Reference.Registry)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// Resolve finds the descriptor a tag or digest names.
+func (r *Repository) Resolve(ctx context.Context, reference string) (ocispec.Descriptor, error) {
+	sep := ":"
+	if strings.Contains(reference, ":") {
+		sep = "@"
+	}
+	d, err := r.Repository.Resolve(ctx, reference)
+	return d, r.describe(r.Name+sep+reference, err)
+}
+
+// Tags lists the repository's tags once and remembers them.
+func (r *Repository) Tags(ctx context.Context) (map[string]bool, error) {
+	r.tagsOnce.Do(func() {
+		r.tags = map[string]bool{}
+		err := r.Repository.Tags(ctx, "", func(tags []string) error {
+			for _, t := range tags {
+				r.tags[t] = true
+			}
+			return nil
+		})
+		r.tagsErr = r.describe("list tags of "+r.Name, err)
+	})
+	return r.tags, r.tagsErr
+}
+
+// Referrers lists the manifests whose subject is d, through the referrers
+// API or, on registries without it, the sha256-<hex> tag schema.
+func (r *Repository) Referrers(ctx context.Context, d ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+	var out []ocispec.Descriptor
+	err := r.Repository.Referrers(ctx, d, "", func(rs []ocispec.Descriptor) error {
+		out = append(out, rs...)
+		return nil
+	})
+	if errors.Is(err, errdef.ErrNotFound) {
+		return nil, nil
+	}
+	return out, r.describe("referrers of "+r.Name+"@"+d.Digest.String(), err)
+}
+
+// Fetch opens a manifest or blob. Interrupted blob downloads resume where
+// they stopped (with a range request when the registry allows), with the
+// same retry budget as requests.
+func (r *Repository) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	rc, err := r.Repository.Fetch(ctx, desc)
+	if err != nil {
+		return nil, r.describe(r.Name+"@"+desc.Digest.String(), err)
+	}
+	if IsIndex(desc.MediaType) || IsManifest(desc.MediaType) {
+		return rc, nil
+	}
+	return &resumingReader{ctx: ctx, repo: r, desc: desc, rc: rc}, nil
+}
+
+// resumingReader re-opens a blob after a transient failure and continues
+// at the offset reached. The caller checks the digest of what it reads.
+type resumingReader struct {
+	ctx     context.Context
+	repo    *Repository
+	desc    ocispec.Descriptor
+	rc      io.ReadCloser
+	off     int64
+	retries int
+}
+
+func (r *resumingReader) Read(p []byte) (int, error) {
+	for {
+		n, err := r.rc.Read(p)
+		r.off += int64(n)
+		if err == nil || err == io.EOF || n > 0 {
+			if err != nil && err != io.EOF {
+				// Report the bytes now; the error comes back on the next call.
+				err = nil
+			}
+			return n, err
+		}
+		if r.ctx.Err() != nil || r.retries >= r.repo.regs.retries {
+			return 0, r.repo.describe(fmt.Sprintf("read %s@%s at byte %d", r.repo.Name, r.desc.Digest, r.off), err)
+		}
+		r.retries++
+		wait := retry.DefaultBackoff(r.retries-1, nil)
+		select {
+		case <-r.ctx.Done():
+			return 0, r.ctx.Err()
+		case <-time.After(wait):
+		}
+		if rerr := r.reopen(); rerr != nil {
+			return 0, rerr
+		}
+	}
+}
+
+func (r *resumingReader) reopen() error {
+	r.rc.Close()
+	rc, err := r.repo.Repository.Fetch(r.ctx, r.desc)
+	if err != nil {
+		r.rc = io.NopCloser(strings.NewReader(""))
+		return r.repo.describe(fmt.Sprintf("resume %s@%s", r.repo.Name, r.desc.Digest), err)
+	}
+	r.rc = rc
+	if r.off == 0 {
+		return nil
+	}
+	if s, ok := rc.(io.Seeker); ok {
+		if _, err := s.Seek(r.off, io.SeekStart); err == nil {
+			return nil
+		}
+		// The range request failed: start over below on a fresh stream.
+		rc.Close()
+		if rc, err = r.repo.Repository.Fetch(r.ctx, r.desc); err != nil {
+			r.rc = io.NopCloser(strings.NewReader(""))
+			return r.repo.describe(fmt.Sprintf("resume %s@%s", r.repo.Name, r.desc.Digest), err)
+		}
+		r.rc = rc
+	}
+	if _, err := io.CopyN(io.Discard, rc, r.off); err != nil {
+		return r.repo.describe(fmt.Sprintf("resume %s@%s", r.repo.Name, r.desc.Digest), err)
+	}
+	return nil
+}
+
+func (r *resumingReader) Close() error { return r.rc.Close() }
+
+// Exists reports whether the repository holds desc (a blob, or a manifest
+// for manifest media types).
+func (r *Repository) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
+	ok, err := r.Repository.Exists(ctx, desc)
+	return ok, r.describe("check "+r.Name+"@"+desc.Digest.String(), err)
+}
+
+// Push uploads content by digest: a blob, or a manifest for manifest media
+// types (a manifest with a subject is also indexed as a referrer).
+func (r *Repository) Push(ctx context.Context, desc ocispec.Descriptor, content io.Reader) error {
+	return r.describe("push "+r.Name+"@"+desc.Digest.String(), r.Repository.Push(ctx, desc, content))
+}
+
+// PushTag uploads a manifest under a tag.
+func (r *Repository) PushTag(ctx context.Context, desc ocispec.Descriptor, content io.Reader, tag string) error {
+	return r.describe("tag "+r.Name+":"+tag, r.Repository.PushReference(ctx, desc, content, tag))
+}
+
+// Mount makes a blob that another repository of the same registry holds
+// available in this one, without uploading it (registries that cannot
+// mount get the content from getContent).
+func (r *Repository) Mount(ctx context.Context, desc ocispec.Descriptor, from *Repository, getContent func() (io.ReadCloser, error)) error {
+	return r.describe("mount "+desc.Digest.String()+" from "+from.Name+" into "+r.Name,
+		r.Repository.Mount(ctx, desc, from.Reference.Repository, getContent))
+}
+
+// Ping checks that the registry answers and accepts the credentials for
+// this repository, so that errors come before any work.
+func (r *Repository) Ping(ctx context.Context) error {
+	_, err := r.Repository.Resolve(ctx, "sha256:"+strings.Repeat("0", 64))
+	if err == nil || errors.Is(err, errdef.ErrNotFound) {
+		return nil
+	}
+	var resp *errcode.ErrorResponse
+	if errors.As(err, &resp) && resp.StatusCode == http.StatusNotFound {
+		return nil
+	}
+	return r.describe("registry "+r.Reference.Registry+" (repository "+r.Name+")", err)
+}
