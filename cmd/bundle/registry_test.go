@@ -1,0 +1,332 @@
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/BurntSushi/toml"
+	"github.com/airgap-bundle/bundle/internal/testlayout"
+	"github.com/airgap-bundle/bundle/internal/testregistry"
+	"github.com/airgap-bundle/bundle/oci"
+	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/registry/remote/auth"
+)
+
+// The registry tests run real docker-registry servers on 127.0.0.1 (see
+// internal/testregistry) and the bundle binary, as users do.
+
+// must runs the binary and fails unless it exits with want.
+func mustRun(t *testing.T, want int, env []string, args ...string) string {
+	t.Helper()
+	code, out := runCLI(t, env, args...)
+	if code != want {
+		t.Fatalf("bundle %s: exit %d, want %d\n%s", strings.Join(args, " "), code, want, out)
+	}
+	return out
+}
+
+// keys makes a signing key pair in dir.
+func keys(t *testing.T, dir string) (env []string, key, pub string) {
+	env = []string{"BUNDLE_PASSWORD=secret", "SOURCE_DATE_EPOCH=1700000000"}
+	k := filepath.Join(dir, "k")
+	mustRun(t, 0, env, "keygen", "--out", k)
+	return env, k + ".key", k + ".pub"
+}
+
+// authFile writes a containers auth.json for user:password at host.
+func authFile(t *testing.T, dir, host, user, password string) string {
+	t.Helper()
+	cfg := map[string]any{"auths": map[string]any{host: map[string]string{"username": user, "password": password}}}
+	b, _ := json.Marshal(cfg)
+	p := filepath.Join(dir, "auth-"+user+".json")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// repoOf opens host/path with the library, for test set-up and checks.
+func repoOf(t *testing.T, host, path string, cred auth.Credential) *oci.Repository {
+	t.Helper()
+	regs, err := oci.NewRegistries(oci.RegistryOptions{Insecure: []string{host}, Credential: auth.StaticCredential(host, cred)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := regs.Repository(context.Background(), host, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// pushBlob uploads data into repo and returns its descriptor.
+func pushBlob(t *testing.T, repo *oci.Repository, mediaType string, data []byte) ocispec.Descriptor {
+	t.Helper()
+	d := ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(data), Size: int64(len(data))}
+	if err := repo.Push(context.Background(), d, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// pushCosignSignature stores a cosign-style simple-signing signature of
+// signed under the tag sha256-<hex>.sig, as `cosign sign` does.
+func pushCosignSignature(t *testing.T, repo *oci.Repository, signed digest.Digest) ocispec.Descriptor {
+	t.Helper()
+	payload := []byte(`{"critical":{"identity":{"docker-reference":"` + repo.Name + `"},"image":{"docker-manifest-digest":"` + signed.String() + `"},"type":"cosign container image signature"},"optional":null}`)
+	layer := pushBlob(t, repo, "application/vnd.dev.cosign.simplesigning.v1+json", payload)
+	layer.Annotations = map[string]string{"dev.cosignproject.cosign/signature": "MEUCIQDtest"}
+	config := pushBlob(t, repo, ocispec.MediaTypeImageConfig, []byte(`{"architecture":"","config":{},"created":"0001-01-01T00:00:00Z","history":[{"created":"0001-01-01T00:00:00Z"}],"os":"","rootfs":{"type":"layers","diff_ids":["`+digest.FromBytes(payload).String()+`"]}}`))
+	m, _ := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: config, Layers: []ocispec.Descriptor{layer}})
+	d := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(m), Size: int64(len(m))}
+	if err := repo.PushTag(context.Background(), d, bytes.NewReader(m), "sha256-"+signed.Encoded()+".sig"); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// pushReferrer copies the layout's SBOM referrer (subject: app:v1) into
+// repo; on a registry without the referrers API the library keeps the
+// sha256-<hex> referrers index tag, as the OCI 1.1 spec says.
+func pushReferrer(t *testing.T, repo *oci.Repository, l *testlayout.Layout) {
+	t.Helper()
+	src, err := oci.Open(l.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	ctx := context.Background()
+	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: l.Referrer, Size: l.Blobs[l.Referrer]}
+	content, err := oci.ReadManifest(ctx, src, desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kids, err := oci.Children(desc, content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range kids {
+		rc, err := src.Fetch(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := repo.Push(ctx, k, rc); err != nil {
+			t.Fatal(err)
+		}
+		rc.Close()
+	}
+	if err := repo.Push(ctx, desc, bytes.NewReader(content)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rawDigest is the digest of what skopeo reads for ref.
+func rawDigest(t *testing.T, ref string, extra ...string) digest.Digest {
+	t.Helper()
+	args := append([]string{"inspect", "--raw", "--tls-verify=false"}, extra...)
+	out := testregistry.Skopeo(t, append(args, "docker://"+ref)...)
+	return digest.FromString(out)
+}
+
+// layoutBlobs lists the digests of the blobs in an OCI layout.
+func layoutBlobs(t *testing.T, dir string) map[digest.Digest]bool {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(dir, "blobs", "sha256"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[digest.Digest]bool{}
+	for _, e := range ents {
+		out[digest.NewDigestFromEncoded(digest.SHA256, e.Name())] = true
+	}
+	return out
+}
+
+func TestRegistryRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	l, err := testlayout.Build(filepath.Join(dir, "layout"), testlayout.Options{LayerSize: 96 << 10, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Registry A, on the connected side, wants a password; registry B,
+	// the mirror, is open.
+	a := testregistry.Start(t, testregistry.Options{Users: map[string]string{"alice": "s3cret"}})
+	b := testregistry.Start(t, testregistry.Options{})
+	bp := b.Proxy(t)
+	creds := "alice:s3cret"
+	images := map[string]string{"app:v1": "ns/app:v1", "app:v2": "ns/app:v2", "multi:latest": "ns/multi:latest", "base:1": "base:1"}
+	for ref, dest := range images {
+		testregistry.CopyToRegistry(t, l.Dir, ref, a.Host+"/"+dest, creds)
+	}
+	appRepo := repoOf(t, a.Host, "ns/app", auth.Credential{Username: "alice", Password: "s3cret"})
+	sig := pushCosignSignature(t, appRepo, l.Refs["app:v1"])
+	pushReferrer(t, appRepo, l)
+
+	env, key, pub := keys(t, dir)
+	list := filepath.Join(dir, "images.txt")
+	os.WriteFile(list, []byte("# images of the release\n"+
+		a.Host+"/ns/app:v1\n"+
+		a.Host+"/ns/app:v2   # the new one\n\n"+
+		"docker://"+a.Host+"/ns/multi:latest\n"), 0o644)
+	authJSON := authFile(t, dir, a.Host, "alice", "s3cret")
+	vols := filepath.Join(dir, "vols")
+	out := mustRun(t, 0, env, "pack", "--key", key, "--max-size", "128K", "--insecure-registry", a.Host, "--authfile", authJSON,
+		"--images", list, "--out", vols, "docker://"+a.Host+"/base@"+l.Refs["base:1"].String())
+	if strings.Contains(out, "s3cret") {
+		t.Fatalf("pack printed the password:\n%s", out)
+	}
+	if n := len(volumeNames(t, vols)); n < 3 {
+		t.Fatalf("%d volumes, want several with a 128K limit", n)
+	}
+	mustRun(t, 0, env, "verify", "--key", pub, vols)
+
+	// A is gone before the mirror is filled: everything comes from the volumes.
+	a.Stop()
+	cfg := filepath.Join(dir, "mirror-config")
+	mustRun(t, 0, env, "unpack", "--key", pub, "--insecure-registry", bp.Host, "--to", "docker://"+bp.Host+"/mirror",
+		"--emit-mirror-config", cfg, vols)
+	if bp.Count("PUT", testregistry.BlobUploadDone, 201) == 0 {
+		t.Fatal("no blob uploads went to the mirror")
+	}
+
+	// Every manifest, by tag and by digest, is byte for byte what A had.
+	scope := a.Host[:strings.IndexByte(a.Host, ':')] + "_" + a.Host[strings.IndexByte(a.Host, ':')+1:]
+	// The proxy is the mirror as far as the bundle knows.
+	mirrorOf := func(path string) string { return bp.Host + "/mirror/" + scope + "/" + path }
+	for ref, dest := range images {
+		if ref == "base:1" {
+			continue // packed by digest: pushed by digest, untagged
+		}
+		if got, want := rawDigest(t, mirrorOf(dest)), l.Refs[ref]; got != want {
+			t.Errorf("%s in the mirror is %s, want %s", dest, got, want)
+		}
+	}
+	if got := rawDigest(t, mirrorOf("base@"+l.Refs["base:1"].String())); got != l.Refs["base:1"] {
+		t.Errorf("base by digest in the mirror is %s", got)
+	}
+	if code, _ := runSkopeo(t, "inspect", "--raw", "--tls-verify=false", "docker://"+mirrorOf("base:1")); code == 0 {
+		t.Error("base was packed by digest but the mirror has it tagged")
+	}
+	// The multi-platform index is intact, with both platforms.
+	var idx ocispec.Index
+	json.Unmarshal([]byte(testregistry.Skopeo(t, "inspect", "--raw", "--tls-verify=false", "docker://"+mirrorOf("ns/multi:latest"))), &idx)
+	if len(idx.Manifests) != 2 {
+		t.Fatalf("multi index has %d manifests", len(idx.Manifests))
+	}
+	for _, m := range idx.Manifests {
+		if got := rawDigest(t, mirrorOf("ns/multi@"+m.Digest.String())); got != m.Digest {
+			t.Errorf("platform manifest %s reads back as %s", m.Digest, got)
+		}
+	}
+	// skopeo pulls every platform: each blob of the layout arrives intact.
+	pulled := filepath.Join(dir, "pulled")
+	testregistry.Skopeo(t, "copy", "--all", "--src-tls-verify=false", "docker://"+mirrorOf("ns/multi:latest"), "oci:"+pulled+":multi")
+	for d := range layoutBlobs(t, pulled) {
+		if _, ok := l.Blobs[d]; !ok {
+			t.Errorf("pulled blob %s is not one of the layout's", d)
+		}
+	}
+	// The cosign signature tag and the OCI referrer came along.
+	if got := rawDigest(t, mirrorOf("ns/app:sha256-"+l.Refs["app:v1"].Encoded()+".sig")); got != sig.Digest {
+		t.Errorf("signature tag in the mirror is %s, want %s", got, sig.Digest)
+	}
+	mrepo := repoOf(t, b.Host, "mirror/"+scope+"/ns/app", auth.Credential{})
+	refs, err := mrepo.Referrers(context.Background(), ocispec.Descriptor{Digest: l.Refs["app:v1"], MediaType: ocispec.MediaTypeImageManifest})
+	if err != nil || len(refs) != 1 || refs[0].Digest != l.Referrer {
+		t.Errorf("referrers of app:v1 in the mirror: %v, %v; want the SBOM %s", refs, err, l.Referrer)
+	}
+
+	// The mirror configuration names every source repository, and a
+	// client that reads it pulls by digest from the mirror while A is down.
+	conf := mirrorConfigFile(t, cfg, ".conf")
+	var parsed struct {
+		Registry []struct {
+			Prefix, Location string
+			MirrorByDigestOnly bool `toml:"mirror-by-digest-only"`
+			Mirror             []struct {
+				Location string
+				Insecure bool
+			}
+		}
+	}
+	if _, err := toml.DecodeFile(conf, &parsed); err != nil {
+		t.Fatalf("%s: %v", conf, err)
+	}
+	got := map[string]string{}
+	for _, r := range parsed.Registry {
+		if !r.MirrorByDigestOnly || len(r.Mirror) != 1 || r.Prefix != r.Location {
+			t.Errorf("registries.conf entry %+v", r)
+			continue
+		}
+		got[r.Prefix] = r.Mirror[0].Location
+	}
+	for _, path := range []string{"ns/app", "ns/multi", "base"} {
+		if got[a.Host+"/"+path] != mirrorOf(path) {
+			t.Errorf("registries.conf maps %s to %q, want %q", a.Host+"/"+path, got[a.Host+"/"+path], mirrorOf(path))
+		}
+	}
+	if len(got) != 3 {
+		t.Errorf("registries.conf has %d entries, want 3: %v", len(got), got)
+	}
+	if d := rawDigest(t, a.Host+"/ns/app@"+l.Refs["app:v1"].String(), "--registries-conf", conf); d != l.Refs["app:v1"] {
+		t.Errorf("through the mirror config, app:v1 by digest reads as %s", d)
+	}
+	idms := mirrorConfigFile(t, cfg, "-idms.yaml")
+	text, _ := os.ReadFile(idms)
+	for _, path := range []string{"ns/app", "ns/multi", "base"} {
+		if !strings.Contains(string(text), a.Host+"/"+path) || !strings.Contains(string(text), mirrorOf(path)) {
+			t.Errorf("%s does not map %s:\n%s", idms, path, text)
+		}
+	}
+
+	// A second run finds everything in place and uploads nothing.
+	bp.Reset()
+	out = mustRun(t, 0, env, "unpack", "--key", pub, "--insecure-registry", bp.Host, "--to", "docker://"+bp.Host+"/mirror", vols)
+	if n := bp.Count("PUT", testregistry.BlobUploadDone, 0); n != 0 {
+		t.Errorf("second push uploaded %d blobs", n)
+	}
+	if n := bp.Count("PUT", testregistry.ManifestPut, 0); n != 0 {
+		t.Errorf("second push put %d manifests", n)
+	}
+	if !strings.Contains(out, "0 uploaded") {
+		t.Errorf("second push output:\n%s", out)
+	}
+}
+
+func runSkopeo(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	_, out, err := testregistry.RunSkopeo(t, args...)
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), out
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return 0, out
+}
+
+func mirrorConfigFile(t *testing.T, dir, suffix string) string {
+	t.Helper()
+	m, _ := filepath.Glob(filepath.Join(dir, "*"+suffix))
+	if len(m) != 1 {
+		t.Fatalf("want one *%s in %s, found %v", suffix, dir, m)
+	}
+	return m[0]
+}
+
+func volumeNames(t *testing.T, dir string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, "vol-*.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}

@@ -1,0 +1,209 @@
+package testregistry
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"regexp"
+	"sync"
+	"testing"
+)
+
+// Convenience patterns for Proxy.Count, matched against Request.Path.
+var (
+	// BlobUploadDone matches the URL of an upload session; a PUT answered
+	// 201 completes a blob upload. (A monolithic POST ...?digest= or a
+	// cross-repository mount POST ...?mount= goes to .../blobs/uploads/,
+	// which it does not match.)
+	BlobUploadDone = regexp.MustCompile(`^/v2/.+/blobs/uploads/[^/]+$`)
+	// ManifestPut matches a manifest URL (by tag or digest); use it with
+	// method PUT and status 201 to count pushed manifests.
+	ManifestPut = regexp.MustCompile(`^/v2/.+/manifests/[^/]+$`)
+)
+
+// Request is one request that went through a Proxy.
+type Request struct {
+	Method string
+	Path   string // URL path, e.g. /v2/ns/app/blobs/uploads/<uuid>
+	Query  string // raw query, without "?"
+	Status int    // status relayed to the client; 502 if the registry could not be reached or the exchange failed (e.g. the client vanished mid-upload)
+}
+
+// Proxy is an HTTP reverse proxy on 127.0.0.1 in front of a Registry that
+// records every request, so tests can count what a client did (e.g.
+// completed blob uploads) and act mid-way (e.g. kill a client process after
+// N uploads).
+//
+// The proxy keeps the client's Host header and sets X-Forwarded-Host and
+// X-Forwarded-Proto, so the URLs the registry builds (upload Location
+// headers, manifest Location headers) already name the proxy; in addition,
+// any absolute Location header that still names the registry's host is
+// rewritten to the proxy's host. Either way clients keep talking through
+// the proxy.
+type Proxy struct {
+	Host string // "127.0.0.1:PORT"
+
+	backend string // registry host
+
+	mu   sync.Mutex
+	reqs []Request
+
+	fnMu sync.Mutex // serialises fn calls, and guards fn
+	fn   func(Request)
+}
+
+// Proxy starts a recording reverse proxy in front of r, stopped by
+// t.Cleanup. It keeps working (answering 502) after r is stopped.
+func (r *Registry) Proxy(t testing.TB) *Proxy {
+	t.Helper()
+	target := &url.URL{Scheme: "http", Host: r.Host}
+	p := &Proxy{backend: r.Host}
+	transport := &http.Transport{
+		Proxy:               nil, // never an HTTP_PROXY from the environment
+		DisableCompression:  true,
+		MaxIdleConnsPerHost: 16,
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Host = pr.In.Host
+			pr.SetXForwarded()
+		},
+		Transport: transport,
+		ModifyResponse: func(resp *http.Response) error {
+			p.rewriteLocation(resp.Header)
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
+			w.WriteHeader(http.StatusBadGateway)
+		},
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		rw := &recordingWriter{ResponseWriter: w, p: p, req: Request{
+			Method: req.Method,
+			Path:   req.URL.Path,
+			Query:  req.URL.RawQuery,
+		}}
+		rp.ServeHTTP(rw, req)
+		rw.finish(http.StatusOK) // if the handler never called WriteHeader
+	}))
+	srv.Start()
+	p.Host = srv.Listener.Addr().String()
+	t.Cleanup(func() {
+		srv.Close()
+		transport.CloseIdleConnections()
+	})
+	return p
+}
+
+// rewriteLocation points an absolute Location naming the backend at the proxy.
+func (p *Proxy) rewriteLocation(h http.Header) {
+	loc := h.Get("Location")
+	if loc == "" {
+		return
+	}
+	u, err := url.Parse(loc)
+	if err != nil || u.Host != p.backend {
+		return
+	}
+	u.Host = p.Host
+	h.Set("Location", u.String())
+}
+
+// Requests returns a copy of the recorded requests, in the order their
+// responses were recorded (see OnResponse).
+func (p *Proxy) Requests() []Request {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Request(nil), p.reqs...)
+}
+
+// Count returns how many recorded requests have the method (any if ""),
+// a path matching path (any if nil) and the status (any if 0).
+func (p *Proxy) Count(method string, path *regexp.Regexp, status int) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, r := range p.reqs {
+		if (method == "" || r.Method == method) &&
+			(path == nil || path.MatchString(r.Path)) &&
+			(status == 0 || r.Status == status) {
+			n++
+		}
+	}
+	return n
+}
+
+// OnResponse sets fn to be called for every request, replacing the previous
+// fn; nil clears it.
+//
+// fn is called synchronously, once the registry's status is known and the
+// request has been recorded (Requests and Count include it), but BEFORE the
+// response status line, headers and body are relayed to the client. So when
+// fn sees the Nth completed upload, the client has not yet learnt that it
+// succeeded; killing the client from fn stops it before it can send
+// anything else. Calls are serialised (fn never runs concurrently with
+// itself) and the client's request waits while fn runs. fn must not call
+// OnResponse.
+//
+// It follows that by the time a client has received a response, the
+// request is recorded: after a client process exits, Requests and Count are
+// complete for everything it did.
+func (p *Proxy) OnResponse(fn func(Request)) {
+	p.fnMu.Lock()
+	defer p.fnMu.Unlock()
+	p.fn = fn
+}
+
+// Reset forgets the recorded requests.
+func (p *Proxy) Reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.reqs = nil
+}
+
+func (p *Proxy) record(r Request) {
+	p.mu.Lock()
+	p.reqs = append(p.reqs, r)
+	p.mu.Unlock()
+
+	p.fnMu.Lock()
+	defer p.fnMu.Unlock()
+	if p.fn != nil {
+		p.fn(r)
+	}
+}
+
+// recordingWriter records the request when the final status is written,
+// just before it is passed on to the client.
+type recordingWriter struct {
+	http.ResponseWriter
+	p    *Proxy
+	req  Request
+	done bool
+}
+
+func (w *recordingWriter) finish(status int) {
+	if w.done {
+		return
+	}
+	w.done = true
+	w.req.Status = status
+	w.p.record(w.req)
+}
+
+func (w *recordingWriter) WriteHeader(status int) {
+	if status >= 200 { // 1xx responses are interim
+		w.finish(status)
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *recordingWriter) Write(b []byte) (int, error) {
+	w.finish(http.StatusOK)
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach Flush etc. of the real writer.
+func (w *recordingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
