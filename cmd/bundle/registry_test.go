@@ -249,7 +249,7 @@ func TestRegistryRoundTrip(t *testing.T) {
 	conf := mirrorConfigFile(t, cfg, ".conf")
 	var parsed struct {
 		Registry []struct {
-			Prefix, Location string
+			Prefix, Location   string
 			MirrorByDigestOnly bool `toml:"mirror-by-digest-only"`
 			Mirror             []struct {
 				Location string
