@@ -1,0 +1,174 @@
+package mirror
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestParseDestination(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Mapping
+		wantErr string
+	}{
+		{in: "docker://mirror.example:5000", want: Mapping{Mirror: "mirror.example:5000"}},
+		{in: "docker://mirror.example:5000/airgap", want: Mapping{Mirror: "mirror.example:5000", Prefix: "airgap"}},
+		{in: "docker://mirror.example/air-gap/team_1/x.y", want: Mapping{Mirror: "mirror.example", Prefix: "air-gap/team_1/x.y"}},
+		{in: "docker://localhost/", want: Mapping{Mirror: "localhost"}},
+		{in: "docker://registry/p/", want: Mapping{Mirror: "registry", Prefix: "p"}},
+
+		{in: "mirror.example:5000", wantErr: "expected docker://HOST"},
+		{in: "oci://mirror.example", wantErr: "expected docker://HOST"},
+		{in: "docker://", wantErr: "not a valid registry host"},
+		{in: "docker:///airgap", wantErr: "not a valid registry host"},
+		{in: "docker://mirror..example", wantErr: "not a valid registry host"},
+		{in: "docker://mirror:port", wantErr: "not a valid registry host"},
+		{in: "docker://mirror_1", wantErr: "not a valid registry host"},
+		{in: "docker://mirror/Airgap", wantErr: "must be lowercase"},
+		{in: "docker://mirror/a//b", wantErr: "empty path component"},
+		{in: "docker://mirror/a//", wantErr: "empty path component"},
+		{in: "docker://mirror/a:v1", wantErr: "not valid"},
+		{in: "docker://mirror/a b", wantErr: "not valid"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseDestination(tt.in)
+			if tt.wantErr != "" {
+				if err == nil {
+					t.Fatalf("ParseDestination(%q) = %+v, want error containing %q", tt.in, got, tt.wantErr)
+				}
+				if msg := err.Error(); !strings.Contains(msg, tt.wantErr) || !strings.Contains(msg, tt.in) || !strings.Contains(msg, "docker://HOST[:PORT][/PREFIX]") {
+					t.Fatalf("ParseDestination(%q) error %q should contain %q, the input and the expected shape", tt.in, msg, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseDestination(%q): %v", tt.in, err)
+			}
+			if got != tt.want {
+				t.Fatalf("ParseDestination(%q) = %+v, want %+v", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestMappingRepository(t *testing.T) {
+	scoped := Mapping{Mirror: "mirror.example:5000", Prefix: "airgap"}
+	strip := Mapping{Mirror: "mirror.example:5000", Prefix: "airgap", StripRegistry: true}
+	deep := Mapping{Mirror: "mirror.example", Prefix: "org/team/airgap"}
+	bare := Mapping{Mirror: "mirror.example"}
+	app := Name{Registry: "quay.io", Repository: "ns/app", Tag: "v1"}
+	tests := []struct {
+		name    string
+		m       Mapping
+		n       Name
+		want    string
+		wantErr string
+	}{
+		{name: "scoped", m: scoped, n: app, want: "airgap/quay.io/ns/app"},
+		{name: "strip", m: strip, n: app, want: "airgap/ns/app"},
+		{name: "no prefix", m: bare, n: app, want: "quay.io/ns/app"},
+		{name: "no prefix strip", m: Mapping{Mirror: "m", StripRegistry: true}, n: app, want: "ns/app"},
+		{name: "prefix of several components", m: deep, n: app, want: "org/team/airgap/quay.io/ns/app"},
+		{name: "no registry", m: scoped, n: Name{Repository: "ns/app", Tag: "v1"}, want: "airgap/ns/app"},
+		{name: "no registry strip", m: strip, n: Name{Repository: "app"}, want: "airgap/app"},
+		{name: "registry port", m: scoped, n: Name{Registry: "registry.example:5000", Repository: "a/b"}, want: "airgap/registry.example_5000/a/b"},
+		{name: "registry uppercase", m: scoped, n: Name{Registry: "Quay.IO", Repository: "a"}, want: "airgap/quay.io/a"},
+		{name: "localhost", m: bare, n: Name{Registry: "localhost", Repository: "app"}, want: "localhost/app"},
+
+		{name: "bare tag", m: scoped, n: Name{Tag: "v1"}, wantErr: "re-pack it with a name like repo:tag"},
+		{name: "too long", m: scoped, n: Name{Registry: "quay.io", Repository: strings.Repeat("a", 230)}, wantErr: "at most 255"},
+		{name: "bad literal prefix", m: Mapping{Mirror: "m", Prefix: "/airgap"}, n: app, wantErr: "empty path component"},
+		{name: "uppercase literal prefix", m: Mapping{Mirror: "m", Prefix: "AirGap"}, n: app, wantErr: "must be lowercase"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.m.Repository(tt.n)
+			if tt.wantErr != "" {
+				if err == nil {
+					t.Fatalf("Repository(%v) = %q, want error containing %q", tt.n, got, tt.wantErr)
+				}
+				if !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), tt.n.String()) {
+					t.Fatalf("Repository(%v) error %q should contain %q and the image name", tt.n, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Repository(%v): %v", tt.n, err)
+			}
+			if got != tt.want {
+				t.Fatalf("Repository(%v) = %q, want %q", tt.n, got, tt.want)
+			}
+			// The mirror repository must itself be a valid name to push to.
+			if n, err := ParseName(tt.m.Mirror + "/" + got); err != nil || n.RepositoryName() != tt.m.Mirror+"/"+got {
+				t.Fatalf("mirror name %s/%s does not parse back: %+v, %v", tt.m.Mirror, got, n, err)
+			}
+		})
+	}
+}
+
+func TestMappingEntries(t *testing.T) {
+	names := []Name{
+		{Registry: "quay.io", Repository: "ns/app", Tag: "v2"},
+		{Registry: "docker.io", Repository: "library/nginx", Tag: "1"},
+		{Registry: "quay.io", Repository: "ns/app", Tag: "v1"},                        // same repository: one entry
+		{Registry: "quay.io", Repository: "ns/app", Digest: dig},                      // same again, by digest
+		{Repository: "local/app", Tag: "v1"},                                          // no registry: skipped
+		{Tag: "v1"},                                                                   // bare tag: skipped
+		{Registry: "registry.example:5000", Repository: "a/b", Tag: "x"},              // port
+		{Registry: "quay.io", Repository: "ns/app-extra", Tag: "v1"},                  // shares a prefix, distinct
+		{Registry: "docker.io", Repository: "library/nginx", Tag: "1", Digest: dig},   // duplicate
+		{Registry: "ghcr.io", Repository: "org/tool", Tag: "latest", Digest: dig},     // tag and digest
+		{Registry: "quay.io", Repository: "ns/app", Tag: "v3"},                        // duplicate, last
+		{Registry: "localhost:5000", Repository: "dev/app", Tag: "1"},                 // localhost with port
+		{Registry: "registry.example:5000", Repository: "a/b", Tag: "y", Digest: dig}, // duplicate with port
+	}
+	tests := []struct {
+		name string
+		m    Mapping
+		want []Entry
+	}{
+		{name: "scoped", m: Mapping{Mirror: "mirror.example:5000", Prefix: "airgap"}, want: []Entry{
+			{"docker.io/library/nginx", "mirror.example:5000/airgap/docker.io/library/nginx"},
+			{"ghcr.io/org/tool", "mirror.example:5000/airgap/ghcr.io/org/tool"},
+			{"localhost:5000/dev/app", "mirror.example:5000/airgap/localhost_5000/dev/app"},
+			{"quay.io/ns/app", "mirror.example:5000/airgap/quay.io/ns/app"},
+			{"quay.io/ns/app-extra", "mirror.example:5000/airgap/quay.io/ns/app-extra"},
+			{"registry.example:5000/a/b", "mirror.example:5000/airgap/registry.example_5000/a/b"},
+		}},
+		{name: "strip", m: Mapping{Mirror: "mirror.example", StripRegistry: true}, want: []Entry{
+			{"docker.io/library/nginx", "mirror.example/library/nginx"},
+			{"ghcr.io/org/tool", "mirror.example/org/tool"},
+			{"localhost:5000/dev/app", "mirror.example/dev/app"},
+			{"quay.io/ns/app", "mirror.example/ns/app"},
+			{"quay.io/ns/app-extra", "mirror.example/ns/app-extra"},
+			{"registry.example:5000/a/b", "mirror.example/a/b"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.m.Entries(names)
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("Entries:\n got  %v\n want %v", got, tt.want)
+			}
+			// Entries and Repository agree on where each image goes.
+			for _, n := range names {
+				if n.Registry == "" {
+					continue
+				}
+				r, err := tt.m.Repository(n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				i := slices.IndexFunc(got, func(e Entry) bool { return e.Source == n.RepositoryName() })
+				if i < 0 || got[i].Mirror != tt.m.Mirror+"/"+r {
+					t.Fatalf("no entry %s -> %s/%s in %v", n.RepositoryName(), tt.m.Mirror, r, got)
+				}
+			}
+		})
+	}
+	if got := (Mapping{Mirror: "m"}).Entries([]Name{{Repository: "a"}, {Tag: "v1"}}); len(got) != 0 {
+		t.Errorf("Entries of names without registries = %v, want none", got)
+	}
+}
