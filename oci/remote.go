@@ -58,6 +58,8 @@ type Registries struct {
 	insecure map[string]bool
 	retries  int
 	credFile string // where credentials came from, for messages
+	// fromAuthFile: credFile was named by the caller.
+	fromAuthFile bool
 
 	mu    sync.Mutex
 	plain map[string]bool // insecure host → speaks plain HTTP
@@ -80,6 +82,7 @@ func NewRegistries(o RegistryOptions) (*Registries, error) {
 			return nil, err
 		}
 		r.credFile = where
+		r.fromAuthFile = o.AuthFile != ""
 		cred = credentials.Credential(store)
 	}
 	secure := http.DefaultTransport.(*http.Transport).Clone()
@@ -210,7 +213,7 @@ func (r *Registries) Repository(ctx context.Context, host, path string) (*Reposi
 		return nil, fmt.Errorf("repository %s: %w", name, err)
 	}
 	rr.Client = r.client
-	if r.insecure[host] || r.insecure[hostOnly(host)] {
+	if r.isInsecure(host) {
 		plain, ok := r.plain[host]
 		if !ok {
 			plain = speaksPlainHTTP(ctx, r.client, connectHost(host))
@@ -221,6 +224,10 @@ func (r *Registries) Repository(ctx context.Context, host, path string) (*Reposi
 	repo := &Repository{Repository: rr, Name: name, regs: r}
 	r.repos[name] = repo
 	return repo, nil
+}
+
+func (r *Registries) isInsecure(host string) bool {
+	return r.insecure[host] || r.insecure[hostOnly(host)]
 }
 
 func hostOnly(host string) string {
@@ -260,23 +267,23 @@ func (r *Repository) describe(what string, err error) error {
 	}
 	var resp *errcode.ErrorResponse
 	if errors.As(err, &resp) && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
-		where := "--authfile FILE"
-		if r.regs.credFile != "" {
-			where = r.regs.credFile + " or pass --authfile FILE"
+		where := r.regs.credFile
+		if !r.regs.fromAuthFile {
+			where += ", or pass --authfile FILE"
 		}
 		return fmt.Errorf("%s: %w (HTTP %d): check the credentials for %s in %s: %v", what, ErrUnauthorized, resp.StatusCode, r.Reference.Registry, where, err)
 	}
 	if errors.Is(err, errdef.ErrNotFound) || (errors.As(err, &resp) && resp.StatusCode == http.StatusNotFound) {
-		return fmt.Errorf("%s: %w", what, ErrNotFound)
+		return fmt.Errorf("%s: %w in the registry (check the repository, tag or digest)", what, ErrNotFound)
 	}
 	var netErr net.Error
 	var opErr *net.OpError
 	if errors.As(err, &opErr) || errors.As(err, &netErr) {
 		hint := ""
-		if !r.PlainHTTP {
-			hint = fmt.Sprintf("; if it serves plain HTTP or a self-signed certificate, pass --insecure-registry %s", r.Reference.Registry)
+		if !r.regs.isInsecure(r.Reference.Registry) {
+			hint = fmt.Sprintf(" If it serves plain HTTP or a self-signed certificate, pass --insecure-registry %s.", r.Reference.Registry)
 		}
-		return fmt.Errorf("%s: %w: %v (is %s running and reachable?%s)", what, ErrUnreachable, err, r.Reference.Registry, hint)
+		return fmt.Errorf("%s: %w: %v: is %s running, and reachable from here?%s", what, ErrUnreachable, err, r.Reference.Registry, hint)
 	}
 	var rh tls.RecordHeaderError
 	var cv *tls.CertificateVerificationError

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -329,4 +332,216 @@ func volumeNames(t *testing.T, dir string) []string {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// packLayout packs the layout's entries (oci: source) into a new directory.
+func packLayout(t *testing.T, env []string, key, layout, vols string) {
+	t.Helper()
+	mustRun(t, 0, env, "pack", "--key", key, "--max-size", "256K", "--out", vols, "oci:"+layout)
+}
+
+// uploadsOf reads "blobs: N uploaded" from push output.
+func uploadsOf(t *testing.T, out string) int {
+	t.Helper()
+	var n int
+	i := strings.Index(out, "blobs: ")
+	if i < 0 {
+		t.Fatalf("no blob counts in:\n%s", out)
+	}
+	if _, err := fmt.Sscanf(out[i:], "blobs: %d uploaded", &n); err != nil {
+		t.Fatalf("%v in:\n%s", err, out)
+	}
+	return n
+}
+
+func TestRegistryInterruptedPush(t *testing.T) {
+	dir := t.TempDir()
+	l, err := testlayout.Build(filepath.Join(dir, "layout"), testlayout.Options{LayerSize: 256 << 10, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, key, pub := keys(t, dir)
+	vols := filepath.Join(dir, "vols")
+	packLayout(t, env, key, l.Dir, vols)
+
+	// A clean push into a registry of its own says how many uploads a
+	// whole push takes.
+	clean := testregistry.Start(t, testregistry.Options{})
+	whole := uploadsOf(t, mustRun(t, 0, env, "unpack", "--key", pub, "--insecure-registry", clean.Host, "--to", "docker://"+clean.Host+"/m", vols))
+	if whole < 6 {
+		t.Fatalf("a whole push uploads %d blobs; the test wants more to interrupt", whole)
+	}
+
+	b := testregistry.Start(t, testregistry.Options{})
+	bp := b.Proxy(t)
+	args := []string{"unpack", "--key", pub, "--insecure-registry", bp.Host, "--to", "docker://" + bp.Host + "/m", vols}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	const killAt = 3
+	bp.OnResponse(func(r testregistry.Request) {
+		if r.Method == "PUT" && r.Status == 201 && testregistry.BlobUploadDone.MatchString(r.Path) &&
+			bp.Count("PUT", testregistry.BlobUploadDone, 201) == killAt {
+			cmd.Process.Kill()
+		}
+	})
+	if err := cmd.Run(); err == nil {
+		t.Fatalf("the push was not interrupted:\n%s", out.String())
+	}
+	bp.OnResponse(nil)
+	first := bp.Count("PUT", testregistry.BlobUploadDone, 201)
+	if first != killAt {
+		t.Fatalf("%d uploads before the kill, want %d", first, killAt)
+	}
+	// Nothing is tagged: the tags come after everything else.
+	if n := bp.Count("PUT", testregistry.ManifestPut, 0); n != 0 {
+		t.Errorf("the interrupted push put %d manifests", n)
+	}
+	for ref := range l.Refs {
+		if code, _ := runSkopeo(t, "inspect", "--raw", "--tls-verify=false", "docker://"+bp.Host+"/m/"+ref); code == 0 {
+			t.Errorf("%s is tagged in the mirror after an interrupted push", ref)
+		}
+	}
+
+	// The re-run uploads exactly what is missing and completes.
+	bp.Reset()
+	outText := mustRun(t, 0, env, args...)
+	second := bp.Count("PUT", testregistry.BlobUploadDone, 201)
+	if second != uploadsOf(t, outText) {
+		t.Errorf("the registry saw %d uploads, the tool reports %d", second, uploadsOf(t, outText))
+	}
+	if first+second != whole {
+		t.Errorf("uploads: %d before the kill + %d on the re-run, want %d in all", first, second, whole)
+	}
+	for ref, d := range l.Refs {
+		if got := rawDigest(t, bp.Host+"/m/"+ref); got != d {
+			t.Errorf("%s in the mirror is %s, want %s", ref, got, d)
+		}
+	}
+}
+
+func TestRegistryErrors(t *testing.T) {
+	dir := t.TempDir()
+	l, err := testlayout.Build(filepath.Join(dir, "layout"), testlayout.Options{Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, key, pub := keys(t, dir)
+	a := testregistry.Start(t, testregistry.Options{Users: map[string]string{"alice": "s3cret"}})
+	testregistry.CopyToRegistry(t, l.Dir, "app:v1", a.Host+"/ns/app:v1", "alice:s3cret")
+	testregistry.CopyToRegistry(t, l.Dir, "base:1", a.Host+"/ns/base:1", "alice:s3cret")
+	good := authFile(t, dir, a.Host, "alice", "s3cret")
+	bad := authFile(t, dir, a.Host, "mallory", "guess")
+	down := testregistry.Start(t, testregistry.Options{})
+	down.Stop()
+
+	// A registry that serves a manifest whose bytes do not hash to the
+	// digest it names (docker-registry itself checks what it stores, so
+	// this one is in-process).
+	liar := lyingRegistry(t, l)
+	for _, tc := range []struct {
+		name, authfile, ref string
+		want                []string
+	}{
+		{"bad credentials", bad, a.Host + "/ns/app:v1", []string{a.Host + "/ns/app:v1", "access denied", "auth-mallory.json"}},
+		{"no credentials", filepath.Join(dir, "none.json"), a.Host + "/ns/app:v1", []string{"none.json"}},
+		{"unreachable", good, down.Host + "/ns/app:v1", []string{down.Host, "unreachable"}},
+		{"missing tag", good, a.Host + "/ns/app:v9", []string{a.Host + "/ns/app:v9", "not found"}},
+		{"manifest not matching its digest", good, liar + "/ns/app:v1", []string{"docker://" + liar + "/ns/app:v1", l.Refs["app:v1"].String(), "hashes to"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vols := filepath.Join(t.TempDir(), "vols")
+			insecure := strings.Split(tc.ref, "/")[0]
+			code, out := runCLI(t, env, "pack", "--key", key, "--insecure-registry", insecure, "--authfile", tc.authfile, "--out", vols, "docker://"+tc.ref)
+			if code != 1 {
+				t.Fatalf("exit %d, want 1:\n%s", code, out)
+			}
+			t.Logf("%s", out)
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("the error does not say %q:\n%s", w, out)
+				}
+			}
+			if strings.Contains(out, "s3cret") || strings.Contains(out, "guess") {
+				t.Errorf("a password was printed:\n%s", out)
+			}
+			if v, _ := filepath.Glob(filepath.Join(vols, "*")); len(v) != 0 {
+				t.Errorf("a failed pack left %v", v)
+			}
+		})
+	}
+
+	// Disconnected side: a mirror behind a password.
+	vols := filepath.Join(dir, "vols")
+	packLayout(t, env, key, l.Dir, vols)
+	mir := testregistry.Start(t, testregistry.Options{Users: map[string]string{"bob": "hunter2"}})
+	repos := filepath.Join(mir.Dir, "docker/registry/v2/repositories")
+	code, out := runCLI(t, env, "unpack", "--key", pub, "--insecure-registry", mir.Host, "--authfile", authFile(t, dir, mir.Host, "bob", "wrong"),
+		"--to", "docker://"+mir.Host+"/m", vols)
+	if code != 1 || !strings.Contains(out, "access denied") || !strings.Contains(out, mir.Host) {
+		t.Errorf("push with a wrong password: exit %d\n%s", code, out)
+	}
+	if _, err := os.Stat(repos); err == nil {
+		t.Errorf("a refused push left repositories in the mirror")
+	}
+
+	// A damaged volume: the push stops at the bad bytes with exit 3, and
+	// nothing is tagged.
+	damaged := filepath.Join(dir, "damaged")
+	os.MkdirAll(damaged, 0o755)
+	for _, v := range volumeNames(t, vols) {
+		b, _ := os.ReadFile(v)
+		os.WriteFile(filepath.Join(damaged, filepath.Base(v)), b, 0o644)
+	}
+	last := volumeNames(t, damaged)[len(volumeNames(t, damaged))-1]
+	b, _ := os.ReadFile(last)
+	b[len(b)-4096] ^= 0x40
+	os.WriteFile(last, b, 0o644)
+	bobAuth := authFile(t, dir, mir.Host, "bob", "hunter2")
+	code, out = runCLI(t, env, "unpack", "--key", pub, "--insecure-registry", mir.Host, "--authfile", bobAuth, "--to", "docker://"+mir.Host+"/m", damaged)
+	if code != 3 || !strings.Contains(out, last) {
+		t.Errorf("push of a damaged volume: exit %d, want 3 naming %s\n%s", code, last, out)
+	}
+	for ref := range l.Refs {
+		if code, _ := runSkopeo(t, "inspect", "--raw", "--tls-verify=false", "--creds", "bob:hunter2", "docker://"+mir.Host+"/m/"+ref); code == 0 {
+			t.Errorf("%s is tagged after a failed push", ref)
+		}
+	}
+	// With the right password and good volumes, it goes through.
+	mustRun(t, 0, env, "unpack", "--key", pub, "--insecure-registry", mir.Host, "--authfile", bobAuth, "--to", "docker://"+mir.Host+"/m", vols)
+	if got := rawDigest(t, mir.Host+"/m/app:v1", "--creds", "bob:hunter2"); got != l.Refs["app:v1"] {
+		t.Errorf("app:v1 in the mirror is %s", got)
+	}
+}
+
+// lyingRegistry serves app:v1 of the layout with one byte of its manifest
+// changed, under the manifest's true digest.
+func lyingRegistry(t *testing.T, l *testlayout.Layout) string {
+	d := l.Refs["app:v1"]
+	content, err := os.ReadFile(filepath.Join(l.Dir, "blobs", "sha256", d.Encoded()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Replace(content, []byte(`"schemaVersion":2`), []byte(`"schemaVersion":3`), 1)
+	if bytes.Equal(bad, content) {
+		t.Fatal("could not damage the manifest")
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v2/":
+			w.WriteHeader(http.StatusOK)
+		case "/v2/ns/app/manifests/v1", "/v2/ns/app/manifests/" + d.String():
+			w.Header().Set("Content-Type", ocispec.MediaTypeImageManifest)
+			w.Header().Set("Docker-Content-Digest", d.String())
+			w.Header().Set("Content-Length", fmt.Sprint(len(bad)))
+			if r.Method == http.MethodGet {
+				w.Write(bad)
+			}
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
 }
