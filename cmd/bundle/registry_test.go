@@ -169,6 +169,11 @@ func TestRegistryRoundTrip(t *testing.T) {
 	for ref, dest := range images {
 		testregistry.CopyToRegistry(t, l.Dir, ref, a.Host+"/"+dest, creds)
 	}
+	// A Docker manifest list of Docker schema 2 manifests, as much of the
+	// world still publishes: it must arrive unconverted.
+	testregistry.Skopeo(t, "copy", "--all", "--format", "v2s2", "--dest-tls-verify=false", "--dest-creds", creds,
+		"oci:"+l.Dir+":multi:latest", "docker://"+a.Host+"/ns/dmulti:1")
+	dockerList := rawDigest(t, a.Host+"/ns/dmulti:1", "--creds", creds)
 	appRepo := repoOf(t, a.Host, "ns/app", auth.Credential{Username: "alice", Password: "s3cret"})
 	sig := pushCosignSignature(t, appRepo, l.Refs["app:v1"])
 	pushReferrer(t, appRepo, l)
@@ -178,7 +183,8 @@ func TestRegistryRoundTrip(t *testing.T) {
 	os.WriteFile(list, []byte("# images of the release\n"+
 		a.Host+"/ns/app:v1\n"+
 		a.Host+"/ns/app:v2   # the new one\n\n"+
-		"docker://"+a.Host+"/ns/multi:latest\n"), 0o644)
+		"docker://"+a.Host+"/ns/multi:latest\n"+
+		a.Host+"/ns/dmulti:1\n"), 0o644)
 	authJSON := authFile(t, dir, a.Host, "alice", "s3cret")
 	vols := filepath.Join(dir, "vols")
 	out := mustRun(t, 0, env, "pack", "--key", key, "--max-size", "128K", "--insecure-registry", a.Host, "--authfile", authJSON,
@@ -229,6 +235,23 @@ func TestRegistryRoundTrip(t *testing.T) {
 			t.Errorf("platform manifest %s reads back as %s", m.Digest, got)
 		}
 	}
+	// The Docker manifest list and its manifests are what A had.
+	if got := rawDigest(t, mirrorOf("ns/dmulti:1")); got != dockerList {
+		t.Errorf("Docker manifest list in the mirror is %s, want %s", got, dockerList)
+	}
+	var dl ocispec.Index
+	json.Unmarshal([]byte(testregistry.Skopeo(t, "inspect", "--raw", "--tls-verify=false", "docker://"+mirrorOf("ns/dmulti:1"))), &dl)
+	if dl.MediaType != oci.MediaTypeDockerManifestList || len(dl.Manifests) != 2 {
+		t.Fatalf("Docker manifest list in the mirror: %s with %d manifests", dl.MediaType, len(dl.Manifests))
+	}
+	for _, m := range dl.Manifests {
+		if m.MediaType != oci.MediaTypeDockerManifest {
+			t.Errorf("manifest %s of the Docker list is a %s", m.Digest, m.MediaType)
+		}
+		if got := rawDigest(t, mirrorOf("ns/dmulti@"+m.Digest.String())); got != m.Digest {
+			t.Errorf("Docker manifest %s reads back as %s", m.Digest, got)
+		}
+	}
 	// skopeo pulls every platform: each blob of the layout arrives intact.
 	pulled := filepath.Join(dir, "pulled")
 	testregistry.Skopeo(t, "copy", "--all", "--src-tls-verify=false", "docker://"+mirrorOf("ns/multi:latest"), "oci:"+pulled+":multi")
@@ -271,20 +294,20 @@ func TestRegistryRoundTrip(t *testing.T) {
 		}
 		got[r.Prefix] = r.Mirror[0].Location
 	}
-	for _, path := range []string{"ns/app", "ns/multi", "base"} {
+	for _, path := range []string{"ns/app", "ns/multi", "ns/dmulti", "base"} {
 		if got[a.Host+"/"+path] != mirrorOf(path) {
 			t.Errorf("registries.conf maps %s to %q, want %q", a.Host+"/"+path, got[a.Host+"/"+path], mirrorOf(path))
 		}
 	}
-	if len(got) != 3 {
-		t.Errorf("registries.conf has %d entries, want 3: %v", len(got), got)
+	if len(got) != 4 {
+		t.Errorf("registries.conf has %d entries, want 4: %v", len(got), got)
 	}
 	if d := rawDigest(t, a.Host+"/ns/app@"+l.Refs["app:v1"].String(), "--registries-conf", conf); d != l.Refs["app:v1"] {
 		t.Errorf("through the mirror config, app:v1 by digest reads as %s", d)
 	}
 	idms := mirrorConfigFile(t, cfg, "-idms.yaml")
 	text, _ := os.ReadFile(idms)
-	for _, path := range []string{"ns/app", "ns/multi", "base"} {
+	for _, path := range []string{"ns/app", "ns/multi", "ns/dmulti", "base"} {
 		if !strings.Contains(string(text), a.Host+"/"+path) || !strings.Contains(string(text), mirrorOf(path)) {
 			t.Errorf("%s does not map %s:\n%s", idms, path, text)
 		}
