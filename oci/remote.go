@@ -213,6 +213,10 @@ func (r *Registries) Repository(ctx context.Context, host, path string) (*Reposi
 		return nil, fmt.Errorf("repository %s: %w", name, err)
 	}
 	rr.Client = r.client
+	// On registries without the referrers API, pushing a referrer rewrites
+	// the sha256-<hex> index tag; do not also delete the old index: many
+	// mirrors forbid deletes, and an orphaned index is harmless.
+	rr.SkipReferrersGC = true
 	if r.isInsecure(host) {
 		plain, ok := r.plain[host]
 		if !ok {
