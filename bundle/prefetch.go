@@ -125,21 +125,19 @@ func (s *prefetchSlot) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-// Close stops the reader's goroutine and returns its buffers.
+// Close tells the reader's goroutine to stop, without waiting for it: it
+// may be blocked on the network until the prefetcher's context ends.
 func (s *prefetchSlot) Close() error {
 	select {
 	case <-s.done:
 	default:
 		close(s.done)
 	}
-	for c := range s.chunks {
-		full := c[:cap(c)]
-		chunkPool.Put(&full)
-	}
 	if s.buf != nil {
 		chunkPool.Put(s.buf)
 		s.buf = nil
 	}
+	s.cur = nil
 	return nil
 }
 
