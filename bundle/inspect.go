@@ -9,17 +9,25 @@ import (
 
 // Summary describes a bundle for people and scripts (bundle inspect).
 type Summary struct {
-	BundleID      string        `json:"bundleId"`
-	Created       string        `json:"created"`
-	Packer        string        `json:"packer"`
-	Signer        *Signer       `json:"signer"`
-	Signature     string        `json:"signature"` // "verified", "not checked", "unsigned"
-	Compression   string        `json:"compression"`
-	MaxVolumeSize int64         `json:"maxVolumeSize"`
-	Images        []Image       `json:"images"`
-	Blobs         int           `json:"blobs"`
-	BlobBytes     int64         `json:"blobBytes"`   // sum of blob sizes
-	StoredBytes   int64         `json:"storedBytes"` // sum of stored sizes
+	BundleID      string  `json:"bundleId"`
+	Created       string  `json:"created"`
+	Packer        string  `json:"packer"`
+	Signer        *Signer `json:"signer"`
+	Signature     string  `json:"signature"` // "verified", "not checked", "unsigned"
+	Compression   string  `json:"compression"`
+	MaxVolumeSize int64   `json:"maxVolumeSize"`
+	Images        []Image `json:"images"`
+	Blobs         int     `json:"blobs"`
+	BlobBytes     int64   `json:"blobBytes"`   // sum of blob sizes
+	StoredBytes   int64   `json:"storedBytes"` // sum of stored sizes of the blobs carried
+	// Bases are the earlier bundles this one builds on (incremental).
+	Bases []Base `json:"bases"`
+	// Carried counts the blobs the volumes hold and their size; FromBases
+	// those expected at the destination from the bases.
+	CarriedBlobs  int           `json:"carriedBlobs"`
+	CarriedBytes  int64         `json:"carriedBytes"`
+	FromBaseBlobs int           `json:"fromBaseBlobs"`
+	FromBaseBytes int64         `json:"fromBaseBytes"`
 	Volumes       []VolumeState `json:"volumes"`
 	Missing       []int         `json:"missing"`
 	Problems      []string      `json:"problems"`
@@ -41,12 +49,22 @@ func Inspect(ctx context.Context, paths []string, key *sign.Verifier) (*Summary,
 	}
 	x := s.Index
 	sum := &Summary{BundleID: x.BundleID, Created: x.Created, Packer: x.Packer, Signer: x.Signer, Compression: x.Compression,
-		MaxVolumeSize: x.MaxVolumeSize, Images: x.Images, Blobs: len(x.Blobs), Missing: s.Missing(), Problems: []string{}}
+		MaxVolumeSize: x.MaxVolumeSize, Images: x.Images, Blobs: len(x.Blobs), Missing: s.Missing(), Problems: []string{}, Bases: x.Bases}
 	if sum.Missing == nil {
 		sum.Missing = []int{}
 	}
+	if sum.Bases == nil {
+		sum.Bases = []Base{}
+	}
 	for _, b := range x.Blobs {
 		sum.BlobBytes += b.Size
+		if b.Base != "" {
+			sum.FromBaseBlobs++
+			sum.FromBaseBytes += b.Size
+			continue
+		}
+		sum.CarriedBlobs++
+		sum.CarriedBytes += b.Size
 		sum.StoredBytes += b.StoredSize
 	}
 	for _, v := range x.Volumes {

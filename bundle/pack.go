@@ -40,8 +40,14 @@ type PackOptions struct {
 	// Progress, when set, is called as bytes are written.
 	Progress func(Progress)
 	// Notice, when set, is told of things the user should know (platforms
-	// dropped, referrers added).
+	// dropped, referrers added, bases used unchecked).
 	Notice func(string)
+	// Bases are earlier bundles (LoadBase) whose content the destination
+	// has: a blob one of them lists is not carried but expected there
+	// (Blob.Base), unless it is a manifest or an index. Each base is
+	// listed in the index's bases, in this order, whether it supplied a
+	// blob or not.
+	Bases []*BaseBundle
 }
 
 // Progress reports the work done so far.
@@ -86,9 +92,30 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 		return nil, errors.New("nothing to pack: give at least one source")
 	}
 
-	g, err := collect(ctx, sources, o.Platforms, notice)
+	bases, err := newBaseLookup(o.Bases)
 	if err != nil {
 		return nil, err
+	}
+	for _, b := range o.Bases {
+		if !b.Verified {
+			notice(fmt.Sprintf("base bundle %s (%s) is used without checking its signature (give its public key to check it)", b.Index.BundleID, b.Path))
+		}
+	}
+
+	g, err := collect(ctx, sources, o.Platforms, notice, bases)
+	if err != nil {
+		return nil, err
+	}
+	if len(o.Bases) > 0 {
+		var n int
+		var size int64
+		for _, b := range g.blobs {
+			if b.Base != "" {
+				n++
+				size += b.Size
+			}
+		}
+		notice(fmt.Sprintf("%d blobs (%s) are expected at the destination from the base bundles and not carried", n, FormatSize(size)))
 	}
 	layoutIndex, err := json.Marshal(ocispec.Index{
 		Versioned: specs.Versioned{SchemaVersion: 2},
@@ -100,6 +127,9 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 	}
 	if o.Compression == CompressionZstd {
 		for _, b := range g.blobs {
+			if b.Base != "" {
+				continue
+			}
 			if err := chooseEncoding(ctx, b); err != nil {
 				return nil, err
 			}
@@ -111,7 +141,7 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 		FormatVersion: FormatVersion,
 		Created:       created.Format(time.RFC3339),
 		Packer:        o.Packer,
-		Bases:         []Base{},
+		Bases:         bases.bases,
 		Compression:   o.Compression,
 		MaxVolumeSize: o.MaxVolumeSize,
 		LayoutIndex:   Content{Digest: digest.FromBytes(layoutIndex), Size: int64(len(layoutIndex))},
@@ -132,6 +162,9 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 	// the rest need one hashing pass over the stored bytes.
 	for i := range x.Blobs {
 		b := &x.Blobs[i]
+		if b.Base != "" {
+			continue
+		}
 		if len(b.Placements) == 1 {
 			b.Placements[0].Digest = b.StoredDigest
 			continue
@@ -157,7 +190,21 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 		}
 	}
 
-	w := &volumeWriter{ctx: ctx, x: x, sink: sink, layoutIndex: layoutIndex, indexBytes: indexBytes, sig: sig, progress: o.Progress}
+	// The writer goes through the carried blobs only: nothing of a blob
+	// expected from a base is fetched.
+	wx, carried := x, g.blobs
+	if len(o.Bases) > 0 {
+		cx := *x
+		cx.Blobs, carried = nil, nil
+		for i := range x.Blobs {
+			if x.Blobs[i].Base == "" {
+				cx.Blobs = append(cx.Blobs, x.Blobs[i])
+				carried = append(carried, g.blobs[i])
+			}
+		}
+		wx = &cx
+	}
+	w := &volumeWriter{ctx: ctx, x: wx, sink: sink, layoutIndex: layoutIndex, indexBytes: indexBytes, sig: sig, progress: o.Progress}
 	for _, v := range x.Volumes {
 		w.total += v.Size
 	}
@@ -165,7 +212,7 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 		sink.Abort()
 		return nil, err
 	}
-	if err := w.writeAll(g.blobs); err != nil {
+	if err := w.writeAll(carried); err != nil {
 		w.abort()
 		sink.Abort()
 		return nil, err
@@ -193,7 +240,7 @@ type graph struct {
 	blobs     []*packBlob
 }
 
-func collect(ctx context.Context, sources []Source, platforms []ocispec.Platform, notice func(string)) (*graph, error) {
+func collect(ctx context.Context, sources []Source, platforms []ocispec.Platform, notice func(string), bases *baseLookup) (*graph, error) {
 	type refOwner struct {
 		digest digest.Digest
 		source string
@@ -311,6 +358,13 @@ func collect(ctx context.Context, sources []Source, platforms []ocispec.Platform
 		}
 	}
 	g.blobs = append(meta, data...)
+	// What a base put at the destination is not carried, and not fetched.
+	for _, b := range g.blobs {
+		if id := bases.of(b.Digest, b.Size, b.MediaType); id != "" {
+			b.Base = id
+			b.Encoding, b.StoredSize, b.StoredDigest = CompressionNone, b.Size, b.Digest
+		}
+	}
 
 	// Summaries for inspect.
 	for _, m := range g.manifests {
@@ -331,7 +385,7 @@ func collect(ctx context.Context, sources []Source, platforms []ocispec.Platform
 			}
 		}
 		sum(m.Digest)
-		img.Platforms = platformsOf(ctx, byDigest, content, m)
+		img.Platforms = platformsOf(ctx, byDigest, content, m, bases)
 		g.images = append(g.images, img)
 	}
 	return g, nil
@@ -359,7 +413,7 @@ func withoutRefName(a map[string]string) map[string]string {
 
 // platformsOf lists the platforms of an entry: of each kept child for an
 // index, from the descriptor or the config for an image.
-func platformsOf(ctx context.Context, blobs map[digest.Digest]*packBlob, content map[digest.Digest][]byte, d ocispec.Descriptor) []string {
+func platformsOf(ctx context.Context, blobs map[digest.Digest]*packBlob, content map[digest.Digest][]byte, d ocispec.Descriptor, bases *baseLookup) []string {
 	if oci.IsIndex(d.MediaType) {
 		var out []string
 		var idx ocispec.Index
@@ -381,6 +435,10 @@ func platformsOf(ctx context.Context, blobs map[digest.Digest]*packBlob, content
 	if m.Config.MediaType != ocispec.MediaTypeImageConfig && m.Config.MediaType != "application/vnd.docker.container.image.v1+json" {
 		return nil
 	}
+	if blobs[m.Config.Digest].Base != "" {
+		// Not fetched: the bases' summaries say what they knew.
+		return bases.platforms[d.Digest]
+	}
 	c, err := oci.ReadManifest(ctx, blobs[m.Config.Digest].src, m.Config)
 	if err != nil {
 		return nil
@@ -400,9 +458,18 @@ func bundleID(x *Index, layoutIndex []byte, blobs []*packBlob) string {
 	if x.Signer != nil {
 		fmt.Fprintf(h, "%s\n", x.Signer.KeyID)
 	}
+	// Bases and which blobs they supply are part of the content: a delta
+	// and a full bundle of the same images differ. (Nothing is added when
+	// there are no bases, so full bundles keep their ids.)
+	for _, b := range x.Bases {
+		fmt.Fprintf(h, "base %s %s\n", b.BundleID, b.Index)
+	}
 	h.Write(layoutIndex)
 	for _, b := range blobs {
 		fmt.Fprintf(h, "\n%s %s %d", b.Digest, b.Encoding, b.StoredSize)
+		if b.Base != "" {
+			fmt.Fprintf(h, " base %s", b.Base)
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil))[:32]
 }
@@ -610,6 +677,10 @@ func plan(x *Index, max int64) error {
 		for i := range x.Blobs {
 			b := &x.Blobs[i]
 			b.Placements = b.Placements[:0]
+			if b.Base != "" {
+				b.Placements = []Placement{}
+				continue
+			}
 			remaining, first := b.StoredSize, true
 			for first || remaining > 0 {
 				room := int64(1 << 62)

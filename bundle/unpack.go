@@ -2,14 +2,17 @@ package bundle
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/airgap-bundle/bundle/sign"
 	"github.com/klauspost/compress/zstd"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -20,6 +23,10 @@ type UnpackOptions struct {
 	Progress      func(Progress)
 	// Notice, when set, is told of tags added or moved in the destination.
 	Notice func(string)
+	// VerifyBase re-hashes every blob the bundle expects from its bases
+	// at the destination; one whose content does not match its digest
+	// counts as missing (damaged).
+	VerifyBase bool
 }
 
 // maxDecoderWindow bounds the memory a zstd frame may ask for; pack uses
@@ -42,20 +49,28 @@ func Unpack(ctx context.Context, paths []string, dest string, o UnpackOptions) (
 	if notice == nil {
 		notice = func(string) {}
 	}
+	x := s.Index
+	// A bundle that builds on others is refused, before anything is
+	// written (even the directory), unless the destination holds all that
+	// they carried.
+	if _, err := os.Stat(dest); errors.Is(err, os.ErrNotExist) {
+		if err := checkBaseBlobs(ctx, x, dest, nil, false); err != nil {
+			return nil, err
+		}
+	}
 	l, err := oci.Create(dest)
 	if err != nil {
 		return nil, err
 	}
 	defer l.Close()
-	x := s.Index
+	if err := checkBaseBlobs(ctx, x, dest, l, o.VerifyBase); err != nil {
+		return nil, err
+	}
 
 	var need, total int64
 	for i := range x.Blobs {
 		b := &x.Blobs[i]
 		if b.Base != "" {
-			if !l.HasBlob(b.Digest, b.Size) {
-				return nil, fmt.Errorf("blob %s is expected in %s from base bundle %s, and is not there: unpack that bundle first", b.Digest, dest, b.Base)
-			}
 			continue
 		}
 		if !l.HasBlob(b.Digest, b.Size) {
@@ -88,6 +103,58 @@ func Unpack(ctx context.Context, paths []string, dest string, o UnpackOptions) (
 		}
 	}
 	return x, nil
+}
+
+// checkBaseBlobs checks that every blob x expects from a base bundle is in
+// the layout l (nil: nothing is there), a regular file of the right size,
+// and with verify its content hashes to its digest. It lists every blob
+// that fails in one *MissingBaseBlobsError.
+func checkBaseBlobs(ctx context.Context, x *Index, dest string, l *oci.Layout, verify bool) error {
+	e := &MissingBaseBlobsError{BundleID: x.BundleID, Dest: dest, Missing: map[string][]digest.Digest{}, Damaged: map[string][]digest.Digest{}}
+	bad := false
+	for i := range x.Blobs {
+		b := &x.Blobs[i]
+		if b.Base == "" {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if l == nil || !l.HasBlob(b.Digest, b.Size) {
+			e.Missing[b.Base] = append(e.Missing[b.Base], b.Digest)
+			bad = true
+			continue
+		}
+		if verify {
+			ok, err := blobMatches(ctx, l, b)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				e.Damaged[b.Base] = append(e.Damaged[b.Base], b.Digest)
+				bad = true
+			}
+		}
+	}
+	if bad {
+		return e
+	}
+	return nil
+}
+
+// blobMatches re-hashes the blob file of b in l.
+func blobMatches(ctx context.Context, l *oci.Layout, b *Blob) (bool, error) {
+	rc, err := l.Fetch(ctx, ocispec.Descriptor{MediaType: b.MediaType, Digest: b.Digest, Size: b.Size})
+	if err != nil {
+		return false, err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, rc)
+	if err != nil {
+		return false, fmt.Errorf("read blob %s in %s: %w", b.Digest, l.Path, err)
+	}
+	return n == b.Size && digest.NewDigest(digest.SHA256, h) == b.Digest, nil
 }
 
 // openComplete opens the volumes in paths and checks that they are one

@@ -153,6 +153,8 @@ func packCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "platform", Usage: "keep only OS/ARCH[/VARIANT] of multi-platform indexes (repeatable)"},
 			&cli.StringFlag{Name: "compress", Value: "none", Usage: "none or zstd (compresses blobs that are not compressed already)"},
 			&cli.StringFlag{Name: "out", Required: true, Usage: "directory to write the volumes into"},
+			&cli.StringSliceFlag{Name: "base", Usage: "PATH of an earlier bundle (directory, volume file or bundle.json) already unpacked at the destination: carry only what it lacks (repeatable)"},
+			&cli.StringFlag{Name: "base-key", Usage: "public key the --base bundles must be signed with (without it, bases are used unchecked)"},
 		),
 		Action: func(c *cli.Context) error {
 			args := c.Args().Slice()
@@ -212,6 +214,23 @@ func packCommand() *cli.Command {
 					return err
 				}
 			}
+			if c.IsSet("base-key") && len(c.StringSlice("base")) == 0 {
+				return usagef("pack: --base-key without --base")
+			}
+			var baseKey *sign.Verifier
+			if c.IsSet("base-key") {
+				if baseKey, err = sign.LoadVerifierFile(c.String("base-key")); err != nil {
+					return err
+				}
+			}
+			var bases []*bundle.BaseBundle
+			for _, p := range c.StringSlice("base") {
+				b, err := bundle.LoadBase(c.Context, p, baseKey)
+				if err != nil {
+					return err
+				}
+				bases = append(bases, b)
+			}
 			var regs *oci.Registries
 			var sources []bundle.Source
 			for _, a := range args {
@@ -233,7 +252,7 @@ func packCommand() *cli.Command {
 			defer bar.stop()
 			x, err := bundle.Pack(c.Context, sources, &bundle.DirSink{Dir: c.String("out")}, bundle.PackOptions{
 				MaxVolumeSize: max, Platforms: platforms, Compression: c.String("compress"), Signer: signer,
-				Created: created, Packer: "bundle " + version, Progress: bar.update, Notice: notice(c),
+				Created: created, Packer: "bundle " + version, Progress: bar.update, Notice: notice(c), Bases: bases,
 			})
 			bar.stop()
 			if err != nil {
@@ -340,6 +359,7 @@ func unpackCommand() *cli.Command {
 			&cli.StringFlag{Name: "to", Required: true, Usage: "destination: oci:PATH (created, or merged into) or docker://MIRROR[:PORT][/PREFIX]"},
 			&cli.BoolFlag{Name: "strip-registry", Usage: "docker:// destinations: drop the source registry host from mirror repositories"},
 			&cli.StringFlag{Name: "emit-mirror-config", Usage: "docker:// destinations: write a registries.conf drop-in and an ImageDigestMirrorSet into DIR"},
+			&cli.BoolFlag{Name: "verify-base", Usage: "oci: destinations: re-hash the blobs an incremental bundle expects from its bases"},
 		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
@@ -347,6 +367,9 @@ func unpackCommand() *cli.Command {
 			}
 			to := c.String("to")
 			if strings.HasPrefix(to, "docker://") {
+				if c.IsSet("verify-base") {
+					return usagef("--verify-base applies to oci: destinations only (a registry checks digests itself)")
+				}
 				return pushAction(c)
 			}
 			if c.IsSet("strip-registry") || c.IsSet("emit-mirror-config") {
@@ -363,7 +386,7 @@ func unpackCommand() *cli.Command {
 			bar := newProgress(c, "unpack")
 			defer bar.stop()
 			x, err := bundle.Unpack(c.Context, c.Args().Slice(), dest, bundle.UnpackOptions{Key: key, AllowUnsigned: c.Bool("allow-unsigned"),
-				Progress: bar.update, Notice: notice(c)})
+				Progress: bar.update, Notice: notice(c), VerifyBase: c.Bool("verify-base")})
 			bar.stop()
 			if err != nil {
 				return err
@@ -480,8 +503,20 @@ func printSummary(w io.Writer, s *bundle.Summary) {
 	if s.MaxVolumeSize > 0 {
 		limit = fmt.Sprintf("%s (%d bytes)", bundle.FormatSize(s.MaxVolumeSize), s.MaxVolumeSize)
 	}
-	fmt.Fprintf(w, "bundle:       %s\ncreated:      %s\npacker:       %s\nsigner:       %s\ncompression:  %s\nvolume limit: %s\nblobs:        %d, %s (%s stored)\n\n",
+	fmt.Fprintf(w, "bundle:       %s\ncreated:      %s\npacker:       %s\nsigner:       %s\ncompression:  %s\nvolume limit: %s\nblobs:        %d, %s (%s stored)\n",
 		s.BundleID, s.Created, s.Packer, signer, s.Compression, limit, s.Blobs, bundle.FormatSize(s.BlobBytes), bundle.FormatSize(s.StoredBytes))
+	if len(s.Bases) > 0 {
+		for i, b := range s.Bases {
+			label := "bases:"
+			if i > 0 {
+				label = ""
+			}
+			fmt.Fprintf(w, "%-13s %s (index %s)\n", label, b.BundleID, b.Index)
+		}
+		fmt.Fprintf(w, "carried:      %d blobs, %s\nfrom bases:   %d blobs, %s (must be at the destination already)\n",
+			s.CarriedBlobs, bundle.FormatSize(s.CarriedBytes), s.FromBaseBlobs, bundle.FormatSize(s.FromBaseBytes))
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "REF\tDIGEST\tPLATFORMS\tSIZE")
 	for _, im := range s.Images {

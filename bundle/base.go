@@ -1,0 +1,209 @@
+package bundle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/airgap-bundle/bundle/oci"
+	"github.com/airgap-bundle/bundle/sign"
+	"github.com/opencontainers/go-digest"
+)
+
+// BaseBundle is an earlier bundle that an incremental bundle builds on: its
+// index, exactly as signed, says which blobs unpacking it put at the
+// destination.
+type BaseBundle struct {
+	Index      *Index
+	IndexBytes []byte
+	Signature  []byte // nil when unsigned or not found beside a bare bundle.json
+	Path       string
+	// Verified is set when the signature was checked with a key.
+	Verified bool
+}
+
+// Digest is the SHA-256 of the base's bundle.json bytes (Base.Index).
+func (b *BaseBundle) Digest() digest.Digest { return digest.FromBytes(b.IndexBytes) }
+
+// LoadBase reads the index of an earlier bundle from path: a directory of
+// its volumes, one of its volume files, or a bundle.json file (with its
+// signature, when signed, in bundle.json.sig beside it, that is path +
+// ".sig"). With key set, the index must be signed by that key and the
+// signature must verify (as Set.CheckSignature); without, it is used
+// unchecked (Verified is false).
+func LoadBase(ctx context.Context, path string, key *sign.Verifier) (*BaseBundle, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("base bundle: %w; give the directory, a volume file or the bundle.json of an earlier bundle", err)
+	}
+	var s *Set
+	switch {
+	case st.IsDir():
+		if s, err = OpenSet(ctx, []string{path}); err != nil {
+			return nil, fmt.Errorf("base bundle %s: %w", path, err)
+		}
+		for _, p := range s.Problems {
+			var fe *ForeignVolumeError
+			if errors.As(p, &fe) {
+				return nil, fmt.Errorf("base bundle %s holds volumes of several bundles (%s and %s): give one volume file or its bundle.json", path, s.Index.BundleID, fe.BundleID)
+			}
+		}
+	default:
+		h, err := readHeaderFile(path)
+		switch {
+		case err == nil:
+			s = &Set{Index: h.Index, IndexBytes: h.IndexBytes, Signature: h.Signature, Volumes: map[int]*VolumeHeader{h.Number: h}}
+		case errors.Is(err, ErrNotVolume):
+			if s, err = readBareIndex(path); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, fmt.Errorf("base bundle: %w", err)
+		}
+	}
+	b := &BaseBundle{Index: s.Index, IndexBytes: s.IndexBytes, Signature: s.Signature, Path: path}
+	if key != nil {
+		if err := s.CheckSignature(key, false); err != nil {
+			return nil, fmt.Errorf("base bundle %s: %w", path, err)
+		}
+		b.Verified = true
+	}
+	return b, nil
+}
+
+// readBareIndex reads a bundle.json file and the signature beside it.
+func readBareIndex(path string) (*Set, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("base bundle: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxIndexSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("base bundle: %w", err)
+	}
+	x, err := ParseIndex(b)
+	if err != nil {
+		return nil, fmt.Errorf("base bundle %s is neither a volume nor a bundle.json: %w", path, err)
+	}
+	s := &Set{Index: x, IndexBytes: b, Volumes: map[int]*VolumeHeader{}}
+	if x.Signer != nil {
+		sig, err := os.ReadFile(path + ".sig")
+		switch {
+		case err == nil && len(sig) > 0 && len(sig) <= MaxSignatureSize:
+			s.Signature = sig
+		case err == nil:
+			return nil, fmt.Errorf("base bundle: %s.sig is %d bytes, not a signature", path, len(sig))
+		case !errors.Is(err, os.ErrNotExist):
+			return nil, fmt.Errorf("base bundle: %w", err)
+		}
+		// Without the .sig file, the index counts as unsigned: a key then
+		// refuses it (ErrUnsigned).
+	}
+	return s, nil
+}
+
+// baseLookup answers, for a digest, which base bundle put it at the
+// destination: the first base, in the order given, that lists it (carried
+// there, or itself expected from one of that bundle's bases).
+type baseLookup struct {
+	bases []Base
+	by    map[digest.Digest]baseEntry
+	// platforms of the bases' image summaries, by manifest digest.
+	platforms map[digest.Digest][]string
+}
+
+type baseEntry struct {
+	id   string
+	size int64
+}
+
+func newBaseLookup(bases []*BaseBundle) (*baseLookup, error) {
+	l := &baseLookup{bases: []Base{}, by: map[digest.Digest]baseEntry{}, platforms: map[digest.Digest][]string{}}
+	seen := map[string]digest.Digest{}
+	for _, b := range bases {
+		if b == nil || b.Index == nil {
+			return nil, errors.New("base bundle not loaded")
+		}
+		id, d := b.Index.BundleID, b.Digest()
+		if prev, ok := seen[id]; ok {
+			if prev != d {
+				return nil, fmt.Errorf("two base bundles have the id %s but different indexes (%s, %s)", id, prev, d)
+			}
+			continue
+		}
+		seen[id] = d
+		l.bases = append(l.bases, Base{BundleID: id, Index: d})
+		for _, im := range b.Index.Images {
+			if _, ok := l.platforms[im.Digest]; !ok && len(im.Platforms) > 0 {
+				l.platforms[im.Digest] = im.Platforms
+			}
+		}
+		for _, blob := range b.Index.Blobs {
+			if _, ok := l.by[blob.Digest]; !ok {
+				l.by[blob.Digest] = baseEntry{id: id, size: blob.Size}
+			}
+		}
+	}
+	return l, nil
+}
+
+// of returns the base bundle id that supplies a blob of digest d and size
+// size, or "" when none does. Manifests and indexes are always carried.
+func (l *baseLookup) of(d digest.Digest, size int64, mediaType string) string {
+	if l == nil || oci.IsIndex(mediaType) || oci.IsManifest(mediaType) {
+		return ""
+	}
+	e, ok := l.by[d]
+	if !ok || e.size != size {
+		return ""
+	}
+	return e.id
+}
+
+// MissingBaseBlobsError: an incremental bundle expects blobs at the
+// destination that earlier bundles carried, and they are not there (or,
+// with VerifyBase, their content does not match their digest).
+type MissingBaseBlobsError struct {
+	BundleID string
+	Dest     string
+	// Missing lists, by base bundle id, the digests not found.
+	Missing map[string][]digest.Digest
+	// Damaged lists, by base bundle id, the digests present whose content
+	// does not hash to their digest (UnpackOptions.VerifyBase).
+	Damaged map[string][]digest.Digest
+}
+
+func (e *MissingBaseBlobsError) Error() string {
+	ids := map[string]bool{}
+	for id := range e.Missing {
+		ids[id] = true
+	}
+	for id := range e.Damaged {
+		ids[id] = true
+	}
+	var sorted []string
+	for id := range ids {
+		sorted = append(sorted, id)
+	}
+	sort.Strings(sorted)
+	var parts []string
+	n := 0
+	for _, id := range sorted {
+		var ds []string
+		for _, d := range e.Missing[id] {
+			ds = append(ds, d.String())
+		}
+		for _, d := range e.Damaged[id] {
+			ds = append(ds, d.String()+" (damaged)")
+		}
+		n += len(ds)
+		parts = append(parts, fmt.Sprintf("from bundle %s: %s", id, strings.Join(ds, ", ")))
+	}
+	return fmt.Sprintf("bundle %s builds on earlier bundles, and %s lacks %d blobs they carried (%s); unpack bundle %s into %s first, or have the bundle packed again against what %s holds",
+		e.BundleID, e.Dest, n, strings.Join(parts, "; "), strings.Join(sorted, ", "), e.Dest, e.Dest)
+}
