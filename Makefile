@@ -27,7 +27,7 @@ vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 
-# The whole suite (needs skopeo, umoci, zstd, openssl: .ci/run installs them).
+# The whole suite (needs skopeo, umoci, zstd, openssl, docker-registry: .ci/run installs them).
 test: vet
 	$(GO) test -count=1 -timeout 15m ./...
 

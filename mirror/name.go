@@ -101,7 +101,8 @@ func ParseName(s string) (Name, error) {
 // "docker://") and normalizes it as docker does: no registry means
 // "docker.io" ("index.docker.io" is the same registry and becomes
 // "docker.io"); a docker.io repository of one component is in "library/";
-// with neither tag nor digest the tag is "latest". A reference may carry
+// with neither tag nor digest the tag is "latest"; the registry host is
+// lowercased. A reference may carry
 // both a tag and a digest: both are kept, and the digest is what is fetched.
 func ParseReference(s string) (Name, error) {
 	if strings.Contains(s, "://") {
@@ -111,6 +112,8 @@ func ParseReference(s string) (Name, error) {
 	if err != nil {
 		return Name{}, err
 	}
+	// Host names are case-insensitive: record one spelling.
+	n.Registry = strings.ToLower(n.Registry)
 	if n.Registry == "" || n.Registry == "index.docker.io" {
 		n.Registry = "docker.io"
 	}

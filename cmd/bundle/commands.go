@@ -244,6 +244,9 @@ func packCommand() *cli.Command {
 				}
 				s, err := bundle.OpenSource(c.Context, regs, a, c.Bool("no-referrers"))
 				if err != nil {
+					if strings.HasPrefix(a, "docker://") {
+						return usageError{err} // a reference that does not parse: nothing was asked yet
+					}
 					return err
 				}
 				sources = append(sources, s)
@@ -407,7 +410,9 @@ func pushAction(c *cli.Context) error {
 	}
 	m.StripRegistry = c.Bool("strip-registry")
 	for _, h := range c.StringSlice("insecure-registry") {
-		m.Insecure = m.Insecure || h == m.Mirror
+		// As for connections, a host without port covers every port.
+		host, _, _ := strings.Cut(m.Mirror, ":")
+		m.Insecure = m.Insecure || h == m.Mirror || h == host
 	}
 	key, err := loadKey(c)
 	if err != nil {
