@@ -1,0 +1,109 @@
+package bundle
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/airgap-bundle/bundle/sign"
+)
+
+// TestLoadBase reads a base from each of its forms and checks its
+// signature as unpack would.
+func TestLoadBase(t *testing.T) {
+	ctx := context.Background()
+	signer := testSigner(t)
+	key := signer.Verifier()
+	dir, x := packLayout(t, PackOptions{Signer: signer, MaxVolumeSize: 40 << 10})
+	vols := volumeFiles(t, dir)
+	if len(vols) < 2 {
+		t.Fatalf("want several volumes, got %d", len(vols))
+	}
+	indexBytes, _ := readBundleIndexBytes(t, dir)
+	h, err := readHeaderFile(vols[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bare := t.TempDir()
+	jsonPath := filepath.Join(bare, MemberIndex)
+	mustWrite(t, jsonPath, indexBytes)
+	mustWrite(t, jsonPath+".sig", h.Signature)
+
+	for _, p := range []string{dir, vols[1], jsonPath} {
+		b, err := LoadBase(ctx, p, key)
+		if err != nil {
+			t.Errorf("LoadBase(%s): %v", p, err)
+			continue
+		}
+		if !b.Verified || b.Index.BundleID != x.BundleID || !bytes.Equal(b.IndexBytes, indexBytes) {
+			t.Errorf("LoadBase(%s): verified %v, id %s, %d index bytes", p, b.Verified, b.Index.BundleID, len(b.IndexBytes))
+		}
+		// Without a key it loads, unchecked.
+		if b, err := LoadBase(ctx, p, nil); err != nil || b.Verified {
+			t.Errorf("LoadBase(%s, no key): %v, %+v", p, err, b)
+		}
+	}
+
+	other := newSigner(t, sign.Ed25519).Verifier()
+	for _, p := range []string{dir, vols[0], jsonPath} {
+		if _, err := LoadBase(ctx, p, other); !errors.Is(err, ErrWrongKey) {
+			t.Errorf("LoadBase(%s) with another key: %v, want ErrWrongKey", p, err)
+		}
+	}
+
+	// A bundle.json without its .sig counts as unsigned.
+	nosig := filepath.Join(t.TempDir(), MemberIndex)
+	mustWrite(t, nosig, indexBytes)
+	if _, err := LoadBase(ctx, nosig, key); !errors.Is(err, ErrUnsigned) {
+		t.Errorf("bundle.json without .sig: %v, want ErrUnsigned", err)
+	}
+	// An altered bundle.json (still valid) fails its signature.
+	altered := filepath.Join(t.TempDir(), MemberIndex)
+	mustWrite(t, altered, bytes.Replace(indexBytes, []byte(`"packer":"bundle-test"`), []byte(`"packer":"bundle-tesT"`), 1))
+	mustWrite(t, altered+".sig", h.Signature)
+	if _, err := LoadBase(ctx, altered, key); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("altered bundle.json: %v, want ErrBadSignature", err)
+	}
+	// An unsigned base with a key is refused.
+	udir, _ := packLayout(t, PackOptions{})
+	if _, err := LoadBase(ctx, udir, key); !errors.Is(err, ErrUnsigned) {
+		t.Errorf("unsigned base with a key: %v, want ErrUnsigned", err)
+	}
+	// Not a bundle at all, and nothing there.
+	junk := filepath.Join(t.TempDir(), "junk.json")
+	mustWrite(t, junk, []byte(`{"hello":1}`))
+	if _, err := LoadBase(ctx, junk, nil); err == nil || !strings.Contains(err.Error(), "neither a volume nor a bundle.json") {
+		t.Errorf("LoadBase(junk): %v", err)
+	}
+	if _, err := LoadBase(ctx, filepath.Join(t.TempDir(), "none"), nil); err == nil {
+		t.Errorf("LoadBase of nothing succeeded")
+	}
+	// A directory with volumes of two bundles is ambiguous.
+	mixed := copyBundle(t, dir)
+	copyDir(t, udir, filepath.Join(mixed))
+	if _, err := LoadBase(ctx, mixed, nil); err == nil || !strings.Contains(err.Error(), "several bundles") {
+		t.Errorf("LoadBase of a directory with two bundles: %v", err)
+	}
+}
+
+// TestPackNoticesUncheckedBase: a base loaded without a key is used, and
+// pack says so.
+func TestPackNoticesUncheckedBase(t *testing.T) {
+	d := newDeltaVersions(t)
+	v1dir, v1 := packSources(t, []Source{d.v1}, PackOptions{})
+	b, err := LoadBase(context.Background(), v1dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var notices []string
+	_, x := packSources(t, []Source{d.v2}, PackOptions{Bases: []*BaseBundle{b}, Notice: func(s string) { notices = append(notices, s) }})
+	if len(fromBase(x, v1.BundleID)) == 0 {
+		t.Errorf("unchecked base supplied nothing")
+	}
+	if all := strings.Join(notices, "\n"); !strings.Contains(all, v1.BundleID) || !strings.Contains(all, "without checking its signature") {
+		t.Errorf("notices: %q", notices)
+	}
+}
