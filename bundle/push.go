@@ -204,7 +204,7 @@ func Push(ctx context.Context, paths []string, o PushOptions) (*PushResult, erro
 	}
 
 	// Blobs that earlier bundles delivered must be there already.
-	var absent []string
+	missingBase := &MissingBaseBlobsError{BundleID: x.BundleID, Dest: o.Mapping.Mirror, Missing: map[string][]digest.Digest{}}
 	for i := range x.Blobs {
 		b := &x.Blobs[i]
 		if b.Base == "" {
@@ -216,12 +216,13 @@ func Push(ctx context.Context, paths []string, o PushOptions) (*PushResult, erro
 				return nil, err
 			}
 			if !ok {
-				absent = append(absent, fmt.Sprintf("%s in %s (from base bundle %s)", b.Digest, repos[r].Name, b.Base))
+				missingBase.Missing[b.Base] = append(missingBase.Missing[b.Base], b.Digest)
+				break
 			}
 		}
 	}
-	if len(absent) > 0 {
-		return nil, fmt.Errorf("bundle %s builds on earlier bundles, and the mirror lacks what they carried; push those first: %v", x.BundleID, absent)
+	if len(missingBase.Missing) > 0 {
+		return nil, missingBase
 	}
 
 	var total int64

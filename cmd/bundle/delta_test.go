@@ -66,7 +66,7 @@ func TestIncrementalCLI(t *testing.T) {
 	}
 
 	dest := filepath.Join(dir, "dest")
-	out = must(1, "unpack", "--key", k+".pub", "--to", "oci:"+dest, v2)
+	out = must(5, "unpack", "--key", k+".pub", "--to", "oci:"+dest, v2)
 	if !strings.Contains(out, s1.BundleID) || !strings.Contains(out, "first") {
 		t.Errorf("unpack of a delta without its base:\n%s", out)
 	}

@@ -25,7 +25,7 @@ const (
 	exitUsage      = 2
 	exitCorrupt    = 3 // a volume's bytes differ from the signed index
 	exitSignature  = 4 // unsigned, wrong key, bad signature
-	exitIncomplete = 5 // volumes missing, duplicated, or of another bundle
+	exitIncomplete = 5 // volumes missing, duplicated, or of another bundle; blobs of a base bundle absent
 )
 
 type usageError struct{ error }
@@ -38,6 +38,7 @@ func exitCode(err error) int {
 	var me *bundle.MissingVolumesError
 	var fe *bundle.ForeignVolumeError
 	var de *bundle.DuplicateVolumeError
+	var be *bundle.MissingBaseBlobsError
 	switch {
 	case err == nil:
 		return exitOK
@@ -47,7 +48,7 @@ func exitCode(err error) int {
 		return exitCorrupt
 	case errors.Is(err, bundle.ErrBadSignature), errors.Is(err, bundle.ErrWrongKey), errors.Is(err, bundle.ErrUnsigned):
 		return exitSignature
-	case errors.As(err, &me), errors.As(err, &fe), errors.As(err, &de):
+	case errors.As(err, &me), errors.As(err, &fe), errors.As(err, &de), errors.As(err, &be):
 		return exitIncomplete
 	}
 	return exitError
