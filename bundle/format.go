@@ -12,6 +12,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/airgap-bundle/bundle/oci"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -253,6 +254,10 @@ func (x *Index) validate(indexLen int) error {
 			if !bases[b.Base] || len(b.Placements) != 0 {
 				return fmt.Errorf("blob %s: base %q is not among bases, or the blob also has placements", b.Digest, b.Base)
 			}
+			// Readers need every manifest to walk the graph.
+			if IsManifestMediaType(b.MediaType) {
+				return fmt.Errorf("blob %s: a manifest or index cannot come from a base", b.Digest)
+			}
 			continue
 		}
 		if err := validDigest(b.StoredDigest); err != nil {
@@ -379,3 +384,9 @@ func (x *Index) prefixSize(indexLen int) int64 {
 }
 
 var layoutFileContent = []byte(`{"imageLayoutVersion":"1.0.0"}`)
+
+// IsManifestMediaType reports whether blobs of this media type are
+// manifests or indexes, which a bundle always carries.
+func IsManifestMediaType(mediaType string) bool {
+	return oci.IsIndex(mediaType) || oci.IsManifest(mediaType)
+}

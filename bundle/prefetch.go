@@ -76,7 +76,7 @@ func (p *prefetcher) start(i int) *prefetchSlot {
 		defer rc.Close()
 		for {
 			bp := chunkPool.Get().(*[]byte)
-			n, err := io.ReadFull(rc, *bp)
+			n, err := fill(rc, *bp)
 			if n > 0 {
 				select {
 				case s.chunks <- (*bp)[:n]:
@@ -91,7 +91,7 @@ func (p *prefetcher) start(i int) *prefetchSlot {
 			} else {
 				chunkPool.Put(bp)
 			}
-			if err == io.EOF || err == io.ErrUnexpectedEOF {
+			if err == io.EOF {
 				return
 			}
 			if err != nil {
@@ -148,4 +148,19 @@ func (p *prefetcher) close() {
 		s.Close()
 		delete(p.slots, i)
 	}
+}
+
+// fill reads until buf is full or the reader fails; unlike io.ReadFull it
+// keeps io.EOF (the end) apart from a reader's own io.ErrUnexpectedEOF (a
+// broken stream).
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		k, err := r.Read(buf[n:])
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }

@@ -204,25 +204,48 @@ func Push(ctx context.Context, paths []string, o PushOptions) (*PushResult, erro
 	}
 
 	// Blobs that earlier bundles delivered must be there already.
+	type baseMount struct {
+		desc     ocispec.Descriptor
+		to, from *oci.Repository
+	}
+	var mounts []baseMount
 	missingBase := &MissingBaseBlobsError{BundleID: x.BundleID, Dest: o.Mapping.Mirror, Missing: map[string][]digest.Digest{}}
 	for i := range x.Blobs {
 		b := &x.Blobs[i]
 		if b.Base == "" {
 			continue
 		}
+		// A repository new to the mirror gets the blob mounted from one
+		// that has it.
+		desc := ocispec.Descriptor{MediaType: b.MediaType, Digest: b.Digest, Size: b.Size}
+		var have, lack []*oci.Repository
 		for _, r := range repoOf[b.Digest] {
-			ok, err := repos[r].Exists(ctx, ocispec.Descriptor{MediaType: b.MediaType, Digest: b.Digest, Size: b.Size})
+			ok, err := repos[r].Exists(ctx, desc)
 			if err != nil {
 				return nil, err
 			}
-			if !ok {
-				missingBase.Missing[b.Base] = append(missingBase.Missing[b.Base], b.Digest)
-				break
+			if ok {
+				have = append(have, repos[r])
+			} else {
+				lack = append(lack, repos[r])
 			}
+		}
+		if len(lack) > 0 && len(have) == 0 {
+			missingBase.Missing[b.Base] = append(missingBase.Missing[b.Base], b.Digest)
+			continue
+		}
+		for _, repo := range lack {
+			mounts = append(mounts, baseMount{desc, repo, have[0]})
 		}
 	}
 	if len(missingBase.Missing) > 0 {
 		return nil, missingBase
+	}
+	for _, m := range mounts {
+		if err := m.to.Mount(ctx, m.desc, m.from, nil); err != nil {
+			return nil, err
+		}
+		res.BlobsMounted++
 	}
 
 	var total int64
