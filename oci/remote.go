@@ -269,6 +269,10 @@ func (r *Repository) describe(what string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
+	if errors.Is(err, auth.ErrBasicCredentialNotFound) {
+		return fmt.Errorf("%s: %w: %s asks for a user name and password and %s has none for it: log in with podman login or docker login, or pass --authfile FILE",
+			what, ErrUnauthorized, r.Reference.Registry, r.regs.credFile)
+	}
 	var resp *errcode.ErrorResponse
 	if errors.As(err, &resp) && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
 		where := r.regs.credFile
@@ -280,6 +284,11 @@ func (r *Repository) describe(what string, err error) error {
 	if errors.Is(err, errdef.ErrNotFound) || (errors.As(err, &resp) && resp.StatusCode == http.StatusNotFound) {
 		return fmt.Errorf("%s: %w in the registry (check the repository, tag or digest)", what, ErrNotFound)
 	}
+	var rh tls.RecordHeaderError
+	var cv *tls.CertificateVerificationError
+	if errors.As(err, &rh) || errors.As(err, &cv) {
+		return fmt.Errorf("%s: TLS with %s failed: %v (pass --insecure-registry %s for plain HTTP or a self-signed certificate)", what, r.Reference.Registry, err, r.Reference.Registry)
+	}
 	var netErr net.Error
 	var opErr *net.OpError
 	if errors.As(err, &opErr) || errors.As(err, &netErr) {
@@ -288,11 +297,6 @@ func (r *Repository) describe(what string, err error) error {
 			hint = fmt.Sprintf(" If it serves plain HTTP or a self-signed certificate, pass --insecure-registry %s.", r.Reference.Registry)
 		}
 		return fmt.Errorf("%s: %w: %v: is %s running, and reachable from here?%s", what, ErrUnreachable, err, r.Reference.Registry, hint)
-	}
-	var rh tls.RecordHeaderError
-	var cv *tls.CertificateVerificationError
-	if errors.As(err, &rh) || errors.As(err, &cv) {
-		return fmt.Errorf("%s: TLS with %s failed: %v (pass --insecure-registry %s for plain HTTP or a self-signed certificate)", what, r.Reference.Registry, err, r.Reference.Registry)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

@@ -1,0 +1,92 @@
+package bundle
+
+import (
+	"errors"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+func TestReadImageList(t *testing.T) {
+	cases := []struct {
+		name string
+		in   string
+		want []string
+		// errAt: the error must name list.txt:<errAt> (0: no error).
+		errAt int
+	}{
+		{name: "empty", in: "", want: nil},
+		{name: "only comments and blanks", in: "# images\n\n   \n\t\n  # indented comment\n", want: nil},
+		{
+			name: "bare references become docker://",
+			in:   "nginx\nquay.io/team/app:v1\nregistry.example.com:5000/a/b@sha256:" + strings.Repeat("a", 64) + "\n",
+			want: []string{"docker://nginx", "docker://quay.io/team/app:v1", "docker://registry.example.com:5000/a/b@sha256:" + strings.Repeat("a", 64)},
+		},
+		{
+			name: "transports kept",
+			in:   "docker://alpine:3.19\noci:/srv/layouts/app\noci:./rel/layout:v1:extra\n",
+			want: []string{"docker://alpine:3.19", "oci:/srv/layouts/app", "oci:./rel/layout:v1:extra"},
+		},
+		{
+			name: "comments after a reference",
+			in:   "nginx # the web server\nalpine\t# tab before\noci:/srv/l:tag   #spaces before\ndocker://busybox #\n",
+			want: []string{"docker://nginx", "docker://alpine", "oci:/srv/l:tag", "docker://busybox"},
+		},
+		{
+			name: "a # inside a token is not a comment",
+			in:   "oci:/srv/dir#1/layout:v1\n",
+			want: []string{"oci:/srv/dir#1/layout:v1"},
+		},
+		{
+			name: "surrounding blanks trimmed",
+			in:   "   nginx   \n\talpine\t\n",
+			want: []string{"docker://nginx", "docker://alpine"},
+		},
+		{
+			name: "CRLF line endings",
+			in:   "# list from Windows\r\nnginx\r\n\r\nalpine # comment\r\noci:/srv/l:v1\r\n",
+			want: []string{"docker://nginx", "docker://alpine", "oci:/srv/l:v1"},
+		},
+		{name: "no newline at the end", in: "nginx\nalpine", want: []string{"docker://nginx", "docker://alpine"}},
+		{name: "duplicates kept in order", in: "b\na\nb\n", want: []string{"docker://b", "docker://a", "docker://b"}},
+		{name: "two references on a line", in: "# first\n\nnginx alpine\n", errAt: 3},
+		{name: "two references separated by a tab", in: "nginx\n\n\noci:/a\toci:/b\n", errAt: 4},
+		{name: "two references with CRLF", in: "nginx\r\nnginx alpine\r\n", errAt: 2},
+		{name: "line too long", in: "nginx\n" + strings.Repeat("x", 2<<20) + "\n", errAt: -1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := ReadImageList(strings.NewReader(c.in), "list.txt")
+			switch {
+			case c.errAt > 0:
+				if err == nil {
+					t.Fatalf("no error; got %q", got)
+				}
+				if want := "list.txt:" + strconv.Itoa(c.errAt) + ":"; !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not name %s", err, want)
+				}
+			case c.errAt < 0:
+				if err == nil || !strings.Contains(err.Error(), "list.txt") {
+					t.Errorf("error %v, want one naming list.txt", err)
+				}
+			default:
+				if err != nil {
+					t.Fatalf("error %v", err)
+				}
+				if !reflect.DeepEqual(got, c.want) {
+					t.Errorf("got %q, want %q", got, c.want)
+				}
+			}
+		})
+	}
+}
+
+func TestReadImageListReadError(t *testing.T) {
+	boom := errors.New("disk on fire")
+	_, err := ReadImageList(iotest.ErrReader(boom), "images.txt")
+	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "images.txt") {
+		t.Errorf("error %v, want one that wraps the read error and names images.txt", err)
+	}
+}
