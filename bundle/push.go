@@ -503,15 +503,14 @@ func (u *uploadSink) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// failure prefers the upload's own error over the pipe's.
+// failure prefers the upload's own error over the pipe's. The pipe fails
+// only once the upload is over, so wait for its result (left for Abort).
 func (u *uploadSink) failure(err error) error {
-	select {
-	case e := <-u.done:
-		u.done <- e
-		if e != nil {
-			return e
-		}
-	default:
+	u.pw.CloseWithError(err)
+	e := <-u.done
+	u.done <- e
+	if e != nil {
+		return e
 	}
 	return err
 }
@@ -527,8 +526,6 @@ func (u *uploadSink) Commit() error {
 	}
 	if len(u.last) > 0 {
 		if _, err := u.pw.Write(u.last); err != nil {
-			u.pw.CloseWithError(err)
-			<-u.done
 			return &destError{u.failure(err)}
 		}
 	}

@@ -31,6 +31,10 @@ type uplRegistry struct {
 	putDone  bool  // the PUT handler returned
 	answered int   // status the PUT was answered with (0: none)
 	stored   map[digest.Digest][]byte
+	// refuse answers the upload's POST with this status, or with
+	// refusePut its PUT, before reading any of the body.
+	refuse    int
+	refusePut bool
 }
 
 func (g *uplRegistry) state() (received int64, putSeen, putDone bool, answered int) {
@@ -44,6 +48,11 @@ func (g *uplRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case p == "/v2/":
 		io.WriteString(w, "{}")
+	case g.refuse != 0 && (r.Method == http.MethodPost) != g.refusePut && strings.Contains(p, "/blobs/uploads/"):
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Connection", "close")
+		w.WriteHeader(g.refuse)
+		io.WriteString(w, `{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}`)
 	case r.Method == http.MethodPost && strings.HasSuffix(p, "/blobs/uploads/"):
 		w.Header().Set("Location", p+"u1")
 		w.WriteHeader(http.StatusAccepted)
@@ -92,9 +101,19 @@ func (g *uplRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // uplRepo starts a fake registry and opens a repository on it.
 func uplRepo(t *testing.T) (*uplRegistry, *oci.Repository) {
 	t.Helper()
-	g := &uplRegistry{stored: map[digest.Digest][]byte{}}
+	return uplRepoWith(t, &uplRegistry{})
+}
+
+func uplRepoWith(t *testing.T, g *uplRegistry) (*uplRegistry, *oci.Repository) {
+	t.Helper()
+	g.stored = map[digest.Digest][]byte{}
 	srv := httptest.NewServer(g)
-	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		// A refusing handler leaves its connection lingering (net/http
+		// waits before closing it); do not wait for that.
+		srv.CloseClientConnections()
+		srv.Close()
+	})
 	host := strings.TrimPrefix(srv.URL, "http://")
 	authFile := filepath.Join(t.TempDir(), "auth.json")
 	if err := os.WriteFile(authFile, []byte("{}"), 0o600); err != nil {
@@ -267,5 +286,43 @@ func TestUploadSinkEmptyBlob(t *testing.T) {
 	}
 	if _, _, _, answered := g.state(); answered != http.StatusCreated {
 		t.Errorf("registry answered %d, want 201", answered)
+	}
+}
+
+// TestUploadSinkReportsTheRegistrysRefusal: when the registry refuses an
+// upload, the error says why (and is a destination error), whether it
+// surfaces on a Write or on Commit.
+func TestUploadSinkReportsTheRegistrysRefusal(t *testing.T) {
+	for _, refusePut := range []bool{false, true} {
+		for _, size := range []int{1, 300, 256 << 10} {
+			t.Run(fmt.Sprintf("refuse PUT %v, %d bytes", refusePut, size), func(t *testing.T) {
+				g, repo := uplRepoWith(t, &uplRegistry{refuse: http.StatusForbidden, refusePut: refusePut})
+				blob := uplBlob(size)
+				desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: digest.FromBytes(blob), Size: int64(len(blob))}
+				u := newUploadSink(context.Background(), repo, desc, func() error { return nil })
+				var err error
+				for off := 0; off < len(blob) && err == nil; off += 32 << 10 {
+					_, err = u.Write(blob[off:min(off+32<<10, len(blob))])
+				}
+				if err == nil {
+					err = u.Commit()
+				} else {
+					u.Abort()
+				}
+				if err == nil {
+					t.Fatal("upload refused by the registry succeeded")
+				}
+				var de *destError
+				if !errors.As(err, &de) {
+					t.Errorf("error %v is not a destination error", err)
+				}
+				if !errors.Is(err, oci.ErrUnauthorized) {
+					t.Errorf("error %q does not say the registry denied access (want oci.ErrUnauthorized)", err)
+				}
+				if _, _, _, answered := g.state(); answered == http.StatusCreated {
+					t.Errorf("registry completed the upload")
+				}
+			})
+		}
 	}
 }

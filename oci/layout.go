@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -81,7 +82,13 @@ func Create(path string) (*Layout, error) {
 		return nil, fmt.Errorf("create OCI layout %s: %w", path, err)
 	}
 	for _, e := range entries {
-		if e.Name() != BlobsDir && e.Name() != IndexFile {
+		switch n := e.Name(); {
+		case n == LayoutFile:
+			return Open(path) // another writer made it since the Stat above
+		case n == BlobsDir || n == IndexFile:
+		case strings.HasPrefix(n, ".") && strings.Contains(n, ".tmp-"):
+			// another writer's file on its way in
+		default:
 			return nil, fmt.Errorf("%s holds files but no %s: not an OCI layout; choose an empty or new directory", path, LayoutFile)
 		}
 	}

@@ -420,7 +420,10 @@ func TestRemoteFetchGivesUpAfterRetries(t *testing.T) {
 			f.breakBlob = func(int) bool { return true }
 			desc := f.addBlob(blob)
 			repo, host := openFake(t, f, RegistryOptions{Retries: 1}, "team/app")
-			rc, err := repo.Fetch(context.Background(), desc)
+			// A bound, so that endless retries fail the test instead of hanging it.
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			rc, err := repo.Fetch(ctx, desc)
 			if err != nil {
 				t.Fatalf("Fetch: %v", err)
 			}
@@ -429,6 +432,9 @@ func TestRemoteFetchGivesUpAfterRetries(t *testing.T) {
 			n, err := io.Copy(io.Discard, rc)
 			if err == nil {
 				t.Fatalf("read %d bytes of a blob the server always cuts, and no error", n)
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("still retrying after %v (error %v): more retries than the 1 allowed", time.Since(start), err)
 			}
 			if n >= int64(len(blob)) {
 				t.Errorf("read %d bytes, more than the blob's %d", n, len(blob))
@@ -527,8 +533,11 @@ func TestRemoteResolveErrors(t *testing.T) {
 				if !c.ping && d.Digest != want.Digest {
 					t.Errorf("resolved %s, want %s", d.Digest, want.Digest)
 				}
-				if c.firstOnly && heads != 2 {
-					t.Errorf("%d manifest requests, want 2 (one retry)", heads)
+				mu.Lock()
+				n := heads
+				mu.Unlock()
+				if c.firstOnly && n != 2 {
+					t.Errorf("%d manifest requests, want 2 (one retry)", n)
 				}
 				return
 			}
