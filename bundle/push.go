@@ -218,17 +218,9 @@ func Push(ctx context.Context, paths []string, o PushOptions) (*PushResult, erro
 		// A repository new to the mirror gets the blob mounted from one
 		// that has it.
 		desc := ocispec.Descriptor{MediaType: b.MediaType, Digest: b.Digest, Size: b.Size}
-		var have, lack []*oci.Repository
-		for _, r := range repoOf[b.Digest] {
-			ok, err := repos[r].Exists(ctx, desc)
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				have = append(have, repos[r])
-			} else {
-				lack = append(lack, repos[r])
-			}
+		have, lack, err := whereIs(ctx, desc, repos, repoOf[b.Digest])
+		if err != nil {
+			return nil, err
 		}
 		if len(lack) > 0 && len(have) == 0 {
 			missingBase.Missing[b.Base] = append(missingBase.Missing[b.Base], b.Digest)
@@ -402,6 +394,23 @@ func readAt(path string, off, n int64) ([]byte, error) {
 	return buf, nil
 }
 
+// whereIs splits the named repositories into those that hold desc and
+// those that lack it.
+func whereIs(ctx context.Context, desc ocispec.Descriptor, repos map[string]*oci.Repository, names []string) (have, lack []*oci.Repository, err error) {
+	for _, r := range names {
+		ok, err := repos[r].Exists(ctx, desc)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			have = append(have, repos[r])
+		} else {
+			lack = append(lack, repos[r])
+		}
+	}
+	return have, lack, nil
+}
+
 // pushDest uploads the blobs of a stream into the repositories that need
 // them. Manifests are skipped here: Push sends them once all blobs are in.
 type pushDest struct {
@@ -416,18 +425,9 @@ func (p *pushDest) openBlob(b *Blob) (blobSink, error) {
 		return discardSink{}, nil
 	}
 	desc := ocispec.Descriptor{MediaType: b.MediaType, Digest: b.Digest, Size: b.Size}
-	var have, lack []*oci.Repository
-	for _, r := range p.repoOf[b.Digest] {
-		repo := p.repos[r]
-		ok, err := repo.Exists(p.ctx, desc)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			have = append(have, repo)
-		} else {
-			lack = append(lack, repo)
-		}
+	have, lack, err := whereIs(p.ctx, desc, p.repos, p.repoOf[b.Digest])
+	if err != nil {
+		return nil, err
 	}
 	p.res.BlobsPresent += len(have)
 	if len(lack) == 0 {

@@ -14,14 +14,7 @@ import (
 func TestIncrementalCLI(t *testing.T) {
 	dir := t.TempDir()
 	env := []string{"BUNDLE_PASSWORD=secret", "SOURCE_DATE_EPOCH=1700000000"}
-	must := func(want int, args ...string) string {
-		t.Helper()
-		code, out := runCLI(t, env, args...)
-		if code != want {
-			t.Fatalf("bundle %s: exit %d, want %d\n%s", strings.Join(args, " "), code, want, out)
-		}
-		return out
-	}
+	must := func(want int, args ...string) string { t.Helper(); return mustRun(t, want, env, args...) }
 	k, other := filepath.Join(dir, "k"), filepath.Join(dir, "other")
 	must(0, "keygen", "--out", k)
 	must(0, "keygen", "--type", "ed25519", "--out", other)

@@ -42,19 +42,22 @@ func runCLI(t *testing.T, env []string, args ...string) (int, string) {
 	return 0, out.String()
 }
 
+// mustRun runs the binary and fails unless it exits with want.
+func mustRun(t *testing.T, want int, env []string, args ...string) string {
+	t.Helper()
+	code, out := runCLI(t, env, args...)
+	if code != want {
+		t.Fatalf("bundle %s: exit %d, want %d\n%s", strings.Join(args, " "), code, want, out)
+	}
+	return out
+}
+
 const example = "../../testdata/example-layout"
 
 func TestExitCodes(t *testing.T) {
 	dir := t.TempDir()
 	pw := []string{"BUNDLE_PASSWORD=secret", "SOURCE_DATE_EPOCH=1700000000"}
-	must := func(want int, args ...string) string {
-		t.Helper()
-		code, out := runCLI(t, pw, args...)
-		if code != want {
-			t.Fatalf("bundle %s: exit %d, want %d\n%s", strings.Join(args, " "), code, want, out)
-		}
-		return out
-	}
+	must := func(want int, args ...string) string { t.Helper(); return mustRun(t, want, pw, args...) }
 	k, other := filepath.Join(dir, "k"), filepath.Join(dir, "other")
 	must(0, "keygen", "--out", k)
 	must(0, "keygen", "--type", "ed25519", "--out", other)

@@ -26,16 +26,6 @@ import (
 // The registry tests run real docker-registry servers on 127.0.0.1 (see
 // internal/testregistry) and the bundle binary, as users do.
 
-// must runs the binary and fails unless it exits with want.
-func mustRun(t *testing.T, want int, env []string, args ...string) string {
-	t.Helper()
-	code, out := runCLI(t, env, args...)
-	if code != want {
-		t.Fatalf("bundle %s: exit %d, want %d\n%s", strings.Join(args, " "), code, want, out)
-	}
-	return out
-}
-
 // keys makes a signing key pair in dir.
 func keys(t *testing.T, dir string) (env []string, key, pub string) {
 	env = []string{"BUNDLE_PASSWORD=secret", "SOURCE_DATE_EPOCH=1700000000"}
