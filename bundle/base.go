@@ -122,9 +122,30 @@ type baseEntry struct {
 	size int64
 }
 
-func newBaseLookup(bases []*BaseBundle) (*baseLookup, error) {
+func newBaseLookup(invs []*InventoryFile, bases []*BaseBundle) (*baseLookup, error) {
 	l := &baseLookup{bases: []Base{}, by: map[digest.Digest]baseEntry{}, platforms: map[digest.Digest][]string{}}
 	seen := map[string]digest.Digest{}
+	// Inventories come first: they say what the destination holds, where
+	// a base says what was sent to it.
+	for _, f := range invs {
+		if f == nil || f.Inventory == nil {
+			return nil, errors.New("inventory not loaded")
+		}
+		id, d := f.Inventory.InventoryID, f.Digest()
+		if prev, ok := seen[id]; ok {
+			if prev != d {
+				return nil, fmt.Errorf("two bases have the id %s but different contents (%s, %s)", id, prev, d)
+			}
+			continue
+		}
+		seen[id] = d
+		l.bases = append(l.bases, Base{BundleID: id, Index: d})
+		for _, c := range f.Inventory.Blobs {
+			if _, ok := l.by[c.Digest]; !ok {
+				l.by[c.Digest] = baseEntry{id: id, size: c.Size}
+			}
+		}
+	}
 	for _, b := range bases {
 		if b == nil || b.Index == nil {
 			return nil, errors.New("base bundle not loaded")
@@ -202,8 +223,8 @@ func (e *MissingBaseBlobsError) Error() string {
 			ds = append(ds, d.String()+" (damaged)")
 		}
 		n += len(ds)
-		parts = append(parts, fmt.Sprintf("from bundle %s: %s", id, strings.Join(ds, ", ")))
+		parts = append(parts, fmt.Sprintf("from base %s: %s", id, strings.Join(ds, ", ")))
 	}
-	return fmt.Sprintf("bundle %s builds on earlier bundles, and %s lacks %d blobs they carried (%s); unpack bundle %s into %s first, or have the bundle packed again against what %s holds",
+	return fmt.Sprintf("bundle %s builds on earlier bundles, and %s lacks %d blobs they carried (%s); unpack bundle %s into %s first, or list what %s holds (bundle inventory) and have the bundle packed again with pack --have",
 		e.BundleID, e.Dest, n, strings.Join(parts, "; "), strings.Join(sorted, ", "), e.Dest, e.Dest)
 }

@@ -48,6 +48,10 @@ type PackOptions struct {
 	// listed in the index's bases, in this order, whether it supplied a
 	// blob or not.
 	Bases []*BaseBundle
+	// Inventories are lists of what the destination holds (TakeInventory,
+	// LoadInventory): used like bases, and before them, each listed in the
+	// index's bases under its inventoryId.
+	Inventories []*InventoryFile
 }
 
 // Progress reports the work done so far.
@@ -92,9 +96,12 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 		return nil, errors.New("nothing to pack: give at least one source")
 	}
 
-	bases, err := newBaseLookup(o.Bases)
+	bases, err := newBaseLookup(o.Inventories, o.Bases)
 	if err != nil {
 		return nil, err
+	}
+	for _, f := range o.Inventories {
+		notice(inventoryNotice(f))
 	}
 	for _, b := range o.Bases {
 		if !b.Verified {
@@ -106,7 +113,7 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 	if err != nil {
 		return nil, err
 	}
-	if len(o.Bases) > 0 {
+	if len(bases.bases) > 0 {
 		var n int
 		var size int64
 		for _, b := range g.blobs {
@@ -115,7 +122,7 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 				size += b.Size
 			}
 		}
-		notice(fmt.Sprintf("%d blobs (%s) are expected at the destination from the base bundles and not carried", n, FormatSize(size)))
+		notice(fmt.Sprintf("%d blobs (%s) are expected at the destination from the bases and not carried", n, FormatSize(size)))
 	}
 	layoutIndex, err := json.Marshal(ocispec.Index{
 		Versioned: specs.Versioned{SchemaVersion: 2},
@@ -193,7 +200,7 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 	// The writer goes through the carried blobs only: nothing of a blob
 	// expected from a base is fetched.
 	wx, carried := x, g.blobs
-	if len(o.Bases) > 0 {
+	if len(bases.bases) > 0 {
 		cx := *x
 		cx.Blobs, carried = nil, nil
 		for i := range x.Blobs {

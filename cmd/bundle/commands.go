@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -155,6 +156,7 @@ func packCommand() *cli.Command {
 			&cli.StringFlag{Name: "out", Required: true, Usage: "directory to write the volumes into"},
 			&cli.StringSliceFlag{Name: "base", Usage: "PATH of an earlier bundle (directory, volume file or bundle.json) already unpacked at the destination: carry only what it lacks (repeatable)"},
 			&cli.StringFlag{Name: "base-key", Usage: "public key the --base bundles must be signed with (without it, bases are used unchecked)"},
+			&cli.StringSliceFlag{Name: "have", Usage: "FILE written by bundle inventory at the destination: carry only what it lacks (repeatable; with --base too)"},
 		),
 		Action: func(c *cli.Context) error {
 			args := c.Args().Slice()
@@ -231,6 +233,14 @@ func packCommand() *cli.Command {
 				}
 				bases = append(bases, b)
 			}
+			var haves []*bundle.InventoryFile
+			for _, p := range c.StringSlice("have") {
+				f, err := bundle.LoadInventory(p)
+				if err != nil {
+					return err
+				}
+				haves = append(haves, f)
+			}
 			var regs *oci.Registries
 			var sources []bundle.Source
 			for _, a := range args {
@@ -256,6 +266,7 @@ func packCommand() *cli.Command {
 			x, err := bundle.Pack(c.Context, sources, &bundle.DirSink{Dir: c.String("out")}, bundle.PackOptions{
 				MaxVolumeSize: max, Platforms: platforms, Compression: c.String("compress"), Signer: signer,
 				Created: created, Packer: "bundle " + version, Progress: bar.update, Notice: notice(c), Bases: bases,
+				Inventories: haves,
 			})
 			bar.stop()
 			if err != nil {
@@ -554,4 +565,93 @@ func short[T ~string](d T) string {
 		return s[:i+13]
 	}
 	return s
+}
+
+func inventoryCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "inventory",
+		Usage: "list the blobs a destination holds, for pack --have on the connected side",
+		Flags: append(registryFlags(),
+			&cli.StringFlag{Name: "to", Required: true, Usage: "destination to list: oci:PATH or docker://MIRROR[:PORT][/PREFIX]"},
+			&cli.StringFlag{Name: "out", Required: true, Usage: "FILE to write the inventory (JSON) into; - for standard output"},
+			&cli.BoolFlag{Name: "verify", Usage: "oci: destinations: re-hash every blob and list only those that match"},
+			&cli.StringSliceFlag{Name: "repository", Usage: "docker:// destinations: a repository of the mirror to list (repeatable; default: every repository under the prefix, from the registry's catalog)"},
+		),
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("inventory: unexpected argument %q (the destination goes in --to)", c.Args().First())
+			}
+			to := c.String("to")
+			o := bundle.InventoryOptions{Verify: c.Bool("verify"), Repositories: c.StringSlice("repository"), Notice: notice(c)}
+			switch {
+			case strings.HasPrefix(to, "docker://"):
+				if c.IsSet("verify") {
+					return usagef("--verify applies to oci: destinations only (a registry checks digests itself)")
+				}
+				if _, err := mirror.ParseDestination(to); err != nil {
+					return usageError{err}
+				}
+				regs, err := openRegistries(c)
+				if err != nil {
+					return err
+				}
+				o.Registries = regs
+			case strings.HasPrefix(to, "oci:") && len(to) > 4:
+				if c.IsSet("repository") {
+					return usagef("--repository applies to docker:// destinations only")
+				}
+			default:
+				return usagef("--to %q: want oci:PATH or docker://MIRROR[:PORT][/PREFIX]", to)
+			}
+			created, err := createdTime()
+			if err != nil {
+				return err
+			}
+			o.Created = created
+			v, err := bundle.TakeInventory(c.Context, to, o)
+			if err != nil {
+				return err
+			}
+			b, err := v.Encode()
+			if err != nil {
+				return err
+			}
+			out := c.String("out")
+			if out == "-" {
+				_, err = os.Stdout.Write(b)
+				return err
+			}
+			if err := writeFileAtomic(out, b); err != nil {
+				return err
+			}
+			if !quiet(c) {
+				fmt.Fprintf(os.Stderr, "inventory %s: %d blobs at %s, written to %s\n", v.InventoryID, len(v.Blobs), v.Destination, out)
+			}
+			return nil
+		},
+	}
+}
+
+// writeFileAtomic writes a file whole or not at all.
+func writeFileAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }

@@ -79,6 +79,7 @@ func newApp() *cli.App {
 			verifyCommand(),
 			unpackCommand(),
 			inspectCommand(),
+			inventoryCommand(),
 		},
 		OnUsageError:   func(c *cli.Context, err error, _ bool) error { return usageError{err} },
 		ExitErrHandler: func(*cli.Context, error) {},

@@ -1,0 +1,349 @@
+package bundle
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/airgap-bundle/bundle/mirror"
+	"github.com/airgap-bundle/bundle/oci"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// MediaTypeInventory is the mediaType of an inventory file.
+const MediaTypeInventory = "application/vnd.airgap-bundle.inventory.v1+json"
+
+// MaxInventorySize bounds an inventory file (about a million blobs).
+const MaxInventorySize = 128 << 20
+
+// Inventory lists the blobs a destination holds (SPEC.md 9.4). Packed
+// against with PackOptions.Inventories, it works like a base bundle: a blob
+// it lists, with the same size, is expected at the destination instead of
+// carried.
+type Inventory struct {
+	MediaType   string `json:"mediaType"`
+	InventoryID string `json:"inventoryId"`
+	Created     string `json:"created"`
+	// Destination is where the list was taken: oci:PATH or
+	// docker://MIRROR[/PREFIX].
+	Destination string `json:"destination"`
+	// Verified: every blob listed was re-hashed when the list was taken.
+	Verified bool `json:"verified"`
+	// Blobs, sorted by digest, each once.
+	Blobs []Content `json:"blobs"`
+}
+
+// InventoryFile is an inventory with the exact bytes it was read from,
+// whose digest names it in a bundle's bases.
+type InventoryFile struct {
+	Inventory *Inventory
+	Bytes     []byte
+	Path      string
+}
+
+// Digest is the SHA-256 of the file's bytes (Base.Index).
+func (f *InventoryFile) Digest() digest.Digest { return digest.FromBytes(f.Bytes) }
+
+// inventoryID derives the id from the content (SPEC.md 9.4.1).
+func (v *Inventory) inventoryID() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "airgap-bundle inventory v1\n%s\n%s\n", v.Destination, v.Created)
+	for _, b := range v.Blobs {
+		fmt.Fprintf(h, "%s %d\n", b.Digest, b.Size)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// Encode sorts the blobs, sets the id and returns the file's bytes.
+func (v *Inventory) Encode() ([]byte, error) {
+	v.MediaType = MediaTypeInventory
+	slices.SortFunc(v.Blobs, func(a, b Content) int { return strings.Compare(string(a.Digest), string(b.Digest)) })
+	v.Blobs = slices.CompactFunc(v.Blobs, func(a, b Content) bool { return a.Digest == b.Digest })
+	if v.Blobs == nil {
+		v.Blobs = []Content{}
+	}
+	v.InventoryID = v.inventoryID()
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ParseInventory(b); err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// ParseInventory decodes and validates an inventory file.
+func ParseInventory(b []byte) (*Inventory, error) {
+	if len(b) > MaxInventorySize {
+		return nil, fmt.Errorf("inventory is %d bytes, more than %d", len(b), MaxInventorySize)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var v Inventory
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("inventory: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("inventory: data after the JSON object")
+	}
+	if v.MediaType != MediaTypeInventory {
+		return nil, fmt.Errorf("inventory: mediaType %q, want %q", v.MediaType, MediaTypeInventory)
+	}
+	if !bundleIDRE.MatchString(v.InventoryID) {
+		return nil, fmt.Errorf("inventory: inventoryId %q is not 32 lowercase hex digits", v.InventoryID)
+	}
+	if t, err := time.Parse(time.RFC3339, v.Created); err != nil || t.Format(time.RFC3339) != v.Created || t.Location() != time.UTC {
+		return nil, fmt.Errorf("inventory: created %q is not an RFC 3339 UTC time in seconds", v.Created)
+	}
+	if !strings.HasPrefix(v.Destination, "oci:") && !strings.HasPrefix(v.Destination, "docker://") {
+		return nil, fmt.Errorf("inventory: destination %q: want oci:PATH or docker://MIRROR[/PREFIX]", v.Destination)
+	}
+	if v.Blobs == nil {
+		return nil, errors.New("inventory: blobs missing")
+	}
+	for i, c := range v.Blobs {
+		if err := validDigest(c.Digest); err != nil {
+			return nil, fmt.Errorf("inventory: blob %d: %w", i, err)
+		}
+		if c.Size < 0 {
+			return nil, fmt.Errorf("inventory: blob %s: negative size", c.Digest)
+		}
+		if i > 0 && c.Digest <= v.Blobs[i-1].Digest {
+			return nil, fmt.Errorf("inventory: blobs not sorted by digest, or listed twice, at %s", c.Digest)
+		}
+	}
+	return &v, nil
+}
+
+// LoadInventory reads an inventory file.
+func LoadInventory(path string) (*InventoryFile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("inventory: %w; give a file written by bundle inventory", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxInventorySize+1))
+	if err != nil {
+		return nil, fmt.Errorf("inventory %s: %w", path, err)
+	}
+	v, err := ParseInventory(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w; give a file written by bundle inventory", path, err)
+	}
+	return &InventoryFile{Inventory: v, Bytes: b, Path: path}, nil
+}
+
+// InventoryOptions control TakeInventory.
+type InventoryOptions struct {
+	// Verify re-hashes every blob of a layout and lists only those whose
+	// content matches their digest (a registry checks digests itself).
+	Verify bool
+	// Created is the time recorded; zero means now.
+	Created time.Time
+	// Registries gives access to a docker:// destination.
+	Registries *oci.Registries
+	// Repositories, for a docker:// destination, names the repositories
+	// to look at (paths in the mirror, prefix included) instead of
+	// listing them with the registry's catalog API.
+	Repositories []string
+	// Progress, when set, is called as blobs are listed (Done counts
+	// blobs; Total is 0 when unknown).
+	Progress func(Progress)
+	// Notice, when set, is told of blobs left out (damaged, missing).
+	Notice func(string)
+}
+
+// TakeInventory lists the blobs that destination (oci:PATH or
+// docker://MIRROR[/PREFIX]) holds. It only reads the destination.
+func TakeInventory(ctx context.Context, destination string, o InventoryOptions) (*Inventory, error) {
+	created := o.Created
+	if created.IsZero() {
+		created = time.Now()
+	}
+	v := &Inventory{Destination: destination, Created: created.UTC().Truncate(time.Second).Format(time.RFC3339), Verified: o.Verify}
+	if o.Notice == nil {
+		o.Notice = func(string) {}
+	}
+	var err error
+	switch {
+	case strings.HasPrefix(destination, "oci:"):
+		path := strings.TrimPrefix(destination, "oci:")
+		if path == "" {
+			return nil, fmt.Errorf("inventory of %q: want oci:PATH", destination)
+		}
+		v.Blobs, err = layoutInventory(ctx, path, o)
+	case strings.HasPrefix(destination, "docker://"):
+		if o.Verify {
+			return nil, errors.New("inventory: re-hashing applies to oci: destinations only (a registry checks digests itself)")
+		}
+		var m mirror.Mapping
+		if m, err = mirror.ParseDestination(destination); err != nil {
+			return nil, err
+		}
+		v.Destination = "docker://" + m.Mirror
+		if m.Prefix != "" {
+			v.Destination += "/" + m.Prefix
+		}
+		v.Blobs, err = registryInventory(ctx, m, o)
+	default:
+		return nil, fmt.Errorf("inventory of %q: want oci:PATH or docker://MIRROR[:PORT][/PREFIX]", destination)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+var blobNameRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// layoutInventory lists blobs/sha256 of the layout at path: every regular
+// file named by 64 hex digits, with its size; with Verify, only those whose
+// content hashes to their name.
+func layoutInventory(ctx context.Context, path string, o InventoryOptions) ([]Content, error) {
+	l, err := oci.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("inventory: %w", err)
+	}
+	defer l.Close()
+	dir := filepath.Join(path, "blobs", "sha256")
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return []Content{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("inventory: %w", err)
+	}
+	out := []Content{}
+	for i, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if !blobNameRE.MatchString(e.Name()) || !e.Type().IsRegular() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			return nil, fmt.Errorf("inventory: %w", err)
+		}
+		c := Content{Digest: digest.NewDigestFromEncoded(digest.SHA256, e.Name()), Size: info.Size()}
+		if o.Verify {
+			ok, err := blobMatches(ctx, l, &Blob{Digest: c.Digest, Size: c.Size})
+			if err != nil {
+				return nil, fmt.Errorf("inventory: %w", err)
+			}
+			if !ok {
+				o.Notice(fmt.Sprintf("%s does not hash to its name: left out of the inventory", filepath.Join(dir, e.Name())))
+				continue
+			}
+		}
+		out = append(out, c)
+		if o.Progress != nil {
+			o.Progress(Progress{Op: "inventory", Done: int64(i + 1), Total: int64(len(entries))})
+		}
+	}
+	return out, nil
+}
+
+// registryInventory lists what the tagged manifests of the mirror's
+// repositories under the prefix reference, each blob checked to be there.
+// Untagged manifests cannot be listed through the registry API: their
+// blobs count only when a tagged one references them too.
+func registryInventory(ctx context.Context, m mirror.Mapping, o InventoryOptions) ([]Content, error) {
+	if o.Registries == nil {
+		return nil, errors.New("inventory of a registry: no registry access given")
+	}
+	repos := o.Repositories
+	if len(repos) == 0 {
+		all, err := o.Registries.Catalog(ctx, m.Mirror)
+		if err != nil {
+			return nil, fmt.Errorf("%w; name the repositories to list with --repository", err)
+		}
+		for _, r := range all {
+			if m.Prefix == "" || strings.HasPrefix(r, m.Prefix+"/") {
+				repos = append(repos, r)
+			}
+		}
+	}
+	found := map[digest.Digest]Content{}
+	// present: blobs (not manifests) seen present in some repository.
+	present := map[digest.Digest]bool{}
+	var n int64
+	for _, path := range repos {
+		repo, err := o.Registries.Repository(ctx, m.Mirror, path)
+		if err != nil {
+			return nil, err
+		}
+		tags, err := repo.Tags(ctx)
+		if err != nil {
+			return nil, err
+		}
+		sorted := make([]string, 0, len(tags))
+		for t := range tags {
+			sorted = append(sorted, t)
+		}
+		slices.Sort(sorted)
+		seen := map[digest.Digest]bool{}
+		for _, tag := range sorted {
+			root, err := repo.Resolve(ctx, tag)
+			if err != nil {
+				return nil, err
+			}
+			err = oci.Walk(ctx, repo, root, oci.WalkOptions{}, seen, func(d ocispec.Descriptor, content []byte) error {
+				if content == nil {
+					// A blob: listed when this repository has it, checked
+					// once per digest.
+					if present[d.Digest] {
+						return nil
+					}
+					ok, err := repo.Exists(ctx, d)
+					if err != nil {
+						return err
+					}
+					if !ok {
+						o.Notice(fmt.Sprintf("%s/%s:%s references %s, which the repository lacks: left out of the inventory", m.Mirror, path, tag, d.Digest))
+						return nil
+					}
+					present[d.Digest] = true
+				}
+				found[d.Digest] = Content{Digest: d.Digest, Size: d.Size}
+				n++
+				if o.Progress != nil {
+					o.Progress(Progress{Op: "inventory", Done: n})
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, fmt.Errorf("inventory of %s/%s:%s: %w", m.Mirror, path, tag, err)
+			}
+		}
+	}
+	out := make([]Content, 0, len(found))
+	for _, c := range found {
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// inventoryNotice describes an inventory packed against.
+func inventoryNotice(f *InventoryFile) string {
+	v := f.Inventory
+	how := "names and sizes"
+	if v.Verified {
+		how = "re-hashed"
+	}
+	return fmt.Sprintf("inventory %s (%s): %s blobs at %s on %s (%s)", v.InventoryID, f.Path, strconv.Itoa(len(v.Blobs)), v.Destination, v.Created, how)
+}

@@ -1,0 +1,292 @@
+package bundle
+
+// Inventories (SPEC.md 9.4): what a destination holds, and packing against
+// it with PackOptions.Inventories.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+func takeInventory(t testing.TB, dest string, o InventoryOptions) *InventoryFile {
+	t.Helper()
+	if o.Created.IsZero() {
+		o.Created = epochTime
+	}
+	v, err := TakeInventory(context.Background(), "oci:"+dest, o)
+	if err != nil {
+		t.Fatalf("inventory of %s: %v", dest, err)
+	}
+	b, err := v.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "inventory.json")
+	mustWrite(t, path, b)
+	f, err := LoadInventory(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+var epochTime = time.Unix(1700000000, 0)
+
+func inventoryDigests(v *Inventory) []digest.Digest {
+	var out []digest.Digest
+	for _, c := range v.Blobs {
+		out = append(out, c.Digest)
+	}
+	return out
+}
+
+func TestInventoryOfLayout(t *testing.T) {
+	d := newDeltaVersions(t)
+	signer := testSigner(t)
+	v1dir, v1 := packSources(t, []Source{d.v1}, PackOptions{Signer: signer})
+	dest := filepath.Join(t.TempDir(), "dest")
+	unpackInto(t, v1dir, dest, UnpackOptions{})
+	// Things that are not blobs are not listed.
+	mustWrite(t, filepath.Join(dest, "blobs", "sha256", "notes.txt"), []byte("x"))
+	mustWrite(t, filepath.Join(dest, "blobs", "sha256", ".tmp-123"), []byte("x"))
+	if err := os.Mkdir(filepath.Join(dest, "blobs", "sha256", strings.Repeat("a", 64)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	f := takeInventory(t, dest, InventoryOptions{})
+	var want []digest.Digest
+	sizes := map[digest.Digest]int64{}
+	for _, b := range v1.Blobs {
+		want = append(want, b.Digest)
+		sizes[b.Digest] = b.Size
+	}
+	if got := inventoryDigests(f.Inventory); !slices.Equal(got, sortedDigests(want)) {
+		t.Errorf("inventory lists %v, want the blobs of v1 %v", got, sortedDigests(want))
+	}
+	for _, c := range f.Inventory.Blobs {
+		if sizes[c.Digest] != c.Size {
+			t.Errorf("%s: size %d, want %d", c.Digest, c.Size, sizes[c.Digest])
+		}
+	}
+	if f.Inventory.Destination != "oci:"+dest || f.Inventory.Created != "2023-11-14T22:13:20Z" || f.Inventory.Verified {
+		t.Errorf("inventory header: %+v", f.Inventory)
+	}
+	// The same destination gives the same file; another gives another id.
+	if again := takeInventory(t, dest, InventoryOptions{}); !bytes.Equal(again.Bytes, f.Bytes) {
+		t.Errorf("two inventories of one layout differ:\n%s\n%s", f.Bytes, again.Bytes)
+	}
+
+	// With Verify, a damaged blob (same size) is left out and named.
+	damaged := filepath.Join(dest, "blobs", "sha256", d.l2.Digest.Encoded())
+	xorByte(t, damaged, 10, 0x80)
+	var notices []string
+	g := takeInventory(t, dest, InventoryOptions{Verify: true, Notice: func(s string) { notices = append(notices, s) }})
+	if slices.Contains(inventoryDigests(g.Inventory), d.l2.Digest) || len(g.Inventory.Blobs) != len(want)-1 || !g.Inventory.Verified {
+		t.Errorf("verified inventory lists %d blobs (damaged l2 in it: %v), want %d", len(g.Inventory.Blobs),
+			slices.Contains(inventoryDigests(g.Inventory), d.l2.Digest), len(want)-1)
+	}
+	if len(notices) != 1 || !strings.Contains(notices[0], damaged) {
+		t.Errorf("notices %q, want one naming %s", notices, damaged)
+	}
+	if g.Inventory.InventoryID == f.Inventory.InventoryID {
+		t.Errorf("different inventories share the id %s", g.Inventory.InventoryID)
+	}
+
+	// Not a layout: a clear error naming the path, nothing created.
+	missing := filepath.Join(t.TempDir(), "nothing")
+	if _, err := TakeInventory(context.Background(), "oci:"+missing, InventoryOptions{}); err == nil || !strings.Contains(err.Error(), missing) {
+		t.Errorf("inventory of a missing layout: %v", err)
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("inventory created %s", missing)
+	}
+}
+
+// The return path: one blob of v1 was lost at the destination after v1 was
+// unpacked. A delta against v1 (what was sent) is refused there; a delta
+// against an inventory (what arrived) carries the lost blob too and
+// unpacks.
+func TestDeltaAgainstInventoryCarriesWhatArrivedNot(t *testing.T) {
+	d := newDeltaVersions(t)
+	signer := testSigner(t)
+	v1dir, _ := packSources(t, []Source{d.v1}, PackOptions{Signer: signer})
+	dest := filepath.Join(t.TempDir(), "dest")
+	unpackInto(t, v1dir, dest, UnpackOptions{})
+	if err := os.Remove(filepath.Join(dest, "blobs", "sha256", d.l3.Digest.Encoded())); err != nil {
+		t.Fatal(err)
+	}
+
+	againstBase, _ := packSources(t, []Source{d.v2}, PackOptions{Signer: signer, Bases: []*BaseBundle{loadBase(t, v1dir)}})
+	var me *MissingBaseBlobsError
+	if _, err := Unpack(context.Background(), []string{againstBase}, dest, UnpackOptions{Key: signer.Verifier()}); !errors.As(err, &me) {
+		t.Fatalf("delta against v1 where l3 was lost: %v, want MissingBaseBlobsError", err)
+	}
+
+	inv := takeInventory(t, dest, InventoryOptions{})
+	src := &fetchLog{Source: d.v2}
+	var notices []string
+	haveDir, have := packSources(t, []Source{src}, PackOptions{Signer: signer, Inventories: []*InventoryFile{inv},
+		Notice: func(s string) { notices = append(notices, s) }})
+	// Carried: v2's new layers, l3 (lost), and every manifest; what the
+	// destination holds is expected there.
+	id := inv.Inventory.InventoryID
+	held := map[digest.Digest]bool{}
+	for _, c := range inv.Inventory.Blobs {
+		held[c.Digest] = true
+	}
+	for _, b := range have.Blobs {
+		wantBase := ""
+		if held[b.Digest] && !IsManifestMediaType(b.MediaType) {
+			wantBase = id
+		}
+		if b.Base != wantBase {
+			t.Errorf("blob %s (%s): base %q, want %q", b.Digest, b.MediaType, b.Base, wantBase)
+		}
+	}
+	for _, want := range digestsOf(d.l2b, d.l4, d.l3, d.app2, d.tool1, d.db1) {
+		if !slices.Contains(carried(have), want) {
+			t.Errorf("delta against the inventory does not carry %s", want)
+		}
+	}
+	if !slices.Contains(fromBase(have, id), d.l1.Digest) {
+		t.Errorf("delta does not expect l1 from the inventory")
+	}
+	if len(have.Bases) != 1 || have.Bases[0] != (Base{BundleID: id, Index: inv.Digest()}) {
+		t.Errorf("bases %+v, want the inventory %s %s", have.Bases, id, inv.Digest())
+	}
+	if src.fetched[d.l1.Digest] != 0 {
+		t.Errorf("l1, which the destination holds, was fetched %d times", src.fetched[d.l1.Digest])
+	}
+	if !slices.ContainsFunc(notices, func(s string) bool { return strings.Contains(s, id) && strings.Contains(s, dest) }) {
+		t.Errorf("pack does not say which inventory it uses: %q", notices)
+	}
+	unpackInto(t, haveDir, dest, UnpackOptions{VerifyBase: true})
+	full := filepath.Join(t.TempDir(), "full")
+	fullDir, _ := packSources(t, []Source{d.v2}, PackOptions{Signer: signer})
+	unpackInto(t, v1dir, full, UnpackOptions{})
+	unpackInto(t, fullDir, full, UnpackOptions{})
+	a, b := treeHash(t, dest), treeHash(t, full)
+	for k, v := range b {
+		if a[k] != v {
+			t.Errorf("%s: %q after v1 + inventory delta, %q after v1 + full v2", k, a[k], v)
+		}
+	}
+}
+
+// An inventory and a base together: the inventory comes first in bases
+// and wins for blobs both list.
+func TestInventoryBeforeBases(t *testing.T) {
+	d := newDeltaVersions(t)
+	signer := testSigner(t)
+	v1dir, v1 := packSources(t, []Source{d.v1}, PackOptions{Signer: signer})
+	dest := filepath.Join(t.TempDir(), "dest")
+	unpackInto(t, v1dir, dest, UnpackOptions{})
+	inv := takeInventory(t, dest, InventoryOptions{})
+	_, x := packSources(t, []Source{d.v2}, PackOptions{Signer: signer, Bases: []*BaseBundle{loadBase(t, v1dir)}, Inventories: []*InventoryFile{inv, inv}})
+	id := inv.Inventory.InventoryID
+	if len(x.Bases) != 2 || x.Bases[0].BundleID != id || x.Bases[1].BundleID != v1.BundleID {
+		t.Errorf("bases %+v, want the inventory once then v1", x.Bases)
+	}
+	if got := fromBase(x, v1.BundleID); len(got) != 0 {
+		t.Errorf("%v expected from v1, want everything from the inventory listed first", got)
+	}
+	if got := fromBase(x, id); !slices.Contains(got, d.l1.Digest) || !slices.Contains(got, d.l3.Digest) {
+		t.Errorf("from the inventory: %v, want l1 and l3 among them", got)
+	}
+}
+
+func TestParseInventory(t *testing.T) {
+	good := &Inventory{Destination: "docker://mirror.example:5000/airgap", Created: "2026-11-21T10:00:00Z", Blobs: []Content{
+		{Digest: digest.FromString("b"), Size: 1}, {Digest: digest.FromString("a"), Size: 1}, {Digest: digest.FromString("a"), Size: 1},
+	}}
+	b, err := good.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := ParseInventory(b)
+	if err != nil {
+		t.Fatalf("parse of an encoded inventory: %v", err)
+	}
+	if len(v.Blobs) != 2 || v.Blobs[0].Digest > v.Blobs[1].Digest {
+		t.Errorf("encode does not sort and deduplicate: %+v", v.Blobs)
+	}
+	s := string(b)
+	for _, tc := range []struct{ name, doc, want string }{
+		{"empty", "", "inventory"},
+		{"not an object", "[]", "inventory"},
+		{"unknown member", strings.Replace(s, `"verified"`, `"extra":1,"verified"`, 1), "unknown field"},
+		{"media type", strings.Replace(s, "inventory.v1", "inventory.v2", 1), "mediaType"},
+		{"id", strings.Replace(s, `"inventoryId":"`, `"inventoryId":"X`, 1), "inventoryId"},
+		{"created", strings.Replace(s, "2026-11-21T10:00:00Z", "2026-11-21T10:00:00+01:00", 1), "created"},
+		{"destination", strings.Replace(s, "docker://", "https://", 1), "destination"},
+		{"no blobs", strings.Replace(s, `"blobs":[`, `"blobz":[`, 1), "unknown field"},
+		{"null blobs", s[:strings.Index(s, `"blobs"`)] + `"blobs":null}`, "blobs missing"},
+		{"digest", strings.Replace(s, `"sha256:`, `"sha512:`, 1), "digest"},
+		{"size", strings.Replace(s, `"size":1`, `"size":-1`, 1), "negative"},
+		{"trailing", s + "{}", "after"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseInventory([]byte(tc.doc))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("ParseInventory: %v, want an error with %q", err, tc.want)
+			}
+		})
+	}
+	// Out of order or twice.
+	swapped := &Inventory{MediaType: MediaTypeInventory, InventoryID: strings.Repeat("0", 32), Destination: "oci:x", Created: "2026-11-21T10:00:00Z",
+		Blobs: []Content{good.Blobs[1], good.Blobs[0]}}
+	for _, blobs := range [][]Content{{good.Blobs[1], good.Blobs[0]}, {good.Blobs[0], good.Blobs[0]}} {
+		swapped.Blobs = blobs
+		doc, _ := json.Marshal(swapped)
+		if _, err := ParseInventory(doc); err == nil || !strings.Contains(err.Error(), "sorted") {
+			t.Errorf("blobs %v: %v, want not sorted", blobs, err)
+		}
+	}
+	dir := t.TempDir()
+	if _, err := LoadInventory(filepath.Join(dir, "none.json")); err == nil || !strings.Contains(err.Error(), "bundle inventory") {
+		t.Errorf("LoadInventory of a missing file: %v", err)
+	}
+	bad := filepath.Join(dir, "bad.json")
+	mustWrite(t, bad, []byte(`{"mediaType":"application/vnd.oci.image.index.v1+json"}`))
+	if _, err := LoadInventory(bad); err == nil || !strings.Contains(err.Error(), bad) {
+		t.Errorf("LoadInventory of a wrong file: %v, want the path named", err)
+	}
+}
+
+func FuzzParseInventory(f *testing.F) {
+	v := &Inventory{Destination: "oci:/srv/mirror", Created: "2026-11-21T10:00:00Z", Blobs: []Content{{Digest: digest.FromString("a"), Size: 3}}}
+	b, err := v.Encode()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add(b[:len(b)/2])
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := ParseInventory(b)
+		if err != nil {
+			return
+		}
+		for i := 1; i < len(v.Blobs); i++ {
+			if v.Blobs[i].Digest <= v.Blobs[i-1].Digest {
+				t.Fatalf("accepted unsorted blobs: %s", b)
+			}
+		}
+		// What parses encodes again, to something that parses.
+		if again, err := v.Encode(); err != nil {
+			t.Fatalf("encode of a parsed inventory: %v", err)
+		} else if _, err := ParseInventory(again); err != nil {
+			t.Fatalf("re-encoded inventory does not parse: %v", err)
+		}
+	})
+}
