@@ -39,6 +39,7 @@ FUZZTIME ?= 60s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseIndex -fuzztime $(FUZZTIME) ./bundle/
 	$(GO) test -run '^$$' -fuzz FuzzReadVolume -fuzztime $(FUZZTIME) ./bundle/
+	$(GO) test -run '^$$' -fuzz FuzzParseInventory -fuzztime $(FUZZTIME) ./bundle/
 
 clean:
 	rm -rf bin $(DEMO)

@@ -216,7 +216,7 @@ var blobNameRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 func layoutInventory(ctx context.Context, path string, o InventoryOptions) ([]Content, error) {
 	l, err := oci.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("inventory: %w", err)
+		return nil, fmt.Errorf("inventory: %w; give the layout that bundles were unpacked into", err)
 	}
 	defer l.Close()
 	dir := filepath.Join(path, "blobs", "sha256")
@@ -269,8 +269,12 @@ func registryInventory(ctx context.Context, m mirror.Mapping, o InventoryOptions
 	repos := o.Repositories
 	if len(repos) == 0 {
 		all, err := o.Registries.Catalog(ctx, m.Mirror)
+		if errors.Is(err, oci.ErrUnreachable) {
+			return nil, err
+		}
 		if err != nil {
-			return nil, fmt.Errorf("%w; name the repositories to list with --repository", err)
+			// Many registries keep the catalog to administrators.
+			return nil, fmt.Errorf("%w; name the repositories to list instead (bundle inventory --repository)", err)
 		}
 		for _, r := range all {
 			if m.Prefix == "" || strings.HasPrefix(r, m.Prefix+"/") {
