@@ -278,6 +278,13 @@ func TestRecoverScript(t *testing.T) {
 		}
 		expectFailure(t, key+".pub", bad, "is missing")
 	})
+
+	t.Run("incremental bundle", func(t *testing.T) {
+		delta := filepath.Join(t.TempDir(), "delta")
+		run(t, password, cli, "--quiet", "pack", "--key", key+".key", "--base", plain, "--base-key", key+".pub",
+			"--out", delta, "oci:"+sourceLayout)
+		expectFailure(t, key+".pub", delta, "incremental bundle")
+	})
 }
 
 func TestRecoverScriptScreensMembers(t *testing.T) {
@@ -319,5 +326,21 @@ func TestRecoverScriptScreensMembers(t *testing.T) {
 			}
 			expectFailure(t, key+".pub", bad, c.want)
 		})
+	}
+}
+
+// The README shows the script whole; the copy must be the script that the
+// tests run.
+func TestReadmeShowsRecoverScript(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script, err := os.ReadFile(recoverScript)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(readme, append([]byte("```sh\n"), script...)) {
+		t.Errorf("README.md does not show %s as it is: copy the script into its ```sh block", recoverScript)
 	}
 }

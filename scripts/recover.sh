@@ -19,6 +19,8 @@ mkdir -p "$out" && [ -z "$(ls -A "$out")" ] || die "$out is not an empty directo
 tar -xf "$1" -C "$tmp" bundle.json bundle.json.sig
 openssl dgst -sha256 -verify "$key" -signature "$tmp/bundle.json.sig" "$tmp/bundle.json" >/dev/null ||
   die "the signature over bundle.json does not verify with $key"
+grep -q '"bases":\[\]' "$tmp/bundle.json" ||
+  die "bundle.json lists bases: an incremental bundle lacks the blobs they supplied; unpack it with the bundle tool onto the layout its bases went to, or ask for a full bundle"
 # 2. Untar every volume, if it holds only regular files with the names the format uses.
 names='^(oci-layout|index\.json|bundle\.json(\.sig)?|volume\.json|blobs/sha256/[0-9a-f]{64}(\.zst)?(\.part[0-9]{4})?)$'
 for v; do
