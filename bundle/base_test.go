@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/airgap-bundle/bundle/sign"
+	"github.com/opencontainers/go-digest"
 )
 
 // TestLoadBase reads a base from each of its forms and checks its
@@ -105,5 +106,35 @@ func TestPackNoticesUncheckedBase(t *testing.T) {
 	}
 	if all := strings.Join(notices, "\n"); !strings.Contains(all, v1.BundleID) || !strings.Contains(all, "without checking its signature") {
 		t.Errorf("notices: %q", notices)
+	}
+}
+
+// TestParseIndexBaseRules: what ParseIndex refuses about bases (SPEC.md
+// 6.3, 6.5, 9.3.2).
+func TestParseIndexBaseRules(t *testing.T) {
+	d := newDeltaVersions(t)
+	signer := testSigner(t)
+	v1dir, v1 := packSources(t, []Source{d.v1}, PackOptions{Signer: signer})
+	deltaDir, _ := packSources(t, []Source{d.v2}, PackOptions{Signer: signer, Bases: []*BaseBundle{loadBase(t, v1dir)}})
+	b, _ := readBundleIndexBytes(t, deltaDir)
+	if _, err := ParseIndex(b); err != nil {
+		t.Fatalf("the delta's own index: %v", err)
+	}
+	s := string(b)
+	baseEntry := s[strings.Index(s, `"bases":[`)+len(`"bases":[`) : strings.Index(s, `],"compression"`)]
+	for _, tc := range []struct{ name, doc, want string }{
+		{"base listed twice", strings.Replace(s, baseEntry, baseEntry+","+baseEntry, 1), "twice"},
+		{"unknown base", strings.Replace(s, `"base":"`+v1.BundleID+`"`, `"base":"`+strings.Repeat("0", 32)+`"`, 1), "not among bases"},
+		{"base and placements", strings.Replace(s, `"base":"`+v1.BundleID+`","placements":[]`, `"base":"`+v1.BundleID+`","placements":[{"volume":1,"offset":512,"length":0,"digest":"`+digest.FromString("").String()+`"}]`, 1), "placements"},
+		{"bad base id", strings.Replace(s, `"bundleId":"`+v1.BundleID+`"`, `"bundleId":"XYZ"`, 1), "bad bundleId"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.doc == s {
+				t.Fatal("the edit did not apply")
+			}
+			if _, err := ParseIndex([]byte(tc.doc)); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("ParseIndex: %v, want an error with %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -222,6 +222,9 @@ func (x *Index) validate(indexLen int) error {
 		if !bundleIDRE.MatchString(b.BundleID) || validDigest(b.Index) != nil {
 			return fmt.Errorf("base %q: bad bundleId or index digest", b.BundleID)
 		}
+		if bases[b.BundleID] {
+			return fmt.Errorf("base %s listed twice", b.BundleID)
+		}
 		bases[b.BundleID] = true
 	}
 	n := len(x.Volumes)
