@@ -4,7 +4,7 @@ BIN      := bin/bundle
 DEMO     := demo
 export BUNDLE_PASSWORD ?= demo-only-password
 
-.PHONY: all build demo test vet bench fuzz clean
+.PHONY: all build demo test vet bench bench-scale bench-growth bench-go fuzz clean
 
 all: build
 
@@ -32,7 +32,28 @@ test: vet
 	$(GO) test -count=1 -timeout 15m ./...
 
 # Benchmarks and long fuzzing are kept out of `make test`.
-bench:
+# bench: pack, verify and unpack against openssl, cat, tar|split and skopeo copy on a generated
+# data set (scripts/bench.sh; README.md, "Benchmarks"). Parameters: BENCH_SIZE (2G), BENCH_BLOBS,
+# BENCH_RUNS (3), BENCH_DIR (bench/), BENCH_SEED, BENCH_VOLUME, BENCH_SKOPEO_MAX.
+# bench-scale: 100,000 tiny blobs. bench-growth: 512M, 2G and 4G side by side (peak RSS).
+# bench-go: the Go benchmarks (go test -bench).
+BENCH_ENV = GO="$(GO)" BENCH_SIZE="$(BENCH_SIZE)" BENCH_BLOBS="$(BENCH_BLOBS)" BENCH_RUNS="$(BENCH_RUNS)" \
+	BENCH_DIR="$(BENCH_DIR)" BENCH_SEED="$(BENCH_SEED)" BENCH_VOLUME="$(BENCH_VOLUME)" \
+	BENCH_SKOPEO_MAX="$(BENCH_SKOPEO_MAX)"
+
+bench: build
+	$(BENCH_ENV) scripts/bench.sh
+
+bench-scale: build
+	$(BENCH_ENV) BENCH_BLOBS="$(or $(BENCH_BLOBS),100000)" scripts/bench.sh
+
+bench-growth: build
+	for s in 512M 2G 4G; do $(BENCH_ENV) BENCH_SIZE=$$s BENCH_BLOBS= BENCH_RUNS="$(or $(BENCH_RUNS),1)" \
+		scripts/bench.sh || exit 1; done
+	scripts/bench.sh compare $$(for s in 512M 2G 4G; do \
+		ls -t $(or $(BENCH_DIR),bench)/results/*-size-$$s-seed$(or $(BENCH_SEED),1).summary.tsv | head -n 1; done)
+
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 FUZZTIME ?= 60s
