@@ -11,7 +11,10 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/airgap-bundle/bundle/oci"
@@ -166,7 +169,9 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 		return nil, err
 	}
 	// Segment digests: a whole unencoded blob's segment is the blob itself;
-	// the rest need one hashing pass over the stored bytes.
+	// the rest need one hashing pass over the stored bytes, blobs in
+	// parallel.
+	var split []int
 	for i := range x.Blobs {
 		b := &x.Blobs[i]
 		if b.Base != "" {
@@ -176,9 +181,12 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 			b.Placements[0].Digest = b.StoredDigest
 			continue
 		}
-		if err := segmentDigests(ctx, g.blobs[i].src, b); err != nil {
-			return nil, err
-		}
+		split = append(split, i)
+	}
+	if err := forEachParallel(ctx, len(split), func(k int) error {
+		return segmentDigests(ctx, g.blobs[split[k]].src, &x.Blobs[split[k]])
+	}); err != nil {
+		return nil, err
 	}
 	indexBytes, err := json.Marshal(x)
 	if err != nil {
@@ -620,16 +628,27 @@ func segmentDigests(ctx context.Context, src Source, b *Blob) error {
 		return err
 	}
 	defer rc.Close()
-	whole := sha256.New()
+	// Unencoded, the stored bytes are the blob, which rc checks.
+	var whole hash.Hash
+	if b.Encoding != CompressionNone {
+		whole = sha256.New()
+	}
 	for i := range b.Placements {
 		h := sha256.New()
-		if _, err := io.CopyN(io.MultiWriter(h, whole), rc, b.Placements[i].Length); err != nil {
+		var dst io.Writer = h
+		if whole != nil {
+			dst = io.MultiWriter(h, whole)
+		}
+		if _, err := io.CopyN(dst, rc, b.Placements[i].Length); err != nil {
 			return fmt.Errorf("read blob %s from %s: %w", b.Digest, src, err)
 		}
 		b.Placements[i].Digest = digest.NewDigest(digest.SHA256, h)
 	}
 	if err := expectEOF(rc); err != nil {
 		return fmt.Errorf("blob %s from %s: %w", b.Digest, src, err)
+	}
+	if whole == nil {
+		return nil
 	}
 	if got := digest.NewDigest(digest.SHA256, whole); got != b.StoredDigest {
 		return fmt.Errorf("blob %s from %s changed while packing (stored bytes hash to %s, not %s)", b.Digest, src, got, b.StoredDigest)
@@ -758,4 +777,37 @@ func plan(x *Index, max int64) error {
 		reserve = prefix + 8*blockSize
 	}
 	return errors.New("internal error: volume plan did not settle")
+}
+
+// forEachParallel calls fn(0..n-1) on one goroutine per core and returns
+// the first error; after an error, calls not yet started are skipped.
+func forEachParallel(ctx context.Context, n int, fn func(int) error) error {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var next atomic.Int64
+	var first error
+	var once sync.Once
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				k := int(next.Add(1) - 1)
+				if k >= n || ctx.Err() != nil {
+					return
+				}
+				if err := fn(k); err != nil {
+					once.Do(func() { first = err; cancel() })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
 }

@@ -9,7 +9,9 @@ import (
 // Prefetching: volumes are written in one ordered stream, but a registry
 // answers each blob request after a round trip. The next few blobs of
 // remote sources are opened and read ahead into bounded buffers while the
-// writer copies the current one, so round trips overlap. Memory is bounded
+// writer copies the current one, so round trips overlap. Every blob is read
+// by a goroutine apart from the writer, so reading and hashing overlap
+// writing. Memory is bounded
 // by prefetchBlobs × prefetchChunks × prefetchChunkSize (16 MiB).
 const (
 	prefetchBlobs     = 4
@@ -45,7 +47,10 @@ func newPrefetcher(ctx context.Context, x *Index, blobs []*packBlob) *prefetcher
 // open returns the stored bytes of blob i; blobs must be opened in order.
 func (p *prefetcher) open(i int) (io.ReadCloser, error) {
 	if _, ok := p.blobs[i].src.(remoteSource); !ok {
-		return openStored(p.ctx, p.blobs[i].src, &p.x.Blobs[i])
+		// A local blob is read (and hashed, and compressed) by a goroutine
+		// of its own while the writer writes, so that hashing and writing
+		// use two cores; it is not opened before its turn.
+		return p.start(i), nil
 	}
 	// Keep the remote blobs from i to i+prefetchBlobs-1 in flight.
 	if p.next < i {

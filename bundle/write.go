@@ -148,9 +148,12 @@ func (w *volumeWriter) writeAll(blobs []*packBlob) error {
 		}
 		err = func() error {
 			defer rc.Close()
-			// A whole unencoded blob is checked by its own digest as it is
-			// read; only segments and encoded bytes need a hash of their own.
-			segmentHash := len(b.Placements) > 1 || b.Encoding != CompressionNone
+			// An unencoded blob is checked by its own digest as it is read
+			// (checkedReader), which also proves its segments are the bytes
+			// hashed when planning; encoded bytes need a hash of their own.
+			// A blob that fails its check at the end fails the pack, and the
+			// sink discards what was written.
+			segmentHash := b.Encoding != CompressionNone
 			var h hash.Hash
 			for j, p := range b.Placements {
 				if p.Volume != w.vol {
