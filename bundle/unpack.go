@@ -288,6 +288,9 @@ func (u *unpacker) startBlob(b *Blob) error {
 	if err != nil {
 		return err
 	}
+	if _, discard := w.(discardSink); !discard && b.StoredSize >= asyncMin {
+		w = newAsyncSink(w)
+	}
 	u.w = w
 	return nil
 }
