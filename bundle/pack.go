@@ -192,7 +192,9 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 	if err != nil {
 		return nil, err
 	}
-	if _, err := ParseIndex(indexBytes); err != nil {
+	// The rules a reader applies, on the index as built (decoding the bytes
+	// again would double the memory a large index takes).
+	if err := x.validate(len(indexBytes)); err != nil {
 		return nil, fmt.Errorf("internal error: packed index does not validate: %w", err)
 	}
 	var sig []byte
@@ -679,12 +681,12 @@ var ErrTooSmall = errors.New("volume size too small")
 // volume starts with a prefix whose size depends on the index, which holds
 // the offsets; plan iterates to a fixed point.
 func plan(x *Index, max int64) error {
+	sizer, err := newIndexSizer(x)
+	if err != nil {
+		return err
+	}
 	sizing := func() (int64, error) {
-		b, err := json.Marshal(x)
-		if err != nil {
-			return 0, err
-		}
-		return x.prefixSize(len(b)), nil
+		return x.prefixSize(sizer.size(x)), nil
 	}
 	placeholder := digest.NewDigestFromEncoded(digest.SHA256, strings.Repeat("0", 64))
 	var reserve int64
@@ -810,4 +812,70 @@ func forEachParallel(ctx context.Context, n int, fn func(int) error) error {
 		return first
 	}
 	return ctx.Err()
+}
+
+// indexSizer says how long json.Marshal(x) is without building it, as
+// planning asks again and again while offsets settle: each blob entry
+// without its placements is measured once, and placements and volumes,
+// which planning changes, are counted digit by digit.
+type indexSizer struct {
+	rest      int   // everything but blob placements and volumes
+	blobFixed []int // blob i's entry with "placements":[]
+}
+
+func newIndexSizer(x *Index) (*indexSizer, error) {
+	y := *x
+	y.Blobs, y.Volumes = []Blob{}, []Volume{}
+	b, err := json.Marshal(&y)
+	if err != nil {
+		return nil, err
+	}
+	s := &indexSizer{rest: len(b), blobFixed: make([]int, len(x.Blobs))}
+	for i := range x.Blobs {
+		c := x.Blobs[i]
+		c.Placements = []Placement{}
+		b, err := json.Marshal(&c)
+		if err != nil {
+			return nil, err
+		}
+		s.blobFixed[i] = len(b)
+	}
+	return s, nil
+}
+
+func (s *indexSizer) size(x *Index) int {
+	n := s.rest
+	for i := range x.Blobs {
+		if i > 0 {
+			n++ // ","
+		}
+		n += s.blobFixed[i]
+		for j, p := range x.Blobs[i].Placements {
+			if j > 0 {
+				n++
+			}
+			// {"volume":V,"offset":O,"length":L,"digest":"D"}
+			n += len(`{"volume":,"offset":,"length":,"digest":""}`) + decimalLen(int64(p.Volume)) + decimalLen(p.Offset) + decimalLen(p.Length) + len(p.Digest)
+		}
+	}
+	for i, v := range x.Volumes {
+		if i > 0 {
+			n++
+		}
+		// {"number":N,"size":S}
+		n += len(`{"number":,"size":}`) + decimalLen(int64(v.Number)) + decimalLen(v.Size)
+	}
+	return n
+}
+
+func decimalLen(v int64) int {
+	n := 1
+	if v < 0 {
+		n, v = 2, -v
+	}
+	for v >= 10 {
+		v /= 10
+		n++
+	}
+	return n
 }
