@@ -3,7 +3,6 @@ package bundle
 import (
 	"context"
 	"errors"
-	"io"
 	"runtime"
 	"sort"
 	"sync"
@@ -19,7 +18,9 @@ type VerifyOptions struct {
 	AllowUnsigned bool
 	// Partial accepts a set with volumes missing: those present are checked.
 	Partial bool
-	// Workers bounds how many volumes are read at once (default: one per core).
+	// Workers bounds how many goroutines read and hash at once (default:
+	// one per core). Volumes are cut into ranges of whole members that are
+	// checked in parallel, so even a single volume uses them all.
 	Workers int
 	// Progress is called as bytes are checked, never from two goroutines
 	// at once.
@@ -36,10 +37,17 @@ type Report struct {
 
 // Verify checks the volumes found in paths against their signed index:
 // every byte of every volume present, tar headers and padding included.
-// Volumes are read in parallel. The error joins every problem found; each
-// is typed (CorruptError, MissingVolumesError, ForeignVolumeError,
-// DuplicateVolumeError, or wraps ErrUnsigned, ErrWrongKey, ErrBadSignature).
+// Volumes, and ranges of members inside each volume, are read in parallel.
+// The error joins every problem found; each is typed (CorruptError,
+// MissingVolumesError, ForeignVolumeError, DuplicateVolumeError, or wraps
+// ErrUnsigned, ErrWrongKey, ErrBadSignature).
 func Verify(ctx context.Context, paths []string, o VerifyOptions) (*Report, error) {
+	return verify(ctx, paths, o, 0)
+}
+
+// verify is Verify with ranges of about chunk bytes (0: chosen from the
+// size of the set and the number of workers).
+func verify(ctx context.Context, paths []string, o VerifyOptions, chunk int64) (*Report, error) {
 	s, err := OpenSet(ctx, paths)
 	if err != nil {
 		return nil, err
@@ -59,8 +67,10 @@ func Verify(ctx context.Context, paths []string, o VerifyOptions) (*Report, erro
 		total += h.Size()
 	}
 	sort.Ints(nums)
-	// Volumes are read in parallel; the callback is called from one at a
-	// time.
+	if chunk <= 0 {
+		chunk = verifyChunk(total, workers)
+	}
+	// The callback is called from one goroutine at a time.
 	var mu sync.Mutex
 	var done int64
 	report := func(n int64) {
@@ -71,19 +81,7 @@ func Verify(ctx context.Context, paths []string, o VerifyOptions) (*Report, erro
 			o.Progress(Progress{Op: "verify", Done: done, Total: total})
 		}
 	}
-	errs := make([]error, len(nums))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, workers)
-	for i, n := range nums {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			errs[i] = s.verifyVolume(ctx, n, report)
-		}()
-	}
-	wg.Wait()
+	errs := s.checkVolumes(ctx, nums, s.volumeFile, workers, chunk, report)
 	problems := append([]error{}, s.Problems...)
 	for i, n := range nums {
 		if errs[i] != nil {
@@ -97,34 +95,4 @@ func Verify(ctx context.Context, paths []string, o VerifyOptions) (*Report, erro
 		problems = append(problems, &MissingVolumesError{BundleID: s.Index.BundleID, Total: len(s.Index.Volumes), Missing: r.Missing})
 	}
 	return r, errors.Join(problems...)
-}
-
-func (s *Set) verifyVolume(ctx context.Context, n int, report func(int64)) error {
-	f, br, h, err := s.openVolume(n)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	report(s.Index.prefixSize(len(s.IndexBytes)))
-	body := newBodyReader(br, h, report)
-	buf := make([]byte, 256<<10)
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		_, data, ok, err := body.Next()
-		if err != nil {
-			return err
-		}
-		if !ok {
-			break
-		}
-		if _, err := io.CopyBuffer(io.Discard, data, buf); err != nil {
-			return err
-		}
-		if err := body.End(); err != nil {
-			return err
-		}
-	}
-	return body.Close()
 }

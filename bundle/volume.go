@@ -101,6 +101,34 @@ type markerJSON struct {
 // ErrNotVolume; one that starts like a volume but breaks a rule gives a
 // *CorruptError.
 func ReadVolumeHeader(r io.Reader, path string) (*VolumeHeader, error) {
+	return readVolumeHeader(r, path, nil)
+}
+
+// indexCache parses each distinct bundle.json once: the volumes of a set
+// carry the same bytes, and parsing a large index is far slower than
+// comparing it.
+type indexCache struct {
+	parsed []*VolumeHeader // IndexBytes and Index of each distinct index
+}
+
+// parse returns the index b holds and bytes equal to b to keep (those of
+// an earlier volume when the same, so that one copy is kept).
+func (c *indexCache) parse(b []byte) (*Index, []byte, error) {
+	if c != nil {
+		for _, h := range c.parsed {
+			if bytes.Equal(h.IndexBytes, b) {
+				return h.Index, h.IndexBytes, nil
+			}
+		}
+	}
+	x, err := ParseIndex(b)
+	if err == nil && c != nil {
+		c.parsed = append(c.parsed, &VolumeHeader{Index: x, IndexBytes: b})
+	}
+	return x, b, err
+}
+
+func readVolumeHeader(r io.Reader, path string, cache *indexCache) (*VolumeHeader, error) {
 	p := &prefixReader{r: r, path: path}
 	first := make([]byte, blockSize)
 	if err := p.readFull(first); err != nil {
@@ -126,7 +154,7 @@ func ReadVolumeHeader(r io.Reader, path string) (*VolumeHeader, error) {
 	if err != nil {
 		return nil, err
 	}
-	x, err := ParseIndex(indexBytes)
+	x, indexBytes, err := cache.parse(indexBytes)
 	if err != nil {
 		return nil, p.corrupt(MemberIndex, "%v", err)
 	}
@@ -442,6 +470,7 @@ func OpenSet(ctx context.Context, paths []string) (*Set, error) {
 	}
 	var headers []*VolumeHeader
 	var problems []error
+	cache := &indexCache{}
 	for i, c := range cands {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -455,7 +484,7 @@ func OpenSet(ctx context.Context, paths []string) (*Set, error) {
 		if dup {
 			continue
 		}
-		h, err := readHeaderFile(c.path)
+		h, err := readHeaderFileCached(c.path, cache)
 		switch {
 		case errors.Is(err, ErrNotVolume) && !c.explicit && !IsVolumeFileName(filepath.Base(c.path)):
 			continue
@@ -532,16 +561,55 @@ func OpenSet(ctx context.Context, paths []string) (*Set, error) {
 }
 
 func readHeaderFile(path string) (*VolumeHeader, error) {
+	return readHeaderFileCached(path, nil)
+}
+
+func readHeaderFileCached(path string, cache *indexCache) (*VolumeHeader, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return ReadVolumeHeader(bufio.NewReaderSize(f, 64<<10), path)
+	return readVolumeHeader(bufio.NewReaderSize(f, 64<<10), path, cache)
+}
+
+// headerPieces is what volume n of the set starts with, in order: the
+// header members the set was read from, with that volume's own signature
+// and marker. They add up to the prefix size.
+func (s *Set) headerPieces(n int) [][]byte {
+	h := s.Volumes[n]
+	x := s.Index
+	mtime := mtimeOf(x)
+	var out [][]byte
+	add := func(name string, data []byte) {
+		out = append(out, tarHeader(name, int64(len(data)), mtime), data, zeroBlock[:padding(int64(len(data)))])
+	}
+	add(MemberLayout, layoutFileContent)
+	add(MemberOCIIndex, h.LayoutIndex)
+	add(MemberIndex, s.IndexBytes)
+	if h.Signature != nil {
+		add(MemberSignature, h.Signature)
+	}
+	add(MemberVolume, volumeMarker(x.BundleID, n, len(x.Volumes)))
+	return out
+}
+
+// reheader reads the header members of volume n again from r (at the start
+// of the file) to say what is wrong with them, after they did not read as
+// those the set was built from.
+func (s *Set) reheader(r io.Reader, n int) error {
+	path := s.Volumes[n].Path
+	_, err := ReadVolumeHeader(bufio.NewReaderSize(r, 64<<10), path)
+	if err == nil {
+		err = &CorruptError{Path: path, Volume: n, Reason: "the file changed while it was being read"}
+	}
+	return err
 }
 
 // openVolume opens a volume file and reads its header again, checking that
-// the file still holds the volume the set was built from.
+// the file still holds the volume the set was built from: its header
+// members are compared byte for byte with those read before (so the index
+// is not parsed again).
 func (s *Set) openVolume(n int) (*os.File, *bufio.Reader, *VolumeHeader, error) {
 	want := s.Volumes[n]
 	f, err := os.Open(want.Path)
@@ -549,14 +617,28 @@ func (s *Set) openVolume(n int) (*os.File, *bufio.Reader, *VolumeHeader, error) 
 		return nil, nil, nil, err
 	}
 	br := bufio.NewReaderSize(f, 1<<20)
-	h, err := ReadVolumeHeader(br, want.Path)
-	if err == nil && (h.Number != n || !bytes.Equal(h.IndexBytes, s.IndexBytes) || !bytes.Equal(h.Signature, want.Signature)) {
-		err = &CorruptError{Path: want.Path, Volume: n, Reason: "the file changed while it was being read"}
+	same := true
+	for _, p := range s.headerPieces(n) {
+		for len(p) > 0 && same {
+			b, err := br.Peek(min(len(p), br.Size()))
+			if err != nil && len(b) == 0 {
+				same = false
+				break
+			}
+			same = bytes.Equal(b, p[:len(b)])
+			br.Discard(len(b))
+			p = p[len(b):]
+		}
 	}
-	if err != nil {
+	if !same {
+		err := errors.New("internal error: seek")
+		if _, serr := f.Seek(0, io.SeekStart); serr == nil {
+			err = s.reheader(f, n)
+		}
 		f.Close()
 		return nil, nil, nil, err
 	}
-	h.Index = s.Index // the same bytes: share one parsed index
-	return f, br, h, nil
+	h := *want
+	h.Index, h.IndexBytes = s.Index, s.IndexBytes
+	return f, br, &h, nil
 }
