@@ -84,8 +84,14 @@ func Unpack(ctx context.Context, paths []string, dest string, o UnpackOptions) (
 		return nil, fmt.Errorf("%s has %s free and the bundle needs %s there: free some space or unpack elsewhere: %w", dest, FormatSize(free), FormatSize(need), ErrNoSpace)
 	}
 
+	// Blobs are made durable in batches, with one sync each, and always
+	// before index.json names them.
+	l.BatchCommits()
 	u := &unpacker{ctx: ctx, dest: layoutDest{l}, set: s, op: "unpack", progress: o.Progress, total: total}
 	if err := u.run(); err != nil {
+		return nil, err
+	}
+	if err := l.FlushCommits(); err != nil {
 		return nil, err
 	}
 	changes, err := l.AddManifests(x.Manifests)

@@ -44,6 +44,95 @@ type Layout struct {
 	referrersOnce sync.Once
 	referrers     map[digest.Digest][]ocispec.Descriptor
 	referrersErr  error
+
+	batch *commitBatch // set by BatchCommits
+
+	// blobDirs are blobs/<algorithm>, opened once: a blob is then reached
+	// with one system call, not one per path component.
+	mu       sync.Mutex
+	blobDirs map[digest.Algorithm]*os.Root
+}
+
+// blobDir opens blobs/<alg>, creating it with create.
+func (l *Layout) blobDir(alg digest.Algorithm, create bool) (*os.Root, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r := l.blobDirs[alg]; r != nil {
+		return r, nil
+	}
+	dir := BlobsDir + "/" + alg.String()
+	if create {
+		if err := l.root.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("create %s in %s: %w", dir, l.Path, err)
+		}
+	}
+	r, err := l.root.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	if l.blobDirs == nil {
+		l.blobDirs = map[digest.Algorithm]*os.Root{}
+	}
+	l.blobDirs[alg] = r
+	return r, nil
+}
+
+// commitBatch holds blobs checked and written to temporary files, waiting
+// for one sync to make them durable before they move into place.
+type commitBatch struct {
+	blobs []pendingBlob
+	bytes int64
+}
+
+type pendingBlob struct {
+	dir        *os.Root // blobs/<algorithm>
+	tmp, final string
+}
+
+func removePending(blobs []pendingBlob) {
+	for _, b := range blobs {
+		b.dir.Remove(b.tmp)
+	}
+}
+
+// A batch is flushed when it holds this many blobs or bytes, so that little
+// is left to write again after a crash.
+const (
+	batchBlobs = 4096
+	batchBytes = 256 << 20
+)
+
+// BatchCommits makes BlobWriter.Commit leave checked blobs in temporary
+// files; FlushCommits (called by Commit itself when a batch is full) makes
+// them all durable with one sync of the file system and moves them into
+// place. A blob file at its final name still always has its content on
+// disk, and ten thousand small blobs cost one sync instead of ten
+// thousand. Close discards blobs not flushed.
+func (l *Layout) BatchCommits() {
+	if l.batch == nil {
+		l.batch = &commitBatch{}
+	}
+}
+
+// FlushCommits makes the blobs committed since the last flush durable and
+// moves them into place.
+func (l *Layout) FlushCommits() error {
+	b := l.batch
+	if b == nil || len(b.blobs) == 0 {
+		return nil
+	}
+	l.batch = &commitBatch{}
+	if err := syncFiles(l.root, b.blobs); err != nil {
+		removePending(b.blobs)
+		return fmt.Errorf("write blobs in %s: %w", l.Path, err)
+	}
+	for i, p := range b.blobs {
+		if err := p.dir.Rename(p.tmp, p.final); err != nil {
+			removePending(b.blobs[i:])
+			return fmt.Errorf("write blob %s in %s: %w", p.final, l.Path, err)
+		}
+	}
+	return nil
 }
 
 // Open opens an existing layout for reading (and writing).
@@ -99,11 +188,20 @@ func Create(path string) (*Layout, error) {
 	return &Layout{Path: path, root: root}, nil
 }
 
-// Close releases the layout.
-func (l *Layout) Close() error { return l.root.Close() }
-
-func blobPath(d digest.Digest) string {
-	return BlobsDir + "/" + d.Algorithm().String() + "/" + d.Encoded()
+// Close releases the layout, removing blobs committed in a batch and not
+// flushed (BatchCommits).
+func (l *Layout) Close() error {
+	if l.batch != nil {
+		removePending(l.batch.blobs)
+		l.batch = nil
+	}
+	l.mu.Lock()
+	for _, r := range l.blobDirs {
+		r.Close()
+	}
+	l.blobDirs = nil
+	l.mu.Unlock()
+	return l.root.Close()
 }
 
 // Index reads index.json. A layout being created has none yet: that gives an
@@ -148,7 +246,11 @@ func (l *Layout) Fetch(_ context.Context, desc ocispec.Descriptor) (io.ReadClose
 	if err := desc.Digest.Validate(); err != nil {
 		return nil, fmt.Errorf("blob %q: %w", desc.Digest, err)
 	}
-	f, err := l.root.Open(blobPath(desc.Digest))
+	var f *os.File
+	dir, err := l.blobDir(desc.Digest.Algorithm(), false)
+	if err == nil {
+		f, err = dir.Open(desc.Digest.Encoded())
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("blob %s is missing from %s: %w", desc.Digest, l.Path, ErrNotFound)
 	}
@@ -172,7 +274,11 @@ func (l *Layout) HasBlob(d digest.Digest, size int64) bool {
 	if d.Validate() != nil {
 		return false
 	}
-	st, err := l.root.Stat(blobPath(d))
+	dir, err := l.blobDir(d.Algorithm(), false)
+	if err != nil {
+		return false
+	}
+	st, err := dir.Stat(d.Encoded())
 	return err == nil && st.Mode().IsRegular() && st.Size() == size
 }
 
@@ -182,6 +288,7 @@ func (l *Layout) HasBlob(d digest.Digest, size int64) bool {
 type BlobWriter struct {
 	l    *Layout
 	want ocispec.Descriptor
+	dir  *os.Root // blobs/<algorithm>
 	tmp  string
 	f    *os.File
 	h    hash.Hash
@@ -194,18 +301,18 @@ func (l *Layout) NewBlobWriter(desc ocispec.Descriptor) (*BlobWriter, error) {
 	if err := desc.Digest.Validate(); err != nil {
 		return nil, fmt.Errorf("blob %q: %w", desc.Digest, err)
 	}
-	dir := BlobsDir + "/" + desc.Digest.Algorithm().String()
-	if err := l.root.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create %s in %s: %w", dir, l.Path, err)
+	dir, err := l.blobDir(desc.Digest.Algorithm(), true)
+	if err != nil {
+		return nil, err
 	}
 	var rnd [8]byte
 	rand.Read(rnd[:])
-	tmp := dir + "/.tmp-" + desc.Digest.Encoded()[:16] + "-" + hex.EncodeToString(rnd[:])
-	f, err := l.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	tmp := ".tmp-" + desc.Digest.Encoded()[:16] + "-" + hex.EncodeToString(rnd[:])
+	f, err := dir.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("create blob %s in %s: %w", desc.Digest, l.Path, err)
 	}
-	return &BlobWriter{l: l, want: desc, tmp: tmp, f: f, h: desc.Digest.Algorithm().Hash()}, nil
+	return &BlobWriter{l: l, want: desc, dir: dir, tmp: tmp, f: f, h: desc.Digest.Algorithm().Hash()}, nil
 }
 
 // DigestCheckedByCaller turns off hashing in the writer: the caller has
@@ -236,7 +343,7 @@ func (w *BlobWriter) Commit() error {
 	w.done = true
 	fail := func(err error) error {
 		w.f.Close()
-		w.l.root.Remove(w.tmp)
+		w.dir.Remove(w.tmp)
 		return err
 	}
 	if w.n != w.want.Size {
@@ -247,15 +354,26 @@ func (w *BlobWriter) Commit() error {
 	} else if got := digest.NewDigest(w.want.Digest.Algorithm(), w.h); got != w.want.Digest {
 		return fail(fmt.Errorf("blob %s: content hashes to %s", w.want.Digest, got))
 	}
+	if b := w.l.batch; b != nil {
+		if err := w.f.Close(); err != nil {
+			w.dir.Remove(w.tmp)
+			return fmt.Errorf("write blob %s in %s: %w", w.want.Digest, w.l.Path, err)
+		}
+		b.blobs, b.bytes = append(b.blobs, pendingBlob{dir: w.dir, tmp: w.tmp, final: w.want.Digest.Encoded()}), b.bytes+w.n
+		if len(b.blobs) >= batchBlobs || b.bytes >= batchBytes {
+			return w.l.FlushCommits()
+		}
+		return nil
+	}
 	if err := w.f.Sync(); err != nil {
 		return fail(fmt.Errorf("write blob %s in %s: %w", w.want.Digest, w.l.Path, err))
 	}
 	if err := w.f.Close(); err != nil {
-		w.l.root.Remove(w.tmp)
+		w.dir.Remove(w.tmp)
 		return fmt.Errorf("write blob %s in %s: %w", w.want.Digest, w.l.Path, err)
 	}
-	if err := w.l.root.Rename(w.tmp, blobPath(w.want.Digest)); err != nil {
-		w.l.root.Remove(w.tmp)
+	if err := w.dir.Rename(w.tmp, w.want.Digest.Encoded()); err != nil {
+		w.dir.Remove(w.tmp)
 		return fmt.Errorf("write blob %s in %s: %w", w.want.Digest, w.l.Path, err)
 	}
 	return nil
@@ -268,7 +386,7 @@ func (w *BlobWriter) Abort() {
 	}
 	w.done = true
 	w.f.Close()
-	w.l.root.Remove(w.tmp)
+	w.dir.Remove(w.tmp)
 }
 
 // IndexChange describes what UpdateIndex did to one ref name.
@@ -300,27 +418,37 @@ func (l *Layout) AddManifests(descs []ocispec.Descriptor) ([]IndexChange, error)
 	if err != nil {
 		return nil, err
 	}
+	// An entry is known by its ref name, or by its digest when it has
+	// none; the first entry with a key is the one matched.
+	type key struct {
+		ref    string
+		digest digest.Digest
+	}
+	keyOf := func(d ocispec.Descriptor) key {
+		if ref := d.Annotations[ocispec.AnnotationRefName]; ref != "" {
+			return key{ref: ref}
+		}
+		return key{digest: d.Digest}
+	}
+	at := make(map[key]int, len(idx.Manifests)+len(descs))
+	for i, e := range idx.Manifests {
+		if _, ok := at[keyOf(e)]; !ok {
+			at[keyOf(e)] = i
+		}
+	}
 	var changes []IndexChange
 	for _, d := range descs {
 		ref := d.Annotations[ocispec.AnnotationRefName]
-		found := false
-		for i, e := range idx.Manifests {
-			if e.Annotations[ocispec.AnnotationRefName] != ref {
-				continue
-			}
-			if ref == "" && e.Digest != d.Digest {
-				continue
-			}
-			found = true
-			if e.Digest != d.Digest {
-				changes = append(changes, IndexChange{Ref: ref, Old: e.Digest, New: d.Digest})
-				idx.Manifests[i] = d
-			}
-			break
-		}
-		if !found {
+		k := keyOf(d)
+		i, found := at[k]
+		switch {
+		case !found:
 			changes = append(changes, IndexChange{Ref: ref, New: d.Digest})
+			at[k] = len(idx.Manifests)
 			idx.Manifests = append(idx.Manifests, d)
+		case idx.Manifests[i].Digest != d.Digest:
+			changes = append(changes, IndexChange{Ref: ref, Old: idx.Manifests[i].Digest, New: d.Digest})
+			idx.Manifests[i] = d
 		}
 	}
 	if _, err := l.root.Stat(LayoutFile); errors.Is(err, fs.ErrNotExist) {

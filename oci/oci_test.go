@@ -214,3 +214,59 @@ func TestChildrenOfDockerTypes(t *testing.T) {
 		t.Fatal("accepted an invalid child digest")
 	}
 }
+
+// With BatchCommits, a committed blob reaches its name only when the batch
+// is flushed (after one sync), and Close without a flush leaves nothing.
+func TestBatchCommits(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "l")
+	l, err := oci.Create(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.BatchCommits()
+	put := func(s string) ocispec.Descriptor {
+		t.Helper()
+		d := ocispec.Descriptor{Digest: digest.FromString(s), Size: int64(len(s))}
+		w, err := l.NewBlobWriter(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte(s))
+		if err := w.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	a, b := put("a"), put("b")
+	if l.HasBlob(a.Digest, a.Size) || l.HasBlob(b.Digest, b.Size) {
+		t.Fatal("a batched blob is in place before the flush")
+	}
+	// A wrong blob is refused at Commit, as without batching.
+	w, _ := l.NewBlobWriter(ocispec.Descriptor{Digest: digest.FromString("c"), Size: 1})
+	w.Write([]byte("x"))
+	if err := w.Commit(); err == nil {
+		t.Fatal("batched commit of wrong bytes succeeded")
+	}
+	if err := l.FlushCommits(); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []ocispec.Descriptor{a, b} {
+		rc, err := l.Fetch(context.Background(), d)
+		if err != nil {
+			t.Fatalf("after the flush: %v", err)
+		}
+		rc.Close()
+	}
+	put("d")
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(dir, "blobs", "sha256"))
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if len(names) != 2 || !strings.Contains(strings.Join(names, " "), a.Digest.Encoded()) {
+		t.Errorf("after Close without a flush: %v, want only the two flushed blobs", names)
+	}
+}
