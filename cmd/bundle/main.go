@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/airgap-bundle/bundle/bundle"
@@ -54,7 +55,18 @@ func exitCode(err error) int {
 	return exitError
 }
 
+// memoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT sets
+// another. Data streams through fixed buffers; what grows is the index of a
+// bundle with very many blobs, whose decoding leaves garbage that the
+// collector, by default, lets reach twice the live heap. Near the limit it
+// collects sooner instead. It is soft: a larger live heap still works, with
+// more collection.
+const memoryLimit = 200 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	app := newApp()
