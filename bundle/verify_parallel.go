@@ -17,6 +17,7 @@ package bundle
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -86,6 +87,7 @@ func (s *Set) volumeFile(n int) (volumeSource, error) {
 func (s *Set) checkVolumes(ctx context.Context, nums []int, open func(n int) (volumeSource, error), workers int, chunk int64, report func(int64)) []error {
 	errs := make([]error, len(nums))
 	checks := make([]*volumeCheck, len(nums))
+	members := membersByVolume(s.Index)
 	var tasks []*verifyTask
 	for i, n := range nums {
 		src, err := open(n)
@@ -93,7 +95,7 @@ func (s *Set) checkVolumes(ctx context.Context, nums []int, open func(n int) (vo
 			errs[i] = err
 			continue
 		}
-		checks[i] = newVolumeCheck(s, n, src)
+		checks[i] = newVolumeCheck(s, n, members[n], src)
 		tasks = append(tasks, splitVolume(checks[i], chunk)...)
 	}
 	orderTasks(tasks, chunk)
@@ -123,8 +125,24 @@ type volumeCheck struct {
 	errAt    int64
 }
 
-func newVolumeCheck(s *Set, n int, open volumeSource) *volumeCheck {
-	v := &volumeCheck{set: s, n: n, path: s.Volumes[n].Path, size: s.Index.Volumes[n-1].Size, members: s.Index.members(n), open: open}
+// membersByVolume is Index.members of every volume, in one pass over the
+// blobs.
+func membersByVolume(x *Index) map[int][]memberRef {
+	out := map[int][]memberRef{}
+	for i := range x.Blobs {
+		b := &x.Blobs[i]
+		for j, p := range b.Placements {
+			out[p.Volume] = append(out[p.Volume], memberRef{blob: b, part: j})
+		}
+	}
+	for _, ms := range out {
+		slices.SortFunc(ms, func(a, b memberRef) int { return cmp.Compare(a.placement().Offset, b.placement().Offset) })
+	}
+	return out
+}
+
+func newVolumeCheck(s *Set, n int, members []memberRef, open volumeSource) *volumeCheck {
+	v := &volumeCheck{set: s, n: n, path: s.Volumes[n].Path, size: s.Index.Volumes[n-1].Size, members: members, open: open}
 	v.failedAt.Store(math.MaxInt64)
 	return v
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -59,6 +60,12 @@ func (p *prefixReader) readFull(b []byte) error {
 // bytes. It returns the data and the raw header for the later canonical
 // comparison.
 func (p *prefixReader) member(name string, max int64) (data, header []byte, err error) {
+	return p.memberLike(name, max, nil)
+}
+
+// memberLike is member; when the data is the same as one of likes, that
+// slice is returned and no copy is made.
+func (p *prefixReader) memberLike(name string, max int64, likes [][]byte) (data, header []byte, err error) {
 	header = make([]byte, blockSize)
 	if err := p.readFull(header); err != nil {
 		return nil, nil, p.corrupt(name, "truncated before member %s", name)
@@ -73,11 +80,15 @@ func (p *prefixReader) member(name string, max int64) (data, header []byte, err 
 	if size > max {
 		return nil, nil, p.corrupt(name, "member %s is %d bytes, more than %d allowed", name, size, max)
 	}
-	// Read rather than allocate what the header claims: memory follows the
-	// bytes really there, not a crafted size.
-	data, err = io.ReadAll(io.LimitReader(p.r, size))
-	p.off += int64(len(data))
-	if err != nil || int64(len(data)) != size {
+	var like []byte
+	for _, l := range likes {
+		if int64(len(l)) == size {
+			like = l
+			break
+		}
+	}
+	data, err = p.readData(size, like)
+	if err != nil {
 		return nil, nil, p.corrupt(name, "truncated inside member %s", name)
 	}
 	pad := make([]byte, padding(size))
@@ -88,6 +99,51 @@ func (p *prefixReader) member(name string, max int64) (data, header []byte, err 
 		return nil, nil, p.corrupt(name, "non-zero padding after member %s", name)
 	}
 	return data, header, nil
+}
+
+// readData reads size bytes. Memory follows the bytes really there, not a
+// crafted size: the buffer doubles as they come (at most twice what was
+// read). While they are those of like (of the same size), they are only
+// compared, and like is returned.
+func (p *prefixReader) readData(size int64, like []byte) ([]byte, error) {
+	var same int64 // bytes read that are like's
+	if like != nil {
+		var scratch [64 << 10]byte
+		for same < size {
+			b := scratch[:min(size-same, int64(len(scratch)))]
+			n, err := io.ReadFull(p.r, b)
+			p.off += int64(n)
+			if !bytes.Equal(b[:n], like[same:same+int64(n)]) || err != nil {
+				// Keep what was read and go on the ordinary way.
+				buf := make([]byte, same+int64(n), min(size, max(2*(same+int64(n)), 64<<10)))
+				copy(buf, like[:same])
+				copy(buf[same:], b[:n])
+				if err != nil {
+					return nil, err
+				}
+				return p.readGrowing(buf, size)
+			}
+			same += int64(n)
+		}
+		return like, nil
+	}
+	return p.readGrowing(make([]byte, 0, min(size, 64<<10)), size)
+}
+
+// readGrowing appends to buf until it holds size bytes.
+func (p *prefixReader) readGrowing(buf []byte, size int64) ([]byte, error) {
+	for int64(len(buf)) < size {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, int(min(size, 2*int64(cap(buf)))-int64(len(buf))))
+		}
+		n, err := io.ReadFull(p.r, buf[len(buf):min(int64(cap(buf)), size)])
+		buf = buf[:len(buf)+n]
+		p.off += int64(n)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return buf, nil
 }
 
 type markerJSON struct {
@@ -109,6 +165,18 @@ func ReadVolumeHeader(r io.Reader, path string) (*VolumeHeader, error) {
 // comparing it.
 type indexCache struct {
 	parsed []*VolumeHeader // IndexBytes and Index of each distinct index
+}
+
+// known is the distinct index bytes parsed so far.
+func (c *indexCache) known() [][]byte {
+	if c == nil {
+		return nil
+	}
+	var out [][]byte
+	for _, h := range c.parsed {
+		out = append(out, h.IndexBytes)
+	}
+	return out
 }
 
 // parse returns the index b holds and bytes equal to b to keep (those of
@@ -150,7 +218,7 @@ func readVolumeHeader(r io.Reader, path string, cache *indexCache) (*VolumeHeade
 	if err != nil {
 		return nil, err
 	}
-	indexBytes, h3, err := p.member(MemberIndex, MaxIndexSize)
+	indexBytes, h3, err := p.memberLike(MemberIndex, MaxIndexSize, cache.known())
 	if err != nil {
 		return nil, err
 	}
