@@ -188,7 +188,7 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 	}); err != nil {
 		return nil, err
 	}
-	indexBytes, err := json.Marshal(x)
+	indexBytes, err := marshalIndex(x)
 	if err != nil {
 		return nil, err
 	}
@@ -878,4 +878,49 @@ func decimalLen(v int64) int {
 		n++
 	}
 	return n
+}
+
+// marshalIndex gives the bytes json.Marshal(x) gives, built in one buffer
+// of the exact size: json.Marshal grows a buffer by doubling and then
+// copies it, which for a large index takes three times its size.
+func marshalIndex(x *Index) ([]byte, error) {
+	sizer, err := newIndexSizer(x)
+	if err != nil {
+		return nil, err
+	}
+	y := *x
+	y.Blobs, y.Volumes = []Blob{}, []Volume{}
+	head, err := json.Marshal(&y)
+	if err != nil {
+		return nil, err
+	}
+	// Blobs and volumes are the last members: head ends with them empty.
+	const tail = `"blobs":[],"volumes":[]}`
+	if !bytes.HasSuffix(head, []byte(tail)) {
+		return nil, errors.New("internal error: unexpected index encoding")
+	}
+	out := make([]byte, 0, sizer.size(x))
+	out = append(out, head[:len(head)-len(tail)]...)
+	out = append(out, `"blobs":[`...)
+	for i := range x.Blobs {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		b, err := json.Marshal(&x.Blobs[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b...)
+	}
+	vols, err := json.Marshal(x.Volumes)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, `],"volumes":`...)
+	out = append(out, vols...)
+	out = append(out, '}')
+	if len(out) != cap(out) {
+		return nil, fmt.Errorf("internal error: index is %d bytes, planned %d", len(out), cap(out))
+	}
+	return out, nil
 }

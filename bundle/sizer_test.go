@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 )
@@ -35,6 +36,9 @@ func TestIndexSizerMatchesMarshal(t *testing.T) {
 			}
 			if got := s.size(x); got != len(b) {
 				t.Errorf("sizer says %d bytes, json.Marshal gives %d", got, len(b))
+			}
+			if m, err := marshalIndex(x); err != nil || !bytes.Equal(m, b) {
+				t.Errorf("marshalIndex differs from json.Marshal (%v):\n%s\n%s", err, m, b)
 			}
 		})
 	}
