@@ -434,7 +434,7 @@ func FuzzVerifyRanges(f *testing.F) {
 }
 
 // TestOpenSetParsesIndexOnce: the volumes of a set share one parsed index
-// and one copy of its bytes.
+// and one copy of its bytes, and of index.json.
 func TestOpenSetParsesIndexOnce(t *testing.T) {
 	dir, x := packLayout(t, PackOptions{MaxVolumeSize: hostileVolumeSize})
 	s, err := OpenSet(context.Background(), []string{dir})
@@ -442,7 +442,7 @@ func TestOpenSetParsesIndexOnce(t *testing.T) {
 		t.Fatalf("OpenSet: %v", err)
 	}
 	for n, h := range s.Volumes {
-		if h.Index != s.Index || &h.IndexBytes[0] != &s.IndexBytes[0] {
+		if h.Index != s.Index || &h.IndexBytes[0] != &s.IndexBytes[0] || &h.LayoutIndex[0] != &s.Volumes[1].LayoutIndex[0] {
 			t.Errorf("volume %d has an index of its own", n)
 		}
 	}

@@ -160,11 +160,17 @@ func ReadVolumeHeader(r io.Reader, path string) (*VolumeHeader, error) {
 	return readVolumeHeader(r, path, nil)
 }
 
-// indexCache parses each distinct bundle.json once: the volumes of a set
-// carry the same bytes, and parsing a large index is far slower than
-// comparing it.
+// indexCache parses each distinct bundle.json once, and checks each
+// index.json against it once: the volumes of a set carry the same bytes,
+// and parsing a large index is far slower than comparing it.
 type indexCache struct {
-	parsed []*VolumeHeader // IndexBytes and Index of each distinct index
+	parsed []*cachedIndex
+}
+
+type cachedIndex struct {
+	bytes   []byte
+	x       *Index
+	layouts [][]byte // index.json contents found to agree with x
 }
 
 // known is the distinct index bytes parsed so far.
@@ -173,8 +179,20 @@ func (c *indexCache) known() [][]byte {
 		return nil
 	}
 	var out [][]byte
-	for _, h := range c.parsed {
-		out = append(out, h.IndexBytes)
+	for _, e := range c.parsed {
+		out = append(out, e.bytes)
+	}
+	return out
+}
+
+// knownLayouts is the distinct index.json contents checked so far.
+func (c *indexCache) knownLayouts() [][]byte {
+	if c == nil {
+		return nil
+	}
+	var out [][]byte
+	for _, e := range c.parsed {
+		out = append(out, e.layouts...)
 	}
 	return out
 }
@@ -182,18 +200,42 @@ func (c *indexCache) known() [][]byte {
 // parse returns the index b holds and bytes equal to b to keep (those of
 // an earlier volume when the same, so that one copy is kept).
 func (c *indexCache) parse(b []byte) (*Index, []byte, error) {
-	if c != nil {
-		for _, h := range c.parsed {
-			if bytes.Equal(h.IndexBytes, b) {
-				return h.Index, h.IndexBytes, nil
-			}
-		}
+	if e := c.entry(b); e != nil {
+		return e.x, e.bytes, nil
 	}
 	x, err := ParseIndex(b)
 	if err == nil && c != nil {
-		c.parsed = append(c.parsed, &VolumeHeader{Index: x, IndexBytes: b})
+		c.parsed = append(c.parsed, &cachedIndex{bytes: b, x: x})
 	}
 	return x, b, err
+}
+
+func (c *indexCache) entry(b []byte) *cachedIndex {
+	if c == nil {
+		return nil
+	}
+	for _, e := range c.parsed {
+		if bytes.Equal(e.bytes, b) {
+			return e
+		}
+	}
+	return nil
+}
+
+// layoutAgrees reports whether layoutIndex was found to agree with the
+// index of bytes b before.
+func (c *indexCache) layoutAgrees(b, layoutIndex []byte) bool {
+	if e := c.entry(b); e != nil {
+		return containsBytes(e.layouts, layoutIndex)
+	}
+	return false
+}
+
+// layoutAgreed records that layoutIndex agrees with the index of bytes b.
+func (c *indexCache) layoutAgreed(b, layoutIndex []byte) {
+	if e := c.entry(b); e != nil && !containsBytes(e.layouts, layoutIndex) {
+		e.layouts = append(e.layouts, layoutIndex)
+	}
 }
 
 func readVolumeHeader(r io.Reader, path string, cache *indexCache) (*VolumeHeader, error) {
@@ -214,7 +256,7 @@ func readVolumeHeader(r io.Reader, path string, cache *indexCache) (*VolumeHeade
 	if !bytes.Equal(layout, layoutFileContent) {
 		return nil, p.corrupt(MemberLayout, "%s member is not %s", MemberLayout, layoutFileContent)
 	}
-	layoutIndex, h2, err := p.member(MemberOCIIndex, MaxOCIIndexSize)
+	layoutIndex, h2, err := p.memberLike(MemberOCIIndex, MaxOCIIndexSize, cache.knownLayouts())
 	if err != nil {
 		return nil, err
 	}
@@ -258,21 +300,37 @@ func readVolumeHeader(r io.Reader, path string, cache *indexCache) (*VolumeHeade
 		}
 		off += memberSize(sizes[i])
 	}
+	// A volume with the same index.json and bundle.json as one checked
+	// before passes as that one did.
+	if !cache.layoutAgrees(indexBytes, layoutIndex) {
+		if err := checkLayoutIndex(x, layoutIndex, path, m.Volume); err != nil {
+			return nil, err
+		}
+		cache.layoutAgreed(indexBytes, layoutIndex)
+	}
+	if off != x.prefixSize(len(indexBytes)) {
+		return nil, p.corrupt("", "internal error: prefix size")
+	}
+	return &VolumeHeader{Path: path, Number: m.Volume, Index: x, IndexBytes: indexBytes, Signature: sig, LayoutIndex: layoutIndex}, nil
+}
+
+// checkLayoutIndex checks that index.json is the one x names and lists
+// exactly the entries x lists.
+func checkLayoutIndex(x *Index, layoutIndex []byte, path string, volume int) error {
 	if digest.FromBytes(layoutIndex) != x.LayoutIndex.Digest || int64(len(layoutIndex)) != x.LayoutIndex.Size {
-		return nil, &CorruptError{Path: path, Volume: m.Volume, Offset: blockSize * 2, Member: MemberOCIIndex, Digest: x.LayoutIndex.Digest, Reason: "index.json differs from the one the bundle index names"}
+		return &CorruptError{Path: path, Volume: volume, Offset: blockSize * 2, Member: MemberOCIIndex, Digest: x.LayoutIndex.Digest, Reason: "index.json differs from the one the bundle index names"}
 	}
 	// index.json must list exactly the entries bundle.json lists.
 	var li struct {
 		Manifests json.RawMessage `json:"manifests"`
 	}
 	want, _ := json.Marshal(x.Manifests)
-	if json.Unmarshal(layoutIndex, &li) != nil || !jsonEqual(li.Manifests, want) {
-		return nil, &CorruptError{Path: path, Volume: m.Volume, Offset: blockSize * 2, Member: MemberOCIIndex, Reason: "index.json lists other manifests than bundle.json"}
+	// Same bytes (what pack writes) are the same JSON values; anything else
+	// is compared as values.
+	if json.Unmarshal(layoutIndex, &li) != nil || !(bytes.Equal(li.Manifests, want) || jsonEqual(li.Manifests, want)) {
+		return &CorruptError{Path: path, Volume: volume, Offset: blockSize * 2, Member: MemberOCIIndex, Reason: "index.json lists other manifests than bundle.json"}
 	}
-	if off != x.prefixSize(len(indexBytes)) {
-		return nil, p.corrupt("", "internal error: prefix size")
-	}
-	return &VolumeHeader{Path: path, Number: m.Volume, Index: x, IndexBytes: indexBytes, Signature: sig, LayoutIndex: layoutIndex}, nil
+	return nil
 }
 
 // bodyReader reads the blob members of one volume after its header, and
