@@ -95,38 +95,54 @@ func (discardVolumes) Commit() error { return nil }
 func (discardVolumes) Abort()        {}
 
 var (
-	benchBundlesMu sync.Mutex
-	benchBundles   = map[string]*benchBundle{}
+	benchMu      sync.Mutex
+	benchSrc     *memSource
+	benchSrcSize int64
+	benchBundles = map[int64]*benchBundle{}
 )
 
-// benchPacked packs one image whose layers have the given sizes (random
-// bytes) into volumes of at most maxSize, in memory; built once per name.
-func benchPacked(tb testing.TB, name string, layers []int, maxSize int64) *benchBundle {
+// benchLayers is 128 MiB: one large layer, a few medium ones, many small.
+func benchLayers() []int {
+	l := []int{48 << 20}
+	for i := 0; i < 4; i++ {
+		l = append(l, 16<<20+i*4096+100)
+	}
+	for i := 0; i < 64; i++ {
+		l = append(l, 256<<10+i*511)
+	}
+	return l
+}
+
+// benchPacked packs one image of benchLayers (random bytes) into volumes
+// of at most maxSize, in memory; made once per size.
+func benchPacked(tb testing.TB, maxSize int64) *benchBundle {
 	tb.Helper()
-	benchBundlesMu.Lock()
-	defer benchBundlesMu.Unlock()
-	if bb := benchBundles[name]; bb != nil {
+	benchMu.Lock()
+	defer benchMu.Unlock()
+	if bb := benchBundles[maxSize]; bb != nil {
 		return bb
 	}
-	src := newMemSource("bench")
-	var descs []ocispec.Descriptor
-	var data int64
-	for i, n := range layers {
-		descs = append(descs, src.add(ocispec.MediaTypeImageLayer, benchRandom(n, uint64(i+1))))
-		data += int64(n)
+	if benchSrc == nil {
+		src := newMemSource("bench")
+		var descs []ocispec.Descriptor
+		for i, n := range benchLayers() {
+			descs = append(descs, src.add(ocispec.MediaTypeImageLayer, benchRandom(n, uint64(i+1))))
+			benchSrcSize += int64(n)
+		}
+		src.addImage(tb, "bench:1", descs...)
+		benchSrc = src
 	}
-	src.addImage(tb, "bench:1", descs...)
 	sink := &memSink{}
-	x, err := Pack(context.Background(), []Source{src}, sink, PackOptions{MaxVolumeSize: maxSize, Created: testCreated, Packer: "bench"})
+	x, err := Pack(context.Background(), []Source{benchSrc}, sink, PackOptions{MaxVolumeSize: maxSize, Created: testCreated, Packer: "bench"})
 	if err != nil {
 		tb.Fatalf("pack: %v", err)
 	}
-	bb := &benchBundle{src: src, x: x, data: data}
+	bb := &benchBundle{src: benchSrc, x: x, data: benchSrcSize}
 	for _, v := range sink.vols {
 		bb.vols = append(bb.vols, v.Bytes())
 		bb.total += int64(v.Len())
 	}
-	benchBundles[name] = bb
+	benchBundles[maxSize] = bb
 	return bb
 }
 
@@ -140,18 +156,6 @@ func writeBenchFiles(tb testing.TB, bb *benchBundle) string {
 		}
 	}
 	return dir
-}
-
-// benchLayers is 128 MiB: one large layer, a few medium ones, many small.
-func benchLayers() []int {
-	l := []int{48 << 20}
-	for i := 0; i < 4; i++ {
-		l = append(l, 16<<20+i*4096+100)
-	}
-	for i := 0; i < 64; i++ {
-		l = append(l, 256<<10+i*511)
-	}
-	return l
 }
 
 // BenchmarkHashPaths runs the hashing reader and writers pack uses over
@@ -351,7 +355,7 @@ func BenchmarkOpenSet(b *testing.B) {
 // from memory to a sink that drops them: tar headers, copying and the
 // digest checks of the writer.
 func BenchmarkVolumeWrite(b *testing.B) {
-	bb := benchPacked(b, "128MiB/2", benchLayers(), 70<<20)
+	bb := benchPacked(b, 70<<20)
 	ib, err := json.Marshal(bb.x)
 	if err != nil {
 		b.Fatal(err)
@@ -373,7 +377,7 @@ func BenchmarkVolumeWrite(b *testing.B) {
 
 // BenchmarkPackMemory is Pack end to end, from memory to memory.
 func BenchmarkPackMemory(b *testing.B) {
-	bb := benchPacked(b, "128MiB/2", benchLayers(), 70<<20)
+	bb := benchPacked(b, 70<<20)
 	b.SetBytes(bb.total)
 	for b.Loop() {
 		if _, err := Pack(context.Background(), []Source{bb.src}, discardVolumes{}, PackOptions{MaxVolumeSize: 70 << 20, Created: testCreated, Packer: "bench"}); err != nil {
@@ -386,7 +390,7 @@ func BenchmarkPackMemory(b *testing.B) {
 // sequential reader unpack uses (bufio, as openVolume sets it up),
 // copying member data out as unpack does.
 func BenchmarkBodyReader(b *testing.B) {
-	bb := benchPacked(b, "128MiB/1", benchLayers(), 0)
+	bb := benchPacked(b, 0)
 	vol := bb.vols[0]
 	buf := make([]byte, 1<<20)
 	b.SetBytes(int64(len(vol)))
@@ -426,12 +430,36 @@ func BenchmarkVerifyFiles(b *testing.B) {
 		max  int64
 	}{{"volumes=1", 0}, {"volumes=4", 36 << 20}} {
 		b.Run(c.name, func(b *testing.B) {
-			bb := benchPacked(b, "128MiB/"+c.name, benchLayers(), c.max)
+			bb := benchPacked(b, c.max)
 			dir := writeBenchFiles(b, bb)
 			b.SetBytes(bb.total)
 			for b.Loop() {
 				if _, err := Verify(context.Background(), []string{dir}, VerifyOptions{AllowUnsigned: true}); err != nil {
 					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCheckVolumes is Verify's range checks alone, on a 128 MiB
+// volume in memory: hashing and comparing, without files, on 1 and 2
+// workers (the ranges Verify would choose for 2).
+func BenchmarkCheckVolumes(b *testing.B) {
+	bb := benchPacked(b, 0)
+	vol := bb.vols[0]
+	h, err := ReadVolumeHeader(bytes.NewReader(vol), "bench.tar")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := &Set{Index: h.Index, IndexBytes: h.IndexBytes, Volumes: map[int]*VolumeHeader{1: h}}
+	open := func(int) (volumeSource, error) { return memVolume(vol), nil }
+	for _, workers := range []int{1, 2} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			b.SetBytes(int64(len(vol)))
+			for b.Loop() {
+				if errs := s.checkVolumes(context.Background(), []int{1}, open, workers, verifyChunk(int64(len(vol)), 2), nil); errs[0] != nil {
+					b.Fatal(errs[0])
 				}
 			}
 		})
