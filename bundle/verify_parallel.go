@@ -211,7 +211,7 @@ func orderTasks(tasks []*verifyTask, chunk int64) {
 	slices.SortStableFunc(tasks, func(a, b *verifyTask) int {
 		switch ba, bb := big(a), big(b); {
 		case ba && bb:
-			return int((b.end - b.start) - (a.end - a.start))
+			return cmp.Compare(b.end-b.start, a.end-a.start)
 		case ba:
 			return -1
 		case bb:
@@ -270,7 +270,8 @@ type rangeChecker struct {
 	counted int64 // bytes checked and not yet reported
 }
 
-func (c *rangeChecker) run(t *verifyTask) (err error) {
+// run checks t's range.
+func (c *rangeChecker) run(t *verifyTask) error {
 	if t.v.failedAt.Load() < t.start {
 		return errSuperseded
 	}

@@ -525,3 +525,20 @@ func TestReadDataLike(t *testing.T) {
 		})
 	}
 }
+
+// TestOrderTasks: tasks much larger than the chunk come first, largest
+// first; the others keep their order.
+func TestOrderTasks(t *testing.T) {
+	mk := func(start, size int64) *verifyTask { return &verifyTask{start: start, end: start + size} }
+	tasks := []*verifyTask{mk(0, 10), mk(10, 30), mk(40, 100), mk(140, 5), mk(145, 300), mk(445, 20), mk(465, 21)}
+	orderTasks(tasks, 10)
+	var got []int64
+	for _, tk := range tasks {
+		got = append(got, tk.start)
+	}
+	// More than 2 × 10 bytes is large: 300, 100, 30, 21 bytes, then the
+	// rest in file order.
+	if want := []int64{145, 40, 10, 465, 0, 140, 445}; !slices.Equal(got, want) {
+		t.Errorf("order %v", got)
+	}
+}
