@@ -138,3 +138,26 @@ func TestParseIndexBaseRules(t *testing.T) {
 		})
 	}
 }
+
+// validDigest's fast path and go-digest's check agree on what passes.
+func TestValidDigest(t *testing.T) {
+	good := digest.FromString("x").String()
+	for _, tc := range []struct {
+		d  string
+		ok bool
+	}{
+		{good, true},
+		{strings.ToUpper(good[:7]) + good[7:], false},
+		{good[:7] + strings.ToUpper(good[7:]), false},
+		{good[:len(good)-1], false},
+		{good + "0", false},
+		{"sha512:" + strings.Repeat("0", 128), false},
+		{"sha256:" + strings.Repeat("g", 64), false},
+		{"", false},
+		{"sha256", false},
+	} {
+		if err := validDigest(digest.Digest(tc.d)); (err == nil) != tc.ok {
+			t.Errorf("validDigest(%q) = %v, want ok %v", tc.d, err, tc.ok)
+		}
+	}
+}

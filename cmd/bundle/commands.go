@@ -309,10 +309,14 @@ func verifyCommand() *cli.Command {
 		ArgsUsage: "PATH... (directories or volume files)",
 		Flags: append(trustFlags(),
 			&cli.BoolFlag{Name: "partial", Usage: "succeed when the volumes present are good, even if others are missing"},
+			&cli.IntFlag{Name: "jobs", Usage: "how many places of the volumes are read at once (default: one per core; 1 reads each volume straight through, kinder to DVDs and spinning disks)"},
 		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
 				return usagef("verify: give the directories or volume files to check")
+			}
+			if c.IsSet("jobs") && c.Int("jobs") < 1 {
+				return usagef("--jobs %d: want 1 or more", c.Int("jobs"))
 			}
 			key, err := loadKey(c)
 			if err != nil {
@@ -321,7 +325,7 @@ func verifyCommand() *cli.Command {
 			bar := newProgress(c, "verify")
 			defer bar.stop()
 			r, err := bundle.Verify(c.Context, c.Args().Slice(), bundle.VerifyOptions{Key: key, AllowUnsigned: c.Bool("allow-unsigned"),
-				Partial: c.Bool("partial"), Progress: bar.update})
+				Partial: c.Bool("partial"), Workers: c.Int("jobs"), Progress: bar.update})
 			bar.stop()
 			if r != nil && !quiet(c) {
 				x := r.Set.Index

@@ -76,6 +76,8 @@ func TestExitCodes(t *testing.T) {
 	must(2, "verify", vols) // no key and no --allow-unsigned
 	must(4, "verify", "--key", other+".pub", vols)
 	must(0, "verify", "--allow-unsigned", vols)
+	must(0, "verify", "--jobs", "1", "--key", k+".pub", vols) // straight through
+	must(2, "verify", "--jobs", "0", "--key", k+".pub", vols)
 	out = must(0, "inspect", "--key", k+".pub", vols)
 	for _, want := range []string{"app:v1", "multi:latest", "linux/arm64/v8", "signature verified"} {
 		if !strings.Contains(out, want) {
