@@ -303,6 +303,11 @@ func registryInventory(ctx context.Context, m mirror.Mapping, o InventoryOptions
 		seen := map[digest.Digest]bool{}
 		for _, tag := range sorted {
 			root, err := repo.Resolve(ctx, tag)
+			if errors.Is(err, oci.ErrNotFound) {
+				// Listed but gone (deleted since, or broken): nothing to count.
+				o.Notice(fmt.Sprintf("%s/%s:%s is listed but cannot be read: left out of the inventory", m.Mirror, path, tag))
+				continue
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -330,6 +335,10 @@ func registryInventory(ctx context.Context, m mirror.Mapping, o InventoryOptions
 				}
 				return nil
 			})
+			if errors.Is(err, oci.ErrNotFound) {
+				o.Notice(fmt.Sprintf("%s/%s:%s is incomplete in the mirror (%v): what it lacks is left out of the inventory", m.Mirror, path, tag, err))
+				continue
+			}
 			if err != nil {
 				return nil, fmt.Errorf("inventory of %s/%s:%s: %w", m.Mirror, path, tag, err)
 			}
