@@ -11,8 +11,9 @@ import (
 // on another. Smaller blobs gain nothing from it.
 const asyncMin = 1 << 20
 
-// asyncDepth bounds the chunks in flight (each prefetchChunkSize bytes).
-const asyncDepth = 4
+// asyncDepth bounds the chunks in flight (each prefetchChunkSize bytes): few,
+// so that the writer copies bytes still in the CPU's cache.
+const asyncDepth = 2
 
 // asyncSink hands a blob sink's writes to a goroutine. A write that fails
 // there fails the next Write, and Commit: nothing is committed before

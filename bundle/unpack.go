@@ -331,7 +331,7 @@ func (u *unpacker) volume(n int) error {
 			u.progress(Progress{Op: u.op, Volume: n, Done: u.done, Total: u.total})
 		}
 	})
-	buf := make([]byte, 1<<20)
+	buf := make([]byte, ioChunk)
 	for {
 		if err := u.ctx.Err(); err != nil {
 			return err
