@@ -107,7 +107,8 @@ const (
 // them all durable with one sync of the file system and moves them into
 // place. A blob file at its final name still always has its content on
 // disk, and ten thousand small blobs cost one sync instead of ten
-// thousand. Close discards blobs not flushed.
+// thousand. Close discards blobs not flushed. With batching, commits and
+// flushes must come from one goroutine at a time.
 func (l *Layout) BatchCommits() {
 	if l.batch == nil {
 		l.batch = &commitBatch{}
