@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -208,8 +207,6 @@ func TakeInventory(ctx context.Context, destination string, o InventoryOptions) 
 	return v, nil
 }
 
-var blobNameRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
-
 // layoutInventory lists blobs/sha256 of the layout at path: every regular
 // file named by 64 hex digits, with its size; with Verify, only those whose
 // content hashes to their name.
@@ -232,7 +229,7 @@ func layoutInventory(ctx context.Context, path string, o InventoryOptions) ([]Co
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if !blobNameRE.MatchString(e.Name()) || !e.Type().IsRegular() {
+		if len(e.Name()) != 64 || !isLowerHex(e.Name()) || !e.Type().IsRegular() {
 			continue
 		}
 		info, err := e.Info()
