@@ -255,6 +255,9 @@ func layoutInventory(ctx context.Context, path string, o InventoryOptions) ([]Co
 	return out, nil
 }
 
+// inventoryRequests bounds the registry requests in flight at once.
+const inventoryRequests = 8
+
 // registryInventory lists what the tagged manifests of the mirror's
 // repositories under the prefix reference, each blob checked to be there.
 // Untagged manifests cannot be listed through the registry API: their
@@ -298,6 +301,9 @@ func registryInventory(ctx context.Context, m mirror.Mapping, o InventoryOptions
 		}
 		slices.Sort(sorted)
 		seen := map[digest.Digest]bool{}
+		// Blobs to check in this repository, asked in parallel once its
+		// tags are walked: one round trip each.
+		var check []ocispec.Descriptor
 		for _, tag := range sorted {
 			root, err := repo.Resolve(ctx, tag)
 			if errors.Is(err, oci.ErrNotFound) {
@@ -310,20 +316,12 @@ func registryInventory(ctx context.Context, m mirror.Mapping, o InventoryOptions
 			}
 			err = oci.Walk(ctx, repo, root, oci.WalkOptions{}, seen, func(d ocispec.Descriptor, content []byte) error {
 				if content == nil {
-					// A blob: listed when this repository has it, checked
+					// A blob: listed when some repository has it, checked
 					// once per digest.
-					if present[d.Digest] {
-						return nil
+					if !present[d.Digest] {
+						check = append(check, d)
 					}
-					ok, err := repo.Exists(ctx, d)
-					if err != nil {
-						return err
-					}
-					if !ok {
-						o.Notice(fmt.Sprintf("%s/%s:%s references %s, which the repository lacks: left out of the inventory", m.Mirror, path, tag, d.Digest))
-						return nil
-					}
-					present[d.Digest] = true
+					return nil
 				}
 				found[d.Digest] = Content{Digest: d.Digest, Size: d.Size}
 				n++
@@ -338,6 +336,26 @@ func registryInventory(ctx context.Context, m mirror.Mapping, o InventoryOptions
 			}
 			if err != nil {
 				return nil, fmt.Errorf("inventory of %s/%s:%s: %w", m.Mirror, path, tag, err)
+			}
+		}
+		held := make([]bool, len(check))
+		if err := forEachParallelN(ctx, inventoryRequests, len(check), func(i int) error {
+			ok, err := repo.Exists(ctx, check[i])
+			held[i] = ok
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		for i, d := range check {
+			if !held[i] {
+				o.Notice(fmt.Sprintf("%s/%s references %s, which the repository lacks: left out of the inventory", m.Mirror, path, d.Digest))
+				continue
+			}
+			present[d.Digest] = true
+			found[d.Digest] = Content{Digest: d.Digest, Size: d.Size}
+			n++
+			if o.Progress != nil {
+				o.Progress(Progress{Op: "inventory", Done: n})
 			}
 		}
 	}

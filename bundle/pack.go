@@ -784,7 +784,12 @@ func plan(x *Index, max int64) error {
 // forEachParallel calls fn(0..n-1) on one goroutine per core and returns
 // the first error; after an error, calls not yet started are skipped.
 func forEachParallel(ctx context.Context, n int, fn func(int) error) error {
-	workers := min(runtime.GOMAXPROCS(0), n)
+	return forEachParallelN(ctx, runtime.GOMAXPROCS(0), n, fn)
+}
+
+// forEachParallelN is forEachParallel on at most workers goroutines.
+func forEachParallelN(ctx context.Context, workers, n int, fn func(int) error) error {
+	workers = min(workers, n)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var next atomic.Int64

@@ -281,6 +281,48 @@ func TestRegistryDelta(t *testing.T) {
 		testregistry.Skopeo(t, "copy", "--all", "--src-tls-verify=false", "docker://"+c.Host+"/m/"+ref, "oci:"+filepath.Join(dir, "c-"+strings.ReplaceAll(ref, ":", "-"))+":x")
 	}
 
+	// A blob the repository no longer holds (its link removed, as garbage
+	// collection or a damaged store leaves it) is left out, with a notice.
+	var layer digest.Digest
+	for _, bl := range bundleIndex(t, v1).Blobs {
+		if strings.Contains(bl.MediaType, "layer") {
+			layer = bl.Digest
+			break
+		}
+	}
+	whole := filepath.Join(dir, "inventory-whole.json")
+	must(0, "inventory", "--insecure-registry", c.Host, "--to", "docker://"+c.Host+"/m", "--out", whole)
+	w, err := bundle.LoadInventory(whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	links, _ := filepath.Glob(filepath.Join(c.Dir, "docker/registry/v2/repositories/m/*/_layers/sha256", layer.Encoded()))
+	if len(links) == 0 {
+		t.Fatalf("no repository of the mirror links %s", layer)
+	}
+	for _, link := range links { // every repository loses it
+		if err := os.RemoveAll(link); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lacking := filepath.Join(dir, "inventory-lacking.json")
+	out = must(0, "inventory", "--insecure-registry", c.Host, "--to", "docker://"+c.Host+"/m", "--out", lacking)
+	if !strings.Contains(out, layer.String()) || !strings.Contains(out, "lacks") {
+		t.Errorf("inventory does not say the mirror lacks %s:\n%s", layer, out)
+	}
+	h, err := bundle.LoadInventory(lacking)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bl := range h.Inventory.Blobs {
+		if bl.Digest == layer {
+			t.Errorf("inventory lists %s, which the mirror no longer holds", layer)
+		}
+	}
+	if len(h.Inventory.Blobs) != len(w.Inventory.Blobs)-1 {
+		t.Errorf("inventory without one blob lists %d, the whole one %d", len(h.Inventory.Blobs), len(w.Inventory.Blobs))
+	}
+
 	// No catalog, no --repository: a clear error naming the registry.
 	out = must(1, "inventory", "--to", "docker://127.0.0.1:1/m", "--out", filepath.Join(dir, "x.json"))
 	if !strings.Contains(out, "127.0.0.1:1") {
