@@ -125,49 +125,58 @@ type baseEntry struct {
 func newBaseLookup(invs []*InventoryFile, bases []*BaseBundle) (*baseLookup, error) {
 	l := &baseLookup{bases: []Base{}, by: map[digest.Digest]baseEntry{}, platforms: map[digest.Digest][]string{}}
 	seen := map[string]digest.Digest{}
+	// add lists a base once; it reports false for one given before.
+	add := func(id string, d digest.Digest) (bool, error) {
+		if prev, ok := seen[id]; ok {
+			if prev != d {
+				return false, fmt.Errorf("two bases have the id %s but different contents (%s, %s)", id, prev, d)
+			}
+			return false, nil
+		}
+		seen[id] = d
+		l.bases = append(l.bases, Base{BundleID: id, Index: d})
+		return true, nil
+	}
+	supply := func(id string, d digest.Digest, size int64) {
+		if _, ok := l.by[d]; !ok {
+			l.by[d] = baseEntry{id: id, size: size}
+		}
+	}
 	// Inventories come first: they say what the destination holds, where
 	// a base says what was sent to it.
 	for _, f := range invs {
 		if f == nil || f.Inventory == nil {
 			return nil, errors.New("inventory not loaded")
 		}
-		id, d := f.Inventory.InventoryID, f.Digest()
-		if prev, ok := seen[id]; ok {
-			if prev != d {
-				return nil, fmt.Errorf("two bases have the id %s but different contents (%s, %s)", id, prev, d)
+		id := f.Inventory.InventoryID
+		if ok, err := add(id, f.Digest()); !ok {
+			if err != nil {
+				return nil, err
 			}
 			continue
 		}
-		seen[id] = d
-		l.bases = append(l.bases, Base{BundleID: id, Index: d})
 		for _, c := range f.Inventory.Blobs {
-			if _, ok := l.by[c.Digest]; !ok {
-				l.by[c.Digest] = baseEntry{id: id, size: c.Size}
-			}
+			supply(id, c.Digest, c.Size)
 		}
 	}
 	for _, b := range bases {
 		if b == nil || b.Index == nil {
 			return nil, errors.New("base bundle not loaded")
 		}
-		id, d := b.Index.BundleID, b.Digest()
-		if prev, ok := seen[id]; ok {
-			if prev != d {
-				return nil, fmt.Errorf("two base bundles have the id %s but different indexes (%s, %s)", id, prev, d)
+		id := b.Index.BundleID
+		if ok, err := add(id, b.Digest()); !ok {
+			if err != nil {
+				return nil, err
 			}
 			continue
 		}
-		seen[id] = d
-		l.bases = append(l.bases, Base{BundleID: id, Index: d})
 		for _, im := range b.Index.Images {
 			if _, ok := l.platforms[im.Digest]; !ok && len(im.Platforms) > 0 {
 				l.platforms[im.Digest] = im.Platforms
 			}
 		}
 		for _, blob := range b.Index.Blobs {
-			if _, ok := l.by[blob.Digest]; !ok {
-				l.by[blob.Digest] = baseEntry{id: id, size: blob.Size}
-			}
+			supply(id, blob.Digest, blob.Size)
 		}
 	}
 	return l, nil
