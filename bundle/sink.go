@@ -69,16 +69,17 @@ func FreeSpace(path string) (int64, error) {
 	return int64(st.Bavail) * int64(st.Bsize), nil
 }
 
-type syncCloser struct {
-	*os.File
-}
-
-func (f syncCloser) Close() error {
-	if err := f.File.Sync(); err != nil {
-		f.File.Close()
-		return fmt.Errorf("write %s: %w", f.Name(), err)
+// syncFile makes a written file durable.
+func syncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
 	}
-	return f.File.Close()
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 // Create opens a temporary file for volume v.
@@ -91,12 +92,19 @@ func (s *DirSink) Create(ctx context.Context, v Volume, total int) (io.WriteClos
 	}
 	s.written = append(s.written, tmp)
 	s.final = append(s.final, filepath.Join(s.Dir, name))
-	return syncCloser{f}, nil
+	// Made durable at Commit, all volumes together: a sync at the end of
+	// each volume would stop the writing while the disk catches up.
+	return f, nil
 }
 
-// Commit removes the volume files of earlier bundles and moves the new ones
-// into place.
+// Commit makes the new volumes durable, removes the volume files of earlier
+// bundles and moves the new ones into place.
 func (s *DirSink) Commit() error {
+	for _, tmp := range s.written {
+		if err := syncFile(tmp); err != nil {
+			return err
+		}
+	}
 	entries, err := os.ReadDir(s.Dir)
 	if err != nil {
 		return fmt.Errorf("list %s: %w", s.Dir, err)

@@ -99,7 +99,7 @@ func removePending(blobs []pendingBlob) {
 // is left to write again after a crash.
 const (
 	batchBlobs = 4096
-	batchBytes = 256 << 20
+	batchBytes = 1 << 30 // a sync every 256 MiB stalled a 2 GiB unpack by a third
 )
 
 // BatchCommits makes BlobWriter.Commit leave checked blobs in temporary
