@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -541,4 +542,80 @@ func TestOrderTasks(t *testing.T) {
 	if want := []int64{145, 40, 10, 465, 0, 140, 445}; !slices.Equal(got, want) {
 		t.Errorf("order %v", got)
 	}
+}
+
+// failingReaderAt serves data and fails with an I/O error from failAt on,
+// as a scratched disc or a failing disk does.
+type failingReaderAt struct {
+	data   []byte
+	failAt int64
+}
+
+func (f failingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off >= int64(len(f.data)) {
+		return 0, io.EOF
+	}
+	n := copy(p, f.data[off:min(int64(len(f.data)), f.failAt)])
+	if off+int64(len(p)) > f.failAt {
+		return n, syscall.EIO
+	}
+	return n, nil
+}
+
+// A volume that cannot be read is damaged, for verify (parallel ranges)
+// and unpack (the sequential reader) alike: a CorruptError naming the
+// volume, the file and the member.
+func TestUnreadableVolumeIsCorrupt(t *testing.T) {
+	dir, x := packLayout(t, PackOptions{Signer: testSigner(t)})
+	path := volumeFiles(t, dir)[0]
+	data := mustRead(t, path)
+	var big *Blob
+	for i := range x.Blobs {
+		if b := &x.Blobs[i]; big == nil || b.Size > big.Size {
+			big = b
+		}
+	}
+	p := big.Placements[0]
+	bad := failingReaderAt{data: data, failAt: p.Offset + p.Length/2}
+	check := func(what string, err error) {
+		t.Helper()
+		var ce *CorruptError
+		if !errors.As(err, &ce) {
+			t.Fatalf("%s: %v, want a CorruptError", what, err)
+		}
+		if ce.Volume != 1 || ce.Path != path || ce.Member != MemberName(big, 0) || !strings.Contains(ce.Reason, "cannot be read") {
+			t.Errorf("%s: %+v, want volume 1 of %s, member %s, cannot be read", what, ce, path, MemberName(big, 0))
+		}
+	}
+
+	r := io.NewSectionReader(bad, 0, int64(len(data)))
+	h, err := ReadVolumeHeader(r, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := newBodyReader(r, h, nil)
+	var seqErr error
+	for seqErr == nil {
+		_, d, ok, err := body.Next()
+		if err != nil || !ok {
+			seqErr = err
+			break
+		}
+		if _, err := io.Copy(io.Discard, d); err != nil {
+			seqErr = err
+			break
+		}
+		seqErr = body.End()
+	}
+	check("sequential reader", seqErr)
+
+	s, err := OpenSet(context.Background(), []string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func(int) (volumeSource, error) {
+		return func() (io.ReaderAt, func() error, error) { return bad, func() error { return nil }, nil }, nil
+	}
+	errs := s.checkVolumes(context.Background(), []int{1}, open, 2, 64<<10, nil)
+	check("parallel ranges", errs[0])
 }

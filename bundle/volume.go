@@ -419,6 +419,13 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	if err == io.EOF {
 		err = nil
 	}
+	if err != nil {
+		// An unreadable medium is a damaged one, as verify reports it.
+		var ce *CorruptError
+		if !errors.As(err, &ce) {
+			err = b.corrupt(b.cur, fmt.Sprintf("cannot be read: %v", err))
+		}
+	}
 	return n, err
 }
 
