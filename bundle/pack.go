@@ -222,6 +222,9 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 		wx = &cx
 	}
 	w := &volumeWriter{ctx: ctx, x: wx, sink: sink, layoutIndex: layoutIndex, indexBytes: indexBytes, sig: sig, progress: o.Progress}
+	if fs, ok := sink.(interface{ filesOut() bool }); ok {
+		w.filesOut = fs.filesOut()
+	}
 	for _, v := range x.Volumes {
 		w.total += v.Size
 	}
@@ -625,6 +628,9 @@ func openStored(ctx context.Context, src Source, b *Blob) (io.ReadCloser, error)
 
 // segmentDigests hashes the stored bytes of b segment by segment.
 func segmentDigests(ctx context.Context, src Source, b *Blob) error {
+	if b.Encoding == CompressionNone {
+		return rawSegmentDigests(ctx, src, b)
+	}
 	rc, err := openStored(ctx, src, b)
 	if err != nil {
 		return err
@@ -654,6 +660,65 @@ func segmentDigests(ctx context.Context, src Source, b *Blob) error {
 	}
 	if got := digest.NewDigest(digest.SHA256, whole); got != b.StoredDigest {
 		return fmt.Errorf("blob %s from %s changed while packing (stored bytes hash to %s, not %s)", b.Digest, src, got, b.StoredDigest)
+	}
+	return nil
+}
+
+// rawSegmentDigests hashes an unencoded blob segment by segment and, from
+// the same read, as a whole against its digest, the two on two cores: the
+// segment digests are then known to describe the blob itself.
+func rawSegmentDigests(ctx context.Context, src Source, b *Blob) error {
+	rc, err := src.Fetch(ctx, ocispec.Descriptor{MediaType: b.MediaType, Digest: b.Digest, Size: b.Size})
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	const pieces, pieceSize = 3, 512 << 10
+	free := make(chan []byte, pieces)
+	for range pieces {
+		free <- make([]byte, pieceSize)
+	}
+	toWhole := make(chan []byte, pieces)
+	whole := sha256.New()
+	wholeDone := make(chan struct{})
+	go func() {
+		defer close(wholeDone)
+		for p := range toWhole {
+			whole.Write(p)
+			free <- p[:cap(p)]
+		}
+	}()
+	read := func() error {
+		defer close(toWhole)
+		for i := range b.Placements {
+			h := sha256.New()
+			for left := b.Placements[i].Length; left > 0; {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				buf := <-free
+				n, err := io.ReadFull(rc, buf[:min(int64(len(buf)), left)])
+				toWhole <- buf[:n]
+				h.Write(buf[:n])
+				left -= int64(n)
+				if err != nil {
+					return fmt.Errorf("read blob %s from %s: %w", b.Digest, src, err)
+				}
+			}
+			b.Placements[i].Digest = digest.NewDigest(digest.SHA256, h)
+		}
+		if err := expectEOF(rc); err != nil {
+			return fmt.Errorf("blob %s from %s: %w", b.Digest, src, err)
+		}
+		return nil
+	}
+	err = read()
+	<-wholeDone
+	if err != nil {
+		return err
+	}
+	if got := digest.NewDigest(digest.SHA256, whole); got != b.Digest {
+		return fmt.Errorf("blob %s in %s is corrupt: its content hashes to %s", b.Digest, src, got)
 	}
 	return nil
 }

@@ -86,7 +86,8 @@ func syncFile(path string) error {
 func (s *DirSink) Create(ctx context.Context, v Volume, total int) (io.WriteCloser, error) {
 	name := VolumeFileName(v.Number, total)
 	tmp := filepath.Join(s.Dir, "."+name+".partial-"+s.tag)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	// Open for reading too: pack reads back what it copied to check it.
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("create volume %d: %w", v.Number, err)
 	}
@@ -136,6 +137,10 @@ func (s *DirSink) Commit() error {
 	}
 	return nil
 }
+
+// filesOut tells pack that Create returns an *os.File open for reading and
+// writing.
+func (s *DirSink) filesOut() bool { return true }
 
 // Abort removes the temporary files; the directory is left as it was.
 func (s *DirSink) Abort() {

@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"os"
 
+	"github.com/airgap-bundle/bundle/internal/writeback"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // ioChunk is the size of the reads and writes that move data: small enough
@@ -31,6 +34,9 @@ type volumeWriter struct {
 	off   int64 // bytes written to the current volume
 	done  int64
 	total int64
+
+	filesOut bool         // the sink's volumes are files, open for reading too
+	hasher   *rangeHasher // checks what copyFile copied
 }
 
 func (w *volumeWriter) write(p []byte) error {
@@ -117,6 +123,12 @@ func (w *volumeWriter) finish() error {
 	if w.wc == nil {
 		return nil
 	}
+	if w.hasher != nil {
+		// The hasher may still be reading this volume back.
+		if err := w.hasher.wait(); err != nil {
+			return err
+		}
+	}
 	if err := w.write(zeroBlock[:]); err != nil {
 		return err
 	}
@@ -135,6 +147,10 @@ func (w *volumeWriter) finish() error {
 }
 
 func (w *volumeWriter) abort() {
+	if w.hasher != nil {
+		w.hasher.close()
+		w.hasher = nil
+	}
 	if w.wc != nil {
 		w.wc.Close()
 		w.wc = nil
@@ -155,6 +171,14 @@ func (w *volumeWriter) writeAll(blobs []*packBlob) error {
 		b := &w.x.Blobs[i]
 		if err := w.ctx.Err(); err != nil {
 			return err
+		}
+		if f := w.localFile(blobs[i], b); f != nil {
+			err := w.copyFile(b, f, blobs[i].src)
+			f.Close()
+			if err != nil {
+				return err
+			}
+			continue
 		}
 		rc, err := pf.open(i)
 		if err != nil {
@@ -210,5 +234,114 @@ func (w *volumeWriter) writeAll(blobs []*packBlob) error {
 			return err
 		}
 	}
+	if h := w.hasher; h != nil {
+		w.hasher = nil
+		if err := h.close(); err != nil {
+			return err
+		}
+	}
 	return w.finish()
+}
+
+// localFile opens the file holding blob b when b can be copied by the
+// kernel: stored as it is, from a local source, into volumes that are files.
+// It returns nil otherwise.
+func (w *volumeWriter) localFile(pb *packBlob, b *Blob) *os.File {
+	if !w.filesOut || b.Encoding != CompressionNone {
+		return nil
+	}
+	if _, remote := pb.src.(remoteSource); remote {
+		return nil
+	}
+	rc, err := pb.src.Fetch(w.ctx, ocispec.Descriptor{MediaType: b.MediaType, Digest: b.Digest, Size: b.Size})
+	if err != nil {
+		// The usual path reports it.
+		return nil
+	}
+	f, ok := rc.(*os.File)
+	if !ok {
+		rc.Close()
+		return nil
+	}
+	return f
+}
+
+// copyStep is how much the kernel copies at a time before the range is
+// handed to the hasher: small enough that the hasher reads it back from
+// the page cache.
+const copyStep = 4 << 20
+
+// copyFile copies blob b from src into its placements with
+// copy_file_range where the system has it, while a second goroutine hashes
+// the volume's bytes behind the copy: a whole blob against its digest, each
+// segment of a split blob against its planned digest (which planning
+// hashed from the same read as the blob's own digest). So every byte in
+// the volume is checked once, and no byte passes through this process.
+func (w *volumeWriter) copyFile(b *Blob, src *os.File, from Source) error {
+	if w.hasher == nil {
+		w.hasher = newRangeHasher()
+	}
+	if err := w.hasher.failed(); err != nil {
+		return err
+	}
+	mtime := mtimeOf(w.x)
+	split := len(b.Placements) > 1
+	for j, p := range b.Placements {
+		if p.Volume != w.vol {
+			if err := w.open(p.Volume); err != nil {
+				return err
+			}
+		}
+		if w.off != p.Offset-blockSize {
+			return fmt.Errorf("internal error: volume %d at offset %d, member planned at %d", w.vol, w.off, p.Offset-blockSize)
+		}
+		if err := w.write(tarHeader(MemberName(b, j), p.Length, mtime)); err != nil {
+			return err
+		}
+		if err := w.bw.Flush(); err != nil {
+			return fmt.Errorf("write volume %d: %w", w.vol, err)
+		}
+		dst, ok := w.wc.(*os.File)
+		if !ok {
+			return fmt.Errorf("internal error: volume %d is not a file", w.vol)
+		}
+		for left := p.Length; left > 0; {
+			if err := w.ctx.Err(); err != nil {
+				return err
+			}
+			n, err := dst.ReadFrom(&io.LimitedReader{R: src, N: min(copyStep, left)})
+			if err != nil {
+				return fmt.Errorf("copy blob %s from %s into volume %d: %w", b.Digest, from, w.vol, err)
+			}
+			if n == 0 {
+				return fmt.Errorf("blob %s from %s ended early", b.Digest, from)
+			}
+			w.hasher.add(dst, w.off, n)
+			writeback.Start(dst, w.off, n)
+			w.off += n
+			w.done += n
+			left -= n
+			if w.progress != nil {
+				w.progress(Progress{Op: "pack", Volume: w.vol, Done: w.done, Total: w.total})
+			}
+		}
+		if split {
+			seg := j + 1
+			w.hasher.expect(&hashCheck{want: p.Digest, size: p.Length, fail: func(got digest.Digest, _ int64) error {
+				return fmt.Errorf("blob %s from %s changed while packing (segment %d hashes to %s, planned %s)", b.Digest, from, seg, got, p.Digest)
+			}})
+		}
+		if err := w.write(zeroBlock[:padding(p.Length)]); err != nil {
+			return err
+		}
+	}
+	if !split {
+		w.hasher.expect(&hashCheck{want: b.Digest, size: b.Size, fail: func(got digest.Digest, size int64) error {
+			if size != b.Size {
+				return fmt.Errorf("blob %s from %s: %d bytes, want %d", b.Digest, from, size, b.Size)
+			}
+			return fmt.Errorf("blob %s in %s is corrupt: its content hashes to %s", b.Digest, from, got)
+		}})
+	}
+	return nil
 }

@@ -19,13 +19,14 @@ type changingSource struct {
 	*memSource
 	target  digest.Digest
 	from    int
+	files   string // when set, blobs are served as files made in this directory
 	mu      sync.Mutex
 	fetches int
 }
 
 func (s *changingSource) Fetch(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
 	if d.Digest != s.target {
-		return s.memSource.Fetch(ctx, d)
+		return s.serve(ctx, d)
 	}
 	s.mu.Lock()
 	s.fetches++
@@ -36,7 +37,53 @@ func (s *changingSource) Fetch(ctx context.Context, d ocispec.Descriptor) (io.Re
 		b = bytes.Clone(b)
 		b[len(b)-10] ^= 0xff // in the last segment, same size
 	}
+	if s.files != "" {
+		return blobFile(s.files, b)
+	}
 	return io.NopCloser(bytes.NewReader(b)), nil
+}
+
+func (s *changingSource) serve(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
+	if s.files == "" {
+		return s.memSource.Fetch(ctx, d)
+	}
+	b, ok := s.blobs[d.Digest]
+	if !ok {
+		return s.memSource.Fetch(ctx, d)
+	}
+	return blobFile(s.files, b)
+}
+
+// diskSource serves a memSource's blobs as files, as a layout does: pack
+// copies those in the kernel and reads the volume back to check them.
+type diskSource struct {
+	*memSource
+	dir string
+}
+
+func (s *diskSource) Fetch(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
+	b, ok := s.blobs[d.Digest]
+	if !ok {
+		return s.memSource.Fetch(ctx, d)
+	}
+	return blobFile(s.dir, b)
+}
+
+// blobFile writes b into a new file in dir and returns it open for reading.
+func blobFile(dir string, b []byte) (*os.File, error) {
+	f, err := os.CreateTemp(dir, "blob-")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // A blob that changes while it is packed fails the pack, whichever pass
@@ -48,13 +95,24 @@ func TestPackFailsWhenABlobChanges(t *testing.T) {
 		name        string
 		from        int
 		compression string
+		files       bool
+		whole       bool // small enough for one volume
 	}{
-		{"split, changed for the write pass", 2, CompressionNone},
-		{"split, changed from the start", 1, CompressionNone},
-		{"split zstd, changed for the write pass", 2, CompressionZstd},
+		{name: "split, changed for the write pass", from: 2, compression: CompressionNone},
+		{name: "split, changed from the start", from: 1, compression: CompressionNone},
+		{name: "split zstd, changed for the write pass", from: 2, compression: CompressionZstd},
+		{name: "whole, changed", from: 1, compression: CompressionNone, whole: true},
+		// From files, pack copies in the kernel and checks the volume.
+		{name: "file, split, changed for the write pass", from: 2, compression: CompressionNone, files: true},
+		{name: "file, split, changed from the start", from: 1, compression: CompressionNone, files: true},
+		{name: "file, whole, changed", from: 1, compression: CompressionNone, files: true, whole: true},
+		{name: "file, split zstd, changed for the write pass", from: 2, compression: CompressionZstd, files: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := &changingSource{memSource: newMemSource("changing"), from: tc.from}
+			if tc.files {
+				src.files = t.TempDir()
+			}
 			data := pfData(256<<10, 7)
 			if tc.compression == CompressionZstd {
 				// Words drawn at random: compresses, to more than a volume.
@@ -68,12 +126,15 @@ func TestPackFailsWhenABlobChanges(t *testing.T) {
 			src.target = layer.Digest
 			src.addImage(t, "app:1", layer)
 			o := PackOptions{MaxVolumeSize: 64 << 10, Compression: tc.compression, Created: testCreated}
+			if tc.whole {
+				o.MaxVolumeSize = 0
+			}
 			// Unchanged, the blob packs, split as the test wants.
 			src.from = 1 << 30
 			_, x := packSources(t, []Source{src}, o)
 			for _, b := range x.Blobs {
-				if b.Digest == layer.Digest && (len(b.Placements) < 2 || b.Encoding != tc.compression) {
-					t.Fatalf("the layer is stored %s in %d segments; the test wants it split, %s", b.Encoding, len(b.Placements), tc.compression)
+				if b.Digest == layer.Digest && (len(b.Placements) < 2 != tc.whole || b.Encoding != tc.compression) {
+					t.Fatalf("the layer is stored %s in %d segments; the test wants it split (%v), %s", b.Encoding, len(b.Placements), !tc.whole, tc.compression)
 				}
 			}
 			src.from, src.fetches = tc.from, 0
@@ -93,3 +154,42 @@ func TestPackFailsWhenABlobChanges(t *testing.T) {
 }
 
 func fmtWord(n int) string { return strings.Repeat(string(rune('a'+n%26)), 1+n/26) + " " }
+
+// A layout's blobs are copied by the kernel and checked by reading the
+// volume back; blobs from anywhere else pass through the process. Both
+// must give the same bytes, offsets and all.
+func TestPackFromFilesMatchesPackFromStreams(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		max         int64
+		compression string
+	}{
+		{"one volume", 0, CompressionNone},
+		{"split into volumes", 96 << 10, CompressionNone},
+		{"split, zstd", 96 << 10, CompressionZstd},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := newMemSource("same")
+			var layers []ocispec.Descriptor
+			for i, n := range []int{300 << 10, 5000, 1, 130 << 10, 777} {
+				layers = append(layers, mem.add(ocispec.MediaTypeImageLayerGzip, pfData(n, i+20)))
+			}
+			mem.addImage(t, "app:1", layers...)
+			o := PackOptions{MaxVolumeSize: tc.max, Compression: tc.compression}
+			streamed, _ := packSources(t, []Source{mem}, o)
+			copied, x := packSources(t, []Source{&diskSource{memSource: mem, dir: t.TempDir()}}, o)
+			a, b := volumeFiles(t, streamed), volumeFiles(t, copied)
+			if len(a) != len(x.Volumes) || len(b) != len(a) {
+				t.Fatalf("%d and %d volume files, index lists %d", len(a), len(b), len(x.Volumes))
+			}
+			for i := range a {
+				if !bytes.Equal(mustRead(t, a[i]), mustRead(t, b[i])) {
+					t.Errorf("volume %d differs between a pack from streams and one from files", i+1)
+				}
+			}
+			if _, err := Verify(context.Background(), []string{copied}, VerifyOptions{AllowUnsigned: true}); err != nil {
+				t.Fatalf("verify the pack from files: %v", err)
+			}
+		})
+	}
+}

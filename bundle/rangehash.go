@@ -1,0 +1,137 @@
+package bundle
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// rangeHasher hashes ranges of files just written, on a goroutine of its
+// own, and compares the hashes with the digests they must have. Copying a
+// blob into a file can then be left to the kernel (copy_file_range) while
+// the bytes are hashed on another core, and the bytes hashed are the bytes
+// written, not a second read of the source.
+//
+// Jobs run in the order they are given. A file must stay open until wait
+// returns.
+type rangeHasher struct {
+	jobs chan hashJob
+	done chan struct{}
+
+	mu  sync.Mutex
+	err error // first failure
+}
+
+type hashJob struct {
+	f      *os.File
+	off, n int64
+	check  *hashCheck    // compare the hash of the ranges since the last check
+	idle   chan struct{} // closed once every earlier job is done
+}
+
+// hashCheck is what the ranges hashed since the last check must hash to.
+type hashCheck struct {
+	want digest.Digest
+	size int64
+	// fail describes a mismatch: got is what the bytes hash to.
+	fail func(got digest.Digest, size int64) error
+}
+
+// rangeHasherDepth bounds how far hashing may trail the copying, in jobs:
+// close enough that the bytes are still in the page cache.
+const rangeHasherDepth = 4
+
+func newRangeHasher() *rangeHasher {
+	r := &rangeHasher{jobs: make(chan hashJob, rangeHasherDepth), done: make(chan struct{})}
+	go r.run()
+	return r
+}
+
+func (r *rangeHasher) run() {
+	defer close(r.done)
+	h := sha256.New()
+	var n int64
+	var buf []byte
+	for j := range r.jobs {
+		switch {
+		case j.idle != nil:
+			close(j.idle)
+		case j.check != nil:
+			if got := digest.NewDigest(digest.SHA256, h); r.failed() == nil && (got != j.check.want || n != j.check.size) {
+				r.fail(j.check.fail(got, n))
+			}
+			h.Reset()
+			n = 0
+		default:
+			if r.failed() != nil {
+				continue
+			}
+			if buf == nil {
+				buf = make([]byte, ioChunk)
+			}
+			k, err := hashRange(h, j.f, j.off, j.n, buf)
+			n += k
+			if err != nil {
+				r.fail(fmt.Errorf("read back %s: %w", j.f.Name(), err))
+			}
+		}
+	}
+}
+
+// hashRange hashes n bytes of f from off.
+func hashRange(h hash.Hash, f *os.File, off, n int64, buf []byte) (int64, error) {
+	var done int64
+	for done < n {
+		k, err := f.ReadAt(buf[:min(int64(len(buf)), n-done)], off+done)
+		h.Write(buf[:k])
+		done += int64(k)
+		if err == io.EOF && done < n {
+			return done, io.ErrUnexpectedEOF
+		}
+		if err != nil && err != io.EOF {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+func (r *rangeHasher) fail(err error) {
+	r.mu.Lock()
+	if r.err == nil {
+		r.err = err
+	}
+	r.mu.Unlock()
+}
+
+// failed returns the first failure so far, without waiting.
+func (r *rangeHasher) failed() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
+// add queues n bytes of f from off for hashing.
+func (r *rangeHasher) add(f *os.File, off, n int64) { r.jobs <- hashJob{f: f, off: off, n: n} }
+
+// expect queues a check of everything added since the last check.
+func (r *rangeHasher) expect(c *hashCheck) { r.jobs <- hashJob{check: c} }
+
+// wait returns once every job so far is done, with the first failure.
+func (r *rangeHasher) wait() error {
+	idle := make(chan struct{})
+	r.jobs <- hashJob{idle: idle}
+	<-idle
+	return r.failed()
+}
+
+// close waits for the jobs and stops the goroutine.
+func (r *rangeHasher) close() error {
+	close(r.jobs)
+	<-r.done
+	return r.failed()
+}

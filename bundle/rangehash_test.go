@@ -1,0 +1,75 @@
+package bundle
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+)
+
+func TestRangeHasher(t *testing.T) {
+	dir := t.TempDir()
+	data := pfData(300<<10, 3)
+	f1 := writeTemp(t, filepath.Join(dir, "a"), data[:100<<10])
+	f2 := writeTemp(t, filepath.Join(dir, "b"), data[100<<10:])
+	whole := digest.FromBytes(data)
+	mismatch := errors.New("mismatch")
+	fail := func(digest.Digest, int64) error { return mismatch }
+
+	t.Run("ranges of two files hash as one", func(t *testing.T) {
+		h := newRangeHasher()
+		h.add(f1, 0, 60<<10)
+		h.add(f1, 60<<10, 40<<10)
+		h.add(f2, 0, 200<<10)
+		h.expect(&hashCheck{want: whole, size: int64(len(data)), fail: fail})
+		// A second check covers only what came after the first.
+		h.add(f2, 0, 10)
+		h.expect(&hashCheck{want: digest.FromBytes(data[100<<10 : 100<<10+10]), size: 10, fail: fail})
+		if err := h.close(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("a wrong digest fails", func(t *testing.T) {
+		h := newRangeHasher()
+		h.add(f1, 0, 100<<10)
+		h.expect(&hashCheck{want: whole, size: 100 << 10, fail: fail})
+		if err := h.wait(); !errors.Is(err, mismatch) {
+			t.Fatalf("wait: %v, want the mismatch", err)
+		}
+		h.add(f1, 0, 100<<10) // ignored after a failure
+		if err := h.close(); !errors.Is(err, mismatch) {
+			t.Fatalf("close: %v, want the first failure", err)
+		}
+	})
+	t.Run("the right bytes of the wrong size fail", func(t *testing.T) {
+		var got int64
+		h := newRangeHasher()
+		h.add(f1, 0, 100<<10)
+		h.expect(&hashCheck{want: digest.FromBytes(data[:100<<10]), size: 99 << 10, fail: func(_ digest.Digest, n int64) error { got = n; return mismatch }})
+		if err := h.close(); !errors.Is(err, mismatch) || got != 100<<10 {
+			t.Fatalf("close: %v after %d bytes, want the mismatch after %d", err, got, 100<<10)
+		}
+	})
+	t.Run("a range past the end of the file fails and names it", func(t *testing.T) {
+		h := newRangeHasher()
+		h.add(f1, 90<<10, 20<<10)
+		err := h.close()
+		if err == nil || !strings.Contains(err.Error(), f1.Name()) {
+			t.Fatalf("close: %v, want an error naming %s", err, f1.Name())
+		}
+	})
+}
+
+func writeTemp(t *testing.T, path string, b []byte) *os.File {
+	t.Helper()
+	mustWrite(t, path, b)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
