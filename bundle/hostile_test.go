@@ -212,7 +212,21 @@ func flipSpots(t *testing.T, data []byte) []flipSpot {
 // TestHostileFlippedByte damages one byte at a time, at positions in every
 // part of every volume of a signed multi-volume bundle: Verify and Unpack
 // must both refuse, naming the volume, and leave the destination untouched.
-func TestHostileFlippedByte(t *testing.T) {
+func TestHostileFlippedByte(t *testing.T) { bothUnpackPaths(t, hostileFlippedByte) }
+
+// bothUnpackPaths runs f once with small blobs read and written by the
+// process, and once with every blob copied by the kernel and read back.
+func bothUnpackPaths(t *testing.T, f func(t *testing.T)) {
+	t.Run("read", f)
+	t.Run("copied", func(t *testing.T) {
+		old := copyMin
+		copyMin = 0
+		t.Cleanup(func() { copyMin = old }) // after the parallel subtests
+		f(t)
+	})
+}
+
+func hostileFlippedByte(t *testing.T) {
 	signer := testSigner(t)
 	key := signer.Verifier()
 	orig, x := packLayout(t, PackOptions{MaxVolumeSize: hostileVolumeSize, Signer: signer})
@@ -268,7 +282,9 @@ func TestHostileFlippedByte(t *testing.T) {
 }
 
 // TestHostileTruncatedVolume cuts each volume at several points.
-func TestHostileTruncatedVolume(t *testing.T) {
+func TestHostileTruncatedVolume(t *testing.T) { bothUnpackPaths(t, hostileTruncatedVolume) }
+
+func hostileTruncatedVolume(t *testing.T) {
 	signer := testSigner(t)
 	key := signer.Verifier()
 	orig, _ := packLayout(t, PackOptions{MaxVolumeSize: hostileVolumeSize, Signer: signer})

@@ -28,7 +28,8 @@ type rangeHasher struct {
 }
 
 type hashJob struct {
-	f      *os.File
+	f      io.ReaderAt
+	name   string // of f, for messages
 	off, n int64
 	check  *hashCheck    // compare the hash of the ranges since the last check
 	idle   chan struct{} // closed once every earlier job is done
@@ -40,6 +41,8 @@ type hashCheck struct {
 	size int64
 	// fail describes a mismatch: got is what the bytes hash to.
 	fail func(got digest.Digest, size int64) error
+	// done, when set, is closed once the check is made.
+	done chan struct{}
 }
 
 // rangeHasherDepth bounds how far hashing may trail the copying, in jobs:
@@ -67,6 +70,9 @@ func (r *rangeHasher) run() {
 			}
 			h.Reset()
 			n = 0
+			if j.check.done != nil {
+				close(j.check.done)
+			}
 		default:
 			if r.failed() != nil {
 				continue
@@ -77,14 +83,14 @@ func (r *rangeHasher) run() {
 			k, err := hashRange(h, j.f, j.off, j.n, buf)
 			n += k
 			if err != nil {
-				r.fail(fmt.Errorf("read back %s: %w", j.f.Name(), err))
+				r.fail(fmt.Errorf("read back %s: %w", j.name, err))
 			}
 		}
 	}
 }
 
 // hashRange hashes n bytes of f from off.
-func hashRange(h hash.Hash, f *os.File, off, n int64, buf []byte) (int64, error) {
+func hashRange(h hash.Hash, f io.ReaderAt, off, n int64, buf []byte) (int64, error) {
 	var done int64
 	for done < n {
 		k, err := f.ReadAt(buf[:min(int64(len(buf)), n-done)], off+done)
@@ -116,7 +122,12 @@ func (r *rangeHasher) failed() error {
 }
 
 // add queues n bytes of f from off for hashing.
-func (r *rangeHasher) add(f *os.File, off, n int64) { r.jobs <- hashJob{f: f, off: off, n: n} }
+func (r *rangeHasher) add(f *os.File, off, n int64) { r.addFrom(f, f.Name(), off, n) }
+
+// addFrom is add for any f; name names it in messages.
+func (r *rangeHasher) addFrom(f io.ReaderAt, name string, off, n int64) {
+	r.jobs <- hashJob{f: f, name: name, off: off, n: n}
+}
 
 // expect queues a check of everything added since the last check.
 func (r *rangeHasher) expect(c *hashCheck) { r.jobs <- hashJob{check: c} }

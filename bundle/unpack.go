@@ -201,6 +201,11 @@ type unpacker struct {
 	// The blob being assembled, kept across volumes when it is split.
 	blob *Blob
 	w    blobSink
+	// Set when the blob's stored bytes go straight into its file: copied
+	// by the kernel and checked by hasher, reading the file back.
+	copier  *oci.BlobWriter
+	hasher  *rangeHasher
+	pending []pendingBlob
 }
 
 // blobSink takes a blob's stored bytes and ends in a verified blob file (or
@@ -289,20 +294,123 @@ func (d layoutDest) openBlob(b *Blob) (blobSink, error) {
 }
 
 func (u *unpacker) startBlob(b *Blob) error {
-	u.blob = b
+	u.blob, u.copier = b, nil
 	w, err := u.dest.openBlob(b)
 	if err != nil {
 		return err
 	}
-	if _, discard := w.(discardSink); !discard && b.StoredSize >= asyncMin {
+	if bw, ok := w.(*oci.BlobWriter); ok && b.Encoding == CompressionNone && b.StoredSize >= copyMin {
+		if u.hasher == nil {
+			u.hasher = newRangeHasher()
+		}
+		u.copier = bw
+	} else if _, discard := w.(discardSink); !discard && b.StoredSize >= asyncMin {
 		w = newAsyncSink(w)
 	}
 	u.w = w
 	return nil
 }
 
+// copyMin is the size from which unpack leaves copying a blob into a
+// layout to the kernel (a variable so that tests can send every blob that
+// way). Below it, a blob is read and written by the process: for small
+// files the system calls cost more than the copying.
+var copyMin int64 = asyncMin
+
+// copyMember copies member m's data from the volume into the blob file.
+// After the blob's last segment, the check of the whole blob is queued and
+// the blob waits in pending for it: the next blob is copied meanwhile.
+func (u *unpacker) copyMember(body *bodyReader, m memberRef) error {
+	b, bw := m.blob, u.copier
+	name := fmt.Sprintf("blob %s being written", b.Digest)
+	if err := body.copyData(bw, func(off, k int64) { u.hasher.addFrom(bw, name, off, k) }); err != nil {
+		return err
+	}
+	if m.part < len(b.Placements)-1 {
+		return u.hasher.failed()
+	}
+	// One hash of the whole blob: its segments are hashed apart only
+	// when it fails, to name the volume at fault.
+	done := make(chan struct{})
+	u.hasher.expect(&hashCheck{want: b.Digest, size: b.Size, done: done, fail: func(got digest.Digest, size int64) error {
+		return u.blame(b, bw, got, size)
+	}})
+	u.pending = append(u.pending, pendingBlob{b: b, w: bw, checked: done, part: m.part})
+	return nil
+}
+
+// blame finds the segment of b whose bytes in bw do not hash to its
+// digest, and reports the volume it came from as corrupt.
+func (u *unpacker) blame(b *Blob, bw *oci.BlobWriter, got digest.Digest, size int64) error {
+	buf := make([]byte, ioChunk)
+	var start int64
+	last := b.Placements[len(b.Placements)-1]
+	for j, p := range b.Placements {
+		h := sha256.New()
+		k, err := hashRange(h, bw, start, p.Length, buf)
+		if err == nil && k == p.Length && digest.NewDigest(digest.SHA256, h) == p.Digest {
+			start += p.Length
+			continue
+		}
+		v := u.set.Volumes[p.Volume]
+		reason := fmt.Sprintf("content hashes to %s", digest.NewDigest(digest.SHA256, h))
+		if err != nil || k != p.Length {
+			reason = fmt.Sprintf("%d bytes, want %d", k, p.Length)
+		}
+		return &CorruptError{Path: v.Path, Volume: p.Volume, Offset: p.Offset + p.Length, Member: MemberName(b, j), Digest: p.Digest, Reason: reason}
+	}
+	// Every segment is what the signed index says, and yet the blob is
+	// not: the index lies.
+	return &CorruptError{Path: u.set.Volumes[last.Volume].Path, Volume: last.Volume, Offset: last.Offset + last.Length,
+		Member: MemberName(b, len(b.Placements)-1), Digest: b.Digest, Reason: fmt.Sprintf("blob %s: its segments match the index but the blob (%d bytes) hashes to %s", b.Digest, size, got)}
+}
+
+// pendingBlob is a copied blob waiting for its check before its commit.
+type pendingBlob struct {
+	b       *Blob
+	w       *oci.BlobWriter
+	part    int
+	checked chan struct{}
+}
+
+// maxPending bounds the blobs copied but not yet committed (each holds an
+// open file).
+const maxPending = 8
+
+// commitChecked commits the pending blobs whose check has passed, in
+// order; with all set, it waits for every check.
+func (u *unpacker) commitChecked(all bool) error {
+	for len(u.pending) > 0 {
+		p := u.pending[0]
+		if all || len(u.pending) > maxPending {
+			<-p.checked
+		} else {
+			select {
+			case <-p.checked:
+			default:
+				return nil
+			}
+		}
+		if err := u.hasher.failed(); err != nil {
+			return err
+		}
+		u.pending = u.pending[1:]
+		if err := p.w.Commit(); err != nil {
+			// The bytes were checked: what failed is the destination.
+			return fmt.Errorf("blob %s: %w", p.b.Digest, err)
+		}
+	}
+	return nil
+}
+
 func (u *unpacker) run() error {
 	defer func() {
+		if u.hasher != nil {
+			u.hasher.close() // before the files it may be reading are removed
+		}
+		for _, p := range u.pending {
+			p.w.Abort()
+		}
 		if u.w != nil {
 			u.w.Abort()
 		}
@@ -312,7 +420,7 @@ func (u *unpacker) run() error {
 			return err
 		}
 	}
-	return nil
+	return u.commitChecked(true)
 }
 
 func (u *unpacker) volume(n int) error {
@@ -331,6 +439,7 @@ func (u *unpacker) volume(n int) error {
 			u.progress(Progress{Op: u.op, Volume: n, Done: u.done, Total: u.total})
 		}
 	})
+	body.useFile(f, br)
 	buf := make([]byte, ioChunk)
 	for {
 		if err := u.ctx.Err(); err != nil {
@@ -352,6 +461,25 @@ func (u *unpacker) volume(n int) error {
 			}
 		} else if u.blob != m.blob {
 			return &CorruptError{Path: h.Path, Volume: n, Member: MemberName(m.blob, m.part), Reason: "segment of a blob whose earlier segments were not read"}
+		}
+		if u.copier != nil {
+			if err := u.copyMember(body, m); err != nil {
+				var de *destError
+				if errors.As(err, &de) {
+					return fmt.Errorf("blob %s from %s (volume %d): %w", m.blob.Digest, h.Path, n, de.err)
+				}
+				return err
+			}
+			if err := body.End(); err != nil {
+				return err
+			}
+			if m.part == len(m.blob.Placements)-1 {
+				u.w, u.copier = nil, nil // in pending now
+				if err := u.commitChecked(false); err != nil {
+					return err
+				}
+			}
+			continue
 		}
 		if _, err := io.CopyBuffer(u.w, data, buf); err != nil {
 			var ce *CorruptError

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/airgap-bundle/bundle/internal/writeback"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -309,7 +310,8 @@ func (l *Layout) NewBlobWriter(desc ocispec.Descriptor) (*BlobWriter, error) {
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	tmp := ".tmp-" + desc.Digest.Encoded()[:16] + "-" + hex.EncodeToString(rnd[:])
-	f, err := dir.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	// Open for reading too: see CopyFrom.
+	f, err := dir.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("create blob %s in %s: %w", desc.Digest, l.Path, err)
 	}
@@ -335,6 +337,35 @@ func (w *BlobWriter) Write(p []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// CopyFrom appends n bytes of src, from its current position, leaving the
+// copying to the kernel where the system can (copy_file_range on Linux),
+// and starts writing them to disk. It returns where in the blob they start.
+// The writer does not hash them, nor anything after: the caller checks the
+// blob, reading it back with ReadAt, before Commit.
+func (w *BlobWriter) CopyFrom(src *os.File, n int64) (int64, error) {
+	off := w.n
+	if off+n > w.want.Size {
+		return off, fmt.Errorf("blob %s: more than the %d bytes expected", w.want.Digest, w.want.Size)
+	}
+	w.h = nil
+	k, err := w.f.ReadFrom(&io.LimitedReader{R: src, N: n})
+	w.n += k
+	if err == nil && k < n {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return off, fmt.Errorf("write blob %s in %s: %w", w.want.Digest, w.l.Path, err)
+	}
+	writeback.Start(w.f, off, n)
+	return off, nil
+}
+
+// Written is the number of bytes written so far.
+func (w *BlobWriter) Written() int64 { return w.n }
+
+// ReadAt reads back what was written.
+func (w *BlobWriter) ReadAt(p []byte, off int64) (int, error) { return w.f.ReadAt(p, off) }
 
 // Commit checks what was written and moves it into place.
 func (w *BlobWriter) Commit() error {
