@@ -219,9 +219,7 @@ func TestHostileFlippedByte(t *testing.T) { bothUnpackPaths(t, hostileFlippedByt
 func bothUnpackPaths(t *testing.T, f func(t *testing.T)) {
 	t.Run("read", f)
 	t.Run("copied", func(t *testing.T) {
-		old := copyMin
-		copyMin = 0
-		t.Cleanup(func() { copyMin = old }) // after the parallel subtests
+		copyEveryBlob(t) // restored after the parallel subtests
 		f(t)
 	})
 }

@@ -311,10 +311,10 @@ func (u *unpacker) startBlob(b *Blob) error {
 	return nil
 }
 
-// copyMin is the size from which unpack leaves copying a blob into a
-// layout to the kernel (a variable so that tests can send every blob that
-// way). Below it, a blob is read and written by the process: for small
-// files the system calls cost more than the copying.
+// copyMin is the size from which pack and unpack leave copying a blob to
+// the kernel (a variable so that tests can send every blob that way).
+// Below it, a blob is read and written by the process: for small files the
+// system calls cost more than the copying.
 var copyMin int64 = asyncMin
 
 // copyMember copies member m's data from the volume into the blob file.

@@ -244,10 +244,11 @@ func (w *volumeWriter) writeAll(blobs []*packBlob) error {
 }
 
 // localFile opens the file holding blob b when b can be copied by the
-// kernel: stored as it is, from a local source, into volumes that are files.
-// It returns nil otherwise.
+// kernel: stored as it is, from a local source, into volumes that are files,
+// and of copyMin bytes or more (for small blobs the system calls cost more
+// than the copying). It returns nil otherwise.
 func (w *volumeWriter) localFile(pb *packBlob, b *Blob) *os.File {
-	if !w.filesOut || b.Encoding != CompressionNone {
+	if !w.filesOut || b.Encoding != CompressionNone || b.StoredSize < copyMin {
 		return nil
 	}
 	if _, remote := pb.src.(remoteSource); remote {
