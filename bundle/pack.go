@@ -168,9 +168,12 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 	if err := plan(x, o.MaxVolumeSize); err != nil {
 		return nil, err
 	}
-	// Segment digests: a whole unencoded blob's segment is the blob itself;
-	// the rest need one hashing pass over the stored bytes, blobs in
-	// parallel.
+	// Segment digests: a whole unencoded blob's segment is the blob itself.
+	// A split blob's are found by hashing its stored bytes: into volumes
+	// that are files, while writing them (each volume's header, which holds
+	// the index, is written last); otherwise in a pass of their own before,
+	// blobs in parallel.
+	files, _ := sink.(volumeFileSink)
 	var split []int
 	for i := range x.Blobs {
 		b := &x.Blobs[i]
@@ -182,29 +185,49 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 			continue
 		}
 		split = append(split, i)
-	}
-	if err := forEachParallel(ctx, len(split), func(k int) error {
-		return segmentDigests(ctx, g.blobs[split[k]].src, &x.Blobs[split[k]])
-	}); err != nil {
-		return nil, err
-	}
-	indexBytes, err := marshalIndex(x)
-	if err != nil {
-		return nil, err
-	}
-	// The rules a reader applies, on the index as built (decoding the bytes
-	// again would double the memory a large index takes).
-	if err := x.validate(len(indexBytes)); err != nil {
-		return nil, fmt.Errorf("internal error: packed index does not validate: %w", err)
-	}
-	var sig []byte
-	if o.Signer != nil {
-		if sig, err = o.Signer.Sign(indexBytes); err != nil {
-			return nil, fmt.Errorf("sign bundle index: %w", err)
+		for j := range b.Placements {
+			b.Placements[j].Digest = placeholderDigest
 		}
-		if len(sig) > MaxSignatureSize {
-			return nil, fmt.Errorf("signature of %d bytes is larger than the %d the format allows; use a smaller key", len(sig), MaxSignatureSize)
+	}
+	var indexBytes, sig []byte
+	sealIndex := func() error {
+		var err error
+		if indexBytes, err = marshalIndex(x); err != nil {
+			return err
 		}
+		// The rules a reader applies, on the index as built (decoding the
+		// bytes again would double the memory a large index takes).
+		if err := x.validate(len(indexBytes)); err != nil {
+			return fmt.Errorf("internal error: packed index does not validate: %w", err)
+		}
+		if o.Signer != nil {
+			if sig, err = o.Signer.Sign(indexBytes); err != nil {
+				return fmt.Errorf("sign bundle index: %w", err)
+			}
+			if len(sig) > MaxSignatureSize {
+				return fmt.Errorf("signature of %d bytes is larger than the %d the format allows; use a smaller key", len(sig), MaxSignatureSize)
+			}
+		}
+		return nil
+	}
+	var indexLen int
+	if files != nil {
+		// Digests have a fixed length: the index's is known already.
+		sizer, err := newIndexSizer(x)
+		if err != nil {
+			return nil, err
+		}
+		indexLen = sizer.size(x)
+	} else {
+		if err := forEachParallel(ctx, len(split), func(k int) error {
+			return segmentDigests(ctx, g.blobs[split[k]].src, &x.Blobs[split[k]])
+		}); err != nil {
+			return nil, err
+		}
+		if err := sealIndex(); err != nil {
+			return nil, err
+		}
+		indexLen = len(indexBytes)
 	}
 
 	// The writer goes through the carried blobs only: nothing of a blob
@@ -221,10 +244,8 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 		}
 		wx = &cx
 	}
-	w := &volumeWriter{ctx: ctx, x: wx, sink: sink, layoutIndex: layoutIndex, indexBytes: indexBytes, sig: sig, progress: o.Progress}
-	if fs, ok := sink.(interface{ filesOut() bool }); ok {
-		w.filesOut = fs.filesOut()
-	}
+	w := &volumeWriter{ctx: ctx, x: wx, sink: sink, layoutIndex: layoutIndex, indexBytes: indexBytes, sig: sig, progress: o.Progress,
+		files: files, prefixLen: x.prefixSize(indexLen)}
 	for _, v := range x.Volumes {
 		w.total += v.Size
 	}
@@ -237,12 +258,39 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 		sink.Abort()
 		return nil, err
 	}
+	if files != nil {
+		// The carried blobs' placements share their digests with x's.
+		for _, k := range split {
+			for _, p := range x.Blobs[k].Placements {
+				if p.Digest == placeholderDigest {
+					sink.Abort()
+					return nil, fmt.Errorf("internal error: no digest for a segment of blob %s", x.Blobs[k].Digest)
+				}
+			}
+		}
+		err := sealIndex()
+		if err == nil && len(indexBytes) != indexLen {
+			err = fmt.Errorf("internal error: index of %d bytes, planned %d", len(indexBytes), indexLen)
+		}
+		if err == nil {
+			w.indexBytes, w.sig = indexBytes, sig
+			err = w.writeHeaders()
+		}
+		if err != nil {
+			sink.Abort()
+			return nil, err
+		}
+	}
 	if err := sink.Commit(); err != nil {
 		sink.Abort()
 		return nil, err
 	}
 	return x, nil
 }
+
+// placeholderDigest stands for a segment digest not known yet; it has the
+// length of every sha256 digest.
+var placeholderDigest = digest.NewDigestFromEncoded(digest.SHA256, strings.Repeat("0", 64))
 
 // attachedSource is a source that keeps manifests tagged after the digest
 // they concern (cosign signatures); they travel with their tags.

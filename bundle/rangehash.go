@@ -3,7 +3,6 @@ package bundle
 import (
 	"crypto/sha256"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"sync"
@@ -39,6 +38,9 @@ type hashJob struct {
 type hashCheck struct {
 	want digest.Digest
 	size int64
+	// record, when set, receives the digest instead of a comparison with
+	// want (a segment digest found while writing); size is still checked.
+	record *digest.Digest
 	// fail describes a mismatch: got is what the bytes hash to.
 	fail func(got digest.Digest, size int64) error
 	// done, when set, is closed once the check is made.
@@ -65,13 +67,19 @@ func (r *rangeHasher) run() {
 		case j.idle != nil:
 			close(j.idle)
 		case j.check != nil:
-			if got := digest.NewDigest(digest.SHA256, h); r.failed() == nil && (got != j.check.want || n != j.check.size) {
-				r.fail(j.check.fail(got, n))
+			c := j.check
+			got := digest.NewDigest(digest.SHA256, h)
+			switch {
+			case r.failed() != nil:
+			case c.record != nil && n == c.size:
+				*c.record = got
+			case c.record != nil || got != c.want || n != c.size:
+				r.fail(c.fail(got, n))
 			}
 			h.Reset()
 			n = 0
-			if j.check.done != nil {
-				close(j.check.done)
+			if c.done != nil {
+				close(c.done)
 			}
 		default:
 			if r.failed() != nil {
@@ -90,7 +98,7 @@ func (r *rangeHasher) run() {
 }
 
 // hashRange hashes n bytes of f from off.
-func hashRange(h hash.Hash, f io.ReaderAt, off, n int64, buf []byte) (int64, error) {
+func hashRange(h io.Writer, f io.ReaderAt, off, n int64, buf []byte) (int64, error) {
 	var done int64
 	for done < n {
 		k, err := f.ReadAt(buf[:min(int64(len(buf)), n-done)], off+done)

@@ -53,6 +53,29 @@ func TestRangeHasher(t *testing.T) {
 			t.Fatalf("close: %v after %d bytes, want the mismatch after %d", err, got, 100<<10)
 		}
 	})
+	t.Run("a record check stores the digest", func(t *testing.T) {
+		var first, second digest.Digest
+		h := newRangeHasher()
+		h.add(f1, 0, 100<<10)
+		h.expect(&hashCheck{size: 100 << 10, record: &first, fail: fail})
+		h.add(f2, 0, 200<<10)
+		h.expect(&hashCheck{size: 200 << 10, record: &second, fail: fail})
+		if err := h.close(); err != nil {
+			t.Fatal(err)
+		}
+		if first != digest.FromBytes(data[:100<<10]) || second != digest.FromBytes(data[100<<10:]) {
+			t.Errorf("recorded %s and %s, want the digests of the two ranges", first, second)
+		}
+	})
+	t.Run("a record check of the wrong size fails and stores nothing", func(t *testing.T) {
+		var got digest.Digest
+		h := newRangeHasher()
+		h.add(f1, 0, 100<<10)
+		h.expect(&hashCheck{size: 99 << 10, record: &got, fail: fail})
+		if err := h.close(); !errors.Is(err, mismatch) || got != "" {
+			t.Fatalf("close: %v, recorded %q; want the mismatch and nothing", err, got)
+		}
+	})
 	t.Run("a range past the end of the file fails and names it", func(t *testing.T) {
 		h := newRangeHasher()
 		h.add(f1, 90<<10, 20<<10)

@@ -138,9 +138,14 @@ func (s *DirSink) Commit() error {
 	return nil
 }
 
-// filesOut tells pack that Create returns an *os.File open for reading and
-// writing.
-func (s *DirSink) filesOut() bool { return true }
+// reopen opens the file of volume n, created by Create, to write its
+// header last (Create returns an *os.File, open for reading and writing).
+func (s *DirSink) reopen(n int) (*os.File, error) {
+	if n < 1 || n > len(s.written) {
+		return nil, fmt.Errorf("internal error: volume %d not created", n)
+	}
+	return os.OpenFile(s.written[n-1], os.O_WRONLY, 0)
+}
 
 // Abort removes the temporary files; the directory is left as it was.
 func (s *DirSink) Abort() {

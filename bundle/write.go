@@ -35,8 +35,23 @@ type volumeWriter struct {
 	done  int64
 	total int64
 
-	filesOut bool         // the sink's volumes are files, open for reading too
-	hasher   *rangeHasher // checks what copyFile copied
+	// files is set when the sink's volumes are files, open for reading
+	// too. Then blobs are written first, from prefixLen on, and each
+	// volume's header (which holds the index, with the segment digests
+	// found while writing) last, by writeHeaders.
+	files     volumeFileSink
+	prefixLen int64
+	// copyFile's hashers: [0] checks blobs whole, [1] finds the segment
+	// digests of split blobs, on another core.
+	hashers [2]*rangeHasher
+}
+
+// volumeFileSink is a Sink whose volumes are files: Create returns an
+// *os.File open for reading and writing, and reopen opens volume n's file
+// again to write its header.
+type volumeFileSink interface {
+	Sink
+	reopen(n int) (*os.File, error)
 }
 
 func (w *volumeWriter) write(p []byte) error {
@@ -85,6 +100,23 @@ func (w *volumeWriter) open(n int) error {
 	} else {
 		w.bw.Reset(wc)
 	}
+	if w.files != nil {
+		f, ok := wc.(*os.File)
+		if !ok {
+			return fmt.Errorf("internal error: volume %d is not a file", n)
+		}
+		if _, err := f.Seek(w.prefixLen, io.SeekStart); err != nil {
+			return fmt.Errorf("write volume %d: %w", n, err)
+		}
+		w.off = w.prefixLen
+		w.done += w.prefixLen // written by writeHeaders
+		return nil
+	}
+	return w.write(w.header(n))
+}
+
+// header returns the members of volume n before its blobs.
+func (w *volumeWriter) header(n int) []byte {
 	mtime := mtimeOf(w.x)
 	members := []struct {
 		name string
@@ -104,15 +136,35 @@ func (w *volumeWriter) open(n int) error {
 		name string
 		data []byte
 	}{MemberVolume, volumeMarker(w.x.BundleID, n, len(w.x.Volumes))})
+	var b []byte
 	for _, m := range members {
-		if err := w.write(tarHeader(m.name, int64(len(m.data)), mtime)); err != nil {
+		b = append(b, tarHeader(m.name, int64(len(m.data)), mtime)...)
+		b = append(b, m.data...)
+		b = append(b, zeroBlock[:padding(int64(len(m.data)))]...)
+	}
+	return b
+}
+
+// writeHeaders writes each volume's header into the room left for it.
+func (w *volumeWriter) writeHeaders() error {
+	for n := 1; n <= len(w.x.Volumes); n++ {
+		if err := w.ctx.Err(); err != nil {
 			return err
 		}
-		if err := w.write(m.data); err != nil {
-			return err
+		h := w.header(n)
+		if int64(len(h)) != w.prefixLen {
+			return fmt.Errorf("internal error: header of volume %d is %d bytes, planned %d", n, len(h), w.prefixLen)
 		}
-		if err := w.write(zeroBlock[:padding(int64(len(m.data)))]); err != nil {
-			return err
+		f, err := w.files.reopen(n)
+		if err != nil {
+			return fmt.Errorf("write volume %d: %w", n, err)
+		}
+		_, err = f.WriteAt(h, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("write volume %d: %w", n, err)
 		}
 	}
 	return nil
@@ -123,9 +175,12 @@ func (w *volumeWriter) finish() error {
 	if w.wc == nil {
 		return nil
 	}
-	if w.hasher != nil {
-		// The hasher may still be reading this volume back.
-		if err := w.hasher.wait(); err != nil {
+	// The hashers may still be reading this volume back.
+	for _, h := range w.hashers {
+		if h == nil {
+			continue
+		}
+		if err := h.wait(); err != nil {
 			return err
 		}
 	}
@@ -147,9 +202,11 @@ func (w *volumeWriter) finish() error {
 }
 
 func (w *volumeWriter) abort() {
-	if w.hasher != nil {
-		w.hasher.close()
-		w.hasher = nil
+	for i, h := range w.hashers {
+		if h != nil {
+			h.close()
+			w.hashers[i] = nil
+		}
 	}
 	if w.wc != nil {
 		w.wc.Close()
@@ -191,8 +248,15 @@ func (w *volumeWriter) writeAll(blobs []*packBlob) error {
 			// hashed when planning; encoded bytes need a hash of their own.
 			// A blob that fails its check at the end fails the pack, and the
 			// sink discards what was written.
-			segmentHash := b.Encoding != CompressionNone
-			var h hash.Hash
+			// Writing the header last, a split blob's segment digests are
+			// found here, and encoded bytes checked whole.
+			split := len(b.Placements) > 1
+			record := w.files != nil && split
+			segmentHash := b.Encoding != CompressionNone || record
+			var h, whole hash.Hash
+			if record && b.Encoding != CompressionNone {
+				whole = sha256.New()
+			}
 			for j, p := range b.Placements {
 				if p.Volume != w.vol {
 					if err := w.open(p.Volume); err != nil {
@@ -209,6 +273,9 @@ func (w *volumeWriter) writeAll(blobs []*packBlob) error {
 				if segmentHash {
 					h = sha256.New()
 					dst = io.MultiWriter(w, h)
+					if whole != nil {
+						dst = io.MultiWriter(w, h, whole)
+					}
 				}
 				if _, err := io.CopyBuffer(dst, io.LimitReader(rc, p.Length), buf); err != nil {
 					return fmt.Errorf("blob %s from %s: %w", b.Digest, blobs[i].src, err)
@@ -216,7 +283,9 @@ func (w *volumeWriter) writeAll(blobs []*packBlob) error {
 				if w.off != p.Offset+p.Length {
 					return fmt.Errorf("blob %s from %s ended early", b.Digest, blobs[i].src)
 				}
-				if segmentHash {
+				if record {
+					b.Placements[j].Digest = digest.NewDigest(digest.SHA256, h)
+				} else if segmentHash {
 					if got := digest.NewDigest(digest.SHA256, h); got != p.Digest {
 						return fmt.Errorf("blob %s from %s changed while packing (segment %d hashes to %s, planned %s)", b.Digest, blobs[i].src, j+1, got, p.Digest)
 					}
@@ -228,14 +297,22 @@ func (w *volumeWriter) writeAll(blobs []*packBlob) error {
 			if err := expectEOF(rc); err != nil {
 				return fmt.Errorf("blob %s from %s: %w", b.Digest, blobs[i].src, err)
 			}
+			if whole != nil {
+				if got := digest.NewDigest(digest.SHA256, whole); got != b.StoredDigest {
+					return fmt.Errorf("blob %s from %s changed while packing (its %s encoding hashes to %s, not %s)", b.Digest, blobs[i].src, b.Encoding, got, b.StoredDigest)
+				}
+			}
 			return nil
 		}()
 		if err != nil {
 			return err
 		}
 	}
-	if h := w.hasher; h != nil {
-		w.hasher = nil
+	for i, h := range w.hashers {
+		if h == nil {
+			continue
+		}
+		w.hashers[i] = nil
 		if err := h.close(); err != nil {
 			return err
 		}
@@ -248,7 +325,7 @@ func (w *volumeWriter) writeAll(blobs []*packBlob) error {
 // and of copyMin bytes or more (for small blobs the system calls cost more
 // than the copying). It returns nil otherwise.
 func (w *volumeWriter) localFile(pb *packBlob, b *Blob) *os.File {
-	if !w.filesOut || b.Encoding != CompressionNone || b.StoredSize < copyMin {
+	if w.files == nil || b.Encoding != CompressionNone || b.StoredSize < copyMin {
 		return nil
 	}
 	if _, remote := pb.src.(remoteSource); remote {
@@ -273,20 +350,26 @@ func (w *volumeWriter) localFile(pb *packBlob, b *Blob) *os.File {
 const copyStep = 4 << 20
 
 // copyFile copies blob b from src into its placements with
-// copy_file_range where the system has it, while a second goroutine hashes
-// the volume's bytes behind the copy: a whole blob against its digest, each
-// segment of a split blob against its planned digest (which planning
-// hashed from the same read as the blob's own digest). So every byte in
-// the volume is checked once, and no byte passes through this process.
+// copy_file_range where the system has it, while other goroutines hash the
+// volume's bytes behind the copy: the blob whole against its digest and,
+// when it is split, on a second core, segment by segment for the index
+// (the volume headers are written last). So the bytes checked are the
+// bytes in the volume, and none passes through this process. It is used
+// only with a volumeFileSink.
 func (w *volumeWriter) copyFile(b *Blob, src *os.File, from Source) error {
-	if w.hasher == nil {
-		w.hasher = newRangeHasher()
-	}
-	if err := w.hasher.failed(); err != nil {
-		return err
-	}
-	mtime := mtimeOf(w.x)
 	split := len(b.Placements) > 1
+	for i := range w.hashers {
+		if w.hashers[i] == nil && (i == 0 || split) {
+			w.hashers[i] = newRangeHasher()
+		}
+		if w.hashers[i] != nil {
+			if err := w.hashers[i].failed(); err != nil {
+				return err
+			}
+		}
+	}
+	wholeHasher, segmentHasher := w.hashers[0], w.hashers[1]
+	mtime := mtimeOf(w.x)
 	for j, p := range b.Placements {
 		if p.Volume != w.vol {
 			if err := w.open(p.Volume); err != nil {
@@ -317,7 +400,10 @@ func (w *volumeWriter) copyFile(b *Blob, src *os.File, from Source) error {
 			if n == 0 {
 				return fmt.Errorf("blob %s from %s ended early", b.Digest, from)
 			}
-			w.hasher.add(dst, w.off, n)
+			wholeHasher.add(dst, w.off, n)
+			if split {
+				segmentHasher.add(dst, w.off, n)
+			}
 			writeback.Start(dst, w.off, n)
 			w.off += n
 			w.done += n
@@ -328,21 +414,19 @@ func (w *volumeWriter) copyFile(b *Blob, src *os.File, from Source) error {
 		}
 		if split {
 			seg := j + 1
-			w.hasher.expect(&hashCheck{want: p.Digest, size: p.Length, fail: func(got digest.Digest, _ int64) error {
-				return fmt.Errorf("blob %s from %s changed while packing (segment %d hashes to %s, planned %s)", b.Digest, from, seg, got, p.Digest)
+			segmentHasher.expect(&hashCheck{size: p.Length, record: &b.Placements[j].Digest, fail: func(_ digest.Digest, size int64) error {
+				return fmt.Errorf("blob %s from %s: segment %d is %d bytes, planned %d", b.Digest, from, seg, size, p.Length)
 			}})
 		}
 		if err := w.write(zeroBlock[:padding(p.Length)]); err != nil {
 			return err
 		}
 	}
-	if !split {
-		w.hasher.expect(&hashCheck{want: b.Digest, size: b.Size, fail: func(got digest.Digest, size int64) error {
-			if size != b.Size {
-				return fmt.Errorf("blob %s from %s: %d bytes, want %d", b.Digest, from, size, b.Size)
-			}
-			return fmt.Errorf("blob %s in %s is corrupt: its content hashes to %s", b.Digest, from, got)
-		}})
-	}
+	wholeHasher.expect(&hashCheck{want: b.Digest, size: b.Size, fail: func(got digest.Digest, size int64) error {
+		if size != b.Size {
+			return fmt.Errorf("blob %s from %s: %d bytes, want %d", b.Digest, from, size, b.Size)
+		}
+		return fmt.Errorf("blob %s in %s is corrupt: its content hashes to %s", b.Digest, from, got)
+	}})
 	return nil
 }

@@ -97,13 +97,16 @@ func TestPackFailsWhenABlobChanges(t *testing.T) {
 		compression string
 		files       bool
 		whole       bool // small enough for one volume
+		stream      bool // into a sink that is not files: segment digests in a pass of their own
 	}{
-		{name: "split, changed for the write pass", from: 2, compression: CompressionNone},
+		{name: "split, changed for the write pass", from: 2, compression: CompressionNone, stream: true},
 		{name: "split, changed from the start", from: 1, compression: CompressionNone},
+		{name: "split, changed from the start, stream", from: 1, compression: CompressionNone, stream: true},
 		{name: "split zstd, changed for the write pass", from: 2, compression: CompressionZstd},
+		{name: "split zstd, changed for the write pass, stream", from: 2, compression: CompressionZstd, stream: true},
 		{name: "whole, changed", from: 1, compression: CompressionNone, whole: true},
+		{name: "file, split, changed for the write pass, stream", from: 2, compression: CompressionNone, files: true, stream: true},
 		// From files, pack copies in the kernel and checks the volume.
-		{name: "file, split, changed for the write pass", from: 2, compression: CompressionNone, files: true},
 		{name: "file, split, changed from the start", from: 1, compression: CompressionNone, files: true},
 		{name: "file, whole, changed", from: 1, compression: CompressionNone, files: true, whole: true},
 		{name: "file, split zstd, changed for the write pass", from: 2, compression: CompressionZstd, files: true},
@@ -140,7 +143,11 @@ func TestPackFailsWhenABlobChanges(t *testing.T) {
 			}
 			src.from, src.fetches = tc.from, 0
 			dir := t.TempDir()
-			_, err := Pack(context.Background(), []Source{src}, &DirSink{Dir: dir}, o)
+			var sink Sink = &DirSink{Dir: dir}
+			if tc.stream {
+				sink = streamSink{&DirSink{Dir: dir}}
+			}
+			_, err := Pack(context.Background(), []Source{src}, sink, o)
 			if err == nil {
 				t.Fatal("pack of a blob that changed succeeded")
 			}
@@ -156,9 +163,10 @@ func TestPackFailsWhenABlobChanges(t *testing.T) {
 
 func fmtWord(n int) string { return strings.Repeat(string(rune('a'+n%26)), 1+n/26) + " " }
 
-// A layout's blobs are copied by the kernel and checked by reading the
-// volume back; blobs from anywhere else pass through the process. Both
-// must give the same bytes, offsets and all.
+// Into files, volume headers are written last; a layout's blobs are
+// copied by the kernel and checked by reading the volume back; blobs from
+// anywhere else pass through the process. Into any other sink, volumes are
+// written in order. All must give the same bytes, offsets and all.
 func TestPackFromFilesMatchesPackFromStreams(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
@@ -176,17 +184,31 @@ func TestPackFromFilesMatchesPackFromStreams(t *testing.T) {
 				layers = append(layers, mem.add(ocispec.MediaTypeImageLayerGzip, pfData(n, i+20)))
 			}
 			mem.addImage(t, "app:1", layers...)
-			o := PackOptions{MaxVolumeSize: tc.max, Compression: tc.compression}
-			streamed, _ := packSources(t, []Source{mem}, o)
+			o := PackOptions{MaxVolumeSize: tc.max, Compression: tc.compression, Created: testCreated, Packer: "bundle-test"}
+			// Into a sink that is not files: segment digests first, then
+			// volumes written in order, headers first.
+			streamed := t.TempDir()
+			if _, err := Pack(context.Background(), []Source{mem}, streamSink{&DirSink{Dir: streamed}}, o); err != nil {
+				t.Fatal(err)
+			}
+			// Into files: headers last, blobs read by the process.
+			headersLast, _ := packSources(t, []Source{mem}, o)
+			// Into files, blobs copied by the kernel.
 			copyEveryBlob(t)
 			copied, x := packSources(t, []Source{&diskSource{memSource: mem, dir: t.TempDir()}}, o)
-			a, b := volumeFiles(t, streamed), volumeFiles(t, copied)
-			if len(a) != len(x.Volumes) || len(b) != len(a) {
-				t.Fatalf("%d and %d volume files, index lists %d", len(a), len(b), len(x.Volumes))
+			a := volumeFiles(t, streamed)
+			if len(a) != len(x.Volumes) {
+				t.Fatalf("%d volume files, the index lists %d", len(a), len(x.Volumes))
 			}
-			for i := range a {
-				if !bytes.Equal(mustRead(t, a[i]), mustRead(t, b[i])) {
-					t.Errorf("volume %d differs between a pack from streams and one from files", i+1)
+			for name, dir := range map[string]string{"headers last": headersLast, "copied by the kernel": copied} {
+				b := volumeFiles(t, dir)
+				if len(b) != len(a) {
+					t.Fatalf("%s: %d volume files, want %d", name, len(b), len(a))
+				}
+				for i := range a {
+					if !bytes.Equal(mustRead(t, a[i]), mustRead(t, b[i])) {
+						t.Errorf("%s: volume %d differs from the one written in order", name, i+1)
+					}
 				}
 			}
 			if _, err := Verify(context.Background(), []string{copied}, VerifyOptions{AllowUnsigned: true}); err != nil {
@@ -203,3 +225,15 @@ func copyEveryBlob(t *testing.T) {
 	copyMin = 0
 	t.Cleanup(func() { copyMin = old })
 }
+
+// streamSink is a DirSink that pack cannot treat as files: it writes each
+// volume once, in order, as a sink on a tape or a pipe would.
+type streamSink struct{ d *DirSink }
+
+func (s streamSink) Begin(ctx context.Context, x *Index) error { return s.d.Begin(ctx, x) }
+func (s streamSink) Create(ctx context.Context, v Volume, total int) (io.WriteCloser, error) {
+	wc, err := s.d.Create(ctx, v, total)
+	return struct{ io.WriteCloser }{wc}, err
+}
+func (s streamSink) Commit() error { return s.d.Commit() }
+func (s streamSink) Abort()        { s.d.Abort() }
