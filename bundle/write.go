@@ -258,15 +258,7 @@ func (w *volumeWriter) writeAll(blobs []*packBlob) error {
 				whole = sha256.New()
 			}
 			for j, p := range b.Placements {
-				if p.Volume != w.vol {
-					if err := w.open(p.Volume); err != nil {
-						return err
-					}
-				}
-				if w.off != p.Offset-blockSize {
-					return fmt.Errorf("internal error: volume %d at offset %d, member planned at %d", w.vol, w.off, p.Offset-blockSize)
-				}
-				if err := w.write(tarHeader(MemberName(b, j), p.Length, mtime)); err != nil {
+				if err := w.startMember(b, j, mtime); err != nil {
 					return err
 				}
 				var dst io.Writer = w
@@ -320,6 +312,21 @@ func (w *volumeWriter) writeAll(blobs []*packBlob) error {
 	return w.finish()
 }
 
+// startMember writes the tar header of segment j of b where it is planned,
+// opening its volume first if need be.
+func (w *volumeWriter) startMember(b *Blob, j int, mtime int64) error {
+	p := b.Placements[j]
+	if p.Volume != w.vol {
+		if err := w.open(p.Volume); err != nil {
+			return err
+		}
+	}
+	if w.off != p.Offset-blockSize {
+		return fmt.Errorf("internal error: volume %d at offset %d, member planned at %d", w.vol, w.off, p.Offset-blockSize)
+	}
+	return w.write(tarHeader(MemberName(b, j), p.Length, mtime))
+}
+
 // localFile opens the file holding blob b when b can be copied by the
 // kernel: stored as it is, from a local source, into volumes that are files,
 // and of copyMin bytes or more (for small blobs the system calls cost more
@@ -371,15 +378,7 @@ func (w *volumeWriter) copyFile(b *Blob, src *os.File, from Source) error {
 	wholeHasher, segmentHasher := w.hashers[0], w.hashers[1]
 	mtime := mtimeOf(w.x)
 	for j, p := range b.Placements {
-		if p.Volume != w.vol {
-			if err := w.open(p.Volume); err != nil {
-				return err
-			}
-		}
-		if w.off != p.Offset-blockSize {
-			return fmt.Errorf("internal error: volume %d at offset %d, member planned at %d", w.vol, w.off, p.Offset-blockSize)
-		}
-		if err := w.write(tarHeader(MemberName(b, j), p.Length, mtime)); err != nil {
+		if err := w.startMember(b, j, mtime); err != nil {
 			return err
 		}
 		if err := w.bw.Flush(); err != nil {
