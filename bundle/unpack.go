@@ -303,6 +303,7 @@ func (u *unpacker) startBlob(b *Blob) error {
 		if u.hasher == nil {
 			u.hasher = newRangeHasher()
 		}
+		bw.DigestCheckedByCaller() // by u.hasher
 		u.copier = bw
 	} else if _, discard := w.(discardSink); !discard && b.StoredSize >= asyncMin {
 		w = newAsyncSink(w)
@@ -335,7 +336,7 @@ func (u *unpacker) copyMember(body *bodyReader, m memberRef) error {
 	u.hasher.expect(&hashCheck{want: b.Digest, size: b.Size, done: done, fail: func(got digest.Digest, size int64) error {
 		return u.blame(b, bw, got, size)
 	}})
-	u.pending = append(u.pending, pendingBlob{b: b, w: bw, checked: done, part: m.part})
+	u.pending = append(u.pending, pendingBlob{b: b, w: bw, checked: done})
 	return nil
 }
 
@@ -369,7 +370,6 @@ func (u *unpacker) blame(b *Blob, bw *oci.BlobWriter, got digest.Digest, size in
 type pendingBlob struct {
 	b       *Blob
 	w       *oci.BlobWriter
-	part    int
 	checked chan struct{}
 }
 

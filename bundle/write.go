@@ -112,11 +112,12 @@ func (w *volumeWriter) open(n int) error {
 		w.done += w.prefixLen // written by writeHeaders
 		return nil
 	}
-	return w.write(w.header(n))
+	return w.header(n, w.write)
 }
 
-// header returns the members of volume n before its blobs.
-func (w *volumeWriter) header(n int) []byte {
+// header passes the members of volume n before its blobs to write, piece
+// by piece (the index may be tens of MiB: it is not copied).
+func (w *volumeWriter) header(n int, write func([]byte) error) error {
 	mtime := mtimeOf(w.x)
 	members := []struct {
 		name string
@@ -136,13 +137,14 @@ func (w *volumeWriter) header(n int) []byte {
 		name string
 		data []byte
 	}{MemberVolume, volumeMarker(w.x.BundleID, n, len(w.x.Volumes))})
-	var b []byte
 	for _, m := range members {
-		b = append(b, tarHeader(m.name, int64(len(m.data)), mtime)...)
-		b = append(b, m.data...)
-		b = append(b, zeroBlock[:padding(int64(len(m.data)))]...)
+		for _, p := range [][]byte{tarHeader(m.name, int64(len(m.data)), mtime), m.data, zeroBlock[:padding(int64(len(m.data)))]} {
+			if err := write(p); err != nil {
+				return err
+			}
+		}
 	}
-	return b
+	return nil
 }
 
 // writeHeaders writes each volume's header into the room left for it.
@@ -151,15 +153,22 @@ func (w *volumeWriter) writeHeaders() error {
 		if err := w.ctx.Err(); err != nil {
 			return err
 		}
-		h := w.header(n)
-		if int64(len(h)) != w.prefixLen {
-			return fmt.Errorf("internal error: header of volume %d is %d bytes, planned %d", n, len(h), w.prefixLen)
+		// Measured first: a header longer than planned would overwrite
+		// blobs.
+		var size int64
+		w.header(n, func(p []byte) error { size += int64(len(p)); return nil })
+		if size != w.prefixLen {
+			return fmt.Errorf("internal error: header of volume %d is %d bytes, planned %d", n, size, w.prefixLen)
 		}
 		f, err := w.files.reopen(n)
 		if err != nil {
 			return fmt.Errorf("write volume %d: %w", n, err)
 		}
-		_, err = f.WriteAt(h, 0)
+		bw := bufio.NewWriterSize(f, ioChunk)
+		err = w.header(n, func(p []byte) error { _, err := bw.Write(p); return err })
+		if err == nil {
+			err = bw.Flush()
+		}
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -244,12 +253,13 @@ func (w *volumeWriter) writeAll(blobs []*packBlob) error {
 		err = func() error {
 			defer rc.Close()
 			// An unencoded blob is checked by its own digest as it is read
-			// (checkedReader), which also proves its segments are the bytes
-			// hashed when planning; encoded bytes need a hash of their own.
-			// A blob that fails its check at the end fails the pack, and the
-			// sink discards what was written.
-			// Writing the header last, a split blob's segment digests are
-			// found here, and encoded bytes checked whole.
+			// (checkedReader). Its segment digests, when it is split, are
+			// either found here (headers written last) or were hashed before
+			// from one read with that digest, which the check proves are the
+			// bytes written. Encoded bytes need hashes of their own: found
+			// here, with the whole stream checked, or compared with those
+			// hashed before. A blob that fails a check fails the pack, and
+			// the sink discards what was written.
 			split := len(b.Placements) > 1
 			record := w.files != nil && split
 			segmentHash := b.Encoding != CompressionNone || record
