@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -120,4 +122,97 @@ func TestUnpackCopiedBlobs(t *testing.T) {
 			t.Errorf("the lying blob was written")
 		}
 	})
+}
+
+// failingCopier is a blob file whose copies fail after some bytes, as a
+// full disk would.
+type failingCopier struct {
+	bytes.Buffer
+	limit int64
+}
+
+var errNoSpace = errors.New("no space left on device")
+
+func (c *failingCopier) Written() int64 { return int64(c.Len()) }
+func (c *failingCopier) CopyFrom(src *os.File, n int64) (int64, error) {
+	off := c.Written()
+	k := min(n, c.limit-off)
+	if k > 0 {
+		if _, err := io.CopyN(&c.Buffer, src, k); err != nil {
+			return off, err
+		}
+	}
+	if k < n {
+		return off, errNoSpace
+	}
+	return off, nil
+}
+
+// When a kernel copy fails, unpack cannot tell from the error which side
+// failed: a volume that still reads is fine and the destination is at
+// fault (not a CorruptError, which would send the user to replace a good
+// medium); a volume that no longer reads is damaged.
+func TestCopyDataBlamesTheRightSide(t *testing.T) {
+	src := newMemSource("copy")
+	big := src.add(ocispec.MediaTypeImageLayerGzip, pfData(3<<20, 43))
+	src.addImage(t, "copy:1", big)
+	dir, _ := packSources(t, []Source{src}, PackOptions{})
+	s, err := OpenSet(context.Background(), []string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name          string
+		closeVolume   bool
+		wantCorrupt   bool
+		wantDestError bool
+	}{
+		{name: "destination full", wantDestError: true},
+		{name: "volume unreadable", closeVolume: true, wantCorrupt: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, br, h, err := s.openVolume(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			body := newBodyReader(br, h, nil)
+			body.useFile(f, br)
+			for {
+				m, data, ok, err := body.Next()
+				if err != nil || !ok {
+					t.Fatalf("no member for %s (%v)", big.Digest, err)
+				}
+				if m.blob.Digest != big.Digest {
+					io.Copy(io.Discard, data)
+					if err := body.End(); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				dst := &failingCopier{limit: 2 << 20}
+				var added int64
+				if tc.closeVolume {
+					// Reads fail from here on, as on a medium gone bad.
+					dst.limit = 1 << 62
+					f.Close()
+				}
+				err = body.copyData(dst, func(_, n int64) { added += n })
+				var ce *CorruptError
+				var de *destError
+				switch {
+				case err == nil:
+					t.Fatal("copyData succeeded")
+				case tc.wantCorrupt && (!errors.As(err, &ce) || ce.Path != h.Path || !strings.Contains(ce.Reason, "cannot be read")):
+					t.Errorf("got %v, want a CorruptError naming %s: cannot be read", err, h.Path)
+				case tc.wantDestError && (!errors.As(err, &de) || !errors.Is(err, errNoSpace) || errors.As(err, &ce)):
+					t.Errorf("got %v, want the destination's error, not a corrupt volume", err)
+				}
+				if added != dst.Written() {
+					t.Errorf("%d bytes handed to be hashed, %d written", added, dst.Written())
+				}
+				return
+			}
+		})
+	}
 }
