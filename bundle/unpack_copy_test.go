@@ -216,3 +216,49 @@ func TestCopyDataBlamesTheRightSide(t *testing.T) {
 		})
 	}
 }
+
+// Stopped halfway (Ctrl-C), pack leaves no file in its output directory
+// and unpack leaves the destination as it was, while blobs are being
+// copied by the kernel and hashed behind the copy.
+func TestCancelWhileCopying(t *testing.T) {
+	src := newMemSource("cancel")
+	var layers []ocispec.Descriptor
+	for i := range 4 {
+		layers = append(layers, src.add(ocispec.MediaTypeImageLayerGzip, pfData(3<<20, 50+i)))
+	}
+	src.addImage(t, "cancel:1", layers...)
+	disk := &diskSource{memSource: src, dir: t.TempDir()}
+	const half = 6 << 20
+	stopAt := func(cancel context.CancelFunc) func(Progress) {
+		return func(p Progress) {
+			if p.Done >= half {
+				cancel()
+			}
+		}
+	}
+
+	t.Run("pack", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		out := t.TempDir()
+		_, err := Pack(ctx, []Source{disk}, &DirSink{Dir: out}, PackOptions{MaxVolumeSize: 5 << 20, Created: testCreated, Progress: stopAt(cancel)})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("pack: %v, want context.Canceled", err)
+		}
+		if ents, _ := os.ReadDir(out); len(ents) != 0 {
+			t.Errorf("a stopped pack left %d files in %s", len(ents), out)
+		}
+	})
+
+	t.Run("unpack", func(t *testing.T) {
+		dir, _ := packSources(t, []Source{disk}, PackOptions{MaxVolumeSize: 5 << 20})
+		dest, before := newDestFixture(t).fresh(t, "")
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		_, err := Unpack(ctx, []string{dir}, dest, UnpackOptions{AllowUnsigned: true, Progress: stopAt(cancel)})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("unpack: %v, want context.Canceled", err)
+		}
+		assertUntouched(t, dest, before)
+	})
+}
