@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 )
 
 // Sink receives the volumes that Pack writes. Pack calls Begin once with the
@@ -59,15 +58,6 @@ func (s *DirSink) Begin(ctx context.Context, x *Index) error {
 
 // ErrNoSpace is wrapped when a destination lacks the room needed.
 var ErrNoSpace = errors.New("not enough free space")
-
-// FreeSpace returns the bytes available to an unprivileged writer at path.
-func FreeSpace(path string) (int64, error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(path, &st); err != nil {
-		return 0, err
-	}
-	return int64(st.Bavail) * int64(st.Bsize), nil
-}
 
 // syncFile makes a written file durable.
 func syncFile(path string) error {

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/airgap-bundle/bundle/internal/writeback"
 	"github.com/opencontainers/go-digest"
@@ -506,19 +505,19 @@ func (l *Layout) AddManifests(descs []ocispec.Descriptor) ([]IndexChange, error)
 	return changes, nil
 }
 
-// lock takes an exclusive flock on the layout directory itself, so no lock
-// file is left behind.
+// lock takes an exclusive lock (flock; LockFileEx on Windows) on the layout
+// directory itself, so no lock file is left behind.
 func (l *Layout) lock() (func(), error) {
 	d, err := l.root.Open(".")
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", l.Path, err)
 	}
-	if err := syscall.Flock(int(d.Fd()), syscall.LOCK_EX); err != nil {
+	if err := lockFile(d); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("lock %s: %w", l.Path, err)
 	}
 	return func() {
-		syscall.Flock(int(d.Fd()), syscall.LOCK_UN)
+		unlockFile(d)
 		d.Close()
 	}, nil
 }
