@@ -1,8 +1,10 @@
 package oci_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -268,5 +270,87 @@ func TestBatchCommits(t *testing.T) {
 	}
 	if len(names) != 2 || !strings.Contains(strings.Join(names, " "), a.Digest.Encoded()) {
 		t.Errorf("after Close without a flush: %v, want only the two flushed blobs", names)
+	}
+}
+
+// CopyFrom appends a file's bytes without hashing them, for a caller that
+// reads them back with ReadAt to check them: it refuses more bytes than the
+// descriptor's size, reports a source that ends early, and Commit still
+// refuses a blob of the wrong size.
+func TestBlobWriterCopyFrom(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "l")
+	l, err := oci.Create(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	data := bytes.Repeat([]byte("0123456789abcdef"), 70000) // 1.1 MB
+	desc := ocispec.Descriptor{Digest: digest.FromBytes(data), Size: int64(len(data))}
+	srcPath := filepath.Join(t.TempDir(), "src")
+	if err := os.WriteFile(srcPath, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	open := func() *os.File {
+		f, err := os.Open(srcPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+
+	t.Run("in pieces, read back, committed", func(t *testing.T) {
+		w, err := l.NewBlobWriter(desc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := open()
+		w.Write(data[:100]) // what a caller had buffered already
+		src.Seek(100, io.SeekStart)
+		for _, n := range []int64{1 << 20, int64(len(data)) - 100 - 1<<20} {
+			off, err := w.CopyFrom(src, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, n)
+			if _, err := w.ReadAt(got, off); err != nil || !bytes.Equal(got, data[off:off+n]) {
+				t.Fatalf("read back at %d: %v, bytes equal %v", off, err, bytes.Equal(got, data[off:off+n]))
+			}
+		}
+		if w.Written() != desc.Size {
+			t.Fatalf("written %d, want %d", w.Written(), desc.Size)
+		}
+		if err := w.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if !l.HasBlob(desc.Digest, desc.Size) {
+			t.Fatal("blob not in place after Commit")
+		}
+		os.Remove(filepath.Join(dir, "blobs", "sha256", desc.Digest.Encoded()))
+	})
+	t.Run("more than the size", func(t *testing.T) {
+		w, _ := l.NewBlobWriter(desc)
+		defer w.Abort()
+		if _, err := w.CopyFrom(open(), desc.Size+1); err == nil {
+			t.Fatal("CopyFrom accepted more bytes than the descriptor says")
+		}
+	})
+	t.Run("source ends early", func(t *testing.T) {
+		w, _ := l.NewBlobWriter(desc)
+		src := open()
+		src.Seek(10, io.SeekStart)
+		if _, err := w.CopyFrom(src, desc.Size); !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("CopyFrom of a short source: %v, want io.ErrUnexpectedEOF", err)
+		}
+		if err := w.Commit(); err == nil {
+			t.Fatal("Commit accepted a blob of the wrong size")
+		}
+		if l.HasBlob(desc.Digest, desc.Size) {
+			t.Fatal("a short blob landed")
+		}
+	})
+	entries, _ := os.ReadDir(filepath.Join(dir, "blobs", "sha256"))
+	if len(entries) != 0 {
+		t.Fatalf("left behind: %v", entries)
 	}
 }
