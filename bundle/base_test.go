@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/airgap-bundle/bundle/format"
+
 	"github.com/airgap-bundle/bundle/sign"
 	"github.com/opencontainers/go-digest"
 )
@@ -156,8 +158,8 @@ func TestValidDigest(t *testing.T) {
 		{"", false},
 		{"sha256", false},
 	} {
-		if err := validDigest(digest.Digest(tc.d)); (err == nil) != tc.ok {
-			t.Errorf("validDigest(%q) = %v, want ok %v", tc.d, err, tc.ok)
+		if err := format.CheckDigest(digest.Digest(tc.d)); (err == nil) != tc.ok {
+			t.Errorf("format.CheckDigest(%q) = %v, want ok %v", tc.d, err, tc.ok)
 		}
 	}
 }

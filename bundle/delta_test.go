@@ -432,7 +432,7 @@ func TestPackBasesListedInOrderOnce(t *testing.T) {
 	otherDir, other := packLayout(t, PackOptions{Signer: signer})
 	b1, bo := loadBase(t, v1dir), loadBase(t, otherDir)
 	_, x := packSources(t, []Source{d.v2}, PackOptions{Signer: signer, Bases: []*BaseBundle{bo, b1, bo, b1}})
-	want := []Base{{other.BundleID, bo.Digest()}, {v1.BundleID, b1.Digest()}}
+	want := []Base{{BundleID: other.BundleID, Index: bo.Digest()}, {BundleID: v1.BundleID, Index: b1.Digest()}}
 	if !slices.Equal(x.Bases, want) {
 		t.Errorf("bases %v, want %v (in order, once, including one that supplies nothing)", x.Bases, want)
 	}

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-
-	"github.com/opencontainers/go-digest"
 )
 
 // Errors a caller can tell apart with errors.Is.
@@ -18,39 +16,9 @@ var (
 	// ErrBadSignature: the signature does not match the bundle index: the
 	// index was altered after signing.
 	ErrBadSignature = errors.New("the bundle index signature does not verify: the index was altered or the signature damaged")
-	// ErrNotVolume: the file is not a bundle volume at all.
-	ErrNotVolume = errors.New("not a bundle volume")
 	// ErrNoVolumes: no volume was found in the paths given.
 	ErrNoVolumes = errors.New("no bundle volume found")
 )
-
-// CorruptError reports bytes of a volume that differ from what the signed
-// index says: a damaged or truncated medium, or tampering.
-type CorruptError struct {
-	Path   string        // volume file
-	Volume int           // volume number (0 if not known)
-	Offset int64         // byte offset in the volume where the problem is
-	Member string        // tar member concerned, if any
-	Digest digest.Digest // expected digest of the segment, if any
-	Reason string
-}
-
-func (e *CorruptError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s", e.Path)
-	if e.Volume > 0 {
-		fmt.Fprintf(&b, " (volume %d)", e.Volume)
-	}
-	fmt.Fprintf(&b, " is corrupt at offset %d", e.Offset)
-	if e.Member != "" {
-		fmt.Fprintf(&b, ", member %s", e.Member)
-	}
-	if e.Digest != "" {
-		fmt.Fprintf(&b, " (expected %s)", e.Digest)
-	}
-	fmt.Fprintf(&b, ": %s; copy this volume again from the source medium", e.Reason)
-	return b.String()
-}
 
 // MissingVolumesError lists the volumes of a bundle that were not given.
 type MissingVolumesError struct {

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/airgap-bundle/bundle/format"
+
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -67,8 +69,8 @@ func FuzzParseIndex(f *testing.F) {
 		// What passes can be laid out: every volume's members are listed
 		// and named.
 		for _, v := range x.Volumes {
-			for _, m := range x.members(v.Number) {
-				if MemberName(m.blob, m.part) == "" {
+			for _, m := range x.Members(v.Number) {
+				if MemberName(m.Blob, m.Part) == "" {
 					t.Fatal("empty member name")
 				}
 			}
@@ -85,14 +87,14 @@ func FuzzParseIndex(f *testing.F) {
 		if err := dec.Decode(&y); err != nil {
 			t.Fatalf("re-marshalled index does not decode: %v\n%s", err, m)
 		}
-		if err := y.validate(len(b)); err != nil {
+		if err := y.Validate(len(b)); err != nil {
 			t.Fatalf("re-marshalled index does not validate: %v\n%s", err, m)
 		}
 		m2, err := json.Marshal(&y)
 		if err != nil || !bytes.Equal(m, m2) {
 			t.Fatalf("marshalling is not stable:\n%s\n%s", m, m2)
 		}
-		if x.prefixSize(len(m)) == x.prefixSize(len(b)) {
+		if x.PrefixSize(len(m)) == x.PrefixSize(len(b)) {
 			if _, err := ParseIndex(m); err != nil {
 				t.Fatalf("re-marshalled index does not parse: %v\n%s", err, m)
 			}
@@ -127,7 +129,7 @@ func FuzzReadVolume(f *testing.F) {
 				continue
 			}
 			// Truncations and damage of the first volume of each bundle.
-			cuts := []int64{0, 100, blockSize, blockSize + 30, trailer, int64(len(data)) - 1}
+			cuts := []int64{0, 100, format.BlockSize, format.BlockSize + 30, trailer, int64(len(data)) - 1}
 			for _, m := range members {
 				cuts = append(cuts, m.HdrOff, m.DataOff+m.Size/2, m.End())
 			}
@@ -162,9 +164,9 @@ func FuzzReadVolume(f *testing.F) {
 		if h.Index == nil || h.Number < 1 || h.Number > h.Total() || (h.Index.Signer != nil) != (h.Signature != nil) {
 			t.Fatalf("ReadVolumeHeader returned an inconsistent header: %+v", h)
 		}
-		body := newBodyReader(r, h, nil)
+		body := format.NewBodyReader(r, h.Body(), nil)
 		for {
-			_, d, ok, err := body.Next()
+			_, ok, err := body.Next()
 			if err != nil {
 				if !typedVolumeError(err) {
 					t.Fatalf("Next: untyped error %v (%T)", err, err)
@@ -174,7 +176,7 @@ func FuzzReadVolume(f *testing.F) {
 			if !ok {
 				break
 			}
-			if _, err := io.Copy(io.Discard, d); err != nil {
+			if _, err := io.Copy(io.Discard, body); err != nil {
 				if !typedVolumeError(err) {
 					t.Fatalf("member data: untyped error %v (%T)", err, err)
 				}

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airgap-bundle/bundle/format"
+
 	"github.com/airgap-bundle/bundle/internal/testlayout"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/airgap-bundle/bundle/sign"
@@ -311,7 +313,9 @@ type tarMember struct {
 }
 
 // End is the offset after the member's padding.
-func (m tarMember) End() int64 { return m.DataOff + (m.Size+blockSize-1)/blockSize*blockSize }
+func (m tarMember) End() int64 {
+	return m.DataOff + (m.Size+format.BlockSize-1)/format.BlockSize*format.BlockSize
+}
 
 // scanVolume lists the members of a well-formed volume and the offset of
 // its trailer.
@@ -319,18 +323,18 @@ func scanVolume(t testing.TB, data []byte) (members []tarMember, trailer int64) 
 	t.Helper()
 	var off int64
 	for {
-		if off+blockSize > int64(len(data)) {
+		if off+format.BlockSize > int64(len(data)) {
 			t.Fatalf("scan volume: no trailer")
 		}
-		h := data[off : off+blockSize]
-		if bytes.Equal(h, zeroBlock[:blockSize]) {
+		h := data[off : off+format.BlockSize]
+		if bytes.Equal(h, format.Zeros(format.BlockSize)) {
 			return members, off
 		}
-		name, size, err := parseTarHeader(h)
+		name, size, err := format.ParseTarHeader(h)
 		if err != nil {
 			t.Fatalf("scan volume at %d: %v", off, err)
 		}
-		m := tarMember{Name: name, HdrOff: off, DataOff: off + blockSize, Size: size}
+		m := tarMember{Name: name, HdrOff: off, DataOff: off + format.BlockSize, Size: size}
 		members = append(members, m)
 		off = m.End()
 	}
@@ -352,7 +356,7 @@ func findMember(t testing.TB, members []tarMember, name string) tarMember {
 func setTarChecksum(h []byte) {
 	copy(h[148:156], "        ")
 	var sum int64
-	for _, c := range h[:blockSize] {
+	for _, c := range h[:format.BlockSize] {
 		sum += int64(c)
 	}
 	copy(h[148:156], fmt.Sprintf("%06o\x00 ", sum))
@@ -481,14 +485,14 @@ func writeBundle(t testing.TB, x *Index, layoutIndex []byte, stored map[digest.D
 		}
 	}
 	dir = t.TempDir()
-	mtime := mtimeOf(x)
+	mtime := x.Mtime()
 	total := len(x.Volumes)
 	for _, v := range x.Volumes {
 		var buf bytes.Buffer
 		members := []struct {
 			name string
 			data []byte
-		}{{MemberLayout, layoutFileContent}, {MemberOCIIndex, layoutIndex}, {MemberIndex, indexBytes}}
+		}{{MemberLayout, []byte(format.OCILayoutFile)}, {MemberOCIIndex, layoutIndex}, {MemberIndex, indexBytes}}
 		if sig != nil {
 			members = append(members, struct {
 				name string
@@ -498,26 +502,26 @@ func writeBundle(t testing.TB, x *Index, layoutIndex []byte, stored map[digest.D
 		members = append(members, struct {
 			name string
 			data []byte
-		}{MemberVolume, volumeMarker(x.BundleID, v.Number, total)})
+		}{MemberVolume, format.VolumeMarker(x.BundleID, v.Number, total)})
 		for _, m := range members {
-			if err := writeMember(&buf, m.name, m.data, mtime); err != nil {
+			if err := format.WriteMember(&buf, m.name, m.data, mtime); err != nil {
 				t.Fatal(err)
 			}
 		}
-		for _, m := range idx.members(v.Number) {
-			p := m.placement()
-			if int64(buf.Len()) != p.Offset-blockSize {
-				t.Fatalf("writeBundle: volume %d at %d, member planned at %d", v.Number, buf.Len(), p.Offset-blockSize)
+		for _, m := range idx.Members(v.Number) {
+			p := m.Placement()
+			if int64(buf.Len()) != p.Offset-format.BlockSize {
+				t.Fatalf("writeBundle: volume %d at %d, member planned at %d", v.Number, buf.Len(), p.Offset-format.BlockSize)
 			}
 			var start int64
-			for k := 0; k < m.part; k++ {
-				start += m.blob.Placements[k].Length
+			for k := 0; k < m.Part; k++ {
+				start += m.Blob.Placements[k].Length
 			}
-			if err := writeMember(&buf, MemberName(m.blob, m.part), stored[m.blob.Digest][start:start+p.Length], mtime); err != nil {
+			if err := format.WriteMember(&buf, MemberName(m.Blob, m.Part), stored[m.Blob.Digest][start:start+p.Length], mtime); err != nil {
 				t.Fatal(err)
 			}
 		}
-		buf.Write(zeroBlock[:])
+		buf.Write(format.Zeros(2 * format.BlockSize))
 		if int64(buf.Len()) != v.Size {
 			t.Fatalf("writeBundle: volume %d is %d bytes, planned %d", v.Number, buf.Len(), v.Size)
 		}

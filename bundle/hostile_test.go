@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airgap-bundle/bundle/format"
+
 	"github.com/airgap-bundle/bundle/sign"
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
@@ -151,7 +153,7 @@ func flipSpots(t *testing.T, data []byte) []flipSpot {
 	members, trailer := scanVolume(t, data)
 	var spots []flipSpot
 	add := func(what string, off int64, signed bool) {
-		spots = append(spots, flipSpot{what: what, off: off, firstBlock: off < blockSize, signedMember: signed})
+		spots = append(spots, flipSpot{what: what, off: off, firstBlock: off < format.BlockSize, signedMember: signed})
 	}
 	var blobMembers []tarMember
 	for _, m := range members {
@@ -172,12 +174,12 @@ func flipSpots(t *testing.T, data []byte) []flipSpot {
 			add(m.Name+" header: mode", m.HdrOff+100+4, false)
 			add(m.Name+" header: mtime", m.HdrOff+136+10, false)
 			add(m.Name+" header: ustar magic", m.HdrOff+257, false)
-			add(m.Name+" header: unused tail", m.HdrOff+blockSize-1, false)
+			add(m.Name+" header: unused tail", m.HdrOff+format.BlockSize-1, false)
 		}
 		add(m.Name+" data: first byte", m.DataOff, signed)
 		add(m.Name+" data: middle", m.DataOff+m.Size/2, signed)
 		add(m.Name+" data: last byte", m.DataOff+m.Size-1, signed)
-		if m.Size%blockSize != 0 {
+		if m.Size%format.BlockSize != 0 {
 			add(m.Name+" padding", m.DataOff+m.Size, false)
 			add(m.Name+" padding: last byte", m.End()-1, false)
 		}
@@ -199,12 +201,12 @@ func flipSpots(t *testing.T, data []byte) []flipSpot {
 		add(w+" data: first byte", m.DataOff, false)
 		add(w+" data: middle", m.DataOff+m.Size/2, false)
 		add(w+" data: last byte", m.DataOff+m.Size-1, false)
-		if m.Size%blockSize != 0 {
+		if m.Size%format.BlockSize != 0 {
 			add(w+" padding", m.DataOff+m.Size, false)
 		}
 	}
 	add("trailer: first byte", trailer, false)
-	add("trailer: middle", trailer+blockSize, false)
+	add("trailer: middle", trailer+format.BlockSize, false)
 	add("trailer: last byte", int64(len(data))-1, false)
 	return spots
 }
@@ -307,8 +309,8 @@ func hostileTruncatedVolume(t *testing.T) {
 		}{
 			{"empty file", 0},
 			{"inside the first header", 100},
-			{"one byte short of the first header", blockSize - 1},
-			{"after the first header", blockSize},
+			{"one byte short of the first header", format.BlockSize - 1},
+			{"after the first header", format.BlockSize},
 			{"inside index.json", findMember(t, members, MemberOCIIndex).DataOff + 10},
 			{"inside bundle.json", findMember(t, members, MemberIndex).DataOff + 100},
 			{"before volume.json", vm.HdrOff},
@@ -317,7 +319,7 @@ func hostileTruncatedVolume(t *testing.T) {
 			{"inside the first blob header", first.HdrOff + 300},
 			{"inside the first blob data", first.DataOff + first.Size/2},
 			{"before the trailer", trailer},
-			{"inside the trailer", trailer + blockSize},
+			{"inside the trailer", trailer + format.BlockSize},
 			{"one byte short", int64(len(data)) - 1},
 		}
 		for _, c := range cuts {
@@ -328,12 +330,12 @@ func hostileTruncatedVolume(t *testing.T) {
 				if err == nil {
 					t.Fatalf("Verify accepted volume %d cut to %d bytes", n, c.at)
 				}
-				if blame(err, path, n, c.at < blockSize, false) == "" {
+				if blame(err, path, n, c.at < format.BlockSize, false) == "" {
 					t.Errorf("Verify error does not name volume %d: %s", n, describe(err))
 				}
 				dest, before := dests.fresh(t, "")
 				err = unpackMustFail(t, []string{dir}, dest, before, UnpackOptions{Key: key})
-				if blame(err, path, n, c.at < blockSize, false) == "" {
+				if blame(err, path, n, c.at < format.BlockSize, false) == "" {
 					t.Errorf("Unpack error does not name volume %d: %s", n, describe(err))
 				}
 			})
@@ -359,8 +361,8 @@ func TestHostileAppendedBytes(t *testing.T) {
 		}{
 			{"one zero byte", []byte{0}},
 			{"one byte", []byte("x")},
-			{"a zero block", make([]byte, blockSize)},
-			{"a second trailer", make([]byte, 2*blockSize)},
+			{"a zero block", make([]byte, format.BlockSize)},
+			{"a second trailer", make([]byte, 2*format.BlockSize)},
 			{"a tar record's worth of zeros", make([]byte, 10240)},
 			{"a copy of the volume", data},
 		} {
@@ -551,7 +553,7 @@ func rewritePrefix(t *testing.T, path string, repl map[string][]byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mtime := mtimeOf(h.Index)
+	mtime := h.Index.Mtime()
 	var out bytes.Buffer
 	var end int64
 	for _, m := range members {
@@ -562,7 +564,7 @@ func rewritePrefix(t *testing.T, path string, repl map[string][]byte) {
 		if r, ok := repl[m.Name]; ok {
 			content = r
 		}
-		if err := writeMember(&out, m.Name, content, mtime); err != nil {
+		if err := format.WriteMember(&out, m.Name, content, mtime); err != nil {
 			t.Fatal(err)
 		}
 		end = m.End()
@@ -820,7 +822,7 @@ func TestHostileTarHeaders(t *testing.T) {
 				data := mustRead(t, path)
 				ms, _ := scanVolume(t, data)
 				m := tg.pick(ms)
-				h := data[m.HdrOff : m.HdrOff+blockSize]
+				h := data[m.HdrOff : m.HdrOff+format.BlockSize]
 				hh.edit(h)
 				setTarChecksum(h)
 				mustWrite(t, path, data)
@@ -869,7 +871,7 @@ func TestHostileStdlibTar(t *testing.T) {
 	first := firstBlob(t, ms)
 	prefix := volData[:first.HdrOff]
 	firstName := first.Name
-	mtime := time.Unix(mtimeOf(x), 0)
+	mtime := time.Unix(x.Mtime(), 0)
 	reg := func(name string, body string) (*tar.Header, []byte) {
 		return &tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(body)), ModTime: mtime}, []byte(body)
 	}
@@ -1191,7 +1193,7 @@ func TestHostileNegativeTarSize(t *testing.T) {
 			t.Run(name+"/"+size, func(t *testing.T) {
 				b := slices.Clone(data)
 				m := findMember(t, ms, name)
-				h := b[m.HdrOff : m.HdrOff+blockSize]
+				h := b[m.HdrOff : m.HdrOff+format.BlockSize]
 				copy(h[124:135], size)
 				setTarChecksum(h)
 				var err error
@@ -1216,9 +1218,9 @@ func TestHostileNegativeTarSize(t *testing.T) {
 // bundle.json allowed is refused quickly.
 func TestHostileHugeClaimedMember(t *testing.T) {
 	var b bytes.Buffer
-	writeMember(&b, MemberLayout, layoutFileContent, 0)
-	writeMember(&b, MemberOCIIndex, []byte(`{}`), 0)
-	b.Write(tarHeader(MemberIndex, MaxIndexSize, 0))
+	format.WriteMember(&b, MemberLayout, []byte(format.OCILayoutFile), 0)
+	format.WriteMember(&b, MemberOCIIndex, []byte(`{}`), 0)
+	b.Write(format.TarHeader(MemberIndex, MaxIndexSize, 0))
 	b.WriteString(`{"mediaType":`)
 	runtime.GC()
 	var m0, m1 runtime.MemStats

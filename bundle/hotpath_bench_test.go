@@ -24,6 +24,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/airgap-bundle/bundle/format"
+
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -302,11 +304,11 @@ func benchPrefix(tb testing.TB, x *Index, ib []byte, n int) []byte {
 		tb.Fatal("synthetic index.json does not match")
 	}
 	var buf bytes.Buffer
-	mtime := mtimeOf(x)
-	writeMember(&buf, MemberLayout, layoutFileContent, mtime)
-	writeMember(&buf, MemberOCIIndex, li, mtime)
-	writeMember(&buf, MemberIndex, ib, mtime)
-	writeMember(&buf, MemberVolume, volumeMarker(x.BundleID, n, len(x.Volumes)), mtime)
+	mtime := x.Mtime()
+	format.WriteMember(&buf, MemberLayout, []byte(format.OCILayoutFile), mtime)
+	format.WriteMember(&buf, MemberOCIIndex, li, mtime)
+	format.WriteMember(&buf, MemberIndex, ib, mtime)
+	format.WriteMember(&buf, MemberVolume, format.VolumeMarker(x.BundleID, n, len(x.Volumes)), mtime)
 	return buf.Bytes()
 }
 
@@ -400,16 +402,16 @@ func BenchmarkBodyReader(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		body := newBodyReader(br, h, func(int64) {})
+		body := format.NewBodyReader(br, h.Body(), func(int64) {})
 		for {
-			_, data, ok, err := body.Next()
+			_, ok, err := body.Next()
 			if err != nil {
 				b.Fatal(err)
 			}
 			if !ok {
 				break
 			}
-			if _, err := io.CopyBuffer(discardSink{}, data, buf); err != nil {
+			if _, err := io.CopyBuffer(discardSink{}, body, buf); err != nil {
 				b.Fatal(err)
 			}
 			if err := body.End(); err != nil {

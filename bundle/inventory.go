@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/mirror"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/opencontainers/go-digest"
@@ -102,7 +103,7 @@ func ParseInventory(b []byte) (*Inventory, error) {
 	if v.MediaType != MediaTypeInventory {
 		return nil, fmt.Errorf("inventory: mediaType %q, want %q", v.MediaType, MediaTypeInventory)
 	}
-	if !bundleIDRE.MatchString(v.InventoryID) {
+	if format.CheckBundleID(v.InventoryID) != nil {
 		return nil, fmt.Errorf("inventory: inventoryId %q is not 32 lowercase hex digits", v.InventoryID)
 	}
 	if t, err := time.Parse(time.RFC3339, v.Created); err != nil || t.Format(time.RFC3339) != v.Created || t.Location() != time.UTC {
@@ -115,7 +116,7 @@ func ParseInventory(b []byte) (*Inventory, error) {
 		return nil, errors.New("inventory: blobs missing")
 	}
 	for i, c := range v.Blobs {
-		if err := validDigest(c.Digest); err != nil {
+		if err := format.CheckDigest(c.Digest); err != nil {
 			return nil, fmt.Errorf("inventory: blob %d: %w", i, err)
 		}
 		if c.Size < 0 {
@@ -229,7 +230,7 @@ func layoutInventory(ctx context.Context, path string, o InventoryOptions) ([]Co
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if len(e.Name()) != 64 || !isLowerHex(e.Name()) || !e.Type().IsRegular() {
+		if format.CheckDigest(digest.Digest("sha256:"+e.Name())) != nil || !e.Type().IsRegular() {
 			continue
 		}
 		info, err := e.Info()

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/airgap-bundle/bundle/sign"
 	"github.com/klauspost/compress/zstd"
@@ -197,7 +198,7 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 		}
 		// The rules a reader applies, on the index as built (decoding the
 		// bytes again would double the memory a large index takes).
-		if err := x.validate(len(indexBytes)); err != nil {
+		if err := x.Validate(len(indexBytes)); err != nil {
 			return fmt.Errorf("internal error: packed index does not validate: %w", err)
 		}
 		if o.Signer != nil {
@@ -245,7 +246,7 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 		wx = &cx
 	}
 	w := &volumeWriter{ctx: ctx, x: wx, sink: sink, layoutIndex: layoutIndex, indexBytes: indexBytes, sig: sig, progress: o.Progress,
-		files: files, prefixLen: x.prefixSize(indexLen)}
+		files: files, prefixLen: x.PrefixSize(indexLen)}
 	for _, v := range x.Volumes {
 		w.total += v.Size
 	}
@@ -330,7 +331,7 @@ func collect(ctx context.Context, sources []Source, platforms []ocispec.Platform
 			if byDigest[d.Digest] != nil {
 				return nil
 			}
-			if err := validDigest(d.Digest); err != nil {
+			if err := format.CheckDigest(d.Digest); err != nil {
 				return fmt.Errorf("%s: %w", src, err)
 			}
 			b := &packBlob{Blob: &Blob{Digest: d.Digest, Size: d.Size, MediaType: d.MediaType, Encoding: CompressionNone,
@@ -559,7 +560,7 @@ func compress(enc *zstd.Encoder, r io.Reader) error {
 // chooseEncoding compresses b once to learn its stored size and digest, and
 // keeps the compressed form only when it saves at least a tar block.
 func chooseEncoding(ctx context.Context, b *packBlob) error {
-	if oci.IsManifest(b.MediaType) || oci.IsIndex(b.MediaType) || oci.IsCompressed(b.MediaType) || b.Size < 2*blockSize {
+	if oci.IsManifest(b.MediaType) || oci.IsIndex(b.MediaType) || oci.IsCompressed(b.MediaType) || b.Size < 2*format.BlockSize {
 		return nil
 	}
 	rc, err := openRaw(ctx, b.src, b.Blob)
@@ -584,7 +585,7 @@ func chooseEncoding(ctx context.Context, b *packBlob) error {
 	if err := enc.Close(); err != nil {
 		return err
 	}
-	if cw.n+blockSize <= b.Size {
+	if cw.n+format.BlockSize <= b.Size {
 		b.Encoding = CompressionZstd
 		b.StoredSize = cw.n
 		b.StoredDigest = digest.NewDigest(digest.SHA256, h)
@@ -799,17 +800,17 @@ func plan(x *Index, max int64) error {
 		return err
 	}
 	sizing := func() (int64, error) {
-		return x.prefixSize(sizer.size(x)), nil
+		return x.PrefixSize(sizer.size(x)), nil
 	}
 	placeholder := digest.NewDigestFromEncoded(digest.SHA256, strings.Repeat("0", 64))
 	var reserve int64
 	for round := 0; round < 64; round++ {
 		capacity := int64(-1)
 		if max > 0 {
-			capacity = max - reserve - 2*blockSize
+			capacity = max - reserve - 2*format.BlockSize
 		}
-		if max > 0 && capacity < 2*blockSize {
-			need := reserve + 4*blockSize
+		if max > 0 && capacity < 2*format.BlockSize {
+			need := reserve + 4*format.BlockSize
 			return fmt.Errorf("%w: each volume needs %d bytes for the bundle index and headers, and the limit is %d; give a larger --max-size", ErrTooSmall, need, max)
 		}
 		// Relative placement: offsets are from the end of the prefix.
@@ -832,8 +833,8 @@ func plan(x *Index, max int64) error {
 				if n > MaxMemberSize {
 					n = MaxMemberSize
 				}
-				if memberSize(n) > room {
-					n = (room - blockSize) / blockSize * blockSize
+				if format.MemberSize(n) > room {
+					n = (room - format.BlockSize) / format.BlockSize * format.BlockSize
 					if n <= 0 {
 						volData = append(volData, used)
 						vol, used = vol+1, 0
@@ -843,8 +844,8 @@ func plan(x *Index, max int64) error {
 				if len(b.Placements) == 9999 {
 					return fmt.Errorf("%w: blob %s would need more than 9999 segments; give a larger --max-size", ErrTooSmall, b.Digest)
 				}
-				b.Placements = append(b.Placements, Placement{Volume: vol, Offset: used + blockSize, Length: n, Digest: placeholder})
-				used += memberSize(n)
+				b.Placements = append(b.Placements, Placement{Volume: vol, Offset: used + format.BlockSize, Length: n, Digest: placeholder})
+				used += format.MemberSize(n)
 				remaining -= n
 				first = false
 			}
@@ -875,7 +876,7 @@ func plan(x *Index, max int64) error {
 				}
 			}
 			for v := range volData {
-				x.Volumes[v] = Volume{Number: v + 1, Size: prefix + volData[v] + 2*blockSize}
+				x.Volumes[v] = Volume{Number: v + 1, Size: prefix + volData[v] + 2*format.BlockSize}
 			}
 			next, err := sizing()
 			if err != nil {
@@ -889,7 +890,7 @@ func plan(x *Index, max int64) error {
 		if max == 0 || prefix <= reserve {
 			return nil
 		}
-		reserve = prefix + 8*blockSize
+		reserve = prefix + 8*format.BlockSize
 	}
 	return errors.New("internal error: volume plan did not settle")
 }

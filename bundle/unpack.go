@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/airgap-bundle/bundle/sign"
 	"github.com/klauspost/compress/zstd"
@@ -321,13 +323,13 @@ var copyMin int64 = asyncMin
 // copyMember copies member m's data from the volume into the blob file.
 // After the blob's last segment, the check of the whole blob is queued and
 // the blob waits in pending for it: the next blob is copied meanwhile.
-func (u *unpacker) copyMember(body *bodyReader, m memberRef) error {
-	b, bw := m.blob, u.copier
+func (u *unpacker) copyMember(body *format.BodyReader, f *os.File, br *bufio.Reader, m format.Member) error {
+	b, bw := m.Blob, u.copier
 	name := fmt.Sprintf("blob %s being written", b.Digest)
-	if err := body.copyData(bw, func(off, k int64) { u.hasher.addFrom(bw, name, off, k) }); err != nil {
+	if err := copyData(body, f, br, bw, func(off, k int64) { u.hasher.addFrom(bw, name, off, k) }); err != nil {
 		return err
 	}
-	if m.part < len(b.Placements)-1 {
+	if m.Part < len(b.Placements)-1 {
 		return u.hasher.failed()
 	}
 	// One hash of the whole blob: its segments are hashed apart only
@@ -429,51 +431,50 @@ func (u *unpacker) volume(n int) error {
 		return err
 	}
 	defer f.Close()
-	u.done += u.set.Index.prefixSize(len(u.set.IndexBytes))
+	u.done += u.set.Index.PrefixSize(len(u.set.IndexBytes))
 	if u.progress != nil {
 		u.progress(Progress{Op: u.op, Volume: n, Done: u.done, Total: u.total})
 	}
-	body := newBodyReader(br, h, func(k int64) {
+	body := format.NewBodyReader(br, h.Body(), func(k int64) {
 		u.done += k
 		if u.progress != nil {
 			u.progress(Progress{Op: u.op, Volume: n, Done: u.done, Total: u.total})
 		}
 	})
-	body.useFile(f, br)
 	buf := make([]byte, ioChunk)
 	for {
 		if err := u.ctx.Err(); err != nil {
 			return err
 		}
-		m, data, ok, err := body.Next()
+		m, ok, err := body.Next()
 		if err != nil {
 			return err
 		}
 		if !ok {
 			break
 		}
-		if m.part == 0 {
+		if m.Part == 0 {
 			if u.w != nil {
 				return fmt.Errorf("internal error: blob %s left unfinished", u.blob.Digest)
 			}
-			if err := u.startBlob(m.blob); err != nil {
+			if err := u.startBlob(m.Blob); err != nil {
 				return err
 			}
-		} else if u.blob != m.blob {
-			return &CorruptError{Path: h.Path, Volume: n, Member: MemberName(m.blob, m.part), Reason: "segment of a blob whose earlier segments were not read"}
+		} else if u.blob != m.Blob {
+			return &CorruptError{Path: h.Path, Volume: n, Member: MemberName(m.Blob, m.Part), Reason: "segment of a blob whose earlier segments were not read"}
 		}
 		if u.copier != nil {
-			if err := u.copyMember(body, m); err != nil {
+			if err := u.copyMember(body, f, br, m); err != nil {
 				var de *destError
 				if errors.As(err, &de) {
-					return fmt.Errorf("blob %s from %s (volume %d): %w", m.blob.Digest, h.Path, n, de.err)
+					return fmt.Errorf("blob %s from %s (volume %d): %w", m.Blob.Digest, h.Path, n, de.err)
 				}
 				return err
 			}
 			if err := body.End(); err != nil {
 				return err
 			}
-			if m.part == len(m.blob.Placements)-1 {
+			if m.Part == len(m.Blob.Placements)-1 {
 				u.w, u.copier = nil, nil // in pending now
 				if err := u.commitChecked(false); err != nil {
 					return err
@@ -481,30 +482,80 @@ func (u *unpacker) volume(n int) error {
 			}
 			continue
 		}
-		if _, err := io.CopyBuffer(u.w, data, buf); err != nil {
+		if _, err := io.CopyBuffer(u.w, body, buf); err != nil {
 			var ce *CorruptError
 			if errors.As(err, &ce) {
 				return err
 			}
 			// The write side failed: a full disk, or a zstd stream that
 			// does not decode within the bounds the index sets.
-			return fmt.Errorf("blob %s from %s (volume %d): %w", m.blob.Digest, h.Path, n, err)
+			return fmt.Errorf("blob %s from %s (volume %d): %w", m.Blob.Digest, h.Path, n, err)
 		}
 		// The segment digest is checked before the blob may be committed.
 		if err := body.End(); err != nil {
 			return err
 		}
-		if m.part == len(m.blob.Placements)-1 {
+		if m.Part == len(m.Blob.Placements)-1 {
 			w := u.w
 			u.w = nil
 			if err := w.Commit(); err != nil {
 				var de *destError
 				if errors.As(err, &de) {
-					return fmt.Errorf("blob %s from %s (volume %d): %w", m.blob.Digest, h.Path, n, de.err)
+					return fmt.Errorf("blob %s from %s (volume %d): %w", m.Blob.Digest, h.Path, n, de.err)
 				}
-				return &CorruptError{Path: h.Path, Volume: n, Member: MemberName(m.blob, m.part), Digest: m.blob.Digest, Reason: err.Error()}
+				return &CorruptError{Path: h.Path, Volume: n, Member: MemberName(m.Blob, m.Part), Digest: m.Blob.Digest, Reason: err.Error()}
 			}
 		}
 	}
 	return body.Close()
+}
+
+// copyData puts the rest of the current member's data into dst without
+// reading it into memory: what br holds already is written, and the rest
+// is copied from the volume file f (which br reads) by the kernel,
+// copyStep bytes at a time. added gets where each piece went in dst, for
+// the caller to hash it there; body.End then checks everything but the
+// digest.
+func copyData(body *format.BodyReader, f *os.File, br *bufio.Reader, dst blobCopier, added func(off, n int64)) error {
+	if k := min(int64(br.Buffered()), body.Left()); k > 0 {
+		p, _ := br.Peek(int(k))
+		off := dst.Written()
+		if _, err := dst.Write(p); err != nil {
+			return &destError{err}
+		}
+		br.Discard(int(k))
+		body.Consumed(k)
+		added(off, k)
+	}
+	// br holds nothing now, so the file's position is body.Offset().
+	for body.Left() > 0 {
+		off, err := dst.CopyFrom(f, min(copyStep, body.Left()))
+		if k := dst.Written() - off; k > 0 {
+			body.Consumed(k)
+			added(off, k)
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return body.Corrupt("volume ends early (truncated)")
+		}
+		if err != nil {
+			// The kernel does not say which side failed: if the volume
+			// cannot be read where the copy stopped, it is damaged, as
+			// verify would say; otherwise the destination failed.
+			var one [1]byte
+			if _, rerr := f.ReadAt(one[:], body.Offset()); rerr != nil && rerr != io.EOF {
+				return body.Corrupt(fmt.Sprintf("cannot be read: %v", rerr))
+			}
+			return &destError{err}
+		}
+	}
+	return nil
+}
+
+// blobCopier is where copyData puts a member's data.
+type blobCopier interface {
+	io.Writer
+	// CopyFrom appends n bytes of src from its position; see oci.BlobWriter.
+	CopyFrom(src *os.File, n int64) (int64, error)
+	// Written is the number of bytes written so far.
+	Written() int64
 }

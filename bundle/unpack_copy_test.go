@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/airgap-bundle/bundle/format"
+
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -176,15 +178,14 @@ func TestCopyDataBlamesTheRightSide(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			body := newBodyReader(br, h, nil)
-			body.useFile(f, br)
+			body := format.NewBodyReader(br, h.Body(), nil)
 			for {
-				m, data, ok, err := body.Next()
+				m, ok, err := body.Next()
 				if err != nil || !ok {
 					t.Fatalf("no member for %s (%v)", big.Digest, err)
 				}
-				if m.blob.Digest != big.Digest {
-					io.Copy(io.Discard, data)
+				if m.Blob.Digest != big.Digest {
+					io.Copy(io.Discard, body)
 					if err := body.End(); err != nil {
 						t.Fatal(err)
 					}
@@ -197,7 +198,7 @@ func TestCopyDataBlamesTheRightSide(t *testing.T) {
 					dst.limit = 1 << 62
 					f.Close()
 				}
-				err = body.copyData(dst, func(_, n int64) { added += n })
+				err = copyData(body, f, br, dst, func(_, n int64) { added += n })
 				var ce *CorruptError
 				var de *destError
 				switch {

@@ -16,20 +16,20 @@ package bundle
 // tasks after it in that volume stop early.
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"math"
 	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/airgap-bundle/bundle/format"
 )
 
 const (
@@ -43,8 +43,9 @@ const (
 )
 
 // errSuperseded ends a task whose volume already failed earlier in the
-// file: its own findings would not be reported.
-var errSuperseded = errors.New("superseded by an earlier failure")
+// file: its own findings would not be reported. It is a cancellation, so
+// the body checker passes it on as it is.
+var errSuperseded = fmt.Errorf("superseded by an earlier failure: %w", context.Canceled)
 
 // volumeSource opens a volume for reading at offsets. Each task opens it
 // once.
@@ -87,7 +88,7 @@ func (s *Set) volumeFile(n int) (volumeSource, error) {
 func (s *Set) checkVolumes(ctx context.Context, nums []int, open func(n int) (volumeSource, error), workers int, chunk int64, report func(int64)) []error {
 	errs := make([]error, len(nums))
 	checks := make([]*volumeCheck, len(nums))
-	members := membersByVolume(s.Index)
+	members := format.MembersByVolume(s.Index)
 	var tasks []*verifyTask
 	for i, n := range nums {
 		src, err := open(n)
@@ -114,7 +115,7 @@ type volumeCheck struct {
 	n       int
 	path    string
 	size    int64
-	members []memberRef
+	members []format.Member
 	open    volumeSource
 
 	tasks    int
@@ -125,23 +126,7 @@ type volumeCheck struct {
 	errAt    int64
 }
 
-// membersByVolume is Index.members of every volume, in one pass over the
-// blobs.
-func membersByVolume(x *Index) map[int][]memberRef {
-	out := map[int][]memberRef{}
-	for i := range x.Blobs {
-		b := &x.Blobs[i]
-		for j, p := range b.Placements {
-			out[p.Volume] = append(out[p.Volume], memberRef{blob: b, part: j})
-		}
-	}
-	for _, ms := range out {
-		slices.SortFunc(ms, func(a, b memberRef) int { return cmp.Compare(a.placement().Offset, b.placement().Offset) })
-	}
-	return out
-}
-
-func newVolumeCheck(s *Set, n int, members []memberRef, open volumeSource) *volumeCheck {
+func newVolumeCheck(s *Set, n int, members []format.Member, open volumeSource) *volumeCheck {
 	v := &volumeCheck{set: s, n: n, path: s.Volumes[n].Path, size: s.Index.Volumes[n-1].Size, members: members, open: open}
 	v.failedAt.Store(math.MaxInt64)
 	return v
@@ -180,18 +165,18 @@ type verifyTask struct {
 // splitVolume cuts v into tasks of about chunk bytes, at member
 // boundaries; a member larger than chunk is a task of its own.
 func splitVolume(v *volumeCheck, chunk int64) []*verifyTask {
-	prefix := v.set.Index.prefixSize(len(v.set.IndexBytes))
+	prefix := v.set.Index.PrefixSize(len(v.set.IndexBytes))
 	tasks := []*verifyTask{{v: v, header: true, start: 0, end: prefix}}
 	t := &verifyTask{v: v, start: prefix, end: prefix}
 	for i, m := range v.members {
-		size := memberSize(m.placement().Length)
+		size := format.MemberSize(m.Placement().Length)
 		if t.last > t.first && (t.end-t.start >= chunk || size >= chunk) {
 			tasks = append(tasks, t)
 			t = &verifyTask{v: v, first: i, last: i, start: t.end, end: t.end}
 		}
 		t.last, t.end = i+1, t.end+size
 	}
-	t.trailer, t.end = true, t.end+2*blockSize
+	t.trailer, t.end = true, t.end+2*format.BlockSize
 	tasks = append(tasks, t)
 	v.tasks = len(tasks)
 	return tasks
@@ -230,7 +215,7 @@ func runVerifyTasks(ctx context.Context, tasks []*verifyTask, workers int, repor
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := &rangeChecker{ctx: ctx, buf: make([]byte, verifyBufSize), h: sha256.New(), report: report}
+			c := &rangeChecker{ctx: ctx, br: bufio.NewReaderSize(nil, verifyBufSize), report: report}
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(tasks) {
@@ -244,7 +229,7 @@ func runVerifyTasks(ctx context.Context, tasks []*verifyTask, workers int, repor
 				switch {
 				case err == nil:
 					t.v.finished.Add(1)
-				case err != errSuperseded:
+				case !errors.Is(err, errSuperseded):
 					t.v.fail(t.start, err)
 				}
 			}
@@ -253,22 +238,18 @@ func runVerifyTasks(ctx context.Context, tasks []*verifyTask, workers int, repor
 	wg.Wait()
 }
 
-// rangeChecker reads one task's range and checks it. A worker keeps one
-// for all its tasks (its buffer and hash).
+// rangeChecker checks one task's range. A worker keeps one for all its
+// tasks (its buffer).
 type rangeChecker struct {
-	ctx    context.Context
-	buf    []byte
-	h      hash.Hash
-	sum    [sha256.Size]byte
-	report func(int64)
-
-	t       *verifyTask
-	r       io.ReaderAt
-	lo, hi  int   // unread bytes of buf
-	next    int64 // file offset of the byte after buf[hi-1]
-	off     int64 // file offset of buf[lo]: what was checked so far
+	ctx     context.Context
+	br      *bufio.Reader
+	report  func(int64)
 	counted int64 // bytes checked and not yet reported
 }
+
+// reportEvery is how many checked bytes a worker gathers before it
+// reports them.
+const reportEvery = 1 << 20
 
 // run checks t's range.
 func (c *rangeChecker) run(t *verifyTask) error {
@@ -280,12 +261,36 @@ func (c *rangeChecker) run(t *verifyTask) error {
 		return err
 	}
 	defer closeFn()
-	c.t, c.r, c.lo, c.hi, c.next, c.off = t, r, 0, 0, t.start, t.start
+	end := t.end
+	if t.trailer {
+		end++ // one byte more: there must be none
+	}
+	c.br.Reset(&rangeSource{ctx: c.ctx, t: t, r: r, off: t.start, end: end})
 	defer c.flush()
 	if t.header {
-		return c.checkHeader()
+		return c.checkHeader(t, r)
 	}
-	return c.checkBody()
+	v := t.v
+	body := format.NewBodyReader(c.br, format.Body{Index: v.set.Index, Path: v.path, Volume: v.n,
+		Members: v.members[t.first:t.last], Offset: t.start, Last: t.trailer}, c.count)
+	for {
+		_, ok, err := body.Next()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return body.Close()
+		}
+		if err := body.End(); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *rangeChecker) count(n int64) {
+	if c.counted += n; c.counted >= reportEvery {
+		c.flush()
+	}
 }
 
 func (c *rangeChecker) flush() {
@@ -295,188 +300,71 @@ func (c *rangeChecker) flush() {
 	c.counted = 0
 }
 
-func (c *rangeChecker) corrupt(m *memberRef, reason string) error {
-	e := &CorruptError{Path: c.t.v.path, Volume: c.t.v.n, Offset: c.off, Reason: reason}
-	if m != nil {
-		e.Member = MemberName(m.blob, m.part)
-		e.Digest = m.placement().Digest
-	}
-	return e
-}
-
-// errEnd is what take returns at the end of the file.
-var errEnd = errors.New("end of file")
-
-// fill reads the next part of the range into the buffer.
-func (c *rangeChecker) fill() error {
-	c.flush()
-	if err := c.ctx.Err(); err != nil {
-		return err
-	}
-	if c.t.v.failedAt.Load() < c.t.start {
-		return errSuperseded
-	}
-	n := min(int64(len(c.buf)), c.t.end-c.next)
-	if n <= 0 {
-		return errors.New("internal error: read past the range")
-	}
-	k, err := c.r.ReadAt(c.buf[:n], c.next)
-	c.lo, c.hi, c.next = 0, k, c.next+int64(k)
-	if k > 0 {
-		return nil
-	}
-	if err == nil || err == io.EOF {
-		return errEnd
-	}
-	return err
-}
-
-// take returns up to max next bytes of the range, at least one.
-func (c *rangeChecker) take(max int64) ([]byte, error) {
-	if c.lo == c.hi {
-		if err := c.fill(); err != nil {
-			return nil, err
-		}
-	}
-	n := int(min(int64(c.hi-c.lo), max))
-	b := c.buf[c.lo : c.lo+n]
-	c.lo += n
-	c.off += int64(n)
-	c.counted += int64(n)
-	return b, nil
-}
-
-// readErr turns a read failure into what the volume reports.
-func (c *rangeChecker) readErr(m *memberRef, err error, truncated string) error {
-	switch {
-	case err == errEnd:
-		return c.corrupt(m, truncated)
-	case err == errSuperseded || c.ctx.Err() != nil:
-		return err
-	}
-	var ce *CorruptError
-	if errors.As(err, &ce) {
-		return err
-	}
-	return c.corrupt(m, fmt.Sprintf("cannot be read: %v", err))
-}
-
-// equal reads len(want) bytes and reports whether they are want. A short
-// read is an error.
-func (c *rangeChecker) equal(want []byte) (bool, error) {
-	same := true
-	for len(want) > 0 {
-		b, err := c.take(int64(len(want)))
-		if err != nil {
-			return false, err
-		}
-		same = same && bytes.Equal(b, want[:len(b)])
-		want = want[len(b):]
-	}
-	return same, nil
-}
-
 // checkHeader compares the header members with those the set was built
 // from. On a difference the members are read again the way OpenSet reads
 // them, to report what is wrong where.
-func (c *rangeChecker) checkHeader() error {
-	v := c.t.v
-	var n int64
-	ok := true
-	for _, p := range v.set.headerPieces(v.n) {
-		n += int64(len(p))
-		if !ok {
-			continue
-		}
-		same, err := c.equal(p)
-		if err != nil && err != errEnd {
-			return c.readErr(nil, err, "")
-		}
-		ok = err == nil && same
-	}
-	if n != c.t.end {
-		return fmt.Errorf("internal error: volume %d: header members of %d bytes, %d expected", v.n, n, c.t.end)
-	}
-	if ok {
-		return nil
-	}
-	return v.set.reheader(io.NewSectionReader(c.r, 0, math.MaxInt64), v.n)
-}
-
-// checkBody checks the task's members and, for the last task, the
-// trailer and the end of the file.
-func (c *rangeChecker) checkBody() error {
-	t := c.t
+func (c *rangeChecker) checkHeader(t *verifyTask, r io.ReaderAt) error {
 	v := t.v
-	mtime := mtimeOf(v.set.Index)
-	for i := t.first; i < t.last; i++ {
-		m := &v.members[i]
-		p := m.placement()
-		if c.off != p.Offset-blockSize {
-			return fmt.Errorf("internal error: volume %d: member at %d, expected at %d", v.n, c.off, p.Offset-blockSize)
-		}
-		want := tarHeader(MemberName(m.blob, m.part), p.Length, mtime)
-		var h [blockSize]byte
-		if err := c.read(h[:]); err != nil {
-			return c.readErr(m, err, "volume ends early (truncated)")
-		}
-		if !bytes.Equal(h[:], want) {
-			c.off -= blockSize // reported where the header starts
-			name, _, perr := parseTarHeader(h[:])
-			reason := fmt.Sprintf("tar header of %q is not the one the index describes", name)
-			if perr != nil {
-				reason = perr.Error()
+	var off int64
+	same := true
+	for _, p := range v.set.headerPieces(v.n) {
+		for len(p) > 0 && same {
+			b, err := c.br.Peek(min(len(p), c.br.Size()))
+			if len(b) == 0 {
+				switch {
+				case err == io.EOF: // truncated: reheader says where
+				case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+					return err
+				default:
+					return &CorruptError{Path: v.path, Volume: v.n, Offset: off, Reason: fmt.Sprintf("cannot be read: %v", err)}
+				}
+				same = false
+				break
 			}
-			return c.corrupt(m, reason)
-		}
-		c.h.Reset()
-		for left := p.Length; left > 0; {
-			b, err := c.take(left)
-			if err != nil {
-				return c.readErr(m, err, "volume ends early (truncated)")
-			}
-			c.h.Write(b)
-			left -= int64(len(b))
-		}
-		sum := c.h.Sum(c.sum[:0])
-		if hex.EncodeToString(sum) != p.Digest.Encoded() {
-			return c.corrupt(m, fmt.Sprintf("content hashes to sha256:%x", sum))
-		}
-		if pad := padding(p.Length); pad > 0 {
-			zero, err := c.equal(zeroBlock[:pad])
-			if err != nil {
-				return c.readErr(m, err, "volume ends early (truncated)")
-			}
-			if !zero {
-				return c.corrupt(m, "non-zero padding")
-			}
+			same = bytes.Equal(b, p[:len(b)])
+			c.br.Discard(len(b))
+			c.count(int64(len(b)))
+			off += int64(len(b))
+			p = p[len(b):]
 		}
 	}
-	if !t.trailer {
+	if same {
+		if off != t.end {
+			return fmt.Errorf("internal error: volume %d: header members of %d bytes, %d expected", v.n, off, t.end)
+		}
 		return nil
 	}
-	zero, err := c.equal(zeroBlock[:])
-	if err != nil {
-		return c.readErr(nil, err, "volume ends early (truncated before the trailer)")
-	}
-	if !zero {
-		return c.corrupt(nil, "trailer is not two zero blocks")
-	}
-	var one [1]byte
-	if k, _ := c.r.ReadAt(one[:], v.size); k != 0 {
-		return c.corrupt(nil, fmt.Sprintf("bytes after the end of the volume (it should be %d bytes)", v.size))
-	}
-	return nil
+	return v.set.reheader(io.NewSectionReader(r, 0, math.MaxInt64), v.n)
 }
 
-// read fills b from the range.
-func (c *rangeChecker) read(b []byte) error {
-	for len(b) > 0 {
-		x, err := c.take(int64(len(b)))
-		if err != nil {
-			return err
-		}
-		b = b[copy(b, x):]
+// rangeSource reads bytes [off, end) of a volume for one task. It stops
+// when the task's volume has failed earlier in the file (errSuperseded) or
+// the context is done.
+type rangeSource struct {
+	ctx      context.Context
+	t        *verifyTask
+	r        io.ReaderAt
+	off, end int64
+}
+
+func (s *rangeSource) Read(p []byte) (int, error) {
+	if err := s.ctx.Err(); err != nil {
+		return 0, err
 	}
-	return nil
+	if s.t.v.failedAt.Load() < s.t.start {
+		return 0, errSuperseded
+	}
+	if s.off >= s.end {
+		return 0, io.EOF
+	}
+	p = p[:min(int64(len(p)), s.end-s.off)]
+	n, err := s.r.ReadAt(p, s.off)
+	s.off += int64(n)
+	switch {
+	case n > 0:
+		return n, nil // an error comes again on the next read
+	case err == nil:
+		return 0, io.EOF
+	}
+	return 0, err
 }

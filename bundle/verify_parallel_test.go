@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/airgap-bundle/bundle/format"
+
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -37,16 +39,16 @@ func sequentialCheck(data []byte, path string) error {
 	if err != nil {
 		return err
 	}
-	body := newBodyReader(r, h, nil)
+	body := format.NewBodyReader(r, h.Body(), nil)
 	for {
-		_, d, ok, err := body.Next()
+		_, ok, err := body.Next()
 		if err != nil {
 			return err
 		}
 		if !ok {
 			break
 		}
-		if _, err := io.Copy(io.Discard, d); err != nil {
+		if _, err := io.Copy(io.Discard, body); err != nil {
 			return err
 		}
 		if err := body.End(); err != nil {
@@ -142,13 +144,13 @@ func TestVerifyParallelDamage(t *testing.T) {
 		{"tar header of the large blob", flip(big.HdrOff + 30), big.Name, big.HdrOff, "tar header"},
 		{"tar header of the last member, size", flip(last.HdrOff + 124 + 5), last.Name, last.HdrOff, ""},
 		{"tar header of the last member, ustar magic", flip(last.HdrOff + 257), last.Name, last.HdrOff, "tar header"},
-		{"tar header of the large blob, unused last byte", flip(big.HdrOff + blockSize - 1), big.Name, big.HdrOff, "tar header"},
+		{"tar header of the large blob, unused last byte", flip(big.HdrOff + format.BlockSize - 1), big.Name, big.HdrOff, "tar header"},
 		{"padding of the last member", flip(last.End() - 1), last.Name, last.End(), "non-zero padding"},
-		{"trailer", flip(trailer + 700), "", trailer + 2*blockSize, "trailer is not two zero blocks"},
+		{"trailer", flip(trailer + 700), "", trailer + 2*format.BlockSize, "trailer is not two zero blocks"},
 		{"first and last member: the first is reported", flip(last.DataOff, first.DataOff+first.Size/2), first.Name, first.DataOff + first.Size, "content hashes to"},
 		{"large blob and trailer: the blob is reported", flip(trailer, big.DataOff+big.Size/2+1), big.Name, big.DataOff + big.Size, "content hashes to"},
 		{"cut inside the large blob", func(b []byte) []byte { return b[:big.DataOff+big.Size/2] }, big.Name, big.DataOff + big.Size/2, "truncated"},
-		{"cut in the trailer", func(b []byte) []byte { return b[:trailer+blockSize] }, "", trailer + blockSize, "truncated"},
+		{"cut in the trailer", func(b []byte) []byte { return b[:trailer+format.BlockSize] }, "", trailer + format.BlockSize, "truncated"},
 		{"a byte appended", func(b []byte) []byte { return append(slices.Clone(b), 0) }, "", int64(len(data)), "bytes after the end"},
 	}
 	ctx := context.Background()
@@ -361,10 +363,10 @@ func TestSplitVolume(t *testing.T) {
 	for n := 1; n <= len(x.Volumes); n++ {
 		s.Volumes[n] = &VolumeHeader{Path: fmt.Sprint(n), Number: n, Index: x}
 	}
-	members := membersByVolume(x)
+	members := format.MembersByVolume(x)
 	for n := 1; n <= len(x.Volumes); n++ {
-		if !slices.Equal(members[n], x.members(n)) {
-			t.Fatalf("vol %d: members %v, want %v", n, members[n], x.members(n))
+		if !slices.Equal(members[n], x.Members(n)) {
+			t.Fatalf("vol %d: members %v, want %v", n, members[n], x.Members(n))
 		}
 		for _, chunk := range []int64{1, 512, 4096, 1 << 20} {
 			v := newVolumeCheck(s, n, members[n], nil)
@@ -378,8 +380,8 @@ func TestSplitVolume(t *testing.T) {
 					t.Fatalf("vol %d chunk %d: task %d %+v after offset %d, member %d", n, chunk, i+1, tk, next, member)
 				}
 				if tk.last > tk.first {
-					if p := v.members[tk.first].placement(); p.Offset-blockSize != tk.start {
-						t.Fatalf("vol %d chunk %d: task %d starts at %d, its first member at %d", n, chunk, i+1, tk.start, p.Offset-blockSize)
+					if p := v.members[tk.first].Placement(); p.Offset-format.BlockSize != tk.start {
+						t.Fatalf("vol %d chunk %d: task %d starts at %d, its first member at %d", n, chunk, i+1, tk.start, p.Offset-format.BlockSize)
 					}
 				}
 				if chunk == 1 && tk.last-tk.first > 1 {
@@ -463,7 +465,7 @@ func TestOpenVolumeHeaderChanged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first := make([]byte, blockSize)
+	first := make([]byte, format.BlockSize)
 	_, err = io.ReadFull(br, first)
 	f.Close()
 	if err != nil || !bytes.Equal(first, data[blobs[0].HdrOff:blobs[0].DataOff]) || h.Number != 1 || h.Index != s.Index {
@@ -480,50 +482,6 @@ func TestOpenVolumeHeaderChanged(t *testing.T) {
 			}
 			mustWrite(t, path, data)
 		}
-	}
-}
-
-// TestReadDataLike: member data the same as bytes already known is
-// returned as those bytes (no copy); anything else is read as it is.
-func TestReadDataLike(t *testing.T) {
-	known := benchRandom(200<<10+7, 3)
-	changed := func(at int) []byte { b := slices.Clone(known); b[at] ^= 1; return b }
-	cases := []struct {
-		name  string
-		input []byte
-		like  []byte
-		size  int64
-		err   bool
-	}{
-		{"no like", known, nil, int64(len(known)), false},
-		{"same", known, known, int64(len(known)), false},
-		{"first byte differs", changed(0), known, int64(len(known)), false},
-		{"differs after the first 64 KiB", changed(70 << 10), known, int64(len(known)), false},
-		{"last byte differs", changed(len(known) - 1), known, int64(len(known)), false},
-		{"cut, like so far", known[:100<<10], known, int64(len(known)), true},
-		{"cut, no like", known[:100<<10], nil, int64(len(known)), true},
-		{"empty", nil, []byte{}, 0, false},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			p := &prefixReader{r: bytes.NewReader(append(slices.Clone(c.input), "after"...)), path: "x"}
-			got, err := p.readData(c.size, c.like)
-			if c.err {
-				if err == nil {
-					t.Fatalf("want an error, got %d bytes", len(got))
-				}
-				return
-			}
-			if err != nil || !bytes.Equal(got, c.input) || p.off != c.size {
-				t.Fatalf("got %d bytes (equal %v), off %d, error %v", len(got), bytes.Equal(got, c.input), p.off, err)
-			}
-			if reused := len(got) > 0 && len(c.like) > 0 && &got[0] == &c.like[0]; reused != (c.like != nil && bytes.Equal(c.input, c.like) && len(got) > 0) {
-				t.Errorf("like reused: %v", reused)
-			}
-			if int64(cap(got)) > 2*c.size+64<<10 {
-				t.Errorf("capacity %d for %d bytes", cap(got), c.size)
-			}
-		})
 	}
 }
 
@@ -593,15 +551,15 @@ func TestUnreadableVolumeIsCorrupt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := newBodyReader(r, h, nil)
+	body := format.NewBodyReader(r, h.Body(), nil)
 	var seqErr error
 	for seqErr == nil {
-		_, d, ok, err := body.Next()
+		_, ok, err := body.Next()
 		if err != nil || !ok {
 			seqErr = err
 			break
 		}
-		if _, err := io.Copy(io.Discard, d); err != nil {
+		if _, err := io.Copy(io.Discard, body); err != nil {
 			seqErr = err
 			break
 		}

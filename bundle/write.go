@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/internal/writeback"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -118,30 +119,9 @@ func (w *volumeWriter) open(n int) error {
 // header passes the members of volume n before its blobs to write, piece
 // by piece (the index may be tens of MiB: it is not copied).
 func (w *volumeWriter) header(n int, write func([]byte) error) error {
-	mtime := mtimeOf(w.x)
-	members := []struct {
-		name string
-		data []byte
-	}{
-		{MemberLayout, layoutFileContent},
-		{MemberOCIIndex, w.layoutIndex},
-		{MemberIndex, w.indexBytes},
-	}
-	if w.sig != nil {
-		members = append(members, struct {
-			name string
-			data []byte
-		}{MemberSignature, w.sig})
-	}
-	members = append(members, struct {
-		name string
-		data []byte
-	}{MemberVolume, volumeMarker(w.x.BundleID, n, len(w.x.Volumes))})
-	for _, m := range members {
-		for _, p := range [][]byte{tarHeader(m.name, int64(len(m.data)), mtime), m.data, zeroBlock[:padding(int64(len(m.data)))]} {
-			if err := write(p); err != nil {
-				return err
-			}
+	for _, p := range format.Prefix(w.x, w.indexBytes, w.layoutIndex, w.sig, n) {
+		if err := write(p); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -193,7 +173,7 @@ func (w *volumeWriter) finish() error {
 			return err
 		}
 	}
-	if err := w.write(zeroBlock[:]); err != nil {
+	if err := w.write(format.Zeros(2 * format.BlockSize)); err != nil {
 		return err
 	}
 	if err := w.bw.Flush(); err != nil {
@@ -223,13 +203,8 @@ func (w *volumeWriter) abort() {
 	}
 }
 
-func mtimeOf(x *Index) int64 {
-	t, _ := x.CreatedTime()
-	return t.Unix()
-}
-
 func (w *volumeWriter) writeAll(blobs []*packBlob) error {
-	mtime := mtimeOf(w.x)
+	mtime := w.x.Mtime()
 	buf := make([]byte, 1<<20)
 	pf := newPrefetcher(w.ctx, w.x, blobs)
 	defer pf.close()
@@ -292,7 +267,7 @@ func (w *volumeWriter) writeAll(blobs []*packBlob) error {
 						return fmt.Errorf("blob %s from %s changed while packing (segment %d hashes to %s, planned %s)", b.Digest, blobs[i].src, j+1, got, p.Digest)
 					}
 				}
-				if err := w.write(zeroBlock[:padding(p.Length)]); err != nil {
+				if err := w.write(format.Zeros(format.Padding(p.Length))); err != nil {
 					return err
 				}
 			}
@@ -331,10 +306,10 @@ func (w *volumeWriter) startMember(b *Blob, j int, mtime int64) error {
 			return err
 		}
 	}
-	if w.off != p.Offset-blockSize {
-		return fmt.Errorf("internal error: volume %d at offset %d, member planned at %d", w.vol, w.off, p.Offset-blockSize)
+	if w.off != p.Offset-format.BlockSize {
+		return fmt.Errorf("internal error: volume %d at offset %d, member planned at %d", w.vol, w.off, p.Offset-format.BlockSize)
 	}
-	return w.write(tarHeader(MemberName(b, j), p.Length, mtime))
+	return w.write(format.TarHeader(MemberName(b, j), p.Length, mtime))
 }
 
 // localFile opens the file holding blob b when b can be copied by the
@@ -386,7 +361,7 @@ func (w *volumeWriter) copyFile(b *Blob, src *os.File, from Source) error {
 		}
 	}
 	wholeHasher, segmentHasher := w.hashers[0], w.hashers[1]
-	mtime := mtimeOf(w.x)
+	mtime := w.x.Mtime()
 	for j, p := range b.Placements {
 		if err := w.startMember(b, j, mtime); err != nil {
 			return err
@@ -427,7 +402,7 @@ func (w *volumeWriter) copyFile(b *Blob, src *os.File, from Source) error {
 				return fmt.Errorf("blob %s from %s: segment %d is %d bytes, planned %d", b.Digest, from, seg, size, p.Length)
 			}})
 		}
-		if err := w.write(zeroBlock[:padding(p.Length)]); err != nil {
+		if err := w.write(format.Zeros(format.Padding(p.Length))); err != nil {
 			return err
 		}
 	}

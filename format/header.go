@@ -1,0 +1,353 @@
+package format
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// VolumeHeader is what the first members of a volume say: the bundle index,
+// its signature and which volume this is. ReadVolumeHeader has checked that
+// these members are exactly what the format allows, byte for byte; whether
+// the signature holds is a separate step (Set.CheckSignature).
+type VolumeHeader struct {
+	Path        string
+	Number      int
+	Index       *Index
+	IndexBytes  []byte
+	Signature   []byte // nil when unsigned
+	LayoutIndex []byte
+}
+
+// Total is the number of volumes in the bundle.
+func (h *VolumeHeader) Total() int { return len(h.Index.Volumes) }
+
+// Size is the size the index gives this volume.
+func (h *VolumeHeader) Size() int64 { return h.Index.Volumes[h.Number-1].Size }
+
+// prefixReader reads the canonical members at the start of a volume.
+type prefixReader struct {
+	r    io.Reader
+	path string
+	off  int64
+}
+
+func (p *prefixReader) corrupt(member, format string, a ...any) error {
+	return &CorruptError{Path: p.path, Offset: p.off, Member: member, Reason: fmt.Sprintf(format, a...)}
+}
+
+func (p *prefixReader) readFull(b []byte) error {
+	n, err := io.ReadFull(p.r, b)
+	p.off += int64(n)
+	return err
+}
+
+// member reads one member that must be named name and hold at most max
+// bytes. It returns the data and the raw header for the later canonical
+// comparison.
+func (p *prefixReader) member(name string, max int64) (data, header []byte, err error) {
+	return p.memberLike(name, max, nil)
+}
+
+// memberLike is member; when the data is the same as one of likes, that
+// slice is returned and no copy is made.
+func (p *prefixReader) memberLike(name string, max int64, likes [][]byte) (data, header []byte, err error) {
+	header = make([]byte, BlockSize)
+	if err := p.readFull(header); err != nil {
+		return nil, nil, p.corrupt(name, "truncated before member %s", name)
+	}
+	got, size, err := ParseTarHeader(header)
+	if err != nil {
+		return nil, nil, p.corrupt(name, "%v", err)
+	}
+	if got != name {
+		return nil, nil, p.corrupt(name, "member %q where %q belongs", got, name)
+	}
+	if size > max {
+		return nil, nil, p.corrupt(name, "member %s is %d bytes, more than %d allowed", name, size, max)
+	}
+	var like []byte
+	for _, l := range likes {
+		if int64(len(l)) == size {
+			like = l
+			break
+		}
+	}
+	data, err = p.readData(size, like)
+	if err != nil {
+		return nil, nil, p.corrupt(name, "truncated inside member %s", name)
+	}
+	pad := make([]byte, Padding(size))
+	if err := p.readFull(pad); err != nil {
+		return nil, nil, p.corrupt(name, "truncated inside member %s", name)
+	}
+	if !bytes.Equal(pad, zeroBlocks[:len(pad)]) {
+		return nil, nil, p.corrupt(name, "non-zero padding after member %s", name)
+	}
+	return data, header, nil
+}
+
+// readData reads size bytes. Memory follows the bytes really there, not a
+// crafted size: the buffer doubles as they come (at most twice what was
+// read). While they are those of like (of the same size), they are only
+// compared, and like is returned.
+func (p *prefixReader) readData(size int64, like []byte) ([]byte, error) {
+	var same int64 // bytes read that are like's
+	if like != nil {
+		var scratch [64 << 10]byte
+		for same < size {
+			b := scratch[:min(size-same, int64(len(scratch)))]
+			n, err := io.ReadFull(p.r, b)
+			p.off += int64(n)
+			if !bytes.Equal(b[:n], like[same:same+int64(n)]) || err != nil {
+				// Keep what was read and go on the ordinary way.
+				buf := make([]byte, same+int64(n), min(size, max(2*(same+int64(n)), 64<<10)))
+				copy(buf, like[:same])
+				copy(buf[same:], b[:n])
+				if err != nil {
+					return nil, err
+				}
+				return p.readGrowing(buf, size)
+			}
+			same += int64(n)
+		}
+		return like, nil
+	}
+	return p.readGrowing(make([]byte, 0, min(size, 64<<10)), size)
+}
+
+// readGrowing appends to buf until it holds size bytes.
+func (p *prefixReader) readGrowing(buf []byte, size int64) ([]byte, error) {
+	for int64(len(buf)) < size {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, int(min(size, 2*int64(cap(buf)))-int64(len(buf))))
+		}
+		n, err := io.ReadFull(p.r, buf[len(buf):min(int64(cap(buf)), size)])
+		buf = buf[:len(buf)+n]
+		p.off += int64(n)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return buf, nil
+}
+
+type markerJSON struct {
+	BundleID string `json:"bundleId"`
+	Volume   int    `json:"volume"`
+	Volumes  int    `json:"volumes"`
+}
+
+// ReadVolumeHeader reads the members before the first blob of a volume.
+// An input that does not start like a volume gives an error wrapping
+// ErrNotVolume; one that starts like a volume but breaks a rule gives a
+// *CorruptError.
+func ReadVolumeHeader(r io.Reader, path string) (*VolumeHeader, error) {
+	return (*HeaderReader)(nil).Read(r, path)
+}
+
+// HeaderReader reads the headers of the volumes of a set. It parses each
+// distinct bundle.json once, and checks each index.json against it once:
+// the volumes of a set carry the same bytes, and parsing a large index is
+// far slower than comparing it. The zero value is ready to use; a nil
+// *HeaderReader reads without remembering.
+type HeaderReader struct {
+	parsed []*cachedIndex
+}
+
+type cachedIndex struct {
+	bytes   []byte
+	x       *Index
+	layouts [][]byte // index.json contents found to agree with x
+}
+
+// known is the distinct index bytes parsed so far.
+func (c *HeaderReader) known() [][]byte {
+	if c == nil {
+		return nil
+	}
+	var out [][]byte
+	for _, e := range c.parsed {
+		out = append(out, e.bytes)
+	}
+	return out
+}
+
+// knownLayouts is the distinct index.json contents checked so far.
+func (c *HeaderReader) knownLayouts() [][]byte {
+	if c == nil {
+		return nil
+	}
+	var out [][]byte
+	for _, e := range c.parsed {
+		out = append(out, e.layouts...)
+	}
+	return out
+}
+
+// parse returns the index b holds and bytes equal to b to keep (those of
+// an earlier volume when the same, so that one copy is kept).
+func (c *HeaderReader) parse(b []byte) (*Index, []byte, error) {
+	if e := c.entry(b); e != nil {
+		return e.x, e.bytes, nil
+	}
+	x, err := ParseIndex(b)
+	if err == nil && c != nil {
+		c.parsed = append(c.parsed, &cachedIndex{bytes: b, x: x})
+	}
+	return x, b, err
+}
+
+func (c *HeaderReader) entry(b []byte) *cachedIndex {
+	if c == nil {
+		return nil
+	}
+	for _, e := range c.parsed {
+		if bytes.Equal(e.bytes, b) {
+			return e
+		}
+	}
+	return nil
+}
+
+// layoutAgrees reports whether layoutIndex was found to agree with the
+// index of bytes b before.
+func (c *HeaderReader) layoutAgrees(b, layoutIndex []byte) bool {
+	if e := c.entry(b); e != nil {
+		return containsBytes(e.layouts, layoutIndex)
+	}
+	return false
+}
+
+// layoutAgreed records that layoutIndex agrees with the index of bytes b.
+func (c *HeaderReader) layoutAgreed(b, layoutIndex []byte) {
+	if e := c.entry(b); e != nil && !containsBytes(e.layouts, layoutIndex) {
+		e.layouts = append(e.layouts, layoutIndex)
+	}
+}
+
+// Read reads the members before the first blob of a volume, as
+// ReadVolumeHeader does.
+func (cache *HeaderReader) Read(r io.Reader, path string) (*VolumeHeader, error) {
+	p := &prefixReader{r: r, path: path}
+	first := make([]byte, BlockSize)
+	if err := p.readFull(first); err != nil {
+		return nil, fmt.Errorf("%s: %w (too short)", path, ErrNotVolume)
+	}
+	if name, _, err := ParseTarHeader(first); err != nil || name != MemberLayout {
+		return nil, fmt.Errorf("%s: %w (does not start with an %s member)", path, ErrNotVolume, MemberLayout)
+	}
+	p.r = io.MultiReader(bytes.NewReader(first), r)
+	p.off = 0
+	layout, h1, err := p.member(MemberLayout, BlockSize)
+	if err != nil {
+		return nil, err
+	}
+	if string(layout) != OCILayoutFile {
+		return nil, p.corrupt(MemberLayout, "%s member is not %s", MemberLayout, OCILayoutFile)
+	}
+	layoutIndex, h2, err := p.memberLike(MemberOCIIndex, MaxOCIIndexSize, cache.knownLayouts())
+	if err != nil {
+		return nil, err
+	}
+	indexBytes, h3, err := p.memberLike(MemberIndex, MaxIndexSize, cache.known())
+	if err != nil {
+		return nil, err
+	}
+	x, indexBytes, err := cache.parse(indexBytes)
+	if err != nil {
+		return nil, p.corrupt(MemberIndex, "%v", err)
+	}
+	headers := [][]byte{h1, h2, h3}
+	names := []string{MemberLayout, MemberOCIIndex, MemberIndex}
+	sizes := []int64{int64(len(layout)), int64(len(layoutIndex)), int64(len(indexBytes))}
+	var sig []byte
+	if x.Signer != nil {
+		var h []byte
+		if sig, h, err = p.member(MemberSignature, MaxSignatureSize); err != nil {
+			return nil, err
+		}
+		if len(sig) == 0 {
+			return nil, p.corrupt(MemberSignature, "empty signature")
+		}
+		headers, names, sizes = append(headers, h), append(names, MemberSignature), append(sizes, int64(len(sig)))
+	}
+	marker, h5, err := p.member(MemberVolume, BlockSize-1)
+	if err != nil {
+		return nil, err
+	}
+	headers, names, sizes = append(headers, h5), append(names, MemberVolume), append(sizes, int64(len(marker)))
+	var m markerJSON
+	if err := json.Unmarshal(marker, &m); err != nil || m.Volume < 1 || m.Volume > len(x.Volumes) ||
+		!bytes.Equal(marker, VolumeMarker(x.BundleID, m.Volume, len(x.Volumes))) {
+		return nil, p.corrupt(MemberVolume, "%s does not name a volume of bundle %s", MemberVolume, x.BundleID)
+	}
+	mtime := x.Mtime()
+	var off int64
+	for i, h := range headers {
+		if !bytes.Equal(h, TarHeader(names[i], sizes[i], mtime)) {
+			return nil, &CorruptError{Path: path, Volume: m.Volume, Offset: off, Member: names[i], Reason: "tar header is not the canonical one"}
+		}
+		off += MemberSize(sizes[i])
+	}
+	// A volume with the same index.json and bundle.json as one checked
+	// before passes as that one did.
+	if !cache.layoutAgrees(indexBytes, layoutIndex) {
+		if err := checkLayoutIndex(x, layoutIndex, path, m.Volume); err != nil {
+			return nil, err
+		}
+		cache.layoutAgreed(indexBytes, layoutIndex)
+	}
+	if off != x.PrefixSize(len(indexBytes)) {
+		return nil, p.corrupt("", "internal error: prefix size")
+	}
+	return &VolumeHeader{Path: path, Number: m.Volume, Index: x, IndexBytes: indexBytes, Signature: sig, LayoutIndex: layoutIndex}, nil
+}
+
+// checkLayoutIndex checks that index.json is the one x names and lists
+// exactly the entries x lists.
+func checkLayoutIndex(x *Index, layoutIndex []byte, path string, volume int) error {
+	if digest.FromBytes(layoutIndex) != x.LayoutIndex.Digest || int64(len(layoutIndex)) != x.LayoutIndex.Size {
+		return &CorruptError{Path: path, Volume: volume, Offset: BlockSize * 2, Member: MemberOCIIndex, Digest: x.LayoutIndex.Digest, Reason: "index.json differs from the one the bundle index names"}
+	}
+	// index.json must list exactly the entries bundle.json lists.
+	var li struct {
+		Manifests json.RawMessage `json:"manifests"`
+	}
+	want, _ := json.Marshal(x.Manifests)
+	// Same bytes (what pack writes) are the same JSON values; anything else
+	// is compared as values.
+	if json.Unmarshal(layoutIndex, &li) != nil || !(bytes.Equal(li.Manifests, want) || jsonEqual(li.Manifests, want)) {
+		return &CorruptError{Path: path, Volume: volume, Offset: BlockSize * 2, Member: MemberOCIIndex, Reason: "index.json lists other manifests than bundle.json"}
+	}
+	return nil
+}
+
+func containsBytes(list [][]byte, b []byte) bool {
+	for _, x := range list {
+		if bytes.Equal(x, b) {
+			return true
+		}
+	}
+	return false
+}
+
+func jsonEqual(a, b []byte) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	ja, _ := json.Marshal(x)
+	jb, _ := json.Marshal(y)
+	return bytes.Equal(ja, jb)
+}
+
+// Prefix is the exact bytes this volume starts with, in pieces (see
+// Prefix).
+func (h *VolumeHeader) Prefix() [][]byte {
+	return Prefix(h.Index, h.IndexBytes, h.LayoutIndex, h.Signature, h.Number)
+}

@@ -1,0 +1,119 @@
+package format
+
+import (
+	"cmp"
+	"fmt"
+	"regexp"
+	"slices"
+)
+
+// OCILayoutFile is the content of the oci-layout member (SPEC 5.1).
+const OCILayoutFile = `{"imageLayoutVersion":"1.0.0"}`
+
+// Member is one blob member of a volume: placement Part of Blob.
+type Member struct {
+	Blob *Blob
+	Part int
+}
+
+// Placement is the member's placement.
+func (m Member) Placement() Placement { return m.Blob.Placements[m.Part] }
+
+// Name is the member's tar name.
+func (m Member) Name() string { return MemberName(m.Blob, m.Part) }
+
+// MemberName is the tar member name of placement i of blob b (SPEC 4.5).
+func MemberName(b *Blob, i int) string {
+	name := "blobs/" + b.Digest.Algorithm().String() + "/" + b.Digest.Encoded()
+	if b.Encoding == CompressionZstd {
+		name += ".zst"
+	}
+	if len(b.Placements) > 1 {
+		name += fmt.Sprintf(".part%04d", i+1)
+	}
+	return name
+}
+
+// VolumeFileName is the file name a writer gives volume n of total
+// (SPEC 4.1).
+func VolumeFileName(n, total int) string {
+	return fmt.Sprintf("vol-%04d-of-%04d.tar", n, total)
+}
+
+var volumeFileRE = regexp.MustCompile(`^vol-[0-9]{4,}-of-[0-9]{4,}\.tar$`)
+
+// IsVolumeFileName reports whether name has the shape VolumeFileName gives.
+func IsVolumeFileName(name string) bool { return volumeFileRE.MatchString(name) }
+
+// VolumeMarker is the exact content of the volume.json member of volume n
+// of total (SPEC 5.4).
+func VolumeMarker(id string, n, total int) []byte {
+	return []byte(fmt.Sprintf(`{"bundleId":%q,"volume":%d,"volumes":%d}`+"\n", id, n, total))
+}
+
+// Members lists the blob members of volume v (1-based) in file order.
+func (x *Index) Members(v int) []Member {
+	var out []Member
+	for i := range x.Blobs {
+		b := &x.Blobs[i]
+		for j, p := range b.Placements {
+			if p.Volume == v {
+				out = append(out, Member{Blob: b, Part: j})
+			}
+		}
+	}
+	sortMembers(out)
+	return out
+}
+
+// MembersByVolume is Members of every volume, in one pass over the blobs.
+func MembersByVolume(x *Index) map[int][]Member {
+	out := map[int][]Member{}
+	for i := range x.Blobs {
+		b := &x.Blobs[i]
+		for j, p := range b.Placements {
+			out[p.Volume] = append(out[p.Volume], Member{Blob: b, Part: j})
+		}
+	}
+	for _, ms := range out {
+		sortMembers(ms)
+	}
+	return out
+}
+
+func sortMembers(ms []Member) {
+	slices.SortFunc(ms, func(a, b Member) int { return cmp.Compare(a.Placement().Offset, b.Placement().Offset) })
+}
+
+// PrefixSize is the size of the members before the first blob member of
+// every volume, for a bundle.json of indexLen bytes (SPEC 7).
+func (x *Index) PrefixSize(indexLen int) int64 {
+	sig := int64(0)
+	if x.Signer != nil {
+		sig = MemberSize(MaxSignatureSize)
+	}
+	return MemberSize(int64(len(OCILayoutFile))) + MemberSize(x.LayoutIndex.Size) + MemberSize(int64(indexLen)) + sig + MemberSize(1)
+}
+
+// IndexOffset is where the bundle.json member's header starts in every
+// volume.
+func (x *Index) IndexOffset() int64 {
+	return MemberSize(int64(len(OCILayoutFile))) + MemberSize(x.LayoutIndex.Size)
+}
+
+// Prefix is the exact bytes volume n of the bundle indexed by indexBytes
+// (parsed as x) starts with, in pieces: the members oci-layout,
+// index.json (layoutIndex), bundle.json, bundle.json.sig (when sig is not
+// nil) and volume.json. They add up to x.PrefixSize(len(indexBytes)) when
+// sig is at most MaxSignatureSize bytes.
+func Prefix(x *Index, indexBytes, layoutIndex, sig []byte, n int) [][]byte {
+	mtime := x.Mtime()
+	var out [][]byte
+	out = append(out, memberPieces(MemberLayout, []byte(OCILayoutFile), mtime)...)
+	out = append(out, memberPieces(MemberOCIIndex, layoutIndex, mtime)...)
+	out = append(out, memberPieces(MemberIndex, indexBytes, mtime)...)
+	if sig != nil {
+		out = append(out, memberPieces(MemberSignature, sig, mtime)...)
+	}
+	return append(out, memberPieces(MemberVolume, VolumeMarker(x.BundleID, n, len(x.Volumes)), mtime)...)
+}
