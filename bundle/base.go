@@ -33,7 +33,7 @@ func (b *BaseBundle) Digest() digest.Digest { return digest.FromBytes(b.IndexByt
 // its volumes, one of its volume files, or a bundle.json file (with its
 // signature, when signed, in bundle.json.sig beside it, that is path +
 // ".sig"). With key set, the index must be signed by that key and the
-// signature must verify (as Set.CheckSignature); without, it is used
+// signature must verify (as Set.Trust checks); without, it is used
 // unchecked (Verified is false).
 func LoadBase(ctx context.Context, path string, key *sign.Verifier) (*BaseBundle, error) {
 	st, err := os.Stat(path)
@@ -43,7 +43,7 @@ func LoadBase(ctx context.Context, path string, key *sign.Verifier) (*BaseBundle
 	var s *Set
 	switch {
 	case st.IsDir():
-		if s, err = OpenSet(ctx, []string{path}); err != nil {
+		if s, err = OpenFiles(ctx, []string{path}); err != nil {
 			return nil, fmt.Errorf("base bundle %s: %w", path, err)
 		}
 		for _, p := range s.Problems {
@@ -53,7 +53,7 @@ func LoadBase(ctx context.Context, path string, key *sign.Verifier) (*BaseBundle
 			}
 		}
 	default:
-		h, err := readHeaderFile(path)
+		h, err := readHeader(ctx, FileVolume(path), nil)
 		switch {
 		case err == nil:
 			s = &Set{Index: h.Index, IndexBytes: h.IndexBytes, Signature: h.Signature, Volumes: map[int]*VolumeHeader{h.Number: h}}
@@ -67,7 +67,7 @@ func LoadBase(ctx context.Context, path string, key *sign.Verifier) (*BaseBundle
 	}
 	b := &BaseBundle{Index: s.Index, IndexBytes: s.IndexBytes, Signature: s.Signature, Path: path}
 	if key != nil {
-		if err := s.CheckSignature(key, false); err != nil {
+		if err := s.checkSignature(key, false); err != nil {
 			return nil, fmt.Errorf("base bundle %s: %w", path, err)
 		}
 		b.Verified = true

@@ -26,7 +26,7 @@ func TestLoadBase(t *testing.T) {
 		t.Fatalf("want several volumes, got %d", len(vols))
 	}
 	indexBytes, _ := readBundleIndexBytes(t, dir)
-	h, err := readHeaderFile(vols[0])
+	h, err := readHeader(context.Background(), FileVolume(vols[0]), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

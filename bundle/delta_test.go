@@ -135,12 +135,12 @@ func volumesSize(x *Index) int64 {
 	return n
 }
 
-func unpackInto(t testing.TB, dir, dest string, o UnpackOptions) {
+func unpackInto(t testing.TB, dir, dest string, o unpackOpts) {
 	t.Helper()
 	if o.Key == nil {
 		o.Key = testSigner(t).Verifier()
 	}
-	if _, err := Unpack(context.Background(), []string{dir}, dest, o); err != nil {
+	if _, err := unpackFiles(context.Background(), []string{dir}, dest, o); err != nil {
 		t.Fatalf("unpack %s into %s: %v", dir, dest, err)
 	}
 }
@@ -228,10 +228,10 @@ func TestDeltaCarriesOnlyWhatTheBaseLacks(t *testing.T) {
 		t.Errorf("two delta packs differ: %v, %v", a, b)
 	}
 	// The whole bundle verifies, and inspect tells carried from expected.
-	if _, err := Verify(context.Background(), []string{deltaDir}, VerifyOptions{Key: signer.Verifier()}); err != nil {
+	if _, err := verifyFiles(context.Background(), []string{deltaDir}, verifyOpts{Key: signer.Verifier()}); err != nil {
 		t.Errorf("verify delta: %v", err)
 	}
-	sum, err := Inspect(context.Background(), []string{deltaDir}, signer.Verifier())
+	sum, err := inspectFiles(context.Background(), []string{deltaDir}, signer.Verifier())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,10 +250,10 @@ func TestDeltaUnpackEqualsFull(t *testing.T) {
 
 	root := t.TempDir()
 	viaDelta, viaFull := filepath.Join(root, "delta"), filepath.Join(root, "full")
-	unpackInto(t, v1dir, viaDelta, UnpackOptions{})
-	unpackInto(t, deltaDir, viaDelta, UnpackOptions{VerifyBase: true})
-	unpackInto(t, v1dir, viaFull, UnpackOptions{})
-	unpackInto(t, fullDir, viaFull, UnpackOptions{})
+	unpackInto(t, v1dir, viaDelta, unpackOpts{})
+	unpackInto(t, deltaDir, viaDelta, unpackOpts{VerifyBase: true})
+	unpackInto(t, v1dir, viaFull, unpackOpts{})
+	unpackInto(t, fullDir, viaFull, unpackOpts{})
 	a, b := treeHash(t, viaDelta), treeHash(t, viaFull)
 	if len(a) != len(b) {
 		t.Errorf("%d entries after v1 + delta, %d after v1 + full v2", len(a), len(b))
@@ -289,7 +289,7 @@ func TestDeltaRefusedWhereTheBaseIsMissing(t *testing.T) {
 
 	check := func(t *testing.T, dest string) {
 		t.Helper()
-		_, err := Unpack(context.Background(), []string{deltaDir}, dest, UnpackOptions{Key: signer.Verifier()})
+		_, err := unpackFiles(context.Background(), []string{deltaDir}, dest, unpackOpts{Key: signer.Verifier()})
 		var me *MissingBaseBlobsError
 		if !errors.As(err, &me) {
 			t.Fatalf("unpack of a delta into %s: %v, want a MissingBaseBlobsError", dest, err)
@@ -371,8 +371,8 @@ func TestDeltaChainWithALostLink(t *testing.T) {
 		t.Errorf("v3 on v1 carries %v, want %v", got, want)
 	}
 	dest := filepath.Join(t.TempDir(), "dest")
-	unpackInto(t, v1dir, dest, UnpackOptions{})
-	unpackInto(t, v3dir, dest, UnpackOptions{VerifyBase: true})
+	unpackInto(t, v1dir, dest, unpackOpts{})
+	unpackInto(t, v3dir, dest, unpackOpts{VerifyBase: true})
 	l, err := oci.Open(dest)
 	if err != nil {
 		t.Fatal(err)
@@ -391,7 +391,7 @@ func TestUnpackVerifyBase(t *testing.T) {
 	v1dir, v1 := packSources(t, []Source{d.v1}, PackOptions{Signer: signer})
 	deltaDir, _ := packSources(t, []Source{d.v2}, PackOptions{Signer: signer, Bases: []*BaseBundle{loadBase(t, v1dir)}})
 	dest := filepath.Join(t.TempDir(), "dest")
-	unpackInto(t, v1dir, dest, UnpackOptions{})
+	unpackInto(t, v1dir, dest, unpackOpts{})
 
 	// Damage l1 (same size) and remove l3.
 	l1 := filepath.Join(dest, "blobs", "sha256", d.l1.Digest.Encoded())
@@ -400,7 +400,7 @@ func TestUnpackVerifyBase(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := treeHash(t, dest)
-	_, err := Unpack(context.Background(), []string{deltaDir}, dest, UnpackOptions{Key: signer.Verifier(), VerifyBase: true})
+	_, err := unpackFiles(context.Background(), []string{deltaDir}, dest, unpackOpts{Key: signer.Verifier(), VerifyBase: true})
 	var me *MissingBaseBlobsError
 	if !errors.As(err, &me) {
 		t.Fatalf("unpack --verify-base onto a damaged base: %v", err)
@@ -418,11 +418,11 @@ func TestUnpackVerifyBase(t *testing.T) {
 
 	// Without --verify-base only presence and size are checked: with l3
 	// back, the damaged l1 goes unnoticed.
-	unpackInto(t, v1dir, dest, UnpackOptions{}) // puts l3 back; l1 has the right size, so stays
-	if _, err := Unpack(context.Background(), []string{deltaDir}, dest, UnpackOptions{Key: signer.Verifier(), VerifyBase: true}); !errors.As(err, &me) {
+	unpackInto(t, v1dir, dest, unpackOpts{}) // puts l3 back; l1 has the right size, so stays
+	if _, err := unpackFiles(context.Background(), []string{deltaDir}, dest, unpackOpts{Key: signer.Verifier(), VerifyBase: true}); !errors.As(err, &me) {
 		t.Errorf("unpack --verify-base with l1 still damaged: %v", err)
 	}
-	unpackInto(t, deltaDir, dest, UnpackOptions{})
+	unpackInto(t, deltaDir, dest, unpackOpts{})
 }
 
 func TestPackBasesListedInOrderOnce(t *testing.T) {

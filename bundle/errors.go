@@ -18,6 +18,8 @@ var (
 	ErrBadSignature = errors.New("the bundle index signature does not verify: the index was altered or the signature damaged")
 	// ErrNoVolumes: no volume was found in the paths given.
 	ErrNoVolumes = errors.New("no bundle volume found")
+	// ErrNotTrusted: a set was read before Set.Trust passed.
+	ErrNotTrusted = errors.New("the bundle's signature was not checked against a trust policy (Set.Trust) before reading it")
 )
 
 // MissingVolumesError lists the volumes of a bundle that were not given.

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -528,4 +529,70 @@ func writeBundle(t testing.TB, x *Index, layoutIndex []byte, stored map[digest.D
 		mustWrite(t, filepath.Join(dir, VolumeFileName(v.Number, total)), buf.Bytes())
 	}
 	return dir, idx, indexBytes
+}
+
+// verifyOpts is what the tests give verifyFiles: a trust policy and the
+// options of Set.Verify.
+type verifyOpts struct {
+	Key           *sign.Verifier
+	AllowUnsigned bool
+	Partial       bool
+	Workers       int
+	Progress      func(Progress)
+}
+
+// verifyFiles opens the volumes in paths, trusts them as o says and
+// verifies them: what bundle verify does.
+func verifyFiles(ctx context.Context, paths []string, o verifyOpts) (*Report, error) {
+	return verifyFilesChunked(ctx, paths, o, 0)
+}
+
+// verifyFilesChunked is verifyFiles with ranges of about chunk bytes.
+func verifyFilesChunked(ctx context.Context, paths []string, o verifyOpts, chunk int64) (*Report, error) {
+	s, err := OpenFiles(ctx, paths)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Trust(TrustPolicy{Key: o.Key, AllowUnsigned: o.AllowUnsigned}); err != nil {
+		return &Report{Set: s, Missing: s.Missing()}, err
+	}
+	return s.verify(ctx, VerifyOptions{Partial: o.Partial, Workers: o.Workers, Progress: o.Progress}, chunk)
+}
+
+// unpackOpts is what the tests give unpackFiles: a trust policy and the
+// options of Set.Unpack.
+type unpackOpts struct {
+	Key           *sign.Verifier
+	AllowUnsigned bool
+	Progress      func(Progress)
+	Notice        func(string)
+	VerifyBase    bool
+}
+
+// unpackFiles opens the volumes in paths, trusts them as o says and
+// unpacks them into the layout at dest: what bundle unpack does.
+func unpackFiles(ctx context.Context, paths []string, dest string, o unpackOpts) (*Index, error) {
+	s, err := OpenFiles(ctx, paths)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Trust(TrustPolicy{Key: o.Key, AllowUnsigned: o.AllowUnsigned}); err != nil {
+		return nil, err
+	}
+	return s.Unpack(ctx, dest, UnpackOptions{Progress: o.Progress, Notice: o.Notice, VerifyBase: o.VerifyBase})
+}
+
+// inspectFiles summarises the bundle in paths, checking its signature
+// with key when given: what bundle inspect does.
+func inspectFiles(ctx context.Context, paths []string, key *sign.Verifier) (*Summary, error) {
+	s, err := OpenFiles(ctx, paths)
+	if err != nil {
+		return nil, err
+	}
+	if key != nil && s.Signature != nil {
+		if err := s.Trust(TrustPolicy{Key: key}); err != nil {
+			return s.Summary(), err
+		}
+	}
+	return s.Summary(), errors.Join(s.Problems...)
 }

@@ -130,9 +130,9 @@ func (d *destFixture) fresh(t *testing.T, path string) (string, map[string]strin
 }
 
 // unpackMustFail runs Unpack, which must fail, and checks the destination.
-func unpackMustFail(t *testing.T, paths []string, dest string, before map[string]string, o UnpackOptions) error {
+func unpackMustFail(t *testing.T, paths []string, dest string, before map[string]string, o unpackOpts) error {
 	t.Helper()
-	x, err := Unpack(context.Background(), paths, dest, o)
+	x, err := unpackFiles(context.Background(), paths, dest, o)
 	if err == nil {
 		t.Fatalf("Unpack succeeded (index %v), want an error", x != nil)
 	}
@@ -234,7 +234,7 @@ func hostileFlippedByte(t *testing.T) {
 		t.Fatalf("want at least 3 volumes, got %d", len(x.Volumes))
 	}
 	ctx := context.Background()
-	if _, err := Verify(ctx, []string{orig}, VerifyOptions{Key: key}); err != nil {
+	if _, err := verifyFiles(ctx, []string{orig}, verifyOpts{Key: key}); err != nil {
 		t.Fatalf("intact bundle does not verify: %v", err)
 	}
 	dests := newDestFixture(t)
@@ -257,7 +257,7 @@ func hostileFlippedByte(t *testing.T) {
 						xorByte(t, path, spot.off, mask)
 						defer mustWrite(t, path, data)
 
-						_, err := Verify(ctx, []string{dir}, VerifyOptions{Key: key})
+						_, err := verifyFiles(ctx, []string{dir}, verifyOpts{Key: key})
 						if err == nil {
 							t.Fatalf("Verify accepted a bundle with byte %d of volume %d flipped", spot.off, n)
 						}
@@ -269,7 +269,7 @@ func hostileFlippedByte(t *testing.T) {
 							return // Unpack once per position keeps the test fast
 						}
 						dest, before := dests.fresh(t, "")
-						err = unpackMustFail(t, []string{dir}, dest, before, UnpackOptions{Key: key})
+						err = unpackMustFail(t, []string{dir}, dest, before, unpackOpts{Key: key})
 						how = blame(err, path, n, spot.firstBlock, spot.signedMember)
 						if how == "" {
 							t.Errorf("Unpack error does not name volume %d (%s): %s", n, path, describe(err))
@@ -326,7 +326,7 @@ func hostileTruncatedVolume(t *testing.T) {
 			t.Run(fmt.Sprintf("vol%d/%s", n, c.what), func(t *testing.T) {
 				mustWrite(t, path, data[:c.at])
 				defer mustWrite(t, path, data)
-				_, err := Verify(ctx, []string{dir}, VerifyOptions{Key: key})
+				_, err := verifyFiles(ctx, []string{dir}, verifyOpts{Key: key})
 				if err == nil {
 					t.Fatalf("Verify accepted volume %d cut to %d bytes", n, c.at)
 				}
@@ -334,7 +334,7 @@ func hostileTruncatedVolume(t *testing.T) {
 					t.Errorf("Verify error does not name volume %d: %s", n, describe(err))
 				}
 				dest, before := dests.fresh(t, "")
-				err = unpackMustFail(t, []string{dir}, dest, before, UnpackOptions{Key: key})
+				err = unpackMustFail(t, []string{dir}, dest, before, unpackOpts{Key: key})
 				if blame(err, path, n, c.at < format.BlockSize, false) == "" {
 					t.Errorf("Unpack error does not name volume %d: %s", n, describe(err))
 				}
@@ -369,12 +369,12 @@ func TestHostileAppendedBytes(t *testing.T) {
 			t.Run(fmt.Sprintf("vol%d/%s", n, c.what), func(t *testing.T) {
 				mustWrite(t, path, append(slices.Clip(data), c.extra...))
 				defer mustWrite(t, path, data)
-				_, err := Verify(ctx, []string{dir}, VerifyOptions{Key: key})
+				_, err := verifyFiles(ctx, []string{dir}, verifyOpts{Key: key})
 				if len(findAll[*CorruptError](err)) == 0 || blame(err, path, n, false, false) == "" {
 					t.Fatalf("Verify: want a CorruptError naming %s, got %s", path, describe(err))
 				}
 				dest, before := dests.fresh(t, "")
-				err = unpackMustFail(t, []string{dir}, dest, before, UnpackOptions{Key: key})
+				err = unpackMustFail(t, []string{dir}, dest, before, unpackOpts{Key: key})
 				if blame(err, path, n, false, false) != "CorruptError" {
 					t.Errorf("Unpack: want a CorruptError naming %s, got %s", path, describe(err))
 				}
@@ -397,7 +397,7 @@ func TestHostileMissingVolume(t *testing.T) {
 			if err := os.Remove(volumeFiles(t, dir)[missing-1]); err != nil {
 				t.Fatal(err)
 			}
-			_, err := Verify(ctx, []string{dir}, VerifyOptions{Key: key})
+			_, err := verifyFiles(ctx, []string{dir}, verifyOpts{Key: key})
 			var mv *MissingVolumesError
 			if !errors.As(err, &mv) {
 				t.Fatalf("Verify: want a MissingVolumesError, got %s", describe(err))
@@ -405,7 +405,7 @@ func TestHostileMissingVolume(t *testing.T) {
 			if !slices.Equal(mv.Missing, []int{missing}) || mv.Total != len(x.Volumes) || mv.BundleID != x.BundleID {
 				t.Errorf("MissingVolumesError = %+v, want volume %d of %d of %s", mv, missing, len(x.Volumes), x.BundleID)
 			}
-			r, err := Verify(ctx, []string{dir}, VerifyOptions{Key: key, Partial: true})
+			r, err := verifyFiles(ctx, []string{dir}, verifyOpts{Key: key, Partial: true})
 			if err != nil {
 				t.Fatalf("partial Verify: %v", err)
 			}
@@ -419,14 +419,14 @@ func TestHostileMissingVolume(t *testing.T) {
 				t.Errorf("partial Verify report: verified %v failed %v missing %v, want verified %v missing [%d]", r.Verified, r.Failed, r.Missing, want, missing)
 			}
 			dest, before := dests.fresh(t, "")
-			err = unpackMustFail(t, []string{dir}, dest, before, UnpackOptions{Key: key})
+			err = unpackMustFail(t, []string{dir}, dest, before, unpackOpts{Key: key})
 			if !errors.As(err, &mv) || !slices.Equal(mv.Missing, []int{missing}) {
 				t.Errorf("Unpack: want a MissingVolumesError for volume %d, got %s", missing, describe(err))
 			}
 			// Refused before anything is written: a new destination is not
 			// even created.
 			newDest := filepath.Join(t.TempDir(), "new")
-			if _, err := Unpack(ctx, []string{dir}, newDest, UnpackOptions{Key: key}); err == nil {
+			if _, err := unpackFiles(ctx, []string{dir}, newDest, unpackOpts{Key: key}); err == nil {
 				t.Fatal("Unpack into a new directory succeeded")
 			}
 			if _, err := os.Lstat(newDest); !errors.Is(err, fs.ErrNotExist) {
@@ -449,7 +449,7 @@ func TestHostileDuplicateVolume(t *testing.T) {
 			src := volumeFiles(t, dir)[n-1]
 			dup := filepath.Join(dir, "copy-of-"+filepath.Base(src))
 			mustWrite(t, dup, mustRead(t, src))
-			_, err := Verify(ctx, []string{dir}, VerifyOptions{Key: key})
+			_, err := verifyFiles(ctx, []string{dir}, verifyOpts{Key: key})
 			var de *DuplicateVolumeError
 			if !errors.As(err, &de) {
 				t.Fatalf("Verify: want a DuplicateVolumeError, got %s", describe(err))
@@ -458,7 +458,7 @@ func TestHostileDuplicateVolume(t *testing.T) {
 				t.Errorf("DuplicateVolumeError = %+v, want volume %d at %s and %s", de, n, src, dup)
 			}
 			dest, before := dests.fresh(t, "")
-			err = unpackMustFail(t, []string{dir}, dest, before, UnpackOptions{Key: key})
+			err = unpackMustFail(t, []string{dir}, dest, before, unpackOpts{Key: key})
 			if !errors.As(err, &de) {
 				t.Errorf("Unpack: want a DuplicateVolumeError, got %s", describe(err))
 			}
@@ -467,7 +467,7 @@ func TestHostileDuplicateVolume(t *testing.T) {
 	t.Run("same file twice is one volume", func(t *testing.T) {
 		dir := copyBundle(t, orig)
 		vols := volumeFiles(t, dir)
-		if _, err := Verify(ctx, append(vols, vols[0], dir), VerifyOptions{Key: key}); err != nil {
+		if _, err := verifyFiles(ctx, append(vols, vols[0], dir), verifyOpts{Key: key}); err != nil {
 			t.Errorf("Verify with a path given twice: %v", err)
 		}
 	})
@@ -503,7 +503,7 @@ func TestHostileForeignVolume(t *testing.T) {
 			foreign := filepath.Join(dir, "zz-"+filepath.Base(volumeFiles(t, otherDir)[0]))
 			mustWrite(t, foreign, mustRead(t, volumeFiles(t, otherDir)[0]))
 
-			r, err := Verify(ctx, []string{dir}, VerifyOptions{Key: key})
+			r, err := verifyFiles(ctx, []string{dir}, verifyOpts{Key: key})
 			if err == nil {
 				t.Fatal("Verify accepted a directory holding a foreign volume")
 			}
@@ -534,7 +534,7 @@ func TestHostileForeignVolume(t *testing.T) {
 				}
 			}
 			dest, before := dests.fresh(t, "")
-			err = unpackMustFail(t, []string{dir}, dest, before, UnpackOptions{Key: key})
+			err = unpackMustFail(t, []string{dir}, dest, before, unpackOpts{Key: key})
 			if len(findAll[*ForeignVolumeError](err)) == 0 {
 				t.Errorf("Unpack: want a ForeignVolumeError, got %s", describe(err))
 			}
@@ -634,19 +634,19 @@ func TestHostileTamperedIndex(t *testing.T) {
 				rewritePrefix(t, p, repl)
 			}
 			if c.acceptedBy != nil {
-				if _, err := Verify(ctx, []string{dir}, VerifyOptions{Key: c.acceptedBy}); err != nil {
+				if _, err := verifyFiles(ctx, []string{dir}, verifyOpts{Key: c.acceptedBy}); err != nil {
 					t.Fatalf("control: the rewritten bundle does not verify with the key that signed it: %v", err)
 				}
 			}
 			if c.want == nil {
 				return
 			}
-			_, err := Verify(ctx, []string{dir}, VerifyOptions{Key: key})
+			_, err := verifyFiles(ctx, []string{dir}, verifyOpts{Key: key})
 			if !errors.Is(err, c.want) {
 				t.Errorf("Verify: want %v, got %s", c.want, describe(err))
 			}
 			dest, before := dests.fresh(t, "")
-			err = unpackMustFail(t, []string{dir}, dest, before, UnpackOptions{Key: key})
+			err = unpackMustFail(t, []string{dir}, dest, before, unpackOpts{Key: key})
 			if !errors.Is(err, c.want) {
 				t.Errorf("Unpack: want %v, got %s", c.want, describe(err))
 			}
@@ -678,26 +678,26 @@ func TestHostileUnsigned(t *testing.T) {
 	refuse := []struct {
 		name string
 		dir  string
-		o    VerifyOptions
+		o    verifyOpts
 		want error // nil: any error
 	}{
-		{"unsigned, key given", unsigned, VerifyOptions{Key: key}, ErrUnsigned},
-		{"unsigned, no key", unsigned, VerifyOptions{}, ErrUnsigned},
-		{"signed, no key", signed, VerifyOptions{}, nil},
+		{"unsigned, key given", unsigned, verifyOpts{Key: key}, ErrUnsigned},
+		{"unsigned, no key", unsigned, verifyOpts{}, ErrUnsigned},
+		{"signed, no key", signed, verifyOpts{}, nil},
 	}
 	for _, c := range refuse {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := Verify(ctx, []string{c.dir}, c.o)
+			_, err := verifyFiles(ctx, []string{c.dir}, c.o)
 			if err == nil || (c.want != nil && !errors.Is(err, c.want)) {
 				t.Errorf("Verify: want %v, got %s", c.want, describe(err))
 			}
 			dest, before := dests.fresh(t, "")
-			err = unpackMustFail(t, []string{c.dir}, dest, before, UnpackOptions{Key: c.o.Key, AllowUnsigned: c.o.AllowUnsigned})
+			err = unpackMustFail(t, []string{c.dir}, dest, before, unpackOpts{Key: c.o.Key, AllowUnsigned: c.o.AllowUnsigned})
 			if c.want != nil && !errors.Is(err, c.want) {
 				t.Errorf("Unpack: want %v, got %s", c.want, describe(err))
 			}
 			newDest := filepath.Join(t.TempDir(), "new")
-			if _, err := Unpack(ctx, []string{c.dir}, newDest, UnpackOptions{Key: c.o.Key}); err == nil {
+			if _, err := unpackFiles(ctx, []string{c.dir}, newDest, unpackOpts{Key: c.o.Key}); err == nil {
 				t.Fatal("Unpack into a new directory succeeded")
 			}
 			if _, err := os.Lstat(newDest); !errors.Is(err, fs.ErrNotExist) {
@@ -706,11 +706,11 @@ func TestHostileUnsigned(t *testing.T) {
 		})
 	}
 	t.Run("unsigned, allowed", func(t *testing.T) {
-		if _, err := Verify(ctx, []string{unsigned}, VerifyOptions{AllowUnsigned: true}); err != nil {
+		if _, err := verifyFiles(ctx, []string{unsigned}, verifyOpts{AllowUnsigned: true}); err != nil {
 			t.Errorf("Verify: %v", err)
 		}
 		dest, _ := dests.fresh(t, "")
-		if _, err := Unpack(ctx, []string{unsigned}, dest, UnpackOptions{AllowUnsigned: true}); err != nil {
+		if _, err := unpackFiles(ctx, []string{unsigned}, dest, unpackOpts{AllowUnsigned: true}); err != nil {
 			t.Errorf("Unpack: %v", err)
 		}
 	})
@@ -827,12 +827,12 @@ func TestHostileTarHeaders(t *testing.T) {
 				setTarChecksum(h)
 				mustWrite(t, path, data)
 
-				_, err := Verify(ctx, []string{dir}, VerifyOptions{Key: key})
+				_, err := verifyFiles(ctx, []string{dir}, verifyOpts{Key: key})
 				if blame(err, path, tg.vol, false, false) != "CorruptError" {
 					t.Errorf("Verify: want a CorruptError naming %s, got %s", path, describe(err))
 				}
 				dest, before := dests.fresh(t, filepath.Join(root, "out", "a", "b", "dest"))
-				err = unpackMustFail(t, []string{dir}, dest, before, UnpackOptions{Key: key})
+				err = unpackMustFail(t, []string{dir}, dest, before, unpackOpts{Key: key})
 				if blame(err, path, tg.vol, false, false) != "CorruptError" {
 					t.Errorf("Unpack: want a CorruptError naming %s, got %s", path, describe(err))
 				}
@@ -945,7 +945,7 @@ func TestHostileStdlibTar(t *testing.T) {
 		}
 		path := filepath.Join(dir, VolumeFileName(1, 1))
 		mustWrite(t, path, write(t, es))
-		_, err := Verify(ctx, []string{dir}, VerifyOptions{Key: key})
+		_, err := verifyFiles(ctx, []string{dir}, verifyOpts{Key: key})
 		ces := findAll[*CorruptError](err)
 		if len(ces) == 0 || ces[0].Path != path {
 			t.Fatalf("Verify: want a CorruptError naming %s, got %s", path, describe(err))
@@ -957,7 +957,7 @@ func TestHostileStdlibTar(t *testing.T) {
 			t.Errorf("CorruptError at offset %d, want the first blob member at %d-%d", ces[0].Offset, first.HdrOff, first.End())
 		}
 		dest, before := dests.fresh(t, filepath.Join(root, "out", "a", "b", "dest"))
-		err = unpackMustFail(t, []string{dir}, dest, before, UnpackOptions{Key: key})
+		err = unpackMustFail(t, []string{dir}, dest, before, unpackOpts{Key: key})
 		if blame(err, path, 1, false, false) != "CorruptError" {
 			t.Errorf("Unpack: want a CorruptError naming %s, got %s", path, describe(err))
 		}
@@ -989,7 +989,7 @@ func TestHostileDestinationSymlinks(t *testing.T) {
 			t.Fatal(err)
 		}
 		before := treeHash(t, outside)
-		_, err := Unpack(ctx, []string{dir}, dest, UnpackOptions{Key: key})
+		_, err := unpackFiles(ctx, []string{dir}, dest, unpackOpts{Key: key})
 		if err == nil {
 			t.Error("Unpack succeeded through a symlink leading out of the destination")
 		}
@@ -1013,7 +1013,7 @@ func TestHostileDestinationSymlinks(t *testing.T) {
 		if err := os.Symlink(outside, filepath.Join(dest, "index.json")); err != nil {
 			t.Fatal(err)
 		}
-		_, err := Unpack(ctx, []string{dir}, dest, UnpackOptions{Key: key})
+		_, err := unpackFiles(ctx, []string{dir}, dest, unpackOpts{Key: key})
 		t.Logf("Unpack: %v", err)
 		if !bytes.Equal(mustRead(t, outside), orig) {
 			t.Error("Unpack wrote through the index.json symlink to a file outside the destination")
@@ -1141,7 +1141,7 @@ func TestHostileZstdBomb(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			// Verify checks the stored bytes against the signed index only
 			// (it does not decompress): the crafted bundle passes it.
-			if _, err := Verify(ctx, []string{c.dir}, VerifyOptions{Key: key}); err != nil {
+			if _, err := verifyFiles(ctx, []string{c.dir}, verifyOpts{Key: key}); err != nil {
 				t.Fatalf("crafted bundle does not verify: %v", err)
 			}
 			dest, before := dests.fresh(t, "")
@@ -1149,7 +1149,7 @@ func TestHostileZstdBomb(t *testing.T) {
 			var m0, m1 runtime.MemStats
 			runtime.ReadMemStats(&m0)
 			start := time.Now()
-			_, err := Unpack(ctx, []string{c.dir}, dest, UnpackOptions{Key: key})
+			_, err := unpackFiles(ctx, []string{c.dir}, dest, unpackOpts{Key: key})
 			elapsed := time.Since(start)
 			runtime.ReadMemStats(&m1)
 			alloc := m1.TotalAlloc - m0.TotalAlloc
@@ -1287,7 +1287,7 @@ func TestHostileDigestWithoutAlgorithm(t *testing.T) {
 					t.Fatalf("Verify panics: %v", r)
 				}
 			}()
-			_, err := Verify(context.Background(), []string{path}, VerifyOptions{AllowUnsigned: true})
+			_, err := verifyFiles(context.Background(), []string{path}, verifyOpts{AllowUnsigned: true})
 			if blame(err, path, 1, false, false) != "CorruptError" {
 				t.Errorf("Verify: want a CorruptError naming %s, got %s", path, describe(err))
 			}

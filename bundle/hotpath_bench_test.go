@@ -346,7 +346,7 @@ func BenchmarkOpenSet(b *testing.B) {
 	b.ReportMetric(float64(len(x.Volumes)), "volumes")
 	b.SetBytes(total)
 	for b.Loop() {
-		s, err := OpenSet(context.Background(), []string{dir})
+		s, err := OpenFiles(context.Background(), []string{dir})
 		if err != nil || len(s.Problems) > 0 || len(s.Volumes) != len(x.Volumes) {
 			b.Fatalf("OpenSet: %v %v", err, s)
 		}
@@ -436,7 +436,7 @@ func BenchmarkVerifyFiles(b *testing.B) {
 			dir := writeBenchFiles(b, bb)
 			b.SetBytes(bb.total)
 			for b.Loop() {
-				if _, err := Verify(context.Background(), []string{dir}, VerifyOptions{AllowUnsigned: true}); err != nil {
+				if _, err := verifyFiles(context.Background(), []string{dir}, verifyOpts{AllowUnsigned: true}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -1,12 +1,5 @@
 package bundle
 
-import (
-	"context"
-	"errors"
-
-	"github.com/airgap-bundle/bundle/sign"
-)
-
 // Summary describes a bundle for people and scripts (bundle inspect).
 type Summary struct {
 	BundleID      string  `json:"bundleId"`
@@ -40,13 +33,11 @@ type VolumeState struct {
 	Path   string `json:"path"`
 }
 
-// Inspect reads the volume headers in paths (not their blob data) and
-// summarises the bundle. With key set, the signature is checked too.
-func Inspect(ctx context.Context, paths []string, key *sign.Verifier) (*Summary, error) {
-	s, err := OpenSet(ctx, paths)
-	if err != nil {
-		return nil, err
-	}
+// Summary describes the bundle from the volume headers (not their blob
+// data). Signature says "verified" once Trust has checked a signature,
+// "not checked" before (or when trust allowed a signed bundle without a
+// key), "unsigned" for an unsigned bundle.
+func (s *Set) Summary() *Summary {
 	x := s.Index
 	sum := &Summary{BundleID: x.BundleID, Created: x.Created, Packer: x.Packer, Signer: x.Signer, Compression: x.Compression,
 		MaxVolumeSize: x.MaxVolumeSize, Images: x.Images, Blobs: len(x.Blobs), Missing: s.Missing(), Problems: []string{}, Bases: x.Bases}
@@ -80,16 +71,10 @@ func Inspect(ctx context.Context, paths []string, key *sign.Verifier) (*Summary,
 	switch {
 	case s.Signature == nil:
 		sum.Signature = "unsigned"
-	case key == nil:
-		sum.Signature = "not checked"
-	default:
-		if err := s.CheckSignature(key, false); err != nil {
-			return sum, err
-		}
+	case s.trusted && s.checkedKey:
 		sum.Signature = "verified"
+	default:
+		sum.Signature = "not checked"
 	}
-	if len(s.Problems) > 0 {
-		return sum, errors.Join(s.Problems...)
-	}
-	return sum, nil
+	return sum
 }

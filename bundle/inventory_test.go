@@ -55,7 +55,7 @@ func TestInventoryOfLayout(t *testing.T) {
 	signer := testSigner(t)
 	v1dir, v1 := packSources(t, []Source{d.v1}, PackOptions{Signer: signer})
 	dest := filepath.Join(t.TempDir(), "dest")
-	unpackInto(t, v1dir, dest, UnpackOptions{})
+	unpackInto(t, v1dir, dest, unpackOpts{})
 	// Things that are not blobs are not listed.
 	mustWrite(t, filepath.Join(dest, "blobs", "sha256", "notes.txt"), []byte("x"))
 	mustWrite(t, filepath.Join(dest, "blobs", "sha256", ".tmp-123"), []byte("x"))
@@ -121,14 +121,14 @@ func TestDeltaAgainstInventoryCarriesWhatArrivedNot(t *testing.T) {
 	signer := testSigner(t)
 	v1dir, _ := packSources(t, []Source{d.v1}, PackOptions{Signer: signer})
 	dest := filepath.Join(t.TempDir(), "dest")
-	unpackInto(t, v1dir, dest, UnpackOptions{})
+	unpackInto(t, v1dir, dest, unpackOpts{})
 	if err := os.Remove(filepath.Join(dest, "blobs", "sha256", d.l3.Digest.Encoded())); err != nil {
 		t.Fatal(err)
 	}
 
 	againstBase, _ := packSources(t, []Source{d.v2}, PackOptions{Signer: signer, Bases: []*BaseBundle{loadBase(t, v1dir)}})
 	var me *MissingBaseBlobsError
-	if _, err := Unpack(context.Background(), []string{againstBase}, dest, UnpackOptions{Key: signer.Verifier()}); !errors.As(err, &me) {
+	if _, err := unpackFiles(context.Background(), []string{againstBase}, dest, unpackOpts{Key: signer.Verifier()}); !errors.As(err, &me) {
 		t.Fatalf("delta against v1 where l3 was lost: %v, want MissingBaseBlobsError", err)
 	}
 
@@ -170,11 +170,11 @@ func TestDeltaAgainstInventoryCarriesWhatArrivedNot(t *testing.T) {
 	if !slices.ContainsFunc(notices, func(s string) bool { return strings.Contains(s, id) && strings.Contains(s, dest) }) {
 		t.Errorf("pack does not say which inventory it uses: %q", notices)
 	}
-	unpackInto(t, haveDir, dest, UnpackOptions{VerifyBase: true})
+	unpackInto(t, haveDir, dest, unpackOpts{VerifyBase: true})
 	full := filepath.Join(t.TempDir(), "full")
 	fullDir, _ := packSources(t, []Source{d.v2}, PackOptions{Signer: signer})
-	unpackInto(t, v1dir, full, UnpackOptions{})
-	unpackInto(t, fullDir, full, UnpackOptions{})
+	unpackInto(t, v1dir, full, unpackOpts{})
+	unpackInto(t, fullDir, full, unpackOpts{})
 	a, b := treeHash(t, dest), treeHash(t, full)
 	for k, v := range b {
 		if a[k] != v {
@@ -190,7 +190,7 @@ func TestInventoryBeforeBases(t *testing.T) {
 	signer := testSigner(t)
 	v1dir, v1 := packSources(t, []Source{d.v1}, PackOptions{Signer: signer})
 	dest := filepath.Join(t.TempDir(), "dest")
-	unpackInto(t, v1dir, dest, UnpackOptions{})
+	unpackInto(t, v1dir, dest, unpackOpts{})
 	inv := takeInventory(t, dest, InventoryOptions{})
 	_, x := packSources(t, []Source{d.v2}, PackOptions{Signer: signer, Bases: []*BaseBundle{loadBase(t, v1dir)}, Inventories: []*InventoryFile{inv, inv}})
 	id := inv.Inventory.InventoryID

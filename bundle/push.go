@@ -8,12 +8,10 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"os"
 	"sort"
 
 	"github.com/airgap-bundle/bundle/mirror"
 	"github.com/airgap-bundle/bundle/oci"
-	"github.com/airgap-bundle/bundle/sign"
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -21,8 +19,6 @@ import (
 
 // PushOptions control Push.
 type PushOptions struct {
-	Key           *sign.Verifier
-	AllowUnsigned bool
 	// Registries gives access to the mirror registry (credentials, TLS).
 	Registries *oci.Registries
 	// Mapping says which repository of the mirror each image goes to.
@@ -62,19 +58,19 @@ type pushTag struct {
 	blob *Blob
 }
 
-// Push verifies the bundle in paths as it uploads it into a mirror
+// Push verifies the bundle as it uploads it into a mirror
 // registry. Blobs go first, streamed from the volumes (those the mirror
 // has are skipped, so a re-run after an interruption uploads only what is
 // missing); then manifests, children before parents and subjects before
 // their referrers; tags last, so nothing is tagged before everything it
 // references is in the registry. Every byte is checked against the signed
 // index before the registry may complete its upload.
-func Push(ctx context.Context, paths []string, o PushOptions) (*PushResult, error) {
+// The set must be complete, and trusted.
+func (s *Set) Push(ctx context.Context, o PushOptions) (*PushResult, error) {
 	if o.Registries == nil {
 		return nil, errors.New("push: no registry access configured")
 	}
-	s, err := openComplete(ctx, paths, o.Key, o.AllowUnsigned)
-	if err != nil {
+	if err := s.complete(); err != nil {
 		return nil, err
 	}
 	notice := o.Notice
@@ -98,7 +94,7 @@ func Push(ctx context.Context, paths []string, o PushOptions) (*PushResult, erro
 		if !isManifestBlob(b) || b.Base != "" {
 			continue
 		}
-		content, err := s.readSmallBlob(b)
+		content, err := s.readSmallBlob(ctx, b)
 		if err != nil {
 			return nil, err
 		}
@@ -256,7 +252,7 @@ func Push(ctx context.Context, paths []string, o PushOptions) (*PushResult, erro
 		if b.Base != "" {
 			continue
 		}
-		content, err := s.readSmallBlob(b)
+		content, err := s.readSmallBlob(ctx, b)
 		if err != nil {
 			return nil, err
 		}
@@ -292,7 +288,7 @@ func Push(ctx context.Context, paths []string, o PushOptions) (*PushResult, erro
 		case resolveErr != nil && !errors.Is(resolveErr, oci.ErrNotFound):
 			return nil, resolveErr
 		}
-		content, err := s.readSmallBlob(t.blob)
+		content, err := s.readSmallBlob(ctx, t.blob)
 		if err != nil {
 			return nil, err
 		}
@@ -346,14 +342,14 @@ func manifestOrder(x *Index, children map[digest.Digest][]digest.Digest, subject
 
 // readSmallBlob reads a manifest-sized blob straight from its place in the
 // volumes, checking each segment and the whole.
-func (s *Set) readSmallBlob(b *Blob) ([]byte, error) {
+func (s *Set) readSmallBlob(ctx context.Context, b *Blob) ([]byte, error) {
 	if b.StoredSize > oci.MaxManifestSize || b.Size > oci.MaxManifestSize {
 		return nil, fmt.Errorf("manifest %s is %d bytes, more than the %d allowed", b.Digest, b.Size, oci.MaxManifestSize)
 	}
 	stored := make([]byte, 0, b.StoredSize)
 	for i, p := range b.Placements {
 		v := s.Volumes[p.Volume]
-		seg, err := readAt(v.Path, p.Offset, p.Length)
+		seg, err := readAt(ctx, s.openers[p.Volume], p.Offset, p.Length)
 		if err != nil {
 			return nil, err
 		}
@@ -381,15 +377,15 @@ func (s *Set) readSmallBlob(b *Blob) ([]byte, error) {
 	return content, nil
 }
 
-func readAt(path string, off, n int64) ([]byte, error) {
-	f, err := os.Open(path)
+func readAt(ctx context.Context, v VolumeOpener, off, n int64) ([]byte, error) {
+	r, err := v.Open(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer r.Close()
 	buf := make([]byte, n)
-	if _, err := f.ReadAt(buf, off); err != nil {
-		return nil, &CorruptError{Path: path, Offset: off, Reason: fmt.Sprintf("cannot read %d bytes: %v", n, err)}
+	if _, err := r.ReadAt(buf, off); err != nil {
+		return nil, &CorruptError{Path: v.Name(), Offset: off, Reason: fmt.Sprintf("cannot read %d bytes: %v", n, err)}
 	}
 	return buf, nil
 }

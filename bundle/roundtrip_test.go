@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -178,22 +179,22 @@ func TestRoundTripManyVolumesReadBySkopeo(t *testing.T) {
 
 	// Verify: all at once, shuffled, and one at a time.
 	ctx := context.Background()
-	rep, err := bundle.Verify(ctx, []string{out}, bundle.VerifyOptions{Key: key.pub})
+	rep, err := verifyWith(ctx, []string{out}, bundle.TrustPolicy{Key: key.pub}, bundle.VerifyOptions{})
 	if err != nil || len(rep.Verified) != len(vols) {
 		t.Fatalf("verify: %v (%v verified)", err, rep)
 	}
 	shuffled := append([]string(nil), vols...)
 	rand.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
-	if _, err := bundle.Verify(ctx, shuffled, bundle.VerifyOptions{Key: key.pub}); err != nil {
+	if _, err := verifyWith(ctx, shuffled, bundle.TrustPolicy{Key: key.pub}, bundle.VerifyOptions{}); err != nil {
 		t.Fatalf("verify shuffled: %v", err)
 	}
 	for i, v := range vols {
-		rep, err := bundle.Verify(ctx, []string{v}, bundle.VerifyOptions{Key: key.pub})
+		rep, err := verifyWith(ctx, []string{v}, bundle.TrustPolicy{Key: key.pub}, bundle.VerifyOptions{})
 		var missing *bundle.MissingVolumesError
 		if !errors.As(err, &missing) || len(missing.Missing) != len(vols)-1 {
 			t.Fatalf("verify %s alone: %v, want the other volumes listed missing", v, err)
 		}
-		if _, err := bundle.Verify(ctx, []string{v}, bundle.VerifyOptions{Key: key.pub, Partial: true}); err != nil {
+		if _, err := verifyWith(ctx, []string{v}, bundle.TrustPolicy{Key: key.pub}, bundle.VerifyOptions{Partial: true}); err != nil {
 			t.Fatalf("verify --partial %s: %v", v, err)
 		}
 		if len(rep.Verified) != 1 || rep.Verified[0] != i+1 {
@@ -203,7 +204,7 @@ func TestRoundTripManyVolumesReadBySkopeo(t *testing.T) {
 
 	// Unpack and read back with skopeo and umoci.
 	dest := filepath.Join(t.TempDir(), "mirror")
-	if _, err := bundle.Unpack(ctx, shuffled, dest, bundle.UnpackOptions{Key: key.pub}); err != nil {
+	if _, err := unpackWith(ctx, shuffled, dest, bundle.TrustPolicy{Key: key.pub}, bundle.UnpackOptions{}); err != nil {
 		t.Fatalf("unpack: %v", err)
 	}
 	sameBlobs(t, src, dest)
@@ -356,7 +357,7 @@ func TestCompressionRoundTrip(t *testing.T) {
 		t.Fatal("no blob compressed (app:v2 has an uncompressed text layer)")
 	}
 	dest := filepath.Join(t.TempDir(), "dest")
-	if _, err := bundle.Unpack(context.Background(), []string{out}, dest, bundle.UnpackOptions{AllowUnsigned: true}); err != nil {
+	if _, err := unpackWith(context.Background(), []string{out}, dest, bundle.TrustPolicy{AllowUnsigned: true}, bundle.UnpackOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	sameBlobs(t, src, dest)
@@ -375,7 +376,7 @@ func TestPlatformFilter(t *testing.T) {
 		t.Fatalf("no notice of the dropped platform: %q", notices)
 	}
 	dest := filepath.Join(t.TempDir(), "dest")
-	if _, err := bundle.Unpack(context.Background(), []string{out}, dest, bundle.UnpackOptions{AllowUnsigned: true}); err != nil {
+	if _, err := unpackWith(context.Background(), []string{out}, dest, bundle.TrustPolicy{AllowUnsigned: true}, bundle.UnpackOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	run(t, "skopeo", "inspect", "--override-arch", "arm64", "--override-variant", "v8", "oci:"+dest+":multi:latest")
@@ -426,7 +427,7 @@ func TestUnpackMergesAndMovesTags(t *testing.T) {
 	dest := filepath.Join(t.TempDir(), "dest")
 	v1 := filepath.Join(t.TempDir(), "v1")
 	rtPack(t, v1, bundle.PackOptions{}, layoutSource(t, "../testdata/example-layout", "app:v1"))
-	if _, err := bundle.Unpack(ctx, []string{v1}, dest, bundle.UnpackOptions{AllowUnsigned: true}); err != nil {
+	if _, err := unpackWith(ctx, []string{v1}, dest, bundle.TrustPolicy{AllowUnsigned: true}, bundle.UnpackOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// Another layout whose app:v1 is other content, plus a new tag.
@@ -437,7 +438,7 @@ func TestUnpackMergesAndMovesTags(t *testing.T) {
 	v2 := filepath.Join(t.TempDir(), "v2")
 	rtPack(t, v2, bundle.PackOptions{}, layoutSource(t, other.Dir, "app:v1"), layoutSource(t, other.Dir, "base:1"))
 	var notices []string
-	if _, err := bundle.Unpack(ctx, []string{v2}, dest, bundle.UnpackOptions{AllowUnsigned: true,
+	if _, err := unpackWith(ctx, []string{v2}, dest, bundle.TrustPolicy{AllowUnsigned: true}, bundle.UnpackOptions{
 		Notice: func(s string) { notices = append(notices, s) }}); err != nil {
 		t.Fatal(err)
 	}
@@ -460,7 +461,7 @@ func TestUnpackMergesAndMovesTags(t *testing.T) {
 	}
 	// Re-running the same unpack changes nothing, index.json stays byte-identical.
 	before, _ := os.ReadFile(filepath.Join(dest, "index.json"))
-	if _, err := bundle.Unpack(ctx, []string{v2}, dest, bundle.UnpackOptions{AllowUnsigned: true}); err != nil {
+	if _, err := unpackWith(ctx, []string{v2}, dest, bundle.TrustPolicy{AllowUnsigned: true}, bundle.UnpackOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	after, _ := os.ReadFile(filepath.Join(dest, "index.json"))
@@ -485,7 +486,7 @@ func TestConcurrentUnpacksKeepEveryTag(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = bundle.Unpack(ctx, []string{d}, dest, bundle.UnpackOptions{AllowUnsigned: true})
+			_, errs[i] = unpackWith(ctx, []string{d}, dest, bundle.TrustPolicy{AllowUnsigned: true}, bundle.UnpackOptions{})
 		}()
 	}
 	wg.Wait()
@@ -533,7 +534,7 @@ func TestLayoutsMadeBySkopeoAndUmoci(t *testing.T) {
 		t.Fatalf("want 3 entries, got %d", len(x.Manifests))
 	}
 	dest := filepath.Join(t.TempDir(), "dest")
-	if _, err := bundle.Unpack(context.Background(), []string{out}, dest, bundle.UnpackOptions{AllowUnsigned: true}); err != nil {
+	if _, err := unpackWith(context.Background(), []string{out}, dest, bundle.TrustPolicy{AllowUnsigned: true}, bundle.UnpackOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, ref := range []struct{ layout, tag string }{{sk, "multi:copied"}, {sk, "app:copied"}, {um, "fresh"}} {
@@ -544,4 +545,118 @@ func TestLayoutsMadeBySkopeoAndUmoci(t *testing.T) {
 		}
 	}
 	run(t, "umoci", "stat", "--image", dest+":fresh")
+}
+
+// verifyWith opens the volumes in paths, trusts them by policy and
+// verifies them, as a program using the library does.
+func verifyWith(ctx context.Context, paths []string, policy bundle.TrustPolicy, o bundle.VerifyOptions) (*bundle.Report, error) {
+	s, err := bundle.OpenFiles(ctx, paths)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Trust(policy); err != nil {
+		return nil, err
+	}
+	return s.Verify(ctx, o)
+}
+
+// unpackWith opens the volumes in paths, trusts them by policy and
+// unpacks them into the layout at dest.
+func unpackWith(ctx context.Context, paths []string, dest string, policy bundle.TrustPolicy, o bundle.UnpackOptions) (*bundle.Index, error) {
+	s, err := bundle.OpenFiles(ctx, paths)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Trust(policy); err != nil {
+		return nil, err
+	}
+	return s.Unpack(ctx, dest, o)
+}
+
+// TestVolumesInMemory reads a split, compressed bundle whose volumes are
+// not files (bundle.Open over ReaderAtVolume): nothing is read before
+// Trust, then it verifies, a damaged byte names its volume, and it unpacks
+// to the same layout as the files do.
+func TestVolumesInMemory(t *testing.T) {
+	ctx := context.Background()
+	src := rtLayout(t, 32<<10)
+	out := filepath.Join(t.TempDir(), "vols")
+	rtPack(t, out, bundle.PackOptions{MaxVolumeSize: 48 << 10, Compression: bundle.CompressionZstd}, layoutSource(t, src.Dir, ""))
+	files, err := filepath.Glob(filepath.Join(out, "vol-*.tar"))
+	if err != nil || len(files) < 2 {
+		t.Fatalf("want several volumes: %v %v", files, err)
+	}
+	datas := map[string][]byte{}
+	open := func() *bundle.Set {
+		var vols []bundle.VolumeOpener
+		for i, f := range files {
+			b, ok := datas[f]
+			if !ok {
+				if b, err = os.ReadFile(f); err != nil {
+					t.Fatal(err)
+				}
+				datas[f] = b
+			}
+			vols = append(vols, bundle.ReaderAtVolume(fmt.Sprintf("memory:%d", i+1), bytes.NewReader(b), int64(len(b))))
+		}
+		s, err := bundle.Open(ctx, vols)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := open()
+	if _, err := s.Verify(ctx, bundle.VerifyOptions{}); !errors.Is(err, bundle.ErrNotTrusted) {
+		t.Fatalf("Verify before Trust: %v, want ErrNotTrusted", err)
+	}
+	if _, err := s.Unpack(ctx, filepath.Join(t.TempDir(), "never"), bundle.UnpackOptions{}); !errors.Is(err, bundle.ErrNotTrusted) {
+		t.Fatalf("Unpack before Trust: %v, want ErrNotTrusted", err)
+	}
+	if err := s.Trust(bundle.TrustPolicy{AllowUnsigned: true}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.Verify(ctx, bundle.VerifyOptions{}); err != nil || len(r.Verified) != len(files) {
+		t.Fatalf("Verify: %v, verified %v", err, r)
+	}
+	dest := filepath.Join(t.TempDir(), "dest")
+	if _, err := s.Unpack(ctx, dest, bundle.UnpackOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sameBlobs(t, src, dest)
+	fromFiles := filepath.Join(t.TempDir(), "files")
+	if _, err := unpackWith(ctx, []string{out}, fromFiles, bundle.TrustPolicy{AllowUnsigned: true}, bundle.UnpackOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := readFile(t, filepath.Join(dest, "index.json")), readFile(t, filepath.Join(fromFiles, "index.json")); !bytes.Equal(a, b) {
+		t.Errorf("index.json from memory differs from the one from files:\n%s\n%s", a, b)
+	}
+
+	// The last volume's last member damaged in memory.
+	last := files[len(files)-1]
+	datas[last][len(datas[last])-1024-1] ^= 1
+	s = open()
+	if err := s.Trust(bundle.TrustPolicy{AllowUnsigned: true}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Verify(ctx, bundle.VerifyOptions{})
+	var ce *bundle.CorruptError
+	if !errors.As(err, &ce) || ce.Path != fmt.Sprintf("memory:%d", len(files)) {
+		t.Fatalf("a damaged volume in memory: %v", err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad")
+	if _, err := s.Unpack(ctx, bad, bundle.UnpackOptions{}); !errors.As(err, &ce) {
+		t.Fatalf("unpack of a damaged volume in memory: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(bad, "index.json")); err == nil {
+		t.Error("a refused unpack wrote index.json")
+	}
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -10,13 +10,15 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/sign"
 )
 
-// Set is the volumes found in a list of paths, grouped into one bundle.
+// Set is one bundle's volumes, found among those given, with their
+// headers read. It is the read side's one value: open it once (Open,
+// OpenFiles), establish trust once (Trust), then Verify, Unpack, Push or
+// Summary.
 type Set struct {
 	Index      *Index
 	IndexBytes []byte
@@ -27,7 +29,10 @@ type Set struct {
 	// unreadable or corrupt headers.
 	Problems []error
 
-	signatures [][]byte // distinct signatures of the volumes present
+	signatures [][]byte             // distinct signatures of the volumes present
+	openers    map[int]VolumeOpener // of the volumes present
+	trusted    bool                 // Trust passed
+	checkedKey bool                 // and checked the signature with a key
 }
 
 func containsBytes(list [][]byte, b []byte) bool {
@@ -50,9 +55,34 @@ func (s *Set) Missing() []int {
 	return out
 }
 
-// CheckSignature checks the index signature: with key set, the bundle must
+// TrustPolicy says which bundles a reader accepts.
+type TrustPolicy struct {
+	// Key is the public key the bundle must be signed with.
+	Key *sign.Verifier
+	// AllowUnsigned accepts a bundle that is not signed, or, without Key,
+	// one whose signature is then not checked.
+	AllowUnsigned bool
+}
+
+// Trust checks the index signature against p, once: Verify, Unpack and
+// Push read only a set whose signature passed. With p.Key set, the bundle
+// must be signed by that key (ErrWrongKey, ErrBadSignature); unsigned
+// bundles, and signed ones without a key, pass only with p.AllowUnsigned.
+func (s *Set) Trust(p TrustPolicy) error {
+	if err := s.checkSignature(p.Key, p.AllowUnsigned); err != nil {
+		return err
+	}
+	s.trusted = true
+	s.checkedKey = p.Key != nil && s.Signature != nil
+	return nil
+}
+
+// Trusted reports whether Trust passed.
+func (s *Set) Trusted() bool { return s.trusted }
+
+// checkSignature checks the index signature: with key set, the bundle must
 // be signed by that key; unsigned bundles pass only with allowUnsigned.
-func (s *Set) CheckSignature(key *sign.Verifier, allowUnsigned bool) error {
+func (s *Set) checkSignature(key *sign.Verifier, allowUnsigned bool) error {
 	if s.Signature == nil {
 		if allowUnsigned {
 			return nil
@@ -86,85 +116,65 @@ func (s *Set) CheckSignature(key *sign.Verifier, allowUnsigned bool) error {
 	return nil
 }
 
-// OpenSet finds the volumes in paths (volume files, or directories whose
+// OpenFiles finds the volumes in paths (volume files, or directories whose
 // files are looked at; files that are not volumes are skipped there) and
-// reads their headers. When volumes of several bundles are found, the most
-// recently created bundle is chosen and the other volumes are reported as
-// problems.
-func OpenSet(ctx context.Context, paths []string) (*Set, error) {
-	type candidate struct {
-		path     string
-		explicit bool
+// opens them as Open does.
+func OpenFiles(ctx context.Context, paths []string) (*Set, error) {
+	cands, err := findVolumeFiles(paths)
+	if err != nil {
+		return nil, err
 	}
-	var cands []candidate
-	var infos []os.FileInfo
-	for _, p := range paths {
-		st, err := os.Stat(p)
-		if err != nil {
-			return nil, fmt.Errorf("%w; give the directory or the volume files of the bundle", err)
-		}
-		if !st.IsDir() {
-			cands = append(cands, candidate{p, true})
-			infos = append(infos, st)
-			continue
-		}
-		entries, err := os.ReadDir(p)
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range entries {
-			// Hidden files are temporary files of writers (pack's
-			// .vol-*.partial-*), never volumes handed over.
-			if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") {
-				continue
-			}
-			fp := filepath.Join(p, e.Name())
-			st, err := os.Stat(fp)
-			if err != nil {
-				return nil, err
-			}
-			cands = append(cands, candidate{fp, false})
-			infos = append(infos, st)
-		}
+	return openSet(ctx, cands, fmt.Sprint(paths))
+}
+
+// Open reads the headers of volumes. When volumes of several bundles are
+// among them, the most recently created bundle is chosen and the other
+// volumes are reported as problems (as are duplicates and volumes whose
+// header is damaged). Nothing is trusted yet: see Trust.
+func Open(ctx context.Context, volumes []VolumeOpener) (*Set, error) {
+	cands := make([]volumeCandidate, len(volumes))
+	names := make([]string, len(volumes))
+	for i, v := range volumes {
+		cands[i] = volumeCandidate{v, true}
+		names[i] = v.Name()
 	}
+	return openSet(ctx, cands, fmt.Sprint(names))
+}
+
+// openSet reads the headers of cands; given names them for errors.
+func openSet(ctx context.Context, cands []volumeCandidate, given string) (*Set, error) {
 	var headers []*VolumeHeader
 	var problems []error
 	cache := &format.HeaderReader{}
-	for i, c := range cands {
+	opener := map[*VolumeHeader]VolumeOpener{}
+	for _, c := range cands {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		dup := false
-		for j := 0; j < i; j++ {
-			if os.SameFile(infos[i], infos[j]) {
-				dup = true
-			}
-		}
-		if dup {
-			continue
-		}
-		h, err := readHeaderFileCached(c.path, cache)
+		name := c.v.Name()
+		h, err := readHeader(ctx, c.v, cache)
 		switch {
-		case errors.Is(err, ErrNotVolume) && !c.explicit && !IsVolumeFileName(filepath.Base(c.path)):
+		case errors.Is(err, ErrNotVolume) && !c.explicit && !IsVolumeFileName(filepath.Base(name)):
 			continue
-		case errors.Is(err, ErrNotVolume) && IsVolumeFileName(filepath.Base(c.path)):
+		case errors.Is(err, ErrNotVolume) && IsVolumeFileName(filepath.Base(name)):
 			// Named like a volume but its first header is damaged: report it
 			// as a corrupt volume, not as a stranger (nor as missing).
 			var n int
-			fmt.Sscanf(filepath.Base(c.path), "vol-%d-", &n)
-			problems = append(problems, &CorruptError{Path: c.path, Volume: n, Reason: "its first tar header is not the " + MemberLayout + " member every volume starts with"})
+			fmt.Sscanf(filepath.Base(name), "vol-%d-", &n)
+			problems = append(problems, &CorruptError{Path: name, Volume: n, Reason: "its first tar header is not the " + MemberLayout + " member every volume starts with"})
 			continue
 		case err != nil:
 			problems = append(problems, err)
 			continue
 		}
 		headers = append(headers, h)
+		opener[h] = c.v
 	}
 	if len(headers) == 0 {
 		if len(problems) > 0 {
 			return nil, errors.Join(problems...)
 		}
-		return nil, fmt.Errorf("%w in %v; give the directories or files that hold the vol-NNNN-of-NNNN.tar volumes", ErrNoVolumes, paths)
+		return nil, fmt.Errorf("%w in %s; give the directories or files that hold the vol-NNNN-of-NNNN.tar volumes", ErrNoVolumes, given)
 	}
 	// The newest bundle wins; ties go to the one with more volumes here.
 	count := map[string]int{}
@@ -182,7 +192,8 @@ func OpenSet(ctx context.Context, paths []string) (*Set, error) {
 		return a.BundleID < b.BundleID
 	})
 	main := headers[0]
-	s := &Set{Index: main.Index, IndexBytes: main.IndexBytes, Signature: main.Signature, Volumes: map[int]*VolumeHeader{}}
+	s := &Set{Index: main.Index, IndexBytes: main.IndexBytes, Signature: main.Signature, Volumes: map[int]*VolumeHeader{},
+		openers: map[int]VolumeOpener{}}
 	dups := map[int][]string{}
 	for _, h := range headers {
 		switch {
@@ -199,6 +210,7 @@ func OpenSet(ctx context.Context, paths []string) (*Set, error) {
 			dups[h.Number] = append(dups[h.Number], h.Path)
 		default:
 			s.Volumes[h.Number] = h
+			s.openers[h.Number] = opener[h]
 			// ECDSA signatures differ from one signing to the next: volumes
 			// of two reproducible packs carry the same index with other
 			// signatures. Each one is checked.
@@ -219,17 +231,14 @@ func OpenSet(ctx context.Context, paths []string) (*Set, error) {
 	return s, nil
 }
 
-func readHeaderFile(path string) (*VolumeHeader, error) {
-	return readHeaderFileCached(path, nil)
-}
-
-func readHeaderFileCached(path string, cache *format.HeaderReader) (*VolumeHeader, error) {
-	f, err := os.Open(path)
+// readHeader reads the header of volume v.
+func readHeader(ctx context.Context, v VolumeOpener, cache *format.HeaderReader) (*VolumeHeader, error) {
+	r, err := v.Open(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	return cache.Read(bufio.NewReaderSize(f, 64<<10), path)
+	defer r.Close()
+	return cache.Read(bufio.NewReaderSize(io.NewSectionReader(r, 0, r.Size()), 64<<10), v.Name())
 }
 
 // headerPieces is what volume n of the set starts with, in order: the
@@ -252,39 +261,68 @@ func (s *Set) reheader(r io.Reader, n int) error {
 	return err
 }
 
-// openVolume opens a volume file and reads its header again, checking that
-// the file still holds the volume the set was built from: its header
-// members are compared byte for byte with those read before (so the index
-// is not parsed again).
-func (s *Set) openVolume(n int) (*os.File, *bufio.Reader, *VolumeHeader, error) {
+// openedVolume is a volume open for reading from its start, its header
+// members read: br reads the rest. When the volume is a file, file is
+// it, and br reads it from its position.
+type openedVolume struct {
+	r    VolumeReader
+	br   *bufio.Reader
+	file *os.File
+	h    *VolumeHeader
+}
+
+// openVolume opens volume n and reads its header again, checking that it
+// still holds the volume the set was built from: its header members are
+// compared byte for byte with those read before (so the index is not
+// parsed again).
+func (s *Set) openVolume(ctx context.Context, n int) (*openedVolume, error) {
 	want := s.Volumes[n]
-	f, err := os.Open(want.Path)
+	r, err := s.openers[n].Open(ctx)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	br := bufio.NewReaderSize(f, 1<<20)
+	ov := &openedVolume{r: r}
+	var src io.Reader = io.NewSectionReader(r, 0, r.Size())
+	if f, ok := r.(interface{ File() *os.File }); ok {
+		ov.file = f.File()
+		src = ov.file
+	}
+	ov.br = bufio.NewReaderSize(src, 1<<20)
 	same := true
 	for _, p := range s.headerPieces(n) {
 		for len(p) > 0 && same {
-			b, err := br.Peek(min(len(p), br.Size()))
+			b, err := ov.br.Peek(min(len(p), ov.br.Size()))
 			if err != nil && len(b) == 0 {
 				same = false
 				break
 			}
 			same = bytes.Equal(b, p[:len(b)])
-			br.Discard(len(b))
+			ov.br.Discard(len(b))
 			p = p[len(b):]
 		}
 	}
 	if !same {
-		err := errors.New("internal error: seek")
-		if _, serr := f.Seek(0, io.SeekStart); serr == nil {
-			err = s.reheader(f, n)
-		}
-		f.Close()
-		return nil, nil, nil, err
+		err := s.reheader(io.NewSectionReader(r, 0, r.Size()), n)
+		r.Close()
+		return nil, err
 	}
 	h := *want
 	h.Index, h.IndexBytes = s.Index, s.IndexBytes
-	return f, br, &h, nil
+	ov.h = &h
+	return ov, nil
+}
+
+// complete checks that the set can be read whole: trusted, every volume
+// there, no problem.
+func (s *Set) complete() error {
+	if !s.trusted {
+		return fmt.Errorf("bundle %s: %w", s.Index.BundleID, ErrNotTrusted)
+	}
+	if len(s.Problems) > 0 {
+		return errors.Join(s.Problems...)
+	}
+	if missing := s.Missing(); len(missing) > 0 {
+		return &MissingVolumesError{BundleID: s.Index.BundleID, Total: len(s.Index.Volumes), Missing: missing}
+	}
+	return nil
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/oci"
-	"github.com/airgap-bundle/bundle/sign"
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -20,9 +19,7 @@ import (
 
 // UnpackOptions control Unpack.
 type UnpackOptions struct {
-	Key           *sign.Verifier
-	AllowUnsigned bool
-	Progress      func(Progress)
+	Progress func(Progress)
 	// Notice, when set, is told of tags added or moved in the destination.
 	Notice func(string)
 	// VerifyBase re-hashes every blob the bundle expects from its bases
@@ -35,16 +32,16 @@ type UnpackOptions struct {
 // 8 MiB windows.
 const maxDecoderWindow = 64 << 20
 
-// Unpack verifies the bundle in paths as it writes it into the OCI layout
+// Unpack verifies the bundle as it writes it into the OCI layout
 // at dest (created if missing, merged into if it exists). Each volume is
 // read once. Blobs are written to temporary files and moved into place only
 // once their digest checks out; index.json is replaced, atomically and
 // under a lock, only after every blob is in place. If anything fails,
 // every file that was in dest stays as it was; verified blobs may remain,
 // unreferenced, so that a re-run skips them.
-func Unpack(ctx context.Context, paths []string, dest string, o UnpackOptions) (*Index, error) {
-	s, err := openComplete(ctx, paths, o.Key, o.AllowUnsigned)
-	if err != nil {
+// The set must be complete, and trusted.
+func (s *Set) Unpack(ctx context.Context, dest string, o UnpackOptions) (*Index, error) {
+	if err := s.complete(); err != nil {
 		return nil, err
 	}
 	notice := o.Notice
@@ -163,25 +160,6 @@ func blobMatches(ctx context.Context, l *oci.Layout, b *Blob) (bool, error) {
 		return false, fmt.Errorf("read blob %s in %s: %w", b.Digest, l.Path, err)
 	}
 	return n == b.Size && digest.NewDigest(digest.SHA256, h) == b.Digest, nil
-}
-
-// openComplete opens the volumes in paths and checks that they are one
-// whole bundle, signed as required.
-func openComplete(ctx context.Context, paths []string, key *sign.Verifier, allowUnsigned bool) (*Set, error) {
-	s, err := OpenSet(ctx, paths)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.CheckSignature(key, allowUnsigned); err != nil {
-		return nil, err
-	}
-	if len(s.Problems) > 0 {
-		return nil, errors.Join(s.Problems...)
-	}
-	if missing := s.Missing(); len(missing) > 0 {
-		return nil, &MissingVolumesError{BundleID: s.Index.BundleID, Total: len(s.Index.Volumes), Missing: missing}
-	}
-	return s, nil
 }
 
 // blobDest is where unpack writes blobs: a layout or a registry.
@@ -426,11 +404,12 @@ func (u *unpacker) run() error {
 }
 
 func (u *unpacker) volume(n int) error {
-	f, br, h, err := u.set.openVolume(n)
+	ov, err := u.set.openVolume(u.ctx, n)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer ov.r.Close()
+	f, br, h := ov.file, ov.br, ov.h
 	u.done += u.set.Index.PrefixSize(len(u.set.IndexBytes))
 	if u.progress != nil {
 		u.progress(Progress{Op: u.op, Volume: n, Done: u.done, Total: u.total})
@@ -513,19 +492,31 @@ func (u *unpacker) volume(n int) error {
 // copyData puts the rest of the current member's data into dst without
 // reading it into memory: what br holds already is written, and the rest
 // is copied from the volume file f (which br reads) by the kernel,
-// copyStep bytes at a time. added gets where each piece went in dst, for
+// copyStep bytes at a time; when the volume is not a file (f is nil), br
+// reads it all. added gets where each piece went in dst, for
 // the caller to hash it there; body.End then checks everything but the
 // digest.
 func copyData(body *format.BodyReader, f *os.File, br *bufio.Reader, dst blobCopier, added func(off, n int64)) error {
-	if k := min(int64(br.Buffered()), body.Left()); k > 0 {
-		p, _ := br.Peek(int(k))
+	// What br holds is written first; without a file, everything is.
+	for body.Left() > 0 && (br.Buffered() > 0 || f == nil) {
+		n := min(int64(br.Size()), body.Left())
+		if f != nil {
+			n = min(int64(br.Buffered()), n) // no read: the file's position must stay behind br
+		}
+		p, err := br.Peek(int(n))
+		if len(p) == 0 {
+			if err == io.EOF {
+				return body.Corrupt("volume ends early (truncated)")
+			}
+			return body.Corrupt(fmt.Sprintf("cannot be read: %v", err))
+		}
 		off := dst.Written()
 		if _, err := dst.Write(p); err != nil {
 			return &destError{err}
 		}
-		br.Discard(int(k))
-		body.Consumed(k)
-		added(off, k)
+		br.Discard(len(p))
+		body.Consumed(int64(len(p)))
+		added(off, int64(len(p)))
 	}
 	// br holds nothing now, so the file's position is body.Offset().
 	for body.Left() > 0 {

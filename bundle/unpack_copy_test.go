@@ -47,7 +47,7 @@ func TestUnpackCopiedBlobs(t *testing.T) {
 
 	t.Run("intact", func(t *testing.T) {
 		dest := filepath.Join(t.TempDir(), "dest")
-		if _, err := Unpack(context.Background(), []string{dir}, dest, UnpackOptions{Key: key}); err != nil {
+		if _, err := unpackFiles(context.Background(), []string{dir}, dest, unpackOpts{Key: key}); err != nil {
 			t.Fatal(err)
 		}
 		for _, d := range []digest.Digest{big.Digest, whole.Digest} {
@@ -96,7 +96,7 @@ func TestUnpackCopiedBlobs(t *testing.T) {
 			mustWrite(t, path, c.do(path, data))
 			defer mustWrite(t, path, data)
 			dest, before := dests.fresh(t, "")
-			err := unpackMustFail(t, []string{dir}, dest, before, UnpackOptions{Key: key})
+			err := unpackMustFail(t, []string{dir}, dest, before, unpackOpts{Key: key})
 			if blame(err, path, c.vol, false, false) == "" {
 				t.Errorf("error does not blame volume %d (%s): %s", c.vol, path, describe(err))
 			}
@@ -115,7 +115,7 @@ func TestUnpackCopiedBlobs(t *testing.T) {
 		stored[big.Digest] = b
 		forged, _, _ := writeBundle(t, &lying, pb.LayoutIndex, stored, signer)
 		dest, before := dests.fresh(t, "")
-		err := unpackMustFail(t, []string{forged}, dest, before, UnpackOptions{Key: key})
+		err := unpackMustFail(t, []string{forged}, dest, before, unpackOpts{Key: key})
 		var ce *CorruptError
 		if !errors.As(err, &ce) || ce.Digest == "" {
 			t.Errorf("want a CorruptError naming the blob, got %s", describe(err))
@@ -159,7 +159,7 @@ func TestCopyDataBlamesTheRightSide(t *testing.T) {
 	big := src.add(ocispec.MediaTypeImageLayerGzip, pfData(3<<20, 43))
 	src.addImage(t, "copy:1", big)
 	dir, _ := packSources(t, []Source{src}, PackOptions{})
-	s, err := OpenSet(context.Background(), []string{dir})
+	s, err := OpenFiles(context.Background(), []string{dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,11 +173,12 @@ func TestCopyDataBlamesTheRightSide(t *testing.T) {
 		{name: "volume unreadable", closeVolume: true, wantCorrupt: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f, br, h, err := s.openVolume(1)
+			ov, err := s.openVolume(context.Background(), 1)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer f.Close()
+			defer ov.r.Close()
+			f, br, h := ov.file, ov.br, ov.h
 			body := format.NewBodyReader(br, h.Body(), nil)
 			for {
 				m, ok, err := body.Next()
@@ -256,7 +257,7 @@ func TestCancelWhileCopying(t *testing.T) {
 		dest, before := newDestFixture(t).fresh(t, "")
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		_, err := Unpack(ctx, []string{dir}, dest, UnpackOptions{AllowUnsigned: true, Progress: stopAt(cancel)})
+		_, err := unpackFiles(ctx, []string{dir}, dest, unpackOpts{AllowUnsigned: true, Progress: stopAt(cancel)})
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("unpack: %v, want context.Canceled", err)
 		}

@@ -3,19 +3,14 @@ package bundle
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"sort"
 	"sync"
-
-	"github.com/airgap-bundle/bundle/sign"
 )
 
 // VerifyOptions control Verify.
 type VerifyOptions struct {
-	// Key is the signer's public key. Without it, only AllowUnsigned lets a
-	// bundle pass, and its signature is not checked.
-	Key           *sign.Verifier
-	AllowUnsigned bool
 	// Partial accepts a set with volumes missing: those present are checked.
 	Partial bool
 	// Workers bounds how many goroutines read and hash at once (default:
@@ -35,26 +30,22 @@ type Report struct {
 	Missing  []int
 }
 
-// Verify checks the volumes found in paths against their signed index:
-// every byte of every volume present, tar headers and padding included.
-// Volumes, and ranges of members inside each volume, are read in parallel.
-// The error joins every problem found; each is typed (CorruptError,
-// MissingVolumesError, ForeignVolumeError, DuplicateVolumeError, or wraps
-// ErrUnsigned, ErrWrongKey, ErrBadSignature).
-func Verify(ctx context.Context, paths []string, o VerifyOptions) (*Report, error) {
-	return verify(ctx, paths, o, 0)
+// Verify checks the volumes of the set against its signed index: every
+// byte of every volume present, tar headers and padding included. Volumes,
+// and ranges of members inside each volume, are read in parallel. The
+// error joins every problem found, those met when the set was opened
+// included; each is typed (CorruptError, MissingVolumesError,
+// ForeignVolumeError, DuplicateVolumeError). Trust must have passed.
+func (s *Set) Verify(ctx context.Context, o VerifyOptions) (*Report, error) {
+	return s.verify(ctx, o, 0)
 }
 
 // verify is Verify with ranges of about chunk bytes (0: chosen from the
 // size of the set and the number of workers).
-func verify(ctx context.Context, paths []string, o VerifyOptions, chunk int64) (*Report, error) {
-	s, err := OpenSet(ctx, paths)
-	if err != nil {
-		return nil, err
-	}
+func (s *Set) verify(ctx context.Context, o VerifyOptions, chunk int64) (*Report, error) {
 	r := &Report{Set: s, Missing: s.Missing()}
-	if err := s.CheckSignature(o.Key, o.AllowUnsigned); err != nil {
-		return r, err
+	if !s.trusted {
+		return r, fmt.Errorf("bundle %s: %w", s.Index.BundleID, ErrNotTrusted)
 	}
 	workers := o.Workers
 	if workers <= 0 {
@@ -81,7 +72,7 @@ func verify(ctx context.Context, paths []string, o VerifyOptions, chunk int64) (
 			o.Progress(Progress{Op: "verify", Done: done, Total: total})
 		}
 	}
-	errs := s.checkVolumes(ctx, nums, s.volumeFile, workers, chunk, report)
+	errs := s.checkVolumes(ctx, nums, s.volumeSource(ctx), workers, chunk, report)
 	problems := append([]error{}, s.Problems...)
 	for i, n := range nums {
 		if errs[i] != nil {

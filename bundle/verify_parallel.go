@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -51,34 +50,22 @@ var errSuperseded = fmt.Errorf("superseded by an earlier failure: %w", context.C
 // once.
 type volumeSource func() (io.ReaderAt, func() error, error)
 
-// fileSource opens path and checks that it is still the file info names.
-func fileSource(path string, n int, info os.FileInfo) volumeSource {
-	return func() (io.ReaderAt, func() error, error) {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, nil, err
-		}
-		st, err := f.Stat()
-		if err == nil && !os.SameFile(st, info) {
-			err = &CorruptError{Path: path, Volume: n, Reason: "the file changed while it was being read"}
-		}
-		if err != nil {
-			f.Close()
-			return nil, nil, err
-		}
-		return f, f.Close, nil
+// volumeSource gives the sources of the set's volumes.
+func (s *Set) volumeSource(ctx context.Context) func(n int) (volumeSource, error) {
+	return func(n int) (volumeSource, error) {
+		v := s.openers[n]
+		return func() (io.ReaderAt, func() error, error) {
+			r, err := v.Open(ctx)
+			var ce *CorruptError
+			if errors.As(err, &ce) && ce.Volume == 0 {
+				ce.Volume = n
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+			return r, r.Close, nil
+		}, nil
 	}
-}
-
-// volumeFile is the source of volume n of s: its file, which must stay
-// the file it is now.
-func (s *Set) volumeFile(n int) (volumeSource, error) {
-	path := s.Volumes[n].Path
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	return fileSource(path, n, st), nil
 }
 
 // checkVolumes checks every byte of volumes nums of s (SPEC 11.4), read

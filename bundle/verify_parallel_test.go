@@ -155,7 +155,7 @@ func TestVerifyParallelDamage(t *testing.T) {
 	}
 	ctx := context.Background()
 	for _, chunk := range verifyChunks {
-		r, err := verify(ctx, []string{dir}, VerifyOptions{AllowUnsigned: true, Workers: 4}, chunk)
+		r, err := verifyFilesChunked(ctx, []string{dir}, verifyOpts{AllowUnsigned: true, Workers: 4}, chunk)
 		if err != nil || !slices.Equal(r.Verified, []int{1}) {
 			t.Fatalf("chunk %d: intact bundle: verified %v, error %v", chunk, r.Verified, err)
 		}
@@ -167,7 +167,7 @@ func TestVerifyParallelDamage(t *testing.T) {
 			defer mustWrite(t, path, data)
 			want := sequentialCheck(damaged, path)
 			for _, chunk := range verifyChunks {
-				r, err := verify(ctx, []string{dir}, VerifyOptions{AllowUnsigned: true, Workers: 4}, chunk)
+				r, err := verifyFilesChunked(ctx, []string{dir}, verifyOpts{AllowUnsigned: true, Workers: 4}, chunk)
 				ces := findAll[*CorruptError](err)
 				if len(ces) != 1 || r == nil || !slices.Equal(r.Failed, []int{1}) || len(r.Verified) != 0 {
 					t.Fatalf("chunk %d: want one CorruptError and volume 1 failed, got %s (report %+v)", chunk, describe(err), r)
@@ -200,7 +200,7 @@ func TestVerifyParallelFlippedBytes(t *testing.T) {
 				damaged := slices.Clone(data)
 				damaged[spot.off] ^= 0x01
 				mustWrite(t, path, damaged)
-				r, err := verify(ctx, []string{dir}, VerifyOptions{Key: signer.Verifier(), Workers: 3}, 1)
+				r, err := verifyFilesChunked(ctx, []string{dir}, verifyOpts{Key: signer.Verifier(), Workers: 3}, 1)
 				if err == nil {
 					t.Fatalf("%s: Verify accepted the damage", spot.what)
 				}
@@ -260,14 +260,14 @@ func TestVerifyParallelFileChanged(t *testing.T) {
 		for _, chunk := range verifyChunks {
 			t.Run(fmt.Sprintf("%s/chunk=%d", c.name, chunk), func(t *testing.T) {
 				defer mustWrite(t, path, data)
-				s, err := OpenSet(ctx, []string{dir})
+				s, err := OpenFiles(ctx, []string{dir})
 				if err != nil {
 					t.Fatal(err)
 				}
 				// The change comes after the set was read and the file
 				// looked at, before any range is read.
 				open := func(n int) (volumeSource, error) {
-					src, err := s.volumeFile(n)
+					src, err := s.volumeSource(ctx)(n)
 					c.change(t)
 					return src, err
 				}
@@ -293,7 +293,7 @@ func TestVerifyParallelProgress(t *testing.T) {
 		var inside atomic.Int32
 		var calls int
 		var last Progress
-		o := VerifyOptions{AllowUnsigned: true, Workers: 4, Progress: func(p Progress) {
+		o := verifyOpts{AllowUnsigned: true, Workers: 4, Progress: func(p Progress) {
 			if inside.Add(1) != 1 {
 				t.Error("progress called from two goroutines at once")
 			}
@@ -305,7 +305,7 @@ func TestVerifyParallelProgress(t *testing.T) {
 			calls++
 			inside.Add(-1)
 		}}
-		if _, err := verify(context.Background(), []string{orig}, o, chunk); err != nil {
+		if _, err := verifyFilesChunked(context.Background(), []string{orig}, o, chunk); err != nil {
 			t.Fatal(err)
 		}
 		if last.Done != total || calls < len(x.Volumes) {
@@ -320,7 +320,7 @@ func TestVerifyParallelCancel(t *testing.T) {
 	dir, _, _, _, _, _ := parallelBundle(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	r, err := verify(ctx, []string{dir}, VerifyOptions{AllowUnsigned: true}, 1)
+	r, err := verifyFilesChunked(ctx, []string{dir}, verifyOpts{AllowUnsigned: true}, 1)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled before: want context.Canceled, got %s", describe(err))
 	}
@@ -330,7 +330,7 @@ func TestVerifyParallelCancel(t *testing.T) {
 	ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
 	var once sync.Once
-	r, err = verify(ctx, []string{dir}, VerifyOptions{AllowUnsigned: true, Workers: 2, Progress: func(Progress) { once.Do(cancel) }}, 1)
+	r, err = verifyFilesChunked(ctx, []string{dir}, verifyOpts{AllowUnsigned: true, Workers: 2, Progress: func(Progress) { once.Do(cancel) }}, 1)
 	if !errors.Is(err, context.Canceled) || r == nil || len(r.Verified) != 0 || !slices.Equal(r.Failed, []int{1}) {
 		t.Fatalf("cancelled at the first progress: want context.Canceled and volume 1 failed, got %s (report %+v)", describe(err), r)
 	}
@@ -343,7 +343,7 @@ func TestVerifyParallelMemory(t *testing.T) {
 	runtime.GC()
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
-	if _, err := Verify(context.Background(), []string{dir}, VerifyOptions{AllowUnsigned: true, Workers: 2}); err != nil {
+	if _, err := verifyFiles(context.Background(), []string{dir}, verifyOpts{AllowUnsigned: true, Workers: 2}); err != nil {
 		t.Fatal(err)
 	}
 	runtime.ReadMemStats(&m1)
@@ -440,7 +440,7 @@ func FuzzVerifyRanges(f *testing.F) {
 // and one copy of its bytes, and of index.json.
 func TestOpenSetParsesIndexOnce(t *testing.T) {
 	dir, x := packLayout(t, PackOptions{MaxVolumeSize: hostileVolumeSize})
-	s, err := OpenSet(context.Background(), []string{dir})
+	s, err := OpenFiles(context.Background(), []string{dir})
 	if err != nil || len(s.Volumes) != len(x.Volumes) {
 		t.Fatalf("OpenSet: %v", err)
 	}
@@ -457,17 +457,18 @@ func TestOpenSetParsesIndexOnce(t *testing.T) {
 func TestOpenVolumeHeaderChanged(t *testing.T) {
 	dir, path, data, blobs, _, _ := parallelBundle(t)
 	members, _ := scanVolume(t, data)
-	s, err := OpenSet(context.Background(), []string{dir})
+	s, err := OpenFiles(context.Background(), []string{dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, br, h, err := s.openVolume(1)
+	ov, err := s.openVolume(context.Background(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
+	br, h := ov.br, ov.h
 	first := make([]byte, format.BlockSize)
 	_, err = io.ReadFull(br, first)
-	f.Close()
+	ov.r.Close()
 	if err != nil || !bytes.Equal(first, data[blobs[0].HdrOff:blobs[0].DataOff]) || h.Number != 1 || h.Index != s.Index {
 		t.Fatalf("openVolume of an intact volume: %v, header %+v", err, h)
 	}
@@ -475,7 +476,7 @@ func TestOpenVolumeHeaderChanged(t *testing.T) {
 		m := findMember(t, members, name)
 		for _, off := range []int64{m.HdrOff + 150, m.DataOff, m.End() - 1} {
 			xorByte(t, path, off, 0x02)
-			_, _, _, err := s.openVolume(1)
+			_, err := s.openVolume(context.Background(), 1)
 			var ce *CorruptError
 			if !errors.As(err, &ce) || ce.Path != path {
 				t.Errorf("%s changed at %d: want a CorruptError naming %s, got %s", name, off, path, describe(err))
@@ -567,7 +568,7 @@ func TestUnreadableVolumeIsCorrupt(t *testing.T) {
 	}
 	check("sequential reader", seqErr)
 
-	s, err := OpenSet(context.Background(), []string{dir})
+	s, err := OpenFiles(context.Background(), []string{dir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -211,7 +211,7 @@ func TestPackFromFilesMatchesPackFromStreams(t *testing.T) {
 					}
 				}
 			}
-			if _, err := Verify(context.Background(), []string{copied}, VerifyOptions{AllowUnsigned: true}); err != nil {
+			if _, err := verifyFiles(context.Background(), []string{copied}, verifyOpts{AllowUnsigned: true}); err != nil {
 				t.Fatalf("verify the pack from files: %v", err)
 			}
 		})

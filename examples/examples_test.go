@@ -3,12 +3,15 @@ package examples_test
 import (
 	"bytes"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/airgap-bundle/bundle/oci"
@@ -226,5 +229,67 @@ func TestPackCustomSinkThenVerifyUnpack(t *testing.T) {
 	got, err = runErr(nil, verifyUnpack, filepath.Join(out, "bundle.pub"), out, filepath.Join(dir, "other"))
 	if err == nil || !strings.Contains(got, fmt.Sprintf("missing:  volume 2 of %d", len(vols))) {
 		t.Errorf("verify-unpack with volume 2 missing: err %v, output:\n%s", err, got)
+	}
+}
+
+// TestUnpackHTTP unpacks volumes served over HTTP on 127.0.0.1 with
+// examples/unpack-http: the result is the layout skopeo reads; a volume
+// damaged on the server is refused and leaves no layout behind.
+func TestUnpackHTTP(t *testing.T) {
+	need(t, "skopeo")
+	pack := build(t, "./pack-custom-sink")
+	unpackHTTP := build(t, "./unpack-http")
+	dir := t.TempDir()
+	out := filepath.Join(dir, "volumes")
+	run(t, nil, pack, sourceLayout, out, "40000")
+	vols := volumes(t, out)
+	if len(vols) < 3 {
+		t.Fatalf("packed %d volumes, want several", len(vols))
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ranges atomic.Int64
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Range") != "" {
+			ranges.Add(1)
+		}
+		http.FileServer(http.Dir(out)).ServeHTTP(w, r)
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	var urls []string
+	for _, v := range vols {
+		urls = append(urls, "http://"+ln.Addr().String()+"/"+filepath.Base(v))
+	}
+	key := filepath.Join(out, "bundle.pub")
+
+	dest := filepath.Join(dir, "layout")
+	got := run(t, nil, unpackHTTP, append([]string{key, dest}, urls...)...)
+	if !strings.Contains(got, "unpacked bundle") || !strings.Contains(got, "notice: tagged") {
+		t.Errorf("unpack-http output:\n%s", got)
+	}
+	if ranges.Load() < int64(len(vols)) {
+		t.Errorf("%d range requests for %d volumes", ranges.Load(), len(vols))
+	}
+	checkSkopeoReads(t, dest)
+
+	// One byte of the last volume's last blob member changed on the server.
+	data, err := os.ReadFile(vols[len(vols)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)-1024-1] ^= 0x01 // padding or data just before the trailer
+	if err := os.WriteFile(vols[len(vols)-1], data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "bad")
+	got, err = runErr(nil, unpackHTTP, append([]string{key, bad}, urls...)...)
+	if err == nil || !strings.Contains(got, "is corrupt") || !strings.Contains(got, urls[len(urls)-1]) {
+		t.Errorf("a damaged volume: err %v, output:\n%s", err, got)
+	}
+	if _, err := os.Stat(filepath.Join(bad, "index.json")); err == nil {
+		t.Errorf("a refused unpack left a layout in %s", bad)
 	}
 }

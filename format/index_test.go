@@ -85,9 +85,13 @@ func TestParseIndexRules(t *testing.T) {
 		want   string
 	}{
 		{rule: "1", raw: func(b []byte) []byte { return append(b, bytes.Repeat([]byte(" "), MaxIndexSize)...) }, want: "more than"},
-		{rule: "2 unknown member", raw: func(b []byte) []byte { return bytes.Replace(b, []byte(`{"mediaType"`), []byte(`{"x":1,"mediaType"`), 1) }, want: "unknown field"},
+		{rule: "2 unknown member", raw: func(b []byte) []byte {
+			return bytes.Replace(b, []byte(`{"mediaType"`), []byte(`{"x":1,"mediaType"`), 1)
+		}, want: "unknown field"},
 		{rule: "2 data after", raw: func(b []byte) []byte { return append(b, "{}"...) }, want: "data after"},
-		{rule: "2 wrong type", raw: func(b []byte) []byte { return bytes.Replace(b, []byte(`"formatVersion":1`), []byte(`"formatVersion":"1"`), 1) }, want: "cannot unmarshal"},
+		{rule: "2 wrong type", raw: func(b []byte) []byte {
+			return bytes.Replace(b, []byte(`"formatVersion":1`), []byte(`"formatVersion":"1"`), 1)
+		}, want: "cannot unmarshal"},
 		{rule: "3", break_: func(x *Index) { x.MediaType = "application/json" }, want: "mediaType"},
 		{rule: "4", break_: func(x *Index) { x.FormatVersion = 2 }, want: "formatVersion 2"},
 		{rule: "5", break_: func(x *Index) { x.BundleID = strings.Repeat("A", 32) }, want: "bundleId"},

@@ -302,6 +302,21 @@ func loadKey(c *cli.Context) (*sign.Verifier, error) {
 	return sign.LoadVerifierFile(c.String("key"))
 }
 
+// trustPolicy is what --key (loaded as key) and --allow-unsigned say.
+func trustPolicy(c *cli.Context, key *sign.Verifier) bundle.TrustPolicy {
+	return bundle.TrustPolicy{Key: key, AllowUnsigned: c.Bool("allow-unsigned")}
+}
+
+// openTrusted opens the volumes the arguments name and checks their
+// signature as trustPolicy says.
+func openTrusted(c *cli.Context, key *sign.Verifier) (*bundle.Set, error) {
+	set, err := bundle.OpenFiles(c.Context, c.Args().Slice())
+	if err != nil {
+		return nil, err
+	}
+	return set, set.Trust(trustPolicy(c, key))
+}
+
 func verifyCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "verify",
@@ -324,16 +339,25 @@ func verifyCommand() *cli.Command {
 			}
 			bar := newProgress(c, "verify")
 			defer bar.stop()
-			r, err := bundle.Verify(c.Context, c.Args().Slice(), bundle.VerifyOptions{Key: key, AllowUnsigned: c.Bool("allow-unsigned"),
-				Partial: c.Bool("partial"), Workers: c.Int("jobs"), Progress: bar.update})
+			set, err := bundle.OpenFiles(c.Context, c.Args().Slice())
+			if err != nil {
+				return err
+			}
+			r := &bundle.Report{Set: set, Missing: set.Missing()}
+			if err = set.Trust(trustPolicy(c, key)); err == nil {
+				r, err = set.Verify(c.Context, bundle.VerifyOptions{Partial: c.Bool("partial"), Workers: c.Int("jobs"), Progress: bar.update})
+			}
 			bar.stop()
 			if r != nil && !quiet(c) {
 				x := r.Set.Index
 				sig := "signed by " + signerName(x)
-				if key == nil {
+				switch {
+				case key == nil:
 					sig += ", signature NOT checked"
-				} else if x.Signer != nil {
+				case x.Signer != nil && set.Trusted():
 					sig += ", signature good"
+				case x.Signer != nil:
+					sig += ", signature BAD"
 				}
 				fmt.Fprintf(os.Stderr, "bundle %s (%s, %s)\n", x.BundleID, x.Created, sig)
 				for _, n := range r.Verified {
@@ -403,8 +427,11 @@ func unpackCommand() *cli.Command {
 			}
 			bar := newProgress(c, "unpack")
 			defer bar.stop()
-			x, err := bundle.Unpack(c.Context, c.Args().Slice(), dest, bundle.UnpackOptions{Key: key, AllowUnsigned: c.Bool("allow-unsigned"),
-				Progress: bar.update, Notice: notice(c), VerifyBase: c.Bool("verify-base")})
+			set, err := openTrusted(c, key)
+			if err != nil {
+				return err
+			}
+			x, err := set.Unpack(c.Context, dest, bundle.UnpackOptions{Progress: bar.update, Notice: notice(c), VerifyBase: c.Bool("verify-base")})
 			bar.stop()
 			if err != nil {
 				return err
@@ -439,8 +466,11 @@ func pushAction(c *cli.Context) error {
 	}
 	bar := newProgress(c, "push")
 	defer bar.stop()
-	r, err := bundle.Push(c.Context, c.Args().Slice(), bundle.PushOptions{Key: key, AllowUnsigned: c.Bool("allow-unsigned"),
-		Registries: regs, Mapping: m, Progress: bar.update, Notice: notice(c)})
+	set, err := openTrusted(c, key)
+	if err != nil {
+		return err
+	}
+	r, err := set.Push(c.Context, bundle.PushOptions{Registries: regs, Mapping: m, Progress: bar.update, Notice: notice(c)})
 	bar.stop()
 	if err != nil {
 		return err
@@ -496,9 +526,18 @@ func inspectCommand() *cli.Command {
 					return err
 				}
 			}
-			s, err := bundle.Inspect(c.Context, c.Args().Slice(), key)
-			if s == nil {
+			set, err := bundle.OpenFiles(c.Context, c.Args().Slice())
+			if err != nil {
 				return err
+			}
+			if key != nil && set.Signature != nil {
+				err = set.Trust(bundle.TrustPolicy{Key: key})
+			}
+			s := set.Summary()
+			if err != nil {
+				s.Signature = "does NOT verify"
+			} else {
+				err = errors.Join(set.Problems...)
 			}
 			if c.Bool("json") {
 				enc := json.NewEncoder(os.Stdout)

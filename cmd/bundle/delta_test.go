@@ -107,7 +107,7 @@ func mustReadFile(t *testing.T, path string) []byte {
 // bundleIndex reads the signed index of the bundle in dir.
 func bundleIndex(t *testing.T, dir string) *bundle.Index {
 	t.Helper()
-	s, err := bundle.OpenSet(context.Background(), []string{dir})
+	s, err := bundle.OpenFiles(context.Background(), []string{dir})
 	if err != nil {
 		t.Fatal(err)
 	}

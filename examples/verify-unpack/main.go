@@ -1,6 +1,8 @@
-// Command verify-unpack checks bundle volumes against their signed index
-// with bundle.Verify, then writes their content into an OCI layout with
-// bundle.Unpack, printing progress and notices as it goes.
+// Command verify-unpack checks bundle volumes against their signed index,
+// then writes their content into an OCI layout, printing progress and
+// notices as it goes. It opens the set once (bundle.OpenFiles), checks the
+// signature once (Set.Trust), then verifies (Set.Verify) and unpacks
+// (Set.Unpack).
 //
 //	verify-unpack KEY.pub VOLUME_DIR DEST_LAYOUT
 //
@@ -35,13 +37,19 @@ func run(ctx context.Context, keyFile, volDir, dest string) error {
 	if err != nil {
 		return err
 	}
-	paths := []string{volDir}
+	set, err := bundle.OpenFiles(ctx, []string{volDir})
+	if err != nil {
+		return err
+	}
+	if err := set.Trust(bundle.TrustPolicy{Key: key}); err != nil {
+		return err
+	}
 
 	// Verify reads every byte of every volume present. Its Progress
 	// callback is called from several goroutines at once (one per volume
 	// being read), so it must be safe for concurrent use.
 	verifyBar := newProgressPrinter()
-	r, err := bundle.Verify(ctx, paths, bundle.VerifyOptions{Key: key, Progress: verifyBar.update})
+	r, err := set.Verify(ctx, bundle.VerifyOptions{Progress: verifyBar.update})
 	if r != nil {
 		x := r.Set.Index
 		signer := "nobody (unsigned)"
@@ -71,8 +79,7 @@ func run(ctx context.Context, keyFile, volDir, dest string) error {
 	// is safe on its own; Verify first only gives a full report before
 	// anything is written.
 	unpackBar := newProgressPrinter()
-	x, err := bundle.Unpack(ctx, paths, dest, bundle.UnpackOptions{
-		Key:      key,
+	x, err := set.Unpack(ctx, dest, bundle.UnpackOptions{
 		Progress: unpackBar.update,
 		Notice:   func(s string) { fmt.Println("  notice:", s) },
 	})
