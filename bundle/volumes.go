@@ -73,8 +73,8 @@ type fileReader struct {
 }
 
 func (r *fileReader) ReadAt(p []byte, off int64) (int, error) { return r.f.ReadAt(p, off) }
-func (r *fileReader) Close() error                             { return r.f.Close() }
-func (r *fileReader) Size() int64                              { return r.size }
+func (r *fileReader) Close() error                            { return r.f.Close() }
+func (r *fileReader) Size() int64                             { return r.size }
 
 // File is the volume's file, for copies by the kernel.
 func (r *fileReader) File() *os.File { return r.f }
