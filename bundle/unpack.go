@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 
+	"github.com/airgap-bundle/bundle/location"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/airgap-bundle/bundle/sign"
 	"github.com/klauspost/compress/zstd"
@@ -33,14 +35,32 @@ type UnpackOptions struct {
 // 8 MiB windows.
 const maxDecoderWindow = 64 << 20
 
+// ErrTagNeedsOneEntry: an unpack destination oci:PATH:TAG names one
+// image, and the bundle has several entries. Each entry carries its own
+// ref name (or none), which is what it is recorded under at the
+// destination; only the one entry of a bundle can take a name from the
+// destination instead.
+var ErrTagNeedsOneEntry = errors.New("a tag in the destination names the one image of a bundle")
+
 // Unpack verifies the bundle in paths as it writes it into the OCI layout
-// at dest (created if missing, merged into if it exists). Each volume is
+// at dest (created if missing, merged into if it exists). dest is a
+// directory path, or oci:PATH, or oci:PATH:TAG (location.ParseDestination)
+// which means what it means to skopeo: the image is recorded under ref name
+// TAG in the layout at PATH. That is only possible for a bundle of exactly
+// one entry; a bundle of more is refused (ErrTagNeedsOneEntry) before
+// anything is written, since its entries carry their own names. A registry
+// destination (docker://) is refused: that is Push. Each volume is
 // read once. Blobs are written to temporary files and moved into place only
 // once their digest checks out; index.json is replaced, atomically and
 // under a lock, only after every blob is in place. If anything fails,
 // every file that was in dest stays as it was; verified blobs may remain,
 // unreferenced, so that a re-run skips them.
 func Unpack(ctx context.Context, paths []string, dest string, o UnpackOptions) (*Index, error) {
+	loc, err := unpackDestination(dest)
+	if err != nil {
+		return nil, err
+	}
+	dest = loc.Path
 	s, err := openComplete(ctx, paths, o.Key, o.AllowUnsigned)
 	if err != nil {
 		return nil, err
@@ -50,6 +70,20 @@ func Unpack(ctx context.Context, paths []string, dest string, o UnpackOptions) (
 		notice = func(string) {}
 	}
 	x := s.Index
+	manifests := x.Manifests
+	if loc.Ref != "" {
+		if len(x.Manifests) != 1 {
+			return nil, fmt.Errorf("unpack into %s: bundle %s has %d entries, each recorded under its own ref name; unpack it into %s: %w",
+				loc, x.BundleID, len(x.Manifests), location.Location{Transport: location.Layout, Path: loc.Path}, ErrTagNeedsOneEntry)
+		}
+		m := x.Manifests[0]
+		m.Annotations = maps.Clone(m.Annotations)
+		if m.Annotations == nil {
+			m.Annotations = map[string]string{}
+		}
+		m.Annotations[ocispec.AnnotationRefName] = loc.Ref
+		manifests = []ocispec.Descriptor{m}
+	}
 	// A bundle that builds on others is refused, before anything is
 	// written (even the directory), unless the destination holds all that
 	// they carried.
@@ -94,7 +128,7 @@ func Unpack(ctx context.Context, paths []string, dest string, o UnpackOptions) (
 	if err := l.FlushCommits(); err != nil {
 		return nil, err
 	}
-	changes, err := l.AddManifests(x.Manifests)
+	changes, err := l.AddManifests(manifests)
 	if err != nil {
 		return nil, err
 	}
@@ -109,6 +143,26 @@ func Unpack(ctx context.Context, paths []string, dest string, o UnpackOptions) (
 		}
 	}
 	return x, nil
+}
+
+// unpackDestination reads Unpack's dest: a location when it starts with a
+// transport, otherwise a directory path (which may contain ':').
+func unpackDestination(dest string) (location.Location, error) {
+	if !location.HasTransport(dest) {
+		if dest == "" {
+			return location.Location{}, errors.New("unpack: no destination directory")
+		}
+		return location.Location{Transport: location.Layout, Path: dest}, nil
+	}
+	loc, err := location.ParseDestination(dest)
+	if err != nil {
+		return location.Location{}, fmt.Errorf("unpack: %w", err)
+	}
+	if loc.Transport != location.Layout {
+		return location.Location{}, fmt.Errorf("unpack: %w", &location.Error{Input: dest, Expected: "a directory, oci:PATH or oci:PATH:TAG",
+			Err: errors.New("a registry is a destination for Push; Unpack writes an OCI layout")})
+	}
+	return loc, nil
 }
 
 // checkBaseBlobs checks that every blob x expects from a base bundle is in
