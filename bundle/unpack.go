@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/airgap-bundle/bundle/location"
 	"github.com/airgap-bundle/bundle/oci"
@@ -36,10 +37,11 @@ type UnpackOptions struct {
 const maxDecoderWindow = 64 << 20
 
 // ErrTagNeedsOneEntry: an unpack destination oci:PATH:TAG names one
-// image, and the bundle has several entries. Each entry carries its own
-// ref name (or none), which is what it is recorded under at the
-// destination; only the one entry of a bundle can take a name from the
-// destination instead.
+// image, and the bundle has several. Each image entry carries its own ref
+// name (or none), which is what it is recorded under at the destination;
+// only the one image of a bundle can take a name from the destination
+// instead. Entries attached to it (referrers: signatures, SBOMs) are not
+// images of their own and do not count.
 var ErrTagNeedsOneEntry = errors.New("a tag in the destination names the one image of a bundle")
 
 // Unpack verifies the bundle in paths as it writes it into the OCI layout
@@ -47,7 +49,8 @@ var ErrTagNeedsOneEntry = errors.New("a tag in the destination names the one ima
 // directory path, or oci:PATH, or oci:PATH:TAG (location.ParseDestination)
 // which means what it means to skopeo: the image is recorded under ref name
 // TAG in the layout at PATH. That is only possible for a bundle of exactly
-// one entry; a bundle of more is refused (ErrTagNeedsOneEntry) before
+// one image (its referrers aside); a bundle of more is refused
+// (ErrTagNeedsOneEntry) before
 // anything is written, since its entries carry their own names. A registry
 // destination (docker://) is refused: that is Push. Each volume is
 // read once. Blobs are written to temporary files and moved into place only
@@ -72,17 +75,9 @@ func Unpack(ctx context.Context, paths []string, dest string, o UnpackOptions) (
 	x := s.Index
 	manifests := x.Manifests
 	if loc.Ref != "" {
-		if len(x.Manifests) != 1 {
-			return nil, fmt.Errorf("unpack into %s: bundle %s has %d entries, each recorded under its own ref name; unpack it into %s: %w",
-				loc, x.BundleID, len(x.Manifests), location.Location{Transport: location.Layout, Path: loc.Path}, ErrTagNeedsOneEntry)
+		if manifests, err = retag(x, loc); err != nil {
+			return nil, err
 		}
-		m := x.Manifests[0]
-		m.Annotations = maps.Clone(m.Annotations)
-		if m.Annotations == nil {
-			m.Annotations = map[string]string{}
-		}
-		m.Annotations[ocispec.AnnotationRefName] = loc.Ref
-		manifests = []ocispec.Descriptor{m}
 	}
 	// A bundle that builds on others is refused, before anything is
 	// written (even the directory), unless the destination holds all that
@@ -143,6 +138,37 @@ func Unpack(ctx context.Context, paths []string, dest string, o UnpackOptions) (
 		}
 	}
 	return x, nil
+}
+
+// retag returns x's index.json entries with the one image, the entry not
+// attached to another (a signature or SBOM referrer keeps pointing at its
+// subject by digest), recorded under the ref name loc.Ref.
+func retag(x *Index, loc location.Location) ([]ocispec.Descriptor, error) {
+	attached := map[digest.Digest]bool{}
+	for _, im := range x.Images {
+		if im.Subject != "" {
+			attached[im.Digest] = true
+		}
+	}
+	out := slices.Clone(x.Manifests)
+	image := -1
+	var n int
+	for i, m := range out {
+		if !attached[m.Digest] {
+			image, n = i, n+1
+		}
+	}
+	if n != 1 {
+		return nil, fmt.Errorf("unpack into %s: bundle %s has %d images, each recorded under its own ref name; unpack it into %s: %w",
+			loc, x.BundleID, n, location.Location{Transport: location.Layout, Path: loc.Path}, ErrTagNeedsOneEntry)
+	}
+	m := &out[image]
+	m.Annotations = maps.Clone(m.Annotations)
+	if m.Annotations == nil {
+		m.Annotations = map[string]string{}
+	}
+	m.Annotations[ocispec.AnnotationRefName] = loc.Ref
+	return out, nil
 }
 
 // unpackDestination reads Unpack's dest: a location when it starts with a
