@@ -143,7 +143,7 @@ func packCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "pack",
 		Usage:     "pack images from OCI layouts and registries into signed volumes",
-		ArgsUsage: "SOURCE... (oci:PATH, oci:PATH:TAG, docker://REGISTRY/REPOSITORY[:TAG|@DIGEST])",
+		ArgsUsage: "SOURCE... (oci:PATH, oci:PATH:TAG, oci:PATH@DIGEST, docker://REGISTRY/REPOSITORY[:TAG|@DIGEST])",
 		Flags: append(registryFlags(),
 			&cli.StringFlag{Name: "images", Usage: "FILE listing sources, one per line (# comments)"},
 			&cli.BoolFlag{Name: "no-referrers", Usage: "leave out cosign signature tags and OCI referrers of registry images"},
@@ -246,7 +246,7 @@ func packCommand() *cli.Command {
 			for _, a := range args {
 				loc, err := location.Parse(a)
 				if err != nil {
-					return usageError{err}
+					return usagef("source: %w", err)
 				}
 				if regs == nil && loc.Transport == location.Registry {
 					if regs, err = openRegistries(c); err != nil {
@@ -375,7 +375,7 @@ func unpackCommand() *cli.Command {
 		Usage:     "verify the volumes and write their content into an OCI layout or a mirror registry",
 		ArgsUsage: "PATH... (directories or volume files)",
 		Flags: append(append(trustFlags(), registryFlags()...),
-			&cli.StringFlag{Name: "to", Required: true, Usage: "destination: oci:PATH (created, or merged into) or docker://MIRROR[:PORT][/PREFIX]"},
+			&cli.StringFlag{Name: "to", Required: true, Usage: "destination: oci:PATH (created, or merged into), oci:PATH:TAG (the bundle's one image, tagged TAG) or docker://MIRROR[:PORT][/PREFIX]"},
 			&cli.BoolFlag{Name: "strip-registry", Usage: "docker:// destinations: drop the source registry host from mirror repositories"},
 			&cli.StringFlag{Name: "emit-mirror-config", Usage: "docker:// destinations: write a registries.conf drop-in and an ImageDigestMirrorSet into DIR"},
 			&cli.BoolFlag{Name: "verify-base", Usage: "oci: destinations: re-hash the blobs an incremental bundle expects from its bases"},
