@@ -61,6 +61,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseIndex -fuzztime $(FUZZTIME) ./bundle/
 	$(GO) test -run '^$$' -fuzz FuzzReadVolume -fuzztime $(FUZZTIME) ./bundle/
 	$(GO) test -run '^$$' -fuzz FuzzParseInventory -fuzztime $(FUZZTIME) ./bundle/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./location/
 
 clean:
 	rm -rf bin $(DEMO)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/airgap-bundle/bundle/format"
+	"github.com/airgap-bundle/bundle/location"
 	"github.com/airgap-bundle/bundle/mirror"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/opencontainers/go-digest"
@@ -109,8 +110,8 @@ func ParseInventory(b []byte) (*Inventory, error) {
 	if t, err := time.Parse(time.RFC3339, v.Created); err != nil || t.Format(time.RFC3339) != v.Created || t.Location() != time.UTC {
 		return nil, fmt.Errorf("inventory: created %q is not an RFC 3339 UTC time in seconds", v.Created)
 	}
-	if !strings.HasPrefix(v.Destination, "oci:") && !strings.HasPrefix(v.Destination, "docker://") {
-		return nil, fmt.Errorf("inventory: destination %q: want oci:PATH or docker://MIRROR[/PREFIX]", v.Destination)
+	if _, err := location.ParseDestination(v.Destination); err != nil {
+		return nil, fmt.Errorf("inventory: destination: %w", err)
 	}
 	if v.Blobs == nil {
 		return nil, errors.New("inventory: blobs missing")
@@ -178,29 +179,23 @@ func TakeInventory(ctx context.Context, destination string, o InventoryOptions) 
 	if o.Notice == nil {
 		o.Notice = func(string) {}
 	}
-	var err error
-	switch {
-	case strings.HasPrefix(destination, "oci:"):
-		path := strings.TrimPrefix(destination, "oci:")
-		if path == "" {
-			return nil, fmt.Errorf("inventory of %q: want oci:PATH", destination)
+	loc, err := location.ParseDestination(destination)
+	if err != nil {
+		return nil, fmt.Errorf("inventory: %w", err)
+	}
+	// Recorded as printed, so that a registry destination is spelled one way.
+	v.Destination = loc.String()
+	switch loc.Transport {
+	case location.Layout:
+		if loc.Ref != "" {
+			return nil, fmt.Errorf("inventory of %s: an inventory lists every blob of the layout, not those of one tag; give %s", loc, location.Location{Transport: location.Layout, Path: loc.Path})
 		}
-		v.Blobs, err = layoutInventory(ctx, path, o)
-	case strings.HasPrefix(destination, "docker://"):
+		v.Blobs, err = layoutInventory(ctx, loc.Path, o)
+	case location.Registry:
 		if o.Verify {
-			return nil, errors.New("inventory: re-hashing applies to oci: destinations only (a registry checks digests itself)")
+			return nil, errors.New("inventory: re-hashing applies to OCI layouts only (a registry checks digests itself)")
 		}
-		var m mirror.Mapping
-		if m, err = mirror.ParseDestination(destination); err != nil {
-			return nil, err
-		}
-		v.Destination = "docker://" + m.Mirror
-		if m.Prefix != "" {
-			v.Destination += "/" + m.Prefix
-		}
-		v.Blobs, err = registryInventory(ctx, m, o)
-	default:
-		return nil, fmt.Errorf("inventory of %q: want oci:PATH or docker://MIRROR[:PORT][/PREFIX]", destination)
+		v.Blobs, err = registryInventory(ctx, loc.Mapping(), o)
 	}
 	if err != nil {
 		return nil, err

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"strings"
 
+	"github.com/airgap-bundle/bundle/location"
 	"github.com/airgap-bundle/bundle/mirror"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/opencontainers/go-digest"
@@ -28,23 +30,54 @@ type Source interface {
 	Referrers(ctx context.Context, d digest.Digest) ([]ocispec.Descriptor, error)
 }
 
-// LayoutSource packs the tagged entries of an OCI layout: all of them, or
-// the one named Tag.
+// LayoutSource packs the tagged entries of an OCI layout: all of them, the
+// one named Tag, or the one entry (tagged or not) whose digest is Digest.
 type LayoutSource struct {
 	*oci.Layout
 	Tag string
+	// Digest, when set, picks the entry by digest instead (Tag is then
+	// ignored).
+	Digest digest.Digest
 }
 
 func (s *LayoutSource) String() string {
-	if s.Tag != "" {
-		return "oci:" + s.Path + ":" + s.Tag
+	l := location.Location{Transport: location.Layout, Path: s.Path, Ref: s.Tag, Digest: s.Digest}
+	if s.Digest != "" {
+		l.Ref = ""
 	}
-	return "oci:" + s.Path
+	return l.String()
 }
 
 // Roots implements Source.
 func (s *LayoutSource) Roots(context.Context) ([]ocispec.Descriptor, error) {
+	if s.Digest != "" {
+		return s.byDigest()
+	}
 	return s.Tagged(s.Tag)
+}
+
+// byDigest returns the index.json entry with digest s.Digest, without a
+// ref name: the image was asked for by digest, and carrying the name of
+// the entry it happens to be found under would set a tag at the
+// destination that nobody asked for.
+func (s *LayoutSource) byDigest() ([]ocispec.Descriptor, error) {
+	idx, err := s.Index()
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range idx.Manifests {
+		if d.Digest != s.Digest {
+			continue
+		}
+		annotations := maps.Clone(d.Annotations)
+		delete(annotations, ocispec.AnnotationRefName)
+		if len(annotations) == 0 {
+			annotations = nil
+		}
+		d.Annotations = annotations
+		return []ocispec.Descriptor{d}, nil
+	}
+	return nil, fmt.Errorf("OCI layout %s has no entry %s in %s: %w", s.Path, s.Digest, oci.IndexFile, oci.ErrNotFound)
 }
 
 // RegistrySource packs one image reference from a registry, with the
@@ -56,13 +89,20 @@ type RegistrySource struct {
 	NoReferrers bool
 }
 
-// NewRegistrySource opens a reference as users write it after docker://
+// NewRegistrySource opens an image reference, with or without docker://
 // (normalized as docker does: nginx is docker.io/library/nginx:latest).
 func NewRegistrySource(ctx context.Context, regs *oci.Registries, ref string, noReferrers bool) (*RegistrySource, error) {
-	n, err := mirror.ParseReference(strings.TrimPrefix(ref, "docker://"))
+	l, err := location.ParseImage(ref)
 	if err != nil {
 		return nil, err
 	}
+	if l.Transport != location.Registry {
+		return nil, fmt.Errorf("%s is an OCI layout, not an image in a registry", l)
+	}
+	return newRegistrySource(ctx, regs, l.Image, noReferrers)
+}
+
+func newRegistrySource(ctx context.Context, regs *oci.Registries, n mirror.Name, noReferrers bool) (*RegistrySource, error) {
 	repo, err := regs.Repository(ctx, n.Registry, n.Repository)
 	if err != nil {
 		return nil, err
@@ -70,7 +110,9 @@ func NewRegistrySource(ctx context.Context, regs *oci.Registries, ref string, no
 	return &RegistrySource{Repo: repo, Name: n, NoReferrers: noReferrers}, nil
 }
 
-func (s *RegistrySource) String() string { return "docker://" + s.Name.String() }
+func (s *RegistrySource) String() string {
+	return location.Location{Transport: location.Registry, Image: s.Name}.String()
+}
 
 // Fetch implements Source.
 func (s *RegistrySource) Fetch(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
@@ -141,34 +183,42 @@ func (s *RegistrySource) Attached(ctx context.Context, d digest.Digest) ([]ocisp
 // remote marks sources whose fetches pay a round trip, which pack overlaps.
 func (s *RegistrySource) remote() {}
 
-// OpenSource opens a source as users write it: oci:PATH, oci:PATH:TAG
-// (split at the first colon after the transport, as skopeo does, so TAG
-// may hold colons) or docker://REFERENCE. regs may be nil when no source
-// is a registry.
+// OpenSource opens a source as users write it (location.Parse): oci:PATH,
+// oci:PATH:TAG (the path ends at the first colon, as in skopeo, so TAG may
+// hold colons), oci:PATH@sha256:HEX or docker://REFERENCE. regs may be nil
+// when no source is a registry.
 func OpenSource(ctx context.Context, regs *oci.Registries, s string, noReferrers bool) (Source, error) {
-	if rest, ok := strings.CutPrefix(s, "oci:"); ok {
-		path, tag, _ := strings.Cut(rest, ":")
-		if path == "" {
-			return nil, fmt.Errorf("source %q: no layout path", s)
-		}
-		l, err := oci.Open(path)
+	l, err := location.Parse(s)
+	if err != nil {
+		return nil, err
+	}
+	return OpenLocation(ctx, regs, l, noReferrers)
+}
+
+// OpenLocation opens a parsed source. regs may be nil when l is a layout.
+func OpenLocation(ctx context.Context, regs *oci.Registries, l location.Location, noReferrers bool) (Source, error) {
+	switch {
+	case l.Transport == location.Layout:
+		layout, err := oci.Open(l.Path)
 		if err != nil {
 			return nil, err
 		}
-		return &LayoutSource{Layout: l, Tag: tag}, nil
-	}
-	if strings.HasPrefix(s, "docker://") {
+		return &LayoutSource{Layout: layout, Tag: l.Ref, Digest: l.Digest}, nil
+	case l.Transport == location.Registry && l.Image.Repository != "":
 		if regs == nil {
-			return nil, fmt.Errorf("source %q: no registry access configured", s)
+			return nil, fmt.Errorf("source %s: no registry access configured", l)
 		}
-		return NewRegistrySource(ctx, regs, s, noReferrers)
+		return newRegistrySource(ctx, regs, l.Image, noReferrers)
 	}
-	return nil, fmt.Errorf("source %q: want oci:PATH, oci:PATH:TAG or docker://REGISTRY/REPOSITORY[:TAG|@DIGEST]", s)
+	return nil, fmt.Errorf("source %q: not an OCI layout or a registry image (a mirror destination?)", l)
 }
 
 // ReadImageList reads an image list: one source per line (docker://REF,
-// oci:PATH[:TAG], or a bare image reference, read as docker://REF), with
-// blank lines and # comments (whole lines, or after a reference).
+// oci:PATH[:TAG|@DIGEST], or a bare image reference, read as docker://REF:
+// location.ParseImage), with blank lines and # comments (whole lines, or
+// after a reference). It returns the sources as location.Location.String
+// prints them (registry images normalized); a line that is not a source
+// is an error naming the file and line, wrapping a *location.Error.
 func ReadImageList(r io.Reader, name string) ([]string, error) {
 	var out []string
 	sc := bufio.NewScanner(r)
@@ -185,10 +235,11 @@ func ReadImageList(r io.Reader, name string) ([]string, error) {
 		if strings.ContainsAny(line, " \t") {
 			return nil, fmt.Errorf("%s:%d: %q: want one image reference per line", name, n, line)
 		}
-		if !strings.HasPrefix(line, "oci:") && !strings.HasPrefix(line, "docker://") {
-			line = "docker://" + line
+		l, err := location.ParseImage(line)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", name, n, err)
 		}
-		out = append(out, line)
+		out = append(out, l.String())
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)

@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/airgap-bundle/bundle/format"
+	"github.com/airgap-bundle/bundle/location"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
@@ -32,8 +35,23 @@ type UnpackOptions struct {
 // 8 MiB windows.
 const maxDecoderWindow = 64 << 20
 
+// ErrTagNeedsOneEntry: an unpack destination oci:PATH:TAG names one
+// image, and the bundle has several. Each image entry carries its own ref
+// name (or none), which is what it is recorded under at the destination;
+// only the one image of a bundle can take a name from the destination
+// instead. Entries attached to it (referrers: signatures, SBOMs) are not
+// images of their own and do not count.
+var ErrTagNeedsOneEntry = errors.New("a tag in the destination names the one image of a bundle")
+
 // Unpack verifies the bundle as it writes it into the OCI layout
-// at dest (created if missing, merged into if it exists). Each volume is
+// at dest (created if missing, merged into if it exists). dest is a
+// directory path, or oci:PATH, or oci:PATH:TAG (location.ParseDestination)
+// which means what it means to skopeo: the image is recorded under ref name
+// TAG in the layout at PATH. That is only possible for a bundle of exactly
+// one image (its referrers aside); a bundle of more is refused
+// (ErrTagNeedsOneEntry) before
+// anything is written, since its entries carry their own names. A registry
+// destination (docker://) is refused: that is Push. Each volume is
 // read once. Blobs are written to temporary files and moved into place only
 // once their digest checks out; index.json is replaced, atomically and
 // under a lock, only after every blob is in place. If anything fails,
@@ -41,6 +59,11 @@ const maxDecoderWindow = 64 << 20
 // unreferenced, so that a re-run skips them.
 // The set must be complete, and trusted.
 func (s *Set) Unpack(ctx context.Context, dest string, o UnpackOptions) (*Index, error) {
+	loc, err := unpackDestination(dest)
+	if err != nil {
+		return nil, err
+	}
+	dest = loc.Path
 	if err := s.complete(); err != nil {
 		return nil, err
 	}
@@ -49,6 +72,12 @@ func (s *Set) Unpack(ctx context.Context, dest string, o UnpackOptions) (*Index,
 		notice = func(string) {}
 	}
 	x := s.Index
+	manifests := x.Manifests
+	if loc.Ref != "" {
+		if manifests, err = retag(x, loc); err != nil {
+			return nil, err
+		}
+	}
 	// A bundle that builds on others is refused, before anything is
 	// written (even the directory), unless the destination holds all that
 	// they carried.
@@ -93,7 +122,7 @@ func (s *Set) Unpack(ctx context.Context, dest string, o UnpackOptions) (*Index,
 	if err := l.FlushCommits(); err != nil {
 		return nil, err
 	}
-	changes, err := l.AddManifests(x.Manifests)
+	changes, err := l.AddManifests(manifests)
 	if err != nil {
 		return nil, err
 	}
@@ -108,6 +137,57 @@ func (s *Set) Unpack(ctx context.Context, dest string, o UnpackOptions) (*Index,
 		}
 	}
 	return x, nil
+}
+
+// retag returns x's index.json entries with the one image, the entry not
+// attached to another (a signature or SBOM referrer keeps pointing at its
+// subject by digest), recorded under the ref name loc.Ref.
+func retag(x *Index, loc location.Location) ([]ocispec.Descriptor, error) {
+	attached := map[digest.Digest]bool{}
+	for _, im := range x.Images {
+		if im.Subject != "" {
+			attached[im.Digest] = true
+		}
+	}
+	out := slices.Clone(x.Manifests)
+	image := -1
+	var n int
+	for i, m := range out {
+		if !attached[m.Digest] {
+			image, n = i, n+1
+		}
+	}
+	if n != 1 {
+		return nil, fmt.Errorf("unpack into %s: bundle %s has %d images, each recorded under its own ref name; unpack it into %s: %w",
+			loc, x.BundleID, n, location.Location{Transport: location.Layout, Path: loc.Path}, ErrTagNeedsOneEntry)
+	}
+	m := &out[image]
+	m.Annotations = maps.Clone(m.Annotations)
+	if m.Annotations == nil {
+		m.Annotations = map[string]string{}
+	}
+	m.Annotations[ocispec.AnnotationRefName] = loc.Ref
+	return out, nil
+}
+
+// unpackDestination reads Unpack's dest: a location when it starts with a
+// transport, otherwise a directory path (which may contain ':').
+func unpackDestination(dest string) (location.Location, error) {
+	if !location.HasTransport(dest) {
+		if dest == "" {
+			return location.Location{}, errors.New("unpack: no destination directory")
+		}
+		return location.Location{Transport: location.Layout, Path: dest}, nil
+	}
+	loc, err := location.ParseDestination(dest)
+	if err != nil {
+		return location.Location{}, fmt.Errorf("unpack: %w", err)
+	}
+	if loc.Transport != location.Layout {
+		return location.Location{}, fmt.Errorf("unpack: %w", &location.Error{Input: dest, Expected: "a directory, oci:PATH or oci:PATH:TAG",
+			Err: errors.New("a registry is a destination for Push; Unpack writes an OCI layout")})
+	}
+	return loc, nil
 }
 
 // checkBaseBlobs checks that every blob x expects from a base bundle is in

@@ -9,7 +9,8 @@ import (
 
 // Mapping says where images go in a mirror registry.
 type Mapping struct {
-	// Mirror is host[:port] of the mirror registry.
+	// Mirror is host[:port] of the mirror registry (location.ParseDestination
+	// reads it, with Prefix, from docker://HOST[:PORT][/PREFIX]).
 	Mirror string
 	// Prefix is the repository path prefix in the mirror, "" for none,
 	// without leading or trailing "/".
@@ -21,30 +22,6 @@ type Mapping struct {
 	// Insecure says the mirror speaks plain HTTP or has a self-signed
 	// certificate (recorded in registries.conf).
 	Insecure bool
-}
-
-const destinationShape = "docker://HOST[:PORT][/PREFIX], e.g. docker://mirror.example:5000/airgap"
-
-// ParseDestination parses "docker://HOST[:PORT][/PREFIX]" into a Mapping.
-// The scheme is required so that a mirror can never be mistaken for a local
-// path. PREFIX is a repository path: lowercase components separated by "/".
-// One trailing "/" is ignored, as users often type it.
-func ParseDestination(s string) (Mapping, error) {
-	rest, ok := strings.CutPrefix(s, "docker://")
-	if !ok {
-		return Mapping{}, fmt.Errorf("mirror destination %q: expected %s", s, destinationShape)
-	}
-	rest = strings.TrimSuffix(rest, "/")
-	host, prefix, _ := strings.Cut(rest, "/")
-	if !registryRE.MatchString(host) {
-		return Mapping{}, fmt.Errorf("mirror destination %q: %q is not a valid registry host[:port]; expected %s", s, host, destinationShape)
-	}
-	if prefix != "" {
-		if err := checkPath(prefix); err != nil {
-			return Mapping{}, fmt.Errorf("mirror destination %q: prefix: %w; expected %s", s, err, destinationShape)
-		}
-	}
-	return Mapping{Mirror: host, Prefix: prefix}, nil
 }
 
 // Repository returns the repository path in the mirror (without host) for

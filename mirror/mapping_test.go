@@ -6,53 +6,6 @@ import (
 	"testing"
 )
 
-func TestParseDestination(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    Mapping
-		wantErr string
-	}{
-		{in: "docker://mirror.example:5000", want: Mapping{Mirror: "mirror.example:5000"}},
-		{in: "docker://mirror.example:5000/airgap", want: Mapping{Mirror: "mirror.example:5000", Prefix: "airgap"}},
-		{in: "docker://mirror.example/air-gap/team_1/x.y", want: Mapping{Mirror: "mirror.example", Prefix: "air-gap/team_1/x.y"}},
-		{in: "docker://localhost/", want: Mapping{Mirror: "localhost"}},
-		{in: "docker://registry/p/", want: Mapping{Mirror: "registry", Prefix: "p"}},
-
-		{in: "mirror.example:5000", wantErr: "expected docker://HOST"},
-		{in: "oci://mirror.example", wantErr: "expected docker://HOST"},
-		{in: "docker://", wantErr: "not a valid registry host"},
-		{in: "docker:///airgap", wantErr: "not a valid registry host"},
-		{in: "docker://mirror..example", wantErr: "not a valid registry host"},
-		{in: "docker://mirror:port", wantErr: "not a valid registry host"},
-		{in: "docker://mirror_1", wantErr: "not a valid registry host"},
-		{in: "docker://mirror/Airgap", wantErr: "must be lowercase"},
-		{in: "docker://mirror/a//b", wantErr: "empty path component"},
-		{in: "docker://mirror/a//", wantErr: "empty path component"},
-		{in: "docker://mirror/a:v1", wantErr: "not valid"},
-		{in: "docker://mirror/a b", wantErr: "not valid"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got, err := ParseDestination(tt.in)
-			if tt.wantErr != "" {
-				if err == nil {
-					t.Fatalf("ParseDestination(%q) = %+v, want error containing %q", tt.in, got, tt.wantErr)
-				}
-				if msg := err.Error(); !strings.Contains(msg, tt.wantErr) || !strings.Contains(msg, tt.in) || !strings.Contains(msg, "docker://HOST[:PORT][/PREFIX]") {
-					t.Fatalf("ParseDestination(%q) error %q should contain %q, the input and the expected shape", tt.in, msg, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("ParseDestination(%q): %v", tt.in, err)
-			}
-			if got != tt.want {
-				t.Fatalf("ParseDestination(%q) = %+v, want %+v", tt.in, got, tt.want)
-			}
-		})
-	}
-}
-
 func TestMappingRepository(t *testing.T) {
 	scoped := Mapping{Mirror: "mirror.example:5000", Prefix: "airgap"}
 	strip := Mapping{Mirror: "mirror.example:5000", Prefix: "airgap", StripRegistry: true}

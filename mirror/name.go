@@ -174,6 +174,24 @@ func parse(s string) (Name, error) {
 	return n, nil
 }
 
+// CheckRegistry checks that host is a registry host[:port] in docker's
+// grammar: dot-separated labels of letters, digits and inner "-", and an
+// optional numeric port.
+func CheckRegistry(host string) error {
+	if !registryRE.MatchString(host) {
+		return fmt.Errorf("%q is not a valid registry host[:port]", host)
+	}
+	return nil
+}
+
+// CheckRepository checks a "/"-separated repository path, or a prefix of
+// one, in docker's grammar (lowercase components, no empty ones).
+func CheckRepository(path string) error { return checkPath(path) }
+
+// ParseDigest parses a digest as image names carry it: sha256 only, the
+// one algorithm bundles carry.
+func ParseDigest(s string) (digest.Digest, error) { return parseDigest(s) }
+
 // isRegistry is docker's rule for telling a registry host from the first
 // component of a repository path.
 func isRegistry(component string) bool {

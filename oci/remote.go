@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/airgap-bundle/bundle/location"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote"
@@ -55,7 +56,7 @@ type RegistryOptions struct {
 // connections and TLS settings.
 type Registries struct {
 	client   *auth.Client
-	insecure map[string]bool
+	insecure []string
 	retries  int
 	credFile string // where credentials came from, for messages
 	// fromAuthFile: credFile was named by the caller.
@@ -68,12 +69,9 @@ type Registries struct {
 
 // NewRegistries prepares registry access. It reads no network.
 func NewRegistries(o RegistryOptions) (*Registries, error) {
-	r := &Registries{insecure: map[string]bool{}, plain: map[string]bool{}, repos: map[string]*Repository{}, retries: o.Retries}
+	r := &Registries{insecure: append([]string(nil), o.Insecure...), plain: map[string]bool{}, repos: map[string]*Repository{}, retries: o.Retries}
 	if r.retries <= 0 {
 		r.retries = 5
-	}
-	for _, h := range o.Insecure {
-		r.insecure[h] = true
 	}
 	cred := o.Credential
 	if cred == nil {
@@ -168,11 +166,11 @@ func credentialStore(authFile string) (credentials.Store, string, error) {
 // for no other.
 type hostTransport struct {
 	secure, loose http.RoundTripper
-	insecure      map[string]bool
+	insecure      []string
 }
 
 func (t hostTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if t.insecure[req.URL.Host] || t.insecure[req.URL.Hostname()] {
+	if location.InsecureHost(t.insecure, req.URL.Host) {
 		return t.loose.RoundTrip(req)
 	}
 	return t.secure.RoundTrip(req)
@@ -231,14 +229,7 @@ func (r *Registries) Repository(ctx context.Context, host, path string) (*Reposi
 }
 
 func (r *Registries) isInsecure(host string) bool {
-	return r.insecure[host] || r.insecure[hostOnly(host)]
-}
-
-func hostOnly(host string) string {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		return h
-	}
-	return host
+	return location.InsecureHost(r.insecure, host)
 }
 
 // speaksPlainHTTP tries TLS first, as docker and podman do, and falls back

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/airgap-bundle/bundle/bundle"
-	"github.com/airgap-bundle/bundle/mirror"
+	"github.com/airgap-bundle/bundle/location"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/airgap-bundle/bundle/sign"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -143,7 +143,7 @@ func packCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "pack",
 		Usage:     "pack images from OCI layouts and registries into signed volumes",
-		ArgsUsage: "SOURCE... (oci:PATH, oci:PATH:TAG, docker://REGISTRY/REPOSITORY[:TAG|@DIGEST])",
+		ArgsUsage: "SOURCE... (oci:PATH, oci:PATH:TAG, oci:PATH@DIGEST, docker://REGISTRY/REPOSITORY[:TAG|@DIGEST])",
 		Flags: append(registryFlags(),
 			&cli.StringFlag{Name: "images", Usage: "FILE listing sources, one per line (# comments)"},
 			&cli.BoolFlag{Name: "no-referrers", Usage: "leave out cosign signature tags and OCI referrers of registry images"},
@@ -244,18 +244,19 @@ func packCommand() *cli.Command {
 			var regs *oci.Registries
 			var sources []bundle.Source
 			for _, a := range args {
-				if !strings.HasPrefix(a, "oci:") && !strings.HasPrefix(a, "docker://") {
-					return usagef("source %q: want oci:PATH, oci:PATH:TAG or docker://REGISTRY/REPOSITORY[:TAG|@DIGEST]", a)
+				loc, err := location.Parse(a)
+				if err != nil {
+					return usagef("source: %w", err)
 				}
-				if regs == nil && strings.HasPrefix(a, "docker://") {
+				if regs == nil && loc.Transport == location.Registry {
 					if regs, err = openRegistries(c); err != nil {
 						return err
 					}
 				}
-				s, err := bundle.OpenSource(c.Context, regs, a, c.Bool("no-referrers"))
+				s, err := bundle.OpenLocation(c.Context, regs, loc, c.Bool("no-referrers"))
 				if err != nil {
-					if strings.HasPrefix(a, "docker://") {
-						return usageError{err} // a reference that does not parse: nothing was asked yet
+					if loc.Transport == location.Registry {
+						return usageError{err} // a reference the registry client refuses: nothing was asked yet
 					}
 					return err
 				}
@@ -398,7 +399,7 @@ func unpackCommand() *cli.Command {
 		Usage:     "verify the volumes and write their content into an OCI layout or a mirror registry",
 		ArgsUsage: "PATH... (directories or volume files)",
 		Flags: append(append(trustFlags(), registryFlags()...),
-			&cli.StringFlag{Name: "to", Required: true, Usage: "destination: oci:PATH (created, or merged into) or docker://MIRROR[:PORT][/PREFIX]"},
+			&cli.StringFlag{Name: "to", Required: true, Usage: "destination: oci:PATH (created, or merged into), oci:PATH:TAG (the bundle's one image, tagged TAG) or docker://MIRROR[:PORT][/PREFIX]"},
 			&cli.BoolFlag{Name: "strip-registry", Usage: "docker:// destinations: drop the source registry host from mirror repositories"},
 			&cli.StringFlag{Name: "emit-mirror-config", Usage: "docker:// destinations: write a registries.conf drop-in and an ImageDigestMirrorSet into DIR"},
 			&cli.BoolFlag{Name: "verify-base", Usage: "oci: destinations: re-hash the blobs an incremental bundle expects from its bases"},
@@ -407,19 +408,18 @@ func unpackCommand() *cli.Command {
 			if c.NArg() == 0 {
 				return usagef("unpack: give the directories or volume files of the bundle")
 			}
-			to := c.String("to")
-			if strings.HasPrefix(to, "docker://") {
+			to, err := location.ParseDestination(c.String("to"))
+			if err != nil {
+				return usagef("--to: %w", err)
+			}
+			if to.Transport == location.Registry {
 				if c.IsSet("verify-base") {
 					return usagef("--verify-base applies to oci: destinations only (a registry checks digests itself)")
 				}
-				return pushAction(c)
+				return pushAction(c, to)
 			}
 			if c.IsSet("strip-registry") || c.IsSet("emit-mirror-config") {
 				return usagef("--strip-registry and --emit-mirror-config apply to docker:// destinations only")
-			}
-			dest, ok := strings.CutPrefix(to, "oci:")
-			if !ok || dest == "" {
-				return usagef("--to %q: want oci:PATH or docker://MIRROR[:PORT][/PREFIX]", to)
 			}
 			key, err := loadKey(c)
 			if err != nil {
@@ -431,13 +431,13 @@ func unpackCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			x, err := set.Unpack(c.Context, dest, bundle.UnpackOptions{Progress: bar.update, Notice: notice(c), VerifyBase: c.Bool("verify-base")})
+			x, err := set.Unpack(c.Context, to.String(), bundle.UnpackOptions{Progress: bar.update, Notice: notice(c), VerifyBase: c.Bool("verify-base")})
 			bar.stop()
 			if err != nil {
 				return err
 			}
 			if !quiet(c) {
-				fmt.Fprintf(os.Stderr, "unpacked bundle %s into %s: %d entries, %d blobs\n", x.BundleID, dest, len(x.Manifests), len(x.Blobs))
+				fmt.Fprintf(os.Stderr, "unpacked bundle %s into %s: %d entries, %d blobs\n", x.BundleID, to.Path, len(x.Manifests), len(x.Blobs))
 			}
 			return nil
 		},
@@ -445,17 +445,11 @@ func unpackCommand() *cli.Command {
 }
 
 // pushAction is unpack into a mirror registry.
-func pushAction(c *cli.Context) error {
-	m, err := mirror.ParseDestination(c.String("to"))
-	if err != nil {
-		return usageError{err}
-	}
+func pushAction(c *cli.Context, to location.Location) error {
+	m := to.Mapping()
 	m.StripRegistry = c.Bool("strip-registry")
-	for _, h := range c.StringSlice("insecure-registry") {
-		// As for connections, a host without port covers every port.
-		host, _, _ := strings.Cut(m.Mirror, ":")
-		m.Insecure = m.Insecure || h == m.Mirror || h == host
-	}
+	// Recorded in registries.conf by the same rule as connections use.
+	m.Insecure = location.InsecureHost(c.StringSlice("insecure-registry"), m.Mirror)
 	key, err := loadKey(c)
 	if err != nil {
 		return err
@@ -503,7 +497,13 @@ func readImageList(path string) ([]string, error) {
 		return nil, fmt.Errorf("--images: %w", err)
 	}
 	defer f.Close()
-	return bundle.ReadImageList(f, path)
+	list, err := bundle.ReadImageList(f, path)
+	var le *location.Error
+	if errors.As(err, &le) {
+		// A line that is no source is what a bad SOURCE argument is.
+		return nil, usageError{err}
+	}
+	return list, err
 }
 
 func inspectCommand() *cli.Command {
@@ -624,34 +624,35 @@ func inventoryCommand() *cli.Command {
 			if c.NArg() > 0 {
 				return usagef("inventory: unexpected argument %q (the destination goes in --to)", c.Args().First())
 			}
-			to := c.String("to")
+			to, err := location.ParseDestination(c.String("to"))
+			if err != nil {
+				return usagef("--to: %w", err)
+			}
 			o := bundle.InventoryOptions{Verify: c.Bool("verify"), Repositories: c.StringSlice("repository"), Notice: notice(c)}
-			switch {
-			case strings.HasPrefix(to, "docker://"):
+			switch to.Transport {
+			case location.Registry:
 				if c.IsSet("verify") {
 					return usagef("--verify applies to oci: destinations only (a registry checks digests itself)")
-				}
-				if _, err := mirror.ParseDestination(to); err != nil {
-					return usageError{err}
 				}
 				regs, err := openRegistries(c)
 				if err != nil {
 					return err
 				}
 				o.Registries = regs
-			case strings.HasPrefix(to, "oci:") && len(to) > 4:
+			case location.Layout:
 				if c.IsSet("repository") {
 					return usagef("--repository applies to docker:// destinations only")
 				}
-			default:
-				return usagef("--to %q: want oci:PATH or docker://MIRROR[:PORT][/PREFIX]", to)
+				if to.Ref != "" {
+					return usagef("--to %s: an inventory lists every blob of the layout; give the layout without a tag", to)
+				}
 			}
 			created, err := createdTime()
 			if err != nil {
 				return err
 			}
 			o.Created = created
-			v, err := bundle.TakeInventory(c.Context, to, o)
+			v, err := bundle.TakeInventory(c.Context, to.String(), o)
 			if err != nil {
 				return err
 			}

@@ -43,7 +43,9 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.Is(err, bundle.ErrTagNeedsOneEntry):
+		// A tag in the destination for a bundle of several entries is a
+		// command that cannot be carried out, found once the bundle is read.
 		return exitUsage
 	case errors.As(err, &ce):
 		return exitCorrupt

@@ -129,3 +129,61 @@ func TestPasswordNeverFromArguments(t *testing.T) {
 		t.Fatalf("keygen without a password source: %v\n%s", err, out)
 	}
 }
+
+// Locations on the command line are read by one parser: oci:PATH:TAG as an
+// unpack destination is the layout PATH with the image under TAG (not a
+// directory named PATH:TAG), and what cannot be carried out is a usage
+// error before anything is written.
+func TestLocations(t *testing.T) {
+	dir := t.TempDir()
+	must := func(want int, args ...string) string { t.Helper(); return mustRun(t, want, nil, args...) }
+	one, several := filepath.Join(dir, "one"), filepath.Join(dir, "several")
+	must(0, "--quiet", "pack", "--unsigned", "--out", one, "oci:"+example+":app:v1")
+	must(0, "--quiet", "pack", "--unsigned", "--out", several, "oci:"+example)
+
+	out := filepath.Join(dir, "out")
+	must(0, "--quiet", "unpack", "--allow-unsigned", "--to", "oci:"+out+"/t1:mytag", one)
+	index, err := os.ReadFile(filepath.Join(out, "t1", "index.json"))
+	if err != nil {
+		t.Fatalf("no layout at out/t1: %v", err)
+	}
+	if !strings.Contains(string(index), `"org.opencontainers.image.ref.name":"mytag"`) || strings.Contains(string(index), "app:v1") {
+		t.Errorf("out/t1/index.json does not name the image mytag alone:\n%s", index)
+	}
+	if _, err := os.Stat(filepath.Join(out, "t1:mytag")); err == nil {
+		t.Error("unpack made a directory named t1:mytag")
+	}
+
+	msg := must(2, "unpack", "--allow-unsigned", "--to", "oci:"+out+"/t2:mytag", several)
+	if !strings.Contains(msg, "own ref name") {
+		t.Errorf("refusal of a tag for several images does not say why:\n%s", msg)
+	}
+	msg = must(2, "unpack", "--allow-unsigned", "--to", "oci:"+out+"/t3@sha256:"+strings.Repeat("0", 64), one)
+	if !strings.Contains(msg, "a digest") || !strings.Contains(msg, "--to") {
+		t.Errorf("refusal of a digest destination:\n%s", msg)
+	}
+	must(2, "unpack", "--allow-unsigned", "--to", "oci:", one)
+	must(2, "unpack", "--allow-unsigned", "--to", out, one) // no transport
+	must(2, "unpack", "--allow-unsigned", "--to", "docker://mirror/A", one)
+	if entries, _ := os.ReadDir(out); len(entries) != 1 {
+		t.Errorf("refused unpacks wrote into %s: %v", out, entries)
+	}
+
+	// Sources: a digest picks the untagged entry; bad ones are usage errors.
+	byDigest := filepath.Join(dir, "by-digest")
+	must(0, "--quiet", "pack", "--unsigned", "--out", byDigest, "oci:"+example+"@sha256:333ce0e66cf7a20cef9237f991385d95e9a5dce396f8b8836b15625778908f44")
+	if msg := must(0, "inspect", byDigest); !strings.Contains(msg, "333ce0e66cf7") {
+		t.Errorf("inspect of the bundle packed by digest:\n%s", msg)
+	}
+	must(2, "pack", "--unsigned", "--out", filepath.Join(dir, "x"), "oci:")
+	must(2, "pack", "--unsigned", "--out", filepath.Join(dir, "x"), "oci:"+example+":bad tag")
+	list := filepath.Join(dir, "images.txt")
+	os.WriteFile(list, []byte("# a list\nNginx\n"), 0o644)
+	if msg := must(2, "pack", "--unsigned", "--out", filepath.Join(dir, "x"), "--images", list); !strings.Contains(msg, list+":2:") {
+		t.Errorf("bad line of an image list:\n%s", msg)
+	}
+
+	must(2, "inventory", "--to", "oci:"+out+"/t1:mytag", "--out", filepath.Join(dir, "inv"))
+	must(2, "inventory", "--to", "oci:", "--out", filepath.Join(dir, "inv"))
+	must(0, "--quiet", "inventory", "--to", "oci:"+out+"/t1", "--out", filepath.Join(dir, "inv"))
+}
