@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -162,6 +163,9 @@ var bundleIDRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
 func ParseIndex(b []byte) (*Index, error) {
 	if len(b) > MaxIndexSize {
 		return nil, fmt.Errorf("bundle index is %d bytes, more than %d", len(b), MaxIndexSize)
+	}
+	if err := checkStrictJSON(b, reflect.TypeFor[Index]()); err != nil {
+		return nil, fmt.Errorf("bundle index: %w", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
