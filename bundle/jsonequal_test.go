@@ -20,7 +20,7 @@ func TestJSONValuesEqual(t *testing.T) {
 		{`"\ud83d\ude00"`, `"😀"`, true},
 		{`1e999999999999`, `10e999999999998`, true},
 		{`9007199254740993`, `9007199254740992`, false}, // equal as float64
-		{`0.1`, `0.10000000000000001`, false},             // equal as float64
+		{`0.1`, `0.10000000000000001`, false},           // equal as float64
 		{`1`, `-1`, false},
 		{`1e400`, `1e401`, false},
 		{`"é"`, `"e\u0301"`, false}, // no normalization
