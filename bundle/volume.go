@@ -695,9 +695,18 @@ func OpenSet(ctx context.Context, paths []string) (*Set, error) {
 		return nil, fmt.Errorf("%w in %v; give the directories or files that hold the vol-NNNN-of-NNNN.tar volumes", ErrNoVolumes, paths)
 	}
 	// The newest bundle wins; ties go to the one with more volumes here.
+	// Volumes are counted by number: copies of one volume count once.
+	type volumeKey struct {
+		bundleID string
+		number   int
+	}
 	count := map[string]int{}
+	numbered := map[volumeKey]bool{}
 	for _, h := range headers {
-		count[h.Index.BundleID]++
+		if k := (volumeKey{h.Index.BundleID, h.Number}); !numbered[k] {
+			numbered[k] = true
+			count[h.Index.BundleID]++
+		}
 	}
 	sort.SliceStable(headers, func(i, j int) bool {
 		a, b := headers[i].Index, headers[j].Index
