@@ -728,7 +728,7 @@ func OpenSet(ctx context.Context, paths []string) (*Set, error) {
 				Want: main.Index.BundleID, Stale: h.Index.Created < main.Index.Created, Number: h.Number, Total: h.Total()})
 		case !bytes.Equal(h.IndexBytes, main.IndexBytes):
 			problems = append(problems, &CorruptError{Path: h.Path, Volume: h.Number, Offset: memberSize(int64(len(layoutFileContent))) + memberSize(h.Index.LayoutIndex.Size), Member: MemberIndex,
-				Reason: fmt.Sprintf("its bundle index or signature differs from that of %s, another volume of the same bundle", main.Path)})
+				Reason: fmt.Sprintf("its bundle index differs from that of %s, another volume of the same bundle", main.Path)})
 		case s.Volumes[h.Number] != nil:
 			if dups[h.Number] == nil {
 				dups[h.Number] = []string{s.Volumes[h.Number].Path}
