@@ -4,7 +4,7 @@ BIN      := bin/bundle
 DEMO     := demo
 export BUNDLE_PASSWORD ?= demo-only-password
 
-.PHONY: all build demo test vet bench bench-scale bench-growth bench-go fuzz clean
+.PHONY: all build demo test vet bench bench-scale bench-growth bench-go fuzz clean vectors
 
 all: build
 
@@ -65,3 +65,8 @@ fuzz:
 
 clean:
 	rm -rf bin $(DEMO)
+
+# The conformance vectors of SPEC.md 17 (testdata/vectors): made again, new
+# ECDSA signatures and all. bundle/vectors_test.go checks them.
+vectors:
+	$(GO) run ./internal/vectorgen -out testdata/vectors

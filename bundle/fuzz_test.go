@@ -32,8 +32,8 @@ func fuzzBundles(f *testing.F) []string {
 	return []string{signed, zstdOne, small}
 }
 
-// FuzzParseIndex: ParseIndex never panics, and an index it accepts
-// re-marshals into one that passes the same checks and marshals the same.
+// FuzzParseIndex: ParseIndex never panics, an index it accepts is strict
+// JSON (SPEC.md 6.1), and it re-marshals into one that passes the same checks and marshals the same.
 func FuzzParseIndex(f *testing.F) {
 	for _, dir := range fuzzBundles(f) {
 		b, _ := readBundleIndexBytes(f, dir)
@@ -54,6 +54,10 @@ func FuzzParseIndex(f *testing.F) {
 		f.Add(bytes.Replace(b, []byte(`"sha256:`), []byte(`"sha512:`), 1))
 		f.Add(bytes.Replace(b, []byte(`"placements":[`), []byte(`"placements":[],"x":[`), 1))
 		f.Add(bytes.ReplaceAll(b, []byte(`"encoding":"none"`), []byte(`"encoding":"zstd"`)))
+		f.Add(bytes.Replace(b, []byte(`"packer":"`), []byte(`"packer":"x","packer":"`), 1))
+		f.Add(bytes.Replace(b, []byte(`"storedSize"`), []byte(`"storedsize"`), 1))
+		f.Add(bytes.Replace(b, []byte(`"packer":"`), []byte("\"packer\":\"\xff"), 1))
+		f.Add(bytes.Replace(b, []byte(`"packer":"`), []byte(`"packer":"\ud800`), 1))
 	}
 	for _, s := range []string{"", "{}", "[]", "null", `{"mediaType":null}`, `{"formatVersion":1e400}`, strings.Repeat("[", 10000)} {
 		f.Add([]byte(s))
@@ -65,6 +69,11 @@ func FuzzParseIndex(f *testing.F) {
 				t.Fatal("ParseIndex returned an index with an error")
 			}
 			return
+		}
+		// What passes means the same to every reader: valid UTF-8, no
+		// duplicate member, no case variant (checked another way here).
+		if err := strictByTokens(b); err != nil {
+			t.Fatalf("accepted an index that is not strict JSON: %v", err)
 		}
 		// What passes can be laid out: every volume's members are listed
 		// and named.

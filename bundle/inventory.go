@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -91,6 +92,9 @@ func (v *Inventory) Encode() ([]byte, error) {
 func ParseInventory(b []byte) (*Inventory, error) {
 	if len(b) > MaxInventorySize {
 		return nil, fmt.Errorf("inventory is %d bytes, more than %d", len(b), MaxInventorySize)
+	}
+	if err := format.CheckStrictJSON(b, reflect.TypeFor[Inventory]()); err != nil {
+		return nil, fmt.Errorf("inventory: %w", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()

@@ -177,9 +177,18 @@ func openSet(ctx context.Context, cands []volumeCandidate, given string) (*Set, 
 		return nil, fmt.Errorf("%w in %s; give the directories or files that hold the vol-NNNN-of-NNNN.tar volumes", ErrNoVolumes, given)
 	}
 	// The newest bundle wins; ties go to the one with more volumes here.
+	// Volumes are counted by number: copies of one volume count once.
+	type volumeKey struct {
+		bundleID string
+		number   int
+	}
 	count := map[string]int{}
+	numbered := map[volumeKey]bool{}
 	for _, h := range headers {
-		count[h.Index.BundleID]++
+		if k := (volumeKey{h.Index.BundleID, h.Number}); !numbered[k] {
+			numbered[k] = true
+			count[h.Index.BundleID]++
+		}
 	}
 	sort.SliceStable(headers, func(i, j int) bool {
 		a, b := headers[i].Index, headers[j].Index
@@ -202,7 +211,7 @@ func openSet(ctx context.Context, cands []volumeCandidate, given string) (*Set, 
 				Want: main.Index.BundleID, Stale: h.Index.Created < main.Index.Created, Number: h.Number, Total: h.Total()})
 		case !bytes.Equal(h.IndexBytes, main.IndexBytes):
 			problems = append(problems, &CorruptError{Path: h.Path, Volume: h.Number, Offset: h.Index.IndexOffset(), Member: MemberIndex,
-				Reason: fmt.Sprintf("its bundle index or signature differs from that of %s, another volume of the same bundle", main.Path)})
+				Reason: fmt.Sprintf("its bundle index differs from that of %s, another volume of the same bundle", main.Path)})
 		case s.Volumes[h.Number] != nil:
 			if dups[h.Number] == nil {
 				dups[h.Number] = []string{s.Volumes[h.Number].Path}

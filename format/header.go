@@ -297,7 +297,7 @@ func (cache *HeaderReader) Read(r io.Reader, path string) (*VolumeHeader, error)
 	// A volume with the same index.json and bundle.json as one checked
 	// before passes as that one did.
 	if !cache.layoutAgrees(indexBytes, layoutIndex) {
-		if err := checkLayoutIndex(x, layoutIndex, path, m.Volume); err != nil {
+		if err := checkLayoutIndex(x, layoutIndex, indexBytes, path, m.Volume); err != nil {
 			return nil, err
 		}
 		cache.layoutAgreed(indexBytes, layoutIndex)
@@ -310,18 +310,12 @@ func (cache *HeaderReader) Read(r io.Reader, path string) (*VolumeHeader, error)
 
 // checkLayoutIndex checks that index.json is the one x names and lists
 // exactly the entries x lists.
-func checkLayoutIndex(x *Index, layoutIndex []byte, path string, volume int) error {
+func checkLayoutIndex(x *Index, layoutIndex, indexBytes []byte, path string, volume int) error {
 	if digest.FromBytes(layoutIndex) != x.LayoutIndex.Digest || int64(len(layoutIndex)) != x.LayoutIndex.Size {
 		return &CorruptError{Path: path, Volume: volume, Offset: BlockSize * 2, Member: MemberOCIIndex, Digest: x.LayoutIndex.Digest, Reason: "index.json differs from the one the bundle index names"}
 	}
 	// index.json must list exactly the entries bundle.json lists.
-	var li struct {
-		Manifests json.RawMessage `json:"manifests"`
-	}
-	want, _ := json.Marshal(x.Manifests)
-	// Same bytes (what pack writes) are the same JSON values; anything else
-	// is compared as values.
-	if json.Unmarshal(layoutIndex, &li) != nil || !(bytes.Equal(li.Manifests, want) || jsonEqual(li.Manifests, want)) {
+	if !manifestsAgree(layoutIndex, indexBytes) {
 		return &CorruptError{Path: path, Volume: volume, Offset: BlockSize * 2, Member: MemberOCIIndex, Reason: "index.json lists other manifests than bundle.json"}
 	}
 	return nil
@@ -334,16 +328,6 @@ func containsBytes(list [][]byte, b []byte) bool {
 		}
 	}
 	return false
-}
-
-func jsonEqual(a, b []byte) bool {
-	var x, y any
-	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
-		return false
-	}
-	ja, _ := json.Marshal(x)
-	jb, _ := json.Marshal(y)
-	return bytes.Equal(ja, jb)
 }
 
 // Prefix is the exact bytes this volume starts with, in pieces (see

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"time"
 
@@ -143,6 +144,9 @@ func ParseIndex(b []byte) (*Index, error) {
 		return nil, fmt.Errorf("bundle index is %d bytes, more than %d", len(b), MaxIndexSize)
 	}
 	// Rule 2.
+	if err := CheckStrictJSON(b, reflect.TypeFor[Index]()); err != nil {
+		return nil, fmt.Errorf("bundle index: %w", err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var x Index

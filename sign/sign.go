@@ -13,8 +13,8 @@
 // cosign.
 //
 // Supported keys are ECDSA on NIST P-256 (the default) and P-384, Ed25519,
-// and RSA with a modulus of at least 2048 bits. Anything else is rejected
-// when the key is loaded.
+// and RSA with a modulus of 2048 to 4096 bits and an odd public exponent
+// of at least 3. Anything else is rejected when the key is loaded.
 //
 // # Signatures
 //
@@ -24,7 +24,9 @@
 //   - ECDSA P-256 ("ecdsa-p256-sha256"): ASN.1 DER encoded ECDSA-Sig-Value
 //     (SEQUENCE { r INTEGER, s INTEGER }) over the SHA-256 digest of the
 //     message. ECDSA P-384 ("ecdsa-p384-sha384") is the same with SHA-384.
-//     Verify accepts only the DER form, not raw r||s (IEEE P1363).
+//     Verify accepts only the strict DER form (minimal lengths and
+//     integers, nothing after the SEQUENCE, r and s in [1, n-1]), not raw
+//     r||s (IEEE P1363); high and low s alike.
 //   - RSA ("rsa-pkcs1v15-sha256"): RSASSA-PKCS1-v1_5 over the SHA-256
 //     digest of the message.
 //   - Ed25519 ("ed25519"): pure Ed25519 (RFC 8032, not Ed25519ph) over the
@@ -60,7 +62,6 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/asn1"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -73,6 +74,8 @@ import (
 
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // KeyType names a kind of key pair that GenerateKey can make.
@@ -88,8 +91,13 @@ const (
 // keyTypes lists the valid key types, default first.
 var keyTypes = []KeyType{ECDSAP256, Ed25519, RSA3072}
 
-// minRSABits is the smallest RSA modulus accepted when loading keys.
-const minRSABits = 2048
+// RSA moduli accepted when loading keys: at least 2048 bits, and at most
+// 4096, whose 512-byte signatures are the largest a bundle can carry
+// (SPEC.md 10.2); a larger key could sign nothing a reader accepts.
+const (
+	minRSABits = 2048
+	maxRSABits = 4096
+)
 
 // Algorithm names returned by Verifier.Algorithm and Signer.Algorithm.
 const (
@@ -186,10 +194,12 @@ type Signer struct {
 // Verifier checks signatures with a public key. Create one with
 // LoadVerifier, LoadVerifierFile or Signer.Verifier.
 type Verifier struct {
-	v       signature.Verifier
-	keyID   string
-	alg     string
-	isECDSA bool
+	v     signature.Verifier
+	keyID string
+	alg   string
+	// ecdsaOrder is the order n of the curve of an ECDSA key (nil for
+	// other keys): r and s of a signature must be in [1, n-1].
+	ecdsaOrder *big.Int
 }
 
 // LoadSigner parses a PEM private key: an encrypted sigstore/cosign key
@@ -225,7 +235,7 @@ func LoadSigner(privPEM, password []byte) (*Signer, error) {
 	}
 	cs, ok := priv.(crypto.Signer)
 	if !ok {
-		return nil, fmt.Errorf("unsupported private key type %T: supported are ECDSA P-256/P-384, Ed25519 and RSA (>= %d bits)", priv, minRSABits)
+		return nil, fmt.Errorf("unsupported private key type %T: supported are ECDSA P-256/P-384, Ed25519 and RSA (%d to %d bits)", priv, minRSABits, maxRSABits)
 	}
 	verifier, err := newVerifier(cs.Public())
 	if err != nil {
@@ -324,6 +334,13 @@ func checkPublicKey(pub crypto.PublicKey) (string, error) {
 	case *rsa.PublicKey:
 		if bits := k.N.BitLen(); bits < minRSABits {
 			return "", fmt.Errorf("RSA key is too small (%d bits): at least %d bits are required", bits, minRSABits)
+		} else if bits > maxRSABits {
+			return "", fmt.Errorf("RSA key is too large (%d bits): at most %d bits, whose signatures fit a bundle", bits, maxRSABits)
+		}
+		// What crypto/rsa verifies with anyway; refused here, when the key
+		// is loaded, rather than as a bad signature later.
+		if k.E < 3 || k.E%2 == 0 || k.N.Bit(0) == 0 {
+			return "", fmt.Errorf("invalid RSA public key: the exponent %d must be odd and at least 3, and the modulus odd", k.E)
 		}
 		return algRSA, nil
 	case ed25519.PublicKey:
@@ -332,7 +349,7 @@ func checkPublicKey(pub crypto.PublicKey) (string, error) {
 		}
 		return algEd25519, nil
 	}
-	return "", fmt.Errorf("unsupported key type %T: supported are ECDSA P-256/P-384, Ed25519 and RSA (>= %d bits)", pub, minRSABits)
+	return "", fmt.Errorf("unsupported key type %T: supported are ECDSA P-256/P-384, Ed25519 and RSA (%d to %d bits)", pub, minRSABits, maxRSABits)
 }
 
 // hashFor returns the digest used with pub (ignored for Ed25519).
@@ -361,8 +378,11 @@ func newVerifier(pub crypto.PublicKey) (*Verifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading %s verifier: %w", alg, err)
 	}
-	_, isECDSA := pub.(*ecdsa.PublicKey)
-	return &Verifier{v: v, keyID: keyID, alg: alg, isECDSA: isECDSA}, nil
+	var order *big.Int
+	if k, ok := pub.(*ecdsa.PublicKey); ok {
+		order = k.Params().N
+	}
+	return &Verifier{v: v, keyID: keyID, alg: alg, ecdsaOrder: order}, nil
 }
 
 // KeyID returns "sha256:" and the lowercase hex SHA-256 of the DER PKIX
@@ -398,10 +418,10 @@ func (s *Signer) Algorithm() string { return s.verifier.alg }
 // Verify checks that sig is a valid signature over msg by this key. If it is
 // not (including when sig is malformed), the error wraps ErrBadSignature.
 func (v *Verifier) Verify(msg, sig []byte) error {
-	if v.isECDSA && !isDERECDSASig(sig) {
+	if v.ecdsaOrder != nil && !isDERECDSASig(sig, v.ecdsaOrder) {
 		// sigstore would also accept raw r||s (IEEE P1363) signatures;
 		// openssl and cosign's blob format use DER only.
-		return fmt.Errorf("%w: not an ASN.1 DER ECDSA signature (key %s)", ErrBadSignature, v.keyID)
+		return fmt.Errorf("%w: not a DER ECDSA-Sig-Value with r and s in [1, n-1] (key %s)", ErrBadSignature, v.keyID)
 	}
 	if err := v.v.VerifySignature(bytes.NewReader(sig), bytes.NewReader(msg)); err != nil {
 		return fmt.Errorf("%w: %s signature check failed for key %s: %v", ErrBadSignature, v.alg, v.keyID, err)
@@ -409,12 +429,22 @@ func (v *Verifier) Verify(msg, sig []byte) error {
 	return nil
 }
 
-// isDERECDSASig reports whether sig is exactly one DER SEQUENCE of two
-// INTEGERs with nothing after it.
-func isDERECDSASig(sig []byte) bool {
-	var rs struct{ R, S *big.Int }
-	rest, err := asn1.Unmarshal(sig, &rs)
-	return err == nil && len(rest) == 0
+// isDERECDSASig reports whether sig is exactly the DER encoding of an
+// ECDSA-Sig-Value, SEQUENCE { r INTEGER, s INTEGER }, with r and s in
+// [1, n-1] (SPEC.md 10.2): definite minimal lengths, minimal integers,
+// nothing else inside the SEQUENCE and nothing after it. encoding/asn1
+// would allow more members at the end of a SEQUENCE, and negative or
+// out-of-range integers; each reader deciding those alone is how two
+// readers come to disagree about one signature.
+func isDERECDSASig(sig []byte, n *big.Int) bool {
+	in := cryptobyte.String(sig)
+	var seq cryptobyte.String
+	r, s := new(big.Int), new(big.Int)
+	if !in.ReadASN1(&seq, cbasn1.SEQUENCE) || !in.Empty() ||
+		!seq.ReadASN1Integer(r) || !seq.ReadASN1Integer(s) || !seq.Empty() {
+		return false
+	}
+	return r.Sign() > 0 && s.Sign() > 0 && r.Cmp(n) < 0 && s.Cmp(n) < 0
 }
 
 // KeyID returns "sha256:" followed by the lowercase hex SHA-256 of the DER

@@ -1,0 +1,190 @@
+package bundle_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"testing"
+
+	"github.com/airgap-bundle/bundle/bundle"
+	"github.com/airgap-bundle/bundle/sign"
+)
+
+// The conformance vectors of SPEC.md 17 (testdata/vectors, made by
+// internal/vectorgen), run through the public read API: each must get its
+// verdict, and an invalid one exactly its error class.
+
+const vectorsDir = "../testdata/vectors"
+
+type vector struct {
+	Name          string   `json:"name"`
+	Kind          string   `json:"kind"`
+	Files         []string `json:"files"`
+	Key           string   `json:"key"`
+	AllowUnsigned bool     `json:"allowUnsigned"`
+	Verdict       string   `json:"verdict"`
+	Class         string   `json:"class"`
+}
+
+// errorClass names the class of one error of the tree Verify returns
+// (SPEC.md 13 and testdata/vectors/README.md); "" for an error that only
+// wraps others.
+func errorClass(err error) string {
+	var ce *bundle.CorruptError
+	var me *bundle.MissingVolumesError
+	var fe *bundle.ForeignVolumeError
+	var de *bundle.DuplicateVolumeError
+	switch {
+	case errors.As(err, &ce):
+		return "corrupt"
+	case errors.As(err, &me):
+		return "missing-volume"
+	case errors.As(err, &fe):
+		return "foreign-volume"
+	case errors.As(err, &de):
+		return "duplicate-volume"
+	case errors.Is(err, bundle.ErrBadSignature):
+		return "bad-signature"
+	case errors.Is(err, bundle.ErrWrongKey):
+		return "wrong-key"
+	case errors.Is(err, bundle.ErrUnsigned):
+		return "unsigned"
+	case errors.Is(err, bundle.ErrNotVolume):
+		return "not-a-volume"
+	case errors.Is(err, bundle.ErrNoVolumes):
+		return "no-volumes"
+	}
+	return "other"
+}
+
+// errorClasses lists the classes of the errors err joins.
+func errorClasses(err error) []string {
+	var out []string
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			out = append(out, errorClasses(e)...)
+		}
+	} else if err != nil {
+		out = append(out, errorClass(err))
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+func loadVectors(t *testing.T) []vector {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(vectorsDir, "vectors.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Vectors []vector `json:"vectors"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("vectors.json: %v", err)
+	}
+	return m.Vectors
+}
+
+func TestVectors(t *testing.T) {
+	vectors := loadVectors(t)
+	classes := map[string]bool{}
+	for _, v := range vectors {
+		classes[v.Verdict+" "+v.Class] = true
+		t.Run(v.Name, func(t *testing.T) {
+			var paths []string
+			for _, f := range v.Files {
+				paths = append(paths, filepath.Join(vectorsDir, filepath.FromSlash(f)))
+			}
+			var err error
+			switch v.Kind {
+			case "index":
+				if len(paths) != 1 {
+					t.Fatalf("an index vector has one file, not %d", len(paths))
+				}
+				b, rerr := os.ReadFile(paths[0])
+				if rerr != nil {
+					t.Fatal(rerr)
+				}
+				if _, err = bundle.ParseIndex(b); err != nil {
+					if v.Class != "index-invalid" {
+						t.Fatalf("ParseIndex: %v, want class %q", err, v.Class)
+					}
+				}
+			case "volumes":
+				policy := bundle.TrustPolicy{AllowUnsigned: v.AllowUnsigned}
+				if v.Key != "" {
+					if policy.Key, err = sign.LoadVerifierFile(filepath.Join(vectorsDir, filepath.FromSlash(v.Key))); err != nil {
+						t.Fatal(err)
+					}
+				}
+				_, err = verifyWith(context.Background(), paths, policy, bundle.VerifyOptions{})
+				if err != nil && v.Verdict == "invalid" {
+					if got := errorClasses(err); !slices.Equal(got, []string{v.Class}) {
+						t.Errorf("error classes %v, want exactly [%s]: %v", got, v.Class, err)
+					}
+				}
+			default:
+				t.Fatalf("unknown kind %q", v.Kind)
+			}
+			switch v.Verdict {
+			case "valid":
+				if err != nil {
+					t.Errorf("want valid, got %v", err)
+				}
+			case "invalid":
+				if err == nil {
+					t.Errorf("want invalid (%s), got no error", v.Class)
+				} else {
+					t.Logf("%s: %v", v.Class, err)
+				}
+			default:
+				t.Errorf("unknown verdict %q", v.Verdict)
+			}
+		})
+	}
+	// What the issue asked to cover is there.
+	for _, c := range []string{"valid ", "invalid corrupt", "invalid bad-signature", "invalid wrong-key", "invalid unsigned",
+		"invalid missing-volume", "invalid foreign-volume", "invalid duplicate-volume", "invalid not-a-volume", "invalid index-invalid"} {
+		if !classes[c] {
+			t.Errorf("no vector with verdict and class %q", c)
+		}
+	}
+}
+
+// TestVectorsListed: every file under testdata/vectors is a key, a
+// document, or a file of some vector, so none is left unexplained.
+func TestVectorsListed(t *testing.T) {
+	used := map[string]bool{"vectors.json": true, "README.md": true}
+	for _, v := range loadVectors(t) {
+		for _, f := range v.Files {
+			used[f] = true
+		}
+		if v.Key != "" {
+			used[v.Key] = true
+		}
+	}
+	used["keys/signing.key"] = true
+	err := filepath.WalkDir(vectorsDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(vectorsDir, p)
+		if !used[filepath.ToSlash(rel)] {
+			t.Errorf("%s is not used by any vector", rel)
+		}
+		delete(used, filepath.ToSlash(rel))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f := range used {
+		t.Errorf("%s is listed but missing", f)
+	}
+}
