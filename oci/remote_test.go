@@ -18,6 +18,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -900,5 +902,40 @@ func TestRemotePushThenExistsAndResolve(t *testing.T) {
 	}
 	if ok, err := repo.Exists(ctx, mDesc); err != nil || !ok {
 		t.Errorf("Exists(manifest) after PushTag: %v, %v", ok, err)
+	}
+}
+
+// TestRepositoryMethodsAreTranslated fails when Repository offers a method
+// beyond those written here, each of which passes its errors through
+// describe: embedding the oras repository again would add its methods,
+// which return oras errors untranslated.
+func TestRepositoryMethodsAreTranslated(t *testing.T) {
+	want := []string{"Exists", "Fetch", "Mount", "Ping", "Push", "PushTag", "Referrers", "Registry", "Resolve", "Tags"}
+	typ := reflect.TypeOf(&Repository{})
+	var got []string
+	for i := range typ.NumMethod() {
+		got = append(got, typ.Method(i).Name)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("*Repository has methods %v, want %v", got, want)
+	}
+}
+
+func TestRepositoryRegistry(t *testing.T) {
+	regs, err := NewRegistries(RegistryOptions{Credential: noCredentials})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ host, want string }{
+		{"127.0.0.1:5000", "127.0.0.1:5000"},
+		{"docker.io", "docker.io"}, // as users name it, not registry-1.docker.io
+	} {
+		repo, err := regs.Repository(context.Background(), c.host, "team/app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := repo.Registry(); got != c.want {
+			t.Errorf("Registry() of %s/team/app = %q, want %q", c.host, got, c.want)
+		}
 	}
 }
