@@ -173,7 +173,7 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 	// that are files, while writing them (each volume's header, which holds
 	// the index, is written last); otherwise in a pass of their own before,
 	// blobs in parallel.
-	files, _ := sink.(volumeFileSink)
+	files, _ := sink.(FileSink)
 	var split []int
 	for i := range x.Blobs {
 		b := &x.Blobs[i]
@@ -292,14 +292,40 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 // length of every sha256 digest.
 var placeholderDigest = digest.NewDigestFromEncoded(digest.SHA256, strings.Repeat("0", 64))
 
-// attachedSource is a source that keeps manifests tagged after the digest
-// they concern (cosign signatures); they travel with their tags.
-type attachedSource interface {
+// AttachedSource is an optional interface of a Source that keeps manifests
+// under tags derived from the digest of the manifest they concern, as
+// cosign stores signatures, attestations and SBOMs (sha256-<hex>.sig,
+// .att, .sbom). For every manifest or index it delivered, Pack calls
+// Attached and packs what it lists, with their referrers and children,
+// under their ref names: each descriptor returned must carry its full
+// reference as its ref name annotation (org.opencontainers.image.ref.name),
+// so that unpack tags it too. RegistrySource implements it.
+type AttachedSource interface {
+	Source
 	Attached(ctx context.Context, d digest.Digest) ([]ocispec.Descriptor, error)
 }
 
-// remoteSource is a source whose every fetch costs a round trip.
-type remoteSource interface{ remote() }
+// RemoteSource is an optional interface of a Source whose every fetch
+// costs a round trip, such as a registry. When Remote reports true, Pack
+//   - keeps several of the source's blobs in flight ahead of the writer
+//     (local sources are read one blob at a time, just ahead of it);
+//   - asks the source for referrers only of the manifests it delivered
+//     (a local source is asked about every manifest packed, from any
+//     source: a layout may hold signatures of images fetched elsewhere);
+//   - never tries to copy its blobs as files (see FileSink).
+//
+// RegistrySource implements it. A wrapper can forward Remote to the
+// source it wraps.
+type RemoteSource interface {
+	Source
+	Remote() bool
+}
+
+// isRemote reports whether src says it is a RemoteSource.
+func isRemote(src Source) bool {
+	r, ok := src.(RemoteSource)
+	return ok && r.Remote()
+}
 
 // graph is what the sources hold, deduplicated.
 type graph struct {
@@ -385,7 +411,7 @@ func collect(ctx context.Context, sources []Source, platforms []ocispec.Platform
 	for done := 0; done < len(meta); done++ {
 		d := meta[done].Digest
 		owner := meta[done].src
-		if a, ok := owner.(attachedSource); ok {
+		if a, ok := owner.(AttachedSource); ok {
 			tagged, err := a.Attached(ctx, d)
 			if err != nil {
 				return nil, err
@@ -406,7 +432,7 @@ func collect(ctx context.Context, sources []Source, platforms []ocispec.Platform
 			}
 		}
 		for _, src := range sources {
-			if _, ok := src.(remoteSource); ok && src != owner {
+			if isRemote(src) && src != owner {
 				continue
 			}
 			rs, err := src.Referrers(ctx, d)

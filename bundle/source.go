@@ -138,8 +138,9 @@ func (s *RegistrySource) Attached(ctx context.Context, d digest.Digest) ([]ocisp
 	return out, nil
 }
 
-// remote marks sources whose fetches pay a round trip, which pack overlaps.
-func (s *RegistrySource) remote() {}
+// Remote implements RemoteSource: every fetch from a registry costs a
+// round trip, which Pack overlaps with writing.
+func (s *RegistrySource) Remote() bool { return true }
 
 // OpenSource opens a source as users write it: oci:PATH, oci:PATH:TAG
 // (split at the first colon after the transport, as skopeo does, so TAG
