@@ -33,8 +33,11 @@ type PackOptions struct {
 	Platforms []ocispec.Platform
 	// Compression is CompressionNone (default) or CompressionZstd.
 	Compression string
-	// Signer signs the index; nil packs an unsigned bundle.
-	Signer *sign.Signer
+	// Signer signs the index; nil packs an unsigned bundle. It is a
+	// *sign.KeySigner (sign.LoadSignerFile) or a signer of the caller's
+	// own, a KMS or hardware key (see package sign). The signature is
+	// checked with Signer.Public before the volumes are committed.
+	Signer sign.Signer
 	// Created is the creation time recorded (SOURCE_DATE_EPOCH in the CLI);
 	// zero means now.
 	Created time.Time
@@ -158,7 +161,11 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 		Manifests:     g.manifests,
 		Images:        g.images,
 	}
+	var sigCheck *sign.Verifier
 	if o.Signer != nil {
+		if sigCheck, err = signerVerifier(o.Signer); err != nil {
+			return nil, err
+		}
 		x.Signer = &Signer{KeyID: o.Signer.KeyID(), Algorithm: o.Signer.Algorithm()}
 	}
 	x.BundleID = bundleID(x, layoutIndex, g.blobs)
@@ -201,8 +208,13 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 			return fmt.Errorf("internal error: packed index does not validate: %w", err)
 		}
 		if o.Signer != nil {
-			if sig, err = o.Signer.Sign(indexBytes); err != nil {
+			if sig, err = o.Signer.Sign(ctx, indexBytes); err != nil {
 				return fmt.Errorf("sign bundle index: %w", err)
+			}
+			// A signature that does not verify would be found only on
+			// the far side of the air gap.
+			if err := sigCheck.Verify(indexBytes, sig); err != nil {
+				return fmt.Errorf("signer %s made a signature over the bundle index that its own public key does not verify: %w", o.Signer.KeyID(), err)
 			}
 			if len(sig) > MaxSignatureSize {
 				return fmt.Errorf("signature of %d bytes is larger than the %d the format allows; use a smaller key", len(sig), MaxSignatureSize)
@@ -286,6 +298,23 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 		return nil, err
 	}
 	return x, nil
+}
+
+// signerVerifier returns the verifier for s's public key, after checking
+// that s names its key and algorithm as a reader of the bundle will.
+func signerVerifier(s sign.Signer) (*sign.Verifier, error) {
+	pub := s.Public()
+	if pub == nil {
+		return nil, fmt.Errorf("signer %s has no public key to check its signatures with", s.KeyID())
+	}
+	v, err := sign.NewVerifier(pub)
+	if err != nil {
+		return nil, fmt.Errorf("signer %s: %w", s.KeyID(), err)
+	}
+	if s.KeyID() != v.KeyID() || s.Algorithm() != v.Algorithm() {
+		return nil, fmt.Errorf("signer says it is key %s (%s), but its public key is %s (%s)", s.KeyID(), s.Algorithm(), v.KeyID(), v.Algorithm())
+	}
+	return v, nil
 }
 
 // placeholderDigest stands for a segment digest not known yet; it has the
