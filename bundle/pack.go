@@ -844,6 +844,26 @@ func expectEOF(r io.Reader) error {
 // anything else.
 var ErrTooSmall = errors.New("volume size too small")
 
+// VolumeSizeError is a volume size limit (PackOptions.MaxVolumeSize) that
+// the bundle cannot be cut to. It is ErrTooSmall (errors.Is).
+type VolumeSizeError struct {
+	Limit int64 // the limit given, in bytes
+	// Need is the bytes each volume needs for the bundle index and
+	// headers; 0 when that fits but Blob does not.
+	Need int64
+	// Blob would need more segments than a blob may have (9999).
+	Blob digest.Digest
+}
+
+func (e *VolumeSizeError) Error() string {
+	if e.Blob != "" {
+		return fmt.Sprintf("%v: blob %s would need more than 9999 segments of at most %d bytes", ErrTooSmall, e.Blob, e.Limit)
+	}
+	return fmt.Sprintf("%v: each volume needs %d bytes for the bundle index and headers, and the limit is %d", ErrTooSmall, e.Need, e.Limit)
+}
+
+func (e *VolumeSizeError) Unwrap() error { return ErrTooSmall }
+
 // plan places every blob's stored bytes into volumes no larger than max
 // bytes (0: one volume) and sets offsets, lengths and volume sizes. Every
 // volume starts with a prefix whose size depends on the index, which holds
@@ -865,7 +885,7 @@ func plan(x *Index, max int64) error {
 		}
 		if max > 0 && capacity < 2*blockSize {
 			need := reserve + 4*blockSize
-			return fmt.Errorf("%w: each volume needs %d bytes for the bundle index and headers, and the limit is %d; give a larger --max-size", ErrTooSmall, need, max)
+			return &VolumeSizeError{Limit: max, Need: need}
 		}
 		// Relative placement: offsets are from the end of the prefix.
 		vol, used := 1, int64(0)
@@ -896,7 +916,7 @@ func plan(x *Index, max int64) error {
 					}
 				}
 				if len(b.Placements) == 9999 {
-					return fmt.Errorf("%w: blob %s would need more than 9999 segments; give a larger --max-size", ErrTooSmall, b.Digest)
+					return &VolumeSizeError{Limit: max, Blob: b.Digest}
 				}
 				b.Placements = append(b.Placements, Placement{Volume: vol, Offset: used + blockSize, Length: n, Digest: placeholder})
 				used += memberSize(n)

@@ -47,7 +47,7 @@ func (s *DirSink) Begin(ctx context.Context, x *Index) error {
 		need += v.Size
 	}
 	if free, err := FreeSpace(s.Dir); err == nil && free < need {
-		return fmt.Errorf("%s has %s free but the bundle needs %s (%d volumes): free some space or choose another --out: %w",
+		return fmt.Errorf("%s has %s free but the bundle needs %s (%d volumes): free some space or write the volumes elsewhere: %w",
 			s.Dir, FormatSize(free), FormatSize(need), len(x.Volumes), ErrNoSpace)
 	}
 	var rnd [6]byte

@@ -31,6 +31,66 @@ var (
 	ErrUnreachable = errors.New("registry unreachable")
 )
 
+// AuthError is a registry refusing access: to the credentials sent, or for
+// want of any. It is ErrUnauthorized (errors.Is), and says where
+// credentials were looked for, so that a caller can say where to put them.
+type AuthError struct {
+	Op       string // what was refused, naming the reference
+	Registry string // registry host, as users write it
+	// Status is the HTTP status (401 or 403), or 0 when the registry asked
+	// for a user name and password and none was found for it.
+	Status int
+	// Credentials says where credentials were looked for: the files read,
+	// or "no credentials file".
+	Credentials string
+	// AuthFile: Credentials is the file the caller named
+	// (RegistryOptions.AuthFile), the only one read.
+	AuthFile bool
+	Err      error // the registry's answer
+}
+
+func (e *AuthError) Error() string {
+	if e.Status == 0 {
+		return fmt.Sprintf("%s: %v: %s asks for a user name and password and %s has none for it: log in with podman login or docker login",
+			e.Op, ErrUnauthorized, e.Registry, e.Credentials)
+	}
+	return fmt.Sprintf("%s: %v (HTTP %d): check the credentials for %s in %s: %v", e.Op, ErrUnauthorized, e.Status, e.Registry, e.Credentials, e.Err)
+}
+
+func (e *AuthError) Unwrap() []error { return []error{ErrUnauthorized, e.Err} }
+
+// TLSError is a TLS handshake with a registry that failed: the registry
+// speaks plain HTTP, or its certificate is not trusted. Such a registry is
+// reached only when named in RegistryOptions.Insecure.
+type TLSError struct {
+	Op       string // what failed, naming the reference
+	Registry string // registry host, as users write it
+	Err      error
+}
+
+func (e *TLSError) Error() string {
+	return fmt.Sprintf("%s: TLS with %s failed: %v", e.Op, e.Registry, e.Err)
+}
+
+func (e *TLSError) Unwrap() error { return e.Err }
+
+// UnreachableError is a registry that could not be connected to. It is
+// ErrUnreachable (errors.Is).
+type UnreachableError struct {
+	Op       string // what failed, naming the reference
+	Registry string // registry host, as users write it
+	// Insecure: the registry is named in RegistryOptions.Insecure (so TLS
+	// is not what kept it away).
+	Insecure bool
+	Err      error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("%s: %v: %v: is %s running, and reachable from here?", e.Op, ErrUnreachable, e.Err, e.Registry)
+}
+
+func (e *UnreachableError) Unwrap() []error { return []error{ErrUnreachable, e.Err} }
+
 // RegistryOptions configure access to registries.
 type RegistryOptions struct {
 	// AuthFile, when set, is the only credentials file read (Docker
@@ -278,16 +338,11 @@ func (r *Repository) describe(what string, err error) error {
 		return err
 	}
 	if errors.Is(err, auth.ErrBasicCredentialNotFound) {
-		return fmt.Errorf("%s: %w: %s asks for a user name and password and %s has none for it: log in with podman login or docker login, or pass --authfile FILE",
-			what, ErrUnauthorized, r.repo.Reference.Registry, r.regs.credFile)
+		return &AuthError{Op: what, Registry: r.host, Credentials: r.regs.credFile, AuthFile: r.regs.fromAuthFile, Err: err}
 	}
 	var resp *errcode.ErrorResponse
 	if errors.As(err, &resp) && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
-		where := r.regs.credFile
-		if !r.regs.fromAuthFile {
-			where += ", or pass --authfile FILE"
-		}
-		return fmt.Errorf("%s: %w (HTTP %d): check the credentials for %s in %s: %v", what, ErrUnauthorized, resp.StatusCode, r.repo.Reference.Registry, where, err)
+		return &AuthError{Op: what, Registry: r.host, Status: resp.StatusCode, Credentials: r.regs.credFile, AuthFile: r.regs.fromAuthFile, Err: err}
 	}
 	if errors.Is(err, errdef.ErrNotFound) || (errors.As(err, &resp) && resp.StatusCode == http.StatusNotFound) {
 		return fmt.Errorf("%s: %w in the registry (check the repository, tag or digest)", what, ErrNotFound)
@@ -295,16 +350,12 @@ func (r *Repository) describe(what string, err error) error {
 	var rh tls.RecordHeaderError
 	var cv *tls.CertificateVerificationError
 	if errors.As(err, &rh) || errors.As(err, &cv) {
-		return fmt.Errorf("%s: TLS with %s failed: %v (pass --insecure-registry %s for plain HTTP or a self-signed certificate)", what, r.repo.Reference.Registry, err, r.repo.Reference.Registry)
+		return &TLSError{Op: what, Registry: r.host, Err: err}
 	}
 	var netErr net.Error
 	var opErr *net.OpError
 	if errors.As(err, &opErr) || errors.As(err, &netErr) {
-		hint := ""
-		if !r.regs.isInsecure(r.repo.Reference.Registry) {
-			hint = fmt.Sprintf(" If it serves plain HTTP or a self-signed certificate, pass --insecure-registry %s.", r.repo.Reference.Registry)
-		}
-		return fmt.Errorf("%s: %w: %v: is %s running, and reachable from here?%s", what, ErrUnreachable, err, r.repo.Reference.Registry, hint)
+		return &UnreachableError{Op: what, Registry: r.host, Insecure: r.regs.isInsecure(r.host), Err: err}
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
@@ -468,7 +519,7 @@ func (r *Repository) Ping(ctx context.Context) error {
 	if errors.As(err, &resp) && resp.StatusCode == http.StatusNotFound {
 		return nil
 	}
-	return r.describe("registry "+r.repo.Reference.Registry+" (repository "+r.Name+")", err)
+	return r.describe("registry "+r.host+" (repository "+r.Name+")", err)
 }
 
 // Catalog lists the repositories of a registry (its _catalog API). Many
