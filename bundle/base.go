@@ -234,6 +234,6 @@ func (e *MissingBaseBlobsError) Error() string {
 		n += len(ds)
 		parts = append(parts, fmt.Sprintf("from base %s: %s", id, strings.Join(ds, ", ")))
 	}
-	return fmt.Sprintf("bundle %s builds on earlier bundles, and %s lacks %d blobs they carried (%s); unpack bundle %s into %s first, or list what %s holds (bundle inventory) and have the bundle packed again with pack --have",
+	return fmt.Sprintf("bundle %s builds on earlier bundles, and %s lacks %d blobs they carried (%s); unpack bundle %s into %s first, or take an inventory of what %s holds and have the bundle packed again against it",
 		e.BundleID, e.Dest, n, strings.Join(parts, "; "), strings.Join(sorted, ", "), e.Dest, e.Dest)
 }

@@ -10,7 +10,7 @@ import (
 var (
 	// ErrUnsigned: the bundle carries no signature and unsigned bundles
 	// were not allowed.
-	ErrUnsigned = errors.New("the bundle is not signed (pass --allow-unsigned to accept it anyway)")
+	ErrUnsigned = errors.New("the bundle is not signed")
 	// ErrWrongKey: the bundle was signed by a key other than the one given.
 	ErrWrongKey = errors.New("the bundle is signed by another key than the one given")
 	// ErrBadSignature: the signature does not match the bundle index: the
@@ -30,7 +30,7 @@ type MissingVolumesError struct {
 }
 
 func (e *MissingVolumesError) Error() string {
-	return fmt.Sprintf("bundle %s: %d of %d volumes not found: %s; give the paths of all media (or --partial to check only these)",
+	return fmt.Sprintf("bundle %s: %d of %d volumes not found: %s; give the paths of all media",
 		e.BundleID, len(e.Missing), e.Total, formatRanges(e.Missing))
 }
 

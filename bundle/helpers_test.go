@@ -40,13 +40,13 @@ var testCreated = time.Date(2024, time.March, 1, 12, 0, 0, 0, time.UTC)
 
 var (
 	sharedSignerOnce sync.Once
-	sharedSigner     *sign.Signer
+	sharedSigner     *sign.KeySigner
 	sharedSignerErr  error
 )
 
 // testSigner returns a key shared by every test of the package (generated
 // once per test binary).
-func testSigner(t testing.TB) *sign.Signer {
+func testSigner(t testing.TB) *sign.KeySigner {
 	t.Helper()
 	sharedSignerOnce.Do(func() {
 		priv, _, err := sign.GenerateKey(sign.ECDSAP256, nil)
@@ -63,7 +63,7 @@ func testSigner(t testing.TB) *sign.Signer {
 }
 
 // newSigner returns a fresh key of type typ ("" for the default).
-func newSigner(t testing.TB, typ sign.KeyType) *sign.Signer {
+func newSigner(t testing.TB, typ sign.KeyType) *sign.KeySigner {
 	t.Helper()
 	priv, _, err := sign.GenerateKey(typ, nil)
 	if err != nil {
@@ -435,7 +435,7 @@ func readBundle(t testing.TB, dir string) *packedBundle {
 // segment digests computed, and it is signed by signer (nil: unsigned).
 // Sizes, encodings and digests of blobs are taken as they are in x, so a
 // test can make them lie; the result must still pass ParseIndex.
-func writeBundle(t testing.TB, x *Index, layoutIndex []byte, stored map[digest.Digest][]byte, signer *sign.Signer) (dir string, idx *Index, indexBytes []byte) {
+func writeBundle(t testing.TB, x *Index, layoutIndex []byte, stored map[digest.Digest][]byte, signer *sign.KeySigner) (dir string, idx *Index, indexBytes []byte) {
 	t.Helper()
 	x.Signer = nil
 	if signer != nil {
@@ -481,7 +481,7 @@ func writeBundle(t testing.TB, x *Index, layoutIndex []byte, stored map[digest.D
 	}
 	var sig []byte
 	if signer != nil {
-		if sig, err = signer.Sign(indexBytes); err != nil {
+		if sig, err = signer.Sign(context.Background(), indexBytes); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -599,8 +599,8 @@ func TestHostileTamperedIndex(t *testing.T) {
 		t.Fatalf("the edit breaks the index: %v", err)
 	}
 	otherKeyID := bytes.ReplaceAll(retagged, []byte(signer.KeyID()), []byte(other.KeyID()))
-	sigBy := func(s *sign.Signer, b []byte) []byte {
-		sig, err := s.Sign(b)
+	sigBy := func(s *sign.KeySigner, b []byte) []byte {
+		sig, err := s.Sign(context.Background(), b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1062,7 +1062,7 @@ type bombCase struct {
 
 // zstdBombs crafts the bundles of the zstd bomb tests, and returns the
 // digest of the layer blob they all lie about.
-func zstdBombs(t *testing.T, signer *sign.Signer) ([]bombCase, digest.Digest) {
+func zstdBombs(t *testing.T, signer *sign.KeySigner) ([]bombCase, digest.Digest) {
 	t.Helper()
 	// The RLE frame builder is right: a small one decodes to zeros.
 	dec, err := zstd.NewReader(nil)

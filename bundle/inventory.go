@@ -274,7 +274,7 @@ func registryInventory(ctx context.Context, m mirror.Mapping, o InventoryOptions
 		}
 		if err != nil {
 			// Many registries keep the catalog to administrators.
-			return nil, fmt.Errorf("%w; name the repositories to list instead (bundle inventory --repository)", err)
+			return nil, fmt.Errorf("%w (%w); name the repositories to list instead", err, ErrNoCatalog)
 		}
 		for _, r := range all {
 			if m.Prefix == "" || strings.HasPrefix(r, m.Prefix+"/") {

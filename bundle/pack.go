@@ -34,8 +34,11 @@ type PackOptions struct {
 	Platforms []ocispec.Platform
 	// Compression is CompressionNone (default) or CompressionZstd.
 	Compression string
-	// Signer signs the index; nil packs an unsigned bundle.
-	Signer *sign.Signer
+	// Signer signs the index; nil packs an unsigned bundle. It is a
+	// *sign.KeySigner (sign.LoadSignerFile) or a signer of the caller's
+	// own, a KMS or hardware key (see package sign). The signature is
+	// checked with Signer.Public before the volumes are committed.
+	Signer sign.Signer
 	// Created is the creation time recorded (SOURCE_DATE_EPOCH in the CLI);
 	// zero means now.
 	Created time.Time
@@ -159,7 +162,11 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 		Manifests:     g.manifests,
 		Images:        g.images,
 	}
+	var sigCheck *sign.Verifier
 	if o.Signer != nil {
+		if sigCheck, err = signerVerifier(o.Signer); err != nil {
+			return nil, err
+		}
 		x.Signer = &Signer{KeyID: o.Signer.KeyID(), Algorithm: o.Signer.Algorithm()}
 	}
 	x.BundleID = bundleID(x, layoutIndex, g.blobs)
@@ -174,7 +181,7 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 	// that are files, while writing them (each volume's header, which holds
 	// the index, is written last); otherwise in a pass of their own before,
 	// blobs in parallel.
-	files, _ := sink.(volumeFileSink)
+	files, _ := sink.(FileSink)
 	var split []int
 	for i := range x.Blobs {
 		b := &x.Blobs[i]
@@ -202,8 +209,13 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 			return fmt.Errorf("internal error: packed index does not validate: %w", err)
 		}
 		if o.Signer != nil {
-			if sig, err = o.Signer.Sign(indexBytes); err != nil {
+			if sig, err = o.Signer.Sign(ctx, indexBytes); err != nil {
 				return fmt.Errorf("sign bundle index: %w", err)
+			}
+			// A signature that does not verify would be found only on
+			// the far side of the air gap.
+			if err := sigCheck.Verify(indexBytes, sig); err != nil {
+				return fmt.Errorf("signer %s made a signature over the bundle index that its own public key does not verify: %w", o.Signer.KeyID(), err)
 			}
 			if len(sig) > MaxSignatureSize {
 				return fmt.Errorf("signature of %d bytes is larger than the %d the format allows; use a smaller key", len(sig), MaxSignatureSize)
@@ -289,18 +301,61 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 	return x, nil
 }
 
+// signerVerifier returns the verifier for s's public key, after checking
+// that s names its key and algorithm as a reader of the bundle will.
+func signerVerifier(s sign.Signer) (*sign.Verifier, error) {
+	pub := s.Public()
+	if pub == nil {
+		return nil, fmt.Errorf("signer %s has no public key to check its signatures with", s.KeyID())
+	}
+	v, err := sign.NewVerifier(pub)
+	if err != nil {
+		return nil, fmt.Errorf("signer %s: %w", s.KeyID(), err)
+	}
+	if s.KeyID() != v.KeyID() || s.Algorithm() != v.Algorithm() {
+		return nil, fmt.Errorf("signer says it is key %s (%s), but its public key is %s (%s)", s.KeyID(), s.Algorithm(), v.KeyID(), v.Algorithm())
+	}
+	return v, nil
+}
+
 // placeholderDigest stands for a segment digest not known yet; it has the
 // length of every sha256 digest.
 var placeholderDigest = digest.NewDigestFromEncoded(digest.SHA256, strings.Repeat("0", 64))
 
-// attachedSource is a source that keeps manifests tagged after the digest
-// they concern (cosign signatures); they travel with their tags.
-type attachedSource interface {
+// AttachedSource is an optional interface of a Source that keeps manifests
+// under tags derived from the digest of the manifest they concern, as
+// cosign stores signatures, attestations and SBOMs (sha256-<hex>.sig,
+// .att, .sbom). For every manifest or index it delivered, Pack calls
+// Attached and packs what it lists, with their referrers and children,
+// under their ref names: each descriptor returned must carry its full
+// reference as its ref name annotation (org.opencontainers.image.ref.name),
+// so that unpack tags it too. RegistrySource implements it.
+type AttachedSource interface {
+	Source
 	Attached(ctx context.Context, d digest.Digest) ([]ocispec.Descriptor, error)
 }
 
-// remoteSource is a source whose every fetch costs a round trip.
-type remoteSource interface{ remote() }
+// RemoteSource is an optional interface of a Source whose every fetch
+// costs a round trip, such as a registry. When Remote reports true, Pack
+//   - keeps several of the source's blobs in flight ahead of the writer
+//     (local sources are read one blob at a time, just ahead of it);
+//   - asks the source for referrers only of the manifests it delivered
+//     (a local source is asked about every manifest packed, from any
+//     source: a layout may hold signatures of images fetched elsewhere);
+//   - never tries to copy its blobs as files (see FileSink).
+//
+// RegistrySource implements it. A wrapper can forward Remote to the
+// source it wraps.
+type RemoteSource interface {
+	Source
+	Remote() bool
+}
+
+// isRemote reports whether src says it is a RemoteSource.
+func isRemote(src Source) bool {
+	r, ok := src.(RemoteSource)
+	return ok && r.Remote()
+}
 
 // graph is what the sources hold, deduplicated.
 type graph struct {
@@ -386,7 +441,7 @@ func collect(ctx context.Context, sources []Source, platforms []ocispec.Platform
 	for done := 0; done < len(meta); done++ {
 		d := meta[done].Digest
 		owner := meta[done].src
-		if a, ok := owner.(attachedSource); ok {
+		if a, ok := owner.(AttachedSource); ok {
 			tagged, err := a.Attached(ctx, d)
 			if err != nil {
 				return nil, err
@@ -407,7 +462,7 @@ func collect(ctx context.Context, sources []Source, platforms []ocispec.Platform
 			}
 		}
 		for _, src := range sources {
-			if _, ok := src.(remoteSource); ok && src != owner {
+			if isRemote(src) && src != owner {
 				continue
 			}
 			rs, err := src.Referrers(ctx, d)
@@ -790,6 +845,26 @@ func expectEOF(r io.Reader) error {
 // anything else.
 var ErrTooSmall = errors.New("volume size too small")
 
+// VolumeSizeError is a volume size limit (PackOptions.MaxVolumeSize) that
+// the bundle cannot be cut to. It is ErrTooSmall (errors.Is).
+type VolumeSizeError struct {
+	Limit int64 // the limit given, in bytes
+	// Need is the bytes each volume needs for the bundle index and
+	// headers; 0 when that fits but Blob does not.
+	Need int64
+	// Blob would need more segments than a blob may have (9999).
+	Blob digest.Digest
+}
+
+func (e *VolumeSizeError) Error() string {
+	if e.Blob != "" {
+		return fmt.Sprintf("%v: blob %s would need more than 9999 segments of at most %d bytes", ErrTooSmall, e.Blob, e.Limit)
+	}
+	return fmt.Sprintf("%v: each volume needs %d bytes for the bundle index and headers, and the limit is %d", ErrTooSmall, e.Need, e.Limit)
+}
+
+func (e *VolumeSizeError) Unwrap() error { return ErrTooSmall }
+
 // plan places every blob's stored bytes into volumes no larger than max
 // bytes (0: one volume) and sets offsets, lengths and volume sizes. Every
 // volume starts with a prefix whose size depends on the index, which holds
@@ -811,7 +886,7 @@ func plan(x *Index, max int64) error {
 		}
 		if max > 0 && capacity < 2*format.BlockSize {
 			need := reserve + 4*format.BlockSize
-			return fmt.Errorf("%w: each volume needs %d bytes for the bundle index and headers, and the limit is %d; give a larger --max-size", ErrTooSmall, need, max)
+			return &VolumeSizeError{Limit: max, Need: need}
 		}
 		// Relative placement: offsets are from the end of the prefix.
 		vol, used := 1, int64(0)
@@ -842,7 +917,7 @@ func plan(x *Index, max int64) error {
 					}
 				}
 				if len(b.Placements) == 9999 {
-					return fmt.Errorf("%w: blob %s would need more than 9999 segments; give a larger --max-size", ErrTooSmall, b.Digest)
+					return &VolumeSizeError{Limit: max, Blob: b.Digest}
 				}
 				b.Placements = append(b.Placements, Placement{Volume: vol, Offset: used + format.BlockSize, Length: n, Digest: placeholder})
 				used += format.MemberSize(n)

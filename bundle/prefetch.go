@@ -48,7 +48,7 @@ func newPrefetcher(ctx context.Context, x *Index, blobs []*packBlob) *prefetcher
 
 // open returns the stored bytes of blob i; blobs must be opened in order.
 func (p *prefetcher) open(i int) (io.ReadCloser, error) {
-	if _, ok := p.blobs[i].src.(remoteSource); !ok {
+	if !isRemote(p.blobs[i].src) {
 		// A local blob is read (and hashed, and compressed) by a goroutine
 		// of its own while the writer writes, so that hashing and writing
 		// use two cores; it is not opened before its turn.
@@ -59,7 +59,7 @@ func (p *prefetcher) open(i int) (io.ReadCloser, error) {
 		p.next = i
 	}
 	for ; p.next < len(p.blobs) && p.next < i+prefetchBlobs; p.next++ {
-		if _, ok := p.blobs[p.next].src.(remoteSource); ok {
+		if isRemote(p.blobs[p.next].src) {
 			p.slots[p.next] = p.start(p.next)
 		}
 	}
@@ -73,7 +73,7 @@ func (p *prefetcher) open(i int) (io.ReadCloser, error) {
 
 func (p *prefetcher) start(i int) *prefetchSlot {
 	depth := prefetchChunks
-	if _, ok := p.blobs[i].src.(remoteSource); !ok {
+	if !isRemote(p.blobs[i].src) {
 		// A local read is quick: keep the chunks few, so that the writer
 		// copies bytes still in the CPU's cache (measured: 2 chunks ahead
 		// instead of 16 takes a quarter off a pack's time).

@@ -127,11 +127,11 @@ type (
 	pfRemote struct{ *pfStore }
 )
 
-func (pfRemote) remote() {}
+func (pfRemote) Remote() bool { return true }
 
 var (
 	_ Source       = pfLocal{}
-	_ remoteSource = pfRemote{}
+	_ RemoteSource = pfRemote{}
 )
 
 // pfBlob is one blob of a prefetch test: its content and where it is.

@@ -17,6 +17,11 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
+// ErrIncompleteIndex is wrapped when a registry refuses an index whose
+// manifests it lacks: the bundle carries only some platforms of the index
+// (PackOptions.Platforms), and this registry wants them all.
+var ErrIncompleteIndex = errors.New("this registry refuses incomplete indexes")
+
 // PushOptions control Push.
 type PushOptions struct {
 	// Registries gives access to the mirror registry (credentials, TLS).
@@ -269,7 +274,7 @@ func (s *Set) Push(ctx context.Context, o PushOptions) (*PushResult, error) {
 			}
 			if err := repo.Push(ctx, desc, bytes.NewReader(content)); err != nil {
 				if n := missingChildren[d]; n > 0 {
-					return nil, fmt.Errorf("%w: index %s lists %d manifests the bundle does not carry (dropped by --platform when packing), and this registry refuses incomplete indexes", err, d, n)
+					return nil, fmt.Errorf("%w: index %s lists %d manifests the bundle does not carry (left out by a platform filter when packing), and %w", err, d, n, ErrIncompleteIndex)
 				}
 				return nil, err
 			}

@@ -29,7 +29,7 @@ import (
 var epoch = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 type rtKey struct {
-	signer  *sign.Signer
+	signer  *sign.KeySigner
 	pubPath string
 	pub     *sign.Verifier
 }

@@ -93,7 +93,7 @@ func (s *Set) checkSignature(key *sign.Verifier, allowUnsigned bool) error {
 		if allowUnsigned {
 			return nil
 		}
-		return fmt.Errorf("bundle %s is signed by %s: give its public key with --key to check it", s.Index.BundleID, s.Index.Signer.KeyID)
+		return fmt.Errorf("bundle %s is signed by %s: %w", s.Index.BundleID, s.Index.Signer.KeyID, ErrKeyNeeded)
 	}
 	if s.Index.Signer.KeyID != key.KeyID() || s.Index.Signer.Algorithm != key.Algorithm() {
 		return fmt.Errorf("bundle %s is signed by key %s (%s), not by %s (%s): %w", s.Index.BundleID,

@@ -47,7 +47,7 @@ func (s *DirSink) Begin(ctx context.Context, x *Index) error {
 		need += v.Size
 	}
 	if free, err := FreeSpace(s.Dir); err == nil && free < need {
-		return fmt.Errorf("%s has %s free but the bundle needs %s (%d volumes): free some space or choose another --out: %w",
+		return fmt.Errorf("%s has %s free but the bundle needs %s (%d volumes): free some space or write the volumes elsewhere: %w",
 			s.Dir, FormatSize(free), FormatSize(need), len(x.Volumes), ErrNoSpace)
 	}
 	var rnd [6]byte
@@ -128,11 +128,11 @@ func (s *DirSink) Commit() error {
 	return nil
 }
 
-// reopen opens the file of volume n, created by Create, to write its
-// header last (Create returns an *os.File, open for reading and writing).
-func (s *DirSink) reopen(n int) (*os.File, error) {
+// VolumeFile opens the file of volume n, made by Create, for writing: Pack
+// writes the volume's header into it last (see FileSink).
+func (s *DirSink) VolumeFile(n int) (*os.File, error) {
 	if n < 1 || n > len(s.written) {
-		return nil, fmt.Errorf("internal error: volume %d not created", n)
+		return nil, fmt.Errorf("volume %d of %s: not created (%d are)", n, s.Dir, len(s.written))
 	}
 	return os.OpenFile(s.written[n-1], os.O_WRONLY, 0)
 }

@@ -180,8 +180,9 @@ func (s *RegistrySource) Attached(ctx context.Context, d digest.Digest) ([]ocisp
 	return out, nil
 }
 
-// remote marks sources whose fetches pay a round trip, which pack overlaps.
-func (s *RegistrySource) remote() {}
+// Remote implements RemoteSource: every fetch from a registry costs a
+// round trip, which Pack overlaps with writing.
+func (s *RegistrySource) Remote() bool { return true }
 
 // OpenSource opens a source as users write it (location.Parse): oci:PATH,
 // oci:PATH:TAG (the path ends at the first colon, as in skopeo, so TAG may

@@ -40,19 +40,31 @@ type volumeWriter struct {
 	// too. Then blobs are written first, from prefixLen on, and each
 	// volume's header (which holds the index, with the segment digests
 	// found while writing) last, by writeHeaders.
-	files     volumeFileSink
+	files     FileSink
 	prefixLen int64
 	// copyFile's hashers: [0] checks blobs whole, [1] finds the segment
 	// digests of split blobs, on another core.
 	hashers [2]*rangeHasher
 }
 
-// volumeFileSink is a Sink whose volumes are files: Create returns an
-// *os.File open for reading and writing, and reopen opens volume n's file
-// again to write its header.
-type volumeFileSink interface {
+// FileSink is an optional interface of a Sink whose volumes are files on
+// a local file system. When the sink given to Pack implements it, Pack
+// writes each volume's blobs first and its header last, into the room left
+// for it at the start: the header holds the index, and the index the
+// digests of the segments of split blobs, which Pack then finds while
+// writing them instead of in a pass of its own (each split blob is read
+// once, not twice). It also lets the kernel copy large blobs that are
+// stored unencoded from sources whose Fetch returns an *os.File
+// (copy_file_range), hashing the bytes back from the volume.
+//
+// For this, Create must return an *os.File open for reading and writing:
+// Pack seeks in it and reads back what it wrote. VolumeFile(n) opens the
+// file of volume n, made by Create, again for writing; Pack calls it for
+// every volume after all are written and before Commit, writes the header
+// at offset 0 and closes the file. DirSink implements FileSink.
+type FileSink interface {
 	Sink
-	reopen(n int) (*os.File, error)
+	VolumeFile(n int) (*os.File, error)
 }
 
 func (w *volumeWriter) write(p []byte) error {
@@ -104,7 +116,7 @@ func (w *volumeWriter) open(n int) error {
 	if w.files != nil {
 		f, ok := wc.(*os.File)
 		if !ok {
-			return fmt.Errorf("internal error: volume %d is not a file", n)
+			return fmt.Errorf("volume %d: the sink is a FileSink but Create returned a %T, not an *os.File", n, wc)
 		}
 		if _, err := f.Seek(w.prefixLen, io.SeekStart); err != nil {
 			return fmt.Errorf("write volume %d: %w", n, err)
@@ -140,7 +152,7 @@ func (w *volumeWriter) writeHeaders() error {
 		if size != w.prefixLen {
 			return fmt.Errorf("internal error: header of volume %d is %d bytes, planned %d", n, size, w.prefixLen)
 		}
-		f, err := w.files.reopen(n)
+		f, err := w.files.VolumeFile(n)
 		if err != nil {
 			return fmt.Errorf("write volume %d: %w", n, err)
 		}
@@ -320,7 +332,7 @@ func (w *volumeWriter) localFile(pb *packBlob, b *Blob) *os.File {
 	if w.files == nil || b.Encoding != CompressionNone || b.StoredSize < copyMin {
 		return nil
 	}
-	if _, remote := pb.src.(remoteSource); remote {
+	if isRemote(pb.src) {
 		return nil
 	}
 	rc, err := pb.src.Fetch(w.ctx, ocispec.Descriptor{MediaType: b.MediaType, Digest: b.Digest, Size: b.Size})
@@ -347,7 +359,7 @@ const copyStep = 4 << 20
 // when it is split, on a second core, segment by segment for the index
 // (the volume headers are written last). So the bytes checked are the
 // bytes in the volume, and none passes through this process. It is used
-// only with a volumeFileSink.
+// only with a FileSink.
 func (w *volumeWriter) copyFile(b *Blob, src *os.File, from Source) error {
 	split := len(b.Placements) > 1
 	for i := range w.hashers {

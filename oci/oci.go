@@ -1,6 +1,13 @@
-// Package oci reads and writes OCI image layouts and walks the content graph
-// (index → manifests → config, layers, referrers). It speaks the
-// opencontainers image-spec and go-digest types and nothing else.
+// Package oci reads and writes OCI image layouts, walks the content graph
+// (index → manifests → config, layers, referrers) and talks to registries.
+//
+// Its API is in opencontainers image-spec and go-digest types. Registry
+// access (Registries, Repository) is built on oras-go: a Repository holds
+// an oras repository but does not expose it, and every method translates
+// oras errors into this package's (ErrNotFound, ErrUnauthorized,
+// ErrUnreachable, *TLSError), which name the reference concerned. The one
+// oras type in the API is RegistryOptions.Credential (an
+// auth.CredentialFunc), for callers that bring their own credentials.
 package oci
 
 import (

@@ -32,6 +32,66 @@ var (
 	ErrUnreachable = errors.New("registry unreachable")
 )
 
+// AuthError is a registry refusing access: to the credentials sent, or for
+// want of any. It is ErrUnauthorized (errors.Is), and says where
+// credentials were looked for, so that a caller can say where to put them.
+type AuthError struct {
+	Op       string // what was refused, naming the reference
+	Registry string // registry host, as users write it
+	// Status is the HTTP status (401 or 403), or 0 when the registry asked
+	// for a user name and password and none was found for it.
+	Status int
+	// Credentials says where credentials were looked for: the files read,
+	// or "no credentials file".
+	Credentials string
+	// AuthFile: Credentials is the file the caller named
+	// (RegistryOptions.AuthFile), the only one read.
+	AuthFile bool
+	Err      error // the registry's answer
+}
+
+func (e *AuthError) Error() string {
+	if e.Status == 0 {
+		return fmt.Sprintf("%s: %v: %s asks for a user name and password and %s has none for it: log in with podman login or docker login",
+			e.Op, ErrUnauthorized, e.Registry, e.Credentials)
+	}
+	return fmt.Sprintf("%s: %v (HTTP %d): check the credentials for %s in %s: %v", e.Op, ErrUnauthorized, e.Status, e.Registry, e.Credentials, e.Err)
+}
+
+func (e *AuthError) Unwrap() []error { return []error{ErrUnauthorized, e.Err} }
+
+// TLSError is a TLS handshake with a registry that failed: the registry
+// speaks plain HTTP, or its certificate is not trusted. Such a registry is
+// reached only when named in RegistryOptions.Insecure.
+type TLSError struct {
+	Op       string // what failed, naming the reference
+	Registry string // registry host, as users write it
+	Err      error
+}
+
+func (e *TLSError) Error() string {
+	return fmt.Sprintf("%s: TLS with %s failed: %v", e.Op, e.Registry, e.Err)
+}
+
+func (e *TLSError) Unwrap() error { return e.Err }
+
+// UnreachableError is a registry that could not be connected to. It is
+// ErrUnreachable (errors.Is).
+type UnreachableError struct {
+	Op       string // what failed, naming the reference
+	Registry string // registry host, as users write it
+	// Insecure: the registry is named in RegistryOptions.Insecure (so TLS
+	// is not what kept it away).
+	Insecure bool
+	Err      error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("%s: %v: %v: is %s running, and reachable from here?", e.Op, ErrUnreachable, e.Err, e.Registry)
+}
+
+func (e *UnreachableError) Unwrap() []error { return []error{ErrUnreachable, e.Err} }
+
 // RegistryOptions configure access to registries.
 type RegistryOptions struct {
 	// AuthFile, when set, is the only credentials file read (Docker
@@ -178,15 +238,23 @@ func (t hostTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // Repository is one repository on a registry.
 type Repository struct {
-	*remote.Repository
+	// repo is held, not embedded: every method of Repository translates
+	// oras errors (describe), and an embedded oras repository would offer
+	// its own methods beside them, untranslated.
+	repo *remote.Repository
 	// Name is host/path, as users write it.
 	Name string
+	host string // registry as users write it (docker.io, not its API host)
 	regs *Registries
 
 	tagsOnce sync.Once
 	tags     map[string]bool
 	tagsErr  error
 }
+
+// Registry is the registry host (and port) of the repository, as users
+// write it: docker.io, not the API host Docker Hub is reached at.
+func (r *Repository) Registry() string { return r.host }
 
 // connectHost is the host to dial for a registry name: Docker Hub's name is
 // not its API host.
@@ -223,7 +291,7 @@ func (r *Registries) Repository(ctx context.Context, host, path string) (*Reposi
 		}
 		rr.PlainHTTP = plain
 	}
-	repo := &Repository{Repository: rr, Name: name, regs: r}
+	repo := &Repository{repo: rr, Name: name, host: host, regs: r}
 	r.repos[name] = repo
 	return repo, nil
 }
@@ -261,16 +329,11 @@ func (r *Repository) describe(what string, err error) error {
 		return err
 	}
 	if errors.Is(err, auth.ErrBasicCredentialNotFound) {
-		return fmt.Errorf("%s: %w: %s asks for a user name and password and %s has none for it: log in with podman login or docker login, or pass --authfile FILE",
-			what, ErrUnauthorized, r.Reference.Registry, r.regs.credFile)
+		return &AuthError{Op: what, Registry: r.host, Credentials: r.regs.credFile, AuthFile: r.regs.fromAuthFile, Err: err}
 	}
 	var resp *errcode.ErrorResponse
 	if errors.As(err, &resp) && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
-		where := r.regs.credFile
-		if !r.regs.fromAuthFile {
-			where += ", or pass --authfile FILE"
-		}
-		return fmt.Errorf("%s: %w (HTTP %d): check the credentials for %s in %s: %v", what, ErrUnauthorized, resp.StatusCode, r.Reference.Registry, where, err)
+		return &AuthError{Op: what, Registry: r.host, Status: resp.StatusCode, Credentials: r.regs.credFile, AuthFile: r.regs.fromAuthFile, Err: err}
 	}
 	if errors.Is(err, errdef.ErrNotFound) || (errors.As(err, &resp) && resp.StatusCode == http.StatusNotFound) {
 		return fmt.Errorf("%s: %w in the registry (check the repository, tag or digest)", what, ErrNotFound)
@@ -278,16 +341,12 @@ func (r *Repository) describe(what string, err error) error {
 	var rh tls.RecordHeaderError
 	var cv *tls.CertificateVerificationError
 	if errors.As(err, &rh) || errors.As(err, &cv) {
-		return fmt.Errorf("%s: TLS with %s failed: %v (pass --insecure-registry %s for plain HTTP or a self-signed certificate)", what, r.Reference.Registry, err, r.Reference.Registry)
+		return &TLSError{Op: what, Registry: r.host, Err: err}
 	}
 	var netErr net.Error
 	var opErr *net.OpError
 	if errors.As(err, &opErr) || errors.As(err, &netErr) {
-		hint := ""
-		if !r.regs.isInsecure(r.Reference.Registry) {
-			hint = fmt.Sprintf(" If it serves plain HTTP or a self-signed certificate, pass --insecure-registry %s.", r.Reference.Registry)
-		}
-		return fmt.Errorf("%s: %w: %v: is %s running, and reachable from here?%s", what, ErrUnreachable, err, r.Reference.Registry, hint)
+		return &UnreachableError{Op: what, Registry: r.host, Insecure: r.regs.isInsecure(r.host), Err: err}
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
@@ -298,7 +357,7 @@ func (r *Repository) Resolve(ctx context.Context, reference string) (ocispec.Des
 	if strings.Contains(reference, ":") {
 		sep = "@"
 	}
-	d, err := r.Repository.Resolve(ctx, reference)
+	d, err := r.repo.Resolve(ctx, reference)
 	return d, r.describe(r.Name+sep+reference, err)
 }
 
@@ -306,7 +365,7 @@ func (r *Repository) Resolve(ctx context.Context, reference string) (ocispec.Des
 func (r *Repository) Tags(ctx context.Context) (map[string]bool, error) {
 	r.tagsOnce.Do(func() {
 		r.tags = map[string]bool{}
-		err := r.Repository.Tags(ctx, "", func(tags []string) error {
+		err := r.repo.Tags(ctx, "", func(tags []string) error {
 			for _, t := range tags {
 				r.tags[t] = true
 			}
@@ -321,7 +380,7 @@ func (r *Repository) Tags(ctx context.Context) (map[string]bool, error) {
 // API or, on registries without it, the sha256-<hex> tag schema.
 func (r *Repository) Referrers(ctx context.Context, d ocispec.Descriptor) ([]ocispec.Descriptor, error) {
 	var out []ocispec.Descriptor
-	err := r.Repository.Referrers(ctx, d, "", func(rs []ocispec.Descriptor) error {
+	err := r.repo.Referrers(ctx, d, "", func(rs []ocispec.Descriptor) error {
 		out = append(out, rs...)
 		return nil
 	})
@@ -335,7 +394,7 @@ func (r *Repository) Referrers(ctx context.Context, d ocispec.Descriptor) ([]oci
 // they stopped (with a range request when the registry allows), with the
 // same retry budget as requests.
 func (r *Repository) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
-	rc, err := r.Repository.Fetch(ctx, desc)
+	rc, err := r.repo.Fetch(ctx, desc)
 	if err != nil {
 		return nil, r.describe(r.Name+"@"+desc.Digest.String(), err)
 	}
@@ -385,7 +444,7 @@ func (r *resumingReader) Read(p []byte) (int, error) {
 
 func (r *resumingReader) reopen() error {
 	r.rc.Close()
-	rc, err := r.repo.Repository.Fetch(r.ctx, r.desc)
+	rc, err := r.repo.repo.Fetch(r.ctx, r.desc)
 	if err != nil {
 		r.rc = io.NopCloser(strings.NewReader(""))
 		return r.repo.describe(fmt.Sprintf("resume %s@%s", r.repo.Name, r.desc.Digest), err)
@@ -400,7 +459,7 @@ func (r *resumingReader) reopen() error {
 		}
 		// The range request failed: start over below on a fresh stream.
 		rc.Close()
-		if rc, err = r.repo.Repository.Fetch(r.ctx, r.desc); err != nil {
+		if rc, err = r.repo.repo.Fetch(r.ctx, r.desc); err != nil {
 			r.rc = io.NopCloser(strings.NewReader(""))
 			return r.repo.describe(fmt.Sprintf("resume %s@%s", r.repo.Name, r.desc.Digest), err)
 		}
@@ -417,19 +476,19 @@ func (r *resumingReader) Close() error { return r.rc.Close() }
 // Exists reports whether the repository holds desc (a blob, or a manifest
 // for manifest media types).
 func (r *Repository) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
-	ok, err := r.Repository.Exists(ctx, desc)
+	ok, err := r.repo.Exists(ctx, desc)
 	return ok, r.describe("check "+r.Name+"@"+desc.Digest.String(), err)
 }
 
 // Push uploads content by digest: a blob, or a manifest for manifest media
 // types (a manifest with a subject is also indexed as a referrer).
 func (r *Repository) Push(ctx context.Context, desc ocispec.Descriptor, content io.Reader) error {
-	return r.describe("push "+r.Name+"@"+desc.Digest.String(), r.Repository.Push(ctx, desc, content))
+	return r.describe("push "+r.Name+"@"+desc.Digest.String(), r.repo.Push(ctx, desc, content))
 }
 
 // PushTag uploads a manifest under a tag.
 func (r *Repository) PushTag(ctx context.Context, desc ocispec.Descriptor, content io.Reader, tag string) error {
-	return r.describe("tag "+r.Name+":"+tag, r.Repository.PushReference(ctx, desc, content, tag))
+	return r.describe("tag "+r.Name+":"+tag, r.repo.PushReference(ctx, desc, content, tag))
 }
 
 // Mount makes a blob that another repository of the same registry holds
@@ -437,13 +496,13 @@ func (r *Repository) PushTag(ctx context.Context, desc ocispec.Descriptor, conte
 // mount get the content from getContent).
 func (r *Repository) Mount(ctx context.Context, desc ocispec.Descriptor, from *Repository, getContent func() (io.ReadCloser, error)) error {
 	return r.describe("mount "+desc.Digest.String()+" from "+from.Name+" into "+r.Name,
-		r.Repository.Mount(ctx, desc, from.Reference.Repository, getContent))
+		r.repo.Mount(ctx, desc, from.repo.Reference.Repository, getContent))
 }
 
 // Ping checks that the registry answers and accepts the credentials for
 // this repository, so that errors come before any work.
 func (r *Repository) Ping(ctx context.Context) error {
-	_, err := r.Repository.Resolve(ctx, "sha256:"+strings.Repeat("0", 64))
+	_, err := r.repo.Resolve(ctx, "sha256:"+strings.Repeat("0", 64))
 	if err == nil || errors.Is(err, errdef.ErrNotFound) {
 		return nil
 	}
@@ -451,7 +510,7 @@ func (r *Repository) Ping(ctx context.Context) error {
 	if errors.As(err, &resp) && resp.StatusCode == http.StatusNotFound {
 		return nil
 	}
-	return r.describe("registry "+r.Reference.Registry+" (repository "+r.Name+")", err)
+	return r.describe("registry "+r.host+" (repository "+r.Name+")", err)
 }
 
 // Catalog lists the repositories of a registry (its _catalog API). Many
@@ -479,7 +538,7 @@ func (r *Registries) Catalog(ctx context.Context, host string) ([]string, error)
 	})
 	if err != nil {
 		// describe needs a repository; the catalog belongs to none.
-		probe := &Repository{Repository: &remote.Repository{Reference: reg.Reference}, Name: host, regs: r}
+		probe := &Repository{repo: &remote.Repository{Reference: reg.Reference}, Name: host, host: host, regs: r}
 		return nil, probe.describe("list the repositories of "+host+" (_catalog)", err)
 	}
 	return out, nil

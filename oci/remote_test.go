@@ -18,6 +18,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -552,6 +554,10 @@ func TestRemoteResolveErrors(t *testing.T) {
 				t.Errorf("error %q does not name the repository", msg)
 			}
 			if c.wantErr == ErrUnauthorized {
+				var ae *AuthError
+				if !errors.As(err, &ae) || !ae.AuthFile || ae.Credentials != o.AuthFile {
+					t.Errorf("error %#v: want an *AuthError naming the file given, %s", err, o.AuthFile)
+				}
 				if !strings.Contains(msg, host) {
 					t.Errorf("error %q does not name the registry %s", msg, host)
 				}
@@ -590,6 +596,10 @@ func TestRemoteUnreachable(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), host) {
 				t.Errorf("error %q does not name %s", err, host)
+			}
+			var ue *UnreachableError
+			if !errors.As(err, &ue) || ue.Registry != host || ue.Insecure != insecure {
+				t.Errorf("error %#v: want an *UnreachableError for %s with Insecure %v", err, host, insecure)
 			}
 			if err := repo.Ping(context.Background()); !errors.Is(err, ErrUnreachable) {
 				t.Errorf("Ping: %v, want ErrUnreachable", err)
@@ -732,8 +742,14 @@ func TestRemoteRegistryCredentials(t *testing.T) {
 			if !errors.Is(err, ErrUnauthorized) {
 				t.Fatalf("error %v, want ErrUnauthorized", err)
 			}
-			if !strings.Contains(err.Error(), "--authfile") {
-				t.Errorf("error %q does not suggest --authfile", err)
+			var ae *AuthError
+			if !errors.As(err, &ae) {
+				t.Fatalf("error %v is not an *AuthError", err)
+			}
+			// A caller may suggest naming a credentials file: none was.
+			if ae.AuthFile || ae.Registry != host || ae.Credentials == "" {
+				t.Errorf("AuthError{Registry: %q, Credentials: %q, AuthFile: %v}, want registry %q, where credentials were looked for, and no file named",
+					ae.Registry, ae.Credentials, ae.AuthFile, host)
 			}
 		})
 	}
@@ -795,8 +811,21 @@ func TestRemoteInsecureRegistries(t *testing.T) {
 				if err == nil {
 					t.Fatal("resolved through a registry not named insecure")
 				}
-				if want := "--insecure-registry " + host; !strings.Contains(err.Error(), want) {
-					t.Errorf("error %q does not suggest %s", err, want)
+				// Either way the caller can tell that naming the host
+				// insecure would help.
+				var te *TLSError
+				var ue *UnreachableError
+				switch {
+				case errors.As(err, &te):
+					if te.Registry != host {
+						t.Errorf("TLSError for %q, want %q", te.Registry, host)
+					}
+				case errors.As(err, &ue):
+					if ue.Registry != host || ue.Insecure {
+						t.Errorf("UnreachableError{Registry: %q, Insecure: %v}, want %q not insecure", ue.Registry, ue.Insecure, host)
+					}
+				default:
+					t.Errorf("error %#v is neither a *TLSError nor an *UnreachableError", err)
 				}
 				return
 			}
@@ -842,8 +871,9 @@ func TestRemoteTLSFailureIsNotUnreachable(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error from a self-signed registry not named insecure")
 	}
-	if errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "TLS") {
-		t.Errorf("error %q: want a TLS failure, not ErrUnreachable", err)
+	var te *TLSError
+	if errors.Is(err, ErrUnreachable) || !errors.As(err, &te) || te.Registry != host {
+		t.Errorf("error %q: want a *TLSError for %s, not ErrUnreachable", err, host)
 	}
 }
 
@@ -900,5 +930,40 @@ func TestRemotePushThenExistsAndResolve(t *testing.T) {
 	}
 	if ok, err := repo.Exists(ctx, mDesc); err != nil || !ok {
 		t.Errorf("Exists(manifest) after PushTag: %v, %v", ok, err)
+	}
+}
+
+// TestRepositoryMethodsAreTranslated fails when Repository offers a method
+// beyond those written here, each of which passes its errors through
+// describe: embedding the oras repository again would add its methods,
+// which return oras errors untranslated.
+func TestRepositoryMethodsAreTranslated(t *testing.T) {
+	want := []string{"Exists", "Fetch", "Mount", "Ping", "Push", "PushTag", "Referrers", "Registry", "Resolve", "Tags"}
+	typ := reflect.TypeOf(&Repository{})
+	var got []string
+	for i := range typ.NumMethod() {
+		got = append(got, typ.Method(i).Name)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("*Repository has methods %v, want %v", got, want)
+	}
+}
+
+func TestRepositoryRegistry(t *testing.T) {
+	regs, err := NewRegistries(RegistryOptions{Credential: noCredentials})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ host, want string }{
+		{"127.0.0.1:5000", "127.0.0.1:5000"},
+		{"docker.io", "docker.io"}, // as users name it, not registry-1.docker.io
+	} {
+		repo, err := regs.Repository(context.Background(), c.host, "team/app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := repo.Registry(); got != c.want {
+			t.Errorf("Registry() of %s/team/app = %q, want %q", c.host, got, c.want)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package sign
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -55,7 +56,7 @@ func TestECDSASignatureEncoding(t *testing.T) {
 				t.Fatal(err)
 			}
 			msg := []byte("bundle.json")
-			sig, err := s.Sign(msg)
+			sig, err := s.Sign(context.Background(), msg)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -49,11 +49,39 @@
 //
 //	openssl pkey -pubin -in key.pub -outform DER | sha256sum
 //
-// Signer and Verifier values are immutable and safe for concurrent use.
+// # Signers
+//
+// Pack signs through the Signer interface. LoadSigner and LoadSignerFile
+// return a *KeySigner, which holds a private key read from a file. A key
+// kept in a KMS, an HSM, a smartcard or a TPM plugs in as a Signer of its
+// own:
+//
+//   - Sign(ctx, message) returns the signature over the whole message in
+//     the scheme of Algorithm, as described above. A KMS computes the
+//     digest (SHA-256, or SHA-384 for P-384) locally and sends the service
+//     that digest to sign, asking for the DER form of an ECDSA signature
+//     (which AWS KMS, Google Cloud KMS and PKCS#11 through crypto11 give)
+//     or PKCS#1 v1.5 for RSA; Ed25519 keys sign the message itself. ctx
+//     carries the caller's deadline and cancellation to the network call.
+//   - Public returns the public key, as a *ecdsa.PublicKey,
+//     *rsa.PublicKey or ed25519.PublicKey (what crypto.Signer.Public
+//     returns, or the service's public key parsed with x509), so that a
+//     signature can be checked as soon as it is made.
+//   - KeyID returns KeyID(Public()) and Algorithm one of the Algorithm...
+//     constants for that key; NewVerifier(Public()) computes both.
+//
+// Any crypto.Signer (crypto11, go-tpm-keyfiles, the KMS libraries' signers)
+// fits these methods in a few lines: hash the message, call its Sign with
+// the hash function as opts (crypto.Hash(0) for Ed25519); the package
+// example shows one over an ecdsa.PrivateKey.
+//
+// KeySigner and Verifier values are immutable and safe for concurrent use;
+// so must other Signers be.
 package sign
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -74,6 +102,7 @@ import (
 
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/sigstore/sigstore/pkg/signature/options"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
@@ -99,12 +128,14 @@ const (
 	maxRSABits = 4096
 )
 
-// Algorithm names returned by Verifier.Algorithm and Signer.Algorithm.
+// Algorithm names returned by Verifier.Algorithm and Signer.Algorithm, and
+// recorded in a bundle's index (see the package documentation for each
+// scheme).
 const (
-	algECDSAP256 = "ecdsa-p256-sha256"
-	algECDSAP384 = "ecdsa-p384-sha384"
-	algEd25519   = "ed25519"
-	algRSA       = "rsa-pkcs1v15-sha256"
+	AlgorithmECDSAP256 = "ecdsa-p256-sha256"
+	AlgorithmECDSAP384 = "ecdsa-p384-sha384"
+	AlgorithmEd25519   = "ed25519"
+	AlgorithmRSA       = "rsa-pkcs1v15-sha256"
 )
 
 var (
@@ -184,15 +215,34 @@ func GenerateKey(t KeyType, password []byte) (privPEM, pubPEM []byte, err error)
 	return privPEM, pubPEM, nil
 }
 
-// Signer signs messages with a private key. Create one with LoadSigner or
-// LoadSignerFile.
-type Signer struct {
+// Signer makes the signatures Pack puts in bundles. KeySigner implements
+// it with a private key read from a file; the package documentation says
+// how a KMS or hardware key implements it.
+type Signer interface {
+	// Sign returns the signature over the whole message, in the scheme
+	// Algorithm names.
+	Sign(ctx context.Context, message []byte) ([]byte, error)
+	// KeyID is KeyID(Public()).
+	KeyID() string
+	// Algorithm is one of the Algorithm... constants.
+	Algorithm() string
+	// Public is the public key that verifies the signatures: Pack checks
+	// each signature with it before writing anything.
+	Public() crypto.PublicKey
+}
+
+// KeySigner signs with a private key held in memory. Create one with
+// LoadSigner or LoadSignerFile.
+type KeySigner struct {
 	sv       signature.Signer
+	pub      crypto.PublicKey
 	verifier *Verifier
 }
 
+var _ Signer = (*KeySigner)(nil)
+
 // Verifier checks signatures with a public key. Create one with
-// LoadVerifier, LoadVerifierFile or Signer.Verifier.
+// LoadVerifier, LoadVerifierFile, NewVerifier or KeySigner.Verifier.
 type Verifier struct {
 	v     signature.Verifier
 	keyID string
@@ -208,7 +258,7 @@ type Verifier struct {
 // "PRIVATE KEY" (PKCS#8), "EC PRIVATE KEY" or "RSA PRIVATE KEY", for which
 // password is ignored. A wrong password gives an error wrapping
 // ErrWrongPassword.
-func LoadSigner(privPEM, password []byte) (*Signer, error) {
+func LoadSigner(privPEM, password []byte) (*KeySigner, error) {
 	block, _ := pem.Decode(privPEM)
 	if block == nil {
 		return nil, errors.New("no PEM data found: expected a PEM private key (ENCRYPTED SIGSTORE PRIVATE KEY, ENCRYPTED COSIGN PRIVATE KEY, PRIVATE KEY, EC PRIVATE KEY or RSA PRIVATE KEY)")
@@ -237,7 +287,7 @@ func LoadSigner(privPEM, password []byte) (*Signer, error) {
 	if !ok {
 		return nil, fmt.Errorf("unsupported private key type %T: supported are ECDSA P-256/P-384, Ed25519 and RSA (%d to %d bits)", priv, minRSABits, maxRSABits)
 	}
-	verifier, err := newVerifier(cs.Public())
+	verifier, err := NewVerifier(cs.Public())
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +301,7 @@ func LoadSigner(privPEM, password []byte) (*Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading %s signer: %w", verifier.alg, err)
 	}
-	return &Signer{sv: sv, verifier: verifier}, nil
+	return &KeySigner{sv: sv, pub: cs.Public(), verifier: verifier}, nil
 }
 
 // isWrongPassword reports whether err from cryptoutils.UnmarshalPEMToPrivateKey
@@ -281,11 +331,11 @@ func LoadVerifier(pubPEM []byte) (*Verifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing public key: %w (expected a PKIX PUBLIC KEY PEM such as cosign.pub)", err)
 	}
-	return newVerifier(pub)
+	return NewVerifier(pub)
 }
 
 // LoadSignerFile reads the private key file at path and calls LoadSigner.
-func LoadSignerFile(path string, password []byte) (*Signer, error) {
+func LoadSignerFile(path string, password []byte) (*KeySigner, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -326,9 +376,9 @@ func checkPublicKey(pub crypto.PublicKey) (string, error) {
 	case *ecdsa.PublicKey:
 		switch k.Curve {
 		case elliptic.P256():
-			return algECDSAP256, nil
+			return AlgorithmECDSAP256, nil
 		case elliptic.P384():
-			return algECDSAP384, nil
+			return AlgorithmECDSAP384, nil
 		}
 		return "", fmt.Errorf("unsupported ECDSA curve %s: supported curves are P-256 and P-384", k.Params().Name)
 	case *rsa.PublicKey:
@@ -342,12 +392,12 @@ func checkPublicKey(pub crypto.PublicKey) (string, error) {
 		if k.E < 3 || k.E%2 == 0 || k.N.Bit(0) == 0 {
 			return "", fmt.Errorf("invalid RSA public key: the exponent %d must be odd and at least 3, and the modulus odd", k.E)
 		}
-		return algRSA, nil
+		return AlgorithmRSA, nil
 	case ed25519.PublicKey:
 		if len(k) != ed25519.PublicKeySize {
 			return "", fmt.Errorf("invalid Ed25519 public key length %d", len(k))
 		}
-		return algEd25519, nil
+		return AlgorithmEd25519, nil
 	}
 	return "", fmt.Errorf("unsupported key type %T: supported are ECDSA P-256/P-384, Ed25519 and RSA (%d to %d bits)", pub, minRSABits, maxRSABits)
 }
@@ -360,7 +410,10 @@ func hashFor(pub crypto.PublicKey) crypto.Hash {
 	return crypto.SHA256
 }
 
-func newVerifier(pub crypto.PublicKey) (*Verifier, error) {
+// NewVerifier makes a verifier for a public key: a *ecdsa.PublicKey (P-256
+// or P-384), an ed25519.PublicKey or an *rsa.PublicKey of 2048 bits or
+// more. Other keys are refused.
+func NewVerifier(pub crypto.PublicKey) (*Verifier, error) {
 	alg, err := checkPublicKey(pub)
 	if err != nil {
 		return nil, err
@@ -398,8 +451,11 @@ func KeyID(pub crypto.PublicKey) (string, error) {
 
 // Sign returns the raw signature over msg (see the package documentation
 // for the exact scheme per key type).
-func (s *Signer) Sign(msg []byte) ([]byte, error) {
-	sig, err := s.sv.SignMessage(bytes.NewReader(msg))
+func (s *KeySigner) Sign(ctx context.Context, msg []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	sig, err := s.sv.SignMessage(bytes.NewReader(msg), options.WithContext(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("signing with %s key %s: %w", s.verifier.alg, s.verifier.keyID, err)
 	}
@@ -407,13 +463,16 @@ func (s *Signer) Sign(msg []byte) ([]byte, error) {
 }
 
 // Verifier returns the verifier for the signer's public key.
-func (s *Signer) Verifier() *Verifier { return s.verifier }
+func (s *KeySigner) Verifier() *Verifier { return s.verifier }
 
 // KeyID returns the ID of the signer's public key; see Verifier.KeyID.
-func (s *Signer) KeyID() string { return s.verifier.keyID }
+func (s *KeySigner) KeyID() string { return s.verifier.keyID }
 
 // Algorithm returns the signature algorithm; see Verifier.Algorithm.
-func (s *Signer) Algorithm() string { return s.verifier.alg }
+func (s *KeySigner) Algorithm() string { return s.verifier.alg }
+
+// Public returns the signer's public key.
+func (s *KeySigner) Public() crypto.PublicKey { return s.pub }
 
 // Verify checks that sig is a valid signature over msg by this key. If it is
 // not (including when sig is malformed), the error wraps ErrBadSignature.

@@ -2,6 +2,7 @@ package sign
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -221,7 +222,7 @@ func TestKeyPairs(t *testing.T) {
 					t.Fatal(err)
 				}
 				for _, msg := range [][]byte{[]byte("hello, world\n"), {}, bytes.Repeat([]byte{0, 1, 2, 0xff}, 100000)} {
-					sig, err := s.Sign(msg)
+					sig, err := s.Sign(context.Background(), msg)
 					if err != nil {
 						t.Fatalf("Sign: %v", err)
 					}
@@ -236,7 +237,7 @@ func TestKeyPairs(t *testing.T) {
 
 			t.Run("tampering", func(t *testing.T) {
 				msg := []byte("the bundle manifest")
-				sig, err := s.Sign(msg)
+				sig, err := s.Sign(context.Background(), msg)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -280,7 +281,7 @@ func TestKeyPairs(t *testing.T) {
 
 			t.Run("other key", func(t *testing.T) {
 				msg := []byte("signed by the first key")
-				sig, err := s.Sign(msg)
+				sig, err := s.Sign(context.Background(), msg)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -422,7 +423,7 @@ func TestCosignKeyFixture(t *testing.T) {
 
 	// And what we sign with it verifies with cosign.pub.
 	msg := []byte("signed with the cosign key")
-	ours, err := s.Sign(msg)
+	ours, err := s.Sign(context.Background(), msg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,7 +440,7 @@ func TestCosignKeyFixture(t *testing.T) {
 	if err != nil {
 		t.Fatalf("LoadSignerFile(%s): %v", sigstoreHelloFile, err)
 	}
-	hsig, err := hs.Sign(msg)
+	hsig, err := hs.Sign(context.Background(), msg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -462,7 +463,7 @@ func TestECDSARejectsP1363(t *testing.T) {
 		t.Fatal(err)
 	}
 	msg := []byte("msg")
-	sig, err := s.Sign(msg)
+	sig, err := s.Sign(context.Background(), msg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -619,7 +620,7 @@ func TestOpenSSLVerifiesOurSignatures(t *testing.T) {
 			}
 			dir := t.TempDir()
 			msg := []byte("airgap bundle index\x00\xff with binary bytes\n")
-			sig, err := s.Sign(msg)
+			sig, err := s.Sign(context.Background(), msg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -749,7 +750,7 @@ func TestWeVerifyOpenSSLSignatures(t *testing.T) {
 				if s.KeyID() != v.KeyID() || s.Algorithm() != tc.alg {
 					t.Errorf("%s: KeyID/Algorithm %q/%q, want %q/%q", wantType, s.KeyID(), s.Algorithm(), v.KeyID(), tc.alg)
 				}
-				ours, err := s.Sign(msg)
+				ours, err := s.Sign(context.Background(), msg)
 				if err != nil {
 					t.Fatal(err)
 				}

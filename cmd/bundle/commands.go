@@ -206,15 +206,17 @@ func packCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			var signer *sign.Signer
+			var signer sign.Signer // nil, not a nil *KeySigner, when unsigned
 			if c.IsSet("key") {
 				pw, err := password(false)
 				if err != nil {
 					return err
 				}
-				if signer, err = sign.LoadSignerFile(c.String("key"), pw); err != nil {
+				ks, err := sign.LoadSignerFile(c.String("key"), pw)
+				if err != nil {
 					return err
 				}
+				signer = ks
 			}
 			if c.IsSet("base-key") && len(c.StringSlice("base")) == 0 {
 				return usagef("pack: --base-key without --base")

@@ -74,7 +74,7 @@ func main() {
 	app := newApp()
 	err := app.RunContext(ctx, os.Args)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "bundle: %v\n", err)
+		printError(os.Stderr, err)
 	}
 	os.Exit(exitCode(err))
 }
@@ -87,14 +87,14 @@ func newApp() *cli.App {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print no progress and no notices"},
 		},
-		Commands: []*cli.Command{
+		Commands: withHints([]*cli.Command{
 			keygenCommand(),
 			packCommand(),
 			verifyCommand(),
 			unpackCommand(),
 			inspectCommand(),
 			inventoryCommand(),
-		},
+		}),
 		OnUsageError:   func(c *cli.Context, err error, _ bool) error { return usageError{err} },
 		ExitErrHandler: func(*cli.Context, error) {},
 	}

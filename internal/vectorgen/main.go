@@ -83,7 +83,7 @@ var (
 type gen struct {
 	ctx     context.Context
 	out     string
-	signer  *sign.Signer
+	signer  *sign.KeySigner
 	vectors []Vector
 }
 
@@ -108,7 +108,7 @@ func run(ctx context.Context, out string) error {
 // loadKeys reads dir/signing.key, or makes it (an unencrypted PKCS#8 ECDSA
 // P-256 key, so that no password is needed) with signing.pub and
 // other.pub, the public half of a key that signs nothing here.
-func loadKeys(dir string) (*sign.Signer, error) {
+func loadKeys(dir string) (*sign.KeySigner, error) {
 	keyPath := filepath.Join(dir, "signing.key")
 	if b, err := os.ReadFile(keyPath); err == nil {
 		return sign.LoadSigner(b, nil)
@@ -116,7 +116,7 @@ func loadKeys(dir string) (*sign.Signer, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	var signer *sign.Signer
+	var signer *sign.KeySigner
 	for i, name := range []string{"signing", "other"} {
 		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {

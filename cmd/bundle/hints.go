@@ -1,0 +1,123 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/airgap-bundle/bundle/bundle"
+	"github.com/airgap-bundle/bundle/oci"
+	"github.com/urfave/cli/v2"
+)
+
+// errorWithHint is an error and what to do about it in terms of this
+// command line: the library's errors say what is wrong and carry the data
+// (sizes, hosts, files); only here are flags known. main prints the error,
+// then each hint on a line of its own.
+type errorWithHint struct {
+	error
+	hints []string
+}
+
+func (e errorWithHint) Unwrap() error { return e.error }
+
+// printError writes err as `bundle: ERROR`, then `bundle: hint: HINT` for
+// each hint it carries.
+func printError(w io.Writer, err error) {
+	fmt.Fprintf(w, "bundle: %v\n", err)
+	var h errorWithHint
+	if errors.As(err, &h) {
+		for _, l := range h.hints {
+			fmt.Fprintf(w, "bundle: hint: %s\n", l)
+		}
+	}
+}
+
+// withHints wraps each command's action so that its errors carry hints.
+func withHints(cmds []*cli.Command) []*cli.Command {
+	for _, cmd := range cmds {
+		action := cmd.Action
+		if action == nil {
+			continue
+		}
+		cmd.Action = func(c *cli.Context) error { return addHints(c, action(c)) }
+	}
+	return cmds
+}
+
+// addHints adds the hints that apply to err in command c, if any.
+func addHints(c *cli.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	hints := hintsFor(c, err)
+	if len(hints) == 0 {
+		return err
+	}
+	return errorWithHint{error: err, hints: hints}
+}
+
+// hasFlag reports whether command c has the flag name.
+func hasFlag(c *cli.Context, name string) bool {
+	for _, f := range c.Command.Flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func hintsFor(c *cli.Context, err error) []string {
+	var hints []string
+	add := func(format string, a ...any) { hints = append(hints, fmt.Sprintf(format, a...)) }
+
+	// Signatures and volumes.
+	if errors.Is(err, bundle.ErrUnsigned) && hasFlag(c, "allow-unsigned") {
+		add("pass --allow-unsigned to accept it anyway")
+	}
+	if errors.Is(err, bundle.ErrKeyNeeded) && hasFlag(c, "key") {
+		add("give its public key with --key to check it")
+	}
+	var me *bundle.MissingVolumesError
+	if errors.As(err, &me) && hasFlag(c, "partial") && !c.Bool("partial") {
+		add("or pass --partial to check only these")
+	}
+	var be *bundle.MissingBaseBlobsError
+	if errors.As(err, &be) {
+		add("list what it holds with bundle inventory, and have the bundle packed again with pack --have")
+	}
+
+	// Packing.
+	var ve *bundle.VolumeSizeError
+	if errors.As(err, &ve) && hasFlag(c, "max-size") {
+		add("give a larger --max-size")
+	}
+	if errors.Is(err, bundle.ErrNoSpace) && c.Command.Name == "pack" {
+		add("or choose another --out")
+	}
+
+	// Mirrors.
+	if errors.Is(err, bundle.ErrIncompleteIndex) {
+		add("pack such images without --platform for this mirror")
+	}
+	if errors.Is(err, bundle.ErrNoCatalog) && hasFlag(c, "repository") {
+		add("name the repositories to list with --repository (repeatable)")
+	}
+
+	// Registries.
+	var ae *oci.AuthError
+	if errors.As(err, &ae) && !ae.AuthFile && hasFlag(c, "authfile") {
+		add("or pass --authfile FILE to read the credentials for %s from FILE", ae.Registry)
+	}
+	var te *oci.TLSError
+	var ue *oci.UnreachableError
+	switch {
+	case errors.As(err, &te) && hasFlag(c, "insecure-registry"):
+		add("pass --insecure-registry %s for plain HTTP or a self-signed certificate", te.Registry)
+	case errors.As(err, &ue) && !ue.Insecure && hasFlag(c, "insecure-registry"):
+		add("if it serves plain HTTP or a self-signed certificate, pass --insecure-registry %s", ue.Registry)
+	}
+	return hints
+}
