@@ -71,7 +71,7 @@ func BenchmarkUnpack(b *testing.B) {
 		b.StopTimer()
 		dest := filepath.Join(b.TempDir(), "dest")
 		b.StartTimer()
-		if _, err := openTrusted(b, vols).Unpack(context.Background(), dest, bundle.UnpackOptions{}); err != nil {
+		if _, err := openTrusted(b, vols).Unpack(context.Background(), bundle.NewLayoutDestination(dest, bundle.LayoutOptions{}), bundle.UnpackOptions{}); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()

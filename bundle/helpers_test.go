@@ -579,7 +579,16 @@ func unpackFiles(ctx context.Context, paths []string, dest string, o unpackOpts)
 	if err := s.Trust(TrustPolicy{Key: o.Key, AllowUnsigned: o.AllowUnsigned}); err != nil {
 		return nil, err
 	}
-	return s.Unpack(ctx, dest, UnpackOptions{Progress: o.Progress, Notice: o.Notice, VerifyBase: o.VerifyBase})
+	d, err := ParseLayoutDestination(dest, LayoutOptions{VerifyBase: o.VerifyBase})
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	res, err := s.Unpack(ctx, d, UnpackOptions{Progress: o.Progress, Notice: o.Notice})
+	if err != nil {
+		return nil, err
+	}
+	return res.Index, nil
 }
 
 // inspectFiles summarises the bundle in paths, checking its signature

@@ -570,7 +570,13 @@ func unpackWith(ctx context.Context, paths []string, dest string, policy bundle.
 	if err := s.Trust(policy); err != nil {
 		return nil, err
 	}
-	return s.Unpack(ctx, dest, o)
+	d := bundle.NewLayoutDestination(dest, bundle.LayoutOptions{})
+	defer d.Close()
+	res, err := s.Unpack(ctx, d, o)
+	if err != nil {
+		return nil, err
+	}
+	return res.Index, nil
 }
 
 // TestVolumesInMemory reads a split, compressed bundle whose volumes are
@@ -609,7 +615,7 @@ func TestVolumesInMemory(t *testing.T) {
 	if _, err := s.Verify(ctx, bundle.VerifyOptions{}); !errors.Is(err, bundle.ErrNotTrusted) {
 		t.Fatalf("Verify before Trust: %v, want ErrNotTrusted", err)
 	}
-	if _, err := s.Unpack(ctx, filepath.Join(t.TempDir(), "never"), bundle.UnpackOptions{}); !errors.Is(err, bundle.ErrNotTrusted) {
+	if _, err := s.Unpack(ctx, bundle.NewLayoutDestination(filepath.Join(t.TempDir(), "never"), bundle.LayoutOptions{}), bundle.UnpackOptions{}); !errors.Is(err, bundle.ErrNotTrusted) {
 		t.Fatalf("Unpack before Trust: %v, want ErrNotTrusted", err)
 	}
 	if err := s.Trust(bundle.TrustPolicy{AllowUnsigned: true}); err != nil {
@@ -619,7 +625,7 @@ func TestVolumesInMemory(t *testing.T) {
 		t.Fatalf("Verify: %v, verified %v", err, r)
 	}
 	dest := filepath.Join(t.TempDir(), "dest")
-	if _, err := s.Unpack(ctx, dest, bundle.UnpackOptions{}); err != nil {
+	if _, err := s.Unpack(ctx, bundle.NewLayoutDestination(dest, bundle.LayoutOptions{}), bundle.UnpackOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	sameBlobs(t, src, dest)
@@ -644,7 +650,7 @@ func TestVolumesInMemory(t *testing.T) {
 		t.Fatalf("a damaged volume in memory: %v", err)
 	}
 	bad := filepath.Join(t.TempDir(), "bad")
-	if _, err := s.Unpack(ctx, bad, bundle.UnpackOptions{}); !errors.As(err, &ce) {
+	if _, err := s.Unpack(ctx, bundle.NewLayoutDestination(bad, bundle.LayoutOptions{}), bundle.UnpackOptions{}); !errors.As(err, &ce) {
 		t.Fatalf("unpack of a damaged volume in memory: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(bad, "index.json")); err == nil {

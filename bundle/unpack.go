@@ -7,240 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
-	"path/filepath"
-	"slices"
 
 	"github.com/airgap-bundle/bundle/format"
-	"github.com/airgap-bundle/bundle/location"
-	"github.com/airgap-bundle/bundle/oci"
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
-
-// UnpackOptions control Unpack.
-type UnpackOptions struct {
-	Progress func(Progress)
-	// Notice, when set, is told of tags added or moved in the destination.
-	Notice func(string)
-	// VerifyBase re-hashes every blob the bundle expects from its bases
-	// at the destination; one whose content does not match its digest
-	// counts as missing (damaged).
-	VerifyBase bool
-}
 
 // maxDecoderWindow bounds the memory a zstd frame may ask for; pack uses
 // 8 MiB windows.
 const maxDecoderWindow = 64 << 20
-
-// ErrTagNeedsOneEntry: an unpack destination oci:PATH:TAG names one
-// image, and the bundle has several. Each image entry carries its own ref
-// name (or none), which is what it is recorded under at the destination;
-// only the one image of a bundle can take a name from the destination
-// instead. Entries attached to it (referrers: signatures, SBOMs) are not
-// images of their own and do not count.
-var ErrTagNeedsOneEntry = errors.New("a tag in the destination names the one image of a bundle")
-
-// Unpack verifies the bundle as it writes it into the OCI layout
-// at dest (created if missing, merged into if it exists). dest is a
-// directory path, or oci:PATH, or oci:PATH:TAG (location.ParseDestination)
-// which means what it means to skopeo: the image is recorded under ref name
-// TAG in the layout at PATH. That is only possible for a bundle of exactly
-// one image (its referrers aside); a bundle of more is refused
-// (ErrTagNeedsOneEntry) before
-// anything is written, since its entries carry their own names. A registry
-// destination (docker://) is refused: that is Push. Each volume is
-// read once. Blobs are written to temporary files and moved into place only
-// once their digest checks out; index.json is replaced, atomically and
-// under a lock, only after every blob is in place. If anything fails,
-// every file that was in dest stays as it was; verified blobs may remain,
-// unreferenced, so that a re-run skips them.
-// The set must be complete, and trusted.
-func (s *Set) Unpack(ctx context.Context, dest string, o UnpackOptions) (*Index, error) {
-	loc, err := unpackDestination(dest)
-	if err != nil {
-		return nil, err
-	}
-	dest = loc.Path
-	if err := s.complete(); err != nil {
-		return nil, err
-	}
-	notice := o.Notice
-	if notice == nil {
-		notice = func(string) {}
-	}
-	x := s.Index
-	manifests := x.Manifests
-	if loc.Ref != "" {
-		if manifests, err = retag(x, loc); err != nil {
-			return nil, err
-		}
-	}
-	// A bundle that builds on others is refused, before anything is
-	// written (even the directory), unless the destination holds all that
-	// they carried.
-	if _, err := os.Stat(dest); errors.Is(err, os.ErrNotExist) {
-		if err := checkBaseBlobs(ctx, x, dest, nil, false); err != nil {
-			return nil, err
-		}
-	}
-	l, err := oci.Create(dest)
-	if err != nil {
-		return nil, err
-	}
-	defer l.Close()
-	if err := checkBaseBlobs(ctx, x, dest, l, o.VerifyBase); err != nil {
-		return nil, err
-	}
-
-	var need, total int64
-	for i := range x.Blobs {
-		b := &x.Blobs[i]
-		if b.Base != "" {
-			continue
-		}
-		if !l.HasBlob(b.Digest, b.Size) {
-			need += b.Size
-		}
-	}
-	for _, v := range x.Volumes {
-		total += v.Size
-	}
-	if free, err := FreeSpace(dest); err == nil && free < need {
-		return nil, fmt.Errorf("%s has %s free and the bundle needs %s there: free some space or unpack elsewhere: %w", dest, FormatSize(free), FormatSize(need), ErrNoSpace)
-	}
-
-	// Blobs are made durable in batches, with one sync each, and always
-	// before index.json names them.
-	l.BatchCommits()
-	u := &unpacker{ctx: ctx, dest: layoutDest{l}, set: s, op: "unpack", progress: o.Progress, total: total}
-	if err := u.run(); err != nil {
-		return nil, err
-	}
-	if err := l.FlushCommits(); err != nil {
-		return nil, err
-	}
-	changes, err := l.AddManifests(manifests)
-	if err != nil {
-		return nil, err
-	}
-	for _, c := range changes {
-		switch {
-		case c.Ref == "":
-			notice(fmt.Sprintf("added %s (untagged) to %s", c.New, filepath.Join(dest, oci.IndexFile)))
-		case c.Old == "":
-			notice(fmt.Sprintf("tagged %s as %s", c.New, c.Ref))
-		default:
-			notice(fmt.Sprintf("moved tag %s from %s to %s", c.Ref, c.Old, c.New))
-		}
-	}
-	return x, nil
-}
-
-// retag returns x's index.json entries with the one image, the entry not
-// attached to another (a signature or SBOM referrer keeps pointing at its
-// subject by digest), recorded under the ref name loc.Ref.
-func retag(x *Index, loc location.Location) ([]ocispec.Descriptor, error) {
-	attached := map[digest.Digest]bool{}
-	for _, im := range x.Images {
-		if im.Subject != "" {
-			attached[im.Digest] = true
-		}
-	}
-	out := slices.Clone(x.Manifests)
-	image := -1
-	var n int
-	for i, m := range out {
-		if !attached[m.Digest] {
-			image, n = i, n+1
-		}
-	}
-	if n != 1 {
-		return nil, fmt.Errorf("unpack into %s: bundle %s has %d images, each recorded under its own ref name; unpack it into %s: %w",
-			loc, x.BundleID, n, location.Location{Transport: location.Layout, Path: loc.Path}, ErrTagNeedsOneEntry)
-	}
-	m := &out[image]
-	m.Annotations = maps.Clone(m.Annotations)
-	if m.Annotations == nil {
-		m.Annotations = map[string]string{}
-	}
-	m.Annotations[ocispec.AnnotationRefName] = loc.Ref
-	return out, nil
-}
-
-// unpackDestination reads Unpack's dest: a location when it starts with a
-// transport, otherwise a directory path (which may contain ':').
-func unpackDestination(dest string) (location.Location, error) {
-	if !location.HasTransport(dest) {
-		if dest == "" {
-			return location.Location{}, errors.New("unpack: no destination directory")
-		}
-		return location.Location{Transport: location.Layout, Path: dest}, nil
-	}
-	loc, err := location.ParseDestination(dest)
-	if err != nil {
-		return location.Location{}, fmt.Errorf("unpack: %w", err)
-	}
-	if loc.Transport != location.Layout {
-		return location.Location{}, fmt.Errorf("unpack: %w", &location.Error{Input: dest, Expected: "a directory, oci:PATH or oci:PATH:TAG",
-			Err: errors.New("a registry is a destination for Push; Unpack writes an OCI layout")})
-	}
-	return loc, nil
-}
-
-// checkBaseBlobs checks that every blob x expects from a base bundle is in
-// the layout l (nil: nothing is there), a regular file of the right size,
-// and with verify its content hashes to its digest. It lists every blob
-// that fails in one *MissingBaseBlobsError.
-func checkBaseBlobs(ctx context.Context, x *Index, dest string, l *oci.Layout, verify bool) error {
-	e := &MissingBaseBlobsError{BundleID: x.BundleID, Dest: dest, Missing: map[string][]digest.Digest{}, Damaged: map[string][]digest.Digest{}}
-	bad := false
-	for i := range x.Blobs {
-		b := &x.Blobs[i]
-		if b.Base == "" {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if l == nil || !l.HasBlob(b.Digest, b.Size) {
-			e.Missing[b.Base] = append(e.Missing[b.Base], b.Digest)
-			bad = true
-			continue
-		}
-		if verify {
-			ok, err := blobMatches(ctx, l, b)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				e.Damaged[b.Base] = append(e.Damaged[b.Base], b.Digest)
-				bad = true
-			}
-		}
-	}
-	if bad {
-		return e
-	}
-	return nil
-}
-
-// blobMatches re-hashes the blob file of b in l.
-func blobMatches(ctx context.Context, l *oci.Layout, b *Blob) (bool, error) {
-	rc, err := l.Fetch(ctx, ocispec.Descriptor{MediaType: b.MediaType, Digest: b.Digest, Size: b.Size})
-	if err != nil {
-		return false, err
-	}
-	defer rc.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, rc)
-	if err != nil {
-		return false, fmt.Errorf("read blob %s in %s: %w", b.Digest, l.Path, err)
-	}
-	return n == b.Size && digest.NewDigest(digest.SHA256, h) == b.Digest, nil
-}
 
 // blobDest is where unpack writes blobs: a layout or a registry.
 type blobDest interface {
@@ -263,7 +39,7 @@ type unpacker struct {
 	w    blobSink
 	// Set when the blob's stored bytes go straight into its file: copied
 	// by the kernel and checked by hasher, reading the file back.
-	copier  *oci.BlobWriter
+	copier  BlobCopier
 	hasher  *rangeHasher
 	pending []pendingBlob
 }
@@ -332,34 +108,13 @@ func (z *zstdSink) Abort() {
 	z.bw.Abort()
 }
 
-type layoutDest struct{ l *oci.Layout }
-
-func (d layoutDest) openBlob(b *Blob) (blobSink, error) {
-	if d.l.HasBlob(b.Digest, b.Size) {
-		return discardSink{}, nil
-	}
-	bw, err := d.l.NewBlobWriter(ocispec.Descriptor{Digest: b.Digest, Size: b.Size, MediaType: b.MediaType})
-	if err != nil {
-		return nil, err
-	}
-	if b.Encoding == CompressionNone && len(b.Placements) == 1 {
-		// The one segment's digest is the blob digest (ParseIndex checks),
-		// and it is checked before Commit: hash once.
-		bw.DigestCheckedByCaller()
-	}
-	if b.Encoding == CompressionZstd {
-		return newZstdSink(bw, b.Size, "blob "+b.Digest.String()), nil
-	}
-	return bw, nil
-}
-
 func (u *unpacker) startBlob(b *Blob) error {
 	u.blob, u.copier = b, nil
 	w, err := u.dest.openBlob(b)
 	if err != nil {
 		return err
 	}
-	if bw, ok := w.(*oci.BlobWriter); ok && b.Encoding == CompressionNone && b.StoredSize >= copyMin {
+	if bw, ok := w.(BlobCopier); ok && b.Encoding == CompressionNone && b.StoredSize >= copyMin {
 		if u.hasher == nil {
 			u.hasher = newRangeHasher()
 		}
@@ -402,7 +157,7 @@ func (u *unpacker) copyMember(body *format.BodyReader, f *os.File, br *bufio.Rea
 
 // blame finds the segment of b whose bytes in bw do not hash to its
 // digest, and reports the volume it came from as corrupt.
-func (u *unpacker) blame(b *Blob, bw *oci.BlobWriter, got digest.Digest, size int64) error {
+func (u *unpacker) blame(b *Blob, bw BlobCopier, got digest.Digest, size int64) error {
 	buf := make([]byte, ioChunk)
 	var start int64
 	last := b.Placements[len(b.Placements)-1]
@@ -429,7 +184,7 @@ func (u *unpacker) blame(b *Blob, bw *oci.BlobWriter, got digest.Digest, size in
 // pendingBlob is a copied blob waiting for its check before its commit.
 type pendingBlob struct {
 	b       *Blob
-	w       *oci.BlobWriter
+	w       BlobCopier
 	checked chan struct{}
 }
 
@@ -622,11 +377,9 @@ func copyData(body *format.BodyReader, f *os.File, br *bufio.Reader, dst blobCop
 	return nil
 }
 
-// blobCopier is where copyData puts a member's data.
+// blobCopier is what copyData puts a member's data into.
 type blobCopier interface {
 	io.Writer
-	// CopyFrom appends n bytes of src from its position; see oci.BlobWriter.
 	CopyFrom(src *os.File, n int64) (int64, error)
-	// Written is the number of bytes written so far.
 	Written() int64
 }

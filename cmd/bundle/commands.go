@@ -414,65 +414,69 @@ func unpackCommand() *cli.Command {
 			if err != nil {
 				return usagef("--to: %w", err)
 			}
-			if to.Transport == location.Registry {
-				if c.IsSet("verify-base") {
-					return usagef("--verify-base applies to oci: destinations only (a registry checks digests itself)")
-				}
-				return pushAction(c, to)
+			if to.Transport == location.Registry && c.IsSet("verify-base") {
+				return usagef("--verify-base applies to oci: destinations only (a registry checks digests itself)")
 			}
-			if c.IsSet("strip-registry") || c.IsSet("emit-mirror-config") {
+			if to.Transport == location.Layout && (c.IsSet("strip-registry") || c.IsSet("emit-mirror-config")) {
 				return usagef("--strip-registry and --emit-mirror-config apply to docker:// destinations only")
 			}
 			key, err := loadKey(c)
 			if err != nil {
 				return err
 			}
-			bar := newProgress(c, "unpack")
-			defer bar.stop()
+			dest, err := destination(c, to)
+			if err != nil {
+				return err
+			}
+			defer dest.Close()
 			set, err := openTrusted(c, key)
 			if err != nil {
 				return err
 			}
-			x, err := set.Unpack(c.Context, to.String(), bundle.UnpackOptions{Progress: bar.update, Notice: notice(c), VerifyBase: c.Bool("verify-base")})
+			bar := newProgress(c, map[bool]string{true: "push", false: "unpack"}[to.Transport == location.Registry])
+			defer bar.stop()
+			r, err := set.Unpack(c.Context, dest, bundle.UnpackOptions{Progress: bar.update, Notice: notice(c)})
 			bar.stop()
 			if err != nil {
 				return err
 			}
-			if !quiet(c) {
-				fmt.Fprintf(os.Stderr, "unpacked bundle %s into %s: %d entries, %d blobs\n", x.BundleID, to.Path, len(x.Manifests), len(x.Blobs))
-			}
-			return nil
+			return unpacked(c, dest, r)
 		},
 	}
 }
 
-// pushAction is unpack into a mirror registry.
-func pushAction(c *cli.Context, to location.Location) error {
+// destination is where --to says to unpack.
+func destination(c *cli.Context, to location.Location) (interface {
+	bundle.Destination
+	Close() error
+}, error) {
+	if to.Transport == location.Layout {
+		return bundle.NewLayoutDestination(to.Path, bundle.LayoutOptions{Tag: to.Ref, VerifyBase: c.Bool("verify-base")}), nil
+	}
 	m := to.Mapping()
 	m.StripRegistry = c.Bool("strip-registry")
 	// Recorded in registries.conf by the same rule as connections use.
 	m.Insecure = location.InsecureHost(c.StringSlice("insecure-registry"), m.Mirror)
-	key, err := loadKey(c)
-	if err != nil {
-		return err
-	}
 	regs, err := openRegistries(c)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	bar := newProgress(c, "push")
-	defer bar.stop()
-	set, err := openTrusted(c, key)
-	if err != nil {
-		return err
-	}
-	r, err := set.Push(c.Context, bundle.PushOptions{Registries: regs, Mapping: m, Progress: bar.update, Notice: notice(c)})
-	bar.stop()
-	if err != nil {
-		return err
+	return bundle.NewRegistryDestination(regs, m), nil
+}
+
+// unpacked writes the mirror configuration of a registry destination, and
+// says what was done.
+func unpacked(c *cli.Context, dest bundle.Destination, r *bundle.UnpackResult) error {
+	x := r.Index
+	reg, isRegistry := dest.(*bundle.RegistryDestination)
+	if !isRegistry {
+		if !quiet(c) {
+			fmt.Fprintf(os.Stderr, "unpacked bundle %s into %s: %d entries, %d blobs\n", x.BundleID, dest, len(x.Manifests), len(x.Blobs))
+		}
+		return nil
 	}
 	if dir := c.String("emit-mirror-config"); dir != "" {
-		files, err := m.WriteConfig(dir, "bundle-"+r.Index.BundleID[:12], r.Entries)
+		files, err := reg.Mapping().WriteConfig(dir, "bundle-"+x.BundleID[:12], reg.Entries())
 		if err != nil {
 			return err
 		}
@@ -484,8 +488,8 @@ func pushAction(c *cli.Context, to location.Location) error {
 	}
 	if !quiet(c) {
 		fmt.Fprintf(os.Stderr, "pushed bundle %s into %s: %d entries; blobs: %d uploaded (%s), %d mounted, %d already there; manifests: %d pushed, %d already there; tags: %d set, %d already there\n",
-			r.Index.BundleID, m.Mirror, len(r.Images), r.BlobsUploaded, bundle.FormatSize(r.BytesUploaded), r.BlobsMounted, r.BlobsPresent,
-			r.ManifestsPushed, r.ManifestsPresent, r.TagsPushed, r.TagsPresent)
+			x.BundleID, reg, len(r.Images), r.BlobsPut, bundle.FormatSize(r.BytesPut), r.BlobsMounted, r.BlobsPresent,
+			r.ManifestsPut, r.ManifestsPresent, r.NamesSet, r.NamesPresent)
 		for _, im := range r.Images {
 			fmt.Fprintf(os.Stderr, "  %s -> %s\n", im.Source, im.Target)
 		}

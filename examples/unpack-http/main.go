@@ -49,10 +49,13 @@ func run(ctx context.Context, keyFile, dest string, urls []string) error {
 	if err := set.Trust(bundle.TrustPolicy{Key: key}); err != nil {
 		return err
 	}
-	x, err := set.Unpack(ctx, dest, bundle.UnpackOptions{Notice: func(s string) { fmt.Println("notice:", s) }})
+	layout := bundle.NewLayoutDestination(dest, bundle.LayoutOptions{})
+	defer layout.Close()
+	res, err := set.Unpack(ctx, layout, bundle.UnpackOptions{Notice: func(s string) { fmt.Println("notice:", s) }})
 	if err != nil {
 		return err
 	}
+	x := res.Index
 	fmt.Printf("unpacked bundle %s from %d volumes over HTTP: %d entries, %d blobs into %s\n",
 		x.BundleID, len(urls), len(x.Manifests), len(x.Blobs), dest)
 	return nil

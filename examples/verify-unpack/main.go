@@ -79,13 +79,16 @@ func run(ctx context.Context, keyFile, volDir, dest string) error {
 	// is safe on its own; Verify first only gives a full report before
 	// anything is written.
 	unpackBar := newProgressPrinter()
-	x, err := set.Unpack(ctx, dest, bundle.UnpackOptions{
+	layout := bundle.NewLayoutDestination(dest, bundle.LayoutOptions{})
+	defer layout.Close()
+	res, err := set.Unpack(ctx, layout, bundle.UnpackOptions{
 		Progress: unpackBar.update,
 		Notice:   func(s string) { fmt.Println("  notice:", s) },
 	})
 	if err != nil {
 		return err
 	}
+	x := res.Index
 	fmt.Printf("unpacked %d entries, %d blobs into %s\n", len(x.Manifests), len(x.Blobs), dest)
 	return nil
 }

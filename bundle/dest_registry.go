@@ -1,0 +1,310 @@
+package bundle
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"sort"
+
+	"github.com/airgap-bundle/bundle/mirror"
+	"github.com/airgap-bundle/bundle/oci"
+	"github.com/klauspost/compress/zstd"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// RegistryDestination is a mirror registry as a Destination: each image
+// goes into the repository its mirror mapping gives, blobs are uploaded
+// once and mounted into the other repositories that need them, and tags
+// are set last. Every byte is checked against the signed index before the
+// registry may complete an upload.
+type RegistryDestination struct {
+	regs    *oci.Registries
+	mapping mirror.Mapping
+	repos   map[string]*oci.Repository
+	names   []mirror.Name // of the entries, for Entries
+}
+
+// NewRegistryDestination is the mirror m maps images into, reached
+// through regs (credentials, TLS).
+func NewRegistryDestination(regs *oci.Registries, m mirror.Mapping) *RegistryDestination {
+	return &RegistryDestination{regs: regs, mapping: m, repos: map[string]*oci.Repository{}}
+}
+
+func (d *RegistryDestination) String() string { return d.mapping.Mirror }
+
+// Entries maps each source repository of the entries seen to its mirror
+// repository, for mirror configuration (mirror.Mapping.WriteConfig).
+func (d *RegistryDestination) Entries() []mirror.Entry { return d.mapping.Entries(d.names) }
+
+// Repository is the mirror repository of the image named ref.
+func (d *RegistryDestination) Repository(ref string) (repo, target string, err error) {
+	if ref == "" {
+		return "", "", ErrNoRepository
+	}
+	n, err := mirror.ParseName(ref)
+	if err != nil {
+		return "", "", err
+	}
+	if repo, err = d.mapping.Repository(n); err != nil {
+		return "", "", err
+	}
+	d.names = append(d.names, n)
+	target = d.mapping.Mirror + "/" + repo
+	switch {
+	case n.Tag != "":
+		target += ":" + n.Tag
+	case n.Digest != "":
+		target += "@" + n.Digest.String()
+	}
+	return repo, target, nil
+}
+
+// ErrNoRepository: an entry has no name, and no subject in the bundle to
+// go with, so a registry has no repository to put it in.
+var ErrNoRepository = errors.New("a registry has no repository for it")
+
+// Prepare opens the repositories; the first one checks access before any
+// work.
+func (d *RegistryDestination) Prepare(ctx context.Context, p *Plan) error {
+	if d.regs == nil {
+		return errors.New("registry destination: no registry access configured")
+	}
+	names := append([]string(nil), p.Repositories...)
+	sort.Strings(names)
+	for _, r := range names {
+		repo, err := d.regs.Repository(ctx, d.mapping.Mirror, r)
+		if err != nil {
+			return err
+		}
+		d.repos[r] = repo
+	}
+	if len(names) > 0 {
+		return d.repos[names[0]].Ping(ctx)
+	}
+	return nil
+}
+
+func (d *RegistryDestination) repo(name string) (*oci.Repository, error) {
+	r := d.repos[name]
+	if r == nil {
+		return nil, fmt.Errorf("internal error: repository %s was not prepared", name)
+	}
+	return r, nil
+}
+
+func (d *RegistryDestination) Exists(ctx context.Context, repo string, desc ocispec.Descriptor) (bool, error) {
+	r, err := d.repo(repo)
+	if err != nil {
+		return false, err
+	}
+	return r.Exists(ctx, desc)
+}
+
+func (d *RegistryDestination) Mount(ctx context.Context, repo, from string, desc ocispec.Descriptor) error {
+	r, err := d.repo(repo)
+	if err != nil {
+		return err
+	}
+	f, err := d.repo(from)
+	if err != nil {
+		return err
+	}
+	return r.Mount(ctx, desc, f, nil)
+}
+
+// Put streams the blob into an upload that completes only on Commit.
+func (d *RegistryDestination) Put(ctx context.Context, repo string, desc ocispec.Descriptor) (BlobWriter, error) {
+	r, err := d.repo(repo)
+	if err != nil {
+		return nil, err
+	}
+	return newUploadSink(ctx, r, desc), nil
+}
+
+func (d *RegistryDestination) PutManifest(ctx context.Context, repo string, desc ocispec.Descriptor, content []byte) error {
+	r, err := d.repo(repo)
+	if err != nil {
+		return err
+	}
+	return r.Push(ctx, desc, bytes.NewReader(content))
+}
+
+// Name sets the tag of each tagged entry in its repository.
+func (d *RegistryDestination) Name(ctx context.Context, entries []ocispec.Descriptor, content func(digest.Digest) ([]byte, error)) ([]NameChange, error) {
+	var out []NameChange
+	for _, m := range entries {
+		ref := m.Annotations[ocispec.AnnotationRefName]
+		if ref == "" {
+			continue
+		}
+		n, err := mirror.ParseName(ref)
+		if err != nil || n.Tag == "" {
+			continue // checked by Repository; by digest: no tag
+		}
+		name, err := d.mapping.Repository(n)
+		if err != nil {
+			return out, err
+		}
+		r, err := d.repo(name)
+		if err != nil {
+			return out, err
+		}
+		shown := r.Registry() + "/" + name + ":" + n.Tag
+		desc := ocispec.Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: m.Size}
+		cur, resolveErr := r.Resolve(ctx, n.Tag)
+		switch {
+		case resolveErr == nil && cur.Digest == m.Digest:
+			out = append(out, NameChange{Name: shown, Old: m.Digest, New: m.Digest})
+			continue
+		case resolveErr != nil && !errors.Is(resolveErr, oci.ErrNotFound):
+			return out, resolveErr
+		}
+		b, err := content(m.Digest)
+		if err != nil {
+			return out, err
+		}
+		if err := r.PushTag(ctx, desc, bytes.NewReader(b), n.Tag); err != nil {
+			return out, err
+		}
+		c := NameChange{Name: shown, New: m.Digest}
+		if resolveErr == nil {
+			c.Old = cur.Digest
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// uploadSink streams a blob into a registry upload. It holds back the
+// last byte until Commit has checked the digest of everything before it,
+// so a registry never completes an upload of bytes the index does not
+// vouch for, whatever checks the registry makes itself.
+type uploadSink struct {
+	pw   *io.PipeWriter
+	done chan error
+	desc ocispec.Descriptor
+	h    hash.Hash
+	n    int64
+	last []byte
+}
+
+func newUploadSink(ctx context.Context, repo *oci.Repository, desc ocispec.Descriptor) *uploadSink {
+	pr, pw := io.Pipe()
+	u := &uploadSink{pw: pw, done: make(chan error, 1), desc: desc, h: sha256.New()}
+	go func() {
+		err := repo.Push(ctx, desc, pr)
+		pr.CloseWithError(errors.New("upload ended"))
+		u.done <- err
+	}()
+	return u
+}
+
+func (u *uploadSink) Write(p []byte) (int, error) {
+	if u.n+int64(len(p)) > u.desc.Size {
+		return 0, fmt.Errorf("blob %s is longer than its %d bytes", u.desc.Digest, u.desc.Size)
+	}
+	u.h.Write(p)
+	u.n += int64(len(p))
+	out := p
+	if u.n == u.desc.Size && len(p) > 0 {
+		out, u.last = p[:len(p)-1], []byte{p[len(p)-1]}
+	}
+	if len(out) > 0 {
+		if _, err := u.pw.Write(out); err != nil {
+			return 0, &destError{u.failure(err)}
+		}
+	}
+	return len(p), nil
+}
+
+// failure prefers the upload's own error over the pipe's. The pipe fails
+// only once the upload is over, so wait for its result (left for Abort).
+func (u *uploadSink) failure(err error) error {
+	u.pw.CloseWithError(err)
+	e := <-u.done
+	u.done <- e
+	if e != nil {
+		return e
+	}
+	return err
+}
+
+func (u *uploadSink) Commit() error {
+	if u.n != u.desc.Size {
+		u.Abort()
+		return fmt.Errorf("blob %s: %d bytes, want %d", u.desc.Digest, u.n, u.desc.Size)
+	}
+	if got := digest.NewDigest(digest.SHA256, u.h); got != u.desc.Digest {
+		u.Abort()
+		return fmt.Errorf("blob %s: content hashes to %s", u.desc.Digest, got)
+	}
+	if len(u.last) > 0 {
+		if _, err := u.pw.Write(u.last); err != nil {
+			return &destError{u.failure(err)}
+		}
+	}
+	u.pw.Close()
+	if err := <-u.done; err != nil {
+		return &destError{err}
+	}
+	return nil
+}
+
+func (u *uploadSink) Abort() {
+	u.pw.CloseWithError(errors.New("upload aborted"))
+	<-u.done
+}
+
+// readSmallBlob reads a manifest-sized blob straight from its place in the
+// volumes, checking each segment and the whole. reader gives the volumes,
+// open.
+func (s *Set) readSmallBlob(ctx context.Context, b *Blob, reader func(n int) (VolumeReader, error)) ([]byte, error) {
+	if b.StoredSize > oci.MaxManifestSize || b.Size > oci.MaxManifestSize {
+		return nil, fmt.Errorf("manifest %s is %d bytes, more than the %d allowed", b.Digest, b.Size, oci.MaxManifestSize)
+	}
+	stored := make([]byte, 0, b.StoredSize)
+	for i, p := range b.Placements {
+		v := s.Volumes[p.Volume]
+		r, err := reader(p.Volume)
+		if err != nil {
+			return nil, err
+		}
+		seg := make([]byte, p.Length)
+		if _, err := r.ReadAt(seg, p.Offset); err != nil {
+			return nil, &CorruptError{Path: v.Path, Volume: p.Volume, Offset: p.Offset, Member: MemberName(b, i), Digest: p.Digest,
+				Reason: fmt.Sprintf("cannot read %d bytes: %v", p.Length, err)}
+		}
+		if digest.FromBytes(seg) != p.Digest {
+			return nil, &CorruptError{Path: v.Path, Volume: p.Volume, Offset: p.Offset, Member: MemberName(b, i), Digest: p.Digest, Reason: "segment content does not match its digest"}
+		}
+		stored = append(stored, seg...)
+	}
+	content := stored
+	if b.Encoding == CompressionZstd {
+		dec, err := zstd.NewReader(bytes.NewReader(stored), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxDecoderWindow), zstd.WithDecoderMaxMemory(uint64(b.Size)+1))
+		if err != nil {
+			return nil, err
+		}
+		content, err = io.ReadAll(io.LimitReader(dec, b.Size+1))
+		dec.Close()
+		if err != nil {
+			return nil, fmt.Errorf("manifest %s: %w", b.Digest, err)
+		}
+	}
+	if int64(len(content)) != b.Size || digest.FromBytes(content) != b.Digest {
+		v := s.Volumes[b.Placements[0].Volume]
+		return nil, &CorruptError{Path: v.Path, Volume: v.Number, Offset: b.Placements[0].Offset, Member: MemberName(b, 0), Digest: b.Digest, Reason: "manifest content does not match its digest"}
+	}
+	return content, nil
+}
+
+// Mapping is the mirror mapping the destination puts images by.
+func (d *RegistryDestination) Mapping() mirror.Mapping { return d.mapping }
+
+// Close releases nothing: connections are the Registries'.
+func (d *RegistryDestination) Close() error { return nil }

@@ -1,0 +1,564 @@
+package bundle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+
+	"github.com/airgap-bundle/bundle/oci"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Destination is where Set.Unpack puts a bundle's content: an OCI layout
+// (LayoutDestination), a mirror registry (RegistryDestination), or any
+// other store that implements it.
+//
+// Content goes into repositories. A registry has one per image name, as
+// its mirror mapping says; a layout is one store whatever the name, and
+// has the one repository "". Set.Unpack walks every destination the same
+// way:
+//
+//  1. Repository, for each named entry; an entry without a name (a
+//     signature or SBOM referrer) goes where its subject goes.
+//  2. Prepare, once, before anything is written.
+//  3. Blobs that base bundles delivered: Exists in each repository that
+//     needs them, and Mount into those that lack them from one that holds
+//     them.
+//  4. Blobs, streamed in volume order (media are sequential): Exists,
+//     Mount from another repository, or Put, whose writer is committed
+//     only once every byte has been checked against the signed index.
+//  5. Manifests, children before parents and subjects before referrers:
+//     Exists, or PutManifest.
+//  6. Name, last (tags of a registry, index.json of a layout), so that
+//     nothing is named before all it references is in.
+//
+// A destination's errors are passed on as they are; Set.Unpack adds the
+// blob, volume or entry concerned.
+type Destination interface {
+	// Repository is the repository the entry named ref goes into, and the
+	// entry's name there, for people (mirror.example/ns/app:v1). ref is
+	// "" for an entry without a name whose subject the bundle does not
+	// carry.
+	Repository(ref string) (repo, target string, err error)
+	// Prepare is told the plan once, before anything is written. It may
+	// refuse it: no access, too little room, blobs of the bases missing.
+	Prepare(ctx context.Context, p *Plan) error
+	// Exists reports whether repository repo holds desc (a blob or a
+	// manifest).
+	Exists(ctx context.Context, repo string, desc ocispec.Descriptor) (bool, error)
+	// Mount makes desc, which repository from holds, available in repo.
+	Mount(ctx context.Context, repo, from string, desc ocispec.Descriptor) error
+	// Put returns a writer of desc's content (its bytes, decoded) into
+	// repo. The caller checks every byte against the signed index before
+	// it calls Commit; nothing is stored on Abort, nor before Commit.
+	Put(ctx context.Context, repo string, desc ocispec.Descriptor) (BlobWriter, error)
+	// PutManifest stores a manifest or index whose content is checked.
+	PutManifest(ctx context.Context, repo string, desc ocispec.Descriptor, content []byte) error
+	// Name gives the entries their names once everything is in. Each
+	// entry's ref name is its org.opencontainers.image.ref.name
+	// annotation (none for referrers); content returns a manifest's
+	// checked bytes. It returns what changed, and what was already so.
+	Name(ctx context.Context, entries []ocispec.Descriptor, content func(digest.Digest) ([]byte, error)) ([]NameChange, error)
+}
+
+// BlobWriter takes a blob's bytes and stores them on Commit.
+type BlobWriter interface {
+	io.Writer
+	// Commit stores the blob; the caller has checked what it wrote.
+	Commit() error
+	// Abort drops what was written.
+	Abort()
+}
+
+// BlobCopier is a BlobWriter into a file that Set.Unpack can fill by the
+// kernel (copy_file_range) when a volume is a file, and check by reading
+// it back: oci.BlobWriter is one.
+type BlobCopier interface {
+	BlobWriter
+	io.ReaderAt
+	// CopyFrom appends n bytes of src from its position.
+	CopyFrom(src *os.File, n int64) (int64, error)
+	// Written is the number of bytes written so far.
+	Written() int64
+	// DigestCheckedByCaller says the caller checks the blob's digest, so
+	// Commit need not hash it again.
+	DigestCheckedByCaller()
+}
+
+// Plan is what a destination is told before anything is written.
+type Plan struct {
+	Index *Index
+	// Repositories is every repository content goes into, sorted.
+	Repositories []string
+}
+
+// NameChange is a name given to an entry, or found already given.
+type NameChange struct {
+	// Name is the name as people see it at the destination
+	// (mirror.example/ns/app:v1, app:v1); "" for an entry added without
+	// a name.
+	Name string
+	// Old is what the name pointed at before ("" if nothing); New what
+	// it points at now. Old == New: the name was already so.
+	Old, New digest.Digest
+}
+
+// UnpackOptions control Set.Unpack.
+type UnpackOptions struct {
+	Progress func(Progress)
+	// Notice, when set, is told of names added or moved in the destination.
+	Notice func(string)
+}
+
+// UnpackResult says what Set.Unpack did.
+type UnpackResult struct {
+	Index *Index
+	// Images lists every named entry of the bundle and where it went.
+	Images []UnpackedImage
+	// Blobs counts blobs put, mounted from another repository of the
+	// destination, and found already there; BytesPut is their size.
+	BlobsPut, BlobsMounted, BlobsPresent int
+	BytesPut                             int64
+	ManifestsPut, ManifestsPresent       int
+	NamesSet, NamesPresent               int
+}
+
+// UnpackedImage is one named entry of the bundle at the destination.
+type UnpackedImage struct {
+	Source string        // the name the bundle records (ref name)
+	Target string        // where it is (Destination.Repository)
+	Digest digest.Digest //
+}
+
+// Unpack verifies the bundle as it writes it into dest, as Destination
+// says: every byte is checked against the signed index before the
+// destination may store it, each volume is read once and in order, and
+// nothing is named before all it references is in. After a failure or an
+// interruption, running it again puts only what is missing. The set must
+// be complete, and trusted.
+func (s *Set) Unpack(ctx context.Context, dest Destination, o UnpackOptions) (*UnpackResult, error) {
+	if err := s.complete(); err != nil {
+		return nil, err
+	}
+	w := &walk{ctx: ctx, set: s, dest: dest, res: &UnpackResult{Index: s.Index}, notice: o.Notice,
+		readers: map[int]VolumeReader{}, blobs: map[digest.Digest]*Blob{}}
+	if w.notice == nil {
+		w.notice = func(string) {}
+	}
+	defer w.closeReaders()
+	x := s.Index
+	for i := range x.Blobs {
+		w.blobs[x.Blobs[i].Digest] = &x.Blobs[i]
+	}
+	if err := w.graph(); err != nil {
+		return nil, err
+	}
+	repos, err := w.repositories()
+	if err != nil {
+		return nil, err
+	}
+	if err := dest.Prepare(ctx, &Plan{Index: x, Repositories: repos}); err != nil {
+		return nil, err
+	}
+	if err := w.baseBlobs(); err != nil {
+		return nil, err
+	}
+	var total int64
+	for _, v := range x.Volumes {
+		total += v.Size
+	}
+	u := &unpacker{ctx: ctx, dest: w, set: s, op: "unpack", progress: o.Progress, total: total}
+	if err := u.run(); err != nil {
+		return nil, err
+	}
+	if err := w.manifests(); err != nil {
+		return nil, err
+	}
+	return w.res, w.name()
+}
+
+// walk is one Set.Unpack.
+type walk struct {
+	ctx    context.Context
+	set    *Set
+	dest   Destination
+	res    *UnpackResult
+	notice func(string)
+
+	blobs    map[digest.Digest]*Blob
+	children map[digest.Digest][]digest.Digest // of each manifest, carried ones only
+	subjects map[digest.Digest]digest.Digest
+	// Children of an index the bundle does not carry (a platform filter
+	// dropped them), by index.
+	missingChildren map[digest.Digest]int
+	// repoOf is the repositories each blob and manifest goes into.
+	repoOf  map[digest.Digest][]string
+	readers map[int]VolumeReader // volumes open for reading manifests
+}
+
+// graph reads each manifest the bundle carries straight from its place in
+// the volumes (checked against its digests): its children and subject.
+func (w *walk) graph() error {
+	w.children = map[digest.Digest][]digest.Digest{}
+	w.subjects = map[digest.Digest]digest.Digest{}
+	w.missingChildren = map[digest.Digest]int{}
+	for i := range w.set.Index.Blobs {
+		b := &w.set.Index.Blobs[i]
+		if !IsManifestMediaType(b.MediaType) || b.Base != "" {
+			continue
+		}
+		content, err := w.content(b.Digest)
+		if err != nil {
+			return err
+		}
+		kids, err := oci.Children(ocispec.Descriptor{MediaType: b.MediaType, Digest: b.Digest, Size: b.Size}, content)
+		if err != nil {
+			return err
+		}
+		for _, k := range kids {
+			if w.blobs[k.Digest] == nil {
+				w.missingChildren[b.Digest]++ // dropped by a platform filter
+				continue
+			}
+			w.children[b.Digest] = append(w.children[b.Digest], k.Digest)
+		}
+		if sub := oci.Subject(content); sub != nil {
+			w.subjects[b.Digest] = sub.Digest
+		}
+	}
+	return nil
+}
+
+// content reads manifest d from the volumes, checked.
+func (w *walk) content(d digest.Digest) ([]byte, error) {
+	b := w.blobs[d]
+	if b == nil || b.Base != "" {
+		return nil, fmt.Errorf("internal error: manifest %s is not carried", d)
+	}
+	return w.set.readSmallBlob(w.ctx, b, w.reader)
+}
+
+// reader is volume n, open for the whole walk.
+func (w *walk) reader(n int) (VolumeReader, error) {
+	if r := w.readers[n]; r != nil {
+		return r, nil
+	}
+	r, err := w.set.openers[n].Open(w.ctx)
+	if err != nil {
+		return nil, err
+	}
+	w.readers[n] = r
+	return r, nil
+}
+
+func (w *walk) closeReaders() {
+	for _, r := range w.readers {
+		r.Close()
+	}
+}
+
+// repositories asks the destination where each entry goes and spreads
+// that over what the entry reaches. It returns every repository, sorted.
+func (w *walk) repositories() ([]string, error) {
+	x := w.set.Index
+	w.repoOf = map[digest.Digest][]string{}
+	var assign func(d digest.Digest, repo string)
+	assign = func(d digest.Digest, repo string) {
+		if slices.Contains(w.repoOf[d], repo) {
+			return
+		}
+		w.repoOf[d] = append(w.repoOf[d], repo)
+		for _, k := range w.children[d] {
+			assign(k, repo)
+		}
+	}
+	var unnamed []ocispec.Descriptor
+	for _, m := range x.Manifests {
+		ref := m.Annotations[ocispec.AnnotationRefName]
+		if ref == "" {
+			unnamed = append(unnamed, m)
+			continue
+		}
+		repo, target, err := w.dest.Repository(ref)
+		if err != nil {
+			return nil, fmt.Errorf("bundle %s, entry %s: %w", x.BundleID, m.Digest, err)
+		}
+		assign(m.Digest, repo)
+		w.res.Images = append(w.res.Images, UnpackedImage{Source: ref, Target: target, Digest: m.Digest})
+	}
+	// Referrers go where their subjects go; a referrer may refer to a
+	// referrer, so repeat until nothing changes.
+	for changed := true; changed; {
+		changed = false
+		for _, m := range unnamed {
+			before := len(w.repoOf[m.Digest])
+			for _, r := range w.repoOf[w.subjects[m.Digest]] {
+				assign(m.Digest, r)
+			}
+			changed = changed || len(w.repoOf[m.Digest]) != before
+		}
+	}
+	for _, m := range unnamed {
+		if len(w.repoOf[m.Digest]) == 0 {
+			repo, _, err := w.dest.Repository("")
+			if err != nil {
+				return nil, fmt.Errorf("bundle %s: entry %s has no name and no subject in the bundle: %w", x.BundleID, m.Digest, err)
+			}
+			assign(m.Digest, repo)
+		}
+	}
+	var repos []string
+	for _, rs := range w.repoOf {
+		for _, r := range rs {
+			if !slices.Contains(repos, r) {
+				repos = append(repos, r)
+			}
+		}
+	}
+	slices.Sort(repos)
+	return repos, nil
+}
+
+// whereIs splits the repositories desc goes into into those that hold it
+// and those that lack it.
+func (w *walk) whereIs(desc ocispec.Descriptor) (have, lack []string, err error) {
+	for _, r := range w.repoOf[desc.Digest] {
+		ok, err := w.dest.Exists(w.ctx, r, desc)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			have = append(have, r)
+		} else {
+			lack = append(lack, r)
+		}
+	}
+	return have, lack, nil
+}
+
+// baseBlobs checks that every blob an earlier bundle delivered is in each
+// repository that needs it, mounting it from one that holds it.
+func (w *walk) baseBlobs() error {
+	x := w.set.Index
+	missing := &MissingBaseBlobsError{BundleID: x.BundleID, Dest: fmt.Sprint(w.dest), Missing: map[string][]digest.Digest{}}
+	type mount struct {
+		desc     ocispec.Descriptor
+		to, from string
+	}
+	var mounts []mount
+	for i := range x.Blobs {
+		b := &x.Blobs[i]
+		if b.Base == "" {
+			continue
+		}
+		if err := w.ctx.Err(); err != nil {
+			return err
+		}
+		desc := ocispec.Descriptor{MediaType: b.MediaType, Digest: b.Digest, Size: b.Size}
+		have, lack, err := w.whereIs(desc)
+		if err != nil {
+			return err
+		}
+		if len(lack) > 0 && len(have) == 0 {
+			missing.Missing[b.Base] = append(missing.Missing[b.Base], b.Digest)
+			continue
+		}
+		for _, r := range lack {
+			mounts = append(mounts, mount{desc, r, have[0]})
+		}
+	}
+	if len(missing.Missing) > 0 {
+		return missing
+	}
+	for _, m := range mounts {
+		if err := w.dest.Mount(w.ctx, m.to, m.from, m.desc); err != nil {
+			return err
+		}
+		w.res.BlobsMounted++
+	}
+	return nil
+}
+
+// openBlob is where the unpacker puts b's stored bytes: a writer of the
+// destination, decoding zstd on the way; a discardSink when the
+// destination needs nothing (the bytes are still read and checked).
+// Manifests are put after the blobs, by manifests.
+func (w *walk) openBlob(b *Blob) (blobSink, error) {
+	if IsManifestMediaType(b.MediaType) {
+		return discardSink{}, nil
+	}
+	desc := ocispec.Descriptor{MediaType: b.MediaType, Digest: b.Digest, Size: b.Size}
+	have, lack, err := w.whereIs(desc)
+	if err != nil {
+		return nil, err
+	}
+	w.res.BlobsPresent += len(have)
+	if len(lack) == 0 {
+		return discardSink{}, nil
+	}
+	if len(have) > 0 {
+		// Another repository of the destination has it: mount, not put.
+		for _, r := range lack {
+			if err := w.dest.Mount(w.ctx, r, have[0], desc); err != nil {
+				return nil, &destError{err}
+			}
+			w.res.BlobsMounted++
+		}
+		return discardSink{}, nil
+	}
+	bw, err := w.dest.Put(w.ctx, lack[0], desc)
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := bw.(BlobCopier); ok && b.Encoding == CompressionNone && len(b.Placements) == 1 {
+		// The one segment's digest is the blob digest (ParseIndex checks),
+		// and it is checked before Commit: hash once.
+		c.DigestCheckedByCaller()
+	}
+	var sink blobSink = &countedWriter{BlobWriter: bw, w: w, size: b.Size, mountInto: lack[1:], from: lack[0], desc: desc}
+	if len(lack) == 1 {
+		// The writer itself, so that the unpacker can copy into it by the
+		// kernel; counted when the unpacker commits it.
+		sink = bw
+		w.res.BlobsPut++
+		w.res.BytesPut += b.Size
+	}
+	if b.Encoding == CompressionZstd {
+		return newZstdSink(sink, b.Size, "blob "+b.Digest.String()), nil
+	}
+	return sink, nil
+}
+
+// countedWriter is a blob put into one repository and then mounted into
+// the others that need it.
+type countedWriter struct {
+	BlobWriter
+	w         *walk
+	size      int64
+	from      string
+	mountInto []string
+	desc      ocispec.Descriptor
+}
+
+func (c *countedWriter) Commit() error {
+	if err := c.BlobWriter.Commit(); err != nil {
+		return err
+	}
+	c.w.res.BlobsPut++
+	c.w.res.BytesPut += c.size
+	for _, r := range c.mountInto {
+		if err := c.w.dest.Mount(c.w.ctx, r, c.from, c.desc); err != nil {
+			return &destError{err}
+		}
+		c.w.res.BlobsMounted++
+	}
+	return nil
+}
+
+// manifests puts the manifests the bundle carries, children first, each
+// into every repository that needs it.
+func (w *walk) manifests() error {
+	for _, d := range manifestOrder(w.set.Index, w.children, w.subjects) {
+		b := w.blobs[d]
+		if b.Base != "" {
+			continue
+		}
+		desc := ocispec.Descriptor{MediaType: b.MediaType, Digest: b.Digest, Size: b.Size}
+		have, lack, err := w.whereIs(desc)
+		if err != nil {
+			return err
+		}
+		w.res.ManifestsPresent += len(have)
+		if len(lack) == 0 {
+			continue
+		}
+		content, err := w.content(d)
+		if err != nil {
+			return err
+		}
+		for _, r := range lack {
+			if err := w.dest.PutManifest(w.ctx, r, desc, content); err != nil {
+				if n := w.missingChildren[d]; n > 0 {
+					return fmt.Errorf("%w: index %s lists %d manifests the bundle does not carry (left out by a platform filter when packing), and %w", err, d, n, ErrIncompleteIndex)
+				}
+				return err
+			}
+			w.res.ManifestsPut++
+		}
+	}
+	return nil
+}
+
+// name names the entries, last, and tells of each name set or moved.
+func (w *walk) name() error {
+	changes, err := w.dest.Name(w.ctx, w.set.Index.Manifests, w.content)
+	if err != nil {
+		return err
+	}
+	for _, c := range changes {
+		switch {
+		case c.Old == c.New:
+			w.res.NamesPresent++
+		case c.Name == "":
+			w.res.NamesSet++
+			w.notice(fmt.Sprintf("added %s (untagged) to %s", c.New, w.dest))
+		case c.Old == "":
+			w.res.NamesSet++
+			w.notice(fmt.Sprintf("tagged %s as %s", c.New, c.Name))
+		default:
+			w.res.NamesSet++
+			w.notice(fmt.Sprintf("moved tag %s from %s to %s", c.Name, c.Old, c.New))
+		}
+	}
+	return nil
+}
+
+// manifestOrder lists the manifests the bundle carries so that children
+// come before their parents and subjects before their referrers, which is
+// the order registries accept them in.
+func manifestOrder(x *Index, children map[digest.Digest][]digest.Digest, subjects map[digest.Digest]digest.Digest) []digest.Digest {
+	isManifest := map[digest.Digest]bool{}
+	for i := range x.Blobs {
+		if IsManifestMediaType(x.Blobs[i].MediaType) {
+			isManifest[x.Blobs[i].Digest] = true
+		}
+	}
+	var out []digest.Digest
+	seen := map[digest.Digest]bool{}
+	var visit func(d digest.Digest)
+	visit = func(d digest.Digest) {
+		if seen[d] || !isManifest[d] {
+			return
+		}
+		seen[d] = true
+		if s, ok := subjects[d]; ok {
+			visit(s)
+		}
+		for _, k := range children[d] {
+			visit(k)
+		}
+		out = append(out, d)
+	}
+	for i := range x.Blobs {
+		visit(x.Blobs[i].Digest)
+	}
+	return out
+}
+
+// ErrIncompleteIndex is wrapped when a destination refuses an index whose
+// manifests it lacks: the bundle carries only some platforms of the index
+// (PackOptions.Platforms), and this destination (a registry that checks
+// index children) wants them all.
+var ErrIncompleteIndex = errors.New("this destination refuses incomplete indexes")
+
+// destError is a failure of the destination (a full disk, a registry that
+// refused or a connection that broke), as opposed to bytes that do not
+// match the index.
+type destError struct{ err error }
+
+func (e *destError) Error() string { return e.err.Error() }
+func (e *destError) Unwrap() error { return e.err }
