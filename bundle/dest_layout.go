@@ -74,6 +74,11 @@ func ParseLayoutDestination(dest string, o LayoutOptions) (*LayoutDestination, e
 
 func (d *LayoutDestination) String() string { return d.path }
 
+// Location is where the layout is, as oci:PATH[:TAG].
+func (d *LayoutDestination) Location() location.Location {
+	return location.Location{Transport: location.Layout, Path: d.path, Ref: d.o.Tag}
+}
+
 // Close releases the layout.
 func (d *LayoutDestination) Close() error {
 	if d.l == nil {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"sort"
 
+	"github.com/airgap-bundle/bundle/location"
 	"github.com/airgap-bundle/bundle/mirror"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/klauspost/compress/zstd"
@@ -36,6 +37,11 @@ func NewRegistryDestination(regs *oci.Registries, m mirror.Mapping) *RegistryDes
 }
 
 func (d *RegistryDestination) String() string { return d.mapping.Mirror }
+
+// Location is the mirror, as docker://MIRROR[/PREFIX].
+func (d *RegistryDestination) Location() location.Location {
+	return location.Location{Transport: location.Registry, Host: d.mapping.Mirror, Prefix: d.mapping.Prefix}
+}
 
 // Entries maps each source repository of the entries seen to its mirror
 // repository, for mirror configuration (mirror.Mapping.WriteConfig).

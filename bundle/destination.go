@@ -63,6 +63,9 @@ type Destination interface {
 	// annotation (none for referrers); content returns a manifest's
 	// checked bytes. It returns what changed, and what was already so.
 	Name(ctx context.Context, entries []ocispec.Descriptor, content func(digest.Digest) ([]byte, error)) ([]NameChange, error)
+	// Blobs lists the blobs the destination holds, for an inventory
+	// (TakeInventory): what the next bundle need not carry.
+	Blobs(ctx context.Context, o InventoryOptions) ([]Content, error)
 }
 
 // BlobWriter takes a blob's bytes and stores them on Commit.

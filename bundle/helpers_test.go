@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/airgap-bundle/bundle/format"
+	"github.com/airgap-bundle/bundle/location"
 
 	"github.com/airgap-bundle/bundle/internal/testlayout"
 	"github.com/airgap-bundle/bundle/oci"
@@ -604,4 +605,20 @@ func inspectFiles(ctx context.Context, paths []string, key *sign.Verifier) (*Sum
 		}
 	}
 	return s.Summary(), errors.Join(s.Problems...)
+}
+
+// inventoryAt takes the inventory of the destination at loc (oci:PATH or
+// docker://MIRROR[/PREFIX]), as bundle inventory --to does.
+func inventoryAt(loc string, o InventoryOptions) (*Inventory, error) {
+	l, err := location.ParseDestination(loc)
+	if err != nil {
+		return nil, err
+	}
+	var d Destination = NewRegistryDestination(o.Registries, l.Mapping())
+	if l.Transport == location.Layout {
+		ld := NewLayoutDestination(l.Path, LayoutOptions{Tag: l.Ref})
+		defer ld.Close()
+		d = ld
+	}
+	return TakeInventory(context.Background(), d, o)
 }

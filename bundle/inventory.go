@@ -159,7 +159,7 @@ type InventoryOptions struct {
 	Verify bool
 	// Created is the time recorded; zero means now.
 	Created time.Time
-	// Registries gives access to a docker:// destination.
+	// Registries is set by RegistryDestination.Blobs.
 	Registries *oci.Registries
 	// Repositories, for a docker:// destination, names the repositories
 	// to look at (paths in the mirror, prefix included) instead of
@@ -172,39 +172,48 @@ type InventoryOptions struct {
 	Notice func(string)
 }
 
-// TakeInventory lists the blobs that destination (oci:PATH or
-// docker://MIRROR[/PREFIX]) holds. It only reads the destination.
-func TakeInventory(ctx context.Context, destination string, o InventoryOptions) (*Inventory, error) {
+// TakeInventory lists the blobs that dest holds (Destination.Blobs). It
+// only reads the destination.
+func TakeInventory(ctx context.Context, dest Destination, o InventoryOptions) (*Inventory, error) {
 	created := o.Created
 	if created.IsZero() {
 		created = time.Now()
 	}
-	v := &Inventory{Destination: destination, Created: created.UTC().Truncate(time.Second).Format(time.RFC3339), Verified: o.Verify}
+	v := &Inventory{Destination: fmt.Sprint(dest), Created: created.UTC().Truncate(time.Second).Format(time.RFC3339), Verified: o.Verify}
+	if l, ok := dest.(interface{ Location() location.Location }); ok {
+		// Recorded as printed, so that a registry destination is spelled one way.
+		v.Destination = l.Location().String()
+	}
 	if o.Notice == nil {
 		o.Notice = func(string) {}
 	}
-	loc, err := location.ParseDestination(destination)
-	if err != nil {
-		return nil, fmt.Errorf("inventory: %w", err)
-	}
-	// Recorded as printed, so that a registry destination is spelled one way.
-	v.Destination = loc.String()
-	switch loc.Transport {
-	case location.Layout:
-		if loc.Ref != "" {
-			return nil, fmt.Errorf("inventory of %s: an inventory lists every blob of the layout, not those of one tag; give %s", loc, location.Location{Transport: location.Layout, Path: loc.Path})
-		}
-		v.Blobs, err = layoutInventory(ctx, loc.Path, o)
-	case location.Registry:
-		if o.Verify {
-			return nil, errors.New("inventory: re-hashing applies to OCI layouts only (a registry checks digests itself)")
-		}
-		v.Blobs, err = registryInventory(ctx, loc.Mapping(), o)
-	}
+	blobs, err := dest.Blobs(ctx, o)
 	if err != nil {
 		return nil, err
 	}
+	v.Blobs = blobs
 	return v, nil
+}
+
+// Blobs lists blobs/sha256 of the layout: every regular file named by 64
+// hex digits, with its size; with o.Verify, only those whose content
+// hashes to their name.
+func (d *LayoutDestination) Blobs(ctx context.Context, o InventoryOptions) ([]Content, error) {
+	if d.o.Tag != "" {
+		return nil, fmt.Errorf("inventory of %s: an inventory lists every blob of the layout, not those of one tag; give %s", d.Location(), location.Location{Transport: location.Layout, Path: d.path})
+	}
+	return layoutInventory(ctx, d.path, o)
+}
+
+// Blobs lists the blobs of the tagged images of every repository under the
+// mirror's prefix (found through the registry's catalog, or named in
+// o.Repositories). o.Verify is refused: a registry checks digests itself.
+func (d *RegistryDestination) Blobs(ctx context.Context, o InventoryOptions) ([]Content, error) {
+	if o.Verify {
+		return nil, errors.New("inventory: re-hashing applies to OCI layouts only (a registry checks digests itself)")
+	}
+	o.Registries = d.regs
+	return registryInventory(ctx, d.mapping, o)
 }
 
 // layoutInventory lists blobs/sha256 of the layout at path: every regular

@@ -23,7 +23,7 @@ func takeInventory(t testing.TB, dest string, o InventoryOptions) *InventoryFile
 	if o.Created.IsZero() {
 		o.Created = epochTime
 	}
-	v, err := TakeInventory(context.Background(), "oci:"+dest, o)
+	v, err := inventoryAt("oci:"+dest, o)
 	if err != nil {
 		t.Fatalf("inventory of %s: %v", dest, err)
 	}
@@ -104,7 +104,7 @@ func TestInventoryOfLayout(t *testing.T) {
 
 	// Not a layout: a clear error naming the path, nothing created.
 	missing := filepath.Join(t.TempDir(), "nothing")
-	if _, err := TakeInventory(context.Background(), "oci:"+missing, InventoryOptions{}); err == nil || !strings.Contains(err.Error(), missing) {
+	if _, err := inventoryAt("oci:"+missing, InventoryOptions{}); err == nil || !strings.Contains(err.Error(), missing) {
 		t.Errorf("inventory of a missing layout: %v", err)
 	}
 	if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {

@@ -194,11 +194,11 @@ func TestUnpackIntoPlainPath(t *testing.T) {
 func TestTakeInventoryLocations(t *testing.T) {
 	dest := newDest(t, "")
 	for _, bad := range []string{dest, "oci:", "oci:" + dest + ":v1", "oci:" + dest + "@" + string(appV1), "docker://mirror/A"} {
-		if _, err := TakeInventory(context.Background(), bad, InventoryOptions{}); err == nil {
+		if _, err := inventoryAt(bad, InventoryOptions{}); err == nil {
 			t.Errorf("TakeInventory(%q) succeeded", bad)
 		}
 	}
-	v, err := TakeInventory(context.Background(), "oci:"+dest, InventoryOptions{})
+	v, err := inventoryAt("oci:"+dest, InventoryOptions{})
 	if err != nil || v.Destination != "oci:"+dest {
 		t.Fatalf("TakeInventory: %v, destination %q", err, v.Destination)
 	}

@@ -640,11 +640,6 @@ func inventoryCommand() *cli.Command {
 				if c.IsSet("verify") {
 					return usagef("--verify applies to oci: destinations only (a registry checks digests itself)")
 				}
-				regs, err := openRegistries(c)
-				if err != nil {
-					return err
-				}
-				o.Registries = regs
 			case location.Layout:
 				if c.IsSet("repository") {
 					return usagef("--repository applies to docker:// destinations only")
@@ -658,7 +653,12 @@ func inventoryCommand() *cli.Command {
 				return err
 			}
 			o.Created = created
-			v, err := bundle.TakeInventory(c.Context, to.String(), o)
+			dest, err := destination(c, to)
+			if err != nil {
+				return err
+			}
+			defer dest.Close()
+			v, err := bundle.TakeInventory(c.Context, dest, o)
 			if err != nil {
 				return err
 			}
