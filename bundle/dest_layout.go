@@ -31,6 +31,9 @@ type LayoutDestination struct {
 	x    *Index
 }
 
+// The layout's blob writer is filled by the kernel when volumes are files.
+var _ BlobCopier = (*oci.BlobWriter)(nil)
+
 // LayoutOptions control a LayoutDestination.
 type LayoutOptions struct {
 	// Tag, when set, is the ref name the bundle's one image is recorded

@@ -13,7 +13,6 @@ import (
 	"github.com/airgap-bundle/bundle/location"
 	"github.com/airgap-bundle/bundle/mirror"
 	"github.com/airgap-bundle/bundle/oci"
-	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -264,49 +263,6 @@ func (u *uploadSink) Commit() error {
 func (u *uploadSink) Abort() {
 	u.pw.CloseWithError(errors.New("upload aborted"))
 	<-u.done
-}
-
-// readSmallBlob reads a manifest-sized blob straight from its place in the
-// volumes, checking each segment and the whole. reader gives the volumes,
-// open.
-func (s *Set) readSmallBlob(ctx context.Context, b *Blob, reader func(n int) (VolumeReader, error)) ([]byte, error) {
-	if b.StoredSize > oci.MaxManifestSize || b.Size > oci.MaxManifestSize {
-		return nil, fmt.Errorf("manifest %s is %d bytes, more than the %d allowed", b.Digest, b.Size, oci.MaxManifestSize)
-	}
-	stored := make([]byte, 0, b.StoredSize)
-	for i, p := range b.Placements {
-		v := s.Volumes[p.Volume]
-		r, err := reader(p.Volume)
-		if err != nil {
-			return nil, err
-		}
-		seg := make([]byte, p.Length)
-		if _, err := r.ReadAt(seg, p.Offset); err != nil {
-			return nil, &CorruptError{Path: v.Path, Volume: p.Volume, Offset: p.Offset, Member: MemberName(b, i), Digest: p.Digest,
-				Reason: fmt.Sprintf("cannot read %d bytes: %v", p.Length, err)}
-		}
-		if digest.FromBytes(seg) != p.Digest {
-			return nil, &CorruptError{Path: v.Path, Volume: p.Volume, Offset: p.Offset, Member: MemberName(b, i), Digest: p.Digest, Reason: "segment content does not match its digest"}
-		}
-		stored = append(stored, seg...)
-	}
-	content := stored
-	if b.Encoding == CompressionZstd {
-		dec, err := zstd.NewReader(bytes.NewReader(stored), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxDecoderWindow), zstd.WithDecoderMaxMemory(uint64(b.Size)+1))
-		if err != nil {
-			return nil, err
-		}
-		content, err = io.ReadAll(io.LimitReader(dec, b.Size+1))
-		dec.Close()
-		if err != nil {
-			return nil, fmt.Errorf("manifest %s: %w", b.Digest, err)
-		}
-	}
-	if int64(len(content)) != b.Size || digest.FromBytes(content) != b.Digest {
-		v := s.Volumes[b.Placements[0].Volume]
-		return nil, &CorruptError{Path: v.Path, Volume: v.Number, Offset: b.Placements[0].Offset, Member: MemberName(b, 0), Digest: b.Digest, Reason: "manifest content does not match its digest"}
-	}
-	return content, nil
 }
 
 // Mapping is the mirror mapping the destination puts images by.
