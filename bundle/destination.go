@@ -181,7 +181,10 @@ func (s *Set) Unpack(ctx context.Context, dest Destination, o UnpackOptions) (*U
 	if err := w.manifests(); err != nil {
 		return nil, err
 	}
-	return w.res, w.name()
+	if err := w.name(); err != nil {
+		return nil, err
+	}
+	return w.res, nil
 }
 
 // walk is one Set.Unpack.
