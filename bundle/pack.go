@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/airgap-bundle/bundle/format"
+	"github.com/airgap-bundle/bundle/internal/bytesize"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/airgap-bundle/bundle/sign"
 	"github.com/klauspost/compress/zstd"
@@ -129,7 +130,7 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 				size += b.Size
 			}
 		}
-		notice(fmt.Sprintf("%d blobs (%s) are expected at the destination from the bases and not carried", n, FormatSize(size)))
+		notice(fmt.Sprintf("%d blobs (%s) are expected at the destination from the bases and not carried", n, bytesize.Format(size)))
 	}
 	layoutIndex, err := json.Marshal(ocispec.Index{
 		Versioned: specs.Versioned{SchemaVersion: 2},

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/airgap-bundle/bundle/bundle"
+	"github.com/airgap-bundle/bundle/internal/bytesize"
 	"github.com/airgap-bundle/bundle/location"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/airgap-bundle/bundle/sign"
@@ -150,7 +151,7 @@ func packCommand() *cli.Command {
 			&cli.StringFlag{Name: "key", Usage: "private key to sign with (password from BUNDLE_PASSWORD or the terminal)"},
 			&cli.BoolFlag{Name: "unsigned", Usage: "pack without a signature"},
 			&cli.StringFlag{Name: "max-size", Usage: "largest volume file: 700M, 4.7GB, 4GiB, bytes (default: one volume)"},
-			&cli.StringFlag{Name: "media", Usage: "volume size preset: " + strings.Join(bundle.MediaNames(), ", ")},
+			&cli.StringFlag{Name: "media", Usage: "volume size preset: " + strings.Join(mediaNames(), ", ")},
 			&cli.StringSliceFlag{Name: "platform", Usage: "keep only OS/ARCH[/VARIANT] of multi-platform indexes (repeatable)"},
 			&cli.StringFlag{Name: "compress", Value: "none", Usage: "none or zstd (compresses blobs that are not compressed already)"},
 			&cli.StringFlag{Name: "out", Required: true, Usage: "directory to write the volumes into"},
@@ -178,16 +179,16 @@ func packCommand() *cli.Command {
 			}
 			var max int64
 			if c.IsSet("max-size") {
-				n, err := bundle.ParseSize(c.String("max-size"))
+				n, err := bytesize.Parse(c.String("max-size"))
 				if err != nil {
 					return usageError{err}
 				}
 				max = n
 			}
 			if c.IsSet("media") {
-				n, ok := bundle.Media[c.String("media")]
+				n, ok := mediaPresets[c.String("media")]
 				if !ok {
-					return usagef("--media %q: want one of %s", c.String("media"), strings.Join(bundle.MediaNames(), ", "))
+					return usagef("--media %q: want one of %s", c.String("media"), strings.Join(mediaNames(), ", "))
 				}
 				max = n
 			}
@@ -281,7 +282,7 @@ func packCommand() *cli.Command {
 					total += v.Size
 				}
 				fmt.Fprintf(os.Stderr, "packed bundle %s: %d images, %d blobs, %d volumes, %s in %s\n",
-					x.BundleID, len(x.Manifests), len(x.Blobs), len(x.Volumes), bundle.FormatSize(total), c.String("out"))
+					x.BundleID, len(x.Manifests), len(x.Blobs), len(x.Volumes), bytesize.Format(total), c.String("out"))
 			}
 			return nil
 		},
@@ -491,21 +492,6 @@ func pushAction(c *cli.Context, to location.Location) error {
 		}
 	}
 	return nil
-}
-
-func readImageList(path string) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("--images: %w", err)
-	}
-	defer f.Close()
-	list, err := bundle.ReadImageList(f, path)
-	var le *location.Error
-	if errors.As(err, &le) {
-		// A line that is no source is what a bad SOURCE argument is.
-		return nil, usageError{err}
-	}
-	return list, err
 }
 
 func inspectCommand() *cli.Command {
