@@ -13,11 +13,9 @@ import (
 	"time"
 
 	"github.com/airgap-bundle/bundle/bundle"
-	"github.com/airgap-bundle/bundle/internal/bytesize"
 	"github.com/airgap-bundle/bundle/location"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/airgap-bundle/bundle/sign"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 )
@@ -159,133 +157,7 @@ func packCommand() *cli.Command {
 			&cli.StringFlag{Name: "base-key", Usage: "public key the --base bundles must be signed with (without it, bases are used unchecked)"},
 			&cli.StringSliceFlag{Name: "have", Usage: "FILE written by bundle inventory at the destination: carry only what it lacks (repeatable; with --base too)"},
 		),
-		Action: func(c *cli.Context) error {
-			args := c.Args().Slice()
-			if f := c.String("images"); f != "" {
-				list, err := readImageList(f)
-				if err != nil {
-					return err
-				}
-				args = append(args, list...)
-			}
-			if len(args) == 0 {
-				return usagef("pack: give at least one SOURCE (oci:PATH, oci:PATH:TAG or docker://REFERENCE) or --images FILE")
-			}
-			if c.IsSet("key") == c.Bool("unsigned") {
-				return usagef("pack: give --key KEY to sign, or --unsigned")
-			}
-			if c.IsSet("max-size") && c.IsSet("media") {
-				return usagef("pack: give --max-size or --media, not both")
-			}
-			var max int64
-			if c.IsSet("max-size") {
-				n, err := bytesize.Parse(c.String("max-size"))
-				if err != nil {
-					return usageError{err}
-				}
-				max = n
-			}
-			if c.IsSet("media") {
-				n, ok := mediaPresets[c.String("media")]
-				if !ok {
-					return usagef("--media %q: want one of %s", c.String("media"), strings.Join(mediaNames(), ", "))
-				}
-				max = n
-			}
-			var platforms []ocispec.Platform
-			for _, p := range c.StringSlice("platform") {
-				pl, err := oci.ParsePlatform(p)
-				if err != nil {
-					return usageError{err}
-				}
-				platforms = append(platforms, pl)
-			}
-			if c := c.String("compress"); c != bundle.CompressionNone && c != bundle.CompressionZstd {
-				return usagef("--compress %q: want none or zstd", c)
-			}
-			created, err := createdTime()
-			if err != nil {
-				return err
-			}
-			var signer sign.Signer // nil, not a nil *KeySigner, when unsigned
-			if c.IsSet("key") {
-				pw, err := password(false)
-				if err != nil {
-					return err
-				}
-				ks, err := sign.LoadSignerFile(c.String("key"), pw)
-				if err != nil {
-					return err
-				}
-				signer = ks
-			}
-			if c.IsSet("base-key") && len(c.StringSlice("base")) == 0 {
-				return usagef("pack: --base-key without --base")
-			}
-			var baseKey *sign.Verifier
-			if c.IsSet("base-key") {
-				if baseKey, err = sign.LoadVerifierFile(c.String("base-key")); err != nil {
-					return err
-				}
-			}
-			var bases []*bundle.BaseBundle
-			for _, p := range c.StringSlice("base") {
-				b, err := bundle.LoadBase(c.Context, p, baseKey)
-				if err != nil {
-					return err
-				}
-				bases = append(bases, b)
-			}
-			var haves []*bundle.InventoryFile
-			for _, p := range c.StringSlice("have") {
-				f, err := bundle.LoadInventory(p)
-				if err != nil {
-					return err
-				}
-				haves = append(haves, f)
-			}
-			var regs *oci.Registries
-			var sources []bundle.Source
-			for _, a := range args {
-				loc, err := location.Parse(a)
-				if err != nil {
-					return usagef("source: %w", err)
-				}
-				if regs == nil && loc.Transport == location.Registry {
-					if regs, err = openRegistries(c); err != nil {
-						return err
-					}
-				}
-				s, err := bundle.OpenLocation(c.Context, regs, loc, c.Bool("no-referrers"))
-				if err != nil {
-					if loc.Transport == location.Registry {
-						return usageError{err} // a reference the registry client refuses: nothing was asked yet
-					}
-					return err
-				}
-				sources = append(sources, s)
-			}
-			bar := newProgress(c, "pack")
-			defer bar.stop()
-			x, err := bundle.Pack(c.Context, sources, &bundle.DirSink{Dir: c.String("out")}, bundle.PackOptions{
-				MaxVolumeSize: max, Platforms: platforms, Compression: c.String("compress"), Signer: signer,
-				Created: created, Packer: "bundle " + version, Progress: bar.update, Notice: notice(c), Bases: bases,
-				Inventories: haves,
-			})
-			bar.stop()
-			if err != nil {
-				return err
-			}
-			if !quiet(c) {
-				var total int64
-				for _, v := range x.Volumes {
-					total += v.Size
-				}
-				fmt.Fprintf(os.Stderr, "packed bundle %s: %d images, %d blobs, %d volumes, %s in %s\n",
-					x.BundleID, len(x.Manifests), len(x.Blobs), len(x.Volumes), bytesize.Format(total), c.String("out"))
-			}
-			return nil
-		},
+		Action: packAction,
 	}
 }
 
