@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/airgap-bundle/bundle/internal/bytesize"
 	"github.com/airgap-bundle/bundle/location"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/opencontainers/go-digest"
@@ -135,8 +136,8 @@ func (d *LayoutDestination) Prepare(ctx context.Context, p *Plan) error {
 			need += b.Size
 		}
 	}
-	if free, err := FreeSpace(d.path); err == nil && free < need {
-		return fmt.Errorf("%s has %s free and the bundle needs %s there: %w", d.path, FormatSize(free), FormatSize(need), ErrNoSpace)
+	if free, err := freeSpace(d.path); err == nil && free < need {
+		return fmt.Errorf("%s has %s free and the bundle needs %s there: %w", d.path, bytesize.Format(free), bytesize.Format(need), ErrNoSpace)
 	}
 	// Blobs are made durable in batches, with one sync each, and always
 	// before index.json names them.

@@ -15,6 +15,9 @@ type (
 	Volume       = format.Volume
 	VolumeHeader = format.VolumeHeader
 	CorruptError = format.CorruptError
+	// VolumeSizeError is a volume size limit the bundle cannot be cut to
+	// (PackOptions.MaxVolumeSize); it is ErrTooSmall.
+	VolumeSizeError = format.VolumeSizeError
 )
 
 const (
@@ -41,4 +44,7 @@ var (
 	IsManifestMediaType = format.IsManifestMediaType
 	ReadVolumeHeader    = format.ReadVolumeHeader
 	ErrNotVolume        = format.ErrNotVolume
+	// ErrTooSmall is wrapped when the volume size cannot hold the index
+	// and anything else.
+	ErrTooSmall = format.ErrTooSmall
 )

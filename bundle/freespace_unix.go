@@ -4,8 +4,8 @@ package bundle
 
 import "syscall"
 
-// FreeSpace returns the bytes available to an unprivileged writer at path.
-func FreeSpace(path string) (int64, error) {
+// freeSpace returns the bytes available to an unprivileged writer at path.
+func freeSpace(path string) (int64, error) {
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(path, &st); err != nil {
 		return 0, err

@@ -4,10 +4,10 @@ package bundle
 
 import "golang.org/x/sys/windows"
 
-// FreeSpace returns the bytes available to an unprivileged writer at path.
+// freeSpace returns the bytes available to an unprivileged writer at path.
 // GetDiskFreeSpaceEx reports the caller's quota-limited free bytes, the
 // Windows counterpart of statfs's Bavail.
-func FreeSpace(path string) (int64, error) {
+func freeSpace(path string) (int64, error) {
 	p, err := windows.UTF16PtrFromString(path)
 	if err != nil {
 		return 0, err

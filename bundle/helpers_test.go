@@ -460,7 +460,7 @@ func writeBundle(t testing.TB, x *Index, layoutIndex []byte, stored map[digest.D
 		}
 		b.Placements = nil
 	}
-	if err := plan(x, x.MaxVolumeSize); err != nil {
+	if err := format.Plan(x, x.MaxVolumeSize); err != nil {
 		t.Fatalf("writeBundle: plan: %v", err)
 	}
 	for i := range x.Blobs {

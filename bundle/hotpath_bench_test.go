@@ -226,7 +226,7 @@ func synthIndex(tb testing.TB, n int, maxSize int64) (*Index, []byte) {
 		x.Blobs = append(x.Blobs, Blob{Digest: d, Size: size, MediaType: ocispec.MediaTypeImageLayerGzip, Encoding: CompressionNone, StoredSize: size, StoredDigest: d})
 		x.Images[0].Size += size
 	}
-	if err := plan(x, maxSize); err != nil {
+	if err := format.Plan(x, maxSize); err != nil {
 		tb.Fatal(err)
 	}
 	for i := range x.Blobs {
@@ -282,14 +282,14 @@ func BenchmarkParseIndex(b *testing.B) {
 	}
 }
 
-// BenchmarkPlan lays out 100,000 blobs into volumes (pack's plan, with its
+// BenchmarkPlan lays out 100,000 blobs into volumes (format.Plan, with its
 // fixed point over the index size).
 func BenchmarkPlan(b *testing.B) {
 	x, ib := synthIndex(b, 100000, benchIndexVolume)
 	b.ReportMetric(float64(len(x.Volumes)), "volumes")
 	b.SetBytes(int64(len(ib)))
 	for b.Loop() {
-		if err := plan(x, benchIndexVolume); err != nil {
+		if err := format.Plan(x, benchIndexVolume); err != nil {
 			b.Fatal(err)
 		}
 	}

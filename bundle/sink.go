@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/airgap-bundle/bundle/internal/bytesize"
 )
 
 // Sink receives the volumes that Pack writes. Pack calls Begin once with the
@@ -46,9 +48,9 @@ func (s *DirSink) Begin(ctx context.Context, x *Index) error {
 	for _, v := range x.Volumes {
 		need += v.Size
 	}
-	if free, err := FreeSpace(s.Dir); err == nil && free < need {
+	if free, err := freeSpace(s.Dir); err == nil && free < need {
 		return fmt.Errorf("%s has %s free but the bundle needs %s (%d volumes): free some space or write the volumes elsewhere: %w",
-			s.Dir, FormatSize(free), FormatSize(need), len(x.Volumes), ErrNoSpace)
+			s.Dir, bytesize.Format(free), bytesize.Format(need), len(x.Volumes), ErrNoSpace)
 	}
 	var rnd [6]byte
 	rand.Read(rnd[:])

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+
+	"github.com/airgap-bundle/bundle/format"
 )
 
-// The sizer planning uses must give the length json.Marshal gives, for
+// The index length planning uses (format.IndexLen) must give the length json.Marshal gives, for
 // every kind of index: otherwise offsets in the volumes would be wrong.
 func TestIndexSizerMatchesMarshal(t *testing.T) {
 	d := newDeltaVersions(t)
@@ -30,22 +32,12 @@ func TestIndexSizerMatchesMarshal(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err := newIndexSizer(x)
-			if err != nil {
-				t.Fatal(err)
+			if got, err := format.IndexLen(x); err != nil || got != len(b) {
+				t.Errorf("format.IndexLen says %d bytes (%v), json.Marshal gives %d", got, err, len(b))
 			}
-			if got := s.size(x); got != len(b) {
-				t.Errorf("sizer says %d bytes, json.Marshal gives %d", got, len(b))
-			}
-			if m, err := marshalIndex(x); err != nil || !bytes.Equal(m, b) {
-				t.Errorf("marshalIndex differs from json.Marshal (%v):\n%s\n%s", err, m, b)
+			if m, err := format.MarshalIndex(x); err != nil || !bytes.Equal(m, b) {
+				t.Errorf("format.MarshalIndex differs from json.Marshal (%v):\n%s\n%s", err, m, b)
 			}
 		})
-	}
-	for _, v := range []int64{0, 9, 10, 99, 100, 1<<40 + 7, -5} {
-		b, _ := json.Marshal(v)
-		if decimalLen(v) != len(b) {
-			t.Errorf("decimalLen(%d) = %d, want %d", v, decimalLen(v), len(b))
-		}
 	}
 }

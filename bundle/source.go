@@ -1,13 +1,11 @@
 package bundle
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
-	"strings"
 
 	"github.com/airgap-bundle/bundle/location"
 	"github.com/airgap-bundle/bundle/mirror"
@@ -212,38 +210,4 @@ func OpenLocation(ctx context.Context, regs *oci.Registries, l location.Location
 		return newRegistrySource(ctx, regs, l.Image, noReferrers)
 	}
 	return nil, fmt.Errorf("source %q: not an OCI layout or a registry image (a mirror destination?)", l)
-}
-
-// ReadImageList reads an image list: one source per line (docker://REF,
-// oci:PATH[:TAG|@DIGEST], or a bare image reference, read as docker://REF:
-// location.ParseImage), with blank lines and # comments (whole lines, or
-// after a reference). It returns the sources as location.Location.String
-// prints them (registry images normalized); a line that is not a source
-// is an error naming the file and line, wrapping a *location.Error.
-func ReadImageList(r io.Reader, name string) ([]string, error) {
-	var out []string
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		if i := strings.Index(line, "#"); i == 0 || (i > 0 && (line[i-1] == ' ' || line[i-1] == '\t')) {
-			line = line[:i]
-		}
-		line = strings.TrimSpace(line)
-		if line == "" {
-			continue
-		}
-		if strings.ContainsAny(line, " \t") {
-			return nil, fmt.Errorf("%s:%d: %q: want one image reference per line", name, n, line)
-		}
-		l, err := location.ParseImage(line)
-		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", name, n, err)
-		}
-		out = append(out, l.String())
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return out, nil
 }

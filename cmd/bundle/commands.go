@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/airgap-bundle/bundle/bundle"
+	"github.com/airgap-bundle/bundle/internal/bytesize"
 	"github.com/airgap-bundle/bundle/location"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/airgap-bundle/bundle/sign"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 )
@@ -150,7 +150,7 @@ func packCommand() *cli.Command {
 			&cli.StringFlag{Name: "key", Usage: "private key to sign with (password from BUNDLE_PASSWORD or the terminal)"},
 			&cli.BoolFlag{Name: "unsigned", Usage: "pack without a signature"},
 			&cli.StringFlag{Name: "max-size", Usage: "largest volume file: 700M, 4.7GB, 4GiB, bytes (default: one volume)"},
-			&cli.StringFlag{Name: "media", Usage: "volume size preset: " + strings.Join(bundle.MediaNames(), ", ")},
+			&cli.StringFlag{Name: "media", Usage: "volume size preset: " + strings.Join(mediaNames(), ", ")},
 			&cli.StringSliceFlag{Name: "platform", Usage: "keep only OS/ARCH[/VARIANT] of multi-platform indexes (repeatable)"},
 			&cli.StringFlag{Name: "compress", Value: "none", Usage: "none or zstd (compresses blobs that are not compressed already)"},
 			&cli.StringFlag{Name: "out", Required: true, Usage: "directory to write the volumes into"},
@@ -158,133 +158,7 @@ func packCommand() *cli.Command {
 			&cli.StringFlag{Name: "base-key", Usage: "public key the --base bundles must be signed with (without it, bases are used unchecked)"},
 			&cli.StringSliceFlag{Name: "have", Usage: "FILE written by bundle inventory at the destination: carry only what it lacks (repeatable; with --base too)"},
 		),
-		Action: func(c *cli.Context) error {
-			args := c.Args().Slice()
-			if f := c.String("images"); f != "" {
-				list, err := readImageList(f)
-				if err != nil {
-					return err
-				}
-				args = append(args, list...)
-			}
-			if len(args) == 0 {
-				return usagef("pack: give at least one SOURCE (oci:PATH, oci:PATH:TAG or docker://REFERENCE) or --images FILE")
-			}
-			if c.IsSet("key") == c.Bool("unsigned") {
-				return usagef("pack: give --key KEY to sign, or --unsigned")
-			}
-			if c.IsSet("max-size") && c.IsSet("media") {
-				return usagef("pack: give --max-size or --media, not both")
-			}
-			var max int64
-			if c.IsSet("max-size") {
-				n, err := bundle.ParseSize(c.String("max-size"))
-				if err != nil {
-					return usageError{err}
-				}
-				max = n
-			}
-			if c.IsSet("media") {
-				n, ok := bundle.Media[c.String("media")]
-				if !ok {
-					return usagef("--media %q: want one of %s", c.String("media"), strings.Join(bundle.MediaNames(), ", "))
-				}
-				max = n
-			}
-			var platforms []ocispec.Platform
-			for _, p := range c.StringSlice("platform") {
-				pl, err := oci.ParsePlatform(p)
-				if err != nil {
-					return usageError{err}
-				}
-				platforms = append(platforms, pl)
-			}
-			if c := c.String("compress"); c != bundle.CompressionNone && c != bundle.CompressionZstd {
-				return usagef("--compress %q: want none or zstd", c)
-			}
-			created, err := createdTime()
-			if err != nil {
-				return err
-			}
-			var signer sign.Signer // nil, not a nil *KeySigner, when unsigned
-			if c.IsSet("key") {
-				pw, err := password(false)
-				if err != nil {
-					return err
-				}
-				ks, err := sign.LoadSignerFile(c.String("key"), pw)
-				if err != nil {
-					return err
-				}
-				signer = ks
-			}
-			if c.IsSet("base-key") && len(c.StringSlice("base")) == 0 {
-				return usagef("pack: --base-key without --base")
-			}
-			var baseKey *sign.Verifier
-			if c.IsSet("base-key") {
-				if baseKey, err = sign.LoadVerifierFile(c.String("base-key")); err != nil {
-					return err
-				}
-			}
-			var bases []*bundle.BaseBundle
-			for _, p := range c.StringSlice("base") {
-				b, err := bundle.LoadBase(c.Context, p, baseKey)
-				if err != nil {
-					return err
-				}
-				bases = append(bases, b)
-			}
-			var haves []*bundle.InventoryFile
-			for _, p := range c.StringSlice("have") {
-				f, err := bundle.LoadInventory(p)
-				if err != nil {
-					return err
-				}
-				haves = append(haves, f)
-			}
-			var regs *oci.Registries
-			var sources []bundle.Source
-			for _, a := range args {
-				loc, err := location.Parse(a)
-				if err != nil {
-					return usagef("source: %w", err)
-				}
-				if regs == nil && loc.Transport == location.Registry {
-					if regs, err = openRegistries(c); err != nil {
-						return err
-					}
-				}
-				s, err := bundle.OpenLocation(c.Context, regs, loc, c.Bool("no-referrers"))
-				if err != nil {
-					if loc.Transport == location.Registry {
-						return usageError{err} // a reference the registry client refuses: nothing was asked yet
-					}
-					return err
-				}
-				sources = append(sources, s)
-			}
-			bar := newProgress(c, "pack")
-			defer bar.stop()
-			x, err := bundle.Pack(c.Context, sources, &bundle.DirSink{Dir: c.String("out")}, bundle.PackOptions{
-				MaxVolumeSize: max, Platforms: platforms, Compression: c.String("compress"), Signer: signer,
-				Created: created, Packer: "bundle " + version, Progress: bar.update, Notice: notice(c), Bases: bases,
-				Inventories: haves,
-			})
-			bar.stop()
-			if err != nil {
-				return err
-			}
-			if !quiet(c) {
-				var total int64
-				for _, v := range x.Volumes {
-					total += v.Size
-				}
-				fmt.Fprintf(os.Stderr, "packed bundle %s: %d images, %d blobs, %d volumes, %s in %s\n",
-					x.BundleID, len(x.Manifests), len(x.Blobs), len(x.Volumes), bundle.FormatSize(total), c.String("out"))
-			}
-			return nil
-		},
+		Action: packAction,
 	}
 }
 
@@ -488,28 +362,13 @@ func unpacked(c *cli.Context, dest bundle.Destination, r *bundle.UnpackResult) e
 	}
 	if !quiet(c) {
 		fmt.Fprintf(os.Stderr, "pushed bundle %s into %s: %d entries; blobs: %d uploaded (%s), %d mounted, %d already there; manifests: %d pushed, %d already there; tags: %d set, %d already there\n",
-			x.BundleID, reg, len(r.Images), r.BlobsPut, bundle.FormatSize(r.BytesPut), r.BlobsMounted, r.BlobsPresent,
+			x.BundleID, reg, len(r.Images), r.BlobsPut, bytesize.Format(r.BytesPut), r.BlobsMounted, r.BlobsPresent,
 			r.ManifestsPut, r.ManifestsPresent, r.NamesSet, r.NamesPresent)
 		for _, im := range r.Images {
 			fmt.Fprintf(os.Stderr, "  %s -> %s\n", im.Source, im.Target)
 		}
 	}
 	return nil
-}
-
-func readImageList(path string) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("--images: %w", err)
-	}
-	defer f.Close()
-	list, err := bundle.ReadImageList(f, path)
-	var le *location.Error
-	if errors.As(err, &le) {
-		// A line that is no source is what a bad SOURCE argument is.
-		return nil, usageError{err}
-	}
-	return list, err
 }
 
 func inspectCommand() *cli.Command {
@@ -566,10 +425,10 @@ func printSummary(w io.Writer, s *bundle.Summary) {
 	}
 	limit := "none"
 	if s.MaxVolumeSize > 0 {
-		limit = fmt.Sprintf("%s (%d bytes)", bundle.FormatSize(s.MaxVolumeSize), s.MaxVolumeSize)
+		limit = fmt.Sprintf("%s (%d bytes)", bytesize.Format(s.MaxVolumeSize), s.MaxVolumeSize)
 	}
 	fmt.Fprintf(w, "bundle:       %s\ncreated:      %s\npacker:       %s\nsigner:       %s\ncompression:  %s\nvolume limit: %s\nblobs:        %d, %s (%s stored)\n",
-		s.BundleID, s.Created, s.Packer, signer, s.Compression, limit, s.Blobs, bundle.FormatSize(s.BlobBytes), bundle.FormatSize(s.StoredBytes))
+		s.BundleID, s.Created, s.Packer, signer, s.Compression, limit, s.Blobs, bytesize.Format(s.BlobBytes), bytesize.Format(s.StoredBytes))
 	if len(s.Bases) > 0 {
 		for i, b := range s.Bases {
 			label := "bases:"
@@ -579,7 +438,7 @@ func printSummary(w io.Writer, s *bundle.Summary) {
 			fmt.Fprintf(w, "%-13s %s (index %s)\n", label, b.BundleID, b.Index)
 		}
 		fmt.Fprintf(w, "carried:      %d blobs, %s\nfrom bases:   %d blobs, %s (must be at the destination already)\n",
-			s.CarriedBlobs, bundle.FormatSize(s.CarriedBytes), s.FromBaseBlobs, bundle.FormatSize(s.FromBaseBytes))
+			s.CarriedBlobs, bytesize.Format(s.CarriedBytes), s.FromBaseBlobs, bytesize.Format(s.FromBaseBytes))
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -589,7 +448,7 @@ func printSummary(w io.Writer, s *bundle.Summary) {
 		if ref == "" {
 			ref = "(referrer of " + short(im.Subject) + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ref, short(im.Digest), strings.Join(im.Platforms, ","), bundle.FormatSize(im.Size))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ref, short(im.Digest), strings.Join(im.Platforms, ","), bytesize.Format(im.Size))
 	}
 	tw.Flush()
 	fmt.Fprintln(w)

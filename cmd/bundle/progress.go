@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/airgap-bundle/bundle/bundle"
+	"github.com/airgap-bundle/bundle/internal/bytesize"
 	"github.com/urfave/cli/v2"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
@@ -55,7 +56,7 @@ func (p *progress) update(u bundle.Progress) {
 		if u.Total > 0 {
 			pct = 100 * float64(u.Done) / float64(u.Total)
 		}
-		fmt.Fprintf(os.Stderr, "bundle: %s %.0f%% (%s of %s)\n", p.op, pct, bundle.FormatSize(u.Done), bundle.FormatSize(u.Total))
+		fmt.Fprintf(os.Stderr, "bundle: %s %.0f%% (%s of %s)\n", p.op, pct, bytesize.Format(u.Done), bytesize.Format(u.Total))
 	}
 }
 

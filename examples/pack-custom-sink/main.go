@@ -1,7 +1,7 @@
 // Command pack-custom-sink packs an OCI layout into bundle volumes written
 // by a Sink of its own, to show how to plug a destination into bundle.Pack.
 //
-//	pack-custom-sink LAYOUT_DIR OUT_DIR MAX_SIZE
+//	pack-custom-sink LAYOUT_DIR OUT_DIR MAX_BYTES
 //
 // The sink writes each volume together with a VOLUME.sha256 sidecar (the
 // format sha256sum -c reads), hashed while the volume streams through. Files
@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/airgap-bundle/bundle/bundle"
 	"github.com/airgap-bundle/bundle/oci"
@@ -27,7 +28,7 @@ import (
 
 func main() {
 	if len(os.Args) != 4 {
-		fmt.Fprintln(os.Stderr, "usage: pack-custom-sink LAYOUT_DIR OUT_DIR MAX_SIZE (e.g. 700M, 40000)")
+		fmt.Fprintln(os.Stderr, "usage: pack-custom-sink LAYOUT_DIR OUT_DIR MAX_BYTES (e.g. 40000)")
 		os.Exit(2)
 	}
 	if err := run(context.Background(), os.Args[1], os.Args[2], os.Args[3]); err != nil {
@@ -36,10 +37,10 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, layoutDir, outDir, maxSize string) error {
-	max, err := bundle.ParseSize(maxSize)
-	if err != nil {
-		return err
+func run(ctx context.Context, layoutDir, outDir, maxBytes string) error {
+	max, err := strconv.ParseInt(maxBytes, 10, 64)
+	if err != nil || max <= 0 {
+		return fmt.Errorf("volume size %q: want a positive number of bytes", maxBytes)
 	}
 	layout, err := oci.Open(layoutDir)
 	if err != nil {

@@ -118,6 +118,5 @@ func (p *progressPrinter) update(pr bundle.Progress) {
 	if pr.Volume > 0 { // Verify reads volumes in parallel and leaves Volume 0
 		where = fmt.Sprintf(" (volume %d)", pr.Volume)
 	}
-	fmt.Printf("  %s: %3d%% %s of %s%s\n", pr.Op, 100*pr.Done/pr.Total,
-		bundle.FormatSize(pr.Done), bundle.FormatSize(pr.Total), where)
+	fmt.Printf("  %s: %3d%% %d of %d bytes%s\n", pr.Op, 100*pr.Done/pr.Total, pr.Done, pr.Total, where)
 }

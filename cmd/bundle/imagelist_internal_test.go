@@ -1,4 +1,4 @@
-package bundle
+package main
 
 import (
 	"errors"
@@ -11,7 +11,7 @@ import (
 	"github.com/airgap-bundle/bundle/location"
 )
 
-func TestReadImageList(t *testing.T) {
+func TestParseImageList(t *testing.T) {
 	const nginx, alpine = "docker://docker.io/library/nginx:latest", "docker://docker.io/library/alpine:latest"
 	cases := []struct {
 		name string
@@ -64,7 +64,7 @@ func TestReadImageList(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := ReadImageList(strings.NewReader(c.in), "list.txt")
+			got, err := parseImageList(strings.NewReader(c.in), "list.txt")
 			switch {
 			case c.errAt > 0:
 				if err == nil {
@@ -93,9 +93,9 @@ func TestReadImageList(t *testing.T) {
 	}
 }
 
-func TestReadImageListReadError(t *testing.T) {
+func TestParseImageListReadError(t *testing.T) {
 	boom := errors.New("disk on fire")
-	_, err := ReadImageList(iotest.ErrReader(boom), "images.txt")
+	_, err := parseImageList(iotest.ErrReader(boom), "images.txt")
 	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "images.txt") {
 		t.Errorf("error %v, want one that wraps the read error and names images.txt", err)
 	}

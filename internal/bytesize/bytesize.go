@@ -1,36 +1,16 @@
-package bundle
+// Package bytesize reads and prints byte counts as people write them:
+// the command line's --max-size, and sizes in messages.
+package bytesize
 
 import (
 	"fmt"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 )
 
-// Media presets: the capacity of the smallest common disc of each kind in
-// 2048-byte sectors, less room for the file system (ISO 9660/UDF): 2048
-// sectors (4 MiB) on a CD, 8192 sectors (16 MiB) on the others. fat32 is
-// the largest file FAT32 can hold.
-var Media = map[string]int64{
-	"cd":     (360_000 - 2048) * 2048,    // 80-minute CD-R: 733,085,696
-	"dvd":    (2_295_104 - 8192) * 2048,  // DVD+R: 4,683,595,776
-	"dvd-dl": (4_171_712 - 8192) * 2048,  // DVD-R DL: 8,526,888,960
-	"bd":     (12_219_392 - 8192) * 2048, // BD-R 25 GB: 25,008,537,600
-	"bd-dl":  (24_438_784 - 8192) * 2048, // BD-R DL 50 GB: 50,033,852,416
-	"fat32":  4*1024*1024*1024 - 1,       // 4 GiB - 1 byte
-}
-
-// MediaNames lists the presets in a stable order.
-func MediaNames() []string {
-	var out []string
-	for k := range Media {
-		out = append(out, k)
-	}
-	sort.Slice(out, func(i, j int) bool { return Media[out[i]] < Media[out[j]] })
-	return out
-}
-
+// units are tried in order, so that "kib" is not read as "b" after a
+// number "ki"; the bare letters are decimal, as disc makers count.
 var units = []struct {
 	suffix string
 	mult   float64
@@ -41,10 +21,10 @@ var units = []struct {
 	{"b", 1},
 }
 
-// ParseSize reads a size such as 700M, 4.7GB, 4GiB, 25GB or 1048576.
+// Parse reads a size such as 700M, 4.7GB, 4GiB, 25GB or 1048576.
 // K, M, G, T (with or without B) are powers of 1000; KiB, MiB, GiB, TiB
 // powers of 1024. Fractions round down to a whole byte.
-func ParseSize(s string) (int64, error) {
+func Parse(s string) (int64, error) {
 	t := strings.ToLower(strings.TrimSpace(s))
 	mult := 1.0
 	for _, u := range units {
@@ -67,8 +47,8 @@ func ParseSize(s string) (int64, error) {
 	return int64(v), nil
 }
 
-// FormatSize prints a byte count for people.
-func FormatSize(n int64) string {
+// Format prints a byte count for people, in binary units.
+func Format(n int64) string {
 	switch {
 	case n >= 1<<30:
 		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))

@@ -1,0 +1,350 @@
+package bundle
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/airgap-bundle/bundle/format"
+	"github.com/airgap-bundle/bundle/oci"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// AttachedSource is an optional interface of a Source that keeps manifests
+// under tags derived from the digest of the manifest they concern, as
+// cosign stores signatures, attestations and SBOMs (sha256-<hex>.sig,
+// .att, .sbom). For every manifest or index it delivered, Pack calls
+// Attached and packs what it lists, with their referrers and children,
+// under their ref names: each descriptor returned must carry its full
+// reference as its ref name annotation (org.opencontainers.image.ref.name),
+// so that unpack tags it too. RegistrySource implements it.
+type AttachedSource interface {
+	Source
+	Attached(ctx context.Context, d digest.Digest) ([]ocispec.Descriptor, error)
+}
+
+// RemoteSource is an optional interface of a Source whose every fetch
+// costs a round trip, such as a registry. When Remote reports true, Pack
+//   - keeps several of the source's blobs in flight ahead of the writer
+//     (local sources are read one blob at a time, just ahead of it);
+//   - asks the source for referrers only of the manifests it delivered
+//     (a local source is asked about every manifest packed, from any
+//     source: a layout may hold signatures of images fetched elsewhere);
+//   - never tries to copy its blobs as files (see FileSink).
+//
+// RegistrySource implements it. A wrapper can forward Remote to the
+// source it wraps.
+type RemoteSource interface {
+	Source
+	Remote() bool
+}
+
+// isRemote reports whether src says it is a RemoteSource.
+func isRemote(src Source) bool {
+	r, ok := src.(RemoteSource)
+	return ok && r.Remote()
+}
+
+// graph is what the sources hold, deduplicated.
+type graph struct {
+	manifests []ocispec.Descriptor
+	images    []Image
+	blobs     []*packBlob
+}
+
+// collect walks the sources into a graph: their roots, then, until nothing
+// new turns up, what is attached to or refers to anything packed.
+func collect(ctx context.Context, sources []Source, platforms []ocispec.Platform, notice func(string), bases *baseLookup) (*graph, error) {
+	c := newCollector(ctx, platforms, notice, bases)
+	for _, src := range sources {
+		if err := c.addRoots(src); err != nil {
+			return nil, err
+		}
+	}
+	// Referrers of anything packed travel along, and their referrers too;
+	// so do signatures tagged after a manifest's digest (cosign). A
+	// registry source is asked only about what it delivered: asking every
+	// repository about every manifest would cost a round trip each.
+	for done := 0; done < len(c.meta); done++ {
+		if err := c.addRelated(sources, c.meta[done]); err != nil {
+			return nil, err
+		}
+	}
+	c.g.blobs = append(c.meta, c.data...)
+	c.markBaseBlobs()
+	c.summarize()
+	return c.g, nil
+}
+
+// refOwner is the digest a ref name stands for, and the source that said so.
+type refOwner struct {
+	digest digest.Digest
+	source string
+}
+
+// collector is collect's state: every blob once, manifests and indexes
+// (meta) apart from the rest (data), in the order found.
+type collector struct {
+	ctx       context.Context
+	platforms []ocispec.Platform
+	notice    func(string)
+	bases     *baseLookup
+	walkOpts  oci.WalkOptions
+
+	refs     map[string]refOwner
+	byDigest map[digest.Digest]*packBlob
+	meta     []*packBlob
+	data     []*packBlob
+	children map[digest.Digest][]digest.Digest // kept children of each manifest and index
+	content  map[digest.Digest][]byte          // bytes of each manifest and index
+	seen     map[digest.Digest]bool            // what oci.Walk has visited
+	listed   map[string]bool                   // ref + digest already in manifests
+	g        *graph
+}
+
+func newCollector(ctx context.Context, platforms []ocispec.Platform, notice func(string), bases *baseLookup) *collector {
+	return &collector{
+		ctx: ctx, platforms: platforms, notice: notice, bases: bases,
+		walkOpts: oci.WalkOptions{Platforms: platforms, Dropped: func(parent, child ocispec.Descriptor) {
+			notice(fmt.Sprintf("dropped %s (%s) of index %s: platform not selected", child.Digest, orUnknown(oci.FormatPlatform(child.Platform)), parent.Digest))
+		}},
+		refs:     map[string]refOwner{},
+		byDigest: map[digest.Digest]*packBlob{},
+		children: map[digest.Digest][]digest.Digest{},
+		content:  map[digest.Digest][]byte{},
+		seen:     map[digest.Digest]bool{},
+		listed:   map[string]bool{},
+		g:        &graph{},
+	}
+}
+
+// add walks root and everything it references at src.
+func (c *collector) add(src Source, root ocispec.Descriptor) error {
+	return oci.Walk(c.ctx, src, root, c.walkOpts, c.seen, func(d ocispec.Descriptor, content []byte) error {
+		return c.visit(src, d, content)
+	})
+}
+
+// visit records a blob the walk reached; content is the bytes of a
+// manifest or index, nil for any other blob.
+func (c *collector) visit(src Source, d ocispec.Descriptor, content []byte) error {
+	if c.byDigest[d.Digest] != nil {
+		return nil
+	}
+	if err := format.CheckDigest(d.Digest); err != nil {
+		return fmt.Errorf("%s: %w", src, err)
+	}
+	b := &packBlob{Blob: &Blob{Digest: d.Digest, Size: d.Size, MediaType: d.MediaType, Encoding: CompressionNone,
+		StoredSize: d.Size, StoredDigest: d.Digest}, src: src}
+	c.byDigest[d.Digest] = b
+	if content == nil {
+		c.data = append(c.data, b)
+		return nil
+	}
+	c.meta = append(c.meta, b)
+	c.content[d.Digest] = content
+	kids, err := oci.Children(d, content)
+	if err != nil {
+		return err
+	}
+	for _, k := range kids {
+		if !oci.IsIndex(d.MediaType) || len(c.platforms) == 0 || oci.MatchPlatform(k.Platform, c.platforms) {
+			c.children[d.Digest] = append(c.children[d.Digest], k.Digest)
+		}
+	}
+	return nil
+}
+
+// listEntry adds d to the layout's index.json entries, once per ref name.
+func (c *collector) listEntry(d ocispec.Descriptor) {
+	key := d.Annotations[ocispec.AnnotationRefName] + "@" + d.Digest.String()
+	if !c.listed[key] {
+		c.listed[key] = true
+		c.g.manifests = append(c.g.manifests, d)
+	}
+}
+
+// addRoots packs the entries src names; a ref name may stand for one
+// digest only.
+func (c *collector) addRoots(src Source) error {
+	roots, err := src.Roots(c.ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range roots {
+		ref := r.Annotations[ocispec.AnnotationRefName]
+		if prev, ok := c.refs[ref]; ok && ref != "" && prev.digest != r.Digest {
+			return fmt.Errorf("ref name %q is %s in %s but %s in %s: pack them into separate bundles or retag one", ref, prev.digest, prev.source, r.Digest, src)
+		}
+		c.refs[ref] = refOwner{r.Digest, src.String()}
+		if err := c.add(src, r); err != nil {
+			return fmt.Errorf("%s: %w", src, err)
+		}
+		c.listEntry(r)
+	}
+	return nil
+}
+
+// addRelated packs what is tagged after the manifest or index m at its
+// own source, and its referrers at every source that is asked.
+func (c *collector) addRelated(sources []Source, m *packBlob) error {
+	if a, ok := m.src.(AttachedSource); ok {
+		if err := c.addAttached(m.src, a, m.Digest); err != nil {
+			return err
+		}
+	}
+	for _, src := range sources {
+		if isRemote(src) && src != m.src {
+			continue
+		}
+		if err := c.addReferrers(src, m.Digest); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addAttached packs the manifests owner keeps tagged after d, under their
+// ref names.
+func (c *collector) addAttached(owner Source, a AttachedSource, d digest.Digest) error {
+	tagged, err := a.Attached(c.ctx, d)
+	if err != nil {
+		return err
+	}
+	for _, r := range tagged {
+		ref := r.Annotations[ocispec.AnnotationRefName]
+		if prev, ok := c.refs[ref]; ok && prev.digest != r.Digest {
+			return fmt.Errorf("ref name %q is %s in %s but %s in %s: pack them into separate bundles", ref, prev.digest, prev.source, r.Digest, owner)
+		}
+		c.refs[ref] = refOwner{r.Digest, owner.String()}
+		if c.byDigest[r.Digest] == nil {
+			c.notice(fmt.Sprintf("added %s (%s), tagged after %s", ref, r.Digest, d))
+		}
+		if err := c.add(owner, r); err != nil {
+			return fmt.Errorf("%s: %w", owner, err)
+		}
+		c.listEntry(r)
+	}
+	return nil
+}
+
+// addReferrers packs the manifests src lists as referrers of d, without
+// ref names.
+func (c *collector) addReferrers(src Source, d digest.Digest) error {
+	rs, err := src.Referrers(c.ctx, d)
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		r.Annotations = withoutRefName(r.Annotations)
+		if c.byDigest[r.Digest] == nil {
+			c.notice(fmt.Sprintf("added referrer %s (%s) of %s from %s", r.Digest, orUnknown(r.ArtifactType), d, src))
+		}
+		if err := c.add(src, r); err != nil {
+			return fmt.Errorf("%s: %w", src, err)
+		}
+		c.listEntry(r)
+	}
+	return nil
+}
+
+// markBaseBlobs marks the blobs a base put at the destination: they are
+// not carried, and not fetched.
+func (c *collector) markBaseBlobs() {
+	for _, b := range c.g.blobs {
+		if id := c.bases.of(b.Digest, b.Size, b.MediaType); id != "" {
+			b.Base = id
+			b.Encoding, b.StoredSize, b.StoredDigest = CompressionNone, b.Size, b.Digest
+		}
+	}
+}
+
+// summarize describes each index.json entry for inspect.
+func (c *collector) summarize() {
+	for _, m := range c.g.manifests {
+		img := Image{Ref: m.Annotations[ocispec.AnnotationRefName], Digest: m.Digest, MediaType: m.MediaType}
+		if s := oci.Subject(c.content[m.Digest]); s != nil {
+			img.Subject = s.Digest
+		}
+		img.Size = c.treeSize(m.Digest, map[digest.Digest]bool{})
+		img.Platforms = platformsOf(c.ctx, c.byDigest, c.content, m, c.bases)
+		c.g.images = append(c.g.images, img)
+	}
+}
+
+// treeSize is the bytes of d and of everything it references that is
+// packed, each blob counted once.
+func (c *collector) treeSize(d digest.Digest, counted map[digest.Digest]bool) int64 {
+	if counted[d] || c.byDigest[d] == nil {
+		return 0
+	}
+	counted[d] = true
+	n := c.byDigest[d].Size
+	for _, k := range c.children[d] {
+		n += c.treeSize(k, counted)
+	}
+	return n
+}
+
+// orUnknown names a missing platform or artifact type in notices.
+func orUnknown(s string) string {
+	if s == "" {
+		return "no platform"
+	}
+	return s
+}
+
+// withoutRefName drops the ref name of a referrer: referrers are packed
+// for their subject, not as tags of their own.
+func withoutRefName(a map[string]string) map[string]string {
+	if _, ok := a[ocispec.AnnotationRefName]; !ok {
+		return a
+	}
+	out := map[string]string{}
+	for k, v := range a {
+		if k != ocispec.AnnotationRefName {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// platformsOf lists the platforms of an entry: of each kept child for an
+// index, from the descriptor or the config for an image.
+func platformsOf(ctx context.Context, blobs map[digest.Digest]*packBlob, content map[digest.Digest][]byte, d ocispec.Descriptor, bases *baseLookup) []string {
+	if oci.IsIndex(d.MediaType) {
+		var out []string
+		var idx ocispec.Index
+		json.Unmarshal(content[d.Digest], &idx)
+		for _, m := range idx.Manifests {
+			if blobs[m.Digest] != nil && m.Platform != nil {
+				out = append(out, oci.FormatPlatform(m.Platform))
+			}
+		}
+		return out
+	}
+	if d.Platform != nil {
+		return []string{oci.FormatPlatform(d.Platform)}
+	}
+	var m ocispec.Manifest
+	if json.Unmarshal(content[d.Digest], &m) != nil || m.Config.Size > oci.MaxManifestSize || blobs[m.Config.Digest] == nil {
+		return nil
+	}
+	if m.Config.MediaType != ocispec.MediaTypeImageConfig && m.Config.MediaType != "application/vnd.docker.container.image.v1+json" {
+		return nil
+	}
+	if blobs[m.Config.Digest].Base != "" {
+		// Not fetched: the bases' summaries say what they knew.
+		return bases.platforms[d.Digest]
+	}
+	c, err := oci.ReadManifest(ctx, blobs[m.Config.Digest].src, m.Config)
+	if err != nil {
+		return nil
+	}
+	var p ocispec.Platform
+	if json.Unmarshal(c, &p) != nil || p.OS == "" {
+		return nil
+	}
+	return []string{oci.FormatPlatform(&p)}
+}

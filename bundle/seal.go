@@ -1,0 +1,105 @@
+package bundle
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/airgap-bundle/bundle/format"
+	"github.com/airgap-bundle/bundle/sign"
+)
+
+// Sealing: the bundle id, the index's final bytes and their signature.
+
+// bundleID derives the id from what identifies the bundle's content and
+// options, so that equal inputs give equal ids (reproducible packs).
+func bundleID(x *Index, layoutIndex []byte, blobs []*packBlob) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "airgap-bundle v1\n%s\n%s\n%s\n%d\n", x.Packer, x.Created, x.Compression, x.MaxVolumeSize)
+	if x.Signer != nil {
+		fmt.Fprintf(h, "%s\n", x.Signer.KeyID)
+	}
+	// Bases and which blobs they supply are part of the content: a delta
+	// and a full bundle of the same images differ. (Nothing is added when
+	// there are no bases, so full bundles keep their ids.)
+	for _, b := range x.Bases {
+		fmt.Fprintf(h, "base %s %s\n", b.BundleID, b.Index)
+	}
+	h.Write(layoutIndex)
+	for _, b := range blobs {
+		fmt.Fprintf(h, "\n%s %s %d", b.Digest, b.Encoding, b.StoredSize)
+		if b.Base != "" {
+			fmt.Fprintf(h, " base %s", b.Base)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// signerVerifier returns the verifier for s's public key, after checking
+// that s names its key and algorithm as a reader of the bundle will.
+func signerVerifier(s sign.Signer) (*sign.Verifier, error) {
+	pub := s.Public()
+	if pub == nil {
+		return nil, fmt.Errorf("signer %s has no public key to check its signatures with", s.KeyID())
+	}
+	v, err := sign.NewVerifier(pub)
+	if err != nil {
+		return nil, fmt.Errorf("signer %s: %w", s.KeyID(), err)
+	}
+	if s.KeyID() != v.KeyID() || s.Algorithm() != v.Algorithm() {
+		return nil, fmt.Errorf("signer says it is key %s (%s), but its public key is %s (%s)", s.KeyID(), s.Algorithm(), v.KeyID(), v.Algorithm())
+	}
+	return v, nil
+}
+
+// indexSeal makes the bundle index's final bytes and their signature, and
+// checks both as a reader will.
+type indexSeal struct {
+	signer     sign.Signer    // nil: unsigned
+	check      *sign.Verifier // signer's own public key
+	indexBytes []byte
+	sig        []byte
+}
+
+// newIndexSeal checks that signer (nil for none) can sign a bundle that
+// its public key verifies.
+func newIndexSeal(signer sign.Signer) (*indexSeal, error) {
+	s := &indexSeal{signer: signer}
+	if signer != nil {
+		v, err := signerVerifier(signer)
+		if err != nil {
+			return nil, err
+		}
+		s.check = v
+	}
+	return s, nil
+}
+
+// seal marshals x, validates it and signs the bytes.
+func (s *indexSeal) seal(ctx context.Context, x *Index) error {
+	var err error
+	if s.indexBytes, err = format.MarshalIndex(x); err != nil {
+		return err
+	}
+	// The rules a reader applies, on the index as built (decoding the
+	// bytes again would double the memory a large index takes).
+	if err := x.Validate(len(s.indexBytes)); err != nil {
+		return fmt.Errorf("internal error: packed index does not validate: %w", err)
+	}
+	if s.signer == nil {
+		return nil
+	}
+	if s.sig, err = s.signer.Sign(ctx, s.indexBytes); err != nil {
+		return fmt.Errorf("sign bundle index: %w", err)
+	}
+	// A signature that does not verify would be found only on the far
+	// side of the air gap.
+	if err := s.check.Verify(s.indexBytes, s.sig); err != nil {
+		return fmt.Errorf("signer %s made a signature over the bundle index that its own public key does not verify: %w", s.signer.KeyID(), err)
+	}
+	if len(s.sig) > MaxSignatureSize {
+		return fmt.Errorf("signature of %d bytes is larger than the %d the format allows; use a smaller key", len(s.sig), MaxSignatureSize)
+	}
+	return nil
+}

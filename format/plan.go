@@ -1,0 +1,174 @@
+package format
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// ErrTooSmall is wrapped when the volume size cannot hold the index and
+// anything else.
+var ErrTooSmall = errors.New("volume size too small")
+
+// VolumeSizeError is a volume size limit that the bundle cannot be cut
+// to. It is ErrTooSmall (errors.Is).
+type VolumeSizeError struct {
+	Limit int64 // the limit given, in bytes
+	// Need is the bytes each volume needs for the bundle index and
+	// headers; 0 when that fits but Blob does not.
+	Need int64
+	// Blob would need more segments than a blob may have (9999).
+	Blob digest.Digest
+}
+
+func (e *VolumeSizeError) Error() string {
+	if e.Blob != "" {
+		return fmt.Sprintf("%v: blob %s would need more than 9999 segments of at most %d bytes", ErrTooSmall, e.Blob, e.Limit)
+	}
+	return fmt.Sprintf("%v: each volume needs %d bytes for the bundle index and headers, and the limit is %d", ErrTooSmall, e.Need, e.Limit)
+}
+
+func (e *VolumeSizeError) Unwrap() error { return ErrTooSmall }
+
+// maxSegments is the most placements a blob may have (SPEC 4.5: .part0001
+// to .part9999).
+const maxSegments = 9999
+
+// placeholderDigest stands in for segment digests while planning: the
+// writer learns them later, and every sha256 digest has its length, so
+// the index planned has the length of the index written.
+var placeholderDigest = digest.NewDigestFromEncoded(digest.SHA256, strings.Repeat("0", 64))
+
+// Plan places every blob's stored bytes into volumes of at most
+// maxVolumeSize bytes (0: one volume) and sets offsets, lengths and volume
+// sizes; segment digests are left as placeholders of the right length for
+// the writer to fill in. Every volume starts with a prefix whose size
+// depends on the index, which holds the offsets: Plan iterates to a fixed
+// point, reserving more room for the prefix each round it outgrows.
+func Plan(x *Index, maxVolumeSize int64) error {
+	sizer, err := newIndexSizer(x)
+	if err != nil {
+		return err
+	}
+	var reserve int64
+	for round := 0; round < 64; round++ {
+		capacity := int64(-1)
+		if maxVolumeSize > 0 {
+			capacity = maxVolumeSize - reserve - 2*BlockSize
+		}
+		if maxVolumeSize > 0 && capacity < 2*BlockSize {
+			return &VolumeSizeError{Limit: maxVolumeSize, Need: reserve + 4*BlockSize}
+		}
+		volData, err := placeBlobs(x, maxVolumeSize, capacity)
+		if err != nil {
+			return err
+		}
+		prefix := settlePrefix(x, sizer, volData)
+		if maxVolumeSize == 0 || prefix <= reserve {
+			return nil
+		}
+		reserve = prefix + 8*BlockSize
+	}
+	return errors.New("internal error: volume plan did not settle")
+}
+
+// volumeFiller fills volumes with blob members in index order, at offsets
+// from the end of the prefix (whose size is not known yet).
+type volumeFiller struct {
+	limit    int64   // the volume size limit, for errors
+	capacity int64   // bytes of members a volume holds; -1: no limit
+	vol      int     // the volume being filled, from 1
+	used     int64   // bytes of members in it so far
+	volData  []int64 // bytes of members of each volume filled
+}
+
+// placeBlobs places every blob and returns the bytes of members in each
+// volume.
+func placeBlobs(x *Index, limit, capacity int64) ([]int64, error) {
+	f := &volumeFiller{limit: limit, capacity: capacity, vol: 1}
+	for i := range x.Blobs {
+		if err := f.place(&x.Blobs[i]); err != nil {
+			return nil, err
+		}
+	}
+	return append(f.volData, f.used), nil
+}
+
+// place cuts b's stored bytes into segments that fill the volumes in
+// turn. A blob from a base has no placements; an empty blob has one
+// empty segment.
+func (f *volumeFiller) place(b *Blob) error {
+	b.Placements = b.Placements[:0]
+	if b.Base != "" {
+		b.Placements = []Placement{}
+		return nil
+	}
+	remaining, first := b.StoredSize, true
+	for first || remaining > 0 {
+		n, fits := f.segmentLen(remaining)
+		if !fits {
+			f.volData = append(f.volData, f.used)
+			f.vol, f.used = f.vol+1, 0
+			continue
+		}
+		if len(b.Placements) == maxSegments {
+			return &VolumeSizeError{Limit: f.limit, Blob: b.Digest}
+		}
+		b.Placements = append(b.Placements, Placement{Volume: f.vol, Offset: f.used + BlockSize, Length: n, Digest: placeholderDigest})
+		f.used += MemberSize(n)
+		remaining -= n
+		first = false
+	}
+	return nil
+}
+
+// segmentLen is how many of remaining bytes the current volume takes as
+// one member: all (up to MaxMemberSize) when they fit, else the whole
+// blocks that fit; fits is false when not even one block does.
+func (f *volumeFiller) segmentLen(remaining int64) (n int64, fits bool) {
+	room := int64(1 << 62)
+	if f.capacity >= 0 {
+		room = f.capacity - f.used
+	}
+	n = remaining
+	if n > MaxMemberSize {
+		n = MaxMemberSize
+	}
+	if MemberSize(n) <= room {
+		return n, true
+	}
+	n = (room - BlockSize) / BlockSize * BlockSize
+	return n, n > 0
+}
+
+// settlePrefix turns the relative offsets into absolute ones and sizes
+// the volumes, for the prefix the resulting index needs, until that
+// prefix stops changing (or 18 rounds: the caller then reserves more).
+// It returns the prefix size last used.
+func settlePrefix(x *Index, sizer *indexSizer, volData []int64) int64 {
+	x.Volumes = make([]Volume, len(volData))
+	relOffsets := make([][]int64, len(x.Blobs))
+	for i := range x.Blobs {
+		for _, p := range x.Blobs[i].Placements {
+			relOffsets[i] = append(relOffsets[i], p.Offset)
+		}
+	}
+	prefix := x.PrefixSize(sizer.size(x))
+	for iter := 0; ; iter++ {
+		for i := range x.Blobs {
+			for j := range x.Blobs[i].Placements {
+				x.Blobs[i].Placements[j].Offset = prefix + relOffsets[i][j]
+			}
+		}
+		for v := range volData {
+			x.Volumes[v] = Volume{Number: v + 1, Size: prefix + volData[v] + 2*BlockSize}
+		}
+		next := x.PrefixSize(sizer.size(x))
+		if next == prefix || iter > 16 {
+			return prefix
+		}
+		prefix = next
+	}
+}
