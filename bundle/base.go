@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/airgap-bundle/bundle/sign"
 	"github.com/opencontainers/go-digest"
@@ -18,7 +19,7 @@ import (
 // index, exactly as signed, says which blobs unpacking it put at the
 // destination.
 type BaseBundle struct {
-	Index      *Index
+	Index      *format.Index
 	IndexBytes []byte
 	Signature  []byte // nil when unsigned or not found beside a bare bundle.json
 	Path       string
@@ -56,8 +57,8 @@ func LoadBase(ctx context.Context, path string, key *sign.Verifier) (*BaseBundle
 		h, err := readHeader(ctx, FileVolume(path), nil)
 		switch {
 		case err == nil:
-			s = &Set{Index: h.Index, IndexBytes: h.IndexBytes, Signature: h.Signature, Volumes: map[int]*VolumeHeader{h.Number: h}}
-		case errors.Is(err, ErrNotVolume):
+			s = &Set{Index: h.Index, IndexBytes: h.IndexBytes, Signature: h.Signature, Volumes: map[int]*format.VolumeHeader{h.Number: h}}
+		case errors.Is(err, format.ErrNotVolume):
 			if s, err = readBareIndex(path); err != nil {
 				return nil, err
 			}
@@ -82,19 +83,19 @@ func readBareIndex(path string) (*Set, error) {
 		return nil, fmt.Errorf("base bundle: %w", err)
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxIndexSize+1))
+	b, err := io.ReadAll(io.LimitReader(f, format.MaxIndexSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("base bundle: %w", err)
 	}
-	x, err := ParseIndex(b)
+	x, err := format.ParseIndex(b)
 	if err != nil {
 		return nil, fmt.Errorf("base bundle %s is neither a volume nor a bundle.json: %w", path, err)
 	}
-	s := &Set{Index: x, IndexBytes: b, Volumes: map[int]*VolumeHeader{}}
+	s := &Set{Index: x, IndexBytes: b, Volumes: map[int]*format.VolumeHeader{}}
 	if x.Signer != nil {
 		sig, err := os.ReadFile(path + ".sig")
 		switch {
-		case err == nil && len(sig) > 0 && len(sig) <= MaxSignatureSize:
+		case err == nil && len(sig) > 0 && len(sig) <= format.MaxSignatureSize:
 			s.Signature = sig
 		case err == nil:
 			return nil, fmt.Errorf("base bundle: %s.sig is %d bytes, not a signature", path, len(sig))
@@ -111,7 +112,7 @@ func readBareIndex(path string) (*Set, error) {
 // destination: the first base, in the order given, that lists it (carried
 // there, or itself expected from one of that bundle's bases).
 type baseLookup struct {
-	bases []Base
+	bases []format.Base
 	by    map[digest.Digest]baseEntry
 	// platforms of the bases' image summaries, by manifest digest.
 	platforms map[digest.Digest][]string
@@ -123,7 +124,7 @@ type baseEntry struct {
 }
 
 func newBaseLookup(invs []*InventoryFile, bases []*BaseBundle) (*baseLookup, error) {
-	l := &baseLookup{bases: []Base{}, by: map[digest.Digest]baseEntry{}, platforms: map[digest.Digest][]string{}}
+	l := &baseLookup{bases: []format.Base{}, by: map[digest.Digest]baseEntry{}, platforms: map[digest.Digest][]string{}}
 	seen := map[string]digest.Digest{}
 	// add lists a base once; it reports false for one given before.
 	add := func(id string, d digest.Digest) (bool, error) {
@@ -134,7 +135,7 @@ func newBaseLookup(invs []*InventoryFile, bases []*BaseBundle) (*baseLookup, err
 			return false, nil
 		}
 		seen[id] = d
-		l.bases = append(l.bases, Base{BundleID: id, Index: d})
+		l.bases = append(l.bases, format.Base{BundleID: id, Index: d})
 		return true, nil
 	}
 	supply := func(id string, d digest.Digest, size int64) {

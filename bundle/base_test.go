@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/airgap-bundle/bundle/format"
-
 	"github.com/airgap-bundle/bundle/sign"
 	"github.com/opencontainers/go-digest"
 )
@@ -31,7 +30,7 @@ func TestLoadBase(t *testing.T) {
 		t.Fatal(err)
 	}
 	bare := t.TempDir()
-	jsonPath := filepath.Join(bare, MemberIndex)
+	jsonPath := filepath.Join(bare, format.MemberIndex)
 	mustWrite(t, jsonPath, indexBytes)
 	mustWrite(t, jsonPath+".sig", h.Signature)
 
@@ -58,13 +57,13 @@ func TestLoadBase(t *testing.T) {
 	}
 
 	// A bundle.json without its .sig counts as unsigned.
-	nosig := filepath.Join(t.TempDir(), MemberIndex)
+	nosig := filepath.Join(t.TempDir(), format.MemberIndex)
 	mustWrite(t, nosig, indexBytes)
 	if _, err := LoadBase(ctx, nosig, key); !errors.Is(err, ErrUnsigned) {
 		t.Errorf("bundle.json without .sig: %v, want ErrUnsigned", err)
 	}
 	// An altered bundle.json (still valid) fails its signature.
-	altered := filepath.Join(t.TempDir(), MemberIndex)
+	altered := filepath.Join(t.TempDir(), format.MemberIndex)
 	mustWrite(t, altered, bytes.Replace(indexBytes, []byte(`"packer":"bundle-test"`), []byte(`"packer":"bundle-tesT"`), 1))
 	mustWrite(t, altered+".sig", h.Signature)
 	if _, err := LoadBase(ctx, altered, key); !errors.Is(err, ErrBadSignature) {
@@ -119,7 +118,7 @@ func TestParseIndexBaseRules(t *testing.T) {
 	v1dir, v1 := packSources(t, []Source{d.v1}, PackOptions{Signer: signer})
 	deltaDir, _ := packSources(t, []Source{d.v2}, PackOptions{Signer: signer, Bases: []*BaseBundle{loadBase(t, v1dir)}})
 	b, _ := readBundleIndexBytes(t, deltaDir)
-	if _, err := ParseIndex(b); err != nil {
+	if _, err := format.ParseIndex(b); err != nil {
 		t.Fatalf("the delta's own index: %v", err)
 	}
 	s := string(b)
@@ -134,7 +133,7 @@ func TestParseIndexBaseRules(t *testing.T) {
 			if tc.doc == s {
 				t.Fatal("the edit did not apply")
 			}
-			if _, err := ParseIndex([]byte(tc.doc)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			if _, err := format.ParseIndex([]byte(tc.doc)); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("ParseIndex: %v, want an error with %q", err, tc.want)
 			}
 		})

@@ -49,7 +49,7 @@ func isRemote(src Source) bool {
 // graph is what the sources hold, deduplicated.
 type graph struct {
 	manifests []ocispec.Descriptor
-	images    []Image
+	images    []format.Image
 	blobs     []*packBlob
 }
 
@@ -135,7 +135,7 @@ func (c *collector) visit(src Source, d ocispec.Descriptor, content []byte) erro
 	if err := format.CheckDigest(d.Digest); err != nil {
 		return fmt.Errorf("%s: %w", src, err)
 	}
-	b := &packBlob{Blob: &Blob{Digest: d.Digest, Size: d.Size, MediaType: d.MediaType, Encoding: CompressionNone,
+	b := &packBlob{Blob: &format.Blob{Digest: d.Digest, Size: d.Size, MediaType: d.MediaType, Encoding: format.CompressionNone,
 		StoredSize: d.Size, StoredDigest: d.Digest}, src: src}
 	c.byDigest[d.Digest] = b
 	if content == nil {
@@ -255,7 +255,7 @@ func (c *collector) markBaseBlobs() {
 	for _, b := range c.g.blobs {
 		if id := c.bases.of(b.Digest, b.Size, b.MediaType); id != "" {
 			b.Base = id
-			b.Encoding, b.StoredSize, b.StoredDigest = CompressionNone, b.Size, b.Digest
+			b.Encoding, b.StoredSize, b.StoredDigest = format.CompressionNone, b.Size, b.Digest
 		}
 	}
 }
@@ -263,7 +263,7 @@ func (c *collector) markBaseBlobs() {
 // summarize describes each index.json entry for inspect.
 func (c *collector) summarize() {
 	for _, m := range c.g.manifests {
-		img := Image{Ref: m.Annotations[ocispec.AnnotationRefName], Digest: m.Digest, MediaType: m.MediaType}
+		img := format.Image{Ref: m.Annotations[ocispec.AnnotationRefName], Digest: m.Digest, MediaType: m.MediaType}
 		if s := oci.Subject(c.content[m.Digest]); s != nil {
 			img.Subject = s.Digest
 		}

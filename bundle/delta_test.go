@@ -17,6 +17,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -93,7 +94,7 @@ func loadBase(t testing.TB, dir string) *BaseBundle {
 }
 
 // carried and fromBase split the blobs of x.
-func carried(x *Index) []digest.Digest {
+func carried(x *format.Index) []digest.Digest {
 	var out []digest.Digest
 	for _, b := range x.Blobs {
 		if b.Base == "" {
@@ -103,7 +104,7 @@ func carried(x *Index) []digest.Digest {
 	return sortedDigests(out)
 }
 
-func fromBase(x *Index, id string) []digest.Digest {
+func fromBase(x *format.Index, id string) []digest.Digest {
 	var out []digest.Digest
 	for _, b := range x.Blobs {
 		if b.Base == id {
@@ -127,7 +128,7 @@ func digestsOf(ds ...ocispec.Descriptor) []digest.Digest {
 	return sortedDigests(out)
 }
 
-func volumesSize(x *Index) int64 {
+func volumesSize(x *format.Index) int64 {
 	var n int64
 	for _, v := range x.Volumes {
 		n += v.Size
@@ -171,7 +172,7 @@ func TestDeltaCarriesOnlyWhatTheBaseLacks(t *testing.T) {
 			continue
 		}
 		shared += b.Size
-		if b.Base != v1.BundleID || len(b.Placements) != 0 || b.Encoding != CompressionNone || b.StoredSize != b.Size || b.StoredDigest != b.Digest {
+		if b.Base != v1.BundleID || len(b.Placements) != 0 || b.Encoding != format.CompressionNone || b.StoredSize != b.Size || b.StoredDigest != b.Digest {
 			t.Errorf("base blob %+v: want base %s, no placements, encoding none, stored = blob", b, v1.BundleID)
 		}
 		if src.fetched[b.Digest] != 0 {
@@ -190,7 +191,7 @@ func TestDeltaCarriesOnlyWhatTheBaseLacks(t *testing.T) {
 	if got, want := fromBase(delta, v1.BundleID), sortedDigests([]digest.Digest{d.l1.Digest, d.l3.Digest, cfg}); !slices.Equal(got, want) {
 		t.Errorf("from base: %v, want l1, l3 and the config %v", got, want)
 	}
-	if want := []Base{{BundleID: v1.BundleID, Index: base.Digest()}}; !slices.Equal(delta.Bases, want) {
+	if want := []format.Base{{BundleID: v1.BundleID, Index: base.Digest()}}; !slices.Equal(delta.Bases, want) {
 		t.Errorf("bases %v, want %v", delta.Bases, want)
 	}
 	if ib, _ := readBundleIndexBytes(t, v1dir); base.Digest() != digest.FromBytes(ib) {
@@ -245,7 +246,7 @@ func TestDeltaUnpackEqualsFull(t *testing.T) {
 	d := newDeltaVersions(t)
 	signer := testSigner(t)
 	v1dir, _ := packSources(t, []Source{d.v1}, PackOptions{Signer: signer})
-	deltaDir, _ := packSources(t, []Source{d.v2}, PackOptions{Signer: signer, Compression: CompressionZstd, MaxVolumeSize: 100 << 10, Bases: []*BaseBundle{loadBase(t, v1dir)}})
+	deltaDir, _ := packSources(t, []Source{d.v2}, PackOptions{Signer: signer, Compression: format.CompressionZstd, MaxVolumeSize: 100 << 10, Bases: []*BaseBundle{loadBase(t, v1dir)}})
 	fullDir, _ := packSources(t, []Source{d.v2}, PackOptions{Signer: signer})
 
 	root := t.TempDir()
@@ -432,7 +433,7 @@ func TestPackBasesListedInOrderOnce(t *testing.T) {
 	otherDir, other := packLayout(t, PackOptions{Signer: signer})
 	b1, bo := loadBase(t, v1dir), loadBase(t, otherDir)
 	_, x := packSources(t, []Source{d.v2}, PackOptions{Signer: signer, Bases: []*BaseBundle{bo, b1, bo, b1}})
-	want := []Base{{BundleID: other.BundleID, Index: bo.Digest()}, {BundleID: v1.BundleID, Index: b1.Digest()}}
+	want := []format.Base{{BundleID: other.BundleID, Index: bo.Digest()}, {BundleID: v1.BundleID, Index: b1.Digest()}}
 	if !slices.Equal(x.Bases, want) {
 		t.Errorf("bases %v, want %v (in order, once, including one that supplies nothing)", x.Bases, want)
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/internal/bytesize"
 	"github.com/airgap-bundle/bundle/location"
 	"github.com/airgap-bundle/bundle/oci"
@@ -29,7 +30,7 @@ type LayoutDestination struct {
 	path string
 	o    LayoutOptions
 	l    *oci.Layout
-	x    *Index
+	x    *format.Index
 }
 
 // The layout's blob writer is filled by the kernel when volumes are files.
@@ -218,7 +219,7 @@ func (d *LayoutDestination) Name(_ context.Context, entries []ocispec.Descriptor
 // retag returns x's index.json entries with the one image, the entry not
 // attached to another (a signature or SBOM referrer keeps pointing at its
 // subject by digest), recorded under the ref name tag.
-func retag(x *Index, path, tag string) ([]ocispec.Descriptor, error) {
+func retag(x *format.Index, path, tag string) ([]ocispec.Descriptor, error) {
 	attached := map[digest.Digest]bool{}
 	for _, im := range x.Images {
 		if im.Subject != "" {
@@ -270,7 +271,7 @@ func unpackDestination(dest string) (location.Location, error) {
 // the layout l (nil: nothing is there), a regular file of the right size,
 // and with verify its content hashes to its digest. It lists every blob
 // that fails in one *MissingBaseBlobsError.
-func checkBaseBlobs(ctx context.Context, x *Index, dest string, l *oci.Layout, verify bool) error {
+func checkBaseBlobs(ctx context.Context, x *format.Index, dest string, l *oci.Layout, verify bool) error {
 	e := &MissingBaseBlobsError{BundleID: x.BundleID, Dest: dest, Missing: map[string][]digest.Digest{}, Damaged: map[string][]digest.Digest{}}
 	bad := false
 	for i := range x.Blobs {
@@ -304,7 +305,7 @@ func checkBaseBlobs(ctx context.Context, x *Index, dest string, l *oci.Layout, v
 }
 
 // blobMatches re-hashes the blob file of b in l.
-func blobMatches(ctx context.Context, l *oci.Layout, b *Blob) (bool, error) {
+func blobMatches(ctx context.Context, l *oci.Layout, b *format.Blob) (bool, error) {
 	rc, err := l.Fetch(ctx, ocispec.Descriptor{MediaType: b.MediaType, Digest: b.Digest, Size: b.Size})
 	if err != nil {
 		return false, err

@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -65,7 +66,7 @@ type Destination interface {
 	Name(ctx context.Context, entries []ocispec.Descriptor, content func(digest.Digest) ([]byte, error)) ([]NameChange, error)
 	// Blobs lists the blobs the destination holds, for an inventory
 	// (TakeInventory): what the next bundle need not carry.
-	Blobs(ctx context.Context, o InventoryOptions) ([]Content, error)
+	Blobs(ctx context.Context, o InventoryOptions) ([]format.Content, error)
 }
 
 // BlobWriter takes a blob's bytes and stores them on Commit.
@@ -94,7 +95,7 @@ type BlobCopier interface {
 
 // Plan is what a destination is told before anything is written.
 type Plan struct {
-	Index *Index
+	Index *format.Index
 	// Repositories is every repository content goes into, sorted.
 	Repositories []string
 }
@@ -119,7 +120,7 @@ type UnpackOptions struct {
 
 // UnpackResult says what Set.Unpack did.
 type UnpackResult struct {
-	Index *Index
+	Index *format.Index
 	// Images lists every named entry of the bundle and where it went.
 	Images []UnpackedImage
 	// Blobs counts blobs put, mounted from another repository of the
@@ -148,7 +149,7 @@ func (s *Set) Unpack(ctx context.Context, dest Destination, o UnpackOptions) (*U
 		return nil, err
 	}
 	w := &walk{ctx: ctx, set: s, dest: dest, res: &UnpackResult{Index: s.Index}, notice: o.Notice,
-		readers: map[int]VolumeReader{}, blobs: map[digest.Digest]*Blob{}}
+		readers: map[int]VolumeReader{}, blobs: map[digest.Digest]*format.Blob{}}
 	if w.notice == nil {
 		w.notice = func(string) {}
 	}
@@ -195,7 +196,7 @@ type walk struct {
 	res    *UnpackResult
 	notice func(string)
 
-	blobs    map[digest.Digest]*Blob
+	blobs    map[digest.Digest]*format.Blob
 	children map[digest.Digest][]digest.Digest // of each manifest, carried ones only
 	subjects map[digest.Digest]digest.Digest
 	// Children of an index the bundle does not carry (a platform filter
@@ -214,7 +215,7 @@ func (w *walk) graph() error {
 	w.missingChildren = map[digest.Digest]int{}
 	for i := range w.set.Index.Blobs {
 		b := &w.set.Index.Blobs[i]
-		if !IsManifestMediaType(b.MediaType) || b.Base != "" {
+		if !format.IsManifestMediaType(b.MediaType) || b.Base != "" {
 			continue
 		}
 		content, err := w.content(b.Digest)
@@ -393,8 +394,8 @@ func (w *walk) baseBlobs() error {
 // destination, decoding zstd on the way; a discardSink when the
 // destination needs nothing (the bytes are still read and checked).
 // Manifests are put after the blobs, by manifests.
-func (w *walk) openBlob(b *Blob) (blobSink, error) {
-	if IsManifestMediaType(b.MediaType) {
+func (w *walk) openBlob(b *format.Blob) (blobSink, error) {
+	if format.IsManifestMediaType(b.MediaType) {
 		return discardSink{}, nil
 	}
 	desc := ocispec.Descriptor{MediaType: b.MediaType, Digest: b.Digest, Size: b.Size}
@@ -420,7 +421,7 @@ func (w *walk) openBlob(b *Blob) (blobSink, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c, ok := bw.(BlobCopier); ok && b.Encoding == CompressionNone && len(b.Placements) == 1 {
+	if c, ok := bw.(BlobCopier); ok && b.Encoding == format.CompressionNone && len(b.Placements) == 1 {
 		// The one segment's digest is the blob digest (ParseIndex checks),
 		// and it is checked before Commit: hash once.
 		c.DigestCheckedByCaller()
@@ -433,7 +434,7 @@ func (w *walk) openBlob(b *Blob) (blobSink, error) {
 		w.res.BlobsPut++
 		w.res.BytesPut += b.Size
 	}
-	if b.Encoding == CompressionZstd {
+	if b.Encoding == format.CompressionZstd {
 		return newZstdSink(sink, b.Size, "blob "+b.Digest.String()), nil
 	}
 	return sink, nil
@@ -526,10 +527,10 @@ func (w *walk) name() error {
 // manifestOrder lists the manifests the bundle carries so that children
 // come before their parents and subjects before their referrers, which is
 // the order registries accept them in.
-func manifestOrder(x *Index, children map[digest.Digest][]digest.Digest, subjects map[digest.Digest]digest.Digest) []digest.Digest {
+func manifestOrder(x *format.Index, children map[digest.Digest][]digest.Digest, subjects map[digest.Digest]digest.Digest) []digest.Digest {
 	isManifest := map[digest.Digest]bool{}
 	for i := range x.Blobs {
-		if IsManifestMediaType(x.Blobs[i].MediaType) {
+		if format.IsManifestMediaType(x.Blobs[i].MediaType) {
 			isManifest[x.Blobs[i].Digest] = true
 		}
 	}

@@ -77,7 +77,7 @@ func chooseEncoding(ctx context.Context, b *packBlob) error {
 		return err
 	}
 	if cw.n+format.BlockSize <= b.Size {
-		b.Encoding = CompressionZstd
+		b.Encoding = format.CompressionZstd
 		b.StoredSize = cw.n
 		b.StoredDigest = digest.NewDigest(digest.SHA256, h)
 	}
@@ -102,7 +102,7 @@ func (c *countWriter) Write(p []byte) (int, error) {
 
 // openRaw opens a blob at its source; the reader fails at EOF if the bytes
 // do not match the digest, so nothing unverified is packed silently.
-func openRaw(ctx context.Context, src Source, b *Blob) (io.ReadCloser, error) {
+func openRaw(ctx context.Context, src Source, b *format.Blob) (io.ReadCloser, error) {
 	rc, err := src.Fetch(ctx, ocispec.Descriptor{MediaType: b.MediaType, Digest: b.Digest, Size: b.Size})
 	if err != nil {
 		return nil, err
@@ -143,9 +143,9 @@ func (r *checkedReader) Close() error { return r.c.Close() }
 
 // openStored streams the stored bytes of b: the blob itself, or its zstd
 // compression.
-func openStored(ctx context.Context, src Source, b *Blob) (io.ReadCloser, error) {
+func openStored(ctx context.Context, src Source, b *format.Blob) (io.ReadCloser, error) {
 	rc, err := openRaw(ctx, src, b)
-	if err != nil || b.Encoding == CompressionNone {
+	if err != nil || b.Encoding == format.CompressionNone {
 		return rc, err
 	}
 	pr, pw := io.Pipe()
@@ -167,8 +167,8 @@ func openStored(ctx context.Context, src Source, b *Blob) (io.ReadCloser, error)
 }
 
 // segmentDigests hashes the stored bytes of b segment by segment.
-func segmentDigests(ctx context.Context, src Source, b *Blob) error {
-	if b.Encoding == CompressionNone {
+func segmentDigests(ctx context.Context, src Source, b *format.Blob) error {
+	if b.Encoding == format.CompressionNone {
 		return rawSegmentDigests(ctx, src, b)
 	}
 	rc, err := openStored(ctx, src, b)
@@ -178,7 +178,7 @@ func segmentDigests(ctx context.Context, src Source, b *Blob) error {
 	defer rc.Close()
 	// Unencoded, the stored bytes are the blob, which rc checks.
 	var whole hash.Hash
-	if b.Encoding != CompressionNone {
+	if b.Encoding != format.CompressionNone {
 		whole = sha256.New()
 	}
 	for i := range b.Placements {
@@ -207,7 +207,7 @@ func segmentDigests(ctx context.Context, src Source, b *Blob) error {
 // rawSegmentDigests hashes an unencoded blob segment by segment and, from
 // the same read, as a whole against its digest, the two on two cores: the
 // segment digests are then known to describe the blob itself.
-func rawSegmentDigests(ctx context.Context, src Source, b *Blob) error {
+func rawSegmentDigests(ctx context.Context, src Source, b *format.Blob) error {
 	rc, err := src.Fetch(ctx, ocispec.Descriptor{MediaType: b.MediaType, Digest: b.Digest, Size: b.Size})
 	if err != nil {
 		return err
@@ -285,7 +285,7 @@ var placeholderDigest = digest.NewDigestFromEncoded(digest.SHA256, strings.Repea
 // segment, the blob's stored digest, and placeholders in the segments of
 // blobs cut into several, whose indexes in x.Blobs it returns: their
 // digests are found by hashing.
-func presetSegmentDigests(x *Index) []int {
+func presetSegmentDigests(x *format.Index) []int {
 	var split []int
 	for i := range x.Blobs {
 		b := &x.Blobs[i]

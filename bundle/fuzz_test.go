@@ -16,7 +16,6 @@ import (
 	"testing"
 
 	"github.com/airgap-bundle/bundle/format"
-
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -25,10 +24,10 @@ import (
 func fuzzBundles(f *testing.F) []string {
 	f.Helper()
 	signed, _ := packLayout(f, PackOptions{MaxVolumeSize: hostileVolumeSize, Signer: testSigner(f)})
-	zstdOne, _ := packLayout(f, PackOptions{Compression: CompressionZstd})
+	zstdOne, _ := packLayout(f, PackOptions{Compression: format.CompressionZstd})
 	src := newMemSource("fuzz")
 	src.addImage(f, "fuzz:1", src.add(ocispec.MediaTypeImageLayer, bytes.Repeat([]byte("fuzz "), 1000)))
-	small, _ := packSources(f, []Source{src}, PackOptions{Compression: CompressionZstd, MaxVolumeSize: 12 << 10})
+	small, _ := packSources(f, []Source{src}, PackOptions{Compression: format.CompressionZstd, MaxVolumeSize: 12 << 10})
 	return []string{signed, zstdOne, small}
 }
 
@@ -63,7 +62,7 @@ func FuzzParseIndex(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		x, err := ParseIndex(b)
+		x, err := format.ParseIndex(b)
 		if err != nil {
 			if x != nil {
 				t.Fatal("ParseIndex returned an index with an error")
@@ -79,7 +78,7 @@ func FuzzParseIndex(f *testing.F) {
 		// and named.
 		for _, v := range x.Volumes {
 			for _, m := range x.Members(v.Number) {
-				if MemberName(m.Blob, m.Part) == "" {
+				if format.MemberName(m.Blob, m.Part) == "" {
 					t.Fatal("empty member name")
 				}
 			}
@@ -90,7 +89,7 @@ func FuzzParseIndex(f *testing.F) {
 		}
 		// Offsets depend on the length of bundle.json: the re-marshalled
 		// index is checked for the length of the original.
-		var y Index
+		var y format.Index
 		dec := json.NewDecoder(bytes.NewReader(m))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&y); err != nil {
@@ -104,7 +103,7 @@ func FuzzParseIndex(f *testing.F) {
 			t.Fatalf("marshalling is not stable:\n%s\n%s", m, m2)
 		}
 		if x.PrefixSize(len(m)) == x.PrefixSize(len(b)) {
-			if _, err := ParseIndex(m); err != nil {
+			if _, err := format.ParseIndex(m); err != nil {
 				t.Fatalf("re-marshalled index does not parse: %v\n%s", err, m)
 			}
 		}
@@ -115,13 +114,13 @@ func FuzzParseIndex(f *testing.F) {
 // of n bytes: the members it reads whole are bounded by the format's limits
 // whatever their headers claim; the rest is proportional to the input.
 func volumeReadLimit(n int) uint64 {
-	return MaxIndexSize + MaxOCIIndexSize + MaxSignatureSize + 64*uint64(n) + 8<<20
+	return format.MaxIndexSize + format.MaxOCIIndexSize + format.MaxSignatureSize + 64*uint64(n) + 8<<20
 }
 
 // typedVolumeError reports whether err is one the volume reader documents.
 func typedVolumeError(err error) bool {
-	var ce *CorruptError
-	return errors.Is(err, ErrNotVolume) || errors.As(err, &ce)
+	var ce *format.CorruptError
+	return errors.Is(err, format.ErrNotVolume) || errors.As(err, &ce)
 }
 
 // FuzzReadVolume feeds arbitrary bytes to ReadVolumeHeader and, when the
@@ -163,7 +162,7 @@ func FuzzReadVolume(f *testing.F) {
 			}
 		}()
 		r := bytes.NewReader(data)
-		h, err := ReadVolumeHeader(r, "fuzz.tar")
+		h, err := format.ReadVolumeHeader(r, "fuzz.tar")
 		if err != nil {
 			if h != nil || !typedVolumeError(err) {
 				t.Fatalf("ReadVolumeHeader: header %v, untyped error %v (%T)", h != nil, err, err)

@@ -92,13 +92,13 @@ func layoutSource(t testing.TB, path, tag string) Source {
 // packLayout packs testdata/example-layout with opts into a new temporary
 // directory and returns it with the index. A zero opts.Created becomes
 // testCreated.
-func packLayout(t testing.TB, opts PackOptions) (dir string, idx *Index) {
+func packLayout(t testing.TB, opts PackOptions) (dir string, idx *format.Index) {
 	t.Helper()
 	return packSources(t, []Source{layoutSource(t, exampleLayout, "")}, opts)
 }
 
 // packSources packs sources with opts into a new temporary directory.
-func packSources(t testing.TB, sources []Source, opts PackOptions) (dir string, idx *Index) {
+func packSources(t testing.TB, sources []Source, opts PackOptions) (dir string, idx *format.Index) {
 	t.Helper()
 	if opts.Created.IsZero() {
 		opts.Created = testCreated
@@ -395,7 +395,7 @@ func xorByte(t testing.TB, path string, off int64, mask byte) {
 
 // packedBundle is the content of a bundle read back from its volumes.
 type packedBundle struct {
-	Index       *Index
+	Index       *format.Index
 	LayoutIndex []byte
 	// Stored holds each blob's stored bytes (its placements joined).
 	Stored map[digest.Digest][]byte
@@ -409,7 +409,7 @@ func readBundle(t testing.TB, dir string) *packedBundle {
 	var pb *packedBundle
 	for _, p := range volumeFiles(t, dir) {
 		data := mustRead(t, p)
-		h, err := ReadVolumeHeader(bytes.NewReader(data), p)
+		h, err := format.ReadVolumeHeader(bytes.NewReader(data), p)
 		if err != nil {
 			t.Fatalf("read %s: %v", p, err)
 		}
@@ -436,13 +436,13 @@ func readBundle(t testing.TB, dir string) *packedBundle {
 // segment digests computed, and it is signed by signer (nil: unsigned).
 // Sizes, encodings and digests of blobs are taken as they are in x, so a
 // test can make them lie; the result must still pass ParseIndex.
-func writeBundle(t testing.TB, x *Index, layoutIndex []byte, stored map[digest.Digest][]byte, signer *sign.KeySigner) (dir string, idx *Index, indexBytes []byte) {
+func writeBundle(t testing.TB, x *format.Index, layoutIndex []byte, stored map[digest.Digest][]byte, signer *sign.KeySigner) (dir string, idx *format.Index, indexBytes []byte) {
 	t.Helper()
 	x.Signer = nil
 	if signer != nil {
-		x.Signer = &Signer{KeyID: signer.KeyID(), Algorithm: signer.Algorithm()}
+		x.Signer = &format.Signer{KeyID: signer.KeyID(), Algorithm: signer.Algorithm()}
 	}
-	x.LayoutIndex = Content{Digest: digest.FromBytes(layoutIndex), Size: int64(len(layoutIndex))}
+	x.LayoutIndex = format.Content{Digest: digest.FromBytes(layoutIndex), Size: int64(len(layoutIndex))}
 	for i := range x.Blobs {
 		b := &x.Blobs[i]
 		if b.Base != "" {
@@ -453,7 +453,7 @@ func writeBundle(t testing.TB, x *Index, layoutIndex []byte, stored map[digest.D
 			t.Fatalf("writeBundle: no stored bytes for %s", b.Digest)
 		}
 		b.StoredSize, b.StoredDigest = int64(len(s)), digest.FromBytes(s)
-		if b.Encoding == CompressionNone {
+		if b.Encoding == format.CompressionNone {
 			// The format wants them equal; a test that changes the bytes
 			// makes the blob lie about its content.
 			b.StoredDigest = b.Digest
@@ -476,7 +476,7 @@ func writeBundle(t testing.TB, x *Index, layoutIndex []byte, stored map[digest.D
 	if err != nil {
 		t.Fatal(err)
 	}
-	idx, err = ParseIndex(indexBytes)
+	idx, err = format.ParseIndex(indexBytes)
 	if err != nil {
 		t.Fatalf("writeBundle: crafted index does not parse: %v", err)
 	}
@@ -494,17 +494,17 @@ func writeBundle(t testing.TB, x *Index, layoutIndex []byte, stored map[digest.D
 		members := []struct {
 			name string
 			data []byte
-		}{{MemberLayout, []byte(format.OCILayoutFile)}, {MemberOCIIndex, layoutIndex}, {MemberIndex, indexBytes}}
+		}{{format.MemberLayout, []byte(format.OCILayoutFile)}, {format.MemberOCIIndex, layoutIndex}, {format.MemberIndex, indexBytes}}
 		if sig != nil {
 			members = append(members, struct {
 				name string
 				data []byte
-			}{MemberSignature, sig})
+			}{format.MemberSignature, sig})
 		}
 		members = append(members, struct {
 			name string
 			data []byte
-		}{MemberVolume, format.VolumeMarker(x.BundleID, v.Number, total)})
+		}{format.MemberVolume, format.VolumeMarker(x.BundleID, v.Number, total)})
 		for _, m := range members {
 			if err := format.WriteMember(&buf, m.name, m.data, mtime); err != nil {
 				t.Fatal(err)
@@ -519,7 +519,7 @@ func writeBundle(t testing.TB, x *Index, layoutIndex []byte, stored map[digest.D
 			for k := 0; k < m.Part; k++ {
 				start += m.Blob.Placements[k].Length
 			}
-			if err := format.WriteMember(&buf, MemberName(m.Blob, m.Part), stored[m.Blob.Digest][start:start+p.Length], mtime); err != nil {
+			if err := format.WriteMember(&buf, format.MemberName(m.Blob, m.Part), stored[m.Blob.Digest][start:start+p.Length], mtime); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -527,7 +527,7 @@ func writeBundle(t testing.TB, x *Index, layoutIndex []byte, stored map[digest.D
 		if int64(buf.Len()) != v.Size {
 			t.Fatalf("writeBundle: volume %d is %d bytes, planned %d", v.Number, buf.Len(), v.Size)
 		}
-		mustWrite(t, filepath.Join(dir, VolumeFileName(v.Number, total)), buf.Bytes())
+		mustWrite(t, filepath.Join(dir, format.VolumeFileName(v.Number, total)), buf.Bytes())
 	}
 	return dir, idx, indexBytes
 }
@@ -572,7 +572,7 @@ type unpackOpts struct {
 
 // unpackFiles opens the volumes in paths, trusts them as o says and
 // unpacks them into the layout at dest: what bundle unpack does.
-func unpackFiles(ctx context.Context, paths []string, dest string, o unpackOpts) (*Index, error) {
+func unpackFiles(ctx context.Context, paths []string, dest string, o unpackOpts) (*format.Index, error) {
 	s, err := OpenFiles(ctx, paths)
 	if err != nil {
 		return nil, err

@@ -24,7 +24,6 @@ import (
 	"time"
 
 	"github.com/airgap-bundle/bundle/format"
-
 	"github.com/airgap-bundle/bundle/sign"
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
@@ -81,7 +80,7 @@ func describe(err error) string {
 // block makes the file unrecognisable: in a directory it is then skipped),
 // and ErrBadSignature when allowSig (bundle.json or its signature damaged).
 func blame(err error, path string, n int, allowMissing, allowSig bool) string {
-	for _, e := range findAll[*CorruptError](err) {
+	for _, e := range findAll[*format.CorruptError](err) {
 		if e.Path == path {
 			return "CorruptError"
 		}
@@ -158,17 +157,17 @@ func flipSpots(t *testing.T, data []byte) []flipSpot {
 	var blobMembers []tarMember
 	for _, m := range members {
 		switch m.Name {
-		case MemberLayout, MemberOCIIndex, MemberIndex, MemberSignature, MemberVolume:
+		case format.MemberLayout, format.MemberOCIIndex, format.MemberIndex, format.MemberSignature, format.MemberVolume:
 		default:
 			blobMembers = append(blobMembers, m)
 			continue
 		}
-		signed := m.Name == MemberIndex || m.Name == MemberSignature
+		signed := m.Name == format.MemberIndex || m.Name == format.MemberSignature
 		add(m.Name+" header: name", m.HdrOff+1, false)
 		add(m.Name+" header: size", m.HdrOff+124+10, false)
 		add(m.Name+" header: checksum", m.HdrOff+148+5, false)
 		add(m.Name+" header: typeflag", m.HdrOff+156, false)
-		if m.Name == MemberIndex || m.Name == MemberLayout {
+		if m.Name == format.MemberIndex || m.Name == format.MemberLayout {
 			// Fields no parser looks at: only the canonical
 			// comparison catches them.
 			add(m.Name+" header: mode", m.HdrOff+100+4, false)
@@ -185,7 +184,7 @@ func flipSpots(t *testing.T, data []byte) []flipSpot {
 		}
 	}
 	// volume.json names the volume number: flip that digit too.
-	vm := findMember(t, members, MemberVolume)
+	vm := findMember(t, members, format.MemberVolume)
 	if i := bytes.Index(data[vm.DataOff:vm.DataOff+vm.Size], []byte(`"volume":`)); i >= 0 {
 		add("volume.json data: volume number", vm.DataOff+int64(i)+int64(len(`"volume":`)), false)
 	}
@@ -302,7 +301,7 @@ func hostileTruncatedVolume(t *testing.T) {
 				break
 			}
 		}
-		vm := findMember(t, members, MemberVolume)
+		vm := findMember(t, members, format.MemberVolume)
 		cuts := []struct {
 			what string
 			at   int64
@@ -311,8 +310,8 @@ func hostileTruncatedVolume(t *testing.T) {
 			{"inside the first header", 100},
 			{"one byte short of the first header", format.BlockSize - 1},
 			{"after the first header", format.BlockSize},
-			{"inside index.json", findMember(t, members, MemberOCIIndex).DataOff + 10},
-			{"inside bundle.json", findMember(t, members, MemberIndex).DataOff + 100},
+			{"inside index.json", findMember(t, members, format.MemberOCIIndex).DataOff + 10},
+			{"inside bundle.json", findMember(t, members, format.MemberIndex).DataOff + 100},
 			{"before volume.json", vm.HdrOff},
 			{"inside volume.json padding", vm.End() - 1},
 			{"after the prefix", vm.End()},
@@ -370,7 +369,7 @@ func TestHostileAppendedBytes(t *testing.T) {
 				mustWrite(t, path, append(slices.Clip(data), c.extra...))
 				defer mustWrite(t, path, data)
 				_, err := verifyFiles(ctx, []string{dir}, verifyOpts{Key: key})
-				if len(findAll[*CorruptError](err)) == 0 || blame(err, path, n, false, false) == "" {
+				if len(findAll[*format.CorruptError](err)) == 0 || blame(err, path, n, false, false) == "" {
 					t.Fatalf("Verify: want a CorruptError naming %s, got %s", path, describe(err))
 				}
 				dest, before := dests.fresh(t, "")
@@ -549,7 +548,7 @@ func rewritePrefix(t *testing.T, path string, repl map[string][]byte) {
 	t.Helper()
 	data := mustRead(t, path)
 	members, _ := scanVolume(t, data)
-	h, err := ReadVolumeHeader(bytes.NewReader(data), path)
+	h, err := format.ReadVolumeHeader(bytes.NewReader(data), path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -595,7 +594,7 @@ func TestHostileTamperedIndex(t *testing.T) {
 	if bytes.Equal(retagged, indexBytes) || bytes.Equal(newLayoutIndex, layoutIndex) {
 		t.Fatal("no app:v1 tag in bundle.json")
 	}
-	if _, err := ParseIndex(retagged); err != nil {
+	if _, err := format.ParseIndex(retagged); err != nil {
 		t.Fatalf("the edit breaks the index: %v", err)
 	}
 	otherKeyID := bytes.ReplaceAll(retagged, []byte(signer.KeyID()), []byte(other.KeyID()))
@@ -623,12 +622,12 @@ func TestHostileTamperedIndex(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := copyBundle(t, orig)
-			repl := map[string][]byte{MemberIndex: c.index}
+			repl := map[string][]byte{format.MemberIndex: c.index}
 			if !bytes.Equal(c.index, indexBytes) {
-				repl[MemberOCIIndex] = newLayoutIndex
+				repl[format.MemberOCIIndex] = newLayoutIndex
 			}
 			if c.sig != nil {
-				repl[MemberSignature] = c.sig
+				repl[format.MemberSignature] = c.sig
 			}
 			for _, p := range volumeFiles(t, dir) {
 				rewritePrefix(t, p, repl)
@@ -659,7 +658,7 @@ func TestHostileTamperedIndex(t *testing.T) {
 func readBundleIndexBytes(t testing.TB, dir string) (indexBytes, layoutIndex []byte) {
 	t.Helper()
 	p := volumeFiles(t, dir)[0]
-	h, err := ReadVolumeHeader(bytes.NewReader(mustRead(t, p)), p)
+	h, err := format.ReadVolumeHeader(bytes.NewReader(mustRead(t, p)), p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -793,7 +792,7 @@ func TestHostileTarHeaders(t *testing.T) {
 		pick func(ms []tarMember) tarMember
 	}
 	targets := []target{
-		{"bundle.json of volume 1", 1, func(ms []tarMember) tarMember { return findMember(t, ms, MemberIndex) }},
+		{"bundle.json of volume 1", 1, func(ms []tarMember) tarMember { return findMember(t, ms, format.MemberIndex) }},
 		{"first blob of volume 1", 1, func(ms []tarMember) tarMember { return firstBlob(t, ms) }},
 		{"first blob of volume 2", 2, func(ms []tarMember) tarMember { return firstBlob(t, ms) }},
 		{"split segment", 0, nil},
@@ -943,10 +942,10 @@ func TestHostileStdlibTar(t *testing.T) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		path := filepath.Join(dir, VolumeFileName(1, 1))
+		path := filepath.Join(dir, format.VolumeFileName(1, 1))
 		mustWrite(t, path, write(t, es))
 		_, err := verifyFiles(ctx, []string{dir}, verifyOpts{Key: key})
-		ces := findAll[*CorruptError](err)
+		ces := findAll[*format.CorruptError](err)
 		if len(ces) == 0 || ces[0].Path != path {
 			t.Fatalf("Verify: want a CorruptError naming %s, got %s", path, describe(err))
 		}
@@ -1080,15 +1079,15 @@ func zstdBombs(t *testing.T, signer *sign.KeySigner) ([]bombCase, digest.Digest)
 	text := bytes.Repeat([]byte("all work and no play makes jack a dull boy\n"), layerSize/43+1)[:layerSize]
 	layer := src.add(ocispec.MediaTypeImageLayer, text)
 	src.addImage(t, "bomb:1", layer)
-	packed, _ := packSources(t, []Source{src}, PackOptions{Compression: CompressionZstd})
+	packed, _ := packSources(t, []Source{src}, PackOptions{Compression: format.CompressionZstd})
 	pb := readBundle(t, packed)
-	var lb *Blob
+	var lb *format.Blob
 	for i := range pb.Index.Blobs {
 		if pb.Index.Blobs[i].Digest == layer.Digest {
 			lb = &pb.Index.Blobs[i]
 		}
 	}
-	if lb == nil || lb.Encoding != CompressionZstd || lb.Size != layerSize {
+	if lb == nil || lb.Encoding != format.CompressionZstd || lb.Size != layerSize {
 		t.Fatalf("layer blob not stored zstd-encoded: %+v", lb)
 	}
 	enc, err := zstd.NewWriter(nil)
@@ -1165,7 +1164,7 @@ func TestHostileZstdBomb(t *testing.T) {
 			}
 			assertUntouched(t, dest, before)
 			// A clear error: it names the blob and the volume.
-			var ce *CorruptError
+			var ce *format.CorruptError
 			vol := volumeFiles(t, c.dir)[0]
 			if !strings.Contains(err.Error(), layer.String()) || !(errors.As(err, &ce) && ce.Path == vol || strings.Contains(err.Error(), vol)) {
 				t.Errorf("error does not name blob %s and volume %s: %s", layer, vol, describe(err))
@@ -1188,7 +1187,7 @@ func TestHostileNegativeTarSize(t *testing.T) {
 	orig, _ := packLayout(t, PackOptions{Signer: signer})
 	data := mustRead(t, volumeFiles(t, orig)[0])
 	ms, _ := scanVolume(t, data)
-	for _, name := range []string{MemberLayout, MemberOCIIndex, MemberIndex, MemberSignature, MemberVolume} {
+	for _, name := range []string{format.MemberLayout, format.MemberOCIIndex, format.MemberIndex, format.MemberSignature, format.MemberVolume} {
 		for _, size := range []string{"-0000000001", "-7777777777", "+0000000036"} {
 			t.Run(name+"/"+size, func(t *testing.T) {
 				b := slices.Clone(data)
@@ -1203,10 +1202,10 @@ func TestHostileNegativeTarSize(t *testing.T) {
 							t.Fatalf("ReadVolumeHeader panics: %v", r)
 						}
 					}()
-					_, err = ReadVolumeHeader(bytes.NewReader(b), "hostile.tar")
+					_, err = format.ReadVolumeHeader(bytes.NewReader(b), "hostile.tar")
 				}()
-				var ce *CorruptError
-				if !errors.As(err, &ce) && !errors.Is(err, ErrNotVolume) {
+				var ce *format.CorruptError
+				if !errors.As(err, &ce) && !errors.Is(err, format.ErrNotVolume) {
 					t.Errorf("want a CorruptError or ErrNotVolume, got %s", describe(err))
 				}
 			})
@@ -1218,22 +1217,22 @@ func TestHostileNegativeTarSize(t *testing.T) {
 // bundle.json allowed is refused quickly.
 func TestHostileHugeClaimedMember(t *testing.T) {
 	var b bytes.Buffer
-	format.WriteMember(&b, MemberLayout, []byte(format.OCILayoutFile), 0)
-	format.WriteMember(&b, MemberOCIIndex, []byte(`{}`), 0)
-	b.Write(format.TarHeader(MemberIndex, MaxIndexSize, 0))
+	format.WriteMember(&b, format.MemberLayout, []byte(format.OCILayoutFile), 0)
+	format.WriteMember(&b, format.MemberOCIIndex, []byte(`{}`), 0)
+	b.Write(format.TarHeader(format.MemberIndex, format.MaxIndexSize, 0))
 	b.WriteString(`{"mediaType":`)
 	runtime.GC()
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
-	_, err := ReadVolumeHeader(bytes.NewReader(b.Bytes()), "tiny.tar")
+	_, err := format.ReadVolumeHeader(bytes.NewReader(b.Bytes()), "tiny.tar")
 	runtime.ReadMemStats(&m1)
-	var ce *CorruptError
-	if !errors.As(err, &ce) || ce.Member != MemberIndex {
+	var ce *format.CorruptError
+	if !errors.As(err, &ce) || ce.Member != format.MemberIndex {
 		t.Errorf("want a CorruptError for bundle.json, got %s", describe(err))
 	}
 	alloc := m1.TotalAlloc - m0.TotalAlloc
 	t.Logf("a %d-byte input made ReadVolumeHeader allocate %d MiB", b.Len(), alloc>>20)
-	if alloc > MaxIndexSize+MaxOCIIndexSize+1<<20 {
+	if alloc > format.MaxIndexSize+format.MaxOCIIndexSize+1<<20 {
 		t.Errorf("allocated %d bytes, more than the limits", alloc)
 	}
 }
@@ -1262,7 +1261,7 @@ func TestHostileDigestWithoutAlgorithm(t *testing.T) {
 		{"blob digest", sep(`"blobs":[{"digest":`), true},
 		{"storedDigest", sep(`"storedDigest":`), true},
 		{"placement digest", sep(`"length":` + string(regexpFirst(t, b, `"length":([0-9]+),"digest":`)) + `,"digest":`), true},
-		{"no layoutIndex", []byte(`{"mediaType":"` + MediaTypeIndex + `","formatVersion":1,"bundleId":"00000000000000000000000000000000","created":"2000-01-01T00:00:00Z","compression":"none"}`), false},
+		{"no layoutIndex", []byte(`{"mediaType":"` + format.MediaTypeIndex + `","formatVersion":1,"bundleId":"00000000000000000000000000000000","created":"2000-01-01T00:00:00Z","compression":"none"}`), false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -1272,7 +1271,7 @@ func TestHostileDigestWithoutAlgorithm(t *testing.T) {
 						t.Fatalf("ParseIndex panics: %v", r)
 					}
 				}()
-				if _, err := ParseIndex(c.index); err == nil {
+				if _, err := format.ParseIndex(c.index); err == nil {
 					t.Error("ParseIndex accepted the index")
 				}
 			}()
@@ -1281,7 +1280,7 @@ func TestHostileDigestWithoutAlgorithm(t *testing.T) {
 			}
 			dir := copyBundle(t, orig)
 			path := volumeFiles(t, dir)[0]
-			rewritePrefix(t, path, map[string][]byte{MemberIndex: c.index})
+			rewritePrefix(t, path, map[string][]byte{format.MemberIndex: c.index})
 			defer func() {
 				if r := recover(); r != nil {
 					t.Fatalf("Verify panics: %v", r)

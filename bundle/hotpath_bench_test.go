@@ -25,7 +25,6 @@ import (
 	"testing"
 
 	"github.com/airgap-bundle/bundle/format"
-
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -62,7 +61,7 @@ func BenchmarkSHA256(b *testing.B) {
 // benchBundle is a bundle packed in memory from a memSource.
 type benchBundle struct {
 	src   *memSource
-	x     *Index
+	x     *format.Index
 	vols  [][]byte // volume files, by number - 1
 	total int64    // bytes of all volumes
 	data  int64    // bytes of all blobs
@@ -77,8 +76,8 @@ type nopWriteCloser struct{ io.Writer }
 
 func (nopWriteCloser) Close() error { return nil }
 
-func (s *memSink) Begin(context.Context, *Index) error { return nil }
-func (s *memSink) Create(_ context.Context, v Volume, _ int) (io.WriteCloser, error) {
+func (s *memSink) Begin(context.Context, *format.Index) error { return nil }
+func (s *memSink) Create(_ context.Context, v format.Volume, _ int) (io.WriteCloser, error) {
 	buf := bytes.NewBuffer(make([]byte, 0, v.Size))
 	s.vols = append(s.vols, buf)
 	return nopWriteCloser{buf}, nil
@@ -89,8 +88,8 @@ func (s *memSink) Abort()        {}
 // discardVolumes is a Sink that drops what it is given.
 type discardVolumes struct{}
 
-func (discardVolumes) Begin(context.Context, *Index) error { return nil }
-func (discardVolumes) Create(context.Context, Volume, int) (io.WriteCloser, error) {
+func (discardVolumes) Begin(context.Context, *format.Index) error { return nil }
+func (discardVolumes) Create(context.Context, format.Volume, int) (io.WriteCloser, error) {
 	return nopWriteCloser{io.Discard}, nil
 }
 func (discardVolumes) Commit() error { return nil }
@@ -153,7 +152,7 @@ func writeBenchFiles(tb testing.TB, bb *benchBundle) string {
 	tb.Helper()
 	dir := tb.TempDir()
 	for i, v := range bb.vols {
-		if err := os.WriteFile(filepath.Join(dir, VolumeFileName(i+1, len(bb.vols))), v, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, format.VolumeFileName(i+1, len(bb.vols))), v, 0o644); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -168,7 +167,7 @@ func BenchmarkHashPaths(b *testing.B) {
 	src := newMemSource("bench")
 	data := benchRandom(16<<20, 2)
 	d := src.add(ocispec.MediaTypeImageLayer, data)
-	blob := &Blob{Digest: d.Digest, Size: d.Size, MediaType: d.MediaType, Encoding: CompressionNone, StoredSize: d.Size, StoredDigest: d.Digest}
+	blob := &format.Blob{Digest: d.Digest, Size: d.Size, MediaType: d.MediaType, Encoding: format.CompressionNone, StoredSize: d.Size, StoredDigest: d.Digest}
 	ctx := context.Background()
 	b.Run("checkedReader", func(b *testing.B) {
 		buf := make([]byte, 1<<20)
@@ -191,7 +190,7 @@ func BenchmarkHashPaths(b *testing.B) {
 	b.Run("segmentDigests", func(b *testing.B) {
 		seg := *blob
 		half := d.Size / 2
-		seg.Placements = []Placement{{Volume: 1, Length: half}, {Volume: 2, Length: d.Size - half}}
+		seg.Placements = []format.Placement{{Volume: 1, Length: half}, {Volume: 2, Length: d.Size - half}}
 		b.SetBytes(d.Size)
 		for b.Loop() {
 			if err := segmentDigests(ctx, src, &seg); err != nil {
@@ -204,7 +203,7 @@ func BenchmarkHashPaths(b *testing.B) {
 // synthIndex builds a valid index of n blobs (sizes spread from 1 byte to
 // 200 KB, about 100 KB on average) planned into volumes of at most maxSize,
 // without any blob content: enough for the index code paths.
-func synthIndex(tb testing.TB, n int, maxSize int64) (*Index, []byte) {
+func synthIndex(tb testing.TB, n int, maxSize int64) (*format.Index, []byte) {
 	tb.Helper()
 	manifest := []byte(`{"schemaVersion":2}`)
 	md := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(manifest), Size: int64(len(manifest))}
@@ -212,18 +211,18 @@ func synthIndex(tb testing.TB, n int, maxSize int64) (*Index, []byte) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	x := &Index{
-		MediaType: MediaTypeIndex, FormatVersion: FormatVersion, BundleID: fmt.Sprintf("%032x", n),
-		Created: testCreated.Format("2006-01-02T15:04:05Z"), Packer: "bench", Bases: []Base{}, Compression: CompressionNone,
-		MaxVolumeSize: maxSize, LayoutIndex: Content{Digest: digest.FromBytes(li), Size: int64(len(li))},
+	x := &format.Index{
+		MediaType: format.MediaTypeIndex, FormatVersion: format.Version, BundleID: fmt.Sprintf("%032x", n),
+		Created: testCreated.Format("2006-01-02T15:04:05Z"), Packer: "bench", Bases: []format.Base{}, Compression: format.CompressionNone,
+		MaxVolumeSize: maxSize, LayoutIndex: format.Content{Digest: digest.FromBytes(li), Size: int64(len(li))},
 		Manifests: []ocispec.Descriptor{md},
-		Images:    []Image{{Ref: "bench:1", Digest: md.Digest, MediaType: md.MediaType}},
+		Images:    []format.Image{{Ref: "bench:1", Digest: md.Digest, MediaType: md.MediaType}},
 	}
-	x.Blobs = append(x.Blobs, Blob{Digest: md.Digest, Size: md.Size, MediaType: md.MediaType, Encoding: CompressionNone, StoredSize: md.Size, StoredDigest: md.Digest})
+	x.Blobs = append(x.Blobs, format.Blob{Digest: md.Digest, Size: md.Size, MediaType: md.MediaType, Encoding: format.CompressionNone, StoredSize: md.Size, StoredDigest: md.Digest})
 	for i := 0; i < n; i++ {
 		d := digest.FromString(fmt.Sprintf("blob %d", i))
 		size := 1 + int64(i)*7919%200000
-		x.Blobs = append(x.Blobs, Blob{Digest: d, Size: size, MediaType: ocispec.MediaTypeImageLayerGzip, Encoding: CompressionNone, StoredSize: size, StoredDigest: d})
+		x.Blobs = append(x.Blobs, format.Blob{Digest: d, Size: size, MediaType: ocispec.MediaTypeImageLayerGzip, Encoding: format.CompressionNone, StoredSize: size, StoredDigest: d})
 		x.Images[0].Size += size
 	}
 	if err := format.Plan(x, maxSize); err != nil {
@@ -242,7 +241,7 @@ func synthIndex(tb testing.TB, n int, maxSize int64) (*Index, []byte) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := ParseIndex(ib); err != nil {
+	if _, err := format.ParseIndex(ib); err != nil {
 		tb.Fatalf("synthetic index: %v", err)
 	}
 	return x, ib
@@ -274,7 +273,7 @@ func BenchmarkParseIndex(b *testing.B) {
 			_, ib := synthIndex(b, n, benchIndexVolume)
 			b.SetBytes(int64(len(ib)))
 			for b.Loop() {
-				if _, err := ParseIndex(ib); err != nil {
+				if _, err := format.ParseIndex(ib); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -296,7 +295,7 @@ func BenchmarkPlan(b *testing.B) {
 }
 
 // benchPrefix is the header members of volume n of x, as pack writes them.
-func benchPrefix(tb testing.TB, x *Index, ib []byte, n int) []byte {
+func benchPrefix(tb testing.TB, x *format.Index, ib []byte, n int) []byte {
 	tb.Helper()
 	manifests, _ := json.Marshal(x.Manifests)
 	li := []byte(`{"schemaVersion":2,"mediaType":"` + ocispec.MediaTypeImageIndex + `","manifests":` + string(manifests) + `}`)
@@ -305,10 +304,10 @@ func benchPrefix(tb testing.TB, x *Index, ib []byte, n int) []byte {
 	}
 	var buf bytes.Buffer
 	mtime := x.Mtime()
-	format.WriteMember(&buf, MemberLayout, []byte(format.OCILayoutFile), mtime)
-	format.WriteMember(&buf, MemberOCIIndex, li, mtime)
-	format.WriteMember(&buf, MemberIndex, ib, mtime)
-	format.WriteMember(&buf, MemberVolume, format.VolumeMarker(x.BundleID, n, len(x.Volumes)), mtime)
+	format.WriteMember(&buf, format.MemberLayout, []byte(format.OCILayoutFile), mtime)
+	format.WriteMember(&buf, format.MemberOCIIndex, li, mtime)
+	format.WriteMember(&buf, format.MemberIndex, ib, mtime)
+	format.WriteMember(&buf, format.MemberVolume, format.VolumeMarker(x.BundleID, n, len(x.Volumes)), mtime)
 	return buf.Bytes()
 }
 
@@ -322,7 +321,7 @@ func BenchmarkReadVolumeHeader(b *testing.B) {
 			prefix := benchPrefix(b, x, ib, 1)
 			b.SetBytes(int64(len(prefix)))
 			for b.Loop() {
-				if _, err := ReadVolumeHeader(bytes.NewReader(prefix), "bench.tar"); err != nil {
+				if _, err := format.ReadVolumeHeader(bytes.NewReader(prefix), "bench.tar"); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -339,7 +338,7 @@ func BenchmarkOpenSet(b *testing.B) {
 	for n := 1; n <= len(x.Volumes); n++ {
 		p := benchPrefix(b, x, ib, n)
 		total += int64(len(p))
-		if err := os.WriteFile(filepath.Join(dir, VolumeFileName(n, len(x.Volumes))), p, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, format.VolumeFileName(n, len(x.Volumes))), p, 0o644); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -398,7 +397,7 @@ func BenchmarkBodyReader(b *testing.B) {
 	b.SetBytes(int64(len(vol)))
 	for b.Loop() {
 		br := bufio.NewReaderSize(bytes.NewReader(vol), 1<<20)
-		h, err := ReadVolumeHeader(br, "bench.tar")
+		h, err := format.ReadVolumeHeader(br, "bench.tar")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -450,11 +449,11 @@ func BenchmarkVerifyFiles(b *testing.B) {
 func BenchmarkCheckVolumes(b *testing.B) {
 	bb := benchPacked(b, 0)
 	vol := bb.vols[0]
-	h, err := ReadVolumeHeader(bytes.NewReader(vol), "bench.tar")
+	h, err := format.ReadVolumeHeader(bytes.NewReader(vol), "bench.tar")
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := &Set{Index: h.Index, IndexBytes: h.IndexBytes, Volumes: map[int]*VolumeHeader{1: h}}
+	s := &Set{Index: h.Index, IndexBytes: h.IndexBytes, Volumes: map[int]*format.VolumeHeader{1: h}}
 	open := func(int) (volumeSource, error) { return memVolume(vol), nil }
 	for _, workers := range []int{1, 2} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {

@@ -1,20 +1,22 @@
 package bundle
 
+import "github.com/airgap-bundle/bundle/format"
+
 // Summary describes a bundle for people and scripts (bundle inspect).
 type Summary struct {
-	BundleID      string  `json:"bundleId"`
-	Created       string  `json:"created"`
-	Packer        string  `json:"packer"`
-	Signer        *Signer `json:"signer"`
-	Signature     string  `json:"signature"` // "verified", "not checked", "unsigned"
-	Compression   string  `json:"compression"`
-	MaxVolumeSize int64   `json:"maxVolumeSize"`
-	Images        []Image `json:"images"`
-	Blobs         int     `json:"blobs"`
-	BlobBytes     int64   `json:"blobBytes"`   // sum of blob sizes
-	StoredBytes   int64   `json:"storedBytes"` // sum of stored sizes of the blobs carried
+	BundleID      string         `json:"bundleId"`
+	Created       string         `json:"created"`
+	Packer        string         `json:"packer"`
+	Signer        *format.Signer `json:"signer"`
+	Signature     string         `json:"signature"` // "verified", "not checked", "unsigned"
+	Compression   string         `json:"compression"`
+	MaxVolumeSize int64          `json:"maxVolumeSize"`
+	Images        []format.Image `json:"images"`
+	Blobs         int            `json:"blobs"`
+	BlobBytes     int64          `json:"blobBytes"`   // sum of blob sizes
+	StoredBytes   int64          `json:"storedBytes"` // sum of stored sizes of the blobs carried
 	// Bases are the earlier bundles this one builds on (incremental).
-	Bases []Base `json:"bases"`
+	Bases []format.Base `json:"bases"`
 	// Carried counts the blobs the volumes hold and their size; FromBases
 	// those expected at the destination from the bases.
 	CarriedBlobs  int           `json:"carriedBlobs"`
@@ -45,7 +47,7 @@ func (s *Set) Summary() *Summary {
 		sum.Missing = []int{}
 	}
 	if sum.Bases == nil {
-		sum.Bases = []Base{}
+		sum.Bases = []format.Base{}
 	}
 	for _, b := range x.Blobs {
 		sum.BlobBytes += b.Size

@@ -45,7 +45,7 @@ type Inventory struct {
 	// Verified: every blob listed was re-hashed when the list was taken.
 	Verified bool `json:"verified"`
 	// Blobs, sorted by digest, each once.
-	Blobs []Content `json:"blobs"`
+	Blobs []format.Content `json:"blobs"`
 }
 
 // InventoryFile is an inventory with the exact bytes it was read from,
@@ -72,10 +72,10 @@ func (v *Inventory) inventoryID() string {
 // Encode sorts the blobs, sets the id and returns the file's bytes.
 func (v *Inventory) Encode() ([]byte, error) {
 	v.MediaType = MediaTypeInventory
-	slices.SortFunc(v.Blobs, func(a, b Content) int { return strings.Compare(string(a.Digest), string(b.Digest)) })
-	v.Blobs = slices.CompactFunc(v.Blobs, func(a, b Content) bool { return a.Digest == b.Digest })
+	slices.SortFunc(v.Blobs, func(a, b format.Content) int { return strings.Compare(string(a.Digest), string(b.Digest)) })
+	v.Blobs = slices.CompactFunc(v.Blobs, func(a, b format.Content) bool { return a.Digest == b.Digest })
 	if v.Blobs == nil {
-		v.Blobs = []Content{}
+		v.Blobs = []format.Content{}
 	}
 	v.InventoryID = v.inventoryID()
 	b, err := json.Marshal(v)
@@ -198,7 +198,7 @@ func TakeInventory(ctx context.Context, dest Destination, o InventoryOptions) (*
 // Blobs lists blobs/sha256 of the layout: every regular file named by 64
 // hex digits, with its size; with o.Verify, only those whose content
 // hashes to their name.
-func (d *LayoutDestination) Blobs(ctx context.Context, o InventoryOptions) ([]Content, error) {
+func (d *LayoutDestination) Blobs(ctx context.Context, o InventoryOptions) ([]format.Content, error) {
 	if d.o.Tag != "" {
 		return nil, fmt.Errorf("inventory of %s: an inventory lists every blob of the layout, not those of one tag; give %s", d.Location(), location.Location{Transport: location.Layout, Path: d.path})
 	}
@@ -208,7 +208,7 @@ func (d *LayoutDestination) Blobs(ctx context.Context, o InventoryOptions) ([]Co
 // Blobs lists the blobs of the tagged images of every repository under the
 // mirror's prefix (found through the registry's catalog, or named in
 // o.Repositories). o.Verify is refused: a registry checks digests itself.
-func (d *RegistryDestination) Blobs(ctx context.Context, o InventoryOptions) ([]Content, error) {
+func (d *RegistryDestination) Blobs(ctx context.Context, o InventoryOptions) ([]format.Content, error) {
 	if o.Verify {
 		return nil, errors.New("inventory: re-hashing applies to OCI layouts only (a registry checks digests itself)")
 	}
@@ -219,7 +219,7 @@ func (d *RegistryDestination) Blobs(ctx context.Context, o InventoryOptions) ([]
 // layoutInventory lists blobs/sha256 of the layout at path: every regular
 // file named by 64 hex digits, with its size; with Verify, only those whose
 // content hashes to their name.
-func layoutInventory(ctx context.Context, path string, o InventoryOptions) ([]Content, error) {
+func layoutInventory(ctx context.Context, path string, o InventoryOptions) ([]format.Content, error) {
 	l, err := oci.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("inventory: %w; give the layout that bundles were unpacked into", err)
@@ -228,12 +228,12 @@ func layoutInventory(ctx context.Context, path string, o InventoryOptions) ([]Co
 	dir := filepath.Join(path, "blobs", "sha256")
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return []Content{}, nil
+		return []format.Content{}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("inventory: %w", err)
 	}
-	out := []Content{}
+	out := []format.Content{}
 	for i, e := range entries {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -245,9 +245,9 @@ func layoutInventory(ctx context.Context, path string, o InventoryOptions) ([]Co
 		if err != nil {
 			return nil, fmt.Errorf("inventory: %w", err)
 		}
-		c := Content{Digest: digest.NewDigestFromEncoded(digest.SHA256, e.Name()), Size: info.Size()}
+		c := format.Content{Digest: digest.NewDigestFromEncoded(digest.SHA256, e.Name()), Size: info.Size()}
 		if o.Verify {
-			ok, err := blobMatches(ctx, l, &Blob{Digest: c.Digest, Size: c.Size})
+			ok, err := blobMatches(ctx, l, &format.Blob{Digest: c.Digest, Size: c.Size})
 			if err != nil {
 				return nil, fmt.Errorf("inventory: %w", err)
 			}
@@ -271,7 +271,7 @@ const inventoryRequests = 8
 // repositories under the prefix reference, each blob checked to be there.
 // Untagged manifests cannot be listed through the registry API: their
 // blobs count only when a tagged one references them too.
-func registryInventory(ctx context.Context, m mirror.Mapping, o InventoryOptions) ([]Content, error) {
+func registryInventory(ctx context.Context, m mirror.Mapping, o InventoryOptions) ([]format.Content, error) {
 	if o.Registries == nil {
 		return nil, errors.New("inventory of a registry: no registry access given")
 	}
@@ -291,7 +291,7 @@ func registryInventory(ctx context.Context, m mirror.Mapping, o InventoryOptions
 			}
 		}
 	}
-	found := map[digest.Digest]Content{}
+	found := map[digest.Digest]format.Content{}
 	// present: blobs (not manifests) seen present in some repository.
 	present := map[digest.Digest]bool{}
 	var n int64
@@ -332,7 +332,7 @@ func registryInventory(ctx context.Context, m mirror.Mapping, o InventoryOptions
 					}
 					return nil
 				}
-				found[d.Digest] = Content{Digest: d.Digest, Size: d.Size}
+				found[d.Digest] = format.Content{Digest: d.Digest, Size: d.Size}
 				n++
 				if o.Progress != nil {
 					o.Progress(Progress{Op: "inventory", Done: n})
@@ -361,14 +361,14 @@ func registryInventory(ctx context.Context, m mirror.Mapping, o InventoryOptions
 				continue
 			}
 			present[d.Digest] = true
-			found[d.Digest] = Content{Digest: d.Digest, Size: d.Size}
+			found[d.Digest] = format.Content{Digest: d.Digest, Size: d.Size}
 			n++
 			if o.Progress != nil {
 				o.Progress(Progress{Op: "inventory", Done: n})
 			}
 		}
 	}
-	out := make([]Content, 0, len(found))
+	out := make([]format.Content, 0, len(found))
 	for _, c := range found {
 		out = append(out, c)
 	}

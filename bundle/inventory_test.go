@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airgap-bundle/bundle/format"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -146,7 +147,7 @@ func TestDeltaAgainstInventoryCarriesWhatArrivedNot(t *testing.T) {
 	}
 	for _, b := range have.Blobs {
 		wantBase := ""
-		if held[b.Digest] && !IsManifestMediaType(b.MediaType) {
+		if held[b.Digest] && !format.IsManifestMediaType(b.MediaType) {
 			wantBase = id
 		}
 		if b.Base != wantBase {
@@ -161,7 +162,7 @@ func TestDeltaAgainstInventoryCarriesWhatArrivedNot(t *testing.T) {
 	if !slices.Contains(fromBase(have, id), d.l1.Digest) {
 		t.Errorf("delta does not expect l1 from the inventory")
 	}
-	if len(have.Bases) != 1 || have.Bases[0] != (Base{BundleID: id, Index: inv.Digest()}) {
+	if len(have.Bases) != 1 || have.Bases[0] != (format.Base{BundleID: id, Index: inv.Digest()}) {
 		t.Errorf("bases %+v, want the inventory %s %s", have.Bases, id, inv.Digest())
 	}
 	if src.fetched[d.l1.Digest] != 0 {
@@ -206,7 +207,7 @@ func TestInventoryBeforeBases(t *testing.T) {
 }
 
 func TestParseInventory(t *testing.T) {
-	good := &Inventory{Destination: "docker://mirror.example:5000/airgap", Created: "2026-11-21T10:00:00Z", Blobs: []Content{
+	good := &Inventory{Destination: "docker://mirror.example:5000/airgap", Created: "2026-11-21T10:00:00Z", Blobs: []format.Content{
 		{Digest: digest.FromString("b"), Size: 1}, {Digest: digest.FromString("a"), Size: 1}, {Digest: digest.FromString("a"), Size: 1},
 	}}
 	b, err := good.Encode()
@@ -244,8 +245,8 @@ func TestParseInventory(t *testing.T) {
 	}
 	// Out of order or twice.
 	swapped := &Inventory{MediaType: MediaTypeInventory, InventoryID: strings.Repeat("0", 32), Destination: "oci:x", Created: "2026-11-21T10:00:00Z",
-		Blobs: []Content{good.Blobs[1], good.Blobs[0]}}
-	for _, blobs := range [][]Content{{good.Blobs[1], good.Blobs[0]}, {good.Blobs[0], good.Blobs[0]}} {
+		Blobs: []format.Content{good.Blobs[1], good.Blobs[0]}}
+	for _, blobs := range [][]format.Content{{good.Blobs[1], good.Blobs[0]}, {good.Blobs[0], good.Blobs[0]}} {
 		swapped.Blobs = blobs
 		doc, _ := json.Marshal(swapped)
 		if _, err := ParseInventory(doc); err == nil || !strings.Contains(err.Error(), "sorted") {
@@ -264,7 +265,7 @@ func TestParseInventory(t *testing.T) {
 }
 
 func FuzzParseInventory(f *testing.F) {
-	v := &Inventory{Destination: "oci:/srv/mirror", Created: "2026-11-21T10:00:00Z", Blobs: []Content{{Digest: digest.FromString("a"), Size: 3}}}
+	v := &Inventory{Destination: "oci:/srv/mirror", Created: "2026-11-21T10:00:00Z", Blobs: []format.Content{{Digest: digest.FromString("a"), Size: 3}}}
 	b, err := v.Encode()
 	if err != nil {
 		f.Fatal(err)

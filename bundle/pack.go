@@ -60,13 +60,13 @@ type Progress struct {
 
 // packBlob is a blob on its way into the bundle.
 type packBlob struct {
-	*Blob
+	*format.Blob
 	src Source
 }
 
 // Pack reads the sources, plans the volumes and writes them into sink. It
 // returns the index that every volume carries.
-func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Index, error) {
+func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*format.Index, error) {
 	o, err := o.withDefaults(len(sources))
 	if err != nil {
 		return nil, err
@@ -86,7 +86,7 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 	if err != nil {
 		return nil, err
 	}
-	if o.Compression == CompressionZstd {
+	if o.Compression == format.CompressionZstd {
 		if err := chooseEncodings(ctx, g.blobs); err != nil {
 			return nil, err
 		}
@@ -110,9 +110,9 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*Ind
 // notices dropped, created now (in UTC, whole seconds).
 func (o PackOptions) withDefaults(sources int) (PackOptions, error) {
 	if o.Compression == "" {
-		o.Compression = CompressionNone
+		o.Compression = format.CompressionNone
 	}
-	if o.Compression != CompressionNone && o.Compression != CompressionZstd {
+	if o.Compression != format.CompressionNone && o.Compression != format.CompressionZstd {
 		return o, fmt.Errorf("compression %q: want none or zstd", o.Compression)
 	}
 	if o.MaxVolumeSize < 0 {
@@ -177,21 +177,21 @@ func marshalLayoutIndex(manifests []ocispec.Descriptor) ([]byte, error) {
 
 // newIndex is the bundle index of g before planning: everything but
 // placements, volumes and segment digests.
-func newIndex(o PackOptions, bases []Base, g *graph, layoutIndex []byte) *Index {
-	x := &Index{
-		MediaType:     MediaTypeIndex,
-		FormatVersion: FormatVersion,
+func newIndex(o PackOptions, bases []format.Base, g *graph, layoutIndex []byte) *format.Index {
+	x := &format.Index{
+		MediaType:     format.MediaTypeIndex,
+		FormatVersion: format.Version,
 		Created:       o.Created.Format(time.RFC3339),
 		Packer:        o.Packer,
 		Bases:         bases,
 		Compression:   o.Compression,
 		MaxVolumeSize: o.MaxVolumeSize,
-		LayoutIndex:   Content{Digest: digest.FromBytes(layoutIndex), Size: int64(len(layoutIndex))},
+		LayoutIndex:   format.Content{Digest: digest.FromBytes(layoutIndex), Size: int64(len(layoutIndex))},
 		Manifests:     g.manifests,
 		Images:        g.images,
 	}
 	if o.Signer != nil {
-		x.Signer = &Signer{KeyID: o.Signer.KeyID(), Algorithm: o.Signer.Algorithm()}
+		x.Signer = &format.Signer{KeyID: o.Signer.KeyID(), Algorithm: o.Signer.Algorithm()}
 	}
 	x.BundleID = bundleID(x, layoutIndex, g.blobs)
 	for _, b := range g.blobs {
@@ -204,7 +204,7 @@ func newIndex(o PackOptions, bases []Base, g *graph, layoutIndex []byte) *Index 
 // and writing the volumes into the sink.
 type packWrite struct {
 	ctx         context.Context
-	x           *Index
+	x           *format.Index
 	blobs       []*packBlob // blobs[i] is x.Blobs[i] at its source
 	layoutIndex []byte
 	seal        *indexSeal

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"sync"
+
+	"github.com/airgap-bundle/bundle/format"
 )
 
 // Prefetching: volumes are written in one ordered stream, but a registry
@@ -28,7 +30,7 @@ type prefetcher struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	blobs  []*packBlob
-	x      *Index
+	x      *format.Index
 	slots  map[int]*prefetchSlot
 	next   int // first blob not yet started
 }
@@ -41,7 +43,7 @@ type prefetchSlot struct {
 	done   chan struct{}
 }
 
-func newPrefetcher(ctx context.Context, x *Index, blobs []*packBlob) *prefetcher {
+func newPrefetcher(ctx context.Context, x *format.Index, blobs []*packBlob) *prefetcher {
 	ctx, cancel := context.WithCancel(ctx)
 	return &prefetcher{ctx: ctx, cancel: cancel, blobs: blobs, x: x, slots: map[int]*prefetchSlot{}}
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airgap-bundle/bundle/format"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -142,12 +143,12 @@ type pfBlob struct {
 
 // pfPlan builds the index and the pack blobs for blobs, stored in a local
 // and a remote store.
-func pfPlan(blobs []pfBlob) (x *Index, pbs []*packBlob, local, remote *pfStore) {
+func pfPlan(blobs []pfBlob) (x *format.Index, pbs []*packBlob, local, remote *pfStore) {
 	local, remote = newPfStore("local"), newPfStore("remote")
-	x = &Index{Blobs: make([]Blob, len(blobs))}
+	x = &format.Index{Blobs: make([]format.Blob, len(blobs))}
 	for i, b := range blobs {
 		d := digest.FromBytes(b.data)
-		x.Blobs[i] = Blob{Digest: d, Size: int64(len(b.data)), MediaType: ocispec.MediaTypeImageLayer, Encoding: CompressionNone,
+		x.Blobs[i] = format.Blob{Digest: d, Size: int64(len(b.data)), MediaType: ocispec.MediaTypeImageLayer, Encoding: format.CompressionNone,
 			StoredSize: int64(len(b.data)), StoredDigest: d}
 		var src Source = pfLocal{local}
 		st := local

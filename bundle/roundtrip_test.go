@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/airgap-bundle/bundle/bundle"
+	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/internal/testlayout"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/airgap-bundle/bundle/sign"
@@ -77,7 +78,7 @@ func rtLayout(t *testing.T, layerSize int) *testlayout.Layout {
 	return l
 }
 
-func rtPack(t *testing.T, out string, o bundle.PackOptions, srcs ...bundle.Source) *bundle.Index {
+func rtPack(t *testing.T, out string, o bundle.PackOptions, srcs ...bundle.Source) *format.Index {
 	t.Helper()
 	if o.Created.IsZero() {
 		o.Created = epoch
@@ -278,7 +279,7 @@ func TestReproduciblePacks(t *testing.T) {
 	key := rtKeyPair(t)
 	src := "../testdata/example-layout"
 	for _, signed := range []bool{false, true} {
-		o := bundle.PackOptions{MaxVolumeSize: 40000, Compression: bundle.CompressionZstd, Packer: "test"}
+		o := bundle.PackOptions{MaxVolumeSize: 40000, Compression: format.CompressionZstd, Packer: "test"}
 		if signed {
 			o.Signer = key.signer
 		}
@@ -340,10 +341,10 @@ func blankMember(t *testing.T, vol []byte, name string) []byte {
 func TestCompressionRoundTrip(t *testing.T) {
 	src := rtLayout(t, 32<<10)
 	out := filepath.Join(t.TempDir(), "vols")
-	x := rtPack(t, out, bundle.PackOptions{MaxVolumeSize: 48 << 10, Compression: bundle.CompressionZstd}, layoutSource(t, src.Dir, ""))
+	x := rtPack(t, out, bundle.PackOptions{MaxVolumeSize: 48 << 10, Compression: format.CompressionZstd}, layoutSource(t, src.Dir, ""))
 	zst := 0
 	for _, b := range x.Blobs {
-		if b.Encoding == bundle.CompressionZstd {
+		if b.Encoding == format.CompressionZstd {
 			zst++
 			if b.StoredSize >= b.Size {
 				t.Errorf("blob %s stored compressed but not smaller", b.Digest)
@@ -509,7 +510,7 @@ func TestConcurrentUnpacksKeepEveryTag(t *testing.T) {
 func TestVolumeTooSmall(t *testing.T) {
 	_, err := bundle.Pack(context.Background(), []bundle.Source{layoutSource(t, "../testdata/example-layout", "")},
 		&bundle.DirSink{Dir: filepath.Join(t.TempDir(), "v")}, bundle.PackOptions{MaxVolumeSize: 4096})
-	if !errors.Is(err, bundle.ErrTooSmall) {
+	if !errors.Is(err, format.ErrTooSmall) {
 		t.Fatalf("want ErrTooSmall, got %v", err)
 	}
 }
@@ -562,7 +563,7 @@ func verifyWith(ctx context.Context, paths []string, policy bundle.TrustPolicy, 
 
 // unpackWith opens the volumes in paths, trusts them by policy and
 // unpacks them into the layout at dest.
-func unpackWith(ctx context.Context, paths []string, dest string, policy bundle.TrustPolicy, o bundle.UnpackOptions) (*bundle.Index, error) {
+func unpackWith(ctx context.Context, paths []string, dest string, policy bundle.TrustPolicy, o bundle.UnpackOptions) (*format.Index, error) {
 	s, err := bundle.OpenFiles(ctx, paths)
 	if err != nil {
 		return nil, err
@@ -587,7 +588,7 @@ func TestVolumesInMemory(t *testing.T) {
 	ctx := context.Background()
 	src := rtLayout(t, 32<<10)
 	out := filepath.Join(t.TempDir(), "vols")
-	rtPack(t, out, bundle.PackOptions{MaxVolumeSize: 48 << 10, Compression: bundle.CompressionZstd}, layoutSource(t, src.Dir, ""))
+	rtPack(t, out, bundle.PackOptions{MaxVolumeSize: 48 << 10, Compression: format.CompressionZstd}, layoutSource(t, src.Dir, ""))
 	files, err := filepath.Glob(filepath.Join(out, "vol-*.tar"))
 	if err != nil || len(files) < 2 {
 		t.Fatalf("want several volumes: %v %v", files, err)
@@ -645,7 +646,7 @@ func TestVolumesInMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = s.Verify(ctx, bundle.VerifyOptions{})
-	var ce *bundle.CorruptError
+	var ce *format.CorruptError
 	if !errors.As(err, &ce) || ce.Path != fmt.Sprintf("memory:%d", len(files)) {
 		t.Fatalf("a damaged volume in memory: %v", err)
 	}

@@ -14,7 +14,7 @@ import (
 
 // bundleID derives the id from what identifies the bundle's content and
 // options, so that equal inputs give equal ids (reproducible packs).
-func bundleID(x *Index, layoutIndex []byte, blobs []*packBlob) string {
+func bundleID(x *format.Index, layoutIndex []byte, blobs []*packBlob) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "airgap-bundle v1\n%s\n%s\n%s\n%d\n", x.Packer, x.Created, x.Compression, x.MaxVolumeSize)
 	if x.Signer != nil {
@@ -77,7 +77,7 @@ func newIndexSeal(signer sign.Signer) (*indexSeal, error) {
 }
 
 // seal marshals x, validates it and signs the bytes.
-func (s *indexSeal) seal(ctx context.Context, x *Index) error {
+func (s *indexSeal) seal(ctx context.Context, x *format.Index) error {
 	var err error
 	if s.indexBytes, err = format.MarshalIndex(x); err != nil {
 		return err
@@ -98,8 +98,8 @@ func (s *indexSeal) seal(ctx context.Context, x *Index) error {
 	if err := s.check.Verify(s.indexBytes, s.sig); err != nil {
 		return fmt.Errorf("signer %s made a signature over the bundle index that its own public key does not verify: %w", s.signer.KeyID(), err)
 	}
-	if len(s.sig) > MaxSignatureSize {
-		return fmt.Errorf("signature of %d bytes is larger than the %d the format allows; use a smaller key", len(s.sig), MaxSignatureSize)
+	if len(s.sig) > format.MaxSignatureSize {
+		return fmt.Errorf("signature of %d bytes is larger than the %d the format allows; use a smaller key", len(s.sig), format.MaxSignatureSize)
 	}
 	return nil
 }

@@ -23,11 +23,11 @@ import (
 // OpenFiles), establish trust once (Trust), then Verify, Unpack, Push or
 // Summary.
 type Set struct {
-	Index      *Index
+	Index      *format.Index
 	IndexBytes []byte
 	Signature  []byte
 	// Volumes present, by number.
-	Volumes map[int]*VolumeHeader
+	Volumes map[int]*format.VolumeHeader
 	// Problems found while gathering: foreign, stale and duplicate volumes,
 	// unreadable or corrupt headers.
 	Problems []error
@@ -146,10 +146,10 @@ func Open(ctx context.Context, volumes []VolumeOpener) (*Set, error) {
 
 // openSet reads the headers of cands; given names them for errors.
 func openSet(ctx context.Context, cands []volumeCandidate, given string) (*Set, error) {
-	var headers []*VolumeHeader
+	var headers []*format.VolumeHeader
 	var problems []error
 	cache := &format.HeaderReader{}
-	opener := map[*VolumeHeader]VolumeOpener{}
+	opener := map[*format.VolumeHeader]VolumeOpener{}
 	for _, c := range cands {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -157,14 +157,14 @@ func openSet(ctx context.Context, cands []volumeCandidate, given string) (*Set, 
 		name := c.v.Name()
 		h, err := readHeader(ctx, c.v, cache)
 		switch {
-		case errors.Is(err, ErrNotVolume) && !c.explicit && !IsVolumeFileName(filepath.Base(name)):
+		case errors.Is(err, format.ErrNotVolume) && !c.explicit && !format.IsVolumeFileName(filepath.Base(name)):
 			continue
-		case errors.Is(err, ErrNotVolume) && IsVolumeFileName(filepath.Base(name)):
+		case errors.Is(err, format.ErrNotVolume) && format.IsVolumeFileName(filepath.Base(name)):
 			// Named like a volume but its first header is damaged: report it
 			// as a corrupt volume, not as a stranger (nor as missing).
 			var n int
 			fmt.Sscanf(filepath.Base(name), "vol-%d-", &n)
-			problems = append(problems, &CorruptError{Path: name, Volume: n, Reason: "its first tar header is not the " + MemberLayout + " member every volume starts with"})
+			problems = append(problems, &format.CorruptError{Path: name, Volume: n, Reason: "its first tar header is not the " + format.MemberLayout + " member every volume starts with"})
 			continue
 		case err != nil:
 			problems = append(problems, err)
@@ -204,7 +204,7 @@ func openSet(ctx context.Context, cands []volumeCandidate, given string) (*Set, 
 		return a.BundleID < b.BundleID
 	})
 	main := headers[0]
-	s := &Set{Index: main.Index, IndexBytes: main.IndexBytes, Signature: main.Signature, Volumes: map[int]*VolumeHeader{},
+	s := &Set{Index: main.Index, IndexBytes: main.IndexBytes, Signature: main.Signature, Volumes: map[int]*format.VolumeHeader{},
 		openers: map[int]VolumeOpener{}}
 	dups := map[int][]string{}
 	for _, h := range headers {
@@ -213,7 +213,7 @@ func openSet(ctx context.Context, cands []volumeCandidate, given string) (*Set, 
 			problems = append(problems, &ForeignVolumeError{Path: h.Path, BundleID: h.Index.BundleID, Created: h.Index.Created,
 				Want: main.Index.BundleID, Stale: h.Index.Created < main.Index.Created, Number: h.Number, Total: h.Total()})
 		case !bytes.Equal(h.IndexBytes, main.IndexBytes):
-			problems = append(problems, &CorruptError{Path: h.Path, Volume: h.Number, Offset: h.Index.IndexOffset(), Member: MemberIndex,
+			problems = append(problems, &format.CorruptError{Path: h.Path, Volume: h.Number, Offset: h.Index.IndexOffset(), Member: format.MemberIndex,
 				Reason: fmt.Sprintf("its bundle index differs from that of %s, another volume of the same bundle", main.Path)})
 		case s.Volumes[h.Number] != nil:
 			if dups[h.Number] == nil {
@@ -244,7 +244,7 @@ func openSet(ctx context.Context, cands []volumeCandidate, given string) (*Set, 
 }
 
 // readHeader reads the header of volume v.
-func readHeader(ctx context.Context, v VolumeOpener, cache *format.HeaderReader) (*VolumeHeader, error) {
+func readHeader(ctx context.Context, v VolumeOpener, cache *format.HeaderReader) (*format.VolumeHeader, error) {
 	r, err := v.Open(ctx)
 	if err != nil {
 		return nil, err
@@ -266,9 +266,9 @@ func (s *Set) headerPieces(n int) [][]byte {
 // those the set was built from.
 func (s *Set) reheader(r io.Reader, n int) error {
 	path := s.Volumes[n].Path
-	_, err := ReadVolumeHeader(bufio.NewReaderSize(r, 64<<10), path)
+	_, err := format.ReadVolumeHeader(bufio.NewReaderSize(r, 64<<10), path)
 	if err == nil {
-		err = &CorruptError{Path: path, Volume: n, Reason: "the file changed while it was being read"}
+		err = &format.CorruptError{Path: path, Volume: n, Reason: "the file changed while it was being read"}
 	}
 	return err
 }
@@ -280,7 +280,7 @@ type openedVolume struct {
 	r    VolumeReader
 	br   *bufio.Reader
 	file *os.File
-	h    *VolumeHeader
+	h    *format.VolumeHeader
 }
 
 // openVolume opens volume n and reads its header again, checking that it
@@ -342,7 +342,7 @@ func (s *Set) complete() error {
 // readSmallBlob reads a manifest-sized blob straight from its place in the
 // volumes, checking each segment and the whole. reader gives the volumes,
 // open.
-func (s *Set) readSmallBlob(ctx context.Context, b *Blob, reader func(n int) (VolumeReader, error)) ([]byte, error) {
+func (s *Set) readSmallBlob(ctx context.Context, b *format.Blob, reader func(n int) (VolumeReader, error)) ([]byte, error) {
 	if b.StoredSize > oci.MaxManifestSize || b.Size > oci.MaxManifestSize {
 		return nil, fmt.Errorf("manifest %s is %d bytes, more than the %d allowed", b.Digest, b.Size, oci.MaxManifestSize)
 	}
@@ -355,16 +355,16 @@ func (s *Set) readSmallBlob(ctx context.Context, b *Blob, reader func(n int) (Vo
 		}
 		seg := make([]byte, p.Length)
 		if _, err := r.ReadAt(seg, p.Offset); err != nil {
-			return nil, &CorruptError{Path: v.Path, Volume: p.Volume, Offset: p.Offset, Member: MemberName(b, i), Digest: p.Digest,
+			return nil, &format.CorruptError{Path: v.Path, Volume: p.Volume, Offset: p.Offset, Member: format.MemberName(b, i), Digest: p.Digest,
 				Reason: fmt.Sprintf("cannot read %d bytes: %v", p.Length, err)}
 		}
 		if digest.FromBytes(seg) != p.Digest {
-			return nil, &CorruptError{Path: v.Path, Volume: p.Volume, Offset: p.Offset, Member: MemberName(b, i), Digest: p.Digest, Reason: "segment content does not match its digest"}
+			return nil, &format.CorruptError{Path: v.Path, Volume: p.Volume, Offset: p.Offset, Member: format.MemberName(b, i), Digest: p.Digest, Reason: "segment content does not match its digest"}
 		}
 		stored = append(stored, seg...)
 	}
 	content := stored
-	if b.Encoding == CompressionZstd {
+	if b.Encoding == format.CompressionZstd {
 		dec, err := zstd.NewReader(bytes.NewReader(stored), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxDecoderWindow), zstd.WithDecoderMaxMemory(uint64(b.Size)+1))
 		if err != nil {
 			return nil, err
@@ -377,7 +377,7 @@ func (s *Set) readSmallBlob(ctx context.Context, b *Blob, reader func(n int) (Vo
 	}
 	if int64(len(content)) != b.Size || digest.FromBytes(content) != b.Digest {
 		v := s.Volumes[b.Placements[0].Volume]
-		return nil, &CorruptError{Path: v.Path, Volume: v.Number, Offset: b.Placements[0].Offset, Member: MemberName(b, 0), Digest: b.Digest, Reason: "manifest content does not match its digest"}
+		return nil, &format.CorruptError{Path: v.Path, Volume: v.Number, Offset: b.Placements[0].Offset, Member: format.MemberName(b, 0), Digest: b.Digest, Reason: "manifest content does not match its digest"}
 	}
 	return content, nil
 }

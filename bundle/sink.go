@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/internal/bytesize"
 )
 
@@ -21,8 +22,8 @@ import (
 // must not treat Close as success: only Commit means every volume is
 // complete.
 type Sink interface {
-	Begin(ctx context.Context, x *Index) error
-	Create(ctx context.Context, v Volume, total int) (io.WriteCloser, error)
+	Begin(ctx context.Context, x *format.Index) error
+	Create(ctx context.Context, v format.Volume, total int) (io.WriteCloser, error)
 	Commit() error
 	Abort()
 }
@@ -40,7 +41,7 @@ type DirSink struct {
 }
 
 // Begin checks that the directory has room for every volume.
-func (s *DirSink) Begin(ctx context.Context, x *Index) error {
+func (s *DirSink) Begin(ctx context.Context, x *format.Index) error {
 	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
 		return fmt.Errorf("create output directory: %w", err)
 	}
@@ -75,8 +76,8 @@ func syncFile(path string) error {
 }
 
 // Create opens a temporary file for volume v.
-func (s *DirSink) Create(ctx context.Context, v Volume, total int) (io.WriteCloser, error) {
-	name := VolumeFileName(v.Number, total)
+func (s *DirSink) Create(ctx context.Context, v format.Volume, total int) (io.WriteCloser, error) {
+	name := format.VolumeFileName(v.Number, total)
 	tmp := filepath.Join(s.Dir, "."+name+".partial-"+s.tag)
 	// Open for reading too: pack reads back what it copied to check it.
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
@@ -109,7 +110,7 @@ func (s *DirSink) Commit() error {
 	for _, e := range entries {
 		// Volumes of an earlier bundle, and temporary files an interrupted
 		// pack left behind.
-		stale := IsVolumeFileName(e.Name()) && !keep[e.Name()] ||
+		stale := format.IsVolumeFileName(e.Name()) && !keep[e.Name()] ||
 			strings.HasPrefix(e.Name(), ".vol-") && strings.Contains(e.Name(), ".tar.partial-") && !strings.HasSuffix(e.Name(), s.tag)
 		if e.Type().IsRegular() && stale {
 			if err := os.Remove(filepath.Join(s.Dir, e.Name())); err != nil {

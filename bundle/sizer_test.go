@@ -17,12 +17,12 @@ func TestIndexSizerMatchesMarshal(t *testing.T) {
 	cases := map[string]PackOptions{
 		"example, one volume":      {},
 		"example, small volumes":   {MaxVolumeSize: 40 << 10},
-		"example, zstd, signed":    {Compression: CompressionZstd, MaxVolumeSize: 64 << 10, Signer: signer},
-		"delta with base and zstd": {Compression: CompressionZstd, Bases: []*BaseBundle{loadBase(t, v1dir)}, MaxVolumeSize: 100 << 10},
+		"example, zstd, signed":    {Compression: format.CompressionZstd, MaxVolumeSize: 64 << 10, Signer: signer},
+		"delta with base and zstd": {Compression: format.CompressionZstd, Bases: []*BaseBundle{loadBase(t, v1dir)}, MaxVolumeSize: 100 << 10},
 	}
 	for name, o := range cases {
 		t.Run(name, func(t *testing.T) {
-			var x *Index
+			var x *format.Index
 			if len(o.Bases) > 0 {
 				_, x = packSources(t, []Source{d.v2}, o)
 			} else {

@@ -12,7 +12,7 @@ import (
 func BenchmarkCheckStrictJSON(b *testing.B) {
 	_, ib := synthIndex(b, 100000, benchIndexVolume)
 	b.SetBytes(int64(len(ib)))
-	t := reflect.TypeFor[Index]()
+	t := reflect.TypeFor[format.Index]()
 	for b.Loop() {
 		if err := format.CheckStrictJSON(ib, t); err != nil {
 			b.Fatal(err)

@@ -20,7 +20,7 @@ import (
 func TestParseIndexStrictJSON(t *testing.T) {
 	dir, _ := packLayout(t, PackOptions{})
 	good, _ := readBundleIndexBytes(t, dir)
-	if _, err := ParseIndex(good); err != nil {
+	if _, err := format.ParseIndex(good); err != nil {
 		t.Fatal(err)
 	}
 	s := string(good)
@@ -63,7 +63,7 @@ func TestParseIndexStrictJSON(t *testing.T) {
 		{"lone low surrogate", replace(`"packer":"bundle-test"`, `"packer":"bundle-\udc00test"`), "surrogate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseIndex(tc.doc)
+			_, err := format.ParseIndex(tc.doc)
 			switch {
 			case tc.want == "" && err != nil:
 				t.Errorf("ParseIndex: %v, want it accepted", err)
@@ -78,7 +78,7 @@ func TestParseIndexStrictJSON(t *testing.T) {
 // member names (case variants of each other are distinct names there), and
 // an escaped surrogate pair is a character like any other.
 func TestCheckStrictJSON(t *testing.T) {
-	idx := reflect.TypeFor[Index]()
+	idx := reflect.TypeFor[format.Index]()
 	for _, tc := range []struct {
 		doc, want string
 	}{
@@ -113,7 +113,7 @@ func TestCheckStrictJSON(t *testing.T) {
 
 // TestParseInventoryStrictJSON: inventories are read with the same rules.
 func TestParseInventoryStrictJSON(t *testing.T) {
-	v := &Inventory{Destination: "oci:/srv/mirror", Created: "2026-11-21T10:00:00Z", Blobs: []Content{{Digest: digest.FromString("a"), Size: 3}}}
+	v := &Inventory{Destination: "oci:/srv/mirror", Created: "2026-11-21T10:00:00Z", Blobs: []format.Content{{Digest: digest.FromString("a"), Size: 3}}}
 	b, err := v.Encode()
 	if err != nil {
 		t.Fatal(err)

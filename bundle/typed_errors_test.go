@@ -4,14 +4,16 @@ import (
 	"context"
 	"errors"
 	"testing"
+
+	"github.com/airgap-bundle/bundle/format"
 )
 
 func TestVolumeSizeError(t *testing.T) {
 	for _, max := range []int64{2000, 6000} {
 		_, err := Pack(context.Background(), []Source{layoutSource(t, exampleLayout, "")}, &DirSink{Dir: t.TempDir()},
 			PackOptions{MaxVolumeSize: max, Created: testCreated})
-		var ve *VolumeSizeError
-		if !errors.As(err, &ve) || !errors.Is(err, ErrTooSmall) {
+		var ve *format.VolumeSizeError
+		if !errors.As(err, &ve) || !errors.Is(err, format.ErrTooSmall) {
 			t.Fatalf("max %d: error %v, want a *VolumeSizeError that is ErrTooSmall", max, err)
 		}
 		if ve.Limit != max || ve.Need <= max {

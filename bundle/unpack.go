@@ -22,7 +22,7 @@ const maxDecoderWindow = 64 << 20
 type blobDest interface {
 	// openBlob returns where b's stored bytes go; a discardSink when the
 	// destination needs nothing (the bytes are still read and checked).
-	openBlob(b *Blob) (blobSink, error)
+	openBlob(b *format.Blob) (blobSink, error)
 }
 
 type unpacker struct {
@@ -35,7 +35,7 @@ type unpacker struct {
 	total    int64
 
 	// The blob being assembled, kept across volumes when it is split.
-	blob *Blob
+	blob *format.Blob
 	w    blobSink
 	// Set when the blob's stored bytes go straight into its file: copied
 	// by the kernel and checked by hasher, reading the file back.
@@ -108,13 +108,13 @@ func (z *zstdSink) Abort() {
 	z.bw.Abort()
 }
 
-func (u *unpacker) startBlob(b *Blob) error {
+func (u *unpacker) startBlob(b *format.Blob) error {
 	u.blob, u.copier = b, nil
 	w, err := u.dest.openBlob(b)
 	if err != nil {
 		return err
 	}
-	if bw, ok := w.(BlobCopier); ok && b.Encoding == CompressionNone && b.StoredSize >= copyMin {
+	if bw, ok := w.(BlobCopier); ok && b.Encoding == format.CompressionNone && b.StoredSize >= copyMin {
 		if u.hasher == nil {
 			u.hasher = newRangeHasher()
 		}
@@ -157,7 +157,7 @@ func (u *unpacker) copyMember(body *format.BodyReader, f *os.File, br *bufio.Rea
 
 // blame finds the segment of b whose bytes in bw do not hash to its
 // digest, and reports the volume it came from as corrupt.
-func (u *unpacker) blame(b *Blob, bw BlobCopier, got digest.Digest, size int64) error {
+func (u *unpacker) blame(b *format.Blob, bw BlobCopier, got digest.Digest, size int64) error {
 	buf := make([]byte, ioChunk)
 	var start int64
 	last := b.Placements[len(b.Placements)-1]
@@ -173,17 +173,17 @@ func (u *unpacker) blame(b *Blob, bw BlobCopier, got digest.Digest, size int64) 
 		if err != nil || k != p.Length {
 			reason = fmt.Sprintf("%d bytes, want %d", k, p.Length)
 		}
-		return &CorruptError{Path: v.Path, Volume: p.Volume, Offset: p.Offset + p.Length, Member: MemberName(b, j), Digest: p.Digest, Reason: reason}
+		return &format.CorruptError{Path: v.Path, Volume: p.Volume, Offset: p.Offset + p.Length, Member: format.MemberName(b, j), Digest: p.Digest, Reason: reason}
 	}
 	// Every segment is what the signed index says, and yet the blob is
 	// not: the index lies.
-	return &CorruptError{Path: u.set.Volumes[last.Volume].Path, Volume: last.Volume, Offset: last.Offset + last.Length,
-		Member: MemberName(b, len(b.Placements)-1), Digest: b.Digest, Reason: fmt.Sprintf("blob %s: its segments match the index but the blob (%d bytes) hashes to %s", b.Digest, size, got)}
+	return &format.CorruptError{Path: u.set.Volumes[last.Volume].Path, Volume: last.Volume, Offset: last.Offset + last.Length,
+		Member: format.MemberName(b, len(b.Placements)-1), Digest: b.Digest, Reason: fmt.Sprintf("blob %s: its segments match the index but the blob (%d bytes) hashes to %s", b.Digest, size, got)}
 }
 
 // pendingBlob is a copied blob waiting for its check before its commit.
 type pendingBlob struct {
-	b       *Blob
+	b       *format.Blob
 	w       BlobCopier
 	checked chan struct{}
 }
@@ -275,7 +275,7 @@ func (u *unpacker) volume(n int) error {
 				return err
 			}
 		} else if u.blob != m.Blob {
-			return &CorruptError{Path: h.Path, Volume: n, Member: MemberName(m.Blob, m.Part), Reason: "segment of a blob whose earlier segments were not read"}
+			return &format.CorruptError{Path: h.Path, Volume: n, Member: format.MemberName(m.Blob, m.Part), Reason: "segment of a blob whose earlier segments were not read"}
 		}
 		if u.copier != nil {
 			if err := u.copyMember(body, f, br, m); err != nil {
@@ -297,7 +297,7 @@ func (u *unpacker) volume(n int) error {
 			continue
 		}
 		if _, err := io.CopyBuffer(u.w, body, buf); err != nil {
-			var ce *CorruptError
+			var ce *format.CorruptError
 			if errors.As(err, &ce) {
 				return err
 			}
@@ -317,7 +317,7 @@ func (u *unpacker) volume(n int) error {
 				if errors.As(err, &de) {
 					return fmt.Errorf("blob %s from %s (volume %d): %w", m.Blob.Digest, h.Path, n, de.err)
 				}
-				return &CorruptError{Path: h.Path, Volume: n, Member: MemberName(m.Blob, m.Part), Digest: m.Blob.Digest, Reason: err.Error()}
+				return &format.CorruptError{Path: h.Path, Volume: n, Member: format.MemberName(m.Blob, m.Part), Digest: m.Blob.Digest, Reason: err.Error()}
 			}
 		}
 	}

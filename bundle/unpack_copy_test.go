@@ -14,7 +14,6 @@ import (
 	"testing"
 
 	"github.com/airgap-bundle/bundle/format"
-
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -31,7 +30,7 @@ func TestUnpackCopiedBlobs(t *testing.T) {
 	signer := testSigner(t)
 	key := signer.Verifier()
 	dir, x := packSources(t, []Source{src}, PackOptions{MaxVolumeSize: 2 << 20, Signer: signer})
-	blobOf := func(d digest.Digest) *Blob {
+	blobOf := func(d digest.Digest) *format.Blob {
 		for i := range x.Blobs {
 			if x.Blobs[i].Digest == d {
 				return &x.Blobs[i]
@@ -64,14 +63,14 @@ func TestUnpackCopiedBlobs(t *testing.T) {
 		vol  int
 		do   func(path string, data []byte) []byte
 	}
-	flip := func(p Placement, at int64) func(string, []byte) []byte {
+	flip := func(p format.Placement, at int64) func(string, []byte) []byte {
 		return func(_ string, data []byte) []byte {
 			data = bytes.Clone(data)
 			data[p.Offset+at] ^= 0x20
 			return data
 		}
 	}
-	cut := func(p Placement, at int64) func(string, []byte) []byte {
+	cut := func(p format.Placement, at int64) func(string, []byte) []byte {
 		return func(_ string, data []byte) []byte { return data[:p.Offset+at] }
 	}
 	var cases []damage
@@ -116,7 +115,7 @@ func TestUnpackCopiedBlobs(t *testing.T) {
 		forged, _, _ := writeBundle(t, &lying, pb.LayoutIndex, stored, signer)
 		dest, before := dests.fresh(t, "")
 		err := unpackMustFail(t, []string{forged}, dest, before, unpackOpts{Key: key})
-		var ce *CorruptError
+		var ce *format.CorruptError
 		if !errors.As(err, &ce) || ce.Digest == "" {
 			t.Errorf("want a CorruptError naming the blob, got %s", describe(err))
 		}
@@ -200,7 +199,7 @@ func TestCopyDataBlamesTheRightSide(t *testing.T) {
 					f.Close()
 				}
 				err = copyData(body, f, br, dst, func(_, n int64) { added += n })
-				var ce *CorruptError
+				var ce *format.CorruptError
 				var de *destError
 				switch {
 				case err == nil:
@@ -274,7 +273,7 @@ func TestUnpackCopiedBlobsFromMemory(t *testing.T) {
 	big := src.add(ocispec.MediaTypeImageLayerGzip, pfData(3<<20+100<<10+7, 43))
 	src.addImage(t, "big:1", big)
 	dir, x := packSources(t, []Source{src}, PackOptions{MaxVolumeSize: 1 << 20})
-	var bb *Blob
+	var bb *format.Blob
 	for i := range x.Blobs {
 		if x.Blobs[i].Digest == big.Digest {
 			bb = &x.Blobs[i]
@@ -321,7 +320,7 @@ func TestUnpackCopiedBlobsFromMemory(t *testing.T) {
 			d := NewLayoutDestination(dest, LayoutOptions{})
 			defer d.Close()
 			_, err := open(p.Volume, p.Offset+p.Length/2).Unpack(context.Background(), d, UnpackOptions{})
-			var ce *CorruptError
+			var ce *format.CorruptError
 			if !errors.As(err, &ce) || ce.Path != fmt.Sprintf("mem-%d", p.Volume) {
 				t.Fatalf("a byte flipped in volume %d: %v", p.Volume, err)
 			}

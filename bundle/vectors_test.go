@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/airgap-bundle/bundle/bundle"
+	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/sign"
 )
 
@@ -35,7 +36,7 @@ type vector struct {
 // (SPEC.md 13 and testdata/vectors/README.md); "" for an error that only
 // wraps others.
 func errorClass(err error) string {
-	var ce *bundle.CorruptError
+	var ce *format.CorruptError
 	var me *bundle.MissingVolumesError
 	var fe *bundle.ForeignVolumeError
 	var de *bundle.DuplicateVolumeError
@@ -54,7 +55,7 @@ func errorClass(err error) string {
 		return "wrong-key"
 	case errors.Is(err, bundle.ErrUnsigned):
 		return "unsigned"
-	case errors.Is(err, bundle.ErrNotVolume):
+	case errors.Is(err, format.ErrNotVolume):
 		return "not-a-volume"
 	case errors.Is(err, bundle.ErrNoVolumes):
 		return "no-volumes"
@@ -111,7 +112,7 @@ func TestVectors(t *testing.T) {
 				if rerr != nil {
 					t.Fatal(rerr)
 				}
-				if _, err = bundle.ParseIndex(b); err != nil {
+				if _, err = format.ParseIndex(b); err != nil {
 					if v.Class != "index-invalid" {
 						t.Fatalf("ParseIndex: %v, want class %q", err, v.Class)
 					}

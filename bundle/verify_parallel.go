@@ -56,7 +56,7 @@ func (s *Set) volumeSource(ctx context.Context) func(n int) (volumeSource, error
 		v := s.openers[n]
 		return func() (io.ReaderAt, func() error, error) {
 			r, err := v.Open(ctx)
-			var ce *CorruptError
+			var ce *format.CorruptError
 			if errors.As(err, &ce) && ce.Volume == 0 {
 				ce.Volume = n
 			}
@@ -303,7 +303,7 @@ func (c *rangeChecker) checkHeader(t *verifyTask, r io.ReaderAt) error {
 				case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 					return err
 				default:
-					return &CorruptError{Path: v.path, Volume: v.n, Offset: off, Reason: fmt.Sprintf("cannot be read: %v", err)}
+					return &format.CorruptError{Path: v.path, Volume: v.n, Offset: off, Reason: fmt.Sprintf("cannot be read: %v", err)}
 				}
 				same = false
 				break

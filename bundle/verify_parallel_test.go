@@ -22,7 +22,6 @@ import (
 	"testing"
 
 	"github.com/airgap-bundle/bundle/format"
-
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -35,7 +34,7 @@ var verifyChunks = []int64{1, 64 << 10, 0}
 // from the first blob member to the end of the file.
 func sequentialCheck(data []byte, path string) error {
 	r := bytes.NewReader(data)
-	h, err := ReadVolumeHeader(r, path)
+	h, err := format.ReadVolumeHeader(r, path)
 	if err != nil {
 		return err
 	}
@@ -75,7 +74,7 @@ func sameVolumeError(t *testing.T, what string, want, got error) {
 	if want == nil {
 		return
 	}
-	var w, g *CorruptError
+	var w, g *format.CorruptError
 	if !errors.As(want, &w) || !errors.As(got, &g) {
 		t.Fatalf("%s: want CorruptErrors, got %s and %s", what, describe(want), describe(got))
 	}
@@ -168,7 +167,7 @@ func TestVerifyParallelDamage(t *testing.T) {
 			want := sequentialCheck(damaged, path)
 			for _, chunk := range verifyChunks {
 				r, err := verifyFilesChunked(ctx, []string{dir}, verifyOpts{AllowUnsigned: true, Workers: 4}, chunk)
-				ces := findAll[*CorruptError](err)
+				ces := findAll[*format.CorruptError](err)
 				if len(ces) != 1 || r == nil || !slices.Equal(r.Failed, []int{1}) || len(r.Verified) != 0 {
 					t.Fatalf("chunk %d: want one CorruptError and volume 1 failed, got %s (report %+v)", chunk, describe(err), r)
 				}
@@ -212,7 +211,7 @@ func TestVerifyParallelFlippedBytes(t *testing.T) {
 				}
 				// Damage found by the range checks (not already when the set
 				// was read) is what the sequential reader reports.
-				for _, ce := range findAll[*CorruptError](err) {
+				for _, ce := range findAll[*format.CorruptError](err) {
 					if ce.Path == path && r != nil && slices.Contains(r.Failed, n) {
 						sameVolumeError(t, spot.what, sequentialCheck(damaged, path), ce)
 					}
@@ -228,8 +227,8 @@ func TestVerifyParallelFlippedBytes(t *testing.T) {
 func TestVerifyParallelFileChanged(t *testing.T) {
 	dir, path, data, _, big, _ := parallelBundle(t)
 	members, _ := scanVolume(t, data)
-	index := findMember(t, members, MemberIndex)
-	marker := findMember(t, members, MemberVolume)
+	index := findMember(t, members, format.MemberIndex)
+	marker := findMember(t, members, format.MemberVolume)
 	ctx := context.Background()
 	cases := []struct {
 		name   string
@@ -272,7 +271,7 @@ func TestVerifyParallelFileChanged(t *testing.T) {
 					return src, err
 				}
 				errs := s.checkVolumes(ctx, []int{1}, open, 3, max(chunk, 1<<20), nil)
-				var ce *CorruptError
+				var ce *format.CorruptError
 				if !errors.As(errs[0], &ce) || ce.Path != path || !strings.Contains(ce.Reason, c.reason) {
 					t.Fatalf("want a CorruptError naming %s (%q), got %s", path, c.reason, describe(errs[0]))
 				}
@@ -359,9 +358,9 @@ func TestVerifyParallelMemory(t *testing.T) {
 func TestSplitVolume(t *testing.T) {
 	dir, x := packLayout(t, PackOptions{MaxVolumeSize: hostileVolumeSize})
 	ib, _ := readBundleIndexBytes(t, dir)
-	s := &Set{Index: x, IndexBytes: ib, Volumes: map[int]*VolumeHeader{}}
+	s := &Set{Index: x, IndexBytes: ib, Volumes: map[int]*format.VolumeHeader{}}
 	for n := 1; n <= len(x.Volumes); n++ {
-		s.Volumes[n] = &VolumeHeader{Path: fmt.Sprint(n), Number: n, Index: x}
+		s.Volumes[n] = &format.VolumeHeader{Path: fmt.Sprint(n), Number: n, Index: x}
 	}
 	members := format.MembersByVolume(x)
 	for n := 1; n <= len(x.Volumes); n++ {
@@ -423,12 +422,12 @@ func FuzzVerifyRanges(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		h, err := ReadVolumeHeader(bytes.NewReader(data), "fuzz.tar")
+		h, err := format.ReadVolumeHeader(bytes.NewReader(data), "fuzz.tar")
 		if err != nil {
 			return
 		}
 		want := sequentialCheck(data, "fuzz.tar")
-		s := &Set{Index: h.Index, IndexBytes: h.IndexBytes, Signature: h.Signature, Volumes: map[int]*VolumeHeader{h.Number: h}}
+		s := &Set{Index: h.Index, IndexBytes: h.IndexBytes, Signature: h.Signature, Volumes: map[int]*format.VolumeHeader{h.Number: h}}
 		for _, chunk := range []int64{1, 1 << 20} {
 			errs := s.checkVolumes(context.Background(), []int{h.Number}, func(int) (volumeSource, error) { return memVolume(data), nil }, 3, chunk, nil)
 			sameVolumeError(t, fmt.Sprintf("chunk %d", chunk), want, errs[0])
@@ -472,12 +471,12 @@ func TestOpenVolumeHeaderChanged(t *testing.T) {
 	if err != nil || !bytes.Equal(first, data[blobs[0].HdrOff:blobs[0].DataOff]) || h.Number != 1 || h.Index != s.Index {
 		t.Fatalf("openVolume of an intact volume: %v, header %+v", err, h)
 	}
-	for _, name := range []string{MemberLayout, MemberOCIIndex, MemberIndex, MemberVolume} {
+	for _, name := range []string{format.MemberLayout, format.MemberOCIIndex, format.MemberIndex, format.MemberVolume} {
 		m := findMember(t, members, name)
 		for _, off := range []int64{m.HdrOff + 150, m.DataOff, m.End() - 1} {
 			xorByte(t, path, off, 0x02)
 			_, err := s.openVolume(context.Background(), 1)
-			var ce *CorruptError
+			var ce *format.CorruptError
 			if !errors.As(err, &ce) || ce.Path != path {
 				t.Errorf("%s changed at %d: want a CorruptError naming %s, got %s", name, off, path, describe(err))
 			}
@@ -528,7 +527,7 @@ func TestUnreadableVolumeIsCorrupt(t *testing.T) {
 	dir, x := packLayout(t, PackOptions{Signer: testSigner(t)})
 	path := volumeFiles(t, dir)[0]
 	data := mustRead(t, path)
-	var big *Blob
+	var big *format.Blob
 	for i := range x.Blobs {
 		if b := &x.Blobs[i]; big == nil || b.Size > big.Size {
 			big = b
@@ -538,17 +537,17 @@ func TestUnreadableVolumeIsCorrupt(t *testing.T) {
 	bad := failingReaderAt{data: data, failAt: p.Offset + p.Length/2}
 	check := func(what string, err error) {
 		t.Helper()
-		var ce *CorruptError
+		var ce *format.CorruptError
 		if !errors.As(err, &ce) {
 			t.Fatalf("%s: %v, want a CorruptError", what, err)
 		}
-		if ce.Volume != 1 || ce.Path != path || ce.Member != MemberName(big, 0) || !strings.Contains(ce.Reason, "cannot be read") {
-			t.Errorf("%s: %+v, want volume 1 of %s, member %s, cannot be read", what, ce, path, MemberName(big, 0))
+		if ce.Volume != 1 || ce.Path != path || ce.Member != format.MemberName(big, 0) || !strings.Contains(ce.Reason, "cannot be read") {
+			t.Errorf("%s: %+v, want volume 1 of %s, member %s, cannot be read", what, ce, path, format.MemberName(big, 0))
 		}
 	}
 
 	r := io.NewSectionReader(bad, 0, int64(len(data)))
-	h, err := ReadVolumeHeader(r, path)
+	h, err := format.ReadVolumeHeader(r, path)
 	if err != nil {
 		t.Fatal(err)
 	}

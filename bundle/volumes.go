@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/airgap-bundle/bundle/format"
 )
 
 // VolumeOpener is one volume of a bundle, wherever its bytes are: a file
@@ -61,7 +63,7 @@ func (v *fileVolume) Open(context.Context) (VolumeReader, error) {
 		v.info = st
 	} else if !os.SameFile(st, v.info) {
 		f.Close()
-		return nil, &CorruptError{Path: v.path, Reason: "the file changed while it was being read"}
+		return nil, &format.CorruptError{Path: v.path, Reason: "the file changed while it was being read"}
 	}
 	return &fileReader{f: f, size: st.Size()}, nil
 }

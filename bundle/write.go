@@ -22,7 +22,7 @@ const ioChunk = 128 << 10
 // volumeWriter writes the planned volumes one after the other.
 type volumeWriter struct {
 	ctx         context.Context
-	x           *Index
+	x           *format.Index
 	sink        Sink
 	layoutIndex []byte
 	indexBytes  []byte
@@ -249,9 +249,9 @@ func (w *volumeWriter) writeAll(blobs []*packBlob) error {
 			// the sink discards what was written.
 			split := len(b.Placements) > 1
 			record := w.files != nil && split
-			segmentHash := b.Encoding != CompressionNone || record
+			segmentHash := b.Encoding != format.CompressionNone || record
 			var h, whole hash.Hash
-			if record && b.Encoding != CompressionNone {
+			if record && b.Encoding != format.CompressionNone {
 				whole = sha256.New()
 			}
 			for j, p := range b.Placements {
@@ -311,7 +311,7 @@ func (w *volumeWriter) writeAll(blobs []*packBlob) error {
 
 // startMember writes the tar header of segment j of b where it is planned,
 // opening its volume first if need be.
-func (w *volumeWriter) startMember(b *Blob, j int, mtime int64) error {
+func (w *volumeWriter) startMember(b *format.Blob, j int, mtime int64) error {
 	p := b.Placements[j]
 	if p.Volume != w.vol {
 		if err := w.open(p.Volume); err != nil {
@@ -321,15 +321,15 @@ func (w *volumeWriter) startMember(b *Blob, j int, mtime int64) error {
 	if w.off != p.Offset-format.BlockSize {
 		return fmt.Errorf("internal error: volume %d at offset %d, member planned at %d", w.vol, w.off, p.Offset-format.BlockSize)
 	}
-	return w.write(format.TarHeader(MemberName(b, j), p.Length, mtime))
+	return w.write(format.TarHeader(format.MemberName(b, j), p.Length, mtime))
 }
 
 // localFile opens the file holding blob b when b can be copied by the
 // kernel: stored as it is, from a local source, into volumes that are files,
 // and of copyMin bytes or more (for small blobs the system calls cost more
 // than the copying). It returns nil otherwise.
-func (w *volumeWriter) localFile(pb *packBlob, b *Blob) *os.File {
-	if w.files == nil || b.Encoding != CompressionNone || b.StoredSize < copyMin {
+func (w *volumeWriter) localFile(pb *packBlob, b *format.Blob) *os.File {
+	if w.files == nil || b.Encoding != format.CompressionNone || b.StoredSize < copyMin {
 		return nil
 	}
 	if isRemote(pb.src) {
@@ -360,7 +360,7 @@ const copyStep = 4 << 20
 // (the volume headers are written last). So the bytes checked are the
 // bytes in the volume, and none passes through this process. It is used
 // only with a FileSink.
-func (w *volumeWriter) copyFile(b *Blob, src *os.File, from Source) error {
+func (w *volumeWriter) copyFile(b *format.Blob, src *os.File, from Source) error {
 	split := len(b.Placements) > 1
 	for i := range w.hashers {
 		if w.hashers[i] == nil && (i == 0 || split) {

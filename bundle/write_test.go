@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/airgap-bundle/bundle/format"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -99,17 +100,17 @@ func TestPackFailsWhenABlobChanges(t *testing.T) {
 		whole       bool // small enough for one volume
 		stream      bool // into a sink that is not files: segment digests in a pass of their own
 	}{
-		{name: "split, changed for the write pass", from: 2, compression: CompressionNone, stream: true},
-		{name: "split, changed from the start", from: 1, compression: CompressionNone},
-		{name: "split, changed from the start, stream", from: 1, compression: CompressionNone, stream: true},
-		{name: "split zstd, changed for the write pass", from: 2, compression: CompressionZstd},
-		{name: "split zstd, changed for the write pass, stream", from: 2, compression: CompressionZstd, stream: true},
-		{name: "whole, changed", from: 1, compression: CompressionNone, whole: true},
-		{name: "file, split, changed for the write pass, stream", from: 2, compression: CompressionNone, files: true, stream: true},
+		{name: "split, changed for the write pass", from: 2, compression: format.CompressionNone, stream: true},
+		{name: "split, changed from the start", from: 1, compression: format.CompressionNone},
+		{name: "split, changed from the start, stream", from: 1, compression: format.CompressionNone, stream: true},
+		{name: "split zstd, changed for the write pass", from: 2, compression: format.CompressionZstd},
+		{name: "split zstd, changed for the write pass, stream", from: 2, compression: format.CompressionZstd, stream: true},
+		{name: "whole, changed", from: 1, compression: format.CompressionNone, whole: true},
+		{name: "file, split, changed for the write pass, stream", from: 2, compression: format.CompressionNone, files: true, stream: true},
 		// From files, pack copies in the kernel and checks the volume.
-		{name: "file, split, changed from the start", from: 1, compression: CompressionNone, files: true},
-		{name: "file, whole, changed", from: 1, compression: CompressionNone, files: true, whole: true},
-		{name: "file, split zstd, changed for the write pass", from: 2, compression: CompressionZstd, files: true},
+		{name: "file, split, changed from the start", from: 1, compression: format.CompressionNone, files: true},
+		{name: "file, whole, changed", from: 1, compression: format.CompressionNone, files: true, whole: true},
+		{name: "file, split zstd, changed for the write pass", from: 2, compression: format.CompressionZstd, files: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := &changingSource{memSource: newMemSource("changing"), from: tc.from}
@@ -118,7 +119,7 @@ func TestPackFailsWhenABlobChanges(t *testing.T) {
 				copyEveryBlob(t)
 			}
 			data := pfData(256<<10, 7)
-			if tc.compression == CompressionZstd {
+			if tc.compression == format.CompressionZstd {
 				// Words drawn at random: compresses, to more than a volume.
 				var text []byte
 				for _, r := range pfData(1<<20, 8)[:200000] {
@@ -173,9 +174,9 @@ func TestPackFromFilesMatchesPackFromStreams(t *testing.T) {
 		max         int64
 		compression string
 	}{
-		{"one volume", 0, CompressionNone},
-		{"split into volumes", 96 << 10, CompressionNone},
-		{"split, zstd", 96 << 10, CompressionZstd},
+		{"one volume", 0, format.CompressionNone},
+		{"split into volumes", 96 << 10, format.CompressionNone},
+		{"split, zstd", 96 << 10, format.CompressionZstd},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mem := newMemSource("same")
@@ -230,8 +231,8 @@ func copyEveryBlob(t *testing.T) {
 // volume once, in order, as a sink on a tape or a pipe would.
 type streamSink struct{ d *DirSink }
 
-func (s streamSink) Begin(ctx context.Context, x *Index) error { return s.d.Begin(ctx, x) }
-func (s streamSink) Create(ctx context.Context, v Volume, total int) (io.WriteCloser, error) {
+func (s streamSink) Begin(ctx context.Context, x *format.Index) error { return s.d.Begin(ctx, x) }
+func (s streamSink) Create(ctx context.Context, v format.Volume, total int) (io.WriteCloser, error) {
 	wc, err := s.d.Create(ctx, v, total)
 	return struct{ io.WriteCloser }{wc}, err
 }

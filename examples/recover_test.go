@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/airgap-bundle/bundle/bundle"
+	"github.com/airgap-bundle/bundle/format"
 )
 
 // recoverScript is the tool-less recovery recipe under test.
@@ -30,14 +30,14 @@ func packCLI(t *testing.T, cli, key, compress string, maxSize int) string {
 
 // header reads the header of the first volume in dir: the index says where
 // every member is.
-func header(t *testing.T, dir string) *bundle.VolumeHeader {
+func header(t *testing.T, dir string) *format.VolumeHeader {
 	t.Helper()
 	f, err := os.Open(volumes(t, dir)[0])
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	h, err := bundle.ReadVolumeHeader(f, f.Name())
+	h, err := format.ReadVolumeHeader(f, f.Name())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func memberNames(t *testing.T, dir string) []string {
 	var names []string
 	for i := range x.Blobs {
 		for j := range x.Blobs[i].Placements {
-			names = append(names, bundle.MemberName(&x.Blobs[i], j))
+			names = append(names, format.MemberName(&x.Blobs[i], j))
 		}
 	}
 	return names
@@ -213,17 +213,17 @@ func TestRecoverScript(t *testing.T) {
 			// A flipped byte in the stored bytes of a blob, in the last
 			// segment of the largest blob and of the largest compressed one.
 			x := header(t, dir).Index
-			var largest, compressed *bundle.Blob
+			var largest, compressed *format.Blob
 			for i := range x.Blobs {
 				b := &x.Blobs[i]
 				if largest == nil || b.StoredSize > largest.StoredSize {
 					largest = b
 				}
-				if b.Encoding == bundle.CompressionZstd && (compressed == nil || b.StoredSize > compressed.StoredSize) {
+				if b.Encoding == format.CompressionZstd && (compressed == nil || b.StoredSize > compressed.StoredSize) {
 					compressed = b
 				}
 			}
-			targets := map[*bundle.Blob]string{largest: "a blob does not match its digest"}
+			targets := map[*format.Blob]string{largest: "a blob does not match its digest"}
 			if compressed != nil {
 				targets[compressed] = "cannot decompress"
 			}
@@ -311,7 +311,7 @@ func TestRecoverScriptScreensMembers(t *testing.T) {
 			for _, m := range []struct {
 				name string
 				data []byte
-			}{{bundle.MemberIndex, h.IndexBytes}, {bundle.MemberSignature, h.Signature}} {
+			}{{format.MemberIndex, h.IndexBytes}, {format.MemberSignature, h.Signature}} {
 				tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: m.name, Mode: 0o644, Size: int64(len(m.data))})
 				tw.Write(m.data)
 			}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/airgap-bundle/bundle/bundle"
+	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/internal/bytesize"
 	"github.com/airgap-bundle/bundle/location"
 	"github.com/airgap-bundle/bundle/oci"
@@ -254,7 +255,7 @@ func verifyCommand() *cli.Command {
 	}
 }
 
-func signerName(x *bundle.Index) string {
+func signerName(x *format.Index) string {
 	if x.Signer == nil {
 		return "nobody (unsigned)"
 	}

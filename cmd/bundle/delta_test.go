@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/airgap-bundle/bundle/bundle"
+	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/internal/testregistry"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -105,7 +106,7 @@ func mustReadFile(t *testing.T, path string) []byte {
 }
 
 // bundleIndex reads the signed index of the bundle in dir.
-func bundleIndex(t *testing.T, dir string) *bundle.Index {
+func bundleIndex(t *testing.T, dir string) *format.Index {
 	t.Helper()
 	s, err := bundle.OpenFiles(context.Background(), []string{dir})
 	if err != nil {
@@ -268,7 +269,7 @@ func TestRegistryDelta(t *testing.T) {
 	must(0, "pack", "--key", key, "--have", inv, "--out", v3, "oci:"+example)
 	x := bundleIndex(t, v3)
 	for _, bl := range x.Blobs {
-		held := slices.Contains(got, bl.Digest) && !bundle.IsManifestMediaType(bl.MediaType)
+		held := slices.Contains(got, bl.Digest) && !format.IsManifestMediaType(bl.MediaType)
 		if held != (bl.Base != "") {
 			t.Errorf("v3 against the inventory: blob %s (%s) base %q", bl.Digest, bl.MediaType, bl.Base)
 		}

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/airgap-bundle/bundle/bundle"
+	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/urfave/cli/v2"
 )
@@ -90,7 +91,7 @@ func hintsFor(c *cli.Context, err error) []string {
 	}
 
 	// Packing.
-	var ve *bundle.VolumeSizeError
+	var ve *format.VolumeSizeError
 	if errors.As(err, &ve) && hasFlag(c, "max-size") {
 		add("give a larger --max-size")
 	}

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/airgap-bundle/bundle/bundle"
+	"github.com/airgap-bundle/bundle/format"
 	"github.com/urfave/cli/v2"
 )
 
@@ -35,7 +36,7 @@ func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format
 
 func exitCode(err error) int {
 	var ue usageError
-	var ce *bundle.CorruptError
+	var ce *format.CorruptError
 	var me *bundle.MissingVolumesError
 	var fe *bundle.ForeignVolumeError
 	var de *bundle.DuplicateVolumeError

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/airgap-bundle/bundle/bundle"
+	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/internal/bytesize"
 	"github.com/airgap-bundle/bundle/location"
 	"github.com/airgap-bundle/bundle/oci"
@@ -78,7 +79,7 @@ func packOptions(c *cli.Context) (bundle.PackOptions, error) {
 	if o.Platforms, err = platformFlags(c); err != nil {
 		return o, err
 	}
-	if o.Compression != bundle.CompressionNone && o.Compression != bundle.CompressionZstd {
+	if o.Compression != format.CompressionNone && o.Compression != format.CompressionZstd {
 		return o, usagef("--compress %q: want none or zstd", o.Compression)
 	}
 	if o.Created, err = createdTime(); err != nil {

@@ -22,6 +22,7 @@ import (
 	"strconv"
 
 	"github.com/airgap-bundle/bundle/bundle"
+	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/airgap-bundle/bundle/sign"
 )
@@ -74,7 +75,7 @@ func run(ctx context.Context, layoutDir, outDir, maxBytes string) error {
 	}
 	fmt.Printf("bundle %s: %d volumes, %d blobs, signed by %s\n", x.BundleID, len(x.Volumes), len(x.Blobs), signer.KeyID())
 	for _, v := range x.Volumes {
-		fmt.Printf("  %s (%d bytes) + .sha256\n", bundle.VolumeFileName(v.Number, len(x.Volumes)), v.Size)
+		fmt.Printf("  %s (%d bytes) + .sha256\n", format.VolumeFileName(v.Number, len(x.Volumes)), v.Size)
 	}
 	return nil
 }
@@ -91,7 +92,7 @@ type pendingFile struct{ tmp, final string }
 
 // Begin refuses a directory that already holds volumes: a leftover of an
 // earlier bundle beside the new one would confuse whoever reads them.
-func (s *sidecarSink) Begin(ctx context.Context, x *bundle.Index) error {
+func (s *sidecarSink) Begin(ctx context.Context, x *format.Index) error {
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return err
 	}
@@ -100,7 +101,7 @@ func (s *sidecarSink) Begin(ctx context.Context, x *bundle.Index) error {
 		return err
 	}
 	for _, e := range entries {
-		if bundle.IsVolumeFileName(e.Name()) {
+		if format.IsVolumeFileName(e.Name()) {
 			return fmt.Errorf("%s already holds volume %s: use an empty directory", s.dir, e.Name())
 		}
 	}
@@ -109,8 +110,8 @@ func (s *sidecarSink) Begin(ctx context.Context, x *bundle.Index) error {
 
 // Create opens a temporary file for volume v; the returned writer hashes
 // what it writes and, when closed, writes the sidecar next to it.
-func (s *sidecarSink) Create(ctx context.Context, v bundle.Volume, total int) (io.WriteCloser, error) {
-	name := bundle.VolumeFileName(v.Number, total)
+func (s *sidecarSink) Create(ctx context.Context, v format.Volume, total int) (io.WriteCloser, error) {
+	name := format.VolumeFileName(v.Number, total)
 	final := filepath.Join(s.dir, name)
 	tmp := filepath.Join(s.dir, "."+name+".tmp")
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)

@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/airgap-bundle/bundle/bundle"
+	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/airgap-bundle/bundle/sign"
 	"github.com/opencontainers/go-digest"
@@ -205,7 +206,7 @@ func noise(seed uint64, n int) []byte {
 }
 
 // pack packs src and returns the index and the volume files' bytes.
-func (g *gen) pack(src *memSource, o bundle.PackOptions) (*bundle.Index, [][]byte, error) {
+func (g *gen) pack(src *memSource, o bundle.PackOptions) (*format.Index, [][]byte, error) {
 	o.Packer = "vectorgen"
 	dir, err := os.MkdirTemp("", "vectorgen-")
 	if err != nil {
@@ -218,7 +219,7 @@ func (g *gen) pack(src *memSource, o bundle.PackOptions) (*bundle.Index, [][]byt
 	}
 	var vols [][]byte
 	for _, v := range x.Volumes {
-		b, err := os.ReadFile(filepath.Join(dir, bundle.VolumeFileName(v.Number, len(x.Volumes))))
+		b, err := os.ReadFile(filepath.Join(dir, format.VolumeFileName(v.Number, len(x.Volumes))))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -307,7 +308,7 @@ func (g *gen) all() error {
 
 	// 2. Signed, two volumes, the layer split across them.
 	split := image("vectors/split:1", map[string][]byte{ocispec.MediaTypeImageLayerGzip: noise(2, 3000)}, ocispec.MediaTypeImageLayerGzip)
-	var sx *bundle.Index
+	var sx *format.Index
 	var svols [][]byte
 	for size := int64(8 << 10); size < 64<<10 && sx == nil; size += blockSize {
 		x, vols, err := g.pack(split, bundle.PackOptions{Created: newer, Signer: g.signer, MaxVolumeSize: size})
@@ -352,11 +353,11 @@ func (g *gen) all() error {
 	if err != nil {
 		return err
 	}
-	m1, err := find(svols[1], bundle.MemberSignature)
+	m1, err := find(svols[1], format.MemberSignature)
 	if err != nil {
 		return err
 	}
-	m2, err := find(again[1], bundle.MemberSignature)
+	m2, err := find(again[1], format.MemberSignature)
 	if err != nil {
 		return err
 	}
@@ -381,13 +382,13 @@ func (g *gen) all() error {
 	// 3. A zstd-encoded blob, signed.
 	text := []byte(strings.Repeat("usr/share/doc/vectors/README: air gap conformance vector\n", 60))
 	zsrc := image("vectors/zstd:1", map[string][]byte{ocispec.MediaTypeImageLayer: text}, ocispec.MediaTypeImageLayer)
-	zx, zvols, err := g.pack(zsrc, bundle.PackOptions{Created: newer, Signer: g.signer, Compression: bundle.CompressionZstd})
+	zx, zvols, err := g.pack(zsrc, bundle.PackOptions{Created: newer, Signer: g.signer, Compression: format.CompressionZstd})
 	if err != nil {
 		return err
 	}
 	encoded := false
 	for _, b := range zx.Blobs {
-		encoded = encoded || b.Encoding == bundle.CompressionZstd
+		encoded = encoded || b.Encoding == format.CompressionZstd
 	}
 	if !encoded {
 		return errors.New("no blob of the zstd bundle is zstd-encoded")
@@ -401,7 +402,7 @@ func (g *gen) all() error {
 
 	// 4. Damaged copies of the unsigned volume.
 	vol := uvols[0]
-	var layer bundle.Blob
+	var layer format.Blob
 	for _, b := range ux.Blobs {
 		if b.MediaType == ocispec.MediaTypeImageLayerGzip {
 			layer = b
@@ -432,7 +433,7 @@ func (g *gen) all() error {
 			return b
 		}()},
 	}
-	im, err := find(vol, bundle.MemberIndex)
+	im, err := find(vol, format.MemberIndex)
 	if err != nil {
 		return err
 	}
