@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/airgap-bundle/bundle/format"
@@ -146,55 +148,77 @@ func Open(ctx context.Context, volumes []VolumeOpener) (*Set, error) {
 
 // openSet reads the headers of cands; given names them for errors.
 func openSet(ctx context.Context, cands []volumeCandidate, given string) (*Set, error) {
-	var headers []*format.VolumeHeader
-	var problems []error
-	cache := &format.HeaderReader{}
-	opener := map[*format.VolumeHeader]VolumeOpener{}
-	for _, c := range cands {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		name := c.v.Name()
-		h, err := readHeader(ctx, c.v, cache)
-		switch {
-		case errors.Is(err, format.ErrNotVolume) && !c.explicit && !format.IsVolumeFileName(filepath.Base(name)):
-			continue
-		case errors.Is(err, format.ErrNotVolume) && format.IsVolumeFileName(filepath.Base(name)):
-			// Named like a volume but its first header is damaged: report it
-			// as a corrupt volume, not as a stranger (nor as missing).
-			var n int
-			fmt.Sscanf(filepath.Base(name), "vol-%d-", &n)
-			problems = append(problems, &format.CorruptError{Path: name, Volume: n, Reason: "its first tar header is not the " + format.MemberLayout + " member every volume starts with"})
-			continue
-		case err != nil:
-			problems = append(problems, err)
-			continue
-		}
-		headers = append(headers, h)
-		opener[h] = c.v
+	found, problems, err := readHeaders(ctx, cands)
+	if err != nil {
+		return nil, err
 	}
-	if len(headers) == 0 {
+	if len(found) == 0 {
 		if len(problems) > 0 {
 			return nil, errors.Join(problems...)
 		}
 		return nil, fmt.Errorf("%w in %s; give the directories or files that hold the vol-NNNN-of-NNNN.tar volumes", ErrNoVolumes, given)
 	}
-	// The newest bundle wins; ties go to the one with more volumes here.
-	// Volumes are counted by number: copies of one volume count once.
+	chooseBundle(found)
+	s, more := gather(found)
+	s.Problems = append(problems, more...)
+	return s, nil
+}
+
+// foundVolume is a volume header read, and the volume it was read from.
+type foundVolume struct {
+	h *format.VolumeHeader
+	v VolumeOpener
+}
+
+// readHeaders reads the header of every candidate. Candidates found in
+// directories that are not volumes are skipped; the other failures are
+// problems.
+func readHeaders(ctx context.Context, cands []volumeCandidate) ([]foundVolume, []error, error) {
+	var found []foundVolume
+	var problems []error
+	cache := &format.HeaderReader{}
+	for _, c := range cands {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		name := filepath.Base(c.v.Name())
+		h, err := readHeader(ctx, c.v, cache)
+		switch {
+		case errors.Is(err, format.ErrNotVolume) && !c.explicit && !format.IsVolumeFileName(name):
+			continue
+		case errors.Is(err, format.ErrNotVolume) && format.IsVolumeFileName(name):
+			// Named like a volume but its first header is damaged: report it
+			// as a corrupt volume, not as a stranger (nor as missing).
+			var n int
+			fmt.Sscanf(name, "vol-%d-", &n)
+			problems = append(problems, &format.CorruptError{Path: c.v.Name(), Volume: n, Reason: "its first tar header is not the " + format.MemberLayout + " member every volume starts with"})
+		case err != nil:
+			problems = append(problems, err)
+		default:
+			found = append(found, foundVolume{h, c.v})
+		}
+	}
+	return found, problems, nil
+}
+
+// chooseBundle sorts found so that the volumes of the bundle to read come
+// first: the newest bundle wins; ties go to the one with more volumes
+// here, counted by number (copies of one volume count once).
+func chooseBundle(found []foundVolume) {
 	type volumeKey struct {
 		bundleID string
 		number   int
 	}
 	count := map[string]int{}
 	numbered := map[volumeKey]bool{}
-	for _, h := range headers {
-		if k := (volumeKey{h.Index.BundleID, h.Number}); !numbered[k] {
+	for _, f := range found {
+		if k := (volumeKey{f.h.Index.BundleID, f.h.Number}); !numbered[k] {
 			numbered[k] = true
-			count[h.Index.BundleID]++
+			count[f.h.Index.BundleID]++
 		}
 	}
-	sort.SliceStable(headers, func(i, j int) bool {
-		a, b := headers[i].Index, headers[j].Index
+	sort.SliceStable(found, func(i, j int) bool {
+		a, b := found[i].h.Index, found[j].h.Index
 		if a.Created != b.Created {
 			return a.Created > b.Created
 		}
@@ -203,11 +227,19 @@ func openSet(ctx context.Context, cands []volumeCandidate, given string) (*Set, 
 		}
 		return a.BundleID < b.BundleID
 	})
-	main := headers[0]
+}
+
+// gather makes the set of the first volume's bundle from found, and
+// reports the others: volumes of other bundles, volumes whose index
+// differs, and volumes given twice.
+func gather(found []foundVolume) (*Set, []error) {
+	main := found[0].h
 	s := &Set{Index: main.Index, IndexBytes: main.IndexBytes, Signature: main.Signature, Volumes: map[int]*format.VolumeHeader{},
 		openers: map[int]VolumeOpener{}}
+	var problems []error
 	dups := map[int][]string{}
-	for _, h := range headers {
+	for _, f := range found {
+		h := f.h
 		switch {
 		case h.Index.BundleID != main.Index.BundleID:
 			problems = append(problems, &ForeignVolumeError{Path: h.Path, BundleID: h.Index.BundleID, Created: h.Index.Created,
@@ -222,7 +254,7 @@ func openSet(ctx context.Context, cands []volumeCandidate, given string) (*Set, 
 			dups[h.Number] = append(dups[h.Number], h.Path)
 		default:
 			s.Volumes[h.Number] = h
-			s.openers[h.Number] = opener[h]
+			s.openers[h.Number] = f.v
 			// ECDSA signatures differ from one signing to the next: volumes
 			// of two reproducible packs carry the same index with other
 			// signatures. Each one is checked.
@@ -231,16 +263,11 @@ func openSet(ctx context.Context, cands []volumeCandidate, given string) (*Set, 
 			}
 		}
 	}
-	var dn []int
-	for n := range dups {
-		dn = append(dn, n)
-	}
-	sort.Ints(dn)
+	dn := slices.Sorted(maps.Keys(dups))
 	for _, n := range dn {
 		problems = append(problems, &DuplicateVolumeError{BundleID: main.Index.BundleID, Number: n, Paths: dups[n]})
 	}
-	s.Problems = problems
-	return s, nil
+	return s, problems
 }
 
 // readHeader reads the header of volume v.
