@@ -244,16 +244,11 @@ func (u *unpacker) volume(n int) error {
 		return err
 	}
 	defer ov.r.Close()
-	f, br, h := ov.file, ov.br, ov.h
 	u.done += u.set.Index.PrefixSize(len(u.set.IndexBytes))
-	if u.progress != nil {
-		u.progress(Progress{Op: u.op, Volume: n, Done: u.done, Total: u.total})
-	}
-	body := format.NewBodyReader(br, h.Body(), func(k int64) {
+	u.report(n)
+	body := format.NewBodyReader(ov.br, ov.h.Body(), func(k int64) {
 		u.done += k
-		if u.progress != nil {
-			u.progress(Progress{Op: u.op, Volume: n, Done: u.done, Total: u.total})
-		}
+		u.report(n)
 	})
 	buf := make([]byte, ioChunk)
 	for {
@@ -265,63 +260,79 @@ func (u *unpacker) volume(n int) error {
 			return err
 		}
 		if !ok {
-			break
+			return body.Close()
 		}
-		if m.Part == 0 {
-			if u.w != nil {
-				return fmt.Errorf("internal error: blob %s left unfinished", u.blob.Digest)
-			}
-			if err := u.startBlob(m.Blob); err != nil {
-				return err
-			}
-		} else if u.blob != m.Blob {
-			return &format.CorruptError{Path: h.Path, Volume: n, Member: format.MemberName(m.Blob, m.Part), Reason: "segment of a blob whose earlier segments were not read"}
+		if err := u.member(ov, body, m, buf); err != nil {
+			return err
 		}
-		if u.copier != nil {
-			if err := u.copyMember(body, f, br, m); err != nil {
-				var de *destError
-				if errors.As(err, &de) {
-					return fmt.Errorf("blob %s from %s (volume %d): %w", m.Blob.Digest, h.Path, n, de.err)
-				}
-				return err
-			}
-			if err := body.End(); err != nil {
-				return err
-			}
-			if m.Part == len(m.Blob.Placements)-1 {
-				u.w, u.copier = nil, nil // in pending now
-				if err := u.commitChecked(false); err != nil {
-					return err
-				}
-			}
-			continue
+	}
+}
+
+func (u *unpacker) report(volume int) {
+	if u.progress != nil {
+		u.progress(Progress{Op: u.op, Volume: volume, Done: u.done, Total: u.total})
+	}
+}
+
+// member puts the data of member m into the blob it is a segment of,
+// starting the blob at its first segment and ending it after its last.
+func (u *unpacker) member(ov *openedVolume, body *format.BodyReader, m format.Member, buf []byte) error {
+	h := ov.h
+	// A failure of the destination names the blob and where it came from.
+	destFailed := func(err error) error {
+		return fmt.Errorf("blob %s from %s (volume %d): %w", m.Blob.Digest, h.Path, h.Number, err)
+	}
+	last := m.Part == len(m.Blob.Placements)-1
+	if m.Part == 0 {
+		if u.w != nil {
+			return fmt.Errorf("internal error: blob %s left unfinished", u.blob.Digest)
 		}
-		if _, err := io.CopyBuffer(u.w, body, buf); err != nil {
-			var ce *format.CorruptError
-			if errors.As(err, &ce) {
-				return err
-			}
-			// The write side failed: a full disk, or a zstd stream that
-			// does not decode within the bounds the index sets.
-			return fmt.Errorf("blob %s from %s (volume %d): %w", m.Blob.Digest, h.Path, n, err)
+		if err := u.startBlob(m.Blob); err != nil {
+			return err
 		}
-		// The segment digest is checked before the blob may be committed.
+	} else if u.blob != m.Blob {
+		return &format.CorruptError{Path: h.Path, Volume: h.Number, Member: m.Name(), Reason: "segment of a blob whose earlier segments were not read"}
+	}
+	if u.copier != nil {
+		if err := u.copyMember(body, ov.file, ov.br, m); err != nil {
+			var de *destError
+			if errors.As(err, &de) {
+				return destFailed(de.err)
+			}
+			return err
+		}
 		if err := body.End(); err != nil {
 			return err
 		}
-		if m.Part == len(m.Blob.Placements)-1 {
-			w := u.w
-			u.w = nil
-			if err := w.Commit(); err != nil {
-				var de *destError
-				if errors.As(err, &de) {
-					return fmt.Errorf("blob %s from %s (volume %d): %w", m.Blob.Digest, h.Path, n, de.err)
-				}
-				return &format.CorruptError{Path: h.Path, Volume: n, Member: format.MemberName(m.Blob, m.Part), Digest: m.Blob.Digest, Reason: err.Error()}
-			}
+		if !last {
+			return nil
 		}
+		u.w, u.copier = nil, nil // in pending now
+		return u.commitChecked(false)
 	}
-	return body.Close()
+	if _, err := io.CopyBuffer(u.w, body, buf); err != nil {
+		var ce *format.CorruptError
+		if errors.As(err, &ce) {
+			return err
+		}
+		// The write side failed: a full disk, or a zstd stream that
+		// does not decode within the bounds the index sets.
+		return destFailed(err)
+	}
+	// The segment digest is checked before the blob may be committed.
+	if err := body.End(); err != nil || !last {
+		return err
+	}
+	w := u.w
+	u.w = nil
+	if err := w.Commit(); err != nil {
+		var de *destError
+		if errors.As(err, &de) {
+			return destFailed(de.err)
+		}
+		return &format.CorruptError{Path: h.Path, Volume: h.Number, Member: m.Name(), Digest: m.Blob.Digest, Reason: err.Error()}
+	}
+	return nil
 }
 
 // copyData puts the rest of the current member's data into dst without
