@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -275,104 +276,137 @@ func registryInventory(ctx context.Context, m mirror.Mapping, o InventoryOptions
 	if o.Registries == nil {
 		return nil, errors.New("inventory of a registry: no registry access given")
 	}
-	repos := o.Repositories
-	if len(repos) == 0 {
-		all, err := o.Registries.Catalog(ctx, m.Mirror)
-		if errors.Is(err, oci.ErrUnreachable) {
-			return nil, err
-		}
-		if err != nil {
-			// Many registries keep the catalog to administrators.
-			return nil, fmt.Errorf("%w (%w); name the repositories to list instead", err, ErrNoCatalog)
-		}
-		for _, r := range all {
-			if m.Prefix == "" || strings.HasPrefix(r, m.Prefix+"/") {
-				repos = append(repos, r)
-			}
-		}
+	repos, err := mirrorRepositories(ctx, m, o)
+	if err != nil {
+		return nil, err
 	}
-	found := map[digest.Digest]format.Content{}
-	// present: blobs (not manifests) seen present in some repository.
-	present := map[digest.Digest]bool{}
-	var n int64
+	inv := &mirrorInventory{m: m, o: o, found: map[digest.Digest]format.Content{}, present: map[digest.Digest]bool{}}
 	for _, path := range repos {
-		repo, err := o.Registries.Repository(ctx, m.Mirror, path)
-		if err != nil {
+		if err := inv.repository(ctx, path); err != nil {
 			return nil, err
-		}
-		tags, err := repo.Tags(ctx)
-		if err != nil {
-			return nil, err
-		}
-		sorted := make([]string, 0, len(tags))
-		for t := range tags {
-			sorted = append(sorted, t)
-		}
-		slices.Sort(sorted)
-		seen := map[digest.Digest]bool{}
-		// Blobs to check in this repository, asked in parallel once its
-		// tags are walked: one round trip each.
-		var check []ocispec.Descriptor
-		for _, tag := range sorted {
-			root, err := repo.Resolve(ctx, tag)
-			if errors.Is(err, oci.ErrNotFound) {
-				// Listed but gone (deleted since, or broken): nothing to count.
-				o.Notice(fmt.Sprintf("%s/%s:%s is listed but cannot be read: left out of the inventory", m.Mirror, path, tag))
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			err = oci.Walk(ctx, repo, root, oci.WalkOptions{}, seen, func(d ocispec.Descriptor, content []byte) error {
-				if content == nil {
-					// A blob: listed when some repository has it, checked
-					// once per digest.
-					if !present[d.Digest] {
-						check = append(check, d)
-					}
-					return nil
-				}
-				found[d.Digest] = format.Content{Digest: d.Digest, Size: d.Size}
-				n++
-				if o.Progress != nil {
-					o.Progress(Progress{Op: "inventory", Done: n})
-				}
-				return nil
-			})
-			if errors.Is(err, oci.ErrNotFound) {
-				o.Notice(fmt.Sprintf("%s/%s:%s is incomplete in the mirror (%v): what it lacks is left out of the inventory", m.Mirror, path, tag, err))
-				continue
-			}
-			if err != nil {
-				return nil, fmt.Errorf("inventory of %s/%s:%s: %w", m.Mirror, path, tag, err)
-			}
-		}
-		held := make([]bool, len(check))
-		if err := forEachParallelN(ctx, inventoryRequests, len(check), func(i int) error {
-			ok, err := repo.Exists(ctx, check[i])
-			held[i] = ok
-			return err
-		}); err != nil {
-			return nil, err
-		}
-		for i, d := range check {
-			if !held[i] {
-				o.Notice(fmt.Sprintf("%s/%s references %s, which the repository lacks: left out of the inventory", m.Mirror, path, d.Digest))
-				continue
-			}
-			present[d.Digest] = true
-			found[d.Digest] = format.Content{Digest: d.Digest, Size: d.Size}
-			n++
-			if o.Progress != nil {
-				o.Progress(Progress{Op: "inventory", Done: n})
-			}
 		}
 	}
-	out := make([]format.Content, 0, len(found))
-	for _, c := range found {
+	out := make([]format.Content, 0, len(inv.found))
+	for _, c := range inv.found {
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// mirrorRepositories is the repositories to list: those named, or those
+// under the prefix in the registry's catalog.
+func mirrorRepositories(ctx context.Context, m mirror.Mapping, o InventoryOptions) ([]string, error) {
+	if len(o.Repositories) > 0 {
+		return o.Repositories, nil
+	}
+	all, err := o.Registries.Catalog(ctx, m.Mirror)
+	if errors.Is(err, oci.ErrUnreachable) {
+		return nil, err
+	}
+	if err != nil {
+		// Many registries keep the catalog to administrators.
+		return nil, fmt.Errorf("%w (%w); name the repositories to list instead", err, ErrNoCatalog)
+	}
+	var repos []string
+	for _, r := range all {
+		if m.Prefix == "" || strings.HasPrefix(r, m.Prefix+"/") {
+			repos = append(repos, r)
+		}
+	}
+	return repos, nil
+}
+
+// mirrorInventory is the inventory of a mirror being taken.
+type mirrorInventory struct {
+	m     mirror.Mapping
+	o     InventoryOptions
+	found map[digest.Digest]format.Content
+	// present: blobs (not manifests) seen present in some repository.
+	present map[digest.Digest]bool
+	n       int64
+}
+
+func (inv *mirrorInventory) add(d ocispec.Descriptor) {
+	inv.found[d.Digest] = format.Content{Digest: d.Digest, Size: d.Size}
+	inv.n++
+	if inv.o.Progress != nil {
+		inv.o.Progress(Progress{Op: "inventory", Done: inv.n})
+	}
+}
+
+// repository lists the tagged images of one repository: their manifests,
+// and the blobs they reference that the repository holds (asked in
+// parallel once its tags are walked: one round trip each).
+func (inv *mirrorInventory) repository(ctx context.Context, path string) error {
+	repo, err := inv.o.Registries.Repository(ctx, inv.m.Mirror, path)
+	if err != nil {
+		return err
+	}
+	tags, err := repo.Tags(ctx)
+	if err != nil {
+		return err
+	}
+	seen := map[digest.Digest]bool{}
+	var check []ocispec.Descriptor
+	for _, tag := range slices.Sorted(maps.Keys(tags)) {
+		blobs, err := inv.tag(ctx, repo, path, tag, seen)
+		if err != nil {
+			return err
+		}
+		check = append(check, blobs...)
+	}
+	held := make([]bool, len(check))
+	if err := forEachParallelN(ctx, inventoryRequests, len(check), func(i int) error {
+		ok, err := repo.Exists(ctx, check[i])
+		held[i] = ok
+		return err
+	}); err != nil {
+		return err
+	}
+	for i, d := range check {
+		if !held[i] {
+			inv.o.Notice(fmt.Sprintf("%s/%s references %s, which the repository lacks: left out of the inventory", inv.m.Mirror, path, d.Digest))
+			continue
+		}
+		inv.present[d.Digest] = true
+		inv.add(d)
+	}
+	return nil
+}
+
+// tag walks the image tagged tag: its manifests are listed, and the blobs
+// not yet seen present are returned to be checked.
+func (inv *mirrorInventory) tag(ctx context.Context, repo *oci.Repository, path, tag string, seen map[digest.Digest]bool) ([]ocispec.Descriptor, error) {
+	where := fmt.Sprintf("%s/%s:%s", inv.m.Mirror, path, tag)
+	root, err := repo.Resolve(ctx, tag)
+	if errors.Is(err, oci.ErrNotFound) {
+		// Listed but gone (deleted since, or broken): nothing to count.
+		inv.o.Notice(where + " is listed but cannot be read: left out of the inventory")
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var check []ocispec.Descriptor
+	err = oci.Walk(ctx, repo, root, oci.WalkOptions{}, seen, func(d ocispec.Descriptor, content []byte) error {
+		switch {
+		case content != nil:
+			inv.add(d) // a manifest
+		case !inv.present[d.Digest]:
+			// A blob: listed when some repository has it, checked once
+			// per digest.
+			check = append(check, d)
+		}
+		return nil
+	})
+	if errors.Is(err, oci.ErrNotFound) {
+		inv.o.Notice(fmt.Sprintf("%s is incomplete in the mirror (%v): what it lacks is left out of the inventory", where, err))
+		return check, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("inventory of %s: %w", where, err)
+	}
+	return check, nil
 }
 
 // inventoryNotice describes an inventory packed against.
