@@ -216,7 +216,6 @@ func (w *volumeWriter) abort() {
 }
 
 func (w *volumeWriter) writeAll(blobs []*packBlob) error {
-	mtime := w.x.Mtime()
 	buf := make([]byte, 1<<20)
 	pf := newPrefetcher(w.ctx, w.x, blobs)
 	defer pf.close()
@@ -237,62 +236,8 @@ func (w *volumeWriter) writeAll(blobs []*packBlob) error {
 		if err != nil {
 			return err
 		}
-		err = func() error {
-			defer rc.Close()
-			// An unencoded blob is checked by its own digest as it is read
-			// (checkedReader). Its segment digests, when it is split, are
-			// either found here (headers written last) or were hashed before
-			// from one read with that digest, which the check proves are the
-			// bytes written. Encoded bytes need hashes of their own: found
-			// here, with the whole stream checked, or compared with those
-			// hashed before. A blob that fails a check fails the pack, and
-			// the sink discards what was written.
-			split := len(b.Placements) > 1
-			record := w.files != nil && split
-			segmentHash := b.Encoding != format.CompressionNone || record
-			var h, whole hash.Hash
-			if record && b.Encoding != format.CompressionNone {
-				whole = sha256.New()
-			}
-			for j, p := range b.Placements {
-				if err := w.startMember(b, j, mtime); err != nil {
-					return err
-				}
-				var dst io.Writer = w
-				if segmentHash {
-					h = sha256.New()
-					dst = io.MultiWriter(w, h)
-					if whole != nil {
-						dst = io.MultiWriter(w, h, whole)
-					}
-				}
-				if _, err := io.CopyBuffer(dst, io.LimitReader(rc, p.Length), buf); err != nil {
-					return fmt.Errorf("blob %s from %s: %w", b.Digest, blobs[i].src, err)
-				}
-				if w.off != p.Offset+p.Length {
-					return fmt.Errorf("blob %s from %s ended early", b.Digest, blobs[i].src)
-				}
-				if record {
-					b.Placements[j].Digest = digest.NewDigest(digest.SHA256, h)
-				} else if segmentHash {
-					if got := digest.NewDigest(digest.SHA256, h); got != p.Digest {
-						return fmt.Errorf("blob %s from %s changed while packing (segment %d hashes to %s, planned %s)", b.Digest, blobs[i].src, j+1, got, p.Digest)
-					}
-				}
-				if err := w.write(format.Zeros(format.Padding(p.Length))); err != nil {
-					return err
-				}
-			}
-			if err := expectEOF(rc); err != nil {
-				return fmt.Errorf("blob %s from %s: %w", b.Digest, blobs[i].src, err)
-			}
-			if whole != nil {
-				if got := digest.NewDigest(digest.SHA256, whole); got != b.StoredDigest {
-					return fmt.Errorf("blob %s from %s changed while packing (its %s encoding hashes to %s, not %s)", b.Digest, blobs[i].src, b.Encoding, got, b.StoredDigest)
-				}
-			}
-			return nil
-		}()
+		err = w.writeBlob(b, rc, blobs[i].src, buf)
+		rc.Close()
 		if err != nil {
 			return err
 		}
@@ -307,6 +252,65 @@ func (w *volumeWriter) writeAll(blobs []*packBlob) error {
 		}
 	}
 	return w.finish()
+}
+
+// writeBlob writes the members of blob b, its stored bytes read from rc.
+//
+// An unencoded blob is checked by its own digest as it is read
+// (checkedReader). Its segment digests, when it is split, are either found
+// here (headers written last) or were hashed before from one read with
+// that digest, which the check proves are the bytes written. Encoded bytes
+// need hashes of their own: found here, with the whole stream checked, or
+// compared with those hashed before. A blob that fails a check fails the
+// pack, and the sink discards what was written.
+func (w *volumeWriter) writeBlob(b *format.Blob, rc io.Reader, src Source, buf []byte) error {
+	mtime := w.x.Mtime()
+	record := w.files != nil && len(b.Placements) > 1
+	segmentHash := b.Encoding != format.CompressionNone || record
+	var whole hash.Hash
+	if record && b.Encoding != format.CompressionNone {
+		whole = sha256.New()
+	}
+	for j, p := range b.Placements {
+		if err := w.startMember(b, j, mtime); err != nil {
+			return err
+		}
+		var h hash.Hash
+		var dst io.Writer = w
+		switch {
+		case whole != nil:
+			h = sha256.New()
+			dst = io.MultiWriter(w, h, whole)
+		case segmentHash:
+			h = sha256.New()
+			dst = io.MultiWriter(w, h)
+		}
+		if _, err := io.CopyBuffer(dst, io.LimitReader(rc, p.Length), buf); err != nil {
+			return fmt.Errorf("blob %s from %s: %w", b.Digest, src, err)
+		}
+		if w.off != p.Offset+p.Length {
+			return fmt.Errorf("blob %s from %s ended early", b.Digest, src)
+		}
+		if record {
+			b.Placements[j].Digest = digest.NewDigest(digest.SHA256, h)
+		} else if segmentHash {
+			if got := digest.NewDigest(digest.SHA256, h); got != p.Digest {
+				return fmt.Errorf("blob %s from %s changed while packing (segment %d hashes to %s, planned %s)", b.Digest, src, j+1, got, p.Digest)
+			}
+		}
+		if err := w.write(format.Zeros(format.Padding(p.Length))); err != nil {
+			return err
+		}
+	}
+	if err := expectEOF(rc); err != nil {
+		return fmt.Errorf("blob %s from %s: %w", b.Digest, src, err)
+	}
+	if whole != nil {
+		if got := digest.NewDigest(digest.SHA256, whole); got != b.StoredDigest {
+			return fmt.Errorf("blob %s from %s changed while packing (its %s encoding hashes to %s, not %s)", b.Digest, src, b.Encoding, got, b.StoredDigest)
+		}
+	}
+	return nil
 }
 
 // startMember writes the tar header of segment j of b where it is planned,
