@@ -4,10 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/airgap-bundle/bundle/bundle"
 	"github.com/airgap-bundle/bundle/internal/bytesize"
@@ -303,62 +301,9 @@ func inspectCommand() *cli.Command {
 				enc.SetIndent("", "  ")
 				return errors.Join(enc.Encode(s), err)
 			}
-			printSummary(os.Stdout, s)
-			return err
+			return errors.Join(s.WriteText(os.Stdout), err)
 		},
 	})
-}
-
-func printSummary(w io.Writer, s *bundle.Summary) {
-	signer, limit := "unsigned", "none"
-	if s.Signer != nil {
-		signer = s.Signer.KeyID + " (" + s.Signer.Algorithm + "), signature " + s.Signature
-	}
-	if s.MaxVolumeSize > 0 {
-		limit = fmt.Sprintf("%s (%d bytes)", bytesize.Format(s.MaxVolumeSize), s.MaxVolumeSize)
-	}
-	fmt.Fprintf(w, "bundle:       %s\ncreated:      %s\npacker:       %s\nsigner:       %s\ncompression:  %s\nvolume limit: %s\nblobs:        %d, %s (%s stored)\n",
-		s.BundleID, s.Created, s.Packer, signer, s.Compression, limit, s.Blobs, bytesize.Format(s.BlobBytes), bytesize.Format(s.StoredBytes))
-	label := "bases:"
-	for _, b := range s.Bases {
-		fmt.Fprintf(w, "%-13s %s (index %s)\n", label, b.BundleID, b.Index)
-		label = ""
-	}
-	if len(s.Bases) > 0 {
-		fmt.Fprintf(w, "carried:      %d blobs, %s\nfrom bases:   %d blobs, %s (must be at the destination already)\n",
-			s.CarriedBlobs, bytesize.Format(s.CarriedBytes), s.FromBaseBlobs, bytesize.Format(s.FromBaseBytes))
-	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nREF\tDIGEST\tPLATFORMS\tSIZE")
-	for _, im := range s.Images {
-		ref := im.Ref
-		if ref == "" {
-			ref = "(referrer of " + short(im.Subject) + ")"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ref, short(im.Digest), strings.Join(im.Platforms, ","), bytesize.Format(im.Size))
-	}
-	tw.Flush()
-	fmt.Fprintln(tw, "\nVOLUME\tSIZE\tFOUND AT")
-	for _, v := range s.Volumes {
-		at := v.Path
-		if at == "" {
-			at = "MISSING"
-		}
-		fmt.Fprintf(tw, "%d of %d\t%d\t%s\n", v.Number, len(s.Volumes), v.Size, at)
-	}
-	tw.Flush()
-	for _, p := range s.Problems {
-		fmt.Fprintln(w, "problem:", p)
-	}
-}
-
-// short is a digest cut to its algorithm and 12 digits.
-func short[T ~string](d T) string {
-	s := string(d)
-	if i := strings.IndexByte(s, ':'); i >= 0 && len(s) > i+13 {
-		return s[:i+13]
-	}
-	return s
 }
 
 func inventoryCommand() *cli.Command {
