@@ -283,7 +283,7 @@ func (r *Registries) Repository(ctx context.Context, host, path string) (*Reposi
 	// the sha256-<hex> index tag; do not also delete the old index: many
 	// mirrors forbid deletes, and an orphaned index is harmless.
 	rr.SkipReferrersGC = true
-	if r.isInsecure(host) {
+	if r.Insecure(host) {
 		plain, ok := r.plain[host]
 		if !ok {
 			plain = speaksPlainHTTP(ctx, r.client, connectHost(host))
@@ -296,7 +296,10 @@ func (r *Registries) Repository(ctx context.Context, host, path string) (*Reposi
 	return repo, nil
 }
 
-func (r *Registries) isInsecure(host string) bool {
+// Insecure reports whether host (HOST[:PORT]) is one of
+// RegistryOptions.Insecure, spoken to over plain HTTP or TLS without
+// certificate checks (location.InsecureHost says how hosts match).
+func (r *Registries) Insecure(host string) bool {
 	return location.InsecureHost(r.insecure, host)
 }
 
@@ -346,7 +349,7 @@ func (r *Repository) describe(what string, err error) error {
 	var netErr net.Error
 	var opErr *net.OpError
 	if errors.As(err, &opErr) || errors.As(err, &netErr) {
-		return &UnreachableError{Op: what, Registry: r.host, Insecure: r.regs.isInsecure(r.host), Err: err}
+		return &UnreachableError{Op: what, Registry: r.host, Insecure: r.regs.Insecure(r.host), Err: err}
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
@@ -521,7 +524,7 @@ func (r *Registries) Catalog(ctx context.Context, host string) ([]string, error)
 		return nil, fmt.Errorf("registry %s: %w", host, err)
 	}
 	reg.Client = r.client
-	if r.isInsecure(host) {
+	if r.Insecure(host) {
 		r.mu.Lock()
 		plain, ok := r.plain[host]
 		if !ok {

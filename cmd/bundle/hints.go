@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/airgap-bundle/bundle/bundle"
 	"github.com/airgap-bundle/bundle/format"
@@ -34,42 +35,30 @@ func printError(w io.Writer, err error) {
 	}
 }
 
-// withHints wraps each command's action so that its errors carry hints.
+// withHints wraps each command's action so that its errors carry the
+// hints that apply to them in that command.
 func withHints(cmds []*cli.Command) []*cli.Command {
 	for _, cmd := range cmds {
-		action := cmd.Action
-		if action == nil {
-			continue
+		if action := cmd.Action; action != nil {
+			cmd.Action = func(c *cli.Context) error {
+				err := action(c)
+				if hints := hintsFor(c, err); len(hints) > 0 {
+					return errorWithHint{error: err, hints: hints}
+				}
+				return err
+			}
 		}
-		cmd.Action = func(c *cli.Context) error { return addHints(c, action(c)) }
 	}
 	return cmds
 }
 
-// addHints adds the hints that apply to err in command c, if any.
-func addHints(c *cli.Context, err error) error {
-	if err == nil {
-		return nil
-	}
-	hints := hintsFor(c, err)
-	if len(hints) == 0 {
-		return err
-	}
-	return errorWithHint{error: err, hints: hints}
-}
-
-// hasFlag reports whether command c has the flag name.
+// hasFlag reports whether command c has the flag name: a hint names only
+// flags the command has.
 func hasFlag(c *cli.Context, name string) bool {
-	for _, f := range c.Command.Flags {
-		for _, n := range f.Names() {
-			if n == name {
-				return true
-			}
-		}
-	}
-	return false
+	return slices.ContainsFunc(c.Command.Flags, func(f cli.Flag) bool { return slices.Contains(f.Names(), name) })
 }
 
+// hintsFor is what to do about err (nil: nothing) in command c.
 func hintsFor(c *cli.Context, err error) []string {
 	var hints []string
 	add := func(format string, a ...any) { hints = append(hints, fmt.Sprintf(format, a...)) }

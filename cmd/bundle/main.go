@@ -1,6 +1,7 @@
 // Command bundle carries OCI content across an air gap: pack on the
 // connected side, verify and unpack on the other. It is a thin front over
-// the bundle, oci and sign packages.
+// the bundle, oci and sign packages: each command reads its flags, calls
+// the library, and says what was done.
 package main
 
 import (
@@ -10,10 +11,13 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/airgap-bundle/bundle/bundle"
 	"github.com/airgap-bundle/bundle/format"
+	"github.com/airgap-bundle/bundle/oci"
 	"github.com/urfave/cli/v2"
 )
 
@@ -22,7 +26,6 @@ var version = "0.1.0-dev"
 
 // Exit codes (README.md and SPEC.md list them).
 const (
-	exitOK         = 0
 	exitError      = 1 // anything else: I/O, space, bad input files
 	exitUsage      = 2
 	exitCorrupt    = 3 // a volume's bytes differ from the signed index
@@ -35,24 +38,19 @@ type usageError struct{ error }
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
 func exitCode(err error) int {
-	var ue usageError
-	var ce *format.CorruptError
-	var me *bundle.MissingVolumesError
-	var fe *bundle.ForeignVolumeError
-	var de *bundle.DuplicateVolumeError
-	var be *bundle.MissingBaseBlobsError
 	switch {
 	case err == nil:
-		return exitOK
-	case errors.As(err, &ue), errors.Is(err, bundle.ErrTagNeedsOneEntry):
+		return 0
+	case errors.As(err, new(usageError)), errors.Is(err, bundle.ErrTagNeedsOneEntry):
 		// A tag in the destination for a bundle of several entries is a
 		// command that cannot be carried out, found once the bundle is read.
 		return exitUsage
-	case errors.As(err, &ce):
+	case errors.As(err, new(*format.CorruptError)):
 		return exitCorrupt
 	case errors.Is(err, bundle.ErrBadSignature), errors.Is(err, bundle.ErrWrongKey), errors.Is(err, bundle.ErrUnsigned):
 		return exitSignature
-	case errors.As(err, &me), errors.As(err, &fe), errors.As(err, &de), errors.As(err, &be):
+	case errors.As(err, new(*bundle.MissingVolumesError)), errors.As(err, new(*bundle.ForeignVolumeError)),
+		errors.As(err, new(*bundle.DuplicateVolumeError)), errors.As(err, new(*bundle.MissingBaseBlobsError)):
 		return exitIncomplete
 	}
 	return exitError
@@ -72,8 +70,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	app := newApp()
-	err := app.RunContext(ctx, os.Args)
+	err := newApp().RunContext(ctx, os.Args)
 	if err != nil {
 		printError(os.Stderr, err)
 	}
@@ -88,15 +85,63 @@ func newApp() *cli.App {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print no progress and no notices"},
 		},
-		Commands: withHints([]*cli.Command{
-			keygenCommand(),
-			packCommand(),
-			verifyCommand(),
-			unpackCommand(),
-			inspectCommand(),
-			inventoryCommand(),
-		}),
+		Commands:       withHints([]*cli.Command{keygenCommand(), packCommand(), verifyCommand(), unpackCommand(), inspectCommand(), inventoryCommand()}),
 		OnUsageError:   func(c *cli.Context, err error, _ bool) error { return usageError{err} },
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
+}
+
+// quiet is --quiet, given before the command or after it.
+func quiet(c *cli.Context) bool {
+	for _, l := range c.Lineage() {
+		if l.Bool("quiet") {
+			return true
+		}
+	}
+	return false
+}
+
+// say prints a line of what was done on standard error, unless --quiet.
+func say(c *cli.Context, format string, a ...any) {
+	if !quiet(c) {
+		fmt.Fprintf(os.Stderr, format+"\n", a...)
+	}
+}
+
+// notice is the library's Notice: what the user should know though
+// nothing failed, unless --quiet.
+func notice(c *cli.Context) func(string) {
+	if quiet(c) {
+		return nil
+	}
+	return func(s string) { fmt.Fprintln(os.Stderr, "bundle: "+s) }
+}
+
+func registryFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "authfile", Usage: "registry credentials file (default: $REGISTRY_AUTH_FILE, ~/.docker/config.json, ${XDG_RUNTIME_DIR}/containers/auth.json)"},
+		&cli.StringSliceFlag{Name: "insecure-registry", Usage: "HOST[:PORT] reached over plain HTTP or TLS without certificate checks (repeatable)"},
+	}
+}
+
+// registries opens the registries as --authfile and --insecure-registry
+// say, when the library finds it needs them.
+func registries(c *cli.Context) func() (*oci.Registries, error) {
+	return func() (*oci.Registries, error) {
+		return oci.NewRegistries(oci.RegistryOptions{AuthFile: c.String("authfile"), Insecure: c.StringSlice("insecure-registry"), UserAgent: "bundle/" + version})
+	}
+}
+
+// createdTime is the time a bundle or inventory records: now, or
+// SOURCE_DATE_EPOCH for reproducible output.
+func createdTime() (time.Time, error) {
+	s := os.Getenv("SOURCE_DATE_EPOCH")
+	if s == "" {
+		return time.Now(), nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return time.Time{}, usagef("SOURCE_DATE_EPOCH=%q: want seconds since 1970", s)
+	}
+	return time.Unix(n, 0), nil
 }

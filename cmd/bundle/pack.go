@@ -1,8 +1,10 @@
 package main
 
 import (
-	"fmt"
-	"os"
+	"cmp"
+	"errors"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/airgap-bundle/bundle/bundle"
@@ -11,26 +13,48 @@ import (
 	"github.com/airgap-bundle/bundle/location"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/airgap-bundle/bundle/sign"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/urfave/cli/v2"
+	"oras.land/oras-go/v2/errdef"
 )
 
-// packAction is bundle pack. Usage errors come before anything is read
-// (a key's password, bases, registries), in the order of the flags.
+func packCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "pack",
+		Usage:     "pack images from OCI layouts and registries into signed volumes",
+		ArgsUsage: "SOURCE... (oci:PATH, oci:PATH:TAG, oci:PATH@DIGEST, docker://REGISTRY/REPOSITORY[:TAG|@DIGEST])",
+		Flags: append(registryFlags(),
+			&cli.StringFlag{Name: "images", Usage: "FILE listing sources, one per line (# comments)"},
+			&cli.BoolFlag{Name: "no-referrers", Usage: "leave out cosign signature tags and OCI referrers of registry images"},
+			&cli.StringFlag{Name: "key", Usage: "private key to sign with (password from BUNDLE_PASSWORD or the terminal)"},
+			&cli.BoolFlag{Name: "unsigned", Usage: "pack without a signature"},
+			&cli.StringFlag{Name: "max-size", Usage: "largest volume file: 700M, 4.7GB, 4GiB, bytes (default: one volume)"},
+			&cli.StringFlag{Name: "media", Usage: "volume size preset: " + strings.Join(mediaNames(), ", ")},
+			&cli.StringSliceFlag{Name: "platform", Usage: "keep only OS/ARCH[/VARIANT] of multi-platform indexes (repeatable)"},
+			&cli.StringFlag{Name: "compress", Value: "none", Usage: "none or zstd (compresses blobs that are not compressed already)"},
+			&cli.StringFlag{Name: "out", Required: true, Usage: "directory to write the volumes into"},
+			&cli.StringSliceFlag{Name: "base", Usage: "PATH of an earlier bundle (directory, volume file or bundle.json) already unpacked at the destination: carry only what it lacks (repeatable)"},
+			&cli.StringFlag{Name: "base-key", Usage: "public key the --base bundles must be signed with (without it, bases are used unchecked)"},
+			&cli.StringSliceFlag{Name: "have", Usage: "FILE written by bundle inventory at the destination: carry only what it lacks (repeatable; with --base too)"},
+		),
+		Action: packAction,
+	}
+}
+
+// packAction is bundle pack. Usage errors come before anything is read (a
+// key's password, bases, registries).
 func packAction(c *cli.Context) error {
-	args, err := packSourceArgs(c)
+	locs, err := packSources(c)
 	if err != nil {
 		return err
-	}
-	if c.IsSet("key") == c.Bool("unsigned") {
-		return usagef("pack: give --key KEY to sign, or --unsigned")
 	}
 	o, err := packOptions(c)
 	if err != nil {
 		return err
 	}
-	sources, err := openSources(c, args)
-	if err != nil {
+	sources, err := bundle.OpenLocations(c.Context, locs, registries(c), c.Bool("no-referrers"))
+	if errors.Is(err, errdef.ErrInvalidReference) {
+		return usageError{err} // a reference the registry client refuses: nothing was asked yet
+	} else if err != nil {
 		return err
 	}
 	bar := newProgress(c, "pack")
@@ -41,19 +65,17 @@ func packAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if !quiet(c) {
-		var total int64
-		for _, v := range x.Volumes {
-			total += v.Size
-		}
-		fmt.Fprintf(os.Stderr, "packed bundle %s: %d images, %d blobs, %d volumes, %s in %s\n",
-			x.BundleID, len(x.Manifests), len(x.Blobs), len(x.Volumes), bytesize.Format(total), c.String("out"))
+	var total int64
+	for _, v := range x.Volumes {
+		total += v.Size
 	}
+	say(c, "packed bundle %s: %d images, %d blobs, %d volumes, %s in %s",
+		x.BundleID, len(x.Manifests), len(x.Blobs), len(x.Volumes), bytesize.Format(total), c.String("out"))
 	return nil
 }
 
-// packSourceArgs is the SOURCE arguments and the --images list.
-func packSourceArgs(c *cli.Context) ([]string, error) {
+// packSources is the SOURCE arguments and the --images list.
+func packSources(c *cli.Context) ([]location.Location, error) {
 	args := c.Args().Slice()
 	if f := c.String("images"); f != "" {
 		list, err := readImageList(f)
@@ -65,22 +87,49 @@ func packSourceArgs(c *cli.Context) ([]string, error) {
 	if len(args) == 0 {
 		return nil, usagef("pack: give at least one SOURCE (oci:PATH, oci:PATH:TAG or docker://REFERENCE) or --images FILE")
 	}
-	return args, nil
+	var locs []location.Location
+	for _, a := range args {
+		l, err := location.Parse(a)
+		if err != nil {
+			return nil, usagef("source: %w", err)
+		}
+		locs = append(locs, l)
+	}
+	return locs, nil
 }
 
 // packOptions reads the flags of bundle pack into PackOptions, Progress
-// left out.
-func packOptions(c *cli.Context) (bundle.PackOptions, error) {
-	o := bundle.PackOptions{Compression: c.String("compress"), Packer: "bundle " + version, Notice: notice(c)}
-	var err error
-	if o.MaxVolumeSize, err = volumeLimit(c); err != nil {
-		return o, err
+// left out: first those that need nothing read, then the signer, bases and
+// inventories.
+func packOptions(c *cli.Context) (o bundle.PackOptions, err error) {
+	o = bundle.PackOptions{Compression: c.String("compress"), Packer: "bundle " + version, Notice: notice(c)}
+	switch {
+	case c.IsSet("key") == c.Bool("unsigned"):
+		return o, usagef("pack: give --key KEY to sign, or --unsigned")
+	case c.IsSet("max-size") && c.IsSet("media"):
+		return o, usagef("pack: give --max-size or --media, not both")
+	case c.IsSet("max-size"):
+		if o.MaxVolumeSize, err = bytesize.Parse(c.String("max-size")); err != nil {
+			return o, usageError{err}
+		}
+	case c.IsSet("media"):
+		var ok bool
+		if o.MaxVolumeSize, ok = mediaPresets[c.String("media")]; !ok {
+			return o, usagef("--media %q: want one of %s", c.String("media"), strings.Join(mediaNames(), ", "))
+		}
 	}
-	if o.Platforms, err = platformFlags(c); err != nil {
-		return o, err
+	for _, p := range c.StringSlice("platform") {
+		pl, err := oci.ParsePlatform(p)
+		if err != nil {
+			return o, usageError{err}
+		}
+		o.Platforms = append(o.Platforms, pl)
 	}
 	if o.Compression != format.CompressionNone && o.Compression != format.CompressionZstd {
 		return o, usagef("--compress %q: want none or zstd", o.Compression)
+	}
+	if c.IsSet("base-key") && !c.IsSet("base") {
+		return o, usagef("pack: --base-key without --base")
 	}
 	if o.Created, err = createdTime(); err != nil {
 		return o, err
@@ -96,100 +145,33 @@ func packOptions(c *cli.Context) (bundle.PackOptions, error) {
 		}
 		o.Signer = ks // left nil, not a nil *KeySigner, when unsigned
 	}
-	if o.Bases, err = loadBases(c); err != nil {
+	baseKey, err := publicKey(c, "base-key")
+	if err != nil {
 		return o, err
 	}
-	for _, p := range c.StringSlice("have") {
-		f, err := bundle.LoadInventory(p)
-		if err != nil {
-			return o, err
-		}
-		o.Inventories = append(o.Inventories, f)
+	if o.Bases, err = bundle.LoadBases(c.Context, c.StringSlice("base"), baseKey); err != nil {
+		return o, err
 	}
-	return o, nil
+	o.Inventories, err = bundle.LoadInventories(c.StringSlice("have"))
+	return o, err
 }
 
-// volumeLimit is --max-size or --media in bytes; 0 for one volume.
-func volumeLimit(c *cli.Context) (int64, error) {
-	if c.IsSet("max-size") && c.IsSet("media") {
-		return 0, usagef("pack: give --max-size or --media, not both")
-	}
-	if c.IsSet("max-size") {
-		n, err := bytesize.Parse(c.String("max-size"))
-		if err != nil {
-			return 0, usageError{err}
-		}
-		return n, nil
-	}
-	if c.IsSet("media") {
-		n, ok := mediaPresets[c.String("media")]
-		if !ok {
-			return 0, usagef("--media %q: want one of %s", c.String("media"), strings.Join(mediaNames(), ", "))
-		}
-		return n, nil
-	}
-	return 0, nil
+// mediaPresets are the --media volume sizes: the capacity of the smallest
+// common disc of each kind in 2048-byte sectors, less room for the file
+// system (ISO 9660/UDF): 2048 sectors (4 MiB) on a CD, 8192 sectors
+// (16 MiB) on the others. fat32 is the largest file FAT32 can hold.
+var mediaPresets = map[string]int64{
+	"cd":     (360_000 - 2048) * 2048,    // 80-minute CD-R: 733,085,696
+	"dvd":    (2_295_104 - 8192) * 2048,  // DVD+R: 4,683,595,776
+	"dvd-dl": (4_171_712 - 8192) * 2048,  // DVD-R DL: 8,526,888,960
+	"bd":     (12_219_392 - 8192) * 2048, // BD-R 25 GB: 25,008,537,600
+	"bd-dl":  (24_438_784 - 8192) * 2048, // BD-R DL 50 GB: 50,033,852,416
+	"fat32":  4*1024*1024*1024 - 1,       // 4 GiB - 1 byte
 }
 
-// platformFlags is the --platform list.
-func platformFlags(c *cli.Context) ([]ocispec.Platform, error) {
-	var platforms []ocispec.Platform
-	for _, p := range c.StringSlice("platform") {
-		pl, err := oci.ParsePlatform(p)
-		if err != nil {
-			return nil, usageError{err}
-		}
-		platforms = append(platforms, pl)
-	}
-	return platforms, nil
-}
-
-// loadBases reads the --base bundles, checked with --base-key when given.
-func loadBases(c *cli.Context) ([]*bundle.BaseBundle, error) {
-	if c.IsSet("base-key") && len(c.StringSlice("base")) == 0 {
-		return nil, usagef("pack: --base-key without --base")
-	}
-	var baseKey *sign.Verifier
-	if c.IsSet("base-key") {
-		var err error
-		if baseKey, err = sign.LoadVerifierFile(c.String("base-key")); err != nil {
-			return nil, err
-		}
-	}
-	var bases []*bundle.BaseBundle
-	for _, p := range c.StringSlice("base") {
-		b, err := bundle.LoadBase(c.Context, p, baseKey)
-		if err != nil {
-			return nil, err
-		}
-		bases = append(bases, b)
-	}
-	return bases, nil
-}
-
-// openSources opens every source, connecting to registries only when one
-// is a registry image.
-func openSources(c *cli.Context, args []string) ([]bundle.Source, error) {
-	var regs *oci.Registries
-	var sources []bundle.Source
-	for _, a := range args {
-		loc, err := location.Parse(a)
-		if err != nil {
-			return nil, usagef("source: %w", err)
-		}
-		if regs == nil && loc.Transport == location.Registry {
-			if regs, err = openRegistries(c); err != nil {
-				return nil, err
-			}
-		}
-		s, err := bundle.OpenLocation(c.Context, regs, loc, c.Bool("no-referrers"))
-		if err != nil {
-			if loc.Transport == location.Registry {
-				return nil, usageError{err} // a reference the registry client refuses: nothing was asked yet
-			}
-			return nil, err
-		}
-		sources = append(sources, s)
-	}
-	return sources, nil
+// mediaNames lists the presets from the smallest up, for help and errors.
+func mediaNames() []string {
+	names := slices.Collect(maps.Keys(mediaPresets))
+	slices.SortFunc(names, func(a, b string) int { return cmp.Compare(mediaPresets[a], mediaPresets[b]) })
+	return names
 }

@@ -1,0 +1,117 @@
+package bundle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/airgap-bundle/bundle/location"
+	"github.com/airgap-bundle/bundle/oci"
+	"github.com/airgap-bundle/bundle/sign"
+)
+
+// OpenLocations opens the sources locs name, in order (OpenLocation).
+// registries is called once, at the first registry image, so that packing
+// only layouts reads no credentials file and speaks to no registry; it may
+// be nil when no source is a registry image. noReferrers is
+// RegistrySource.NoReferrers. If a source cannot be opened, those opened
+// before it are closed.
+func OpenLocations(ctx context.Context, locs []location.Location, registries func() (*oci.Registries, error), noReferrers bool) ([]Source, error) {
+	var regs *oci.Registries
+	sources := make([]Source, 0, len(locs))
+	for _, l := range locs {
+		var err error
+		if regs == nil && registries != nil && l.Transport == location.Registry {
+			regs, err = registries()
+		}
+		var s Source
+		if err == nil {
+			s, err = OpenLocation(ctx, regs, l, noReferrers)
+		}
+		if err != nil {
+			return nil, errors.Join(append([]error{err}, closeSources(sources)...)...)
+		}
+		sources = append(sources, s)
+	}
+	return sources, nil
+}
+
+// closeSources closes the sources that hold something open (layouts).
+func closeSources(sources []Source) []error {
+	var errs []error
+	for _, s := range sources {
+		if c, ok := s.(io.Closer); ok {
+			if err := c.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", s, err))
+			}
+		}
+	}
+	return errs
+}
+
+// LoadBases reads the base bundles at paths (LoadBase), each checked with
+// key when key is not nil.
+func LoadBases(ctx context.Context, paths []string, key *sign.Verifier) ([]*BaseBundle, error) {
+	var bases []*BaseBundle
+	for _, p := range paths {
+		b, err := LoadBase(ctx, p, key)
+		if err != nil {
+			return nil, err
+		}
+		bases = append(bases, b)
+	}
+	return bases, nil
+}
+
+// LoadInventories reads the inventory files at paths (LoadInventory).
+func LoadInventories(paths []string) ([]*InventoryFile, error) {
+	var files []*InventoryFile
+	for _, p := range paths {
+		f, err := LoadInventory(p)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}
+
+// DestinationCloser is a Destination that holds something open until
+// Close (a layout's lock and files).
+type DestinationCloser interface {
+	Destination
+	io.Closer
+}
+
+// DestinationOptions control NewDestination; each applies to one kind of
+// destination and is ignored by the other.
+type DestinationOptions struct {
+	// VerifyBase: layouts, LayoutOptions.VerifyBase.
+	VerifyBase bool
+	// StripRegistry: mirrors, mirror.Mapping.StripRegistry.
+	StripRegistry bool
+}
+
+// NewDestination is the destination loc names (location.ParseDestination):
+// the OCI layout oci:PATH[:TAG] (NewLayoutDestination), or the mirror
+// registry docker://MIRROR[/PREFIX] (NewRegistryDestination), reached
+// through what registries returns; registries is called for a mirror
+// only, and the mirror is recorded as insecure in mirror configuration
+// when the registries speak to it as one (oci.Registries.Insecure).
+func NewDestination(loc location.Location, registries func() (*oci.Registries, error), o DestinationOptions) (DestinationCloser, error) {
+	switch {
+	case loc.Transport == location.Layout:
+		return NewLayoutDestination(loc.Path, LayoutOptions{Tag: loc.Ref, VerifyBase: o.VerifyBase}), nil
+	case loc.Transport == location.Registry && loc.Host != "":
+		regs, err := registries()
+		if err != nil {
+			return nil, err
+		}
+		m := loc.Mapping()
+		m.StripRegistry = o.StripRegistry
+		m.Insecure = regs.Insecure(m.Mirror)
+		return NewRegistryDestination(regs, m), nil
+	}
+	return nil, fmt.Errorf("destination %q: not an OCI layout or a mirror registry", loc)
+}
