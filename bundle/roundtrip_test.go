@@ -40,6 +40,17 @@ var (
 	theKey  rtKey
 )
 
+// keyDir holds the public key file of rtKeyPair, removed by TestMain.
+var keyDir string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if keyDir != "" {
+		os.RemoveAll(keyDir)
+	}
+	os.Exit(code)
+}
+
 // rtKeyPair returns one ECDSA key for the whole test binary (scrypt is slow).
 func rtKeyPair(t *testing.T) rtKey {
 	t.Helper()
@@ -56,6 +67,7 @@ func rtKeyPair(t *testing.T) rtKey {
 		if err != nil {
 			t.Fatal(err)
 		}
+		keyDir = dir
 		p := filepath.Join(dir, "release.pub")
 		if err := os.WriteFile(p, pub, 0o644); err != nil {
 			t.Fatal(err)

@@ -230,6 +230,7 @@ func runVerifyTasks(ctx context.Context, tasks []*verifyTask, workers int, repor
 type rangeChecker struct {
 	ctx     context.Context
 	br      *bufio.Reader
+	body    format.BodyReader
 	report  func(int64)
 	counted int64 // bytes checked and not yet reported
 }
@@ -258,7 +259,8 @@ func (c *rangeChecker) run(t *verifyTask) error {
 		return c.checkHeader(t, r)
 	}
 	v := t.v
-	body := format.NewBodyReader(c.br, format.Body{Index: v.set.Index, Path: v.path, Volume: v.n,
+	body := &c.body
+	body.Reset(c.br, format.Body{Index: v.set.Index, Path: v.path, Volume: v.n,
 		Members: v.members[t.first:t.last], Offset: t.start, Last: t.trailer}, c.count)
 	for {
 		_, ok, err := body.Next()

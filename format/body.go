@@ -67,7 +67,20 @@ const drainSize = 256 << 10
 // body.Offset. report, when not nil, is told of the bytes checked as they
 // are.
 func NewBodyReader(r io.Reader, body Body, report func(n int64)) *BodyReader {
-	return &BodyReader{r: r, body: body, off: body.Offset, mtime: body.Index.Mtime(), report: report, h: sha256.New()}
+	b := &BodyReader{}
+	b.Reset(r, body, report)
+	return b
+}
+
+// Reset makes b read body from r, as NewBodyReader does, keeping its
+// buffer and hash: a checker that reads many ranges keeps one reader.
+// The zero BodyReader is ready for Reset.
+func (b *BodyReader) Reset(r io.Reader, body Body, report func(n int64)) {
+	h := b.h
+	if h == nil {
+		h = sha256.New()
+	}
+	*b = BodyReader{r: r, body: body, off: body.Offset, mtime: body.Index.Mtime(), report: report, h: h, buf: b.buf}
 }
 
 // Offset is the position in the volume of the next byte to read.
