@@ -312,7 +312,7 @@ func benchPrefix(tb testing.TB, x *format.Index, ib []byte, n int) []byte {
 }
 
 // BenchmarkReadVolumeHeader reads the header members of a volume whose
-// index lists 1,000 or 100,000 blobs (done for every volume by OpenSet,
+// index lists 1,000 or 100,000 blobs (done for every volume by OpenFiles,
 // and again by Verify and Unpack).
 func BenchmarkReadVolumeHeader(b *testing.B) {
 	for _, n := range benchIndexSizes {
@@ -347,7 +347,7 @@ func BenchmarkOpenSet(b *testing.B) {
 	for b.Loop() {
 		s, err := OpenFiles(context.Background(), []string{dir})
 		if err != nil || len(s.Problems) > 0 || len(s.Volumes) != len(x.Volumes) {
-			b.Fatalf("OpenSet: %v %v", err, s)
+			b.Fatalf("OpenFiles: %v %v", err, s)
 		}
 	}
 }

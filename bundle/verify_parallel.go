@@ -290,7 +290,7 @@ func (c *rangeChecker) flush() {
 }
 
 // checkHeader compares the header members with those the set was built
-// from. On a difference the members are read again the way OpenSet reads
+// from. On a difference the members are read again the way OpenFiles reads
 // them, to report what is wrong where.
 func (c *rangeChecker) checkHeader(t *verifyTask, r io.ReaderAt) error {
 	v := t.v

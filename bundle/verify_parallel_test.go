@@ -441,7 +441,7 @@ func TestOpenSetParsesIndexOnce(t *testing.T) {
 	dir, x := packLayout(t, PackOptions{MaxVolumeSize: hostileVolumeSize})
 	s, err := OpenFiles(context.Background(), []string{dir})
 	if err != nil || len(s.Volumes) != len(x.Volumes) {
-		t.Fatalf("OpenSet: %v", err)
+		t.Fatalf("OpenFiles: %v", err)
 	}
 	for n, h := range s.Volumes {
 		if h.Index != s.Index || &h.IndexBytes[0] != &s.IndexBytes[0] || &h.LayoutIndex[0] != &s.Volumes[1].LayoutIndex[0] {
