@@ -329,9 +329,9 @@ func BenchmarkReadVolumeHeader(b *testing.B) {
 	}
 }
 
-// BenchmarkOpenSet groups the volumes of a 100,000-blob bundle: only their
+// BenchmarkOpenFiles groups the volumes of a 100,000-blob bundle: only their
 // header members are read, so the files hold nothing else.
-func BenchmarkOpenSet(b *testing.B) {
+func BenchmarkOpenFiles(b *testing.B) {
 	x, ib := synthIndex(b, 100000, benchIndexVolume)
 	dir := b.TempDir()
 	var total int64

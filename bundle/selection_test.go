@@ -8,12 +8,12 @@ import (
 	"testing"
 )
 
-// TestOpenSetCountsVolumeNumbers: between two bundles created at the same
+// TestOpenFilesCountsVolumeNumbers: between two bundles created at the same
 // second, the one with more volumes among the files is chosen, and copies
 // of one volume count once (SPEC.md 11.3). Bundle a is given as three
 // copies of its volume 1, bundle b as its volumes 1 and 2: b has more
 // volumes, a more files.
-func TestOpenSetCountsVolumeNumbers(t *testing.T) {
+func TestOpenFilesCountsVolumeNumbers(t *testing.T) {
 	dirA, a := packLayout(t, PackOptions{MaxVolumeSize: hostileVolumeSize, Packer: "bundle-test a"})
 	dirB, b := packLayout(t, PackOptions{MaxVolumeSize: hostileVolumeSize, Packer: "bundle-test b"})
 	if a.Created != b.Created || a.BundleID == b.BundleID {

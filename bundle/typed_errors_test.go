@@ -22,7 +22,7 @@ func TestVolumeSizeError(t *testing.T) {
 	}
 }
 
-func TestCheckSignatureWithoutKey(t *testing.T) {
+func TestTrustWithoutKey(t *testing.T) {
 	signed, _ := packLayout(t, PackOptions{Signer: testSigner(t)})
 	unsigned, _ := packLayout(t, PackOptions{})
 	for _, c := range []struct {

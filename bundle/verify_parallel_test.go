@@ -435,9 +435,9 @@ func FuzzVerifyRanges(f *testing.F) {
 	})
 }
 
-// TestOpenSetParsesIndexOnce: the volumes of a set share one parsed index
+// TestOpenFilesParsesIndexOnce: the volumes of a set share one parsed index
 // and one copy of its bytes, and of index.json.
-func TestOpenSetParsesIndexOnce(t *testing.T) {
+func TestOpenFilesParsesIndexOnce(t *testing.T) {
 	dir, x := packLayout(t, PackOptions{MaxVolumeSize: hostileVolumeSize})
 	s, err := OpenFiles(context.Background(), []string{dir})
 	if err != nil || len(s.Volumes) != len(x.Volumes) {

@@ -13,7 +13,7 @@ import (
 // VolumeHeader is what the first members of a volume say: the bundle index,
 // its signature and which volume this is. ReadVolumeHeader has checked that
 // these members are exactly what the format allows, byte for byte; whether
-// the signature holds is a separate step (Set.CheckSignature).
+// the signature holds is a separate step (bundle.Set.Trust).
 type VolumeHeader struct {
 	Path        string
 	Number      int
