@@ -343,6 +343,13 @@ func (inv *mirrorInventory) repository(ctx context.Context, path string) error {
 		return err
 	}
 	tags, err := repo.Tags(ctx)
+	if errors.Is(err, oci.ErrNotFound) {
+		// A repository of untagged images only (release components,
+		// operator bundles pushed by digest) lists no tags at all: nothing
+		// here can be walked from a tag.
+		inv.o.Notice(fmt.Sprintf("%s/%s has no tags: its images are left out of the inventory", inv.m.Mirror, path))
+		return nil
+	}
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,11 @@ import (
 	"time"
 
 	"github.com/airgap-bundle/bundle/format"
+	"github.com/airgap-bundle/bundle/internal/testregistry"
+	"github.com/airgap-bundle/bundle/mirror"
+	"github.com/airgap-bundle/bundle/oci"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 func takeInventory(t testing.TB, dest string, o InventoryOptions) *InventoryFile {
@@ -290,4 +294,76 @@ func FuzzParseInventory(f *testing.F) {
 			t.Fatalf("re-encoded inventory does not parse: %v", err)
 		}
 	})
+}
+
+// TestRegistryInventoryUntaggedRepository: a repository of the mirror that
+// holds only untagged images (release components, operator bundles pushed
+// by digest) lists no tags; the inventory says so and goes on with the
+// other repositories, instead of failing.
+func TestRegistryInventoryUntaggedRepository(t *testing.T) {
+	ctx := context.Background()
+	reg := testregistry.Start(t, testregistry.Options{})
+	regs, err := oci.NewRegistries(oci.RegistryOptions{AuthFile: writeEmptyAuth(t), Insecure: []string{reg.Host}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := newMemSource("inv")
+	push := func(repoPath, tag string, seed uint64) ocispec.Descriptor {
+		repo, err := regs.Repository(ctx, reg.Host, repoPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		layer := randomLayer(src, seed)
+		m := src.addImage(t, "x", layer)
+		var manifest []byte
+		for d, b := range src.blobs {
+			desc := ocispec.Descriptor{Digest: d, Size: int64(len(b)), MediaType: ocispec.MediaTypeImageLayer}
+			if d == m.Digest {
+				manifest = b
+				continue
+			}
+			if err := repo.Push(ctx, desc, bytes.NewReader(b)); err != nil && !strings.Contains(err.Error(), "exist") {
+				t.Fatal(err)
+			}
+		}
+		desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: m.Digest, Size: m.Size}
+		if tag == "" {
+			err = repo.Push(ctx, desc, bytes.NewReader(manifest))
+		} else {
+			err = repo.PushTag(ctx, desc, bytes.NewReader(manifest), tag)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		src.blobs = map[digest.Digest][]byte{}
+		return m
+	}
+	push("team/untagged", "", 1)
+	tagged := push("team/tagged", "v1", 2)
+
+	var notices []string
+	v, err := TakeInventory(ctx, NewRegistryDestination(regs, mirror.Mapping{Mirror: reg.Host}),
+		InventoryOptions{Notice: func(s string) { notices = append(notices, s) }})
+	if err != nil {
+		t.Fatalf("inventory of a mirror with a repository of untagged images: %v", err)
+	}
+	if !strings.Contains(strings.Join(notices, "\n"), "team/untagged has no tags") {
+		t.Errorf("no notice of the untagged repository: %q", notices)
+	}
+	listed := map[digest.Digest]bool{}
+	for _, c := range v.Blobs {
+		listed[c.Digest] = true
+	}
+	if !listed[tagged.Digest] || len(v.Blobs) != 3 {
+		t.Errorf("inventory lists %d blobs (tagged manifest listed: %v), want the tagged image's 3", len(v.Blobs), listed[tagged.Digest])
+	}
+}
+
+func writeEmptyAuth(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "auth.json")
+	if err := os.WriteFile(p, []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
