@@ -1303,3 +1303,40 @@ func regexpFirst(t *testing.T, b []byte, expr string) []byte {
 	}
 	return m[1]
 }
+
+// TestHostileZstdFlip: a byte flipped inside a zstd member, wherever it
+// falls (the frame header, the middle of the stream, its end), is a
+// corrupt volume for unpack (exit 3, naming the volume and the member):
+// not the decoder's own message as a failure of the destination.
+func TestHostileZstdFlip(t *testing.T) {
+	signer := testSigner(t)
+	key := signer.Verifier()
+	orig, x := packLayout(t, PackOptions{Signer: signer, Compression: format.CompressionZstd})
+	var zb *format.Blob
+	for i := range x.Blobs {
+		if b := &x.Blobs[i]; b.Encoding == format.CompressionZstd && len(b.Placements) == 1 && b.StoredSize > 64 {
+			zb = b
+			break
+		}
+	}
+	if zb == nil {
+		t.Fatal("no zstd-encoded blob in the bundle")
+	}
+	p := zb.Placements[0]
+	dests := newDestFixture(t)
+	for _, at := range []int64{0, 2, 5, p.Length / 3, p.Length / 2, p.Length - 5, p.Length - 1} {
+		for _, mask := range []byte{0x01, 0x80} {
+			t.Run(fmt.Sprintf("byte %d of %d, mask %#x", at, p.Length, mask), func(t *testing.T) {
+				dir := copyBundle(t, orig)
+				vol := volumeFiles(t, dir)[p.Volume-1]
+				xorByte(t, vol, p.Offset+at, mask)
+				dest, before := dests.fresh(t, "")
+				err := unpackMustFail(t, []string{dir}, dest, before, unpackOpts{Key: key})
+				var ce *format.CorruptError
+				if !errors.As(err, &ce) || ce.Path != vol || ce.Member != format.MemberName(zb, 0) {
+					t.Fatalf("want a CorruptError naming %s, member %s; got %s", vol, format.MemberName(zb, 0), describe(err))
+				}
+			})
+		}
+	}
+}

@@ -77,9 +77,9 @@ func newZstdSink(bw blobSink, size int64, what string) *zstdSink {
 			return
 		}
 		defer dec.Close()
-		n, err := io.Copy(bw, io.LimitReader(dec, size+1))
+		n, err := io.Copy(bw, decodeErrors{io.LimitReader(dec, size+1), what})
 		if err == nil && n != size {
-			err = fmt.Errorf("%s decompresses to %d bytes, the index says %d", what, n, size)
+			err = &decodeError{what: what, err: fmt.Errorf("decompresses to %d bytes, the index says %d", n, size)}
 		}
 		if err != nil {
 			pr.CloseWithError(err)
@@ -92,6 +92,31 @@ func newZstdSink(bw blobSink, size int64, what string) *zstdSink {
 }
 
 func (z *zstdSink) Write(p []byte) (int, error) { return z.pw.Write(p) }
+
+// decodeError is stored bytes that do not decode to the blob the index
+// describes: damaged bytes (which their segment digest then shows), or a
+// stream a faulty packer wrote.
+type decodeError struct {
+	what string
+	err  error
+}
+
+func (e *decodeError) Error() string { return fmt.Sprintf("%s does not decode: %v", e.what, e.err) }
+func (e *decodeError) Unwrap() error { return e.err }
+
+// decodeErrors tells the decoder's errors from the destination's.
+type decodeErrors struct {
+	r    io.Reader
+	what string
+}
+
+func (d decodeErrors) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &decodeError{what: d.what, err: err}
+	}
+	return n, err
+}
 
 func (z *zstdSink) Commit() error {
 	z.pw.Close()
@@ -314,6 +339,18 @@ func (u *unpacker) member(ov *openedVolume, body *format.BodyReader, m format.Me
 		var ce *format.CorruptError
 		if errors.As(err, &ce) {
 			return err
+		}
+		var de *decodeError
+		if errors.As(err, &de) {
+			// Most likely the bytes are damaged: reading the rest of the
+			// member checks its digest and names the volume. If they are
+			// those the signed index vouches for, the packer wrote a
+			// stream that does not decode: the bundle is corrupt all the
+			// same.
+			if err := body.End(); err != nil {
+				return err
+			}
+			return &format.CorruptError{Path: h.Path, Volume: h.Number, Offset: body.Offset(), Member: m.Name(), Digest: m.Blob.Digest, Reason: de.Error()}
 		}
 		// The write side failed: a full disk, or a zstd stream that
 		// does not decode within the bounds the index sets.
