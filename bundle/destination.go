@@ -254,7 +254,7 @@ func (w *walk) reader(n int) (VolumeReader, error) {
 	if r := w.readers[n]; r != nil {
 		return r, nil
 	}
-	r, err := w.set.openers[n].Open(w.ctx)
+	r, err := w.set.reopen(w.ctx, n)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -310,13 +311,31 @@ type openedVolume struct {
 	h    *format.VolumeHeader
 }
 
+// reopen opens volume n again. It was read when the set was opened: a
+// medium that no longer opens (an I/O error) is a damaged one, as verify
+// would say; a file removed or made unreadable since is not.
+func (s *Set) reopen(ctx context.Context, n int) (VolumeReader, error) {
+	r, err := s.openers[n].Open(ctx)
+	var ce *format.CorruptError
+	switch {
+	case errors.As(err, &ce):
+		if ce.Volume == 0 {
+			ce.Volume = n
+		}
+		return nil, err
+	case err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission):
+		return nil, &format.CorruptError{Path: s.Volumes[n].Path, Volume: n, Reason: fmt.Sprintf("cannot be opened again: %v", err)}
+	}
+	return r, err
+}
+
 // openVolume opens volume n and reads its header again, checking that it
 // still holds the volume the set was built from: its header members are
 // compared byte for byte with those read before (so the index is not
 // parsed again).
 func (s *Set) openVolume(ctx context.Context, n int) (*openedVolume, error) {
 	want := s.Volumes[n]
-	r, err := s.openers[n].Open(ctx)
+	r, err := s.reopen(ctx, n)
 	if err != nil {
 		return nil, err
 	}
@@ -328,15 +347,21 @@ func (s *Set) openVolume(ctx context.Context, n int) (*openedVolume, error) {
 	}
 	ov.br = bufio.NewReaderSize(src, 1<<20)
 	same := true
+	var off int64
 	for _, p := range s.headerPieces(n) {
 		for len(p) > 0 && same {
 			b, err := ov.br.Peek(min(len(p), ov.br.Size()))
 			if err != nil && len(b) == 0 {
+				if err != io.EOF {
+					r.Close()
+					return nil, &format.CorruptError{Path: want.Path, Volume: n, Offset: off, Reason: fmt.Sprintf("cannot be read: %v", err)}
+				}
 				same = false
 				break
 			}
 			same = bytes.Equal(b, p[:len(b)])
 			ov.br.Discard(len(b))
+			off += int64(len(b))
 			p = p[len(b):]
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/airgap-bundle/bundle/format"
@@ -326,6 +327,62 @@ func TestUnpackCopiedBlobsFromMemory(t *testing.T) {
 			}
 			if _, err := os.Stat(filepath.Join(dest, "index.json")); err == nil {
 				t.Error("a refused unpack wrote index.json")
+			}
+		})
+	}
+}
+
+// flakyVolume is a volume in memory whose later opens, or reads of its
+// header on a later open, fail as a damaged medium does (EIO).
+type flakyVolume struct {
+	name     string
+	data     []byte
+	opens    int
+	failOpen bool // the second open fails; else its reads fail
+}
+
+func (v *flakyVolume) Name() string { return v.name }
+
+func (v *flakyVolume) Open(context.Context) (VolumeReader, error) {
+	v.opens++
+	if v.opens > 1 && v.failOpen {
+		return nil, &os.PathError{Op: "open", Path: v.name, Err: syscall.EIO}
+	}
+	r := readerAtReader{bytes.NewReader(v.data), int64(len(v.data))}
+	if v.opens > 1 {
+		return readerAtReader{eioReaderAt{}, r.size}, nil
+	}
+	return r, nil
+}
+
+type eioReaderAt struct{}
+
+func (eioReaderAt) ReadAt([]byte, int64) (int, error) {
+	return 0, &os.PathError{Op: "read", Path: "volume", Err: syscall.EIO}
+}
+
+// A volume that read well when the set was opened and then cannot be
+// opened or read (a medium gone bad) is corrupt for unpack, as for verify:
+// exit 3, not 1.
+func TestUnpackVolumeGoneBad(t *testing.T) {
+	dir, _ := packLayout(t, PackOptions{})
+	data := mustRead(t, volumeFiles(t, dir)[0])
+	for _, failOpen := range []bool{true, false} {
+		t.Run(fmt.Sprintf("open fails %v", failOpen), func(t *testing.T) {
+			v := &flakyVolume{name: "flaky", data: data, failOpen: failOpen}
+			s, err := Open(context.Background(), []VolumeOpener{v})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Trust(TrustPolicy{AllowUnsigned: true}); err != nil {
+				t.Fatal(err)
+			}
+			d := NewLayoutDestination(filepath.Join(t.TempDir(), "dest"), LayoutOptions{})
+			defer d.Close()
+			_, err = s.Unpack(context.Background(), d, UnpackOptions{})
+			var ce *format.CorruptError
+			if !errors.As(err, &ce) || ce.Path != "flaky" {
+				t.Fatalf("a volume gone bad: %s, want a CorruptError naming it", describe(err))
 			}
 		})
 	}

@@ -53,13 +53,8 @@ type volumeSource func() (io.ReaderAt, func() error, error)
 // volumeSource gives the sources of the set's volumes.
 func (s *Set) volumeSource(ctx context.Context) func(n int) (volumeSource, error) {
 	return func(n int) (volumeSource, error) {
-		v := s.openers[n]
 		return func() (io.ReaderAt, func() error, error) {
-			r, err := v.Open(ctx)
-			var ce *format.CorruptError
-			if errors.As(err, &ce) && ce.Volume == 0 {
-				ce.Volume = n
-			}
+			r, err := s.reopen(ctx, n)
 			if err != nil {
 				return nil, nil, err
 			}
