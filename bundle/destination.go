@@ -165,6 +165,7 @@ func (s *Set) Unpack(ctx context.Context, dest Destination, o UnpackOptions) (*U
 	if err != nil {
 		return nil, err
 	}
+	w.repos = repos
 	if err := dest.Prepare(ctx, &Plan{Index: x, Repositories: repos}); err != nil {
 		return nil, err
 	}
@@ -203,7 +204,10 @@ type walk struct {
 	// dropped them), by index.
 	missingChildren map[digest.Digest]int
 	// repoOf is the repositories each blob and manifest goes into.
-	repoOf  map[digest.Digest][]string
+	repoOf map[digest.Digest][]string
+	// repos is every repository of the bundle; warm those found to hold
+	// content already.
+	repos, warm []string
 	readers map[int]VolumeReader // volumes open for reading manifests
 }
 
@@ -340,11 +344,41 @@ func (w *walk) whereIs(desc ocispec.Descriptor) (have, lack []string, err error)
 		}
 		if ok {
 			have = append(have, r)
+			if !slices.Contains(w.warm, r) {
+				w.warm = append(w.warm, r)
+			}
 		} else {
 			lack = append(lack, r)
 		}
 	}
 	return have, lack, nil
+}
+
+// holderElsewhere looks for desc, which none of the repositories it goes
+// into holds, in the bundle's other repositories, to mount it from there:
+// a layer that an image in another repository brought into the mirror
+// earlier. For a blob expected from a base it asks every repository of
+// the bundle; for a carried blob only those found to hold content already,
+// so that a push into an empty mirror asks nothing more. It returns the
+// repository that holds desc, or "".
+func (w *walk) holderElsewhere(desc ocispec.Descriptor, fromBase bool) (string, error) {
+	candidates := w.warm
+	if fromBase {
+		candidates = w.repos
+	}
+	for _, r := range slices.Clone(candidates) {
+		if slices.Contains(w.repoOf[desc.Digest], r) {
+			continue
+		}
+		ok, err := w.dest.Exists(w.ctx, r, desc)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			return r, nil
+		}
+	}
+	return "", nil
 }
 
 // baseBlobs checks that every blob an earlier bundle delivered is in each
@@ -371,8 +405,15 @@ func (w *walk) baseBlobs() error {
 			return err
 		}
 		if len(lack) > 0 && len(have) == 0 {
-			missing.Missing[b.Base] = append(missing.Missing[b.Base], b.Digest)
-			continue
+			from, err := w.holderElsewhere(desc, true)
+			if err != nil {
+				return err
+			}
+			if from == "" {
+				missing.Missing[b.Base] = append(missing.Missing[b.Base], b.Digest)
+				continue
+			}
+			have = []string{from}
 		}
 		for _, r := range lack {
 			mounts = append(mounts, mount{desc, r, have[0]})
@@ -406,6 +447,15 @@ func (w *walk) openBlob(b *format.Blob) (blobSink, error) {
 	w.res.BlobsPresent += len(have)
 	if len(lack) == 0 {
 		return discardSink{}, nil
+	}
+	if len(have) == 0 {
+		from, err := w.holderElsewhere(desc, false)
+		if err != nil {
+			return nil, err
+		}
+		if from != "" {
+			have = []string{from}
+		}
 	}
 	if len(have) > 0 {
 		// Another repository of the destination has it: mount, not put.
