@@ -668,7 +668,9 @@ func TestRemoteRegistryCredentials(t *testing.T) {
 		t.Setenv("HOME", env)
 		t.Setenv("REGISTRY_AUTH_FILE", writeAuthFile(t, env, "env.json", host, user, wrongPass))
 		t.Setenv("DOCKER_CONFIG", "")
-		t.Setenv("XDG_RUNTIME_DIR", "")
+		writeAuthFile(t, filepath.Join(env, "containers"), "auth.json", host, user, wrongPass)
+		t.Setenv("XDG_RUNTIME_DIR", env)
+		t.Setenv("XDG_CONFIG_HOME", "")
 		dir := t.TempDir()
 		right := writeAuthFile(t, dir, "right.json", host, user, pass)
 		if err := resolve(t, RegistryOptions{AuthFile: right}); err != nil {
@@ -689,21 +691,26 @@ func TestRemoteRegistryCredentials(t *testing.T) {
 		}
 	})
 
-	// Which file the credentials come from when no AuthFile is given.
-	type files struct{ registryAuthFile, dockerConfig, homeDocker, xdg string } // "right", "wrong", "other" (another host), "" (absent)
+	// Which file the credentials come from when no AuthFile is given: the
+	// order of containers-auth.json(5), then Docker's; first entry wins.
+	type files struct{ registryAuthFile, xdgRuntime, xdgConfig, dockerConfig, homeDocker, dockercfg string } // "right", "wrong", "other" (another host), "" (absent)
 	cases := []struct {
 		name string
 		files
 		ok bool
 	}{
-		{"REGISTRY_AUTH_FILE first", files{"right", "wrong", "wrong", "wrong"}, true},
-		{"REGISTRY_AUTH_FILE wins even when wrong", files{"wrong", "right", "right", "right"}, false},
-		{"DOCKER_CONFIG before XDG", files{"", "right", "wrong", "wrong"}, true},
-		{"DOCKER_CONFIG wins even when wrong", files{"", "wrong", "right", "right"}, false},
-		{"~/.docker without DOCKER_CONFIG", files{"", "", "right", "wrong"}, true},
-		{"XDG_RUNTIME_DIR last", files{"", "", "", "right"}, true},
-		{"entry for another host falls through", files{"other", "other", "", "right"}, true},
-		{"no file at all", files{"", "", "", ""}, false},
+		{"REGISTRY_AUTH_FILE first", files{"right", "wrong", "wrong", "wrong", "wrong", "wrong"}, true},
+		{"REGISTRY_AUTH_FILE wins even when wrong", files{"wrong", "right", "right", "right", "right", "right"}, false},
+		{"XDG_RUNTIME_DIR before the rest", files{"", "right", "wrong", "wrong", "wrong", "wrong"}, true},
+		{"podman login beats a stale docker login", files{"", "right", "", "wrong", "wrong", ""}, true},
+		{"XDG_RUNTIME_DIR wins even when wrong", files{"", "wrong", "right", "right", "right", "right"}, false},
+		{"XDG_CONFIG_HOME before Docker", files{"", "", "right", "wrong", "wrong", "wrong"}, true},
+		{"DOCKER_CONFIG before ~/.dockercfg", files{"", "", "", "right", "", "wrong"}, true},
+		{"DOCKER_CONFIG wins even when wrong", files{"", "", "", "wrong", "right", "right"}, false},
+		{"~/.docker without DOCKER_CONFIG", files{"", "", "", "", "right", "wrong"}, true},
+		{"~/.dockercfg last", files{"", "", "", "", "", "right"}, true},
+		{"entry for another host falls through", files{"other", "other", "other", "other", "", "right"}, true},
+		{"no file at all", files{"", "", "", "", "", ""}, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -721,6 +728,12 @@ func TestRemoteRegistryCredentials(t *testing.T) {
 			home := t.TempDir()
 			t.Setenv("HOME", home)
 			t.Setenv("REGISTRY_AUTH_FILE", write(c.registryAuthFile, t.TempDir(), "registry-auth.json"))
+			xdgRuntime := t.TempDir()
+			t.Setenv("XDG_RUNTIME_DIR", xdgRuntime)
+			write(c.xdgRuntime, filepath.Join(xdgRuntime, "containers"), "auth.json")
+			xdgConfig := t.TempDir()
+			t.Setenv("XDG_CONFIG_HOME", xdgConfig)
+			write(c.xdgConfig, filepath.Join(xdgConfig, "containers"), "auth.json")
 			dockerConfig := ""
 			if c.dockerConfig != "" {
 				dockerConfig = t.TempDir()
@@ -728,9 +741,17 @@ func TestRemoteRegistryCredentials(t *testing.T) {
 			}
 			t.Setenv("DOCKER_CONFIG", dockerConfig)
 			write(c.homeDocker, filepath.Join(home, ".docker"), "config.json")
-			xdg := t.TempDir()
-			t.Setenv("XDG_RUNTIME_DIR", xdg)
-			write(c.xdg, filepath.Join(xdg, "containers"), "auth.json")
+			if p := write(c.dockercfg, t.TempDir(), "legacy.json"); p != "" {
+				// ~/.dockercfg is the auths map without its wrapper.
+				var f struct{ Auths json.RawMessage }
+				b, _ := os.ReadFile(p)
+				if err := json.Unmarshal(b, &f); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(home, ".dockercfg"), f.Auths, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
 
 			err := resolve(t, RegistryOptions{})
 			if c.ok {
