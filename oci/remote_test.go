@@ -564,6 +564,15 @@ func TestRemoteResolveErrors(t *testing.T) {
 				if !strings.Contains(msg, o.AuthFile) {
 					t.Errorf("error %q does not name the credentials file %s", msg, o.AuthFile)
 				}
+				// A 403 need not be about credentials: the namespace may
+				// not exist, and the error says so.
+				forbidden := c.status == http.StatusForbidden
+				if errors.Is(err, ErrForbidden) != forbidden || strings.Contains(msg, "namespace does not exist") != forbidden {
+					t.Errorf("error %q (HTTP %d): ErrForbidden and its words only for a 403", msg, c.status)
+				}
+				if c.authFile == "other" && !strings.Contains(msg, "none was found for it in "+o.AuthFile) {
+					t.Errorf("error %q: want it to say plainly that %s has no entry for %s", msg, o.AuthFile, host)
+				}
 			}
 		})
 	}
@@ -768,6 +777,13 @@ func TestRemoteRegistryCredentials(t *testing.T) {
 				t.Fatalf("error %v is not an *AuthError", err)
 			}
 			// A caller may suggest naming a credentials file: none was.
+			// The files read, in the order searched, are in the message.
+			if len(ae.Searched) > 0 && !strings.Contains(err.Error(), strings.Join(ae.Searched, ", ")) {
+				t.Errorf("error %q does not list the files searched %q in order", err, ae.Searched)
+			}
+			if f := os.Getenv("REGISTRY_AUTH_FILE"); f != "" && (len(ae.Searched) == 0 || ae.Searched[0] != f) {
+				t.Errorf("files searched %q, want $REGISTRY_AUTH_FILE %s first", ae.Searched, f)
+			}
 			if ae.AuthFile || ae.Registry != host || ae.Credentials == "" {
 				t.Errorf("AuthError{Registry: %q, Credentials: %q, AuthFile: %v}, want registry %q, where credentials were looked for, and no file named",
 					ae.Registry, ae.Credentials, ae.AuthFile, host)
