@@ -338,3 +338,48 @@ func TestRemotePrivateCA(t *testing.T) {
 		}
 	})
 }
+
+// TestAuthFileCredentialHelpers: credHelpers for the host come before the
+// auths entries, credsStore after them, as with Docker and podman.
+func TestAuthFileCredentialHelpers(t *testing.T) {
+	bin := t.TempDir()
+	// docker-credential-NAME get: the server address on stdin, the
+	// credentials as JSON on stdout; "credentials not found" when none.
+	for _, name := range []string{"helper", "store"} {
+		script := `#!/bin/sh
+read addr
+case "$addr" in
+reg.example|https://index.docker.io/v1/) echo '{"ServerURL":"'"$addr"'","Username":"` + name + `","Secret":"pw"}' ;;
+*) echo "credentials not found in native keychain"; exit 1 ;;
+esac
+`
+		if err := os.WriteFile(filepath.Join(bin, "docker-credential-"+name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	p := filepath.Join(t.TempDir(), "config.json")
+	b64 := base64.StdEncoding.EncodeToString([]byte("file:pw"))
+	if err := os.WriteFile(p, []byte(`{
+		"auths": {"reg.example": {"auth": "`+b64+`"}, "other.example": {"auth": "`+b64+`"}, "docker.io": {}},
+		"credHelpers": {"reg.example": "helper"},
+		"credsStore": "store"
+	}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := readAuthFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ host, user string }{
+		{"reg.example", "helper"}, // credHelpers first
+		{"other.example", "file"}, // the auths entry before credsStore
+		{"docker.io", "store"},    // an empty placeholder: credsStore holds it
+		{"unknown.example", ""},   // nobody has it
+	} {
+		cred, found, err := f.lookup(context.Background(), c.host, "ns/app")
+		if err != nil || found != (c.user != "") || cred.Username != c.user {
+			t.Errorf("lookup(%s) = %q, %v, %v; want user %q", c.host, cred.Username, found, err, c.user)
+		}
+	}
+}
