@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,7 +18,6 @@ import (
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
-	"oras.land/oras-go/v2/registry/remote/credentials"
 	"oras.land/oras-go/v2/registry/remote/errcode"
 	"oras.land/oras-go/v2/registry/remote/retry"
 )
@@ -30,6 +28,10 @@ var (
 	ErrUnauthorized = errors.New("access denied")
 	// ErrUnreachable: no connection to the registry.
 	ErrUnreachable = errors.New("registry unreachable")
+	// ErrForbidden: the registry answered 403. It is also ErrUnauthorized,
+	// but need not be about credentials: registries answer 403 for a
+	// namespace that does not exist as well as for a right the user lacks.
+	ErrForbidden = errors.New("forbidden: the credentials lack the right, or the namespace does not exist")
 )
 
 // AuthError is a registry refusing access: to the credentials sent, or for
@@ -41,9 +43,13 @@ type AuthError struct {
 	// Status is the HTTP status (401 or 403), or 0 when the registry asked
 	// for a user name and password and none was found for it.
 	Status int
-	// Credentials says where credentials were looked for: the files read,
-	// or "no credentials file".
+	// Credentials says where credentials were looked for, for messages:
+	// the file the caller named, or the files read in the order searched,
+	// or that none of the default files exists (naming them).
 	Credentials string
+	// Searched lists the credentials files read, in the order searched
+	// (the first with an entry for the repository wins).
+	Searched []string
 	// AuthFile: Credentials is the file the caller named
 	// (RegistryOptions.AuthFile), the only one read.
 	AuthFile bool
@@ -51,26 +57,50 @@ type AuthError struct {
 }
 
 func (e *AuthError) Error() string {
-	if e.Status == 0 {
-		return fmt.Sprintf("%s: %v: %s asks for a user name and password and %s has none for it: log in with podman login or docker login",
+	switch e.Status {
+	case 0:
+		return fmt.Sprintf("%s: %v: %s asks for a user name and password, and none was found for it in %s: log in with podman login or docker login",
 			e.Op, ErrUnauthorized, e.Registry, e.Credentials)
+	case http.StatusForbidden:
+		return fmt.Sprintf("%s: %v (HTTP 403): %v (credentials for %s from %s): %v", e.Op, ErrUnauthorized, ErrForbidden, e.Registry, e.Credentials, e.Err)
 	}
 	return fmt.Sprintf("%s: %v (HTTP %d): check the credentials for %s in %s: %v", e.Op, ErrUnauthorized, e.Status, e.Registry, e.Credentials, e.Err)
 }
 
-func (e *AuthError) Unwrap() []error { return []error{ErrUnauthorized, e.Err} }
+func (e *AuthError) Unwrap() []error {
+	if e.Status == http.StatusForbidden {
+		return []error{ErrUnauthorized, ErrForbidden, e.Err}
+	}
+	return []error{ErrUnauthorized, e.Err}
+}
 
 // TLSError is a TLS handshake with a registry that failed: the registry
-// speaks plain HTTP, or its certificate is not trusted. Such a registry is
-// reached only when named in RegistryOptions.Insecure.
+// speaks plain HTTP, or its certificate is not trusted. A registry whose
+// certificate a private CA signed is reached with that CA in CADir; one
+// that speaks plain HTTP only when named in RegistryOptions.Insecure.
 type TLSError struct {
 	Op       string // what failed, naming the reference
 	Registry string // registry host, as users write it
-	Err      error
+	// Verify: the certificate did not verify (rather than the registry not
+	// speaking TLS at all).
+	Verify bool
+	// CertsDir is the certificates directory whose CAs were trusted besides
+	// the system's ("" for none).
+	CertsDir string
+	// CADir is where the registry's CA certificate belongs (CADir/ca.crt).
+	CADir string
+	Err   error
 }
 
 func (e *TLSError) Error() string {
-	return fmt.Sprintf("%s: TLS with %s failed: %v", e.Op, e.Registry, e.Err)
+	switch {
+	case !e.Verify:
+		return fmt.Sprintf("%s: TLS with %s failed (does it speak plain HTTP?): %v", e.Op, e.Registry, e.Err)
+	case e.CertsDir != "":
+		return fmt.Sprintf("%s: TLS with %s failed: its certificate does not verify with the system's CAs and those in %s: %v", e.Op, e.Registry, e.CertsDir, e.Err)
+	}
+	return fmt.Sprintf("%s: TLS with %s failed: its certificate does not verify with the system's CAs (a private CA belongs in %s): %v",
+		e.Op, e.Registry, filepath.Join(e.CADir, "ca.crt"), e.Err)
 }
 
 func (e *TLSError) Unwrap() error { return e.Err }
@@ -95,16 +125,32 @@ func (e *UnreachableError) Unwrap() []error { return []error{ErrUnreachable, e.E
 // RegistryOptions configure access to registries.
 type RegistryOptions struct {
 	// AuthFile, when set, is the only credentials file read (Docker
-	// config.json or containers auth.json format). Otherwise credentials
-	// come from $REGISTRY_AUTH_FILE, the Docker config ($DOCKER_CONFIG or
-	// ~/.docker/config.json, with its credential helpers) and
-	// ${XDG_RUNTIME_DIR}/containers/auth.json, first match wins.
+	// config.json or containers auth.json format). Otherwise the files are
+	// those of containers-auth.json(5), then Docker's, searched in this
+	// order: $REGISTRY_AUTH_FILE, ${XDG_RUNTIME_DIR}/containers/auth.json
+	// (/run/containers/UID/auth.json without XDG_RUNTIME_DIR),
+	// ${XDG_CONFIG_HOME:-~/.config}/containers/auth.json,
+	// ${DOCKER_CONFIG:-~/.docker}/config.json and ~/.dockercfg. The first
+	// file with an entry for the repository wins; within a file, the
+	// credential helper named for the host (credHelpers), else the auths
+	// entry with the longest key matching host/path (host/ns/repo, host/ns,
+	// host), else the credsStore helper.
 	AuthFile string
 	// Credential, when set, replaces the lookup above (library callers).
+	// It is asked per registry, not per repository.
 	Credential auth.CredentialFunc
 	// Insecure lists hosts (host or host:port) reached over plain HTTP, or
 	// over TLS without certificate verification when they speak TLS.
 	Insecure []string
+	// CertDir, when set, holds the certificates for every registry (as
+	// podman's --cert-dir): CAs *.crt, client certificates *.cert with
+	// their keys *.key. Otherwise a registry's come from
+	// CertsDirs/HOST:PORT (or CertsDirs/HOST), first found.
+	CertDir string
+	// CertsDirs are the roots of per-registry certificates directories
+	// (containers-certs.d(5)); nil: ~/.config/containers/certs.d (not for
+	// root), /etc/containers/certs.d and /etc/docker/certs.d.
+	CertsDirs []string
 	// UserAgent is sent with every request.
 	UserAgent string
 	// Retries bounds retries of a request or of an interrupted blob
@@ -115,12 +161,19 @@ type RegistryOptions struct {
 // Registries opens repositories on registries with shared credentials,
 // connections and TLS settings.
 type Registries struct {
-	client   *auth.Client
-	insecure []string
-	retries  int
-	credFile string // where credentials came from, for messages
+	// client serves requests that need no credentials of a repository
+	// (probes), and all of them when RegistryOptions.Credential is set.
+	client *auth.Client
+	// files, when not nil, hold credentials per repository: each
+	// repository then has an auth.Client of its own (see clientFor).
+	files     *authFiles
+	transport *hostTransport
+	insecure  []string
+	retries   int
+	credFile  string // where credentials came from, for messages
 	// fromAuthFile: credFile was named by the caller.
 	fromAuthFile bool
+	userAgent    string
 
 	mu    sync.Mutex
 	plain map[string]bool // insecure host → speaks plain HTTP
@@ -135,17 +188,23 @@ func NewRegistries(o RegistryOptions) (*Registries, error) {
 	}
 	cred := o.Credential
 	if cred == nil {
-		store, where, err := credentialStore(o.AuthFile)
+		files, err := openAuthFiles(o.AuthFile)
 		if err != nil {
 			return nil, err
 		}
-		r.credFile = where
-		r.fromAuthFile = o.AuthFile != ""
-		cred = credentials.Credential(store)
+		r.files = files
+		r.credFile = files.describe()
+		r.fromAuthFile = files.named
+		cred = func(ctx context.Context, _ string) (auth.Credential, error) { return auth.EmptyCredential, nil }
 	}
 	secure := http.DefaultTransport.(*http.Transport).Clone()
 	loose := secure.Clone()
 	loose.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} // only for hosts the user named insecure
+	certsDirs := o.CertsDirs
+	if certsDirs == nil {
+		certsDirs = defaultCertsDirs()
+	}
+	r.transport = &hostTransport{secure: secure, loose: loose, insecure: r.insecure, certDir: o.CertDir, certsDirs: certsDirs}
 	policy := &retry.GenericPolicy{
 		Retryable: retry.DefaultPredicate,
 		Backoff:   retry.DefaultBackoff,
@@ -154,7 +213,7 @@ func NewRegistries(o RegistryOptions) (*Registries, error) {
 		MaxRetry:  r.retries,
 	}
 	rt := &retry.Transport{
-		Base:   hostTransport{secure: secure, loose: loose, insecure: r.insecure},
+		Base:   r.transport,
 		Policy: func() retry.Policy { return policy },
 	}
 	r.client = &auth.Client{
@@ -162,78 +221,33 @@ func NewRegistries(o RegistryOptions) (*Registries, error) {
 		Cache:      auth.NewCache(),
 		Credential: cred,
 	}
-	ua := o.UserAgent
-	if ua == "" {
-		ua = "bundle"
+	r.userAgent = o.UserAgent
+	if r.userAgent == "" {
+		r.userAgent = "bundle"
 	}
-	r.client.SetUserAgent(ua)
+	r.client.SetUserAgent(r.userAgent)
 	return r, nil
 }
 
-// credentialStore opens the credential files in the order podman and
-// docker agree on; it never fails because a default file is missing.
-func credentialStore(authFile string) (credentials.Store, string, error) {
-	opts := credentials.StoreOptions{}
-	if authFile != "" {
-		if _, err := os.Stat(authFile); err != nil {
-			return nil, "", fmt.Errorf("credentials file: %w", err)
-		}
-		s, err := credentials.NewStore(authFile, opts)
-		if err != nil {
-			return nil, "", fmt.Errorf("credentials file %s: %w", authFile, err)
-		}
-		return s, authFile, nil
+// clientFor is the client for repository path on host ("" for the
+// registry as a whole). oras asks a client's Credential for a registry
+// host only, and caches a Basic credential per host; credentials files
+// hold them per repository (host/ns beats host). So each repository gets
+// a client whose Credential knows its path, with a cache of its own: one
+// repository's credentials never answer for another's.
+func (r *Registries) clientFor(host, path string) *auth.Client {
+	if r.files == nil {
+		return r.client
 	}
-	var stores []credentials.Store
-	var where []string
-	add := func(path string) error {
-		if path == "" {
-			return nil
-		}
-		if _, err := os.Stat(path); err != nil {
-			return nil
-		}
-		s, err := credentials.NewStore(path, opts)
-		if err != nil {
-			return fmt.Errorf("credentials file %s: %w", path, err)
-		}
-		stores = append(stores, s)
-		where = append(where, path)
-		return nil
+	c := &auth.Client{
+		Client: r.client.Client,
+		Cache:  auth.NewCache(),
+		Credential: func(ctx context.Context, _ string) (auth.Credential, error) {
+			return r.files.credential(ctx, host, path)
+		},
 	}
-	dockerConfig := os.Getenv("DOCKER_CONFIG")
-	if dockerConfig == "" {
-		if home, err := os.UserHomeDir(); err == nil {
-			dockerConfig = filepath.Join(home, ".docker")
-		}
-	}
-	var xdg string
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		xdg = filepath.Join(d, "containers", "auth.json")
-	}
-	for _, p := range []string{os.Getenv("REGISTRY_AUTH_FILE"), filepath.Join(dockerConfig, "config.json"), xdg} {
-		if err := add(p); err != nil {
-			return nil, "", err
-		}
-	}
-	if len(stores) == 0 {
-		return credentials.NewMemoryStore(), "no credentials file", nil
-	}
-	return credentials.NewStoreWithFallbacks(stores[0], stores[1:]...), strings.Join(where, ", "), nil
-}
-
-// hostTransport skips certificate checks for the hosts named insecure, and
-// for no other.
-type hostTransport struct {
-	secure, loose http.RoundTripper
-	insecure      []string
-}
-
-func (t hostTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if location.InsecureHost(t.insecure, req.URL.Host) {
-		return t.loose.RoundTrip(req)
-	}
-	return t.secure.RoundTrip(req)
+	c.SetUserAgent(r.userAgent)
+	return c
 }
 
 // Repository is one repository on a registry.
@@ -278,7 +292,7 @@ func (r *Registries) Repository(ctx context.Context, host, path string) (*Reposi
 	if err != nil {
 		return nil, fmt.Errorf("repository %s: %w", name, err)
 	}
-	rr.Client = r.client
+	rr.Client = r.clientFor(host, path)
 	// On registries without the referrers API, pushing a referrer rewrites
 	// the sha256-<hex> index tag; do not also delete the old index: many
 	// mirrors forbid deletes, and an orphaned index is harmless.
@@ -331,12 +345,16 @@ func (r *Repository) describe(what string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
+	var searched []string
+	if r.regs.files != nil {
+		searched = r.regs.files.read()
+	}
 	if errors.Is(err, auth.ErrBasicCredentialNotFound) {
-		return &AuthError{Op: what, Registry: r.host, Credentials: r.regs.credFile, AuthFile: r.regs.fromAuthFile, Err: err}
+		return &AuthError{Op: what, Registry: r.host, Credentials: r.regs.credFile, Searched: searched, AuthFile: r.regs.fromAuthFile, Err: err}
 	}
 	var resp *errcode.ErrorResponse
 	if errors.As(err, &resp) && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
-		return &AuthError{Op: what, Registry: r.host, Status: resp.StatusCode, Credentials: r.regs.credFile, AuthFile: r.regs.fromAuthFile, Err: err}
+		return &AuthError{Op: what, Registry: r.host, Status: resp.StatusCode, Credentials: r.regs.credFile, Searched: searched, AuthFile: r.regs.fromAuthFile, Err: err}
 	}
 	if errors.Is(err, errdef.ErrNotFound) || (errors.As(err, &resp) && resp.StatusCode == http.StatusNotFound) {
 		return fmt.Errorf("%s: %w in the registry (check the repository, tag or digest)", what, ErrNotFound)
@@ -344,7 +362,8 @@ func (r *Repository) describe(what string, err error) error {
 	var rh tls.RecordHeaderError
 	var cv *tls.CertificateVerificationError
 	if errors.As(err, &rh) || errors.As(err, &cv) {
-		return &TLSError{Op: what, Registry: r.host, Err: err}
+		h := connectHost(r.host)
+		return &TLSError{Op: what, Registry: r.host, Verify: cv != nil, CertsDir: r.regs.transport.certsDirUsed(h), CADir: r.regs.transport.caDirFor(h), Err: err}
 	}
 	var netErr net.Error
 	var opErr *net.OpError
@@ -523,7 +542,7 @@ func (r *Registries) Catalog(ctx context.Context, host string) ([]string, error)
 	if err != nil {
 		return nil, fmt.Errorf("registry %s: %w", host, err)
 	}
-	reg.Client = r.client
+	reg.Client = r.clientFor(host, "")
 	if r.Insecure(host) {
 		r.mu.Lock()
 		plain, ok := r.plain[host]

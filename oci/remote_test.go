@@ -564,6 +564,15 @@ func TestRemoteResolveErrors(t *testing.T) {
 				if !strings.Contains(msg, o.AuthFile) {
 					t.Errorf("error %q does not name the credentials file %s", msg, o.AuthFile)
 				}
+				// A 403 need not be about credentials: the namespace may
+				// not exist, and the error says so.
+				forbidden := c.status == http.StatusForbidden
+				if errors.Is(err, ErrForbidden) != forbidden || strings.Contains(msg, "namespace does not exist") != forbidden {
+					t.Errorf("error %q (HTTP %d): ErrForbidden and its words only for a 403", msg, c.status)
+				}
+				if c.authFile == "other" && !strings.Contains(msg, "none was found for it in "+o.AuthFile) {
+					t.Errorf("error %q: want it to say plainly that %s has no entry for %s", msg, o.AuthFile, host)
+				}
 			}
 		})
 	}
@@ -668,7 +677,9 @@ func TestRemoteRegistryCredentials(t *testing.T) {
 		t.Setenv("HOME", env)
 		t.Setenv("REGISTRY_AUTH_FILE", writeAuthFile(t, env, "env.json", host, user, wrongPass))
 		t.Setenv("DOCKER_CONFIG", "")
-		t.Setenv("XDG_RUNTIME_DIR", "")
+		writeAuthFile(t, filepath.Join(env, "containers"), "auth.json", host, user, wrongPass)
+		t.Setenv("XDG_RUNTIME_DIR", env)
+		t.Setenv("XDG_CONFIG_HOME", "")
 		dir := t.TempDir()
 		right := writeAuthFile(t, dir, "right.json", host, user, pass)
 		if err := resolve(t, RegistryOptions{AuthFile: right}); err != nil {
@@ -689,21 +700,26 @@ func TestRemoteRegistryCredentials(t *testing.T) {
 		}
 	})
 
-	// Which file the credentials come from when no AuthFile is given.
-	type files struct{ registryAuthFile, dockerConfig, homeDocker, xdg string } // "right", "wrong", "other" (another host), "" (absent)
+	// Which file the credentials come from when no AuthFile is given: the
+	// order of containers-auth.json(5), then Docker's; first entry wins.
+	type files struct{ registryAuthFile, xdgRuntime, xdgConfig, dockerConfig, homeDocker, dockercfg string } // "right", "wrong", "other" (another host), "" (absent)
 	cases := []struct {
 		name string
 		files
 		ok bool
 	}{
-		{"REGISTRY_AUTH_FILE first", files{"right", "wrong", "wrong", "wrong"}, true},
-		{"REGISTRY_AUTH_FILE wins even when wrong", files{"wrong", "right", "right", "right"}, false},
-		{"DOCKER_CONFIG before XDG", files{"", "right", "wrong", "wrong"}, true},
-		{"DOCKER_CONFIG wins even when wrong", files{"", "wrong", "right", "right"}, false},
-		{"~/.docker without DOCKER_CONFIG", files{"", "", "right", "wrong"}, true},
-		{"XDG_RUNTIME_DIR last", files{"", "", "", "right"}, true},
-		{"entry for another host falls through", files{"other", "other", "", "right"}, true},
-		{"no file at all", files{"", "", "", ""}, false},
+		{"REGISTRY_AUTH_FILE first", files{"right", "wrong", "wrong", "wrong", "wrong", "wrong"}, true},
+		{"REGISTRY_AUTH_FILE wins even when wrong", files{"wrong", "right", "right", "right", "right", "right"}, false},
+		{"XDG_RUNTIME_DIR before the rest", files{"", "right", "wrong", "wrong", "wrong", "wrong"}, true},
+		{"podman login beats a stale docker login", files{"", "right", "", "wrong", "wrong", ""}, true},
+		{"XDG_RUNTIME_DIR wins even when wrong", files{"", "wrong", "right", "right", "right", "right"}, false},
+		{"XDG_CONFIG_HOME before Docker", files{"", "", "right", "wrong", "wrong", "wrong"}, true},
+		{"DOCKER_CONFIG before ~/.dockercfg", files{"", "", "", "right", "", "wrong"}, true},
+		{"DOCKER_CONFIG wins even when wrong", files{"", "", "", "wrong", "right", "right"}, false},
+		{"~/.docker without DOCKER_CONFIG", files{"", "", "", "", "right", "wrong"}, true},
+		{"~/.dockercfg last", files{"", "", "", "", "", "right"}, true},
+		{"entry for another host falls through", files{"other", "other", "other", "other", "", "right"}, true},
+		{"no file at all", files{"", "", "", "", "", ""}, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -721,6 +737,12 @@ func TestRemoteRegistryCredentials(t *testing.T) {
 			home := t.TempDir()
 			t.Setenv("HOME", home)
 			t.Setenv("REGISTRY_AUTH_FILE", write(c.registryAuthFile, t.TempDir(), "registry-auth.json"))
+			xdgRuntime := t.TempDir()
+			t.Setenv("XDG_RUNTIME_DIR", xdgRuntime)
+			write(c.xdgRuntime, filepath.Join(xdgRuntime, "containers"), "auth.json")
+			xdgConfig := t.TempDir()
+			t.Setenv("XDG_CONFIG_HOME", xdgConfig)
+			write(c.xdgConfig, filepath.Join(xdgConfig, "containers"), "auth.json")
 			dockerConfig := ""
 			if c.dockerConfig != "" {
 				dockerConfig = t.TempDir()
@@ -728,9 +750,17 @@ func TestRemoteRegistryCredentials(t *testing.T) {
 			}
 			t.Setenv("DOCKER_CONFIG", dockerConfig)
 			write(c.homeDocker, filepath.Join(home, ".docker"), "config.json")
-			xdg := t.TempDir()
-			t.Setenv("XDG_RUNTIME_DIR", xdg)
-			write(c.xdg, filepath.Join(xdg, "containers"), "auth.json")
+			if p := write(c.dockercfg, t.TempDir(), "legacy.json"); p != "" {
+				// ~/.dockercfg is the auths map without its wrapper.
+				var f struct{ Auths json.RawMessage }
+				b, _ := os.ReadFile(p)
+				if err := json.Unmarshal(b, &f); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(home, ".dockercfg"), f.Auths, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
 
 			err := resolve(t, RegistryOptions{})
 			if c.ok {
@@ -747,6 +777,13 @@ func TestRemoteRegistryCredentials(t *testing.T) {
 				t.Fatalf("error %v is not an *AuthError", err)
 			}
 			// A caller may suggest naming a credentials file: none was.
+			// The files read, in the order searched, are in the message.
+			if len(ae.Searched) > 0 && !strings.Contains(err.Error(), strings.Join(ae.Searched, ", ")) {
+				t.Errorf("error %q does not list the files searched %q in order", err, ae.Searched)
+			}
+			if f := os.Getenv("REGISTRY_AUTH_FILE"); f != "" && (len(ae.Searched) == 0 || ae.Searched[0] != f) {
+				t.Errorf("files searched %q, want $REGISTRY_AUTH_FILE %s first", ae.Searched, f)
+			}
 			if ae.AuthFile || ae.Registry != host || ae.Credentials == "" {
 				t.Errorf("AuthError{Registry: %q, Credentials: %q, AuthFile: %v}, want registry %q, where credentials were looked for, and no file named",
 					ae.Registry, ae.Credentials, ae.AuthFile, host)

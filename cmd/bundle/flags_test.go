@@ -105,7 +105,7 @@ func TestFlagsNamed(t *testing.T) {
 // library's terms, and the CLI adds hints in its own (hints.go).
 func TestLibraryErrorsNameNoFlag(t *testing.T) {
 	names := cliFlags(newApp())
-	for _, must := range []string{"key", "allow-unsigned", "max-size", "authfile", "insecure-registry", "partial"} {
+	for _, must := range []string{"key", "allow-unsigned", "max-size", "authfile", "cert-dir", "insecure-registry", "partial"} {
 		if !names[must] {
 			t.Fatalf("flag --%s not found among the app's flags %v: the collection is broken", must, names)
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 
 	"github.com/airgap-bundle/bundle/bundle"
@@ -104,8 +105,19 @@ func hintsFor(c *cli.Context, err error) []string {
 	var te *oci.TLSError
 	var ue *oci.UnreachableError
 	switch {
+	case errors.As(err, &te) && te.Verify:
+		// A private CA is the fix that keeps TLS verified; turning
+		// checks off is the last resort, so it comes last.
+		h := fmt.Sprintf("place the CA certificate of %s in %s", te.Registry, filepath.Join(te.CADir, "ca.crt"))
+		if hasFlag(c, "cert-dir") {
+			h += " (or in DIR/ca.crt with --cert-dir DIR)"
+		}
+		if hasFlag(c, "insecure-registry") {
+			h += fmt.Sprintf("; only as a last resort, pass --insecure-registry %s, which turns certificate checks off for it", te.Registry)
+		}
+		add("%s", h)
 	case errors.As(err, &te) && hasFlag(c, "insecure-registry"):
-		add("pass --insecure-registry %s for plain HTTP or a self-signed certificate", te.Registry)
+		add("if it serves plain HTTP, pass --insecure-registry %s", te.Registry)
 	case errors.As(err, &ue) && !ue.Insecure && hasFlag(c, "insecure-registry"):
 		add("if it serves plain HTTP or a self-signed certificate, pass --insecure-registry %s", ue.Registry)
 	}

@@ -1,7 +1,11 @@
 package main_test
 
 import (
+	"io"
+	"log"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,6 +30,12 @@ func TestHints(t *testing.T) {
 	}
 	down := l.Addr().String()
 	l.Close()
+	// A registry whose certificate no CA here signed.
+	tlsSrv := httptest.NewUnstartedServer(http.NotFoundHandler())
+	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	tlsSrv.StartTLS()
+	defer tlsSrv.Close()
+	private := tlsSrv.Listener.Addr().String()
 
 	for _, c := range []struct {
 		name     string
@@ -45,6 +55,10 @@ func TestHints(t *testing.T) {
 			err: "volume size too small", hint: "give a larger --max-size", notInErr: "--max-size"},
 		{name: "registry unreachable", args: []string{"pack", "--unsigned", "--out", filepath.Join(dir, "r"), "docker://" + down + "/ns/app:v1"}, code: 1,
 			err: "registry unreachable", hint: "pass --insecure-registry " + down, notInErr: "--insecure-registry"},
+		// The CA first; turning checks off only as a last resort.
+		{name: "private CA", args: []string{"pack", "--unsigned", "--out", filepath.Join(dir, "t"), "docker://" + private + "/ns/app:v1"}, code: 1,
+			err: "TLS with " + private + " failed", notInErr: "--",
+			hint: "place the CA certificate of " + private + " in /etc/containers/certs.d/" + private + "/ca.crt (or in DIR/ca.crt with --cert-dir DIR); only as a last resort, pass --insecure-registry " + private},
 		{name: "registry unreachable though named insecure", args: []string{"pack", "--unsigned", "--insecure-registry", down, "--out", filepath.Join(dir, "r"), "docker://" + down + "/ns/app:v1"}, code: 1,
 			err: "registry unreachable"},
 	} {

@@ -119,16 +119,17 @@ func notice(c *cli.Context) func(string) {
 
 func registryFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "authfile", Usage: "registry credentials file (default: $REGISTRY_AUTH_FILE, ~/.docker/config.json, ${XDG_RUNTIME_DIR}/containers/auth.json)"},
+		&cli.StringFlag{Name: "authfile", Usage: "the only registry credentials file read (default, first entry wins: $REGISTRY_AUTH_FILE, ${XDG_RUNTIME_DIR}/containers/auth.json, ~/.config/containers/auth.json, ~/.docker/config.json, ~/.dockercfg)"},
+		&cli.StringFlag{Name: "cert-dir", Usage: "directory of registry certificates: CAs *.crt, client *.cert with *.key (default: /etc/containers/certs.d/HOST[:PORT])"},
 		&cli.StringSliceFlag{Name: "insecure-registry", Usage: "HOST[:PORT] reached over plain HTTP or TLS without certificate checks (repeatable)"},
 	}
 }
 
-// registries opens the registries as --authfile and --insecure-registry
+// registries opens the registries as --authfile, --cert-dir and --insecure-registry
 // say, when the library finds it needs them.
 func registries(c *cli.Context) func() (*oci.Registries, error) {
 	return func() (*oci.Registries, error) {
-		return oci.NewRegistries(oci.RegistryOptions{AuthFile: c.String("authfile"), Insecure: c.StringSlice("insecure-registry"), UserAgent: "bundle/" + version})
+		return oci.NewRegistries(oci.RegistryOptions{AuthFile: c.String("authfile"), CertDir: c.String("cert-dir"), Insecure: c.StringSlice("insecure-registry"), UserAgent: "bundle/" + version})
 	}
 }
 
