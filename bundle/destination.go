@@ -208,7 +208,7 @@ type walk struct {
 	// repos is every repository of the bundle; warm those found to hold
 	// content already.
 	repos, warm []string
-	readers map[int]VolumeReader // volumes open for reading manifests
+	readers     map[int]VolumeReader // volumes open for reading manifests
 }
 
 // graph reads each manifest the bundle carries straight from its place in
