@@ -139,10 +139,11 @@ func (d *RegistryDestination) Prepare(ctx context.Context, p *Plan) error {
 		}
 		d.repos[r] = repo
 	}
-	for _, m := range p.Index.Manifests {
-		if p.Index == nil {
-			break
-		}
+	var entries []ocispec.Descriptor
+	if p.Index != nil {
+		entries = p.Index.Manifests
+	}
+	for _, m := range entries {
 		n, err := mirror.ParseName(m.Annotations[ocispec.AnnotationRefName])
 		if err != nil || n.Tag == "" || n.Repository == "" {
 			continue
