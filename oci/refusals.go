@@ -27,8 +27,8 @@ type PathRefusedError struct {
 }
 
 func (e *PathRefusedError) Error() string {
-	return fmt.Sprintf("registry %s refuses repository path %s (%d path components): %v: it may allow fewer nested path components; map the images into repositories with fewer",
-		e.Registry, e.Repository, e.Components, e.Err)
+	return fmt.Sprintf("the registry refuses repository path %s (%d path components) of %s: it may allow fewer nested path components; map the images into repositories with fewer: %v",
+		e.Repository, e.Components, e.Registry, e.Err)
 }
 
 func (e *PathRefusedError) Unwrap() error { return e.Err }
@@ -39,13 +39,13 @@ func (e *PathRefusedError) Unwrap() error { return e.Err }
 // exist and the account may not create it. It is still ErrUnauthorized.
 type RepositoryForbiddenError struct {
 	Registry   string
-	Repository string
-	Err        error // an *AuthError
+	Repository string // without host
+	Err        error  // an *AuthError
 }
 
 func (e *RepositoryForbiddenError) Error() string {
 	ns, _, _ := strings.Cut(e.Repository, "/")
-	return fmt.Sprintf("the registry %s refuses repository %s: forbidden — the namespace %s may not exist or the credentials lack the right to create it: %v",
+	return fmt.Sprintf("the registry refuses repository %s/%s: forbidden — the namespace %s may not exist or the credentials lack the right to create it: %v",
 		e.Registry, e.Repository, ns, e.Err)
 }
 
@@ -65,7 +65,7 @@ func (r *Repository) Refusal(err error) error {
 	}
 	var ae *AuthError
 	if errors.As(err, &ae) && ae.Status == http.StatusForbidden {
-		return &RepositoryForbiddenError{Registry: r.host, Repository: r.Name, Err: err}
+		return &RepositoryForbiddenError{Registry: r.host, Repository: r.repo.Reference.Repository, Err: err}
 	}
 	var resp *errcode.ErrorResponse
 	if !errors.As(err, &resp) || resp.StatusCode != http.StatusBadRequest {
@@ -79,7 +79,8 @@ func (r *Repository) Refusal(err error) error {
 	if !nameRefused {
 		return err
 	}
-	return &PathRefusedError{Registry: r.host, Repository: r.Name, Components: strings.Count(r.Name, "/") + 1, Err: err}
+	path := r.repo.Reference.Repository
+	return &PathRefusedError{Registry: r.host, Repository: path, Components: strings.Count(path, "/") + 1, Err: err}
 }
 
 // RefusesDigestPush reports whether err is a registry refusing a manifest
