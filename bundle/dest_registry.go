@@ -159,7 +159,7 @@ func (d *RegistryDestination) Prepare(ctx context.Context, p *Plan) error {
 	}
 	if len(names) > 0 {
 		r := d.repos[names[0]]
-		return r.Refusal(r.Ping(ctx))
+		return oci.Refusal(r, r.Ping(ctx))
 	}
 	return nil
 }
@@ -178,7 +178,7 @@ func (d *RegistryDestination) Exists(ctx context.Context, repo string, desc ocis
 		return false, err
 	}
 	ok, err := r.Exists(ctx, desc)
-	return ok, r.Refusal(err)
+	return ok, oci.Refusal(r, err)
 }
 
 func (d *RegistryDestination) Mount(ctx context.Context, repo, from string, desc ocispec.Descriptor) error {
@@ -190,7 +190,7 @@ func (d *RegistryDestination) Mount(ctx context.Context, repo, from string, desc
 	if err != nil {
 		return err
 	}
-	return r.Refusal(r.Mount(ctx, desc, f, nil))
+	return oci.Refusal(r, r.Mount(ctx, desc, f, nil))
 }
 
 // Put streams the blob into an upload that completes only on Commit.
@@ -210,7 +210,7 @@ func (d *RegistryDestination) PutManifest(ctx context.Context, repo string, desc
 	if !d.pushByTag() {
 		err := r.Push(ctx, desc, bytes.NewReader(content))
 		if !oci.RefusesDigestPush(err) {
-			return r.Refusal(err)
+			return oci.Refusal(r, err)
 		}
 		// The registry wants a tag (OpenShift); the rest of the push
 		// is by tag too, rather than refused once each.
@@ -223,7 +223,7 @@ func (d *RegistryDestination) PutManifest(ctx context.Context, repo string, desc
 	}
 	tag := ManifestTag(desc.Digest)
 	if err := r.PushTag(ctx, desc, bytes.NewReader(content), tag); err != nil {
-		return r.Refusal(err)
+		return oci.Refusal(r, err)
 	}
 	shown := r.Registry() + "/" + repo + ":" + tag
 	d.mu.Lock()
@@ -269,14 +269,14 @@ func (d *RegistryDestination) Name(ctx context.Context, entries []ocispec.Descri
 			out = append(out, NameChange{Name: shown, Old: m.Digest, New: m.Digest})
 			continue
 		case resolveErr != nil && !errors.Is(resolveErr, oci.ErrNotFound):
-			return out, r.Refusal(resolveErr)
+			return out, oci.Refusal(r, resolveErr)
 		}
 		b, err := content(m.Digest)
 		if err != nil {
 			return out, err
 		}
 		if err := r.PushTag(ctx, desc, bytes.NewReader(b), n.Tag); err != nil {
-			return out, r.Refusal(err)
+			return out, oci.Refusal(r, err)
 		}
 		c := NameChange{Name: shown, New: m.Digest}
 		if resolveErr == nil {
@@ -304,7 +304,7 @@ func newUploadSink(ctx context.Context, repo *oci.Repository, desc ocispec.Descr
 	pr, pw := io.Pipe()
 	u := &uploadSink{pw: pw, done: make(chan error, 1), desc: desc, h: sha256.New()}
 	go func() {
-		err := repo.Refusal(repo.Push(ctx, desc, pr))
+		err := oci.Refusal(repo, repo.Push(ctx, desc, pr))
 		pr.CloseWithError(errors.New("upload ended"))
 		u.done <- err
 	}()

@@ -51,10 +51,12 @@ func (e *RepositoryForbiddenError) Error() string {
 
 func (e *RepositoryForbiddenError) Unwrap() error { return e.Err }
 
-// Refusal turns err, an error of an operation on r, into a
-// *PathRefusedError or a *RepositoryForbiddenError when it is one of
-// those refusals; other errors are returned as they are.
-func (r *Repository) Refusal(err error) error {
+// Refusal is err, an error of an operation on r, as a *PathRefusedError
+// or a *RepositoryForbiddenError when it is one of those refusals; other
+// errors are returned as they are. (A function, not a method: every
+// method of Repository translates its own errors, and callers choose
+// where a refusal needs telling apart.)
+func Refusal(r *Repository, err error) error {
 	if err == nil {
 		return nil
 	}
