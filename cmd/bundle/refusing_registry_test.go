@@ -71,6 +71,17 @@ func TestRegistryRefusingMirror(t *testing.T) {
 		}
 	})
 
+	t.Run("two sources onto one repository", func(t *testing.T) {
+		bp.Reset()
+		out := unpack(1, "--to", "docker://"+bp.Host+"/ocp", "--map", a.Host+"/ns/app=ocp/x", "--map", a.Host+"/ns/multi=ocp/x")
+		if !strings.Contains(out, a.Host+"/ns/app and "+a.Host+"/ns/multi would both go into mirror repository ocp/x") {
+			t.Errorf("output does not name both sources:\n%s", out)
+		}
+		if n := len(bp.Requests()); n != 0 {
+			t.Errorf("%d requests reached the mirror before the refusal", n)
+		}
+	})
+
 	// checkMirror reads every manifest back by digest and by tag: the
 	// bundle's tags for named entries, ManifestTag for the rest.
 	checkMirror := func(t *testing.T, repoOfPath func(string) string, out string) {
