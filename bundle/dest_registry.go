@@ -9,6 +9,7 @@ import (
 	"hash"
 	"io"
 	"sort"
+	"sync"
 
 	"github.com/airgap-bundle/bundle/location"
 	"github.com/airgap-bundle/bundle/mirror"
@@ -22,17 +23,64 @@ import (
 // once and mounted into the other repositories that need them, and tags
 // are set last. Every byte is checked against the signed index before the
 // registry may complete an upload.
+//
+// Some registries refuse manifests pushed by digest only (OpenShift's
+// integrated registry) or delete untagged ones (Quay); see
+// RegistryDestinationOptions.TagManifests.
 type RegistryDestination struct {
 	regs    *oci.Registries
 	mapping mirror.Mapping
 	repos   map[string]*oci.Repository
 	names   []mirror.Name // of the entries, for Entries
+	// ownTags is, for each repository, the manifests that Name tags
+	// there: those need no tag made up for them.
+	ownTags map[string]map[digest.Digest]bool
+
+	mu     sync.Mutex
+	byTag  bool     // push manifests by tag: asked, or the registry refused one by digest
+	made   []string // the tags made up, as people see them
+	madeIn map[string]bool
+}
+
+// RegistryDestinationOptions control a RegistryDestination.
+type RegistryDestinationOptions struct {
+	// TagManifests pushes every manifest under a tag, so that none is
+	// ever untagged in the mirror, even for a moment: for registries that
+	// delete untagged manifests (Quay) or refuse them (OpenShift's
+	// integrated registry). A manifest that the bundle names with a tag
+	// is pushed under that tag, still last (Name); any other (an index's
+	// child, an image named by digest only, a signature or other
+	// referrer) under the tag ManifestTag makes from its digest. Without
+	// it, manifests are pushed by digest until the registry refuses one
+	// as wanting a tag; that one is pushed again by tag, and so is every
+	// manifest after it. MadeTags lists the tags made up.
+	TagManifests bool
+}
+
+// ManifestTag is the tag a manifest that has none of its own is pushed
+// under when the registry wants a tag: "sha256-" and the first 32 hex
+// digits of its digest. Deterministic, so that pushing again finds it;
+// 128 bits, so that two manifests never share one; and shorter than the
+// full digest, so that it is never the sha256-<64 hex> tag of the OCI
+// referrers tag schema, which names the list of a manifest's referrers.
+func ManifestTag(d digest.Digest) string {
+	return d.Algorithm().String() + "-" + d.Encoded()[:32]
 }
 
 // NewRegistryDestination is the mirror m maps images into, reached
 // through regs (credentials, TLS).
-func NewRegistryDestination(regs *oci.Registries, m mirror.Mapping) *RegistryDestination {
-	return &RegistryDestination{regs: regs, mapping: m, repos: map[string]*oci.Repository{}}
+func NewRegistryDestination(regs *oci.Registries, m mirror.Mapping, o RegistryDestinationOptions) *RegistryDestination {
+	return &RegistryDestination{regs: regs, mapping: m, repos: map[string]*oci.Repository{},
+		ownTags: map[string]map[digest.Digest]bool{}, byTag: o.TagManifests, madeIn: map[string]bool{}}
+}
+
+// MadeTags lists the tags the destination made up for manifests without
+// one of their own (ManifestTag), as MIRROR/REPOSITORY:TAG, in the order
+// they were set.
+func (d *RegistryDestination) MadeTags() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.made...)
 }
 
 func (d *RegistryDestination) String() string { return d.mapping.Mirror }
@@ -79,6 +127,9 @@ func (d *RegistryDestination) Prepare(ctx context.Context, p *Plan) error {
 	if d.regs == nil {
 		return errors.New("registry destination: no registry access configured")
 	}
+	if err := d.mapping.CheckCollisions(d.names); err != nil {
+		return err
+	}
 	names := append([]string(nil), p.Repositories...)
 	sort.Strings(names)
 	for _, r := range names {
@@ -88,8 +139,27 @@ func (d *RegistryDestination) Prepare(ctx context.Context, p *Plan) error {
 		}
 		d.repos[r] = repo
 	}
+	var entries []ocispec.Descriptor
+	if p.Index != nil {
+		entries = p.Index.Manifests
+	}
+	for _, m := range entries {
+		n, err := mirror.ParseName(m.Annotations[ocispec.AnnotationRefName])
+		if err != nil || n.Tag == "" || n.Repository == "" {
+			continue
+		}
+		repo, err := d.mapping.Repository(n)
+		if err != nil {
+			continue // Repository refused it already
+		}
+		if d.ownTags[repo] == nil {
+			d.ownTags[repo] = map[digest.Digest]bool{}
+		}
+		d.ownTags[repo][m.Digest] = true
+	}
 	if len(names) > 0 {
-		return d.repos[names[0]].Ping(ctx)
+		r := d.repos[names[0]]
+		return oci.Refusal(r, r.Ping(ctx))
 	}
 	return nil
 }
@@ -107,7 +177,8 @@ func (d *RegistryDestination) Exists(ctx context.Context, repo string, desc ocis
 	if err != nil {
 		return false, err
 	}
-	return r.Exists(ctx, desc)
+	ok, err := r.Exists(ctx, desc)
+	return ok, oci.Refusal(r, err)
 }
 
 func (d *RegistryDestination) Mount(ctx context.Context, repo, from string, desc ocispec.Descriptor) error {
@@ -119,7 +190,7 @@ func (d *RegistryDestination) Mount(ctx context.Context, repo, from string, desc
 	if err != nil {
 		return err
 	}
-	return r.Mount(ctx, desc, f, nil)
+	return oci.Refusal(r, r.Mount(ctx, desc, f, nil))
 }
 
 // Put streams the blob into an upload that completes only on Commit.
@@ -136,7 +207,38 @@ func (d *RegistryDestination) PutManifest(ctx context.Context, repo string, desc
 	if err != nil {
 		return err
 	}
-	return r.Push(ctx, desc, bytes.NewReader(content))
+	if !d.pushByTag() {
+		err := r.Push(ctx, desc, bytes.NewReader(content))
+		if !oci.RefusesDigestPush(err) {
+			return oci.Refusal(r, err)
+		}
+		// The registry wants a tag (OpenShift); the rest of the push
+		// is by tag too, rather than refused once each.
+		d.mu.Lock()
+		d.byTag = true
+		d.mu.Unlock()
+	}
+	if d.ownTags[repo][desc.Digest] {
+		return nil // Name pushes it under its own tag, last
+	}
+	tag := ManifestTag(desc.Digest)
+	if err := r.PushTag(ctx, desc, bytes.NewReader(content), tag); err != nil {
+		return oci.Refusal(r, err)
+	}
+	shown := r.Registry() + "/" + repo + ":" + tag
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.madeIn[shown] {
+		d.madeIn[shown] = true
+		d.made = append(d.made, shown)
+	}
+	return nil
+}
+
+func (d *RegistryDestination) pushByTag() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.byTag
 }
 
 // Name sets the tag of each tagged entry in its repository.
@@ -167,14 +269,14 @@ func (d *RegistryDestination) Name(ctx context.Context, entries []ocispec.Descri
 			out = append(out, NameChange{Name: shown, Old: m.Digest, New: m.Digest})
 			continue
 		case resolveErr != nil && !errors.Is(resolveErr, oci.ErrNotFound):
-			return out, resolveErr
+			return out, oci.Refusal(r, resolveErr)
 		}
 		b, err := content(m.Digest)
 		if err != nil {
 			return out, err
 		}
 		if err := r.PushTag(ctx, desc, bytes.NewReader(b), n.Tag); err != nil {
-			return out, err
+			return out, oci.Refusal(r, err)
 		}
 		c := NameChange{Name: shown, New: m.Digest}
 		if resolveErr == nil {
@@ -202,7 +304,7 @@ func newUploadSink(ctx context.Context, repo *oci.Repository, desc ocispec.Descr
 	pr, pw := io.Pipe()
 	u := &uploadSink{pw: pw, done: make(chan error, 1), desc: desc, h: sha256.New()}
 	go func() {
-		err := repo.Push(ctx, desc, pr)
+		err := oci.Refusal(repo, repo.Push(ctx, desc, pr))
 		pr.CloseWithError(errors.New("upload ended"))
 		u.done <- err
 	}()

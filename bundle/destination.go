@@ -129,6 +129,10 @@ type UnpackResult struct {
 	BytesPut                             int64
 	ManifestsPut, ManifestsPresent       int
 	NamesSet, NamesPresent               int
+	// MadeTags lists the tags the destination made up for manifests that
+	// have none of their own, as people see them, when it pushes by tag
+	// (RegistryDestinationOptions.TagManifests); nil when none.
+	MadeTags []string
 }
 
 // UnpackedImage is one named entry of the bundle at the destination.
@@ -185,6 +189,9 @@ func (s *Set) Unpack(ctx context.Context, dest Destination, o UnpackOptions) (*U
 	}
 	if err := w.name(); err != nil {
 		return nil, err
+	}
+	if t, ok := dest.(interface{ MadeTags() []string }); ok {
+		w.res.MadeTags = t.MadeTags()
 	}
 	return w.res, nil
 }

@@ -32,7 +32,7 @@ func TestPushMountsFromAnotherRepository(t *testing.T) {
 		if err := s.Trust(TrustPolicy{AllowUnsigned: true}); err != nil {
 			t.Fatal(err)
 		}
-		r, err := s.Unpack(ctx, NewRegistryDestination(regs, mirror.Mapping{Mirror: reg.Host}), UnpackOptions{})
+		r, err := s.Unpack(ctx, NewRegistryDestination(regs, mirror.Mapping{Mirror: reg.Host}, RegistryDestinationOptions{}), UnpackOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -614,7 +614,7 @@ func inventoryAt(loc string, o InventoryOptions) (*Inventory, error) {
 	if err != nil {
 		return nil, err
 	}
-	var d Destination = NewRegistryDestination(o.Registries, l.Mapping())
+	var d Destination = NewRegistryDestination(o.Registries, l.Mapping(), RegistryDestinationOptions{})
 	if l.Transport == location.Layout {
 		ld := NewLayoutDestination(l.Path, LayoutOptions{Tag: l.Ref})
 		defer ld.Close()

@@ -342,7 +342,7 @@ func TestRegistryInventoryUntaggedRepository(t *testing.T) {
 	tagged := push("team/tagged", "v1", 2)
 
 	var notices []string
-	v, err := TakeInventory(ctx, NewRegistryDestination(regs, mirror.Mapping{Mirror: reg.Host}),
+	v, err := TakeInventory(ctx, NewRegistryDestination(regs, mirror.Mapping{Mirror: reg.Host}, RegistryDestinationOptions{}),
 		InventoryOptions{Notice: func(s string) { notices = append(notices, s) }})
 	if err != nil {
 		t.Fatalf("inventory of a mirror with a repository of untagged images: %v", err)

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/airgap-bundle/bundle/location"
+	"github.com/airgap-bundle/bundle/mirror"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/airgap-bundle/bundle/sign"
 )
@@ -91,6 +92,12 @@ type DestinationOptions struct {
 	VerifyBase bool
 	// StripRegistry: mirrors, mirror.Mapping.StripRegistry.
 	StripRegistry bool
+	// Rules: mirrors, mirror.Mapping.Rules.
+	Rules []mirror.Rule
+	// MaxNestedPaths: mirrors, mirror.Mapping.MaxNestedPaths.
+	MaxNestedPaths int
+	// TagManifests: mirrors, RegistryDestinationOptions.TagManifests.
+	TagManifests bool
 }
 
 // NewDestination is the destination loc names (location.ParseDestination):
@@ -110,8 +117,10 @@ func NewDestination(loc location.Location, registries func() (*oci.Registries, e
 		}
 		m := loc.Mapping()
 		m.StripRegistry = o.StripRegistry
+		m.Rules = o.Rules
+		m.MaxNestedPaths = o.MaxNestedPaths
 		m.Insecure = regs.Insecure(m.Mirror)
-		return NewRegistryDestination(regs, m), nil
+		return NewRegistryDestination(regs, m, RegistryDestinationOptions{TagManifests: o.TagManifests}), nil
 	}
 	return nil, fmt.Errorf("destination %q: not an OCI layout or a mirror registry", loc)
 }

@@ -22,13 +22,71 @@ type Mapping struct {
 	// Insecure says the mirror speaks plain HTTP or has a self-signed
 	// certificate (recorded in registries.conf).
 	Insecure bool
+	// Rules put the images whose source repository starts with a rule's
+	// Source under the rule's mirror repository instead (the longest
+	// matching Source wins); images no rule matches are mapped as above.
+	Rules []Rule
+	// MaxNestedPaths, when above 0, is the most path components a mirror
+	// repository may have, counted as the registry counts them: the
+	// prefix included. Some registries refuse deeper ones (OpenShift's
+	// integrated registry wants namespace/name; Quay without nested
+	// repositories, the same). Deeper repositories are flattened: the
+	// first MaxNestedPaths-1 components are kept and the rest are joined
+	// with "_" into the last one (prefix/quay.io/ns/app with 2 becomes
+	// prefix/quay.io_ns_app). Two sources that would then share a
+	// repository are refused (CheckCollisions).
+	MaxNestedPaths int
+}
+
+// FlattenSeparator joins the path components that MaxNestedPaths folds
+// into one. "_" rather than "-": it is rarer in repository names, so
+// fewer flattened names collide, and it cannot come from a host name.
+const FlattenSeparator = "_"
+
+// Rule maps every source repository under Source (a registry host, or a
+// registry and the start of a repository path, as quay.io/ns) to a
+// repository path of the mirror: the source's remaining path components
+// are appended to Mirror. Rule{"registry.redhat.io", "ocp4/openshift4"}
+// puts registry.redhat.io/ubi9/ubi at ocp4/openshift4/ubi9/ubi. The
+// mapping's Prefix does not apply to it: Mirror is the whole path.
+type Rule struct {
+	Source string // "registry.redhat.io", "quay.io/ns"
+	Mirror string // "ocp4/openshift4"
+}
+
+// ParseRule reads SOURCE_PREFIX=MIRROR_REPO.
+func ParseRule(s string) (Rule, error) {
+	src, dst, ok := strings.Cut(s, "=")
+	src, dst = strings.Trim(src, "/"), strings.Trim(dst, "/")
+	if !ok || src == "" || dst == "" {
+		return Rule{}, fmt.Errorf("mapping rule %q: want SOURCE_PREFIX=MIRROR_REPOSITORY, as registry.redhat.io=ocp4/openshift4", s)
+	}
+	if err := checkPath(dst); err != nil {
+		return Rule{}, fmt.Errorf("mapping rule %q: %w", s, err)
+	}
+	return Rule{Source: src, Mirror: dst}, nil
+}
+
+// rule is the rule whose Source is the longest prefix, by whole path
+// components, of the source repository, or nil.
+func (m Mapping) rule(n Name) *Rule {
+	src := n.RepositoryName()
+	var best *Rule
+	for i := range m.Rules {
+		r := &m.Rules[i]
+		if (src == r.Source || strings.HasPrefix(src, r.Source+"/")) && (best == nil || len(r.Source) > len(best.Source)) {
+			best = r
+		}
+	}
+	return best
 }
 
 // Repository returns the repository path in the mirror (without host) for
 // an image name: Prefix/Registry/Repository by default ("scoped", so that
 // images of different registries cannot collide), Prefix/Repository with
-// StripRegistry or for names without a registry. A bare tag has no
-// repository to map and is an error.
+// StripRegistry or for names without a registry; Rules replace all of that
+// for the sources they match, and MaxNestedPaths flattens the result. A
+// bare tag has no repository to map and is an error.
 //
 // In the scoped form the registry becomes one path component: lowercased
 // (host names are case-insensitive, repositories must be lowercase) and with
@@ -49,8 +107,21 @@ func (m Mapping) Repository(n Name) (string, error) {
 	return r, nil
 }
 
-// repository joins the parts of the mirror repository without checking them.
+// repository joins the parts of the mirror repository without checking
+// them: by the longest matching rule, or Prefix/[registry/]repository;
+// then flattened to MaxNestedPaths.
 func (m Mapping) repository(n Name) string {
+	return m.flatten(m.unflattened(n))
+}
+
+func (m Mapping) unflattened(n Name) string {
+	if r := m.rule(n); r != nil {
+		rest := strings.TrimPrefix(strings.TrimPrefix(n.RepositoryName(), r.Source), "/")
+		if rest == "" {
+			return r.Mirror
+		}
+		return r.Mirror + "/" + rest
+	}
 	var parts []string
 	if m.Prefix != "" {
 		parts = append(parts, m.Prefix)
@@ -59,6 +130,56 @@ func (m Mapping) repository(n Name) string {
 		parts = append(parts, strings.ToLower(strings.ReplaceAll(n.Registry, ":", "_")))
 	}
 	return strings.Join(append(parts, n.Repository), "/")
+}
+
+// flatten folds the components of path beyond MaxNestedPaths into the
+// last one allowed.
+func (m Mapping) flatten(path string) string {
+	parts := strings.Split(path, "/")
+	if m.MaxNestedPaths <= 0 || len(parts) <= m.MaxNestedPaths {
+		return path
+	}
+	keep := m.MaxNestedPaths - 1
+	return strings.Join(append(parts[:keep:keep], strings.Join(parts[keep:], FlattenSeparator)), "/")
+}
+
+// CollisionError is two source repositories that the mapping puts into
+// one mirror repository, where their tags and manifests would mix.
+type CollisionError struct {
+	Mirror         string // the mirror repository, without host
+	First, Second  string // the source repositories
+	MaxNestedPaths int
+}
+
+func (e *CollisionError) Error() string {
+	why := "the mapping rules"
+	if e.MaxNestedPaths > 0 {
+		why = fmt.Sprintf("the mapping rules and flattening to %d path components", e.MaxNestedPaths)
+	}
+	return fmt.Sprintf("%s and %s would both go into mirror repository %s (by %s): map one of them elsewhere", e.First, e.Second, e.Mirror, why)
+}
+
+// CheckCollisions refuses names of two source repositories that the
+// mapping puts into one mirror repository. Only StripRegistry shares a
+// repository on purpose, between the same repository path of two
+// registries; rules and flattening never do.
+func (m Mapping) CheckCollisions(names []Name) error {
+	seen := map[string]string{} // mirror repository: source
+	for _, n := range names {
+		if n.Repository == "" {
+			continue
+		}
+		src := n.RepositoryName()
+		if m.StripRegistry && m.rule(n) == nil {
+			src = n.Repository
+		}
+		r := m.repository(n)
+		if first, ok := seen[r]; ok && first != src {
+			return &CollisionError{Mirror: r, First: first, Second: src, MaxNestedPaths: m.MaxNestedPaths}
+		}
+		seen[r] = src
+	}
+	return nil
 }
 
 // Entry is one source repository and where the mirror holds it.

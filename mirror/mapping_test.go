@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -123,5 +124,78 @@ func TestMappingEntries(t *testing.T) {
 	}
 	if got := (Mapping{Mirror: "m"}).Entries([]Name{{Repository: "a"}, {Tag: "v1"}}); len(got) != 0 {
 		t.Errorf("Entries of names without registries = %v, want none", got)
+	}
+}
+
+func TestMappingRulesAndNesting(t *testing.T) {
+	rh := Name{Registry: "registry.redhat.io", Repository: "ubi9/ubi", Tag: "9.4"}
+	app := Name{Registry: "quay.io", Repository: "ns/app", Tag: "v1"}
+	rules := []Rule{{Source: "registry.redhat.io", Mirror: "ocp4/openshift4"}, {Source: "quay.io/ns", Mirror: "team/ns"}, {Source: "quay.io", Mirror: "q"}}
+	tests := []struct {
+		name string
+		m    Mapping
+		n    Name
+		want string
+	}{
+		{"rule by registry", Mapping{Mirror: "m", Prefix: "p", Rules: rules}, rh, "ocp4/openshift4/ubi9/ubi"},
+		{"longest rule wins", Mapping{Mirror: "m", Rules: rules}, app, "team/ns/app"},
+		{"rule by whole components only", Mapping{Mirror: "m", Rules: []Rule{{Source: "quay.io/n", Mirror: "x"}}}, app, "quay.io/ns/app"},
+		{"rule naming the repository", Mapping{Mirror: "m", Rules: []Rule{{Source: "quay.io/ns/app", Mirror: "x/y"}}}, app, "x/y"},
+		{"no rule matches", Mapping{Mirror: "m", Prefix: "p", Rules: rules[:1]}, app, "p/quay.io/ns/app"},
+		{"flatten to 2, prefix counted", Mapping{Mirror: "m", Prefix: "p", MaxNestedPaths: 2}, app, "p/quay.io_ns_app"},
+		{"flatten to 1", Mapping{Mirror: "m", Prefix: "p", MaxNestedPaths: 1}, app, "p_quay.io_ns_app"},
+		{"shallow enough", Mapping{Mirror: "m", Prefix: "p", MaxNestedPaths: 4}, app, "p/quay.io/ns/app"},
+		{"flatten after a rule", Mapping{Mirror: "m", Rules: rules, MaxNestedPaths: 2}, rh, "ocp4/openshift4_ubi9_ubi"},
+		{"flatten a port", Mapping{Mirror: "m", MaxNestedPaths: 2}, Name{Registry: "localhost:5000", Repository: "a/b/c"}, "localhost_5000/a_b_c"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.m.Repository(tt.n)
+			if err != nil || got != tt.want {
+				t.Fatalf("Repository(%v) = %q, %v; want %q", tt.n, got, err, tt.want)
+			}
+			es := tt.m.Entries([]Name{tt.n})
+			if len(es) != 1 || es[0].Mirror != "m/"+tt.want || es[0].Source != tt.n.RepositoryName() {
+				t.Fatalf("Entries = %+v; want the mirror repository m/%s", es, tt.want)
+			}
+		})
+	}
+}
+
+func TestMappingCollisions(t *testing.T) {
+	a := Name{Registry: "quay.io", Repository: "ns/app"}
+	b := Name{Registry: "quay.io", Repository: "ns_app"}
+	m := Mapping{Mirror: "m", MaxNestedPaths: 2}
+	err := m.CheckCollisions([]Name{a, a, b})
+	var ce *CollisionError
+	if !errors.As(err, &ce) || ce.Mirror != "quay.io/ns_app" || ce.First != "quay.io/ns/app" || ce.Second != "quay.io/ns_app" {
+		t.Fatalf("CheckCollisions = %v; want a CollisionError naming both sources", err)
+	}
+	if !strings.Contains(err.Error(), "quay.io/ns/app and quay.io/ns_app") {
+		t.Errorf("error %q does not name both sources", err)
+	}
+	if err := (Mapping{Mirror: "m"}).CheckCollisions([]Name{a, b}); err != nil {
+		t.Errorf("without flattening: %v", err)
+	}
+	// StripRegistry shares a repository between registries on purpose.
+	s := Mapping{Mirror: "m", StripRegistry: true}
+	if err := s.CheckCollisions([]Name{a, {Registry: "docker.io", Repository: "ns/app"}}); err != nil {
+		t.Errorf("StripRegistry: %v", err)
+	}
+	r := Mapping{Mirror: "m", Rules: []Rule{{Source: "quay.io/ns/app", Mirror: "x"}, {Source: "docker.io/other", Mirror: "x"}}}
+	if err := r.CheckCollisions([]Name{a, {Registry: "docker.io", Repository: "other"}}); !errors.As(err, &ce) {
+		t.Errorf("two rules onto one repository: %v", err)
+	}
+}
+
+func TestParseRule(t *testing.T) {
+	r, err := ParseRule("registry.redhat.io=ocp4/openshift4/")
+	if err != nil || r != (Rule{Source: "registry.redhat.io", Mirror: "ocp4/openshift4"}) {
+		t.Fatalf("ParseRule = %+v, %v", r, err)
+	}
+	for _, bad := range []string{"registry.redhat.io", "=x", "a=", "a=Upper"} {
+		if _, err := ParseRule(bad); err == nil {
+			t.Errorf("ParseRule(%q) accepted", bad)
+		}
 	}
 }

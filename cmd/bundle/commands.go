@@ -10,6 +10,7 @@ import (
 	"github.com/airgap-bundle/bundle/bundle"
 	"github.com/airgap-bundle/bundle/internal/bytesize"
 	"github.com/airgap-bundle/bundle/location"
+	"github.com/airgap-bundle/bundle/mirror"
 	"github.com/airgap-bundle/bundle/sign"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -188,6 +189,9 @@ var destinationFlags = []struct{ name, only, why string }{
 	{"verify-base", "oci:", " (a registry checks digests itself)"},
 	{"verify", "oci:", " (a registry checks digests itself)"},
 	{"strip-registry", "docker://", ""},
+	{"map", "docker://", ""},
+	{"max-nested-paths", "docker://", ""},
+	{"tag-manifests", "docker://", ""},
 	{"emit-mirror-config", "docker://", ""},
 	{"repository", "docker://", ""},
 }
@@ -213,6 +217,9 @@ func unpackCommand() *cli.Command {
 		Flags: trustFlags(append(registryFlags(),
 			&cli.StringFlag{Name: "to", Required: true, Usage: "destination: oci:PATH (created, or merged into), oci:PATH:TAG (the bundle's one image, tagged TAG) or docker://MIRROR[:PORT][/PREFIX]"},
 			&cli.BoolFlag{Name: "strip-registry", Usage: "docker:// destinations: drop the source registry host from mirror repositories"},
+			&cli.StringSliceFlag{Name: "map", Usage: "docker:// destinations: SOURCE_PREFIX=MIRROR_REPO puts the images under SOURCE_PREFIX (a registry, or registry/path) into MIRROR_REPO, the rest of their path appended; repeatable, the longest matching prefix wins"},
+			&cli.IntFlag{Name: "max-nested-paths", Usage: "docker:// destinations: at most N path components per mirror repository, prefix included; deeper ones are flattened, the excess joined with _ (2 for OpenShift's integrated registry)"},
+			&cli.BoolFlag{Name: "tag-manifests", Usage: "docker:// destinations: push every manifest under a tag, sha256-<first 32 hex digits of its digest> when it has none of its own, for registries that refuse or delete untagged manifests (done anyway once a registry refuses one by digest)"},
 			&cli.StringFlag{Name: "emit-mirror-config", Usage: "docker:// destinations: write a registries.conf drop-in and an ImageDigestMirrorSet into DIR"},
 			&cli.BoolFlag{Name: "verify-base", Usage: "oci: destinations: re-hash the blobs an incremental bundle expects from its bases"},
 		)...),
@@ -225,7 +232,19 @@ func unpackCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			dest, err := bundle.NewDestination(to, registries(c), bundle.DestinationOptions{VerifyBase: c.Bool("verify-base"), StripRegistry: c.Bool("strip-registry")})
+			var rules []mirror.Rule
+			for _, s := range c.StringSlice("map") {
+				r, err := mirror.ParseRule(s)
+				if err != nil {
+					return usagef("--map: %w", err)
+				}
+				rules = append(rules, r)
+			}
+			if c.Int("max-nested-paths") < 0 {
+				return usagef("--max-nested-paths: %d is not a number of path components", c.Int("max-nested-paths"))
+			}
+			dest, err := bundle.NewDestination(to, registries(c), bundle.DestinationOptions{VerifyBase: c.Bool("verify-base"), StripRegistry: c.Bool("strip-registry"),
+				Rules: rules, MaxNestedPaths: c.Int("max-nested-paths"), TagManifests: c.Bool("tag-manifests")})
 			if err != nil {
 				return err
 			}
@@ -264,6 +283,12 @@ func unpackCommand() *cli.Command {
 				r.ManifestsPut, r.ManifestsPresent, r.NamesSet, r.NamesPresent)
 			for _, im := range r.Images {
 				say(c, "  %s -> %s", im.Source, im.Target)
+			}
+			if len(r.MadeTags) > 0 {
+				say(c, "tagged %d manifests that have no tag of their own, as the registry keeps only tagged ones:", len(r.MadeTags))
+				for _, t := range r.MadeTags {
+					say(c, "  %s", t)
+				}
 			}
 			return nil
 		},

@@ -98,6 +98,14 @@ func hintsFor(c *cli.Context, err error) []string {
 	}
 
 	// Registries.
+	var pe *oci.PathRefusedError
+	if errors.As(err, &pe) && hasFlag(c, "max-nested-paths") {
+		add("pass --max-nested-paths N to flatten mirror repositories to N path components, prefix included (%s has %d; OpenShift's integrated registry takes 2), or place them with --map SOURCE_PREFIX=MIRROR_REPO", pe.Repository, pe.Components)
+	}
+	var fe *oci.RepositoryForbiddenError
+	if errors.As(err, &fe) {
+		add("create the namespace in the registry, or push under one that exists (docker://MIRROR/NAMESPACE%s)", map[bool]string{true: ", or --map", false: ""}[hasFlag(c, "map")])
+	}
 	var ae *oci.AuthError
 	if errors.As(err, &ae) && !ae.AuthFile && hasFlag(c, "authfile") {
 		add("or pass --authfile FILE to read the credentials for %s from FILE", ae.Registry)

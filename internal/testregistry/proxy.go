@@ -1,11 +1,15 @@
 package testregistry
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"regexp"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -51,6 +55,80 @@ type Proxy struct {
 
 	fnMu sync.Mutex // serialises fn calls, and guards fn
 	fn   func(Request)
+
+	policyMu sync.Mutex // guards the policies below
+	policies
+}
+
+// policies make the proxy refuse what some registries refuse, answering
+// as they do, before the registry sees the request.
+type policies struct {
+	refuseDigestManifests bool
+	maxPathComponents     int
+	namespaces            []string // nil: every namespace exists
+}
+
+// RefuseManifestPushByDigest makes the proxy answer a PUT of a manifest by
+// digest (…/manifests/sha256:…) with 400 "pushing a manifest without a tag
+// is not supported", as OpenShift's integrated registry does.
+func (p *Proxy) RefuseManifestPushByDigest() {
+	p.policyMu.Lock()
+	defer p.policyMu.Unlock()
+	p.refuseDigestManifests = true
+}
+
+// LimitPathComponents makes the proxy answer every request about a
+// repository of more than n path components with 400 NAME_INVALID, as
+// OpenShift's integrated registry (n = 2) and Quay without nested
+// repositories do; 0 lifts the limit.
+func (p *Proxy) LimitPathComponents(n int) {
+	p.policyMu.Lock()
+	defer p.policyMu.Unlock()
+	p.maxPathComponents = n
+}
+
+// AllowNamespaces makes the proxy answer every request about a repository
+// whose first path component is not one of ns with 403 DENIED, as Quay
+// does for an organization that does not exist.
+func (p *Proxy) AllowNamespaces(ns ...string) {
+	p.policyMu.Lock()
+	defer p.policyMu.Unlock()
+	p.namespaces = append([]string{}, ns...)
+}
+
+// repositoryPath finds the repository in a /v2/ API path.
+var repositoryPath = regexp.MustCompile(`^/v2/(.+?)/(manifests|blobs|tags|referrers)/(.*)$`)
+
+// refuse answers req as the policies say, and reports whether it did.
+func (p *Proxy) refuse(w http.ResponseWriter, req *http.Request) bool {
+	m := repositoryPath.FindStringSubmatch(req.URL.Path)
+	if m == nil {
+		return false
+	}
+	repo, kind, rest := m[1], m[2], m[3]
+	p.policyMu.Lock()
+	pol := p.policies
+	p.policyMu.Unlock()
+	answer := func(status int, code, message, detail string) bool {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		if req.Method != http.MethodHead {
+			json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{"code": code, "message": message, "detail": detail}}})
+		}
+		return true
+	}
+	ns, _, _ := strings.Cut(repo, "/")
+	if pol.namespaces != nil && !slices.Contains(pol.namespaces, ns) {
+		return answer(http.StatusForbidden, "DENIED", "requested access to the resource is denied", "namespace "+ns+" does not exist")
+	}
+	if n := strings.Count(repo, "/") + 1; pol.maxPathComponents > 0 && n > pol.maxPathComponents {
+		return answer(http.StatusBadRequest, "NAME_INVALID", "invalid repository name",
+			fmt.Sprintf("repository name %q has %d path components; at most %d are supported", repo, n, pol.maxPathComponents))
+	}
+	if pol.refuseDigestManifests && req.Method == http.MethodPut && kind == "manifests" && strings.HasPrefix(rest, "sha256:") {
+		return answer(http.StatusBadRequest, "UNSUPPORTED", "The operation is unsupported.", "pushing a manifest without a tag is not supported")
+	}
+	return false
 }
 
 // Proxy starts a recording reverse proxy in front of r, stopped by
@@ -85,7 +163,9 @@ func (r *Registry) Proxy(t testing.TB) *Proxy {
 			Path:   req.URL.Path,
 			Query:  req.URL.RawQuery,
 		}}
-		rp.ServeHTTP(rw, req)
+		if !p.refuse(rw, req) {
+			rp.ServeHTTP(rw, req)
+		}
 		rw.finish(http.StatusOK) // if the handler never called WriteHeader
 	}))
 	srv.Start()

@@ -391,3 +391,43 @@ func TestOCI11(t *testing.T) {
 		}
 	}
 }
+
+func TestProxyPolicies(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer backend.Close()
+	p := (&Registry{Host: backend.Listener.Addr().String()}).Proxy(t)
+	p.RefuseManifestPushByDigest()
+	p.LimitPathComponents(2)
+	p.AllowNamespaces("ocp")
+	hex := strings.Repeat("a", 64)
+	for _, c := range []struct {
+		method, path string
+		status       int
+		body         string
+	}{
+		{"PUT", "/v2/ocp/app/manifests/sha256:" + hex, 400, "pushing a manifest without a tag is not supported"},
+		{"PUT", "/v2/ocp/app/manifests/v1", 201, ""},
+		{"PUT", "/v2/ocp/app/manifests/sha256-" + hex[:32], 201, ""},
+		{"GET", "/v2/ocp/app/manifests/sha256:" + hex, 201, ""},
+		{"HEAD", "/v2/ocp/a/b/blobs/sha256:" + hex, 400, ""},
+		{"POST", "/v2/ocp/a/b/blobs/uploads/", 400, "NAME_INVALID"},
+		{"GET", "/v2/nope/app/tags/list", 403, "DENIED"},
+		{"GET", "/v2/", 201, ""},
+	} {
+		req, _ := http.NewRequest(c.method, "http://"+p.Host+c.path, strings.NewReader("{}"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status || !strings.Contains(string(body), c.body) {
+			t.Errorf("%s %s: %d %s, want %d with %q", c.method, c.path, resp.StatusCode, body, c.status, c.body)
+		}
+	}
+	if n := p.Count("PUT", ManifestPut, 400); n != 1 {
+		t.Errorf("%d refused manifest PUTs recorded, want 1", n)
+	}
+}
