@@ -10,6 +10,7 @@ import (
 	"github.com/airgap-bundle/bundle/bundle"
 	"github.com/airgap-bundle/bundle/internal/bytesize"
 	"github.com/airgap-bundle/bundle/location"
+	"github.com/airgap-bundle/bundle/mirror"
 	"github.com/airgap-bundle/bundle/sign"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -189,6 +190,8 @@ var destinationFlags = []struct{ name, only, why string }{
 	{"verify", "oci:", " (a registry checks digests itself)"},
 	{"strip-registry", "docker://", ""},
 	{"emit-mirror-config", "docker://", ""},
+	{"mirror-tags", "docker://", ""},
+	{"mirror-set-name", "docker://", ""},
 	{"repository", "docker://", ""},
 }
 
@@ -213,13 +216,20 @@ func unpackCommand() *cli.Command {
 		Flags: trustFlags(append(registryFlags(),
 			&cli.StringFlag{Name: "to", Required: true, Usage: "destination: oci:PATH (created, or merged into), oci:PATH:TAG (the bundle's one image, tagged TAG) or docker://MIRROR[:PORT][/PREFIX]"},
 			&cli.BoolFlag{Name: "strip-registry", Usage: "docker:// destinations: drop the source registry host from mirror repositories"},
-			&cli.StringFlag{Name: "emit-mirror-config", Usage: "docker:// destinations: write a registries.conf drop-in and an ImageDigestMirrorSet into DIR"},
+			&cli.StringFlag{Name: "emit-mirror-config", Usage: "docker:// destinations: write into DIR a registries.conf drop-in, OpenShift mirror sets, install-config.yaml snippets and an oc image mirror mapping"},
+			&cli.BoolFlag{Name: "mirror-tags", Usage: "with --emit-mirror-config: let pulls by tag go to the mirror too (and write an ImageTagMirrorSet)"},
+			&cli.StringFlag{Name: "mirror-set-name", Usage: "with --emit-mirror-config: name the files and objects NAME and merge into those already in DIR, so one object grows from bundle to bundle"},
 			&cli.BoolFlag{Name: "verify-base", Usage: "oci: destinations: re-hash the blobs an incremental bundle expects from its bases"},
 		)...),
 		Action: func(c *cli.Context) error {
 			to, err := destination(c)
 			if err != nil {
 				return err
+			}
+			for _, f := range []string{"mirror-tags", "mirror-set-name"} {
+				if c.IsSet(f) && c.String("emit-mirror-config") == "" {
+					return usagef("--%s applies with --emit-mirror-config only", f)
+				}
 			}
 			policy, err := trustPolicy(c)
 			if err != nil {
@@ -251,7 +261,12 @@ func unpackCommand() *cli.Command {
 				return nil
 			}
 			if dir := c.String("emit-mirror-config"); dir != "" {
-				files, err := reg.Mapping().WriteConfig(dir, "bundle-"+x.BundleID[:12], reg.Entries())
+				images := make([]mirror.Image, len(r.Images))
+				for i, im := range r.Images {
+					images[i] = mirror.Image{Source: im.Source, Target: im.Target, Digest: im.Digest}
+				}
+				files, err := reg.Mapping().WriteConfig(dir, reg.Entries(), mirror.ConfigOptions{
+					BundleID: x.BundleID, SetName: c.String("mirror-set-name"), Tags: c.Bool("mirror-tags"), Images: images})
 				if err != nil {
 					return err
 				}
