@@ -193,6 +193,8 @@ var destinationFlags = []struct{ name, only, why string }{
 	{"max-nested-paths", "docker://", ""},
 	{"tag-manifests", "docker://", ""},
 	{"emit-mirror-config", "docker://", ""},
+	{"mirror-tags", "docker://", ""},
+	{"mirror-set-name", "docker://", ""},
 	{"repository", "docker://", ""},
 }
 
@@ -220,13 +222,20 @@ func unpackCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "map", Usage: "docker:// destinations: SOURCE_PREFIX=MIRROR_REPO puts the images under SOURCE_PREFIX (a registry, or registry/path) into MIRROR_REPO, the rest of their path appended; repeatable, the longest matching prefix wins"},
 			&cli.IntFlag{Name: "max-nested-paths", Usage: "docker:// destinations: at most N path components per mirror repository, prefix included; deeper ones are flattened, the excess joined with _ (2 for OpenShift's integrated registry)"},
 			&cli.BoolFlag{Name: "tag-manifests", Usage: "docker:// destinations: push every manifest under a tag, sha256-<first 32 hex digits of its digest> when it has none of its own, for registries that refuse or delete untagged manifests (done anyway once a registry refuses one by digest)"},
-			&cli.StringFlag{Name: "emit-mirror-config", Usage: "docker:// destinations: write a registries.conf drop-in and an ImageDigestMirrorSet into DIR"},
+			&cli.StringFlag{Name: "emit-mirror-config", Usage: "docker:// destinations: write into DIR a registries.conf drop-in, OpenShift mirror sets, install-config.yaml snippets and an oc image mirror mapping"},
+			&cli.BoolFlag{Name: "mirror-tags", Usage: "with --emit-mirror-config: let pulls by tag go to the mirror too (and write an ImageTagMirrorSet)"},
+			&cli.StringFlag{Name: "mirror-set-name", Usage: "with --emit-mirror-config: name the files and objects NAME and merge into those already in DIR, so one object grows from bundle to bundle"},
 			&cli.BoolFlag{Name: "verify-base", Usage: "oci: destinations: re-hash the blobs an incremental bundle expects from its bases"},
 		)...),
 		Action: func(c *cli.Context) error {
 			to, err := destination(c)
 			if err != nil {
 				return err
+			}
+			for _, f := range []string{"mirror-tags", "mirror-set-name"} {
+				if c.IsSet(f) && c.String("emit-mirror-config") == "" {
+					return usagef("--%s applies with --emit-mirror-config only", f)
+				}
 			}
 			policy, err := trustPolicy(c)
 			if err != nil {
@@ -270,7 +279,12 @@ func unpackCommand() *cli.Command {
 				return nil
 			}
 			if dir := c.String("emit-mirror-config"); dir != "" {
-				files, err := reg.Mapping().WriteConfig(dir, "bundle-"+x.BundleID[:12], reg.Entries())
+				images := make([]mirror.Image, len(r.Images))
+				for i, im := range r.Images {
+					images[i] = mirror.Image{Source: im.Source, Target: im.Target, Digest: im.Digest}
+				}
+				files, err := reg.Mapping().WriteConfig(dir, reg.Entries(), mirror.ConfigOptions{
+					BundleID: x.BundleID, SetName: c.String("mirror-set-name"), Tags: c.Bool("mirror-tags"), Images: images})
 				if err != nil {
 					return err
 				}
