@@ -304,6 +304,23 @@ func TestRegistryRoundTrip(t *testing.T) {
 	}
 
 	// A second run finds everything in place and uploads nothing.
+	// With a stable set name and pulls by tag, it writes every cluster file
+	// under that name, and a client pulls by tag from the mirror.
+	bp.Reset()
+	site := filepath.Join(dir, "site-config")
+	out = mustRun(t, 0, env, "unpack", "--key", pub, "--insecure-registry", bp.Host, "--to", "docker://"+bp.Host+"/mirror",
+		"--emit-mirror-config", site, "--mirror-set-name", "site", "--mirror-tags", vols)
+	for _, f := range []string{"site.conf", "site-idms.yaml", "site-itms.yaml", "site-icsp.yaml", "site-install-config.yaml", "site-mapping.txt"} {
+		if _, err := os.Stat(filepath.Join(site, f)); err != nil {
+			t.Errorf("--mirror-set-name site: %v", err)
+		}
+	}
+	if d := rawDigest(t, a.Host+"/ns/app:v1", "--registries-conf", filepath.Join(site, "site.conf")); d != l.Refs["app:v1"] {
+		t.Errorf("through the mirror config with --mirror-tags, app:v1 by tag reads as %s", d)
+	}
+	if n := bp.Count("PUT", testregistry.BlobUploadDone, 0); n != 0 {
+		t.Errorf("second push uploaded %d blobs", n)
+	}
 	bp.Reset()
 	out = mustRun(t, 0, env, "unpack", "--key", pub, "--insecure-registry", bp.Host, "--to", "docker://"+bp.Host+"/mirror", vols)
 	if n := bp.Count("PUT", testregistry.BlobUploadDone, 0); n != 0 {
