@@ -1138,10 +1138,19 @@ func TestHostileZstdBomb(t *testing.T) {
 	dests := newDestFixture(t)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			// Verify checks the stored bytes against the signed index only
-			// (it does not decompress): the crafted bundle passes it.
-			if _, err := verifyFiles(ctx, []string{c.dir}, verifyOpts{Key: key}); err != nil {
-				t.Fatalf("crafted bundle does not verify: %v", err)
+			// Verify decodes every encoded blob too, bounded as unpack is:
+			// it refuses the bomb fast, naming the blob, and passes the
+			// control.
+			vstart := time.Now()
+			_, verr := verifyFiles(ctx, []string{c.dir}, verifyOpts{Key: key})
+			var vce *format.CorruptError
+			switch {
+			case c.ok && verr != nil:
+				t.Fatalf("control bundle does not verify: %v", verr)
+			case !c.ok && (!errors.As(verr, &vce) || vce.Digest != layer):
+				t.Fatalf("verify of the bomb: %s, want a CorruptError naming blob %s", describe(verr), layer)
+			case time.Since(vstart) > 10*time.Second:
+				t.Errorf("verify took %v", time.Since(vstart))
 			}
 			dest, before := dests.fresh(t, "")
 			runtime.GC()

@@ -114,6 +114,13 @@ func TestUnpackCopiedBlobs(t *testing.T) {
 		b[len(b)/2] ^= 1
 		stored[big.Digest] = b
 		forged, _, _ := writeBundle(t, &lying, pb.LayoutIndex, stored, signer)
+		// Verify hashes the blob whole too: it refuses the bundle, naming
+		// the blob, not any segment.
+		_, verr := verifyFiles(context.Background(), []string{forged}, verifyOpts{Key: key})
+		var vce *format.CorruptError
+		if !errors.As(verr, &vce) || vce.Digest != big.Digest {
+			t.Errorf("verify: want a CorruptError naming blob %s, got %s", big.Digest, describe(verr))
+		}
 		dest, before := dests.fresh(t, "")
 		err := unpackMustFail(t, []string{forged}, dest, before, unpackOpts{Key: key})
 		var ce *format.CorruptError

@@ -72,6 +72,7 @@ func (s *Set) checkVolumes(ctx context.Context, nums []int, open func(n int) (vo
 	checks := make([]*volumeCheck, len(nums))
 	members := format.MembersByVolume(s.Index)
 	var tasks []*verifyTask
+	byNumber := map[int]*volumeCheck{}
 	for i, n := range nums {
 		src, err := open(n)
 		if err != nil {
@@ -79,7 +80,14 @@ func (s *Set) checkVolumes(ctx context.Context, nums []int, open func(n int) (vo
 			continue
 		}
 		checks[i] = newVolumeCheck(s, n, members[n], src)
-		tasks = append(tasks, splitVolume(checks[i], chunk)...)
+		byNumber[n] = checks[i]
+	}
+	skip := wholeBlobTasks(s.Index, byNumber, &tasks)
+	for _, v := range checks {
+		if v != nil {
+			v.skipHash = skip
+			tasks = append(tasks, splitVolume(v, chunk)...)
+		}
 	}
 	orderTasks(tasks, chunk)
 	runVerifyTasks(ctx, tasks, workers, report)
@@ -99,6 +107,9 @@ type volumeCheck struct {
 	size    int64
 	members []format.Member
 	open    volumeSource
+	// skipHash is the blobs whose segments the range checks do not hash:
+	// a whole-blob task hashes them (and, only on a mismatch, each segment).
+	skipHash map[*format.Blob]bool
 
 	tasks    int
 	finished atomic.Int32 // tasks that passed
@@ -137,7 +148,11 @@ func (v *volumeCheck) result() error {
 // verifyTask is a range of a volume: its header members, or members
 // [first, last) and, when trailer is set, the end of the volume.
 type verifyTask struct {
-	v           *volumeCheck
+	v *volumeCheck
+	// blob, when set, makes this a whole-blob task: its stored bytes, read
+	// across the volumes of placements, must decode to the blob.
+	blob        *format.Blob
+	placements  []*volumeCheck // the volume of each placement of blob
 	header      bool
 	first, last int
 	trailer     bool
@@ -160,7 +175,7 @@ func splitVolume(v *volumeCheck, chunk int64) []*verifyTask {
 	}
 	t.trailer, t.end = true, t.end+2*format.BlockSize
 	tasks = append(tasks, t)
-	v.tasks = len(tasks)
+	v.tasks += len(tasks)
 	return tasks
 }
 
@@ -227,7 +242,8 @@ type rangeChecker struct {
 	br      *bufio.Reader
 	body    format.BodyReader
 	report  func(int64)
-	counted int64 // bytes checked and not yet reported
+	counted int64  // bytes checked and not yet reported
+	buf     []byte // for whole-blob tasks
 }
 
 // reportEvery is how many checked bytes a worker gathers before it
@@ -236,6 +252,9 @@ const reportEvery = 1 << 20
 
 // run checks t's range.
 func (c *rangeChecker) run(t *verifyTask) error {
+	if t.blob != nil {
+		return c.checkBlob(t)
+	}
 	if t.v.failedAt.Load() < t.start {
 		return errSuperseded
 	}
@@ -258,12 +277,17 @@ func (c *rangeChecker) run(t *verifyTask) error {
 	body.Reset(c.br, format.Body{Index: v.set.Index, Path: v.path, Volume: v.n,
 		Members: v.members[t.first:t.last], Offset: t.start, Last: t.trailer}, c.count)
 	for {
-		_, ok, err := body.Next()
+		m, ok, err := body.Next()
 		if err != nil {
 			return err
 		}
 		if !ok {
 			return body.Close()
+		}
+		if v.skipHash[m.Blob] {
+			if err := c.skipData(body); err != nil {
+				return err
+			}
 		}
 		if err := body.End(); err != nil {
 			return err
