@@ -2,8 +2,8 @@ package bundle
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
+
+	"github.com/airgap-bundle/bundle/internal/atomicfile"
 )
 
 // WriteFile encodes v (Encode) and writes it to path whole or not at all:
@@ -16,26 +16,8 @@ func (v *Inventory) WriteFile(path string) error {
 	if err != nil {
 		return fmt.Errorf("inventory %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("inventory %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename, there is nothing left to remove
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("inventory %s: %w", path, err)
+	if err := atomicfile.Write(path, b, 0o644); err != nil {
+		return fmt.Errorf("inventory: %w", err) // names path
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+	"github.com/airgap-bundle/bundle/internal/atomicfile"
 	"github.com/opencontainers/go-digest"
 	"gopkg.in/yaml.v3"
 )
@@ -206,7 +207,7 @@ func (m Mapping) WriteConfig(dir string, entries []Entry, o ConfigOptions) ([]st
 	}
 	var written []string
 	for _, out := range outputs {
-		if err := writeFileAtomic(out.path, out.data); err != nil {
+		if err := atomicfile.Write(out.path, out.data, 0o644); err != nil {
 			return written, err
 		}
 		written = append(written, out.path)
@@ -573,37 +574,6 @@ func checkEntry(e Entry) error {
 		if n.Registry == "" || n.Tag != "" || n.Digest != "" {
 			return fmt.Errorf("mirror entry for %q: %s %q is not host[:port]/repository without tag or digest", e.Source, s.what, s.v)
 		}
-	}
-	return nil
-}
-
-// writeFileAtomic writes data to a temporary file beside path and renames
-// it over path: a rename within a directory is atomic.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		// CreateTemp makes the file 0600; these files are system
-		// configuration that runtimes and other users read.
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		// Without it, a crash soon after the rename can leave an empty file.
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }
