@@ -183,27 +183,49 @@ func (u *unpacker) copyMember(body *format.BodyReader, f *os.File, br *bufio.Rea
 // blame finds the segment of b whose bytes in bw do not hash to its
 // digest, and reports the volume it came from as corrupt.
 func (u *unpacker) blame(b *format.Blob, bw BlobCopier, got digest.Digest, size int64) error {
-	buf := make([]byte, ioChunk)
-	var start int64
-	last := b.Placements[len(b.Placements)-1]
-	for j, p := range b.Placements {
-		h := sha256.New()
-		k, err := hashRange(h, bw, start, p.Length, buf)
-		if err == nil && k == p.Length && digest.NewDigest(digest.SHA256, h) == p.Digest {
-			start += p.Length
-			continue
-		}
-		v := u.set.Volumes[p.Volume]
-		reason := fmt.Sprintf("content hashes to %s", digest.NewDigest(digest.SHA256, h))
-		if err != nil || k != p.Length {
-			reason = fmt.Sprintf("%d bytes, want %d", k, p.Length)
-		}
-		return &format.CorruptError{Path: v.Path, Volume: p.Volume, Offset: p.Offset + p.Length, Member: format.MemberName(b, j), Digest: p.Digest, Reason: reason}
+	starts := segmentStarts(b)
+	j, reason := badSegment(b, func(j int) io.Reader {
+		return io.NewSectionReader(bw, starts[j], b.Placements[j].Length)
+	}, make([]byte, ioChunk))
+	if j >= 0 {
+		p := b.Placements[j]
+		return &format.CorruptError{Path: u.set.Volumes[p.Volume].Path, Volume: p.Volume, Offset: p.Offset + p.Length, Member: format.MemberName(b, j), Digest: p.Digest, Reason: reason}
 	}
 	// Every segment is what the signed index says, and yet the blob is
 	// not: the index lies.
+	last := b.Placements[len(b.Placements)-1]
 	return &format.CorruptError{Path: u.set.Volumes[last.Volume].Path, Volume: last.Volume, Offset: last.Offset + last.Length,
 		Member: format.MemberName(b, len(b.Placements)-1), Digest: b.Digest, Reason: fmt.Sprintf("blob %s: its segments match the index but the blob (%d bytes) hashes to %s", b.Digest, size, got)}
+}
+
+// segmentStarts is where each stored segment of b starts in its stored
+// bytes.
+func segmentStarts(b *format.Blob) []int64 {
+	starts := make([]int64, len(b.Placements))
+	var off int64
+	for j, p := range b.Placements {
+		starts[j], off = off, off+p.Length
+	}
+	return starts
+}
+
+// badSegment hashes the stored segments of b apart, segment(j) reading
+// placement j's bytes, to name the one at fault when the blob as a whole
+// did not check out. It returns the first whose bytes are not what its
+// placement says, and why; -1 when every one is.
+func badSegment(b *format.Blob, segment func(j int) io.Reader, buf []byte) (int, string) {
+	for j, p := range b.Placements {
+		h := sha256.New()
+		k, err := io.CopyBuffer(h, segment(j), buf)
+		got := digest.NewDigest(digest.SHA256, h)
+		switch {
+		case err != nil || k != p.Length:
+			return j, fmt.Sprintf("%d bytes, want %d", k, p.Length)
+		case got != p.Digest:
+			return j, fmt.Sprintf("content hashes to %s", got)
+		}
+	}
+	return -1, ""
 }
 
 // pendingBlob is a copied blob waiting for its check before its commit.

@@ -120,8 +120,12 @@ func (c *rangeChecker) checkBlob(t *verifyTask) error {
 			}
 		}
 	}
-	if j, serr := c.blame(b, readers, t.placements); serr != nil {
-		t.placements[j].fail(b.Placements[j].Offset-format.BlockSize, serr)
+	if j, reason := badSegment(b, func(j int) io.Reader {
+		return io.NewSectionReader(readers[j], b.Placements[j].Offset, b.Placements[j].Length)
+	}, c.scratch()); j >= 0 {
+		p, vc := b.Placements[j], t.placements[j]
+		vc.fail(p.Offset-format.BlockSize, &format.CorruptError{Path: vc.path, Volume: vc.n, Offset: p.Offset + p.Length,
+			Member: format.MemberName(b, j), Digest: p.Digest, Reason: reason})
 		return nil
 	}
 	first := b.Placements[0]
@@ -155,25 +159,6 @@ func (c *rangeChecker) wholeDigest(b *format.Blob, r io.Reader) error {
 		return fmt.Errorf("blob %s hashes to %s", b.Digest, got)
 	}
 	return nil
-}
-
-// blame hashes each stored segment of b apart; it returns the first that
-// does not match its digest, as its volume's corruption, with its index.
-func (c *rangeChecker) blame(b *format.Blob, readers []io.ReaderAt, vcs []*volumeCheck) (int, error) {
-	for j, p := range b.Placements {
-		h := sha256.New()
-		k, err := io.CopyBuffer(h, io.NewSectionReader(readers[j], p.Offset, p.Length), c.scratch())
-		got := digest.NewDigest(digest.SHA256, h)
-		if err == nil && k == p.Length && got == p.Digest {
-			continue
-		}
-		reason := fmt.Sprintf("content hashes to %s", got)
-		if err != nil || k != p.Length {
-			reason = fmt.Sprintf("%d bytes, want %d", k, p.Length)
-		}
-		return j, &format.CorruptError{Path: vcs[j].path, Volume: vcs[j].n, Offset: p.Offset + p.Length, Member: format.MemberName(b, j), Digest: p.Digest, Reason: reason}
-	}
-	return 0, nil
 }
 
 func (c *rangeChecker) scratch() []byte {
