@@ -30,7 +30,9 @@ type LayoutDestination struct {
 	path string
 	o    LayoutOptions
 	l    *oci.Layout
-	x    *format.Index
+	// retagged is the bundle's entries with the one image under the
+	// Tag, when one is given (Prepare).
+	retagged []ocispec.Descriptor
 }
 
 // The layout's blob writer is filled by the kernel when volumes are files.
@@ -112,9 +114,9 @@ func (d *LayoutDestination) Repository(ref string) (repo, target string, err err
 // lacks.
 func (d *LayoutDestination) Prepare(ctx context.Context, p *Plan) error {
 	x := p.Index
-	d.x = x
 	if d.o.Tag != "" {
-		if _, err := retag(x, d.path, d.o.Tag); err != nil {
+		var err error
+		if d.retagged, err = retag(x, d.path, d.o.Tag); err != nil {
 			return err
 		}
 	}
@@ -197,10 +199,8 @@ func (d *LayoutDestination) Name(_ context.Context, entries []ocispec.Descriptor
 	if err != nil {
 		return nil, err
 	}
-	if d.o.Tag != "" {
-		if entries, err = retag(d.x, d.path, d.o.Tag); err != nil {
-			return nil, err
-		}
+	if d.retagged != nil {
+		entries = d.retagged
 	}
 	if err := l.FlushCommits(); err != nil {
 		return nil, err
