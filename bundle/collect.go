@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 
 	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/oci"
@@ -38,6 +39,16 @@ type AttachedSource interface {
 type RemoteSource interface {
 	Source
 	Remote() bool
+}
+
+// SelectedSource is an optional interface of a Source that knows why its
+// roots travel: Pack records Selections on each root's manifests entry
+// (format.AnnotationSelectedBy, SPEC 6.7), merged with the reasons of
+// other sources that deliver the same ref name and digest. LayoutSource
+// and RegistrySource implement it with their Selected field.
+type SelectedSource interface {
+	Source
+	Selections() []format.Selection
 }
 
 // isRemote reports whether src says it is a RemoteSource.
@@ -99,7 +110,7 @@ type collector struct {
 	children map[digest.Digest][]digest.Digest // kept children of each manifest and index
 	content  map[digest.Digest][]byte          // bytes of each manifest and index
 	seen     map[digest.Digest]bool            // what oci.Walk has visited
-	listed   map[string]bool                   // ref + digest already in manifests
+	listed   map[string]int                    // ref + digest → its place in manifests
 	g        *graph
 }
 
@@ -114,7 +125,7 @@ func newCollector(ctx context.Context, platforms []ocispec.Platform, notice func
 		children: map[digest.Digest][]digest.Digest{},
 		content:  map[digest.Digest][]byte{},
 		seen:     map[digest.Digest]bool{},
-		listed:   map[string]bool{},
+		listed:   map[string]int{},
 		g:        &graph{},
 	}
 }
@@ -156,13 +167,43 @@ func (c *collector) visit(src Source, d ocispec.Descriptor, content []byte) erro
 	return nil
 }
 
-// listEntry adds d to the layout's index.json entries, once per ref name.
-func (c *collector) listEntry(d ocispec.Descriptor) {
+// listEntry adds d to the layout's index.json entries, once per ref name
+// and digest; the reasons it was selected for are merged.
+func (c *collector) listEntry(d ocispec.Descriptor) error {
 	key := d.Annotations[ocispec.AnnotationRefName] + "@" + d.Digest.String()
-	if !c.listed[key] {
-		c.listed[key] = true
+	i, ok := c.listed[key]
+	if !ok {
+		c.listed[key] = len(c.g.manifests)
 		c.g.manifests = append(c.g.manifests, d)
+		return nil
 	}
+	prev := c.g.manifests[i].Annotations[format.AnnotationSelectedBy]
+	sel := d.Annotations[format.AnnotationSelectedBy]
+	if sel == "" || sel == prev {
+		return nil
+	}
+	merged, err := format.MergeSelections(prev, sel)
+	if err != nil {
+		return fmt.Errorf("%s: %w", d.Digest, err)
+	}
+	m := &c.g.manifests[i]
+	m.Annotations = maps.Clone(m.Annotations)
+	m.Annotations[format.AnnotationSelectedBy] = merged
+	return nil
+}
+
+// withSelections records on root why src delivers it.
+func withSelections(src Source, root ocispec.Descriptor) ocispec.Descriptor {
+	s, ok := src.(SelectedSource)
+	if !ok || len(s.Selections()) == 0 {
+		return root
+	}
+	root.Annotations = maps.Clone(root.Annotations)
+	if root.Annotations == nil {
+		root.Annotations = map[string]string{}
+	}
+	root.Annotations[format.AnnotationSelectedBy] = format.FormatSelections(s.Selections())
+	return root
 }
 
 // addRoots packs the entries src names; a ref name may stand for one
@@ -181,7 +222,9 @@ func (c *collector) addRoots(src Source) error {
 		if err := c.add(src, r); err != nil {
 			return fmt.Errorf("%s: %w", src, err)
 		}
-		c.listEntry(r)
+		if err := c.listEntry(withSelections(src, r)); err != nil {
+			return fmt.Errorf("%s: %w", src, err)
+		}
 	}
 	return nil
 }
@@ -224,7 +267,9 @@ func (c *collector) addAttached(owner Source, a AttachedSource, d digest.Digest)
 		if err := c.add(owner, r); err != nil {
 			return fmt.Errorf("%s: %w", owner, err)
 		}
-		c.listEntry(r)
+		if err := c.listEntry(r); err != nil {
+			return fmt.Errorf("%s: %w", owner, err)
+		}
 	}
 	return nil
 }
@@ -244,7 +289,9 @@ func (c *collector) addReferrers(src Source, d digest.Digest) error {
 		if err := c.add(src, r); err != nil {
 			return fmt.Errorf("%s: %w", src, err)
 		}
-		c.listEntry(r)
+		if err := c.listEntry(r); err != nil {
+			return fmt.Errorf("%s: %w", src, err)
+		}
 	}
 	return nil
 }

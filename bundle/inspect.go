@@ -11,7 +11,7 @@ type Summary struct {
 	Signature     string         `json:"signature"` // "verified", "not checked", "unsigned"
 	Compression   string         `json:"compression"`
 	MaxVolumeSize int64          `json:"maxVolumeSize"`
-	Images        []format.Image `json:"images"`
+	Images        []SummaryImage `json:"images"`
 	Blobs         int            `json:"blobs"`
 	BlobBytes     int64          `json:"blobBytes"`   // sum of blob sizes
 	StoredBytes   int64          `json:"storedBytes"` // sum of stored sizes of the blobs carried
@@ -28,6 +28,14 @@ type Summary struct {
 	Problems      []string      `json:"problems"`
 }
 
+// SummaryImage is one entry of the bundle and, when the bundle records it,
+// what selected it (SPEC 6.7). A record that does not parse is shown as
+// the problem it is, not hidden: it is informational only.
+type SummaryImage struct {
+	format.Image
+	SelectedBy []format.Selection `json:"selectedBy,omitempty"`
+}
+
 // VolumeState is one volume and where it was found ("" when missing).
 type VolumeState struct {
 	Number int    `json:"number"`
@@ -42,7 +50,7 @@ type VolumeState struct {
 func (s *Set) Summary() *Summary {
 	x := s.Index
 	sum := &Summary{BundleID: x.BundleID, Created: x.Created, Packer: x.Packer, Signer: x.Signer, Compression: x.Compression,
-		MaxVolumeSize: x.MaxVolumeSize, Images: x.Images, Blobs: len(x.Blobs), Missing: s.Missing(), Problems: []string{}, Bases: x.Bases}
+		MaxVolumeSize: x.MaxVolumeSize, Images: summaryImages(x), Blobs: len(x.Blobs), Missing: s.Missing(), Problems: []string{}, Bases: x.Bases}
 	if sum.Missing == nil {
 		sum.Missing = []int{}
 	}
@@ -79,4 +87,22 @@ func (s *Set) Summary() *Summary {
 		sum.Signature = "not checked"
 	}
 	return sum
+}
+
+// summaryImages pairs each image summary with the selection record of its
+// manifests entry (the two arrays have the same order, SPEC 6.2).
+func summaryImages(x *format.Index) []SummaryImage {
+	out := make([]SummaryImage, len(x.Images))
+	for i, im := range x.Images {
+		out[i].Image = im
+		if i >= len(x.Manifests) {
+			continue
+		}
+		sels, err := format.ParseSelections(x.Manifests[i].Annotations[format.AnnotationSelectedBy])
+		if err != nil {
+			sels = []format.Selection{{By: "unreadable record: " + err.Error()}}
+		}
+		out[i].SelectedBy = sels
+	}
+	return out
 }

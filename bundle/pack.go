@@ -67,6 +67,47 @@ type packBlob struct {
 // Pack reads the sources, plans the volumes and writes them into sink. It
 // returns the index that every volume carries.
 func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*format.Index, error) {
+	pl, err := plan(ctx, sources, o, true)
+	if err != nil {
+		return nil, err
+	}
+	seal, err := newIndexSeal(pl.o.Signer)
+	if err != nil {
+		return nil, err
+	}
+	p := &packWrite{ctx: ctx, x: pl.x, blobs: pl.g.blobs, layoutIndex: pl.layoutIndex, seal: seal, sink: sink, progress: pl.o.Progress}
+	if err := p.run(); err != nil {
+		return nil, err
+	}
+	return pl.x, nil
+}
+
+// PlanPack does what Pack does up to writing: it reads the sources'
+// manifests and indexes (and the configs of images, for their platforms)
+// but no layer, leaves out what the bases and inventories hold, and plans
+// the volumes. The index it returns has no segment digests and no bundle
+// id worth keeping; with zstd compression allowed, blobs are planned as
+// stored unencoded (their compressed size is known only by compressing
+// them), so the volume count is an upper bound. It writes nothing.
+func PlanPack(ctx context.Context, sources []Source, o PackOptions) (*format.Index, error) {
+	pl, err := plan(ctx, sources, o, false)
+	if err != nil {
+		return nil, err
+	}
+	return pl.x, nil
+}
+
+// packPlan is a planned bundle.
+type packPlan struct {
+	o           PackOptions
+	g           *graph
+	layoutIndex []byte
+	x           *format.Index
+}
+
+// plan collects the sources and plans the volumes; encode says whether to
+// choose blob encodings (which reads every blob that may be compressed).
+func plan(ctx context.Context, sources []Source, o PackOptions, encode bool) (*packPlan, error) {
 	o, err := o.withDefaults(len(sources))
 	if err != nil {
 		return nil, err
@@ -86,24 +127,16 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*for
 	if err != nil {
 		return nil, err
 	}
-	if o.Compression == format.CompressionZstd {
+	if encode && o.Compression == format.CompressionZstd {
 		if err := chooseEncodings(ctx, g.blobs); err != nil {
 			return nil, err
 		}
-	}
-	seal, err := newIndexSeal(o.Signer)
-	if err != nil {
-		return nil, err
 	}
 	x := newIndex(o, bases.bases, g, layoutIndex)
 	if err := format.Plan(x, o.MaxVolumeSize); err != nil {
 		return nil, err
 	}
-	p := &packWrite{ctx: ctx, x: x, blobs: g.blobs, layoutIndex: layoutIndex, seal: seal, sink: sink, progress: o.Progress}
-	if err := p.run(); err != nil {
-		return nil, err
-	}
-	return x, nil
+	return &packPlan{o: o, g: g, layoutIndex: layoutIndex, x: x}, nil
 }
 
 // withDefaults checks o and fills in what was left out: no compression,

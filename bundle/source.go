@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 
+	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/location"
 	"github.com/airgap-bundle/bundle/mirror"
 	"github.com/airgap-bundle/bundle/oci"
@@ -36,7 +37,12 @@ type LayoutSource struct {
 	// Digest, when set, picks the entry by digest instead (Tag is then
 	// ignored).
 	Digest digest.Digest
+	// Selected says why the entries travel (SelectedSource).
+	Selected []format.Selection
 }
+
+// Selections implements SelectedSource.
+func (s *LayoutSource) Selections() []format.Selection { return s.Selected }
 
 func (s *LayoutSource) String() string {
 	l := location.Location{Transport: location.Layout, Path: s.Path, Ref: s.Tag, Digest: s.Digest}
@@ -85,7 +91,12 @@ type RegistrySource struct {
 	Repo        *oci.Repository
 	Name        mirror.Name
 	NoReferrers bool
+	// Selected says why the image travels (SelectedSource).
+	Selected []format.Selection
 }
+
+// Selections implements SelectedSource.
+func (s *RegistrySource) Selections() []format.Selection { return s.Selected }
 
 // NewRegistrySource opens an image reference, with or without docker://
 // (normalized as docker does: nginx is docker.io/library/nginx:latest).

@@ -3,6 +3,7 @@ package bundle
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -36,13 +37,26 @@ func (s *Summary) WriteText(w io.Writer) error {
 	// Only the tables go through a tab writer: a tab in another field
 	// (the packer's name) is printed as it is.
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nREF\tDIGEST\tPLATFORMS\tSIZE")
+	selected := slices.ContainsFunc(s.Images, func(im SummaryImage) bool { return len(im.SelectedBy) > 0 })
+	if selected {
+		fmt.Fprintln(tw, "\nREF\tDIGEST\tPLATFORMS\tSIZE\tSELECTED BY")
+	} else {
+		fmt.Fprintln(tw, "\nREF\tDIGEST\tPLATFORMS\tSIZE")
+	}
 	for _, im := range s.Images {
 		ref := im.Ref
 		if ref == "" {
 			ref = "(referrer of " + shortDigest(string(im.Subject)) + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ref, shortDigest(string(im.Digest)), strings.Join(im.Platforms, ","), bytesize.Format(im.Size))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s", ref, shortDigest(string(im.Digest)), strings.Join(im.Platforms, ","), bytesize.Format(im.Size))
+		if selected {
+			why := make([]string, len(im.SelectedBy))
+			for i, sel := range im.SelectedBy {
+				why[i] = sel.String()
+			}
+			fmt.Fprintf(tw, "\t%s", strings.Join(why, "; "))
+		}
+		fmt.Fprintln(tw)
 	}
 	fmt.Fprintln(tw, "\nVOLUME\tSIZE\tFOUND AT")
 	for _, v := range s.Volumes {

@@ -16,9 +16,9 @@ func TestSummaryWriteText(t *testing.T) {
 		BundleID: "0123456789abcdef0123456789abcdef", Created: "2023-11-14T22:13:20Z", Packer: "bundle 1.0",
 		Signer: &format.Signer{KeyID: "sha256:abc", Algorithm: "ed25519"}, Signature: "verified", Compression: "zstd",
 		MaxVolumeSize: 40000, Blobs: 3, BlobBytes: 3 << 20, StoredBytes: 1 << 20,
-		Images: []format.Image{
-			{Ref: "app:v1", Digest: d1, Platforms: []string{"linux/amd64", "linux/arm64"}, Size: 10 << 10},
-			{Digest: d2, Subject: d1, Size: 1700},
+		Images: []SummaryImage{
+			{Image: format.Image{Ref: "app:v1", Digest: d1, Platforms: []string{"linux/amd64", "linux/arm64"}, Size: 10 << 10}},
+			{Image: format.Image{Digest: d2, Subject: d1, Size: 1700}},
 		},
 		Bases:        []format.Base{{BundleID: "aaaa", Index: "sha256:1111"}, {BundleID: "bbbb", Index: "sha256:2222"}},
 		CarriedBlobs: 1, CarriedBytes: 1 << 20, FromBaseBlobs: 2, FromBaseBytes: 2 << 20,

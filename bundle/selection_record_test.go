@@ -1,0 +1,66 @@
+package bundle
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/airgap-bundle/bundle/format"
+	"github.com/airgap-bundle/bundle/oci"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// TestSelectionRecord packs the example layout through two sources that
+// deliver the same entries for different reasons: every manifests entry
+// records both, in one canonical value, the record survives the trip into
+// the unpacked layout's index.json, and the bundle id does not depend on
+// the order the sources came in.
+func TestSelectionRecord(t *testing.T) {
+	open := func(sel format.Selection) Source {
+		l, err := oci.Open(exampleLayout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return &LayoutSource{Layout: l, Selected: []format.Selection{sel}}
+	}
+	listed := format.Selection{By: format.SelectedByList, Rule: "images.txt:3"}
+	release := format.Selection{By: format.SelectedByRelease, Release: "4.18.1", Channel: "stable-4.18", Component: "cli", Rule: "set.yaml:5"}
+	dir, x := packSources(t, []Source{open(listed), open(release)}, PackOptions{})
+	_, y := packSources(t, []Source{open(release), open(listed)}, PackOptions{})
+	if x.BundleID != y.BundleID {
+		t.Errorf("bundle id depends on source order: %s and %s", x.BundleID, y.BundleID)
+	}
+	want := format.FormatSelections([]format.Selection{listed, release})
+	for _, m := range x.Manifests {
+		if m.Annotations[ocispec.AnnotationRefName] == "" {
+			continue // referrers are not selected, they follow their subject
+		}
+		if got := m.Annotations[format.AnnotationSelectedBy]; got != want {
+			t.Errorf("%s: selected-by %q, want %q", m.Digest, got, want)
+		}
+	}
+	dest := filepath.Join(t.TempDir(), "out")
+	if _, err := unpackFiles(context.Background(), volumeFiles(t, dir), dest, unpackOpts{AllowUnsigned: true}); err != nil {
+		t.Fatal(err)
+	}
+	var idx ocispec.Index
+	b, err := os.ReadFile(filepath.Join(dest, "index.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &idx); err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, m := range idx.Manifests {
+		if m.Annotations[format.AnnotationSelectedBy] == want {
+			found++
+		}
+	}
+	if found == 0 {
+		t.Fatalf("unpacked index.json lost the selection record:\n%s", b)
+	}
+}
