@@ -2,8 +2,10 @@ package main
 
 import (
 	"cmp"
+	"encoding/json"
 	"errors"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 
@@ -31,7 +33,9 @@ func packCommand() *cli.Command {
 			&cli.StringFlag{Name: "media", Usage: "volume size preset: " + strings.Join(mediaNames(), ", ")},
 			&cli.StringSliceFlag{Name: "platform", Usage: "keep only OS/ARCH[/VARIANT] of multi-platform indexes (repeatable)"},
 			&cli.StringFlag{Name: "compress", Value: "none", Usage: "none or zstd (compresses blobs that are not compressed already)"},
-			&cli.StringFlag{Name: "out", Required: true, Usage: "directory to write the volumes into"},
+			&cli.StringFlag{Name: "out", Usage: "directory to write the volumes into (required unless --dry-run)"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "resolve the sources and print what would travel and how many volumes it takes; fetch only manifests, write nothing"},
+			&cli.BoolFlag{Name: "json", Usage: "with --dry-run: print the plan as JSON"},
 			&cli.StringSliceFlag{Name: "base", Usage: "PATH of an earlier bundle (directory, volume file or bundle.json) already unpacked at the destination: carry only what it lacks (repeatable)"},
 			&cli.StringFlag{Name: "base-key", Usage: "public key the --base bundles must be signed with (without it, bases are used unchecked)"},
 			&cli.StringSliceFlag{Name: "have", Usage: "FILE written by bundle inventory at the destination: carry only what it lacks (repeatable; with --base too)"},
@@ -43,6 +47,13 @@ func packCommand() *cli.Command {
 // packAction is bundle pack. Usage errors come before anything is read (a
 // key's password, bases, registries).
 func packAction(c *cli.Context) error {
+	dryRun := c.Bool("dry-run")
+	switch {
+	case !dryRun && c.String("out") == "":
+		return usagef("pack: give --out DIR to write the volumes into (or --dry-run to see what would travel)")
+	case c.Bool("json") && !dryRun:
+		return usagef("pack: --json goes with --dry-run")
+	}
 	locs, err := packSources(c)
 	if err != nil {
 		return err
@@ -56,6 +67,9 @@ func packAction(c *cli.Context) error {
 		return usageError{err} // a reference the registry client refuses: nothing was asked yet
 	} else if err != nil {
 		return err
+	}
+	if dryRun {
+		return packDryRun(c, sources, o)
 	}
 	bar := newProgress(c, "pack")
 	defer bar.stop()
@@ -72,6 +86,21 @@ func packAction(c *cli.Context) error {
 	say(c, "packed bundle %s: %d images, %d blobs, %d volumes, %s in %s",
 		x.BundleID, len(x.Manifests), len(x.Blobs), len(x.Volumes), bytesize.Format(total), c.String("out"))
 	return nil
+}
+
+// packDryRun prints what pack would carry.
+func packDryRun(c *cli.Context, sources []bundle.Source, o bundle.PackOptions) error {
+	x, err := bundle.PlanPack(c.Context, sources, o)
+	if err != nil {
+		return err
+	}
+	r := bundle.NewPlanReport(x)
+	if c.Bool("json") {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	return r.WriteText(os.Stdout)
 }
 
 // packSources is the SOURCE arguments and the --images list.
