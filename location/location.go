@@ -7,6 +7,8 @@
 //	oci:PATH:TAG                 the entry with ref name TAG in that layout
 //	oci:PATH@sha256:HEX          the entry with that digest, tagged or not (sources only)
 //	docker://REFERENCE           an image in a registry: [REGISTRY/]REPOSITORY[:TAG][@DIGEST]
+//	docker://HOST[:PORT]/[PATH/]* every repository of a registry, or under PATH, with every tag (sources only)
+//	docker://REPOSITORY:*        every tag of a repository (sources only)
 //	docker://HOST[:PORT][/PREFIX] a mirror registry and a repository prefix in it (destinations only)
 //
 // As in containers/image, a location is TRANSPORT:REFERENCE and the
@@ -56,7 +58,7 @@ const (
 
 // The shapes named in errors, one list per role.
 const (
-	sourceShapes      = "oci:PATH, oci:PATH:TAG, oci:PATH@sha256:HEX or docker://[REGISTRY/]REPOSITORY[:TAG][@DIGEST]"
+	sourceShapes      = "oci:PATH, oci:PATH:TAG, oci:PATH@sha256:HEX, docker://[REGISTRY/]REPOSITORY[:TAG][@DIGEST], docker://REGISTRY/[PATH/]* or docker://[REGISTRY/]REPOSITORY:*"
 	destinationShapes = "oci:PATH, oci:PATH:TAG or docker://HOST[:PORT][/PREFIX]"
 )
 
@@ -82,12 +84,32 @@ type Location struct {
 	Image mirror.Name
 
 	// Host is HOST[:PORT] of a mirror registry (Registry, from
-	// ParseDestination).
+	// ParseDestination), or of the registry a Scope reads.
 	Host string
 	// Prefix is the repository path under Host that images go below,
-	// without leading or trailing "/"; "" for none.
+	// without leading or trailing "/"; "" for none. With Scope
+	// Repositories, the path the repositories are taken under; with Scope
+	// Tags, the one repository.
 	Prefix string
+	// Scope, on a source, says that the location names many images: every
+	// repository under Prefix (Repositories) or every tag of one
+	// repository (Tags). Both are sources only; the asterisk cannot be
+	// part of an image reference, so they are never mistaken for one.
+	Scope Scope
 }
+
+// Scope is how many images a registry source location names.
+type Scope int
+
+const (
+	// One image (the zero value).
+	One Scope = iota
+	// Repositories: every repository under a path, every tag of each
+	// (docker://HOST/PATH/*, docker://HOST/*).
+	Repositories
+	// Tags: every tag of one repository (docker://REPOSITORY:*).
+	Tags
+)
 
 // Error says why a text is not a location. It names the text and the
 // shapes that would have been accepted.
@@ -165,7 +187,7 @@ func parse(s string, destination bool) (Location, error) {
 		if destination {
 			return parseMirror(rest)
 		}
-		return parseImage(rest)
+		return parseSource(rest)
 	}
 	if strings.HasPrefix(s, string(Registry)+":") {
 		return Location{}, errors.New(`the docker transport is written docker:// (two slashes)`)
@@ -231,6 +253,52 @@ func parseImage(ref string) (Location, error) {
 	return Location{Transport: Registry, Image: n}, nil
 }
 
+// parseSource parses what follows "docker://" in a source: an image
+// reference, or one of the scopes.
+func parseSource(rest string) (Location, error) {
+	if path, ok := strings.CutSuffix(rest, "/*"); ok {
+		host, prefix, _ := strings.Cut(path, "/")
+		if !looksLikeHost(host) {
+			return Location{}, fmt.Errorf("%q is not a registry host: write docker://HOST[:PORT]/[PATH/]* to take every repository of a registry (or under PATH)", host)
+		}
+		l, err := parseMirror(path)
+		if err != nil {
+			return Location{}, err
+		}
+		l.Prefix = prefix
+		l.Scope = Repositories
+		return l, nil
+	}
+	if repo, ok := strings.CutSuffix(rest, ":*"); ok {
+		n, err := mirror.ParseReference(repo)
+		if err != nil {
+			return Location{}, err
+		}
+		if n.Digest != "" || strings.Contains(strings.TrimPrefix(repo, n.Registry), ":") {
+			return Location{}, fmt.Errorf("%q: write REPOSITORY:* without a tag or digest to take every tag of a repository", rest)
+		}
+		return Location{Transport: Registry, Host: n.Registry, Prefix: n.Repository, Scope: Tags}, nil
+	}
+	if strings.Contains(rest, "*") {
+		return Location{}, errors.New("'*' is only read at the end: HOST/PATH/* (every repository under PATH) or REPOSITORY:* (every tag)")
+	}
+	if !strings.ContainsAny(rest, "/@") {
+		// docker would read quay.io or 127.0.0.1:5000 as an image of
+		// Docker Hub's library (docker.io/library/127.0.0.1, tag 5000);
+		// none of its names has a '.'.
+		if name, _, _ := strings.Cut(rest, ":"); strings.Contains(name, ".") || name == "localhost" {
+			return Location{}, fmt.Errorf("%q names a registry, not an image: give docker://%s/REPOSITORY[:TAG], or docker://%s/* for every repository", rest, rest, rest)
+		}
+	}
+	return parseImage(rest)
+}
+
+// looksLikeHost is docker's rule for the first component of a name being
+// a registry host: it has a '.' or a ':' or is localhost.
+func looksLikeHost(s string) bool {
+	return strings.ContainsAny(s, ".:") || s == "localhost"
+}
+
 // parseMirror parses HOST[:PORT][/PREFIX] (what follows "docker://" in a
 // destination).
 func parseMirror(rest string) (Location, error) {
@@ -268,6 +336,15 @@ func (l Location) String() string {
 		}
 		return layoutPrefix + l.Path
 	case Registry:
+		switch l.Scope {
+		case Repositories:
+			if l.Prefix != "" {
+				return registryPrefix + l.Host + "/" + l.Prefix + "/*"
+			}
+			return registryPrefix + l.Host + "/*"
+		case Tags:
+			return registryPrefix + l.Host + "/" + l.Prefix + ":*"
+		}
 		if l.Host != "" {
 			if l.Prefix != "" {
 				return registryPrefix + l.Host + "/" + l.Prefix

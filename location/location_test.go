@@ -44,6 +44,16 @@ func TestParse(t *testing.T) {
 			str: "docker://quay.io/ns/app:v1"},
 		{in: "docker://localhost:5000/a/b@" + string(dig), want: Location{Transport: Registry, Image: mirror.Name{Registry: "localhost:5000", Repository: "a/b", Digest: dig}}},
 		{in: "docker://r.example/a:v1@" + string(dig), want: Location{Transport: Registry, Image: mirror.Name{Registry: "r.example", Repository: "a", Tag: "v1", Digest: dig}}},
+		{in: "docker://nginx:15001", want: Location{Transport: Registry, Image: mirror.Name{Registry: "docker.io", Repository: "library/nginx", Tag: "15001"}},
+			str: "docker://docker.io/library/nginx:15001"},
+
+		// Scopes: many images, spelled with an asterisk no reference has.
+		{in: "docker://127.0.0.1:15001/*", want: Location{Transport: Registry, Host: "127.0.0.1:15001", Scope: Repositories}},
+		{in: "docker://registry.example/openshift/*", want: Location{Transport: Registry, Host: "registry.example", Prefix: "openshift", Scope: Repositories}},
+		{in: "docker://localhost:5000/a/b/*", want: Location{Transport: Registry, Host: "localhost:5000", Prefix: "a/b", Scope: Repositories}},
+		{in: "docker://quay.io/ns/app:*", want: Location{Transport: Registry, Host: "quay.io", Prefix: "ns/app", Scope: Tags}},
+		{in: "docker://nginx:*", want: Location{Transport: Registry, Host: "docker.io", Prefix: "library/nginx", Scope: Tags},
+			str: "docker://docker.io/library/nginx:*"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -93,6 +103,14 @@ func TestParseErrors(t *testing.T) {
 		{"dir:/tmp/x", `transport "dir" is not supported`},
 		{"/srv/layout", "no transport"},
 		{"nginx:1.27", "no transport"},
+		{"docker://127.0.0.1:15001", "names a registry, not an image"},
+		{"docker://quay.io", "names a registry"},
+		{"docker://localhost:5000", "names a registry"},
+		{"docker://openshift/*", `"openshift" is not a registry host`},
+		{"docker://quay.io/ns/*/x", "'*' is only read at the end"},
+		{"docker://quay.io/ns/a*", "'*' is only read at the end"},
+		{"docker://quay.io/ns/app:v1:*", "without a tag or digest"},
+		{"docker://quay.io/Ns/*", "lowercase"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
