@@ -140,6 +140,20 @@ type UnpackedImage struct {
 	Source string        // the name the bundle records (ref name)
 	Target string        // where it is (Destination.Repository)
 	Digest digest.Digest //
+	// SelectedBy is what selected the image, when the bundle records it
+	// (SPEC 6.7); a record that does not parse is left out.
+	SelectedBy []format.Selection
+}
+
+// Catalog is the catalog reference an image is an operator catalog of
+// (filtered or kept as it was), "" when it is none.
+func (im UnpackedImage) Catalog() string {
+	for _, s := range im.SelectedBy {
+		if s.By == format.SelectedByCatalog {
+			return s.Catalog
+		}
+	}
+	return ""
 }
 
 // Unpack verifies the bundle as it writes it into dest, as Destination
@@ -306,7 +320,8 @@ func (w *walk) repositories() ([]string, error) {
 			return nil, fmt.Errorf("bundle %s, entry %s: %w", x.BundleID, m.Digest, err)
 		}
 		assign(m.Digest, repo)
-		w.res.Images = append(w.res.Images, UnpackedImage{Source: ref, Target: target, Digest: m.Digest})
+		sels, _ := format.ParseSelections(m.Annotations[format.AnnotationSelectedBy]) // informational: a bad record is no reason to stop
+		w.res.Images = append(w.res.Images, UnpackedImage{Source: ref, Target: target, Digest: m.Digest, SelectedBy: sels})
 	}
 	// Referrers go where their subjects go; a referrer may refer to a
 	// referrer, so repeat until nothing changes.

@@ -41,6 +41,20 @@ type ConfigOptions struct {
 	Tags bool
 	// Images are the images pushed, for the oc image mirror mapping file.
 	Images []Image
+	// Catalogs are the operator catalog images pushed: each gets a
+	// CatalogSource, so that OperatorHub offers what the catalog holds.
+	Catalogs []Catalog
+}
+
+// Catalog is an operator catalog image in the mirror.
+type Catalog struct {
+	// Source is the catalog's reference as the image set file named it
+	// (registry.redhat.io/redhat/redhat-operator-index:v4.18); the
+	// CatalogSource is named after it.
+	Source string
+	// Image is where the catalog is in the mirror (MIRROR/REPO:TAG or
+	// MIRROR/REPO@DIGEST): what the CatalogSource pulls.
+	Image string
 }
 
 // Image is one image pushed: the name it had at the source, where it is in
@@ -202,6 +216,13 @@ func (m Mapping) WriteConfig(dir string, entries []Entry, o ConfigOptions) ([]st
 		set.merge(add)
 		outputs = append(outputs, output{path, f.render(set)})
 	}
+	if len(o.Catalogs) > 0 {
+		data, err := renderCatalogSources(add.bundles, o.Catalogs)
+		if err != nil {
+			return nil, err
+		}
+		outputs = append(outputs, output{filepath.Join(dir, name+catalogSourcesSuffix), data})
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create mirror config directory %s: %w", dir, err)
 	}
@@ -213,6 +234,65 @@ func (m Mapping) WriteConfig(dir string, entries []Entry, o ConfigOptions) ([]st
 		written = append(written, out.path)
 	}
 	return written, nil
+}
+
+// catalogSourcesSuffix ends the name of the CatalogSource file. It is
+// written anew for each bundle, not merged: a CatalogSource names one
+// image, and the newest catalog replaces the one before.
+const catalogSourcesSuffix = "-catalogsources.yaml"
+
+// renderCatalogSources writes one CatalogSource per catalog, in the
+// namespace OperatorHub reads (openshift-marketplace), named cs- and the
+// catalog's repository name and tag as oc-mirror names them, so that the
+// object of a catalog keeps its name from one bundle to the next.
+func renderCatalogSources(bundles []string, catalogs []Catalog) ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteString(`# OpenShift CatalogSources written by the airgap bundle tool: one per
+# operator catalog carried. Apply with: oc apply -f <this file>. OperatorHub
+# then offers the operators of each catalog from the mirror.
+`)
+	seen := map[string]string{}
+	sorted := slices.Clone(catalogs)
+	slices.SortFunc(sorted, func(a, b Catalog) int { return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.Image, b.Image)) })
+	for _, c := range sorted {
+		name, err := catalogSourceName(c.Source)
+		if err != nil {
+			return nil, err
+		}
+		if prev, ok := seen[name]; ok {
+			if prev == c.Source {
+				continue
+			}
+			return nil, fmt.Errorf("catalogs %s and %s would both be CatalogSource %s: carry them in separate bundles, or give one another target name", prev, c.Source, name)
+		}
+		seen[name] = c.Source
+		fmt.Fprintf(&b, "---\napiVersion: operators.coreos.com/v1alpha1\nkind: CatalogSource\nmetadata:\n  name: %s\n  namespace: openshift-marketplace\n  annotations:\n    %s: %s\n    airgap-bundle.github.io/catalog: %s\nspec:\n  sourceType: grpc\n  image: %s\n  displayName: %s\n",
+			yamlString(name), BundlesAnnotation, yamlString(strings.Join(bundles, ",")), yamlString(c.Source), yamlString(c.Image), yamlString(c.Source))
+	}
+	return b.Bytes(), nil
+}
+
+// catalogSourceName is "cs-" and the last component of the catalog's
+// repository and its tag, made a DNS-1123 label (at most 63 characters).
+func catalogSourceName(ref string) (string, error) {
+	n, err := ParseReference(ref)
+	if err != nil {
+		return "", fmt.Errorf("catalog %q: %w", ref, err)
+	}
+	base := n.Repository[strings.LastIndexByte(n.Repository, '/')+1:]
+	if n.Tag != "" {
+		base += "-" + n.Tag
+	}
+	var out []byte
+	for _, r := range []byte(strings.ToLower("cs-" + base)) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			out = append(out, r)
+		} else if len(out) > 0 && out[len(out)-1] != '-' {
+			out = append(out, '-')
+		}
+	}
+	name := strings.TrimRight(string(out[:min(len(out), 63)]), "-")
+	return name, nil
 }
 
 // maxSetNameLength keeps the longest file name, with its temporary-file

@@ -280,11 +280,15 @@ func unpackCommand() *cli.Command {
 			}
 			if dir := c.String("emit-mirror-config"); dir != "" {
 				images := make([]mirror.Image, len(r.Images))
+				var catalogs []mirror.Catalog
 				for i, im := range r.Images {
 					images[i] = mirror.Image{Source: im.Source, Target: im.Target, Digest: im.Digest}
+					if cat := im.Catalog(); cat != "" {
+						catalogs = append(catalogs, mirror.Catalog{Source: cat, Image: im.Target})
+					}
 				}
 				files, err := reg.Mapping().WriteConfig(dir, reg.Entries(), mirror.ConfigOptions{
-					BundleID: x.BundleID, SetName: c.String("mirror-set-name"), Tags: c.Bool("mirror-tags"), Images: images})
+					BundleID: x.BundleID, SetName: c.String("mirror-set-name"), Tags: c.Bool("mirror-tags"), Images: images, Catalogs: catalogs})
 				if err != nil {
 					return err
 				}
