@@ -108,10 +108,12 @@ func NewRegistrySource(ctx context.Context, regs *oci.Registries, ref string, no
 	if l.Transport != location.Registry {
 		return nil, fmt.Errorf("%s is an OCI layout, not an image in a registry", l)
 	}
-	return newRegistrySource(ctx, regs, l.Image, noReferrers)
+	return OpenRegistryImage(ctx, regs, l.Image, noReferrers)
 }
 
-func newRegistrySource(ctx context.Context, regs *oci.Registries, n mirror.Name, noReferrers bool) (*RegistrySource, error) {
+// OpenRegistryImage opens the registry image n (a normalized name, as
+// mirror.ParseReference gives).
+func OpenRegistryImage(ctx context.Context, regs *oci.Registries, n mirror.Name, noReferrers bool) (*RegistrySource, error) {
 	repo, err := regs.Repository(ctx, n.Registry, n.Repository)
 	if err != nil {
 		return nil, err
@@ -218,7 +220,9 @@ func OpenLocation(ctx context.Context, regs *oci.Registries, l location.Location
 		if regs == nil {
 			return nil, fmt.Errorf("source %s: no registry access configured", l)
 		}
-		return newRegistrySource(ctx, regs, l.Image, noReferrers)
+		return OpenRegistryImage(ctx, regs, l.Image, noReferrers)
+	case l.Transport == location.Registry && l.Scope != location.One:
+		return nil, fmt.Errorf("source %s names many images: list them from the registry first (package imageset resolves scopes)", l)
 	}
 	return nil, fmt.Errorf("source %q: not an OCI layout or a registry image (a mirror destination?)", l)
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"slices"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/airgap-bundle/bundle/bundle"
 	"github.com/airgap-bundle/bundle/format"
+	"github.com/airgap-bundle/bundle/imageset"
 	"github.com/airgap-bundle/bundle/internal/bytesize"
 	"github.com/airgap-bundle/bundle/location"
 	"github.com/airgap-bundle/bundle/oci"
@@ -62,7 +64,7 @@ func packAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	sources, err := bundle.OpenLocations(c.Context, locs, registries(c), c.Bool("no-referrers"))
+	sources, err := openLocated(c, locs)
 	if errors.Is(err, errdef.ErrInvalidReference) {
 		return usageError{err} // a reference the registry client refuses: nothing was asked yet
 	} else if err != nil {
@@ -88,6 +90,24 @@ func packAction(c *cli.Context) error {
 	return nil
 }
 
+// openLocated opens the sources.
+func openLocated(c *cli.Context, located []imageset.Located) ([]bundle.Source, error) {
+	locs := make([]location.Location, len(located))
+	for i, l := range located {
+		locs[i] = l.Location
+	}
+	sources, err := bundle.OpenLocations(c.Context, locs, registries(c), c.Bool("no-referrers"))
+	for i, s := range sources {
+		switch src := s.(type) {
+		case *bundle.LayoutSource:
+			src.Selected = []format.Selection{located[i].Selection}
+		case *bundle.RegistrySource:
+			src.Selected = []format.Selection{located[i].Selection}
+		}
+	}
+	return sources, err
+}
+
 // packDryRun prints what pack would carry.
 func packDryRun(c *cli.Context, sources []bundle.Source, o bundle.PackOptions) error {
 	x, err := bundle.PlanPack(c.Context, sources, o)
@@ -103,28 +123,31 @@ func packDryRun(c *cli.Context, sources []bundle.Source, o bundle.PackOptions) e
 	return r.WriteText(os.Stdout)
 }
 
-// packSources is the SOURCE arguments and the --images list.
-func packSources(c *cli.Context) ([]location.Location, error) {
-	args := c.Args().Slice()
-	if f := c.String("images"); f != "" {
-		list, err := readImageList(f)
-		if err != nil {
-			return nil, err
-		}
-		args = append(args, list...)
-	}
-	if len(args) == 0 {
-		return nil, usagef("pack: give at least one SOURCE (oci:PATH, oci:PATH:TAG or docker://REFERENCE) or --images FILE")
-	}
-	var locs []location.Location
-	for _, a := range args {
+// packSources is the SOURCE arguments and the --images list, each with
+// what selected it.
+func packSources(c *cli.Context) ([]imageset.Located, error) {
+	var located []imageset.Located
+	for _, a := range c.Args().Slice() {
 		l, err := location.Parse(a)
 		if err != nil {
 			return nil, usagef("source: %w", err)
 		}
-		locs = append(locs, l)
+		located = append(located, imageset.Located{Location: l, Selection: format.Selection{By: format.SelectedByArgument}})
 	}
-	return locs, nil
+	if f := c.String("images"); f != "" {
+		list, err := imageset.ReadImageList(f)
+		var le *location.Error
+		if errors.As(err, &le) {
+			return nil, usageError{fmt.Errorf("--images: %w", err)} // a line that is no source is what a bad SOURCE argument is
+		} else if err != nil {
+			return nil, fmt.Errorf("--images: %w", err)
+		}
+		located = append(located, list...)
+	}
+	if len(located) == 0 {
+		return nil, usagef("pack: give at least one SOURCE (oci:PATH, oci:PATH:TAG or docker://REFERENCE) or --images FILE")
+	}
+	return located, nil
 }
 
 // packOptions reads the flags of bundle pack into PackOptions, Progress

@@ -1,4 +1,4 @@
-package main
+package imageset
 
 import (
 	"errors"
@@ -64,7 +64,14 @@ func TestParseImageList(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := parseImageList(strings.NewReader(c.in), "list.txt")
+			list, err := ParseImageList(strings.NewReader(c.in), "list.txt")
+			var got []string
+			for _, l := range list {
+				got = append(got, l.Location.String())
+				if l.Selection.By != "list" || !strings.HasPrefix(l.Selection.Rule, "list.txt:") {
+					t.Errorf("%s: selected by %+v", l.Location, l.Selection)
+				}
+			}
 			switch {
 			case c.errAt > 0:
 				if err == nil {
@@ -95,7 +102,7 @@ func TestParseImageList(t *testing.T) {
 
 func TestParseImageListReadError(t *testing.T) {
 	boom := errors.New("disk on fire")
-	_, err := parseImageList(iotest.ErrReader(boom), "images.txt")
+	_, err := ParseImageList(iotest.ErrReader(boom), "images.txt")
 	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "images.txt") {
 		t.Errorf("error %v, want one that wraps the read error and names images.txt", err)
 	}
