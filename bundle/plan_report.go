@@ -148,7 +148,7 @@ func (r *PlanReport) WriteText(w io.Writer) error {
 	ew := &errWriter{w: w}
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 	for _, g := range r.Groups {
-		fmt.Fprintf(tw, "%s: %d images\n", g.Title, len(g.Images))
+		fmt.Fprintf(tw, "%s: %s\n", g.Title, plural(len(g.Images), "image"))
 		for _, im := range g.Images {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", im.Ref, im.Digest, bytesize.Format(im.Size), im.Detail)
 		}
