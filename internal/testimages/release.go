@@ -66,8 +66,8 @@ func ReleaseMetadata(version string, previous []string) []byte {
 // and a few cluster manifests beside them.
 func ReleaseManifestsLayer(version string, previous []string, refs []Ref) Blob {
 	return Files(map[string][]byte{
-		"release-manifests/image-references": ImageReferences(version, refs),
-		"release-manifests/release-metadata": ReleaseMetadata(version, previous),
+		"release-manifests/image-references":                                            ImageReferences(version, refs),
+		"release-manifests/release-metadata":                                            ReleaseMetadata(version, previous),
 		"release-manifests/0000_00_cluster-version-operator_01_clusterversion.crd.yaml": []byte("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: clusterversions.config.openshift.io\n"),
 		"release-manifests/0000_50_cluster-ingress-operator_00-namespace.yaml":          []byte("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: openshift-ingress-operator\n"),
 		"release-manifests/0000_90_cluster-version-operator_02_servicemonitor.yaml":     []byte("apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata:\n  name: cluster-version-operator\n"),
