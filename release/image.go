@@ -321,7 +321,7 @@ func scanLayer(ctx context.Context, f oci.Fetcher, layer ocispec.Descriptor, fil
 				}
 			case name == s.path:
 				switch h.Typeflag {
-				case tar.TypeReg, tar.TypeRegA:
+				case tar.TypeReg:
 					if h.Size > MaxFileSize {
 						return fmt.Errorf("release %s: %s is %d bytes, more than the %d accepted", where, s.path, h.Size, MaxFileSize)
 					}
@@ -344,7 +344,9 @@ func scanLayer(ctx context.Context, f oci.Fetcher, layer ocispec.Descriptor, fil
 			}
 		}
 		if len(found) == open {
-			break // the rest of this layer cannot change what was found
+			// Both found: the rest of the layer is not decompressed (image
+			// builders do not write a path twice in one layer).
+			break
 		}
 	}
 	for _, s := range files {
@@ -391,6 +393,10 @@ func isUnder(p, dir string) bool {
 	return strings.HasPrefix(p, dir+"/")
 }
 
+// maxZstdWindow bounds the memory a zstd layer may ask for (zstd --long
+// uses up to 128 MiB; default levels 8 MiB at most).
+const maxZstdWindow = 128 << 20
+
 var (
 	gzipMagic = []byte{0x1f, 0x8b}
 	zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
@@ -409,10 +415,9 @@ func tarReader(br *bufio.Reader) (*tar.Reader, func(), error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("gzip: %w", err)
 		}
-		zr.Multistream(false)
 		return tar.NewReader(zr), func() { zr.Close() }, nil
 	case bytes.HasPrefix(head, zstdMagic):
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30))
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxZstdWindow))
 		if err != nil {
 			return nil, nil, fmt.Errorf("zstd: %w", err)
 		}
