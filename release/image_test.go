@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"slices"
@@ -387,4 +388,84 @@ func (s *swapFetcher) Fetch(ctx context.Context, d ocispec.Descriptor) (io.ReadC
 		return s.Fetcher.Fetch(ctx, s.to)
 	}
 	return s.Fetcher.Fetch(ctx, d)
+}
+
+// TestReadDockerSchema2Release reads a payload with Docker media types
+// (manifest list, schema 2 manifests, tar.gzip layers), as the OCP release
+// images are published.
+func TestReadDockerSchema2Release(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	var ims []testimages.Image
+	var want [][]testimages.Ref
+	for _, p := range []string{"linux/amd64", "linux/ppc64le"} {
+		refs := e.push.PushComponents(t, componentRepo, p, "4.18.1", "cli", "etcd")
+		want = append(want, refs)
+		ims = append(ims, dockerImage(t, testimages.ReleaseImage(p, "4.18.1", nil, refs)))
+	}
+	var list struct {
+		SchemaVersion int                  `json:"schemaVersion"`
+		MediaType     string               `json:"mediaType"`
+		Manifests     []ocispec.Descriptor `json:"manifests"`
+	}
+	list.SchemaVersion, list.MediaType = 2, oci.MediaTypeDockerManifestList
+	for i, im := range ims {
+		d := im.Manifest.Desc
+		d.Platform = &ocispec.Platform{OS: "linux", Architecture: []string{"amd64", "ppc64le"}[i]}
+		list.Manifests = append(list.Manifests, d)
+	}
+	b, _ := json.Marshal(list)
+	idx := e.push.PushIndex(t, releaseRepo, testimages.NewBlob(oci.MediaTypeDockerManifestList, b), ims, "4.18.1-multi")
+	repo := e.repo(t, releaseRepo)
+	desc, err := repo.Resolve(ctx, "4.18.1-multi")
+	if err != nil || desc.Digest != idx.Digest || desc.MediaType != oci.MediaTypeDockerManifestList {
+		t.Fatalf("resolve: %+v %v", desc, err)
+	}
+	rs, err := Read(ctx, repo, desc, "ocp-release:4.18.1-multi", []string{"ppc64le"})
+	if err != nil || len(rs) != 1 || rs[0].Architecture != "ppc64le" {
+		t.Fatalf("ppc64le: %+v %v", rs, err)
+	}
+	wantComponents(t, rs[0].Components, want[1])
+	// The single-architecture manifest alone: its architecture comes from
+	// its config.
+	rs, err = Read(ctx, repo, ims[0].Manifest.Desc, "ocp-release:4.18.1-x86_64", nil)
+	if err != nil || rs[0].Architecture != "amd64" {
+		t.Fatalf("amd64 manifest: %+v %v", rs, err)
+	}
+	wantComponents(t, rs[0].Components, want[0])
+}
+
+// dockerImage rewrites im with Docker schema 2 media types.
+func dockerImage(t *testing.T, im testimages.Image) testimages.Image {
+	t.Helper()
+	cfg := testimages.NewBlob("application/vnd.docker.container.image.v1+json", im.Config.Data)
+	m := map[string]any{"schemaVersion": 2, "mediaType": oci.MediaTypeDockerManifest, "config": cfg.Desc}
+	var layers []ocispec.Descriptor
+	var blobs []testimages.Blob
+	for _, l := range im.Layers {
+		b := testimages.NewBlob("application/vnd.docker.image.rootfs.diff.tar.gzip", l.Data)
+		layers = append(layers, b.Desc)
+		blobs = append(blobs, b)
+	}
+	m["layers"] = layers
+	mb, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testimages.Image{Manifest: testimages.NewBlob(oci.MediaTypeDockerManifest, mb), Config: cfg, Layers: blobs}
+}
+
+func TestReadRefusesSymlinkedReferences(t *testing.T) {
+	e := newEnv(t)
+	var raw bytes.Buffer
+	tw := tar.NewWriter(&raw)
+	tw.WriteHeader(&tar.Header{Name: "release-manifests/", Typeflag: tar.TypeDir, Mode: 0o755})
+	tw.WriteHeader(&tar.Header{Name: "release-manifests/image-references", Typeflag: tar.TypeSymlink, Linkname: "/etc/passwd"})
+	tw.Close()
+	b := testimages.NewBlob(ocispec.MediaTypeImageLayer, raw.Bytes())
+	b.DiffID = digest.FromBytes(raw.Bytes())
+	_, err := e.readLayers(t, b)
+	if err == nil || !strings.Contains(err.Error(), "release-manifests/image-references is not a regular file") {
+		t.Fatalf("got %v", err)
+	}
 }
