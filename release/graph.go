@@ -155,7 +155,9 @@ func (e *GraphError) Unwrap() error { return e.Err }
 // FetchGraph asks an update service for the graph of channel and arch
 // (GET URL?channel=…&arch=… with Accept: application/json). The service is
 // UpdateURL(OCP, serviceURL): $UPDATE_URL_OVERRIDE wins over serviceURL,
-// and "" is the OCP default. client nil is http.DefaultClient.
+// and "" is the OCP default (for OKD channels pass Selection.UpdateURL or
+// UpdateURL(OKD, …)). client nil is http.DefaultClient; ctx bounds the
+// request.
 func FetchGraph(ctx context.Context, client *http.Client, serviceURL, channel, arch string) (*Graph, error) {
 	if client == nil {
 		client = http.DefaultClient

@@ -302,3 +302,14 @@ func TestVersionOrder(t *testing.T) {
 		t.Error("build metadata counted in precedence")
 	}
 }
+
+func TestSelectionTypeAndURL(t *testing.T) {
+	t.Setenv(UpdateURLEnv, "")
+	if u := (Selection{Type: OKD}).UpdateURL(""); u != DefaultOKDUpdateURL {
+		t.Errorf("okd selection URL %s", u)
+	}
+	g := &Graph{Nodes: []Node{{Version: "4.18.1", Payload: "quay.io/a/b@sha256:" + strings.Repeat("a", 64)}}}
+	if _, err := g.Select(Selection{Channel: "stable-4.18", Type: "rhel"}); err == nil || !strings.Contains(err.Error(), `type "rhel"`) {
+		t.Errorf("unknown type: %v", err)
+	}
+}

@@ -301,6 +301,9 @@ func scanLayer(ctx context.Context, f oci.Fetcher, layer ocispec.Descriptor, fil
 			return fmt.Errorf("release %s: layer %s: read tar: %w", where, layer.Digest, err)
 		}
 		name := cleanName(h.Name)
+		if name == "" {
+			continue // the layer's root directory
+		}
 		dir, base := path.Split(name)
 		dir = strings.TrimSuffix(dir, "/")
 		for _, s := range files {

@@ -88,7 +88,9 @@ func (i Image) Origin() string {
 }
 
 // Images lists what carrying r takes: its payload (the index as well,
-// when selected with Multi), then every component.
+// when selected with Multi), then every component, in image-references
+// order. Several components may share one image; each is listed, so that
+// every reason an image is carried can be told.
 func (r *Release) Images() []Image {
 	base := Image{Channel: r.Channel, Version: r.Version, Architecture: r.Architecture}
 	repo := r.Name

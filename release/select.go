@@ -23,6 +23,9 @@ type Selection struct {
 	ShortestPath bool
 }
 
+// UpdateURL is the update service for s: UpdateURL(s.Type, given).
+func (s Selection) UpdateURL(given string) string { return UpdateURL(s.Type, given) }
+
 func (s Selection) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "channel %s", s.Channel)
@@ -116,6 +119,9 @@ func (g *Graph) find(vs []version, s, what string, sel Selection, order []int) (
 func (g *Graph) Select(s Selection) ([]Node, error) {
 	if g.Channel != "" && s.Channel != "" && g.Channel != s.Channel {
 		return nil, fmt.Errorf("selection for channel %s applied to the graph of channel %s", s.Channel, g.Channel)
+	}
+	if s.Type != "" && s.Type != OCP && s.Type != OKD {
+		return nil, fmt.Errorf("channel %s: type %q is neither %q nor %q", s.Channel, s.Type, OCP, OKD)
 	}
 	if len(g.Nodes) == 0 {
 		return nil, fmt.Errorf("%s has no releases", g.where(s))
