@@ -141,11 +141,11 @@ func (e *GraphError) Error() string {
 	}
 	what := fmt.Sprintf("update graph of channel %q (arch %s) from %s%s", e.Channel, e.Arch, e.URL, src)
 	if e.Unreachable {
-		hint := "; set " + UpdateURLEnv + " to use another update service"
+		hint := "set " + UpdateURLEnv + " to use another update service"
 		if e.FromEnv {
-			hint = "; check or unset " + UpdateURLEnv
+			hint = "check or unset " + UpdateURLEnv
 		}
-		return fmt.Sprintf("%s: update service unreachable: %v: is it reachable from here?%s", what, e.Err, hint)
+		return fmt.Sprintf("%s: update service unreachable: %v: is it reachable from here? (%s)", what, e.Err, hint)
 	}
 	return fmt.Sprintf("%s: %v", what, e.Err)
 }

@@ -313,3 +313,15 @@ func TestSelectionTypeAndURL(t *testing.T) {
 		t.Errorf("unknown type: %v", err)
 	}
 }
+
+func TestFetchGraphUnreachableOverride(t *testing.T) {
+	gs := newGraphServer(t)
+	u := gs.url()
+	gs.Close()
+	t.Setenv(UpdateURLEnv, u)
+	_, err := FetchGraph(context.Background(), nil, "https://osus.example/graph", "stable-4.18", "amd64")
+	if err == nil || !strings.Contains(err.Error(), u+" (from UPDATE_URL_OVERRIDE): update service unreachable") || !strings.Contains(err.Error(), "check or unset UPDATE_URL_OVERRIDE") {
+		t.Fatalf("got %v", err)
+	}
+	t.Log(err)
+}
