@@ -163,6 +163,20 @@ func Parse(data []byte, name string) (*File, error) {
 	if len(p.errs) > 0 {
 		return nil, errors.Join(p.errs...)
 	}
+	// Notices in file order, as errors are.
+	idx := make([]int, len(p.f.Notices))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(i, j int) bool { return p.lines[idx[i]] < p.lines[idx[j]] })
+	notices := make([]string, len(idx))
+	for i, k := range idx {
+		notices[i] = p.f.Notices[k]
+	}
+	p.f.Notices = notices
+	if len(notices) == 0 {
+		p.f.Notices = nil
+	}
 	return p.f, nil
 }
 
@@ -201,6 +215,7 @@ type parser struct {
 	f     *File
 	errs  []error
 	nodes int
+	lines []int // the line of each notice
 }
 
 // maxErrors bounds the errors reported for one file.
@@ -225,6 +240,7 @@ func (p *parser) errorf(n *yaml.Node, path, format string, args ...any) {
 
 // notice records a key read and not acted on.
 func (p *parser) notice(n *yaml.Node, path, format string, args ...any) {
+	p.lines = append(p.lines, n.Line)
 	p.f.Notices = append(p.f.Notices, fmt.Sprintf("%s:%d: %s: %s", p.name, n.Line, path, fmt.Sprintf(format, args...)))
 }
 
@@ -469,16 +485,6 @@ func (o *object) regexp(key, what string) *regexp.Regexp {
 		return nil
 	}
 	return re
-}
-
-// sortedKeys returns the keys of a set, sorted, for messages.
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // file reads the top level and dispatches on the kind.
