@@ -195,18 +195,30 @@ func decode(data []byte, name string) (root *yaml.Node, err error) {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%s: empty file: %s", name, kindsRead)
 		}
-		return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil, yamlError(name, err)
 	}
 	var next yaml.Node
 	if err := dec.Decode(&next); err == nil {
 		return nil, fmt.Errorf("%s:%d: a second YAML document: an image set file is one document", name, next.Line)
 	} else if !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil, yamlError(name, err)
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 		return nil, fmt.Errorf("%s: empty file: %s", name, kindsRead)
 	}
 	return doc.Content[0], nil
+}
+
+// yamlLineRE finds the line in yaml.v3's syntax errors.
+var yamlLineRE = regexp.MustCompile(`^yaml: line ([0-9]+): `)
+
+// yamlError says where the file is not YAML, as name:line: message.
+func yamlError(name string, err error) error {
+	msg := err.Error()
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		return fmt.Errorf("%s:%s: not YAML: %s", name, m[1], msg[len(m[0]):])
+	}
+	return fmt.Errorf("%s: not YAML: %s", name, strings.TrimPrefix(msg, "yaml: "))
 }
 
 // parser walks the YAML tree, collecting errors and notices.

@@ -1,0 +1,53 @@
+package imageset
+
+import (
+	"strings"
+	"testing"
+)
+
+// FuzzParse feeds Parse untrusted input: it must never panic, and what it
+// accepts must be consistent: a kind, and positions in the file.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		ocMirrorFile, imageSetFile, skopeoFile,
+		"", "{}", "[]", "a: [", "quay.io: {images: {a: [1.0]}}",
+		"apiVersion: mirror.openshift.io/v2alpha1\nkind: ImageSetConfiguration\nmirror:\n  additionalImages: &a [{name: a}]\n  blockedImages: *a\n",
+		"apiVersion: airgap-bundle.github.io/v1alpha1\nkind: ImageSet\nmirror:\n  registries: [{registry: a.b, repositories: '(^a|b$)', newest: 2}]\n",
+		"x: &a [*a]\n",
+		"a: &a [*a, *a]\nb: &b [*a, *a]\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		file, err := Parse(data, "fuzz.yaml")
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz.yaml") {
+				t.Fatalf("error without the file name: %v", err)
+			}
+			return
+		}
+		switch file.Kind {
+		case KindOCMirror, KindImageSet, KindSkopeoSync:
+		default:
+			t.Fatalf("accepted with kind %q", file.Kind)
+		}
+		if (file.Releases == nil || len(file.Releases.Channels) == 0) && len(file.Operators) == 0 && len(file.AdditionalImages) == 0 && len(file.Registries) == 0 {
+			t.Fatal("accepted a file that selects nothing")
+		}
+		for _, r := range file.Registries {
+			if r.Registry == "" || r.Pos.Line < 1 {
+				t.Fatalf("rule without registry or position: %+v", r)
+			}
+			_ = r.String()
+		}
+		for _, b := range file.BlockedImages {
+			b.Matches("quay.io/a/b:1")
+			b.Matches(b.Name)
+		}
+		for _, n := range file.Notices {
+			if !strings.HasPrefix(n, "fuzz.yaml:") {
+				t.Fatalf("notice without position: %s", n)
+			}
+		}
+	})
+}
