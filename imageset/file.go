@@ -39,7 +39,7 @@ const MaxFileSize = 16 << 20
 // maxNodes bounds the YAML nodes a file may make the reader visit, counting
 // an alias each time it is used, so that a small file of aliases cannot
 // make it work for ever.
-const maxNodes = 1 << 20
+const maxNodes = 1 << 18
 
 // Pos is where a value was written.
 type Pos struct {
@@ -263,7 +263,8 @@ func (p *parser) resolve(n *yaml.Node) *yaml.Node {
 	}
 	p.nodes++
 	if p.nodes == maxNodes {
-		p.errorf(n, "", "too many values (aliases used too often?): not an image set file")
+		// Past the cap on errors too: it says why reading stopped.
+		p.errs = append(p.errs, fmt.Errorf("%s:%d: too many values (aliases used too often?): not an image set file", p.name, n.Line))
 	}
 	return n
 }
@@ -317,6 +318,9 @@ func join(path, key string) string {
 // nil (after recording an error) when n is not a mapping; unknown and
 // repeated keys are errors.
 func (p *parser) mapping(n *yaml.Node, path string, known ...string) *object {
+	if p.tooBig() {
+		return nil
+	}
 	n = p.resolve(n)
 	if n.Kind != yaml.MappingNode {
 		p.errorf(n, path, "expected a mapping, found %s", kindName(n))

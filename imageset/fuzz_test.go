@@ -3,6 +3,7 @@ package imageset
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzParse feeds Parse untrusted input: it must never panic, and what it
@@ -50,4 +51,26 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestAliasBomb: aliases may not make a small file cost much.
+func TestAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("apiVersion: mirror.openshift.io/v2alpha1\nkind: ImageSetConfiguration\nx:\n  c: &c [")
+	for i := 0; i < 2000; i++ {
+		b.WriteString("{name: c},")
+	}
+	b.WriteString("]\n  p: &p {name: p, channels: *c}\nmirror:\n  operators:\n    - catalog: quay.io/a/b:1\n      packages: [")
+	for i := 0; i < 5000; i++ {
+		b.WriteString("*p,")
+	}
+	b.WriteString("]\n")
+	start := time.Now()
+	_, err := Parse([]byte(b.String()), "bomb.yaml")
+	if err == nil || !strings.Contains(err.Error(), "too many values") {
+		t.Fatalf("error: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v", d)
+	}
 }

@@ -105,14 +105,14 @@ func (p *parser) platform(n *yaml.Node, path string) {
 	if r.Graph {
 		p.notice(o.keyNode("graph"), join(path, "graph"), "read into Releases.Graph: the graph-data image is not a registry image but one oc-mirror builds from the update graph's data; it is carried only if the resolver builds it")
 	}
+	seen := map[[2]string]Pos{}
 	o.list("channels", func(item *yaml.Node, path string) {
 		c := p.channel(item, path)
 		if c != nil {
-			for _, prev := range r.Channels {
-				if prev.Name == c.Name && prev.Type == c.Type {
-					p.errorf(item, path, "channel %q given twice (first at %s)", c.Name, prev.Pos)
-				}
+			if prev, dup := seen[[2]string{c.Name, c.Type}]; dup {
+				p.errorf(item, path, "channel %q given twice (first at %s)", c.Name, prev)
 			}
+			seen[[2]string{c.Name, c.Type}] = c.Pos
 			r.Channels = append(r.Channels, *c)
 		}
 	})
@@ -243,13 +243,13 @@ func (p *parser) operator(n *yaml.Node, path string) {
 		}
 	}
 	op.Platforms = p.platformFilters(o, "platforms")
+	seen := map[string]Pos{}
 	o.list("packages", func(item *yaml.Node, path string) {
 		if pkg := p.pkg(item, path); pkg != nil {
-			for _, prev := range op.Packages {
-				if prev.Name == pkg.Name {
-					p.errorf(item, path, "package %q given twice (first at %s)", pkg.Name, prev.Pos)
-				}
+			if prev, dup := seen[pkg.Name]; dup {
+				p.errorf(item, path, "package %q given twice (first at %s)", pkg.Name, prev)
 			}
+			seen[pkg.Name] = pkg.Pos
 			op.Packages = append(op.Packages, *pkg)
 		}
 	})
@@ -289,6 +289,7 @@ func (p *parser) pkg(n *yaml.Node, path string) *Package {
 		Pos:            p.pos(n),
 	}
 	pkg.MinVersion, pkg.MaxVersion = p.versions(o)
+	seen := map[string]Pos{}
 	o.list("channels", func(item *yaml.Node, path string) {
 		co := p.mapping(item, path, "name", "minVersion", "maxVersion", "minBundle")
 		if co == nil {
@@ -299,11 +300,10 @@ func (p *parser) pkg(n *yaml.Node, path string) *Package {
 		if co.has("minBundle") {
 			p.refuseMinBundle(co, path)
 		}
-		for _, prev := range pkg.Channels {
-			if prev.Name == c.Name {
-				p.errorf(item, path, "channel %q given twice (first at %s)", c.Name, prev.Pos)
-			}
+		if prev, dup := seen[c.Name]; dup {
+			p.errorf(item, path, "channel %q given twice (first at %s)", c.Name, prev)
 		}
+		seen[c.Name] = c.Pos
 		if (c.MinVersion != "" || c.MaxVersion != "") && (pkg.MinVersion != "" || pkg.MaxVersion != "") {
 			p.errorf(item, path, "versions given both for the package and for its channel %q, which oc-mirror refuses too: give them in one place", c.Name)
 		}
@@ -323,11 +323,7 @@ func (p *parser) pkg(n *yaml.Node, path string) *Package {
 		p.errorf(bn, bpath, "bundles cannot be combined with channels or versions, as in oc-mirror: bundles name exactly what is carried")
 	}
 	if pkg.DefaultChannel != "" && len(pkg.Channels) > 0 {
-		found := false
-		for _, c := range pkg.Channels {
-			found = found || c.Name == pkg.DefaultChannel
-		}
-		if !found {
+		if _, found := seen[pkg.DefaultChannel]; !found {
 			dn, dpath := o.get("defaultChannel")
 			p.errorf(dn, dpath, "%q is not one of the package's channels", pkg.DefaultChannel)
 		}
