@@ -282,7 +282,7 @@ func TestParseErrors(t *testing.T) {
         - name: b
           chanels:
             - name: stable
-`, []string{"imageset.yaml:9: mirror.operators[0].packages[1].chanels: unknown key (known: name, defaultChannel, minVersion, maxVersion, channels, bundles, minBundle, headsOnly)"}},
+`, []string{"imageset.yaml:9: mirror.operators[0].packages[1].chanels: unknown key (known: name, defaultChannel, minVersion, maxVersion, channels, bundles, minBundle)"}},
 		{"unknown top key", head + "mirorr: {}\n", []string{"imageset.yaml:3: mirorr: unknown key (known: apiVersion, kind, metadata, mirror, archiveSize, storageConfig)"}},
 		{"ImageSet key in oc-mirror file", head + "mirror:\n  registries:\n    - registry: quay.io\n", []string{"imageset.yaml:4: mirror.registries: unknown key"}},
 		{"no mirror", head, []string{"imageset.yaml:1: mirror is required"}},
@@ -301,6 +301,7 @@ func TestParseErrors(t *testing.T) {
 		{"v1 originalRef", head + "mirror:\n  operators:\n    - catalog: quay.io/a/b:1\n      originalRef: quay.io/a/b:1\n", []string{"imageset.yaml:6: mirror.operators[0].originalRef: an oc-mirror v1 key"}},
 		{"v1 targetName", head + "mirror:\n  operators:\n    - catalog: quay.io/a/b:1\n      targetName: x\n", []string{"imageset.yaml:6: mirror.operators[0].targetName: an oc-mirror v1 key", "use targetCatalog"}},
 		{"v1 minBundle", head + "mirror:\n  operators:\n    - catalog: quay.io/a/b:1\n      packages:\n        - name: p\n          minBundle: p.v1\n", []string{"imageset.yaml:8: mirror.operators[0].packages[0].minBundle: an oc-mirror v1 key"}},
+		{"v1 headsOnly", head + "mirror:\n  operators:\n    - catalog: quay.io/a/b:1\n      headsOnly: false\n", []string{"imageset.yaml:6: mirror.operators[0].headsOnly: an oc-mirror v1 key", "full: true"}},
 		{"v1 storageConfig", head + "storageConfig: {local: {path: /x}}\nmirror:\n  additionalImages: [{name: a}]\n", []string{"imageset.yaml:3: storageConfig: an oc-mirror v1 key"}},
 		{"v1 file", "apiVersion: mirror.openshift.io/v1alpha2\nkind: ImageSetConfiguration\nmirror: {}\n", []string{`imageset.yaml:1: apiVersion: "mirror.openshift.io/v1alpha2" is oc-mirror v1's file`}},
 		{"unknown apiVersion", "apiVersion: v1\nkind: ConfigMap\n", []string{`imageset.yaml:2: unknown apiVersion "v1" with kind "ConfigMap": bundle reads three kinds of image set file: apiVersion mirror.openshift.io/v2alpha1 kind ImageSetConfiguration`, "kind ImageSet", "skopeo sync"}},

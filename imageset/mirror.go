@@ -213,7 +213,7 @@ func (p *parser) version(o *object, key string) (*semver.Version, string) {
 
 // operator reads one operator catalog.
 func (p *parser) operator(n *yaml.Node, path string) {
-	o := p.mapping(n, path, "catalog", "full", "targetCatalog", "targetTag", "packages", "skipDependencies", "targetCatalogSourceTemplate", "platforms", "targetName", "originalRef")
+	o := p.mapping(n, path, "catalog", "full", "targetCatalog", "targetTag", "packages", "skipDependencies", "targetCatalogSourceTemplate", "platforms", "targetName", "originalRef", "headsOnly")
 	if o == nil {
 		return
 	}
@@ -271,6 +271,9 @@ func (p *parser) operator(n *yaml.Node, path string) {
 	if o.has("targetName") {
 		p.errorf(o.keyNode("targetName"), join(path, "targetName"), "an oc-mirror v1 key that %s does not accept: use targetCatalog", APIVersionOCMirror)
 	}
+	if o.has("headsOnly") {
+		p.errorf(o.keyNode("headsOnly"), join(path, "headsOnly"), "an oc-mirror v1 key that %s does not accept: headsOnly: false is full: true, and heads only is the default", APIVersionOCMirror)
+	}
 	if o.has("originalRef") {
 		p.errorf(o.keyNode("originalRef"), join(path, "originalRef"), "an oc-mirror v1 key (written by oc-mirror itself) that %s does not accept: remove it", APIVersionOCMirror)
 	}
@@ -279,7 +282,7 @@ func (p *parser) operator(n *yaml.Node, path string) {
 
 // pkg reads one operator package.
 func (p *parser) pkg(n *yaml.Node, path string) *Package {
-	o := p.mapping(n, path, "name", "defaultChannel", "minVersion", "maxVersion", "channels", "bundles", "minBundle", "headsOnly")
+	o := p.mapping(n, path, "name", "defaultChannel", "minVersion", "maxVersion", "channels", "bundles", "minBundle")
 	if o == nil {
 		return nil
 	}
@@ -330,9 +333,6 @@ func (p *parser) pkg(n *yaml.Node, path string) *Package {
 	}
 	if o.has("minBundle") {
 		p.refuseMinBundle(o, path)
-	}
-	if o.has("headsOnly") {
-		p.errorf(o.keyNode("headsOnly"), join(path, "headsOnly"), "an oc-mirror v1 key that %s does not accept: heads only is what a package without versions means", APIVersionOCMirror)
 	}
 	return pkg
 }
