@@ -24,8 +24,13 @@
 //
 // # Keys read and not acted on
 //
-// Every key oc-mirror v2 accepts (its v2alpha1 types, read with
-// DisallowUnknownFields) is known. Keys whose content bundle does not carry
+// Every key oc-mirror v2 accepts (its v2alpha1 types, which it reads with
+// DisallowUnknownFields) is known, and so is packages[].bundles[].name,
+// which earlier oc-mirror v2 releases accepted. Keys carried into the File
+// include the newer platforms lists (mirror.platform.platforms,
+// operators[].platforms, additionalImages[].platforms, as "os/arch") and
+// additionalImages[].targetRepo and targetTag. Keys whose content bundle
+// does not carry
 // are refused when ignoring them would carry less than the file asks for,
 // and otherwise read into File.Notices, each notice naming FILE:LINE and
 // the key:
@@ -43,9 +48,15 @@
 //     dependencies anyway carries more, never less);
 //   - mirror.operators[].targetCatalogSourceTemplate: notice (bundle writes
 //     no CatalogSource);
-//   - oc-mirror v1 keys that v2alpha1 rejects (storageConfig, targetName,
-//     originalRef, minBundle, headsOnly): refused, saying what v2 uses
-//     instead where it has something.
+//   - oc-mirror v1 keys that v2alpha1 rejects (storageConfig,
+//     operators[].targetName, operators[].originalRef,
+//     operators[].headsOnly, packages[].minBundle,
+//     packages[].channels[].minBundle): refused, saying what v2 uses
+//     instead where it has something;
+//   - in skopeo sync files, credentials.identitytoken: refused.
+//
+// An oc-mirror v1 file (mirror.openshift.io/v1alpha2 or v1alpha1) and
+// oc-mirror's DeleteImageSetConfiguration are refused as a whole.
 //
 // metadata (a Kubernetes habit; oc-mirror's type has no such field) is a
 // notice.
