@@ -70,3 +70,16 @@ func TestBlockedReference(t *testing.T) {
 }
 
 const z64 = "0000000000000000000000000000000000000000000000000000000000000000"
+
+func TestImageReference(t *testing.T) {
+	for in, want := range map[string]string{
+		"nginx:1.27":                        "docker.io/library/nginx:1.27",
+		"docker://quay.io/a/b":              "quay.io/a/b:latest",
+		"Index.Docker.IO/x/y@sha256:" + z64: "docker.io/x/y@sha256:" + z64,
+	} {
+		n, err := Image{Name: in}.Reference()
+		if err != nil || n.String() != want {
+			t.Errorf("%q: got %v, %v; want %s", in, n, err, want)
+		}
+	}
+}

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/airgap-bundle/bundle/mirror"
 )
 
 // Kind says which of the three kinds of file was read.
@@ -132,6 +134,13 @@ type Image struct {
 	// Platforms is os/architecture pairs; empty means all.
 	Platforms []string
 	Pos       Pos
+}
+
+// Reference returns the image's reference normalized as docker does
+// (nginx is docker.io/library/nginx:latest); a "docker://" prefix is
+// allowed. Parse has checked that it parses.
+func (i Image) Reference() (mirror.Name, error) {
+	return mirror.ParseReference(strings.TrimPrefix(i.Name, "docker://"))
 }
 
 // Load reads and parses the image set file at path.
