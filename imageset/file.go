@@ -557,3 +557,45 @@ func (p *parser) file(root *yaml.Node) {
 	}
 	p.mirrorFile(root)
 }
+
+// Merge adds other's selection to f, for several files given at once:
+// lists are appended in order (f's first), Releases are joined (channels,
+// architectures and platforms appended, Graph if either asks for it), and
+// Notices appended. f keeps its Path and Kind; every value keeps the Pos
+// of the file it came from. Merge does not check for repeats across
+// files; the resolver takes the union.
+func (f *File) Merge(other *File) {
+	if other == nil {
+		return
+	}
+	if other.Releases != nil {
+		if f.Releases == nil {
+			r := *other.Releases
+			r.Channels = append([]Channel(nil), r.Channels...)
+			r.Architectures = append([]string(nil), r.Architectures...)
+			r.Platforms = append([]string(nil), r.Platforms...)
+			f.Releases = &r
+		} else {
+			f.Releases.Channels = append(f.Releases.Channels, other.Releases.Channels...)
+			f.Releases.Architectures = appendNew(f.Releases.Architectures, other.Releases.Architectures)
+			f.Releases.Platforms = appendNew(f.Releases.Platforms, other.Releases.Platforms)
+			f.Releases.Graph = f.Releases.Graph || other.Releases.Graph
+		}
+	}
+	f.Operators = append(f.Operators, other.Operators...)
+	f.AdditionalImages = append(f.AdditionalImages, other.AdditionalImages...)
+	f.BlockedImages = append(f.BlockedImages, other.BlockedImages...)
+	f.Registries = append(f.Registries, other.Registries...)
+	f.Platforms = appendNew(f.Platforms, other.Platforms)
+	f.Notices = append(f.Notices, other.Notices...)
+}
+
+// appendNew appends the elements of add not already in list.
+func appendNew(list, add []string) []string {
+	for _, s := range add {
+		if !contains(list, s) {
+			list = append(list, s)
+		}
+	}
+	return list
+}

@@ -420,3 +420,36 @@ func TestRegistryRuleString(t *testing.T) {
 		}
 	}
 }
+
+func TestMerge(t *testing.T) {
+	a, err := Parse([]byte(ocMirrorFile), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Parse([]byte(skopeoFile), "sync.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse([]byte("apiVersion: mirror.openshift.io/v2alpha1\nkind: ImageSetConfiguration\nmirror:\n  platform:\n    architectures: [arm64, s390x]\n    channels: [{name: fast-4.19}]\n"), "c.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Merge(b)
+	a.Merge(c)
+	a.Merge(nil)
+	if a.Kind != KindOCMirror || len(a.Registries) != 6 || len(a.Operators) != 2 || len(a.Releases.Channels) != 3 {
+		t.Fatalf("merged: %s", render(t, a))
+	}
+	if got := strings.Join(a.Releases.Architectures, ","); got != "amd64,arm64,s390x" {
+		t.Errorf("architectures %s", got)
+	}
+	if a.Releases.Channels[2].Pos.String() != "c.yaml:6" || !a.Releases.Graph {
+		t.Errorf("releases %+v", a.Releases)
+	}
+	d := &File{}
+	d.Merge(c)
+	d.Releases.Channels[0].Name = "changed"
+	if c.Releases.Channels[0].Name != "fast-4.19" {
+		t.Error("Merge into an empty File shares the other's channels")
+	}
+}
