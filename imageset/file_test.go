@@ -329,7 +329,7 @@ func TestParseErrors(t *testing.T) {
 		{"registry newest", setHead + "mirror:\n  registries:\n    - registry: quay.io\n      newest: three\n", []string{`imageset.yaml:6: mirror.registries[0].newest: expected a whole number, found the string "three"`}},
 		{"registry newest negative", setHead + "mirror:\n  registries:\n    - registry: quay.io\n      newest: -1\n", []string{"imageset.yaml:6: mirror.registries[0].newest: must be 1 or more"}},
 		{"registry unknown key", setHead + "mirror:\n  registries:\n    - registry: quay.io\n      tag: x\n", []string{"imageset.yaml:6: mirror.registries[0].tag: unknown key (known: registry, prefix, repositories, tags, newest, minimize)"}},
-		{"platform bad", setHead + "mirror:\n  registries: [{registry: quay.io}]\n  platforms: [linux]\n", []string{`imageset.yaml:5: mirror.platforms: "linux" is not os/arch[/variant]`}},
+		{"platform bad", setHead + "mirror:\n  registries: [{registry: quay.io}]\n  platforms: [linux]\n", []string{`imageset.yaml:5: mirror.platforms[0]: the string "linux" is not os/arch[/variant]`}},
 		{"skopeo unknown key", "quay.io:\n  image:\n    coreos/etcd: [latest]\n", []string{"imageset.yaml:2: quay.io.image: unknown key (known: images, images-by-tag-regex, images-by-semver, tls-verify, cert-dir, credentials)"}},
 		{"skopeo bad semver", "quay.io:\n  images-by-semver:\n    alpine: \">= three\"\n", []string{`imageset.yaml:3: quay.io.images-by-semver.alpine: rule for quay.io/alpine: bad semver constraint ">= three"`}},
 		{"skopeo bad regexp", "quay.io:\n  images-by-tag-regex:\n    nginx: ^1\\.13\\.[12-alpine$\n", []string{"imageset.yaml:3: quay.io.images-by-tag-regex.nginx: rule for quay.io/nginx: bad regular expression", "missing closing ]"}},

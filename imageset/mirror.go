@@ -66,14 +66,13 @@ func (p *parser) mirrorFile(root *yaml.Node) {
 		p.notice(m.keyNode("samples"), spath, "ignored: oc-mirror does not implement samples either")
 	}
 	m.list("registries", p.registryRule)
-	for _, s := range m.strings("platforms") {
-		n, path := m.get("platforms")
-		if !platformRE.MatchString(s) {
-			p.errorf(n, path, "%q is not os/arch[/variant] (linux/amd64, linux/arm64/v8)", s)
-			continue
+	m.list("platforms", func(item *yaml.Node, path string) {
+		if item.Kind != yaml.ScalarNode || !platformRE.MatchString(item.Value) {
+			p.errorf(item, path, "%s is not os/arch[/variant] (linux/amd64, linux/arm64/v8)", kindName(item))
+			return
 		}
-		p.f.Platforms = append(p.f.Platforms, s)
-	}
+		p.f.Platforms = append(p.f.Platforms, item.Value)
+	})
 	p.nonEmpty(root)
 }
 
