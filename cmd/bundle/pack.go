@@ -27,7 +27,10 @@ func packCommand() *cli.Command {
 		Usage:     "pack images from OCI layouts and registries into signed volumes",
 		ArgsUsage: "SOURCE... (oci:PATH, oci:PATH:TAG, oci:PATH@DIGEST, docker://REGISTRY/REPOSITORY[:TAG|@DIGEST])",
 		Flags: append(registryFlags(),
+			&cli.StringFlag{Name: "config", Usage: "image set FILE: oc-mirror's ImageSetConfiguration, bundle's ImageSet, or a skopeo sync YAML file (README: Image set files)"},
 			&cli.StringFlag{Name: "images", Usage: "FILE listing sources, one per line (# comments)"},
+			&cli.StringFlag{Name: "update-url", Usage: "update service that resolves release channels (default: $UPDATE_URL_OVERRIDE, else the public OpenShift one)"},
+			&cli.BoolFlag{Name: "keep-original-catalogs", Usage: "carry each operator catalog image as it is (by digest) besides the filtered one"},
 			&cli.BoolFlag{Name: "no-referrers", Usage: "leave out cosign signature tags and OCI referrers of registry images"},
 			&cli.StringFlag{Name: "key", Usage: "private key to sign with (password from BUNDLE_PASSWORD or the terminal)"},
 			&cli.BoolFlag{Name: "unsigned", Usage: "pack without a signature"},
@@ -56,7 +59,7 @@ func packAction(c *cli.Context) error {
 	case c.Bool("json") && !dryRun:
 		return usagef("pack: --json goes with --dry-run")
 	}
-	locs, err := packSources(c)
+	located, set, err := packSources(c)
 	if err != nil {
 		return err
 	}
@@ -64,14 +67,22 @@ func packAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	sources, err := openLocated(c, locs)
+	resolved, err := imageset.Resolve(c.Context, set, located, imageset.Options{
+		Registries: registries(c), NoReferrers: c.Bool("no-referrers"), UpdateURL: c.String("update-url"),
+		KeepOriginalCatalogs: c.Bool("keep-original-catalogs"), Notice: notice(c)})
 	if errors.Is(err, errdef.ErrInvalidReference) {
 		return usageError{err} // a reference the registry client refuses: nothing was asked yet
 	} else if err != nil {
 		return err
 	}
+	defer resolved.Close()
+	sources := resolved.Sources
+	o.Platforms = append(o.Platforms, resolved.Platforms...)
 	if dryRun {
 		return packDryRun(c, sources, o)
+	}
+	if len(sources) == 0 {
+		return errors.New("pack: nothing selected")
 	}
 	bar := newProgress(c, "pack")
 	defer bar.stop()
@@ -90,24 +101,6 @@ func packAction(c *cli.Context) error {
 	return nil
 }
 
-// openLocated opens the sources.
-func openLocated(c *cli.Context, located []imageset.Located) ([]bundle.Source, error) {
-	locs := make([]location.Location, len(located))
-	for i, l := range located {
-		locs[i] = l.Location
-	}
-	sources, err := bundle.OpenLocations(c.Context, locs, registries(c), c.Bool("no-referrers"))
-	for i, s := range sources {
-		switch src := s.(type) {
-		case *bundle.LayoutSource:
-			src.Selected = []format.Selection{located[i].Selection}
-		case *bundle.RegistrySource:
-			src.Selected = []format.Selection{located[i].Selection}
-		}
-	}
-	return sources, err
-}
-
 // packDryRun prints what pack would carry.
 func packDryRun(c *cli.Context, sources []bundle.Source, o bundle.PackOptions) error {
 	x, err := bundle.PlanPack(c.Context, sources, o)
@@ -124,13 +117,13 @@ func packDryRun(c *cli.Context, sources []bundle.Source, o bundle.PackOptions) e
 }
 
 // packSources is the SOURCE arguments and the --images list, each with
-// what selected it.
-func packSources(c *cli.Context) ([]imageset.Located, error) {
+// what selected it, and the --config image set file (nil without one).
+func packSources(c *cli.Context) ([]imageset.Located, *imageset.File, error) {
 	var located []imageset.Located
 	for _, a := range c.Args().Slice() {
 		l, err := location.Parse(a)
 		if err != nil {
-			return nil, usagef("source: %w", err)
+			return nil, nil, usagef("source: %w", err)
 		}
 		located = append(located, imageset.Located{Location: l, Selection: format.Selection{By: format.SelectedByArgument}})
 	}
@@ -138,16 +131,23 @@ func packSources(c *cli.Context) ([]imageset.Located, error) {
 		list, err := imageset.ReadImageList(f)
 		var le *location.Error
 		if errors.As(err, &le) {
-			return nil, usageError{fmt.Errorf("--images: %w", err)} // a line that is no source is what a bad SOURCE argument is
+			return nil, nil, usageError{fmt.Errorf("--images: %w", err)} // a line that is no source is what a bad SOURCE argument is
 		} else if err != nil {
-			return nil, fmt.Errorf("--images: %w", err)
+			return nil, nil, fmt.Errorf("--images: %w", err)
 		}
 		located = append(located, list...)
 	}
-	if len(located) == 0 {
-		return nil, usagef("pack: give at least one SOURCE (oci:PATH, oci:PATH:TAG or docker://REFERENCE) or --images FILE")
+	var set *imageset.File
+	if f := c.String("config"); f != "" {
+		var err error
+		if set, err = imageset.Load(f); err != nil {
+			return nil, nil, usageError{fmt.Errorf("--config: %w", err)}
+		}
 	}
-	return located, nil
+	if len(located) == 0 && set == nil {
+		return nil, nil, usagef("pack: give at least one SOURCE (oci:PATH, oci:PATH:TAG, docker://REFERENCE, docker://HOST/PATH/*), --images FILE or --config FILE")
+	}
+	return located, set, nil
 }
 
 // packOptions reads the flags of bundle pack into PackOptions, Progress

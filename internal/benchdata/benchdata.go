@@ -484,7 +484,7 @@ func (g *gen) image(name, version string, p ocispec.Platform, layers []layer) (o
 			User:       "1001",
 			Env:        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "APP=" + name, "VERSION=" + version},
 			Entrypoint: []string{"/opt/" + name + "/bin/" + name},
-			Cmd:        []string{"--config", "/etc/" + name + "/config.yaml"},
+			Cmd:        []string{"-c", "/etc/" + name + "/config.yaml"},
 			WorkingDir: "/opt/" + name,
 			Labels: map[string]string{
 				"org.opencontainers.image.title":   name,
