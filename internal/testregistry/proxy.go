@@ -3,6 +3,7 @@ package testregistry
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -66,6 +67,7 @@ type policies struct {
 	refuseDigestManifests bool
 	maxPathComponents     int
 	namespaces            []string // nil: every namespace exists
+	catalogStatus         int      // 0: the catalog is served
 }
 
 // RefuseManifestPushByDigest makes the proxy answer a PUT of a manifest by
@@ -94,6 +96,65 @@ func (p *Proxy) AllowNamespaces(ns ...string) {
 	p.policyMu.Lock()
 	defer p.policyMu.Unlock()
 	p.namespaces = append([]string{}, ns...)
+}
+
+// CloseCatalog makes the proxy answer GET /v2/_catalog itself, as
+// registries that keep their catalog to administrators do:
+//
+//   - 401: UNAUTHORIZED with a Basic challenge, also to requests that
+//     carry valid credentials (Docker Hub; the OpenShift registry without
+//     the registry-viewer role);
+//   - 403: DENIED (the OpenShift registry, Harbor for non-admins);
+//   - 404: a plain-text "404 page not found" (registries without the
+//     endpoint, e.g. behind a path-routing gateway);
+//   - 405: UNSUPPORTED (registries that disable the endpoint);
+//   - 200: an empty list, {"repositories":[]} (Quay for a user who sees
+//     no repository).
+//
+// 0 serves the catalog again.
+func (p *Proxy) CloseCatalog(status int) {
+	p.policyMu.Lock()
+	defer p.policyMu.Unlock()
+	p.catalogStatus = status
+}
+
+// closedCatalog answers /v2/_catalog as CloseCatalog says, and reports
+// whether it did.
+func (p *Proxy) closedCatalog(w http.ResponseWriter, req *http.Request) bool {
+	if req.URL.Path != "/v2/_catalog" {
+		return false
+	}
+	p.policyMu.Lock()
+	status := p.catalogStatus
+	p.policyMu.Unlock()
+	if status == 0 {
+		return false
+	}
+	body := func(code, message string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]any{{"code": code, "message": message, "detail": nil}}})
+	}
+	switch status {
+	case http.StatusOK:
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		io.WriteString(w, `{"repositories":[]}`+"\n")
+	case http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", `Basic realm="testregistry"`)
+		body("UNAUTHORIZED", "authentication required")
+	case http.StatusForbidden:
+		body("DENIED", "requested access to the resource is denied")
+	case http.StatusNotFound:
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(status)
+		io.WriteString(w, "404 page not found\n")
+	case http.StatusMethodNotAllowed:
+		body("UNSUPPORTED", "The operation is unsupported.")
+	default:
+		w.WriteHeader(status)
+	}
+	return true
 }
 
 // repositoryPath finds the repository in a /v2/ API path.
@@ -163,7 +224,7 @@ func (r *Registry) Proxy(t testing.TB) *Proxy {
 			Path:   req.URL.Path,
 			Query:  req.URL.RawQuery,
 		}}
-		if !p.refuse(rw, req) {
+		if !p.closedCatalog(rw, req) && !p.refuse(rw, req) {
 			rp.ServeHTTP(rw, req)
 		}
 		rw.finish(http.StatusOK) // if the handler never called WriteHeader
