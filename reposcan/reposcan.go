@@ -2,13 +2,31 @@
 // rules: the repositories of its catalog under a prefix or matching a
 // regular expression, or one repository by name; and of their tags,
 // those matching a regular expression or a semantic version constraint,
-// the newest few, or only the newest build of every version. It reads
-// the registry only (catalog and tag lists, and manifests named by
-// digest); it copies nothing.
+// only the newest build of every version, the newest few. It reads the
+// registry only (catalog and tag lists, and manifests named by
+// reference), with the credentials, certificates and insecure hosts of
+// oci.Registries; it copies nothing.
 //
-// The selection follows skopeo sync's source YAML (images,
-// images-by-tag-regex, images-by-semver) and openSUSE's mirror-registry
-// (a regular expression over the catalog; --minimize).
+// The selection follows skopeo sync's source YAML (images: exact tags and
+// digests, or every tag; images-by-tag-regex; images-by-semver) and
+// openSUSE's mirror-registry (a regular expression over the catalog;
+// --minimize). What it adds: Prefix (by whole path components) and
+// Newest.
+//
+// Semantics, per rule:
+//
+//   - Repositories: every page of the catalog, sorted; then Prefix, then
+//     the Repositories pattern. A catalog the registry refuses, or that is
+//     empty, is an *oci.CatalogClosedError; a repository named by path
+//     needs no catalog.
+//   - Tags: every page of the tag list. The filters Tags, Semver and
+//     Minimize each keep or drop a tag on its own (Minimize looks at all
+//     of the repository's tags); Newest then keeps the newest of what is
+//     left.
+//   - A repository without tags, or whose tags the filters all drop, is a
+//     notice; a rule that selects nothing at all is a
+//     *NothingSelectedError naming the rule.
+//   - Output is sorted by repository, then tag.
 package reposcan
 
 import (
@@ -66,13 +84,15 @@ type Rule struct {
 	// starts a pre-release in semver) satisfy a constraint only if it
 	// names a pre-release itself.
 	Semver string
-	// Newest, when positive, keeps the Newest newest tags by version,
-	// read leniently (see Newest in the package documentation of
-	// version ordering: "1", "1.0", "v1.2.3", "15.4.27.11.21",
-	// "1.2.3-4" a revision after 1.2.3, "1.2.3-rc1" a pre-release
-	// before it). Tags that are no version ("latest") are left out.
-	// Equal versions ("1.0", "v1.0") count as different tags, the
-	// smaller in byte order as the newer.
+	// Newest, when positive, keeps the Newest newest tags of each
+	// repository by version, applied after the other filters. Tags are
+	// read as versions leniently: an optional "v", any count of numbers
+	// ("1", "1.0", "v1.2.3", "15.4.27.11.21"; missing numbers are
+	// zeros), then a suffix: one of numbers ("1.2.3-4") is a revision,
+	// newer than 1.2.3; any other ("1.2.3-rc1") a pre-release, older
+	// than 1.2.3 and ordered as semver orders them. Tags that are no
+	// version ("latest") are left out of Newest. Equal versions ("1.0",
+	// "v1.0") are ordered by their bytes, the smaller as the newer.
 	Newest int
 	// Minimize keeps only the newest build of every version, as
 	// mirror-registry --minimize does: "15.4.27.11.21" is dropped when
@@ -327,8 +347,12 @@ func (r Rule) scanRepository(ctx context.Context, regs *oci.Registries, path str
 	}
 	tags, err := repo.TagList(ctx)
 	if errors.Is(err, oci.ErrNotFound) {
-		// docker-registry answers 404 NAME_UNKNOWN for a repository
-		// that holds manifests but no tag.
+		// docker-registry answers 404 NAME_UNKNOWN alike for a
+		// repository that holds manifests but no tag and for one that
+		// does not exist; one from the catalog exists.
+		if r.Repository != "" {
+			return nil, fmt.Sprintf("%s has no tags, or does not exist", repo.Name), nil
+		}
 		return nil, fmt.Sprintf("%s has no tags", repo.Name), nil
 	}
 	if err != nil {

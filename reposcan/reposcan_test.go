@@ -184,7 +184,8 @@ func TestScanFailures(t *testing.T) {
 		rule   Rule
 		notice string
 	}{
-		{"repository without tags", Rule{Repository: "untagged/z"}, host + "/untagged/z has no tags"},
+		{"repository without tags", Rule{Repository: "untagged/z"}, host + "/untagged/z has no tags, or does not exist"},
+		{"repository that does not exist", Rule{Repository: "no/such"}, host + "/no/such has no tags, or does not exist"},
 		{"no tag matches", Rule{Repository: "a/b", Tags: re(`^nomatch$`)}, host + "/a/b: none of its 5 tags is selected"},
 		{"no repository under the prefix", Rule{Prefix: "open"}, "none of the 9 repositories in the catalog of " + host + " is selected"},
 		{"prefix is no repository", Rule{Prefix: "other/y"}, "none of the 9 repositories in the catalog of " + host + " is selected"},
