@@ -64,6 +64,29 @@ func TestCatalogPages(t *testing.T) {
 		t.Errorf("TagList = %v, %v; want [1 2 3]", tags, err)
 	}
 
+	// Tag lists in pages (docker-registry 2.8 ignores n; the proxy pages
+	// them as other registries do): every page is read.
+	p.PageTags(1)
+	defer p.PageTags(0)
+	p.Reset()
+	repo, err = regs.Repository(ctx, p.Host, "a/b/c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags, err = repo.TagList(ctx)
+	if err != nil || fmt.Sprint(tags) != "[1 2 3]" {
+		t.Errorf("TagList in pages of 1 = %v, %v; want [1 2 3]", tags, err)
+	}
+	pages = 0
+	for _, r := range p.Requests() {
+		if r.Path == "/v2/a/b/c/tags/list" && r.Status == http.StatusOK {
+			pages++
+		}
+	}
+	if pages != 3 {
+		t.Errorf("%d tag pages read, want 3\n%v", pages, p.Requests())
+	}
+
 	// Without credentials: an AuthError (the credentials), not a closed catalog.
 	anon, err := NewRegistries(RegistryOptions{AuthFile: writeAuths(t, map[string]string{}), Insecure: []string{p.Host}})
 	if err != nil {

@@ -171,6 +171,32 @@ func TestScan(t *testing.T) {
 			}
 		})
 	}
+
+	// The same through a proxy that pages tag lists by 2 (the catalog is
+	// paged by 3 already): every page is read, the selection is the same.
+	f.proxy.PageTags(2)
+	defer f.proxy.PageTags(0)
+	for _, c := range cases {
+		r := c.rule
+		r.Registry = f.proxy.Host
+		res, err := Scan(ctx, f.regs, r)
+		if err != nil {
+			t.Errorf("paged: Scan(%s): %v", r, err)
+			continue
+		}
+		if got := show(res.Matches); got != c.want {
+			t.Errorf("paged: Scan(%s) =\n  %s\nwant\n  %s", r, got, c.want)
+		}
+	}
+	if n := f.proxy.Count(http.MethodGet, regexp.MustCompile(`/tags/list$`), http.StatusOK); n == 0 {
+		t.Errorf("no tag list went through the proxy")
+	}
+	for _, req := range f.proxy.Requests() {
+		if strings.HasSuffix(req.Path, "/tags/list") && strings.Contains(req.Query, "last=") {
+			return
+		}
+	}
+	t.Errorf("no second page of a tag list was read")
 }
 
 func TestScanFailures(t *testing.T) {

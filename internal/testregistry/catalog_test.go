@@ -91,3 +91,47 @@ func TestCloseCatalog(t *testing.T) {
 		t.Errorf("CloseCatalog(0): GET /v2/_catalog answered %d %s", got, body)
 	}
 }
+
+// TestPageTags: the proxy pages tags/list with Link headers, honouring n
+// and last, with the client's credentials.
+func TestPageTags(t *testing.T) {
+	r := Start(t, Options{Users: map[string]string{"u": "p"}})
+	p := r.Proxy(t)
+	img := testimages.NewImage("linux/amd64", nil, testimages.Files(map[string][]byte{"a": []byte("a")}))
+	testimages.Registry{Host: r.Host, Username: "u", Password: "p"}.Push(t, "ns/app", img, "e", "d", "c", "b", "a")
+	p.PageTags(2)
+
+	var all []string
+	url := "http://" + p.Host + "/v2/ns/app/tags/list"
+	for pages := 0; url != ""; pages++ {
+		if pages > 5 {
+			t.Fatalf("more than 5 pages: %v", all)
+		}
+		status, link, body := get(t, url, "u", "p")
+		if status != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", url, status, body)
+		}
+		var page struct{ Tags []string }
+		json.Unmarshal([]byte(body), &page)
+		if len(page.Tags) > 2 {
+			t.Errorf("page of %d tags, want at most 2", len(page.Tags))
+		}
+		all = append(all, page.Tags...)
+		url = ""
+		if link != "" {
+			target := strings.TrimPrefix(strings.SplitN(link, ">", 2)[0], "<")
+			url = "http://" + p.Host + target
+		}
+	}
+	if fmt.Sprint(all) != "[a b c d e]" {
+		t.Errorf("tags over the pages: %v", all)
+	}
+	// n below the page size is honoured; without credentials the
+	// registry's 401 is relayed.
+	if _, _, body := get(t, "http://"+p.Host+"/v2/ns/app/tags/list?n=1&last=b", "u", "p"); !strings.Contains(body, `"tags":["c"]`) {
+		t.Errorf("n=1&last=b: %s", body)
+	}
+	if status, _, _ := get(t, "http://"+p.Host+"/v2/ns/app/tags/list", "", ""); status != http.StatusUnauthorized {
+		t.Errorf("without credentials: %d, want 401", status)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -68,6 +69,7 @@ type policies struct {
 	maxPathComponents     int
 	namespaces            []string // nil: every namespace exists
 	catalogStatus         int      // 0: the catalog is served
+	tagsPage              int      // 0: tags/list is passed through
 }
 
 // RefuseManifestPushByDigest makes the proxy answer a PUT of a manifest by
@@ -157,6 +159,87 @@ func (p *Proxy) closedCatalog(w http.ResponseWriter, req *http.Request) bool {
 	return true
 }
 
+// PageTags makes the proxy answer GET /v2/<name>/tags/list itself, in
+// pages of at most n tags in byte order, as the distribution
+// specification allows and registries other than docker-registry 2.8
+// (which ignores n) do: it honours the client's n (up to n) and last, and
+// links the next page with a Link header (rel="next"). It reads the whole
+// list from the registry with the client's credentials; a refusal is
+// relayed. 0 passes tags/list through again.
+func (p *Proxy) PageTags(n int) {
+	p.policyMu.Lock()
+	defer p.policyMu.Unlock()
+	p.tagsPage = n
+}
+
+var tagsListPath = regexp.MustCompile(`^/v2/(.+)/tags/list$`)
+
+// pagedTags answers tags/list as PageTags says, and reports whether it did.
+func (p *Proxy) pagedTags(w http.ResponseWriter, req *http.Request, transport http.RoundTripper) bool {
+	p.policyMu.Lock()
+	size := p.tagsPage
+	p.policyMu.Unlock()
+	m := tagsListPath.FindStringSubmatch(req.URL.Path)
+	if size <= 0 || m == nil || req.Method != http.MethodGet {
+		return false
+	}
+	out, err := http.NewRequestWithContext(req.Context(), http.MethodGet, "http://"+p.backend+req.URL.Path, nil)
+	if err != nil {
+		w.WriteHeader(http.StatusInternalServerError)
+		return true
+	}
+	if a := req.Header.Get("Authorization"); a != "" {
+		out.Header.Set("Authorization", a)
+	}
+	resp, err := (&http.Client{Transport: transport}).Do(out)
+	if err != nil {
+		w.WriteHeader(http.StatusBadGateway)
+		return true
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+		return true
+	}
+	var list struct {
+		Name string   `json:"name"`
+		Tags []string `json:"tags"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		w.WriteHeader(http.StatusBadGateway)
+		return true
+	}
+	slices.Sort(list.Tags)
+	q := req.URL.Query()
+	n := size
+	if v, err := strconv.Atoi(q.Get("n")); err == nil && v > 0 && v < n {
+		n = v
+	}
+	if last := q.Get("last"); last != "" {
+		i, _ := slices.BinarySearch(list.Tags, last)
+		for i < len(list.Tags) && list.Tags[i] <= last {
+			i++
+		}
+		list.Tags = list.Tags[i:]
+	}
+	if len(list.Tags) > n {
+		list.Tags = list.Tags[:n]
+		next := url.Values{"n": {strconv.Itoa(n)}, "last": {list.Tags[n-1]}}
+		w.Header().Set("Link", fmt.Sprintf(`<%s?%s>; rel="next"`, req.URL.Path, next.Encode()))
+	}
+	if list.Tags == nil {
+		list.Tags = []string{}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	json.NewEncoder(w).Encode(list)
+	return true
+}
+
 // repositoryPath finds the repository in a /v2/ API path.
 var repositoryPath = regexp.MustCompile(`^/v2/(.+?)/(manifests|blobs|tags|referrers)/(.*)$`)
 
@@ -224,7 +307,7 @@ func (r *Registry) Proxy(t testing.TB) *Proxy {
 			Path:   req.URL.Path,
 			Query:  req.URL.RawQuery,
 		}}
-		if !p.closedCatalog(rw, req) && !p.refuse(rw, req) {
+		if !p.closedCatalog(rw, req) && !p.refuse(rw, req) && !p.pagedTags(rw, req, transport) {
 			rp.ServeHTTP(rw, req)
 		}
 		rw.finish(http.StatusOK) // if the handler never called WriteHeader
