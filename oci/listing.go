@@ -108,18 +108,3 @@ func (r *Registries) Catalog(ctx context.Context, host string) ([]string, error)
 	}
 	return nil, probe.describe("list the repositories of "+host+" (_catalog)", err)
 }
-
-// TagList lists the repository's tags (every page of tags/list), sorted
-// by byte order. It shares Tags's single listing.
-func (r *Repository) TagList(ctx context.Context) ([]string, error) {
-	tags, err := r.Tags(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, 0, len(tags))
-	for t := range tags {
-		out = append(out, t)
-	}
-	sort.Strings(out)
-	return out, nil
-}

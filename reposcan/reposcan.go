@@ -345,7 +345,7 @@ func (r Rule) scanRepository(ctx context.Context, regs *oci.Registries, path str
 	if len(r.References) > 0 {
 		return r.references(ctx, repo, path)
 	}
-	tags, err := repo.TagList(ctx)
+	tagSet, err := repo.Tags(ctx)
 	if errors.Is(err, oci.ErrNotFound) {
 		// docker-registry answers 404 NAME_UNKNOWN alike for a
 		// repository that holds manifests but no tag and for one that
@@ -358,9 +358,14 @@ func (r Rule) scanRepository(ctx context.Context, regs *oci.Registries, path str
 	if err != nil {
 		return nil, "", err
 	}
-	if len(tags) == 0 {
+	if len(tagSet) == 0 {
 		return nil, fmt.Sprintf("%s has no tags", repo.Name), nil
 	}
+	tags := make([]string, 0, len(tagSet))
+	for t := range tagSet {
+		tags = append(tags, t)
+	}
+	sort.Strings(tags)
 	kept := r.filterTags(tags, constraint)
 	if len(kept) == 0 {
 		return nil, fmt.Sprintf("%s: none of its %d tags is selected", repo.Name, len(tags)), nil
