@@ -78,9 +78,9 @@ type Rule struct {
 	// Semver keeps the tags that satisfy this Masterminds semver v3
 	// constraint (">= 3.12", "~1.2", "^2 || 3.x"), as skopeo's
 	// images-by-semver does: a tag is read with semver.NewVersion, which
-	// accepts a leading "v" and missing minor or patch numbers ("v1.2"
-	// is 1.2.0); a tag that does not read so ("latest", "1.2.3.4") is
-	// left out; pre-releases ("1.2.3-rc1", and "1.2.3-4" too: a dash
+	// accepts a leading "v" (not "V"), missing minor or patch numbers
+	// ("v1.2" is 1.2.0) and leading zeros ("01.2"); a tag that does not
+	// read so ("latest", "1.2.3.4", "15.4.27.11.21") is left out; pre-releases ("1.2.3-rc1", and "1.2.3-4" too: a dash
 	// starts a pre-release in semver) satisfy a constraint only if it
 	// names a pre-release itself.
 	Semver string
@@ -103,7 +103,7 @@ type Rule struct {
 }
 
 // String describes the rule for messages, e.g.
-// registry.example/openshift (repositories ~ ^a, tags ~ ^v, newest 2).
+// "registry.example/openshift/* (repositories ~ ^a, tags ~ ^v, newest 2)".
 func (r Rule) String() string {
 	name := r.Registry
 	switch {

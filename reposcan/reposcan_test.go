@@ -141,6 +141,8 @@ func TestScan(t *testing.T) {
 		{"semver leaves pre-releases out", Rule{Repository: "a/b/c", Semver: ">= 2.1.0"}, "a/b/c:2.1.0 a/b/c:3.0.0", nil},
 		{"semver names a pre-release", Rule{Repository: "a/b/c", Semver: ">= 2.1.0-0"}, "a/b/c:2.1.0 a/b/c:2.1.0-rc1 a/b/c:3.0.0", nil},
 		{"semver: a dash is a pre-release", Rule{Repository: "kubic/x", Semver: "~1.2"}, "kubic/x:1.2.3 kubic/x:1.2.4", nil},
+		{"semver skips tags of more than three numbers", Rule{Repository: "opensuse/leap", Semver: ">= 15.4"}, "opensuse/leap:15.4 opensuse/leap:15.5", nil},
+		{"semver and a tags regex", Rule{Prefix: "a", Tags: re(`^v`), Semver: "1.x"}, "a/b:v1.2", []string{host + "/a/b/c: none of its 4 tags is selected"}},
 		{"newest", Rule{Repository: "kubic/x", Newest: 2}, "kubic/x:1.2.4 kubic/x:v1.3.0", nil},
 		{"newest: a dash is a revision", Rule{Repository: "kubic/x", Newest: 3}, "kubic/x:1.2.3-2 kubic/x:1.2.4 kubic/x:v1.3.0", nil},
 		{"newest leaves non-versions out", Rule{Repository: "other/y", Newest: 5}, "other/y:0.9", nil},
