@@ -38,6 +38,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/airgap-bundle/bundle/oci"
@@ -257,33 +258,34 @@ func Scan(ctx context.Context, regs *oci.Registries, r Rule) (*Result, error) {
 	outs := make([]outcome, len(repos))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, scanWorkers)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// After a failure no further repository is read, but those being read
+	// are not cancelled: oci.Repository remembers its tag list, error
+	// included, and a cancelled listing would stay failed for later scans
+	// with the same Registries.
+	var failed atomic.Bool
 	for i, path := range repos {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			if ctx.Err() != nil {
-				outs[i].err = ctx.Err()
+			if failed.Load() {
+				return
+			}
+			if err := ctx.Err(); err != nil {
+				outs[i].err = err
 				return
 			}
 			o := &outs[i]
 			o.matches, o.notice, o.err = r.scanRepository(ctx, regs, path, constraint)
 			if o.err != nil {
-				cancel()
+				failed.Store(true)
 			}
 		}()
 	}
 	wg.Wait()
 
 	res := &Result{}
-	for _, o := range outs {
-		if o.err != nil && !errors.Is(o.err, context.Canceled) {
-			return nil, o.err
-		}
-	}
 	for _, o := range outs {
 		if o.err != nil {
 			return nil, o.err
@@ -340,7 +342,7 @@ func (r Rule) repositories(ctx context.Context, regs *oci.Registries) ([]string,
 func (r Rule) scanRepository(ctx context.Context, regs *oci.Registries, path string, constraint *semver.Constraints) ([]Match, string, error) {
 	repo, err := regs.Repository(ctx, r.Registry, path)
 	if err != nil {
-		return nil, "", err
+		return nil, "", fmt.Errorf("rule %s: %w", r, err)
 	}
 	if len(r.References) > 0 {
 		return r.references(ctx, repo, path)
@@ -356,7 +358,9 @@ func (r Rule) scanRepository(ctx context.Context, regs *oci.Registries, path str
 		return nil, fmt.Sprintf("%s has no tags", repo.Name), nil
 	}
 	if err != nil {
-		return nil, "", err
+		// A repository the catalog lists but whose tags are refused
+		// fails the rule: a notice would hide a credentials problem.
+		return nil, "", fmt.Errorf("rule %s: %w", r, err)
 	}
 	if len(tagSet) == 0 {
 		return nil, fmt.Sprintf("%s has no tags", repo.Name), nil

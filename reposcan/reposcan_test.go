@@ -274,6 +274,20 @@ func TestScanFailures(t *testing.T) {
 		}
 	})
 
+	t.Run("tags refused in one repository", func(t *testing.T) {
+		// The catalog lists kubic/x, whose tags the proxy refuses (403, as
+		// Quay for a namespace the user may not read): the rule fails,
+		// naming it, rather than leaving the repository out silently.
+		f.proxy.AllowNamespaces("a", "opensuse", "other", "openshift", "openshift-foo", "untagged")
+		defer f.proxy.AllowNamespaces()
+		r := Rule{Registry: f.proxy.Host}
+		_, err := Scan(ctx, f.regs, r)
+		var ae *oci.AuthError
+		if !errors.As(err, &ae) || ae.Status != http.StatusForbidden || !strings.Contains(err.Error(), "kubic/x") || !strings.Contains(err.Error(), r.String()) {
+			t.Errorf("Scan(%s): %v, want a 403 *oci.AuthError naming kubic/x and the rule", r, err)
+		}
+	})
+
 	t.Run("closed catalog", func(t *testing.T) {
 		for _, status := range []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusOK} {
 			f.proxy.CloseCatalog(status)

@@ -93,11 +93,15 @@ func (p *Proxy) LimitPathComponents(n int) {
 
 // AllowNamespaces makes the proxy answer every request about a repository
 // whose first path component is not one of ns with 403 DENIED, as Quay
-// does for an organization that does not exist.
+// does for an organization that does not exist. Without ns, every
+// namespace exists again.
 func (p *Proxy) AllowNamespaces(ns ...string) {
 	p.policyMu.Lock()
 	defer p.policyMu.Unlock()
-	p.namespaces = append([]string{}, ns...)
+	p.namespaces = nil
+	if len(ns) > 0 {
+		p.namespaces = append([]string{}, ns...)
+	}
 }
 
 // CloseCatalog makes the proxy answer GET /v2/_catalog itself, as
