@@ -96,10 +96,27 @@ type Rule struct {
 	// "v1.0") are ordered by their bytes, the smaller as the newer.
 	Newest int
 	// Minimize keeps only the newest build of every version, as
-	// mirror-registry --minimize does: "15.4.27.11.21" is dropped when
-	// "15.4.27.11.22" exists beside "15.4" (see superseded for the
-	// rule). It looks at every tag of the repository, so it is the same
-	// whatever the other filters keep.
+	// openSUSE's mirror-registry --minimize does. It looks at every tag
+	// of the repository (so it drops the same tags whatever the other
+	// filters keep):
+	//
+	//   - Only version-like tags take part: an optional "v", then numbers
+	//     separated by dots or dashes ("15.4", "15.4.27.11.21", "v1.2",
+	//     "1.2.3-4"). Others ("latest", "1.2-rc1") always stay.
+	//   - A tag that other tags extend by whole numbers ("15.4" for
+	//     "15.4.27.11.21"; "1.2.3" for "1.2.3-2"; not "1.1" for "1.10")
+	//     is a version; it stays: it is the floating tag users pull.
+	//   - A tag that no tag extends is a build of the longest tag it
+	//     extends; it goes when another build extending that tag is
+	//     newer (numbers compared one by one, dashes as dots).
+	//   - A build that extends no tag ("1.2.3-1" with no "1.2.3") stays.
+	//
+	// "15.4", "15.4.27.11.21", "15.4.27.11.22", "15.5", "15.5.1.2",
+	// "15.5.1.3", "latest" keep "15.4", "15.4.27.11.22", "15.5",
+	// "15.5.1.3" and "latest", as mirror-registry does.
+	// mirror-registry compares prefixes by bytes ("1.10" would be a
+	// build of "1.1") and, in deeper trees, can drop a floating tag; this
+	// does neither.
 	Minimize bool
 }
 
