@@ -534,34 +534,3 @@ func (r *Repository) Ping(ctx context.Context) error {
 	}
 	return r.describe("registry "+r.host+" (repository "+r.Name+")", err)
 }
-
-// Catalog lists the repositories of a registry (its _catalog API). Many
-// registries limit or refuse it; the error then says so.
-func (r *Registries) Catalog(ctx context.Context, host string) ([]string, error) {
-	reg, err := remote.NewRegistry(connectHost(host))
-	if err != nil {
-		return nil, fmt.Errorf("registry %s: %w", host, err)
-	}
-	reg.Client = r.clientFor(host, "")
-	if r.Insecure(host) {
-		r.mu.Lock()
-		plain, ok := r.plain[host]
-		if !ok {
-			plain = speaksPlainHTTP(ctx, r.client, connectHost(host))
-			r.plain[host] = plain
-		}
-		r.mu.Unlock()
-		reg.PlainHTTP = plain
-	}
-	var out []string
-	err = reg.Repositories(ctx, "", func(repos []string) error {
-		out = append(out, repos...)
-		return nil
-	})
-	if err != nil {
-		// describe needs a repository; the catalog belongs to none.
-		probe := &Repository{repo: &remote.Repository{Reference: reg.Reference}, Name: host, host: host, regs: r}
-		return nil, probe.describe("list the repositories of "+host+" (_catalog)", err)
-	}
-	return out, nil
-}

@@ -3,12 +3,14 @@ package testregistry
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -66,6 +68,8 @@ type policies struct {
 	refuseDigestManifests bool
 	maxPathComponents     int
 	namespaces            []string // nil: every namespace exists
+	catalogStatus         int      // 0: the catalog is served
+	tagsPage              int      // 0: tags/list is passed through
 }
 
 // RefuseManifestPushByDigest makes the proxy answer a PUT of a manifest by
@@ -89,11 +93,155 @@ func (p *Proxy) LimitPathComponents(n int) {
 
 // AllowNamespaces makes the proxy answer every request about a repository
 // whose first path component is not one of ns with 403 DENIED, as Quay
-// does for an organization that does not exist.
+// does for an organization that does not exist. Without ns, every
+// namespace exists again.
 func (p *Proxy) AllowNamespaces(ns ...string) {
 	p.policyMu.Lock()
 	defer p.policyMu.Unlock()
-	p.namespaces = append([]string{}, ns...)
+	p.namespaces = nil
+	if len(ns) > 0 {
+		p.namespaces = append([]string{}, ns...)
+	}
+}
+
+// CloseCatalog makes the proxy answer GET /v2/_catalog itself, as
+// registries that keep their catalog to administrators do:
+//
+//   - 401: UNAUTHORIZED with a Basic challenge, also to requests that
+//     carry valid credentials (Docker Hub; the OpenShift registry without
+//     the registry-viewer role);
+//   - 403: DENIED (the OpenShift registry, Harbor for non-admins);
+//   - 404: a plain-text "404 page not found" (registries without the
+//     endpoint, e.g. behind a path-routing gateway);
+//   - 405: UNSUPPORTED (registries that disable the endpoint);
+//   - 200: an empty list, {"repositories":[]} (Quay for a user who sees
+//     no repository).
+//
+// 0 serves the catalog again.
+func (p *Proxy) CloseCatalog(status int) {
+	p.policyMu.Lock()
+	defer p.policyMu.Unlock()
+	p.catalogStatus = status
+}
+
+// closedCatalog answers /v2/_catalog as CloseCatalog says, and reports
+// whether it did.
+func (p *Proxy) closedCatalog(w http.ResponseWriter, req *http.Request) bool {
+	if req.URL.Path != "/v2/_catalog" {
+		return false
+	}
+	p.policyMu.Lock()
+	status := p.catalogStatus
+	p.policyMu.Unlock()
+	if status == 0 {
+		return false
+	}
+	body := func(code, message string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]any{{"code": code, "message": message, "detail": nil}}})
+	}
+	switch status {
+	case http.StatusOK:
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		io.WriteString(w, `{"repositories":[]}`+"\n")
+	case http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", `Basic realm="testregistry"`)
+		body("UNAUTHORIZED", "authentication required")
+	case http.StatusForbidden:
+		body("DENIED", "requested access to the resource is denied")
+	case http.StatusNotFound:
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(status)
+		io.WriteString(w, "404 page not found\n")
+	case http.StatusMethodNotAllowed:
+		body("UNSUPPORTED", "The operation is unsupported.")
+	default:
+		w.WriteHeader(status)
+	}
+	return true
+}
+
+// PageTags makes the proxy answer GET /v2/<name>/tags/list itself, in
+// pages of at most n tags in byte order, as the distribution
+// specification allows and registries other than docker-registry 2.8
+// (which ignores n) do: it honours the client's n (up to n) and last, and
+// links the next page with a Link header (rel="next"). It reads the whole
+// list from the registry with the client's credentials; a refusal is
+// relayed. 0 passes tags/list through again.
+func (p *Proxy) PageTags(n int) {
+	p.policyMu.Lock()
+	defer p.policyMu.Unlock()
+	p.tagsPage = n
+}
+
+var tagsListPath = regexp.MustCompile(`^/v2/(.+)/tags/list$`)
+
+// pagedTags answers tags/list as PageTags says, and reports whether it did.
+func (p *Proxy) pagedTags(w http.ResponseWriter, req *http.Request, transport http.RoundTripper) bool {
+	p.policyMu.Lock()
+	size := p.tagsPage
+	p.policyMu.Unlock()
+	m := tagsListPath.FindStringSubmatch(req.URL.Path)
+	if size <= 0 || m == nil || req.Method != http.MethodGet {
+		return false
+	}
+	out, err := http.NewRequestWithContext(req.Context(), http.MethodGet, "http://"+p.backend+req.URL.Path, nil)
+	if err != nil {
+		w.WriteHeader(http.StatusInternalServerError)
+		return true
+	}
+	if a := req.Header.Get("Authorization"); a != "" {
+		out.Header.Set("Authorization", a)
+	}
+	resp, err := (&http.Client{Transport: transport}).Do(out)
+	if err != nil {
+		w.WriteHeader(http.StatusBadGateway)
+		return true
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+		return true
+	}
+	var list struct {
+		Name string   `json:"name"`
+		Tags []string `json:"tags"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		w.WriteHeader(http.StatusBadGateway)
+		return true
+	}
+	slices.Sort(list.Tags)
+	q := req.URL.Query()
+	n := size
+	if v, err := strconv.Atoi(q.Get("n")); err == nil && v > 0 && v < n {
+		n = v
+	}
+	if last := q.Get("last"); last != "" {
+		i, _ := slices.BinarySearch(list.Tags, last)
+		for i < len(list.Tags) && list.Tags[i] <= last {
+			i++
+		}
+		list.Tags = list.Tags[i:]
+	}
+	if len(list.Tags) > n {
+		list.Tags = list.Tags[:n]
+		next := url.Values{"n": {strconv.Itoa(n)}, "last": {list.Tags[n-1]}}
+		w.Header().Set("Link", fmt.Sprintf(`<%s?%s>; rel="next"`, req.URL.Path, next.Encode()))
+	}
+	if list.Tags == nil {
+		list.Tags = []string{}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	json.NewEncoder(w).Encode(list)
+	return true
 }
 
 // repositoryPath finds the repository in a /v2/ API path.
@@ -163,7 +311,7 @@ func (r *Registry) Proxy(t testing.TB) *Proxy {
 			Path:   req.URL.Path,
 			Query:  req.URL.RawQuery,
 		}}
-		if !p.refuse(rw, req) {
+		if !p.closedCatalog(rw, req) && !p.refuse(rw, req) && !p.pagedTags(rw, req, transport) {
 			rp.ServeHTTP(rw, req)
 		}
 		rw.finish(http.StatusOK) // if the handler never called WriteHeader

@@ -34,6 +34,11 @@
 //   - A blob upload's closing PUT must not be sent as
 //     application/x-www-form-urlencoded (curl --data-binary's default): the
 //     registry parses the body as a form and answers 400 DIGEST_INVALID.
+//   - GET /v2/_catalog pages by catalog.maxentries (Options.CatalogMaxEntries,
+//     default 1000) with a Link header (rel="next") to the next page; an n
+//     larger than maxentries is 400 PAGINATION_NUMBER_INVALID, not clamped.
+//     GET /v2/<name>/tags/list ignores n and last: it answers every tag at
+//     once, without Link, in no particular order.
 //   - DELETE of a manifest works by digest only (storage delete is enabled
 //     here); DELETE by tag is 400 DIGEST_INVALID.
 package testregistry
@@ -80,6 +85,10 @@ type Options struct {
 	// 127.0.0.1) and key the registry serves HTTPS with instead of plain
 	// HTTP. The readiness probe does not verify them; clients must.
 	TLSCert, TLSKey string
+	// CatalogMaxEntries, when positive, is the catalog's page size
+	// (catalog.maxentries): GET /v2/_catalog answers at most this many
+	// repositories and a Link header to the next page (default 1000).
+	CatalogMaxEntries int
 }
 
 // Registry is a running docker-registry process on 127.0.0.1.
@@ -139,7 +148,7 @@ func Start(t testing.TB, o Options) *Registry {
 			log:    &logBuffer{},
 			done:   make(chan struct{}),
 		}
-		if err := os.WriteFile(r.Config, []byte(config(r.Host, dir, htpasswd, o.TLSCert, o.TLSKey)), 0o644); err != nil {
+		if err := os.WriteFile(r.Config, []byte(config(r.Host, dir, htpasswd, o)), 0o644); err != nil {
 			t.Fatalf("testregistry: %v", err)
 		}
 		if err := r.start(bin); err != nil {
@@ -153,7 +162,7 @@ func Start(t testing.TB, o Options) *Registry {
 		r.Stop()
 		lastLog = r.Logs()
 		if !errors.Is(err, errExited) || !strings.Contains(lastLog, "address already in use") {
-			t.Fatalf("testregistry: docker-registry on %s: %v\nconfig:\n%s\nlog:\n%s", r.Host, err, config(r.Host, dir, htpasswd, o.TLSCert, o.TLSKey), lastLog)
+			t.Fatalf("testregistry: docker-registry on %s: %v\nconfig:\n%s\nlog:\n%s", r.Host, err, config(r.Host, dir, htpasswd, o), lastLog)
 		}
 		// Someone took the port between freePort and the bind: try another.
 	}
@@ -162,7 +171,7 @@ func Start(t testing.TB, o Options) *Registry {
 }
 
 // config returns the registry configuration.
-func config(host, dir, htpasswd, tlsCert, tlsKey string) string {
+func config(host, dir, htpasswd string, o Options) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `version: 0.1
 log:
@@ -194,7 +203,10 @@ validation:
 compatibility:
   schema1:
     enabled: false
-`, dir, host, randomHex(16), tlsConfig(tlsCert, tlsKey))
+`, dir, host, randomHex(16), tlsConfig(o.TLSCert, o.TLSKey))
+	if o.CatalogMaxEntries > 0 {
+		fmt.Fprintf(&b, "catalog:\n  maxentries: %d\n", o.CatalogMaxEntries)
+	}
 	if htpasswd != "" {
 		fmt.Fprintf(&b, `auth:
   htpasswd:
