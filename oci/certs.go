@@ -102,8 +102,9 @@ func tlsConfigFromDir(dir string) (*tls.Config, error) {
 type hostTransport struct {
 	secure, loose *http.Transport
 	insecure      []string
-	certDir       string   // RegistryOptions.CertDir
-	certsDirs     []string // roots of HOST[:PORT] directories
+	certDir       string            // RegistryOptions.CertDir
+	certsDirs     []string          // roots of HOST[:PORT] directories
+	hostCertDirs  map[string]string // RegistryOptions.Hosts' CertDir
 
 	mu     sync.Mutex
 	byHost map[string]hostTLS
@@ -123,7 +124,11 @@ func (t *hostTransport) forHost(host string) hostTLS {
 		return h
 	}
 	h := hostTLS{rt: t.secure}
-	if dir := certsDirFor(t.certDir, t.certsDirs, host); dir != "" {
+	dir := t.hostCertDirs[host]
+	if dir == "" {
+		dir = certsDirFor(t.certDir, t.certsDirs, host)
+	}
+	if dir != "" {
 		h.dir = dir
 		cfg, err := tlsConfigFromDir(dir)
 		if err != nil {

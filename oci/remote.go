@@ -156,6 +156,23 @@ type RegistryOptions struct {
 	// Retries bounds retries of a request or of an interrupted blob
 	// download (default 5, with exponential backoff from 250 ms).
 	Retries int
+	// Hosts are settings of single registries (HOST[:PORT]) that win over
+	// the ones above for that registry, as a skopeo sync file gives them
+	// per registry.
+	Hosts map[string]HostOptions
+}
+
+// HostOptions are the settings of one registry.
+type HostOptions struct {
+	// Insecure: plain HTTP, or TLS without certificate checks (skopeo's
+	// tls-verify: false).
+	Insecure bool
+	// CertDir is the registry's certificates directory (CAs *.crt,
+	// client *.cert with *.key).
+	CertDir string
+	// Username and Password, when Username is set, are the registry's
+	// credentials; the credentials files are not asked.
+	Username, Password string
 }
 
 // Registries opens repositories on registries with shared credentials,
@@ -175,6 +192,8 @@ type Registries struct {
 	fromAuthFile bool
 	userAgent    string
 
+	hosts map[string]HostOptions
+
 	mu    sync.Mutex
 	plain map[string]bool // insecure host → speaks plain HTTP
 	repos map[string]*Repository
@@ -182,7 +201,16 @@ type Registries struct {
 
 // NewRegistries prepares registry access. It reads no network.
 func NewRegistries(o RegistryOptions) (*Registries, error) {
-	r := &Registries{insecure: append([]string(nil), o.Insecure...), plain: map[string]bool{}, repos: map[string]*Repository{}, retries: o.Retries}
+	r := &Registries{insecure: append([]string(nil), o.Insecure...), plain: map[string]bool{}, repos: map[string]*Repository{}, retries: o.Retries, hosts: o.Hosts}
+	hostCertDirs := map[string]string{}
+	for h, ho := range o.Hosts {
+		if ho.Insecure {
+			r.insecure = append(r.insecure, h)
+		}
+		if ho.CertDir != "" {
+			hostCertDirs[h] = ho.CertDir
+		}
+	}
 	if r.retries <= 0 {
 		r.retries = 5
 	}
@@ -204,7 +232,7 @@ func NewRegistries(o RegistryOptions) (*Registries, error) {
 	if certsDirs == nil {
 		certsDirs = defaultCertsDirs()
 	}
-	r.transport = &hostTransport{secure: secure, loose: loose, insecure: r.insecure, certDir: o.CertDir, certsDirs: certsDirs}
+	r.transport = &hostTransport{secure: secure, loose: loose, insecure: r.insecure, certDir: o.CertDir, certsDirs: certsDirs, hostCertDirs: hostCertDirs}
 	policy := &retry.GenericPolicy{
 		Retryable: retry.DefaultPredicate,
 		Backoff:   retry.DefaultBackoff,
@@ -236,6 +264,12 @@ func NewRegistries(o RegistryOptions) (*Registries, error) {
 // a client whose Credential knows its path, with a cache of its own: one
 // repository's credentials never answer for another's.
 func (r *Registries) clientFor(host, path string) *auth.Client {
+	if ho := r.hosts[host]; ho.Username != "" {
+		c := &auth.Client{Client: r.client.Client, Cache: auth.NewCache(),
+			Credential: auth.StaticCredential(connectHost(host), auth.Credential{Username: ho.Username, Password: ho.Password})}
+		c.SetUserAgent(r.userAgent)
+		return c
+	}
 	if r.files == nil {
 		return r.client
 	}

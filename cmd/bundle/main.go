@@ -127,9 +127,14 @@ func registryFlags() []cli.Flag {
 
 // registries opens the registries as --authfile, --cert-dir and --insecure-registry
 // say, when the library finds it needs them.
-func registries(c *cli.Context) func() (*oci.Registries, error) {
+func registries(c *cli.Context) func() (*oci.Registries, error) { return registriesWith(c, nil) }
+
+// registriesWith is registries with settings of single registries (an image
+// set file's) that win over the flags for those registries.
+func registriesWith(c *cli.Context, hosts map[string]oci.HostOptions) func() (*oci.Registries, error) {
 	return func() (*oci.Registries, error) {
-		return oci.NewRegistries(oci.RegistryOptions{AuthFile: c.String("authfile"), CertDir: c.String("cert-dir"), Insecure: c.StringSlice("insecure-registry"), UserAgent: "bundle/" + version})
+		return oci.NewRegistries(oci.RegistryOptions{AuthFile: c.String("authfile"), CertDir: c.String("cert-dir"), Insecure: c.StringSlice("insecure-registry"),
+			UserAgent: "bundle/" + version, Hosts: hosts})
 	}
 }
 

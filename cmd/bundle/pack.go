@@ -67,8 +67,12 @@ func packAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	var hosts map[string]oci.HostOptions
+	if set != nil {
+		hosts = set.HostOptions()
+	}
 	resolved, err := imageset.Resolve(c.Context, set, located, imageset.Options{
-		Registries: registries(c), NoReferrers: c.Bool("no-referrers"), UpdateURL: c.String("update-url"),
+		Registries: registriesWith(c, hosts), NoReferrers: c.Bool("no-referrers"), UpdateURL: c.String("update-url"),
 		KeepOriginalCatalogs: c.Bool("keep-original-catalogs"), Notice: notice(c)})
 	if errors.Is(err, errdef.ErrInvalidReference) {
 		return usageError{err} // a reference the registry client refuses: nothing was asked yet
