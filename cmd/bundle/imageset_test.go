@@ -168,3 +168,54 @@ mirror:
 		t.Errorf("inspect does not say why etcd travels:\n%s", text)
 	}
 }
+
+// TestImageSetErrors: bad image set input fails before anything is packed,
+// naming the file and line and what is wrong.
+func TestImageSetErrors(t *testing.T) {
+	w := newImageSetWorld(t)
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(body), 0o644)
+		return p
+	}
+	release := func(channel string) string {
+		return "apiVersion: mirror.openshift.io/v2alpha1\nkind: ImageSetConfiguration\nmirror:\n  platform:\n    channels:\n    - name: " + channel + "\n"
+	}
+	for _, tt := range []struct {
+		name   string
+		env    []string
+		args   []string
+		code   int
+		output []string
+	}{
+		{"unknown key", w.env(), []string{"--config", write("typo.yaml", release("stable-4.18") + "      minVersoin: 4.18.1\n")}, 2,
+			[]string{"typo.yaml:7", "minVersoin"}},
+		{"bad regular expression", w.env(), []string{"--config", write("re.yaml", "apiVersion: airgap-bundle.github.io/v1alpha1\nkind: ImageSet\nmirror:\n  registries:\n  - registry: "+w.host+"\n    tags: \"v(\"\n")}, 2,
+			[]string{"re.yaml:6", "tags"}},
+		{"unreachable update service", append(w.env(), "UPDATE_URL_OVERRIDE=http://127.0.0.1:1/graph"), []string{"--config", write("unreach.yaml", release("stable-4.18"))}, 1,
+			[]string{"unreach.yaml:6", "http://127.0.0.1:1/graph", "UPDATE_URL_OVERRIDE"}},
+		{"unknown channel", w.env(), []string{"--config", write("chan.yaml", release("fast-4.99"))}, 1,
+			[]string{"chan.yaml:6", "fast-4.99"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out := runCLI(t, tt.env, append([]string{"pack", "--unsigned", "--dry-run", "--insecure-registry", w.host}, tt.args...)...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d\n%s", code, tt.code, out)
+			}
+			for _, s := range tt.output {
+				if !strings.Contains(out, s) {
+					t.Errorf("output does not name %q:\n%s", s, out)
+				}
+			}
+		})
+	}
+	// A payload without image-references, in the graph: the error names it.
+	d := w.push.Push(t, "fake/release", testimages.NewImage("linux/amd64", nil, testimages.Files(map[string][]byte{"etc/x": []byte("x")})), "4.19.0")
+	fake := w.host + "/fake/release@" + d.Digest.String()
+	w.graph.Set("stable-4.19", "amd64", []string{"4.19.0"}, map[string]string{"4.19.0": fake}, nil)
+	code, out := runCLI(t, w.env(), "pack", "--unsigned", "--dry-run", "--insecure-registry", w.host, "--config", write("fake.yaml", release("stable-4.19")))
+	if code != 1 || !strings.Contains(out, "fake.yaml:6") || !strings.Contains(out, "image-references") || !strings.Contains(out, d.Digest.String()) {
+		t.Errorf("release without image-references: exit %d\n%s", code, out)
+	}
+}
