@@ -55,7 +55,9 @@
 //     not take part (OLM's channel head and chain ignore it); it is kept in
 //     the entries. Versions are semver (github.com/blang/semver/v4, a
 //     leading "v" tolerated), bounds inclusive; a bundle without a
-//     parsable version is never in range.
+//     parsable version is never in range, nor is a pre-release unless every
+//     bound given has a pre-release (the rule of Masterminds/semver
+//     constraints, which the filter library uses).
 //   - A range that leaves a channel empty drops the channel, unless it is
 //     the package's default channel (an error).
 //   - Bundles: the named bundles, in every kept channel listing them;

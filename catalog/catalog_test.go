@@ -185,6 +185,7 @@ func catalogImage(platform string, docker bool) testimages.Image {
 		"configs/bar/index.yaml":   []byte(barYAML),
 		"configs/baz/package.json": []byte(bazPackage),
 		"configs/baz/bundles.yml":  []byte(bazBundles),
+		"configs/extra.json":       []byte(`{"schema":"example.com/global","name":"g"} {"schema":"example.com/custom","package":"baz"}`),
 	})...)...)
 	return testimages.ConfiguredImage(testimages.ImageConfig{
 		Platform:   platform,
@@ -343,7 +344,9 @@ func TestFilter(t *testing.T) {
 			want: join([]string{"foo.v2.0.0", "foo.v2.1.0", "foo.v3.0.0-rc.1"}), channel: map[string][]string{"foo": {"candidate", "fast", "stable"}}},
 		{name: "package full", f: Filter{Full: true, Packages: []pf{{Name: "foo"}, {Name: "baz"}}}, want: join(fooAll, []string{"baz.v1.0.0"})},
 		{name: "package minVersion", f: Filter{Packages: []pf{{Name: "foo", MinVersion: "1.2.0"}}},
-			want: join([]string{"foo.v1.2.0", "foo.v1.3.0", "foo.v2.0.0", "foo.v2.1.0", "foo.v3.0.0-rc.1"})},
+			want: join([]string{"foo.v1.2.0", "foo.v1.3.0", "foo.v2.0.0", "foo.v2.1.0"})},
+		{name: "pre-release minVersion", f: Filter{Packages: []pf{{Name: "foo", MinVersion: "3.0.0-rc.0", DefaultChannel: "candidate"}}},
+			want: []string{"foo.v3.0.0-rc.1"}, channel: map[string][]string{"foo": {"candidate"}}},
 		{name: "package maxVersion drops emptied channels", f: Filter{Packages: []pf{{Name: "foo", MaxVersion: "1.1.0"}}},
 			want: join([]string{"foo.v1.0.0", "foo.v1.1.0"}), channel: map[string][]string{"foo": {"stable"}}},
 		{name: "package min and max", f: Filter{Packages: []pf{{Name: "foo", MinVersion: "1.1.0", MaxVersion: "1.3.0"}}},
@@ -546,7 +549,7 @@ func testBuild(t *testing.T, docker bool) {
 		}
 		return nil
 	})
-	if want := []string{"configs/bar/catalog.json", "configs/foo/catalog.json"}; !reflect.DeepEqual(files, want) {
+	if want := []string{"configs/_global/catalog.json", "configs/bar/catalog.json", "configs/foo/catalog.json"}; !reflect.DeepEqual(files, want) {
 		t.Errorf("configs in the rootfs: %v, want %v", files, want)
 	}
 	if _, err := os.Stat(filepath.Join(rootfs, "tmp/cache")); !os.IsNotExist(err) {
@@ -563,6 +566,9 @@ func testBuild(t *testing.T, docker bool) {
 	// package, channels fast and stable, 3 bundles.
 	if len(lines) != 6 || !strings.Contains(lines[0], icon) || !strings.Contains(lines[0], `"defaultChannel":"fast"`) || !strings.Contains(lines[1], `"name":"fast"`) {
 		t.Errorf("configs/foo/catalog.json:\n%s", fooJSON)
+	}
+	if g, _ := os.ReadFile(filepath.Join(rootfs, "configs/_global/catalog.json")); string(g) != `{"schema":"example.com/global","name":"g"}`+"\n" {
+		t.Errorf("configs/_global/catalog.json: %q", g)
 	}
 	barJSON, _ := os.ReadFile(filepath.Join(rootfs, "configs/bar/catalog.json"))
 	for _, w := range []string{"example.com/custom", `"olm.deprecations"`, "alpha is deprecated"} {
@@ -615,5 +621,18 @@ func TestBuildIndex(t *testing.T) {
 		if got := allBundles(all); !reflect.DeepEqual(got, []string{"baz.v1.0.0"}) {
 			t.Errorf("platform %d: %v", i, got)
 		}
+	}
+}
+
+func TestListNames(t *testing.T) {
+	var names []string
+	for i := 0; i < 25; i++ {
+		names = append(names, string(rune('a'+i)))
+	}
+	if got := listNames(names); got != "a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t and 5 more" {
+		t.Errorf("listNames: %q", got)
+	}
+	if got := listNames(nil); got != "none" {
+		t.Errorf("listNames(nil): %q", got)
 	}
 }

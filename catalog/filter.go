@@ -105,6 +105,11 @@ func (r *versionRange) contains(v string) bool {
 	if err != nil {
 		return false
 	}
+	// As Masterminds/semver constraints (which oc-mirror uses): a
+	// pre-release is in range only when every bound has a pre-release.
+	if len(sv.Pre) > 0 && ((r.min != nil && len(r.min.Pre) == 0) || (r.max != nil && len(r.max.Pre) == 0)) {
+		return false
+	}
 	if r.min != nil && sv.LT(*r.min) {
 		return false
 	}
