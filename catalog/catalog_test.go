@@ -2,13 +2,17 @@ package catalog
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/registry/remote/auth"
@@ -504,6 +508,12 @@ func testBuild(t *testing.T, docker bool) {
 	if err := b2.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := b2.Fetch(ctx, b2.Layers[0]); err == nil {
+		t.Error("a closed filtered image still serves its layer")
+	}
+	if left, _ := filepath.Glob(filepath.Join(tmp, "*")); len(left) != 1 {
+		t.Errorf("temporary files left: %v (want only the first build's layer)", left)
+	}
 	if b1.Root.MediaType != desc.MediaType || len(b1.Layers) != 1 {
 		t.Errorf("root %+v, layers %v", b1.Root, b1.Layers)
 	}
@@ -634,5 +644,120 @@ func TestListNames(t *testing.T) {
 	}
 	if got := listNames(nil); got != "none" {
 		t.Errorf("listNames(nil): %q", got)
+	}
+}
+
+func TestSelectionImages(t *testing.T) {
+	e := newEnv(t)
+	desc := e.push.Push(t, "catalog", catalogImage("linux/amd64", false))
+	c, err := Read(context.Background(), e.repo(t, "catalog"), desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Filter(Filter{Packages: []PackageFilter{{Name: "foo", Channels: []ChannelFilter{{Name: "stable"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, im := range s.Images() {
+		got = append(got, im.Image+" "+im.Name+" <- "+im.Bundle.Describe())
+	}
+	want := []string{
+		"quay.io/foo/bundle@sha256:" + strings.Repeat("2", 64) + "  <- catalog package foo, channel stable, bundle foo.v2.0.0",
+		"quay.io/foo/operator:2.0.0 operator <- catalog package foo, channel stable, bundle foo.v2.0.0",
+		"quay.io/foo/proxy:2.0.0 proxy <- catalog package foo, channel stable, bundle foo.v2.0.0",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("images:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestReadMemory reads a catalog whose bundles carry large properties and
+// descriptions (as real CSVs do) and checks that the catalog kept in
+// memory is a small fraction of the configs.
+func TestReadMemory(t *testing.T) {
+	e := newEnv(t)
+	const bundles, blob = 300, 100 << 10
+	docs := []map[string]any{testimages.FBCPackage("big", "stable")}
+	docs[0]["description"] = strings.Repeat("d", blob)
+	var entries []E
+	for i := 0; i < bundles; i++ {
+		name := fmt.Sprintf("big.v1.0.%d", i)
+		en := E{Name: name}
+		if i > 0 {
+			en.Replaces = fmt.Sprintf("big.v1.0.%d", i-1)
+		}
+		entries = append(entries, en)
+		b := testimages.FBCBundle("big", name, fmt.Sprintf("1.0.%d", i), "quay.io/big/bundle:"+name)
+		b["properties"] = append(b["properties"].([]any), map[string]any{"type": "olm.bundle.object", "value": map[string]string{"data": strings.Repeat("A", blob)}})
+		docs = append(docs, b)
+	}
+	docs = append(docs, testimages.FBCChannel("big", "stable", entries...))
+	configs := testimages.JSONStream(docs...)
+	im := testimages.NewImage("linux/amd64", nil, testimages.Files(map[string][]byte{"configs/big/catalog.json": configs}))
+	desc := e.push.Push(t, "big", im)
+	repo := e.repo(t, "big")
+	configs, im = nil, testimages.Image{}
+
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	// Sample the heap while reading: the peak must stay far below the
+	// configs' size too (one document at a time).
+	done := make(chan struct{})
+	peak := make(chan uint64)
+	go func() {
+		var max uint64
+		var m runtime.MemStats
+		for {
+			select {
+			case <-done:
+				peak <- max
+				return
+			case <-time.After(2 * time.Millisecond):
+				runtime.ReadMemStats(&m)
+				if m.HeapAlloc > max {
+					max = m.HeapAlloc
+				}
+			}
+		}
+	}()
+	c, err := Read(context.Background(), repo, desc)
+	close(done)
+	peakAlloc := int64(<-peak) - int64(before.HeapAlloc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	kept := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	total := int64(bundles+1) * blob
+	t.Logf("configs of %d MiB, catalog keeps %d KiB, peak heap growth while reading %d KiB", total>>20, kept>>10, peakAlloc>>10)
+	if peakAlloc > total/3 {
+		t.Errorf("reading %d bytes of configs took %d bytes of heap at its peak", total, peakAlloc)
+	}
+	if kept > total/20 {
+		t.Errorf("the catalog keeps %d bytes for %d bytes of configs", kept, total)
+	}
+	if len(c.Package("big").Bundles) != bundles {
+		t.Fatalf("%d bundles", len(c.Package("big").Bundles))
+	}
+	runtime.KeepAlive(c)
+}
+
+func TestCacheDirOf(t *testing.T) {
+	for _, tc := range []struct {
+		entrypoint, cmd []string
+		want            string
+	}{
+		{nil, nil, "/tmp/cache"},
+		{[]string{"/bin/opm"}, []string{"serve", "/configs", "--cache-dir=/tmp/cache"}, "/tmp/cache"},
+		{[]string{"/bin/opm", "serve", "/configs", "--cache-dir", "/var/cache/opm"}, nil, "/var/cache/opm"},
+		{[]string{"/bin/opm"}, []string{"serve", "/configs"}, "/tmp/cache"},
+	} {
+		cfg, _ := json.Marshal(ocispec.Image{Config: ocispec.ImageConfig{Entrypoint: tc.entrypoint, Cmd: tc.cmd}})
+		if got, err := cacheDirOf(cfg); err != nil || got != tc.want {
+			t.Errorf("%v %v: %q, %v; want %q", tc.entrypoint, tc.cmd, got, err, tc.want)
+		}
 	}
 }

@@ -500,3 +500,33 @@ func (g *graph) inRange(r *versionRange, bundles map[string]*Bundle) map[string]
 	}
 	return keep
 }
+
+// SelectedImage is an image the selection needs, with the bundle that
+// needs it.
+type SelectedImage struct {
+	// Image is the pull spec, as the catalog gives it.
+	Image string
+	// Name is the related image's name; "" for the bundle image itself.
+	Name string
+	// Bundle is the selected bundle (package, channels, bundle name).
+	Bundle *Selected
+}
+
+// Images lists the images of the selected bundles: each bundle image then
+// its related images, in the order of Bundles. An image several bundles
+// need is listed once per bundle.
+func (s *Selection) Images() []SelectedImage {
+	var out []SelectedImage
+	for i := range s.Bundles {
+		b := &s.Bundles[i]
+		if b.Image != "" {
+			out = append(out, SelectedImage{Image: b.Image, Bundle: b})
+		}
+		for _, r := range b.RelatedImages {
+			if r.Image != "" {
+				out = append(out, SelectedImage{Image: r.Image, Name: r.Name, Bundle: b})
+			}
+		}
+	}
+	return out
+}
