@@ -300,9 +300,9 @@ func setField(doc []byte, field, value string, change bool) ([]byte, error) {
 	if err := json.Unmarshal(doc, &obj); err != nil {
 		return nil, err
 	}
-	v, _ := json.Marshal(value)
+	v, _ := marshal(value)
 	obj[field] = v
-	return json.Marshal(obj)
+	return marshal(obj)
 }
 
 // filterEntries keeps the "entries" of a JSON object that keep accepts.
@@ -327,12 +327,12 @@ func filterEntries(doc []byte, keep func(json.RawMessage) (bool, error)) ([]byte
 			kept = append(kept, e)
 		}
 	}
-	v, err := json.Marshal(kept)
+	v, err := marshal(kept)
 	if err != nil {
 		return nil, err
 	}
 	obj["entries"] = v
-	return json.Marshal(obj)
+	return marshal(obj)
 }
 
 func isEmptyEntries(doc []byte) bool {

@@ -242,7 +242,7 @@ func read(ctx context.Context, f oci.Fetcher, desc ocispec.Descriptor) (*Catalog
 		},
 		Whiteout: func(layer int, removed string, opaque bool) error {
 			for p, fi := range files {
-				if fi.layer < layer && under(p, removed) && (!opaque || p != removed) {
+				if fi.layer < layer && under(p, removed) {
 					delete(files, p)
 				}
 			}
@@ -397,5 +397,3 @@ func listNames(names []string) string {
 	}
 	return fmt.Sprintf("%s and %d more", strings.Join(names[:max], ", "), len(names)-max)
 }
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

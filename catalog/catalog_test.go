@@ -537,7 +537,7 @@ func testBuild(t *testing.T, docker bool) {
 	if p := c2.Package("bar"); p.DefaultChannel != "alpha" || !reflect.DeepEqual(p.ChannelNames(), []string{"alpha"}) || len(p.Channels["alpha"].Entries) != 1 {
 		t.Errorf("filtered bar: %+v %+v", p, p.Channels["alpha"])
 	}
-	if p := c2.Package("foo"); p.Channels["fast"].Entries[0].Replaces != "foo.v1.3.0" {
+	if p := c2.Package("foo"); p.Channels["fast"].Entries[0].Replaces != "foo.v1.3.0" || p.Channels["fast"].Entries[1].SkipRange != "<2.1.0" {
 		t.Errorf("fast entries lost their fields: %+v", p.Channels["fast"].Entries)
 	}
 
@@ -759,5 +759,40 @@ func TestCacheDirOf(t *testing.T) {
 		if got, err := cacheDirOf(cfg); err != nil || got != tc.want {
 			t.Errorf("%v %v: %q, %v; want %q", tc.entrypoint, tc.cmd, got, err, tc.want)
 		}
+	}
+}
+
+func TestGraph(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		entries []Entry
+		head    string
+		err     string
+	}{
+		{"single", []Entry{{Name: "a", Replaces: "gone", Skips: []string{"gone2"}}}, "a", ""},
+		{"chain with skips", []Entry{{Name: "a"}, {Name: "b", Replaces: "a"}, {Name: "c", Replaces: "a", Skips: []string{"b"}}}, "c", ""},
+		{"replaces and skips the same", []Entry{{Name: "a"}, {Name: "b", Replaces: "a", Skips: []string{"a"}}}, "b", ""},
+		{"several heads", []Entry{{Name: "a"}, {Name: "b", Replaces: "a"}, {Name: "c", Replaces: "a"}}, "", "several channel heads: b, c"},
+		{"cycle", []Entry{{Name: "a", Replaces: "b"}, {Name: "b", Replaces: "a"}}, "", "no channel head"},
+		{"cycle below the head", []Entry{{Name: "h", Replaces: "a"}, {Name: "a", Replaces: "b"}, {Name: "b", Skips: []string{"a"}}}, "", "cycle through a, b"},
+		{"stranded", []Entry{{Name: "a"}, {Name: "b", Replaces: "a"}, {Name: "c", Replaces: "b", Skips: []string{"x"}}, {Name: "x", Skips: []string{"y"}}, {Name: "y"}}, "", "entries y are neither on the replaces chain"},
+		{"duplicate", []Entry{{Name: "a"}, {Name: "a"}}, "", `entry "a" listed twice`},
+		{"replaces itself", []Entry{{Name: "a", Replaces: "a"}}, "", "replaces itself"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g, err := newGraph(tc.entries)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g.head.Name != tc.head {
+				t.Errorf("head %s, want %s", g.head.Name, tc.head)
+			}
+		})
 	}
 }

@@ -99,8 +99,8 @@ func parseJSON(r io.Reader, fn func(document) error) error {
 			}
 			return fmt.Errorf("document %d at byte offset %d: %w", i, start, err)
 		}
-		where := fmt.Sprintf("byte offset %d", start+int64(leadingSpace(raw)))
 		raw = bytes.TrimSpace(raw)
+		where := fmt.Sprintf("byte offset %d", dec.InputOffset()-int64(len(raw)))
 		if len(raw) == 0 || raw[0] != '{' {
 			return fmt.Errorf("document %d at %s: not a JSON object", i, where)
 		}
@@ -108,10 +108,6 @@ func parseJSON(r io.Reader, fn func(document) error) error {
 			return err
 		}
 	}
-}
-
-func leadingSpace(b []byte) int {
-	return len(b) - len(bytes.TrimLeft(b, " \t\r\n"))
 }
 
 // limitedReader fails reads past n (an absolute offset) so that one huge
@@ -169,7 +165,7 @@ func parseYAML(r io.Reader, fn func(document) error) error {
 		if _, ok := v.(map[string]any); !ok {
 			return fmt.Errorf("document %d at %s: not a mapping with string keys", i, where)
 		}
-		b, err := json.Marshal(v)
+		b, err := marshal(v)
 		if err != nil {
 			return fmt.Errorf("document %d at %s: cannot be represented as JSON: %v", i, where, err)
 		}
@@ -263,4 +259,16 @@ func (m *meta) version() (string, error) {
 		return pp.Version, nil
 	}
 	return "", nil
+}
+
+// marshal is json.Marshal without HTML escaping, so that documents keep
+// "<" and ">" (skipRange) as they are written.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -202,7 +203,7 @@ func readImage(ctx context.Context, f oci.Fetcher, desc ocispec.Descriptor) (*im
 		return nil, err
 	}
 	var m ocispec.Manifest
-	if err := jsonUnmarshal(raw, &m); err != nil {
+	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
 	}
 	if m.Config.Digest == "" {
@@ -230,7 +231,7 @@ func firstImage(ctx context.Context, f oci.Fetcher, desc ocispec.Descriptor) (oc
 		return ocispec.Descriptor{}, err
 	}
 	var idx ocispec.Index
-	if err := jsonUnmarshal(raw, &idx); err != nil {
+	if err := json.Unmarshal(raw, &idx); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("index %s: %w", desc.Digest, err)
 	}
 	for _, c := range idx.Manifests {
