@@ -518,6 +518,18 @@ func testBuild(t *testing.T, docker bool) {
 		t.Errorf("root %+v, layers %v", b1.Root, b1.Layers)
 	}
 
+	// The config is the original's with one more layer and history entry.
+	var oldCfg, newCfg ocispec.Image
+	json.Unmarshal(im.Config.Data, &oldCfg)
+	var man ocispec.Manifest
+	json.NewDecoder(readAll(t, b1, b1.Root)).Decode(&man)
+	json.NewDecoder(readAll(t, b1, man.Config)).Decode(&newCfg)
+	if len(newCfg.RootFS.DiffIDs) != len(oldCfg.RootFS.DiffIDs)+1 || len(newCfg.History) != len(oldCfg.History)+1 ||
+		newCfg.History[len(newCfg.History)-1].Created != nil || !reflect.DeepEqual(newCfg.Config, oldCfg.Config) ||
+		len(man.Layers) != len(im.Layers)+1 || man.Layers[len(man.Layers)-1].Digest != b1.Layers[0].Digest || man.Config.MediaType != im.Config.Desc.MediaType {
+		t.Errorf("new manifest %+v\nnew config %+v\nold config %+v", man, newCfg, oldCfg)
+	}
+
 	// Read back through Built (new blobs from it, the original layers from
 	// the registry).
 	c2, err := Read(ctx, b1, b1.Root)
@@ -592,9 +604,17 @@ func testBuild(t *testing.T, docker bool) {
 }
 
 func TestBuildIndex(t *testing.T) {
+	t.Run("oci", func(t *testing.T) { testBuildIndex(t, false) })
+	t.Run("docker", func(t *testing.T) { testBuildIndex(t, true) })
+}
+
+func testBuildIndex(t *testing.T, docker bool) {
 	e := newEnv(t)
 	ctx := context.Background()
 	idx, ims := testimages.Index(catalogImage("linux/amd64", false), catalogImage("linux/arm64", false))
+	if docker {
+		idx, ims = testimages.DockerIndex(catalogImage("linux/amd64", true), catalogImage("linux/arm64", true))
+	}
 	desc := e.push.PushIndex(t, "multi", idx, ims)
 	c, err := Read(ctx, e.repo(t, "multi"), desc)
 	if err != nil {
@@ -609,7 +629,7 @@ func TestBuildIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if b.Root.MediaType != ocispec.MediaTypeImageIndex || len(b.Manifests) != 2 || len(b.Layers) != 1 {
+	if b.Root.MediaType != desc.MediaType || len(b.Manifests) != 2 || len(b.Layers) != 1 {
 		t.Fatalf("root %+v, %d manifests, %d layers", b.Root, len(b.Manifests), len(b.Layers))
 	}
 	e.pushBuilt(t, "multi", b, "filtered")
