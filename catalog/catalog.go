@@ -10,7 +10,8 @@
 // documents of the files under the directory named by the config label
 // operators.operatorframework.io.index.configs.v1 (default /configs):
 // *.json files are JSON streams, *.yaml and *.yml files YAML documents;
-// other files and hidden files are ignored. When given an index, Read reads
+// other files and hidden files are ignored, and a link (hard or symbolic)
+// named as a JSON or YAML file is an error. When given an index, Read reads
 // its first image manifest (entries of platform "unknown", attestations,
 // are skipped): catalogs carry the same configs on every platform.
 //

@@ -1,6 +1,8 @@
 package catalog
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -814,5 +816,21 @@ func TestGraph(t *testing.T) {
 				t.Errorf("head %s, want %s", g.head.Name, tc.head)
 			}
 		})
+	}
+}
+
+func TestReadLinkRefused(t *testing.T) {
+	e := newEnv(t)
+	var raw bytes.Buffer
+	tw := tar.NewWriter(&raw)
+	tw.WriteHeader(&tar.Header{Name: "configs/baz/", Typeflag: tar.TypeDir, Mode: 0o755})
+	tw.WriteHeader(&tar.Header{Name: "configs/baz/catalog.json", Typeflag: tar.TypeSymlink, Linkname: "/elsewhere/catalog.json"})
+	tw.Close()
+	layer := testimages.NewBlob(ocispec.MediaTypeImageLayer, raw.Bytes())
+	layer.DiffID = layer.Desc.Digest
+	desc := e.push.Push(t, "link", testimages.NewImage("linux/amd64", nil, layer))
+	_, err := Read(context.Background(), e.repo(t, "link"), desc)
+	if err == nil || !strings.Contains(err.Error(), "configs/baz/catalog.json is a link to /elsewhere/catalog.json") {
+		t.Fatalf("error %v", err)
 	}
 }

@@ -129,6 +129,12 @@ func walkLayer(ctx context.Context, f oci.Fetcher, i int, l ocispec.Descriptor, 
 			if ev.Dir != nil {
 				ev.Dir(i, p)
 			}
+		case tar.TypeLink, tar.TypeSymlink:
+			// A link to a catalog file would need its target's content in
+			// both passes; catalogs are not built with them.
+			if ev.File != nil && fileFormat(p) != "" {
+				return fmt.Errorf("file %s is a link to %s: links in the configs directory are not supported", p, h.Linkname)
+			}
 		case tar.TypeReg:
 			if ev.File != nil {
 				if err := ev.File(layerFile{Layer: i, Path: p, R: tr}); err != nil {
