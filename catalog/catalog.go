@@ -18,8 +18,9 @@
 // Memory: the Catalog keeps only metadata (packages, channels and their
 // entries, bundle names, versions, images and related images) and, for
 // each file, the layer it comes from. Icons, descriptions and bundle
-// properties are skipped by the decoder, one document at a time (a
-// document is bounded to 64 MiB). Selection.Build streams the layers again
+// properties are skipped by the decoder, one document at a time (a JSON
+// document is bounded to 64 MiB, and so is a YAML file: YAML catalogs are
+// the small hand-written kind). Selection.Build streams the layers again
 // and keeps the documents that survive the filter, spooled to a temporary
 // file, not memory.
 //
@@ -67,12 +68,17 @@
 //   - DefaultChannel overrides the package's default channel; it must be a
 //     kept channel. Without it, the original default channel must be kept.
 //
+// The head of a channel is the entry that no other entry of the channel
+// replaces or skips; a channel with several heads is an error naming them.
+//
 // The filtered catalog stays valid for OLM: every kept channel is checked
 // as operator-registry does (one head, no cycle, every entry on the
 // replaces chain from the head or skipped by a member of it). Entries keep
 // their replaces, skips and skipRange even when they name removed
 // bundles: OLM tolerates those (the chain ends there), as the filter
-// library does.
+// library does. olm.deprecations documents lose their entries for
+// dropped bundles and channels (and go when none is left); documents of
+// other schemas are kept when they belong to a kept package or to none.
 //
 // # Filtered images
 //
@@ -84,8 +90,15 @@
 // configs/_global/catalog.json) and a whiteout of the pre-built cache
 // directory (the --cache-dir of the config's Entrypoint/Cmd, default
 // /tmp/cache), so that opm rebuilds it on start. The result is
-// byte-reproducible. An index gives one filtered image per platform and a
-// new index. See Built.
+// byte-reproducible (fixed times and owners, sorted members, gzip without
+// header time or name, no wall-clock time in the config; the compressed
+// bytes depend on the Go release's compress/gzip). The config is the
+// original's with the new diffID and one history entry; the manifest keeps
+// the original's media type (OCI or Docker) and its fields. An index
+// (OCI or Docker list) gives one filtered image per platform and a new
+// index of the same media type; its entries of platform "unknown"
+// (attestations of the original images) are dropped. The filtered configs
+// come from the image Read read, for every platform. See Built.
 package catalog
 
 import (
