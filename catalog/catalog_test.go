@@ -834,3 +834,69 @@ func TestReadLinkRefused(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+// TestInRange checks the range walk on the cases the filter library
+// oc-mirror uses documents for its own (rewritten here: bounds are
+// inclusive, "<2.0.0" becomes a maximum of 1.9.9).
+func TestInRange(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		entries  []Entry
+		versions map[string]string // bundle -> version ("" unversioned)
+		min, max string
+		want     []string
+	}{
+		{"single entry", []Entry{{Name: "a"}}, map[string]string{"a": "1.0.0"}, "1.0.0", "1.9.9", []string{"a"}},
+		{"single entry out of range", []Entry{{Name: "a"}}, map[string]string{"a": "2.0.0"}, "1.0.0", "1.9.9", nil},
+		{"head but not tail",
+			[]Entry{{Name: "v1.1", Replaces: "v1.0"}, {Name: "v1.0", Replaces: "v0.1"}, {Name: "v0.1"}},
+			map[string]string{"v1.1": "1.1.0", "v1.0": "1.0.0", "v0.1": "0.1.0"}, "1.0.0", "1.9.9", []string{"v1.0", "v1.1"}},
+		{"tail but not head",
+			[]Entry{{Name: "v2.0", Replaces: "v1.1"}, {Name: "v1.1", Replaces: "v1.0"}, {Name: "v1.0"}},
+			map[string]string{"v2.0": "2.0.0", "v1.1": "1.1.0", "v1.0": "1.0.0"}, "1.0.0", "1.9.9", []string{"v1.0", "v1.1"}},
+		{"neither head nor tail",
+			[]Entry{{Name: "v2.0", Replaces: "v1.1"}, {Name: "v1.1", Replaces: "v1.0"}, {Name: "v1.0", Replaces: "v0.1"}, {Name: "v0.1"}},
+			map[string]string{"v2.0": "2.0.0", "v1.1": "1.1.0", "v1.0": "1.0.0", "v0.1": "0.1.0"}, "1.0.0", "1.9.9", []string{"v1.0", "v1.1"}},
+		{"head out of range, its skip in range",
+			[]Entry{{Name: "v2.0", Skips: []string{"v1.0"}}, {Name: "v1.0"}},
+			map[string]string{"v2.0": "2.0.0", "v1.0": "1.0.0"}, "1.0.0", "1.9.9", []string{"v1.0", "v2.0"}},
+		{"head outside the range kept",
+			[]Entry{{Name: "v2.0", Replaces: "v1.1.1", Skips: []string{"v1.1.0"}}, {Name: "v1.1.1"}, {Name: "v1.1.0"}},
+			map[string]string{"v2.0": "2.0.0", "v1.1.1": "1.1.1", "v1.1.0": "1.1.0"}, "1.0.0", "1.9.9", []string{"v1.1.0", "v1.1.1", "v2.0"}},
+		{"intermediate outside the range kept",
+			[]Entry{{Name: "v1.1", Replaces: "v2.0"}, {Name: "v2.0", Replaces: "v1.0"}, {Name: "v1.0", Replaces: "v0.1"}, {Name: "v0.1"}},
+			map[string]string{"v2.0": "2.0.0", "v1.1": "1.1.0", "v1.0": "1.0.0", "v0.1": "0.1.0"}, "1.0.0", "1.9.9", []string{"v1.0", "v1.1", "v2.0"}},
+		{"unversioned head kept",
+			[]Entry{{Name: "v2.0", Replaces: "v1.1.1", Skips: []string{"v1.1.0"}}, {Name: "v1.1.1"}, {Name: "v1.1.0"}},
+			map[string]string{"v2.0": "", "v1.1.1": "1.1.1", "v1.1.0": "1.1.0"}, "1.0.0", "1.9.9", []string{"v1.1.0", "v1.1.1", "v2.0"}},
+		{"minimal set",
+			[]Entry{{Name: "v1.1.3", Replaces: "v1.1.2", Skips: []string{"v1.1.0"}}, {Name: "v1.1.2", Replaces: "v1.1.1", Skips: []string{"v1.1.0"}}, {Name: "v1.1.1", Skips: []string{"v1.1.0"}}, {Name: "v1.1.0"}},
+			map[string]string{"v1.1.3": "1.1.3", "v1.1.2": "1.1.2", "v1.1.1": "1.1.1", "v1.1.0": "1.1.0"}, "1.1.0", "1.1.1", []string{"v1.1.0", "v1.1.1"}},
+		{"unversioned intermediate kept",
+			[]Entry{{Name: "v1.1", Replaces: "v2.0"}, {Name: "v2.0", Replaces: "v1.0"}, {Name: "v1.0", Replaces: "v0.1"}, {Name: "v0.1"}},
+			map[string]string{"v2.0": "", "v1.1": "1.1.0", "v1.0": "1.0.0", "v0.1": "0.1.0"}, "1.0.0", "1.9.9", []string{"v1.0", "v1.1", "v2.0"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g, err := newGraph(tc.entries)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := parseRange(tc.min, tc.max)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bundles := map[string]*Bundle{}
+			for n, v := range tc.versions {
+				bundles[n] = &Bundle{Name: n, Version: v}
+			}
+			var got []string
+			for n := range g.inRange(r, bundles) {
+				got = append(got, n)
+			}
+			sort.Strings(got)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("kept %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
