@@ -66,6 +66,8 @@ type Built struct {
 	configs []ocispec.Descriptor
 }
 
+var _ oci.Fetcher = (*Built)(nil)
+
 type fileRange struct{ off, size int64 }
 
 // Fetch implements oci.Fetcher.
