@@ -730,6 +730,56 @@ func TestReadMemory(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	// Sample the heap while reading: the peak must stay far below the
 	// configs' size too (one document at a time).
+	var c *Catalog
+	var err error
+	peakAlloc := peakHeap(before.HeapAlloc, func() { c, err = Read(context.Background(), repo, desc) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	kept := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	total := int64(bundles+1) * blob
+	t.Logf("configs of %d MiB, catalog keeps %d KiB, peak heap growth while reading %d KiB", total>>20, kept>>10, peakAlloc>>10)
+	if peakAlloc > total/3 {
+		t.Errorf("reading %d bytes of configs took %d bytes of heap at its peak", total, peakAlloc)
+	}
+	if kept > total/20 {
+		t.Errorf("the catalog keeps %d bytes for %d bytes of configs", kept, total)
+	}
+	if len(c.Package("big").Bundles) != bundles {
+		t.Fatalf("%d bundles", len(c.Package("big").Bundles))
+	}
+
+	// Building the full catalog spools documents to disk, not memory.
+	s, err := c.Filter(Filter{Full: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	var b *Built
+	peakAlloc = peakHeap(before.HeapAlloc, func() { b, err = s.Build(context.Background(), BuildOptions{TempDir: t.TempDir()}) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	t.Logf("build: peak heap growth %d KiB", peakAlloc>>10)
+	if peakAlloc > total/3 {
+		t.Errorf("building from %d bytes of configs took %d bytes of heap at its peak", total, peakAlloc)
+	}
+	c2, err := Read(context.Background(), b, b.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c2.Package("big").Bundles) != bundles {
+		t.Fatalf("filtered: %d bundles", len(c2.Package("big").Bundles))
+	}
+}
+
+// peakHeap runs f while sampling the heap, and returns the highest
+// HeapAlloc seen above base.
+func peakHeap(base uint64, f func()) int64 {
 	done := make(chan struct{})
 	peak := make(chan uint64)
 	go func() {
@@ -748,27 +798,9 @@ func TestReadMemory(t *testing.T) {
 			}
 		}
 	}()
-	c, err := Read(context.Background(), repo, desc)
+	f()
 	close(done)
-	peakAlloc := int64(<-peak) - int64(before.HeapAlloc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	kept := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-	total := int64(bundles+1) * blob
-	t.Logf("configs of %d MiB, catalog keeps %d KiB, peak heap growth while reading %d KiB", total>>20, kept>>10, peakAlloc>>10)
-	if peakAlloc > total/3 {
-		t.Errorf("reading %d bytes of configs took %d bytes of heap at its peak", total, peakAlloc)
-	}
-	if kept > total/20 {
-		t.Errorf("the catalog keeps %d bytes for %d bytes of configs", kept, total)
-	}
-	if len(c.Package("big").Bundles) != bundles {
-		t.Fatalf("%d bundles", len(c.Package("big").Bundles))
-	}
-	runtime.KeepAlive(c)
+	return int64(<-peak) - int64(base)
 }
 
 func TestCacheDirOf(t *testing.T) {
