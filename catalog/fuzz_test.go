@@ -9,7 +9,10 @@ import (
 // FuzzParseDocuments feeds untrusted files to the FBC document parser and
 // to what Read and Build do with each document: nothing may panic, every
 // document handed on must be a JSON object, and the rewrite of a kept
-// document must be valid JSON.
+// document must be valid JSON. Run it with a short minimization time (the
+// default, 60 s per new input, stalls short runs):
+//
+//	go test -run XXX -fuzz FuzzParseDocuments -fuzztime 60s -fuzzminimizetime 2s ./catalog/
 func FuzzParseDocuments(f *testing.F) {
 	f.Add([]byte(bazPackage), false)
 	f.Add([]byte(bazBundles), true)
