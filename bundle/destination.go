@@ -145,11 +145,12 @@ type UnpackedImage struct {
 	SelectedBy []format.Selection
 }
 
-// Catalog is the catalog reference an image is an operator catalog of
-// (filtered or kept as it was), "" when it is none.
+// Catalog is the catalog reference an image is the filtered operator
+// catalog of, "" when it is none (an original catalog kept beside its
+// filtered image is none: OperatorHub is to offer what was carried).
 func (im UnpackedImage) Catalog() string {
 	for _, s := range im.SelectedBy {
-		if s.By == format.SelectedByCatalog {
+		if s.By == format.SelectedByCatalog && s.Filtered {
 			return s.Catalog
 		}
 	}

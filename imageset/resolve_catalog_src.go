@@ -20,7 +20,6 @@ import (
 type builtCatalog struct {
 	fetcher oci.Fetcher
 	root    ocispec.Descriptor
-	closer  io.Closer
 	name    mirror.Name
 	sel     format.Selection
 }
@@ -54,5 +53,3 @@ func (s *builtCatalog) Referrers(context.Context, digest.Digest) ([]ocispec.Desc
 func (s *builtCatalog) Remote() bool { return true }
 
 func (s *builtCatalog) Selections() []format.Selection { return []format.Selection{s.sel} }
-
-func (s *builtCatalog) Close() error { return s.closer.Close() }
