@@ -189,7 +189,7 @@ func TestImageSetErrors(t *testing.T) {
 		code   int
 		output []string
 	}{
-		{"unknown key", w.env(), []string{"--config", write("typo.yaml", release("stable-4.18") + "      minVersoin: 4.18.1\n")}, 2,
+		{"unknown key", w.env(), []string{"--config", write("typo.yaml", release("stable-4.18")+"      minVersoin: 4.18.1\n")}, 2,
 			[]string{"typo.yaml:7", "minVersoin"}},
 		{"bad regular expression", w.env(), []string{"--config", write("re.yaml", "apiVersion: airgap-bundle.github.io/v1alpha1\nkind: ImageSet\nmirror:\n  registries:\n  - registry: "+w.host+"\n    tags: \"v(\"\n")}, 2,
 			[]string{"re.yaml:6", "tags"}},
