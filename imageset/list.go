@@ -12,7 +12,8 @@ import (
 )
 
 // Located is a source named directly (on the command line, or on a line
-// of an image list) and why it travels.
+// of an image list) and why it travels: a Selection without By records
+// nothing, as for sources named on the command line.
 type Located struct {
 	Location  location.Location
 	Selection format.Selection

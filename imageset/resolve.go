@@ -179,7 +179,9 @@ func (r *resolver) located(l Located) error {
 			return err
 		}
 		ls := src.(*bundle.LayoutSource)
-		ls.Selected = []format.Selection{l.Selection}
+		if l.Selection.By != "" {
+			ls.Selected = []format.Selection{l.Selection}
+		}
 		r.out.Sources = append(r.out.Sources, ls)
 	case l.Location.Scope != location.One:
 		return r.scope(l)
@@ -204,7 +206,9 @@ func (r *resolver) add(n mirror.Name, sel format.Selection) {
 		r.want[ref] = w
 		r.order = append(r.order, ref)
 	}
-	w.sels = append(w.sels, sel)
+	if sel.By != "" {
+		w.sels = append(w.sels, sel)
+	}
 }
 
 // sources opens a registry source for every image wanted, in a stable

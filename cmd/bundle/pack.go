@@ -129,7 +129,9 @@ func packSources(c *cli.Context) ([]imageset.Located, *imageset.File, error) {
 		if err != nil {
 			return nil, nil, usagef("source: %w", err)
 		}
-		located = append(located, imageset.Located{Location: l, Selection: format.Selection{By: format.SelectedByArgument}})
+		// A source named on the command line records nothing: that is what
+		// an entry without a selection record means (SPEC 6.7).
+		located = append(located, imageset.Located{Location: l})
 	}
 	if f := c.String("images"); f != "" {
 		list, err := imageset.ReadImageList(f)
