@@ -115,6 +115,9 @@ func planGroupTitle(s format.Selection) (title, detail string) {
 	}
 	switch s.By {
 	case format.SelectedByRelease:
+		if s.Component == "" {
+			return "release " + s.Release + " channel " + s.Channel + at, "payload"
+		}
 		return "release " + s.Release + " channel " + s.Channel + at, s.Component
 	case format.SelectedByOperator:
 		return "operator " + s.Package + " from " + s.Catalog + at, strings.TrimSpace(s.Bundle + " " + channelNote(s.Channel))
@@ -150,7 +153,12 @@ func (r *PlanReport) WriteText(w io.Writer) error {
 	for _, g := range r.Groups {
 		fmt.Fprintf(tw, "%s: %s\n", g.Title, plural(len(g.Images), "image"))
 		for _, im := range g.Images {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", im.Ref, im.Digest, bytesize.Format(im.Size), im.Detail)
+			// A reference pinned by digest says it once.
+			dig := im.Digest
+			if strings.HasSuffix(im.Ref, "@"+im.Digest) {
+				dig = "(pinned)"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", im.Ref, dig, bytesize.Format(im.Size), im.Detail)
 		}
 		tw.Flush()
 	}
