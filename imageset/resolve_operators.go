@@ -25,6 +25,9 @@ func (r *resolver) operators() error {
 }
 
 func (r *resolver) operator(op Operator) error {
+	if len(op.Platforms) > 0 {
+		r.o.Notice(fmt.Sprintf("%s: platforms of catalog %s are not applied to it alone: platforms apply to the whole pack (mirror.platforms)", op.Pos, op.Catalog))
+	}
 	if strings.HasPrefix(op.Catalog, "oci:") {
 		// oc-mirror reads catalogs from OCI layouts on disk; the filtered
 		// catalog would have no registry name to go to.
