@@ -13,7 +13,6 @@ import (
 	"github.com/airgap-bundle/bundle/mirror"
 	"github.com/airgap-bundle/bundle/sign"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 )
 
 func keygenCommand() *cli.Command {
@@ -58,31 +57,6 @@ func keygenCommand() *cli.Command {
 			return nil
 		},
 	}
-}
-
-// password reads BUNDLE_PASSWORD, or asks on the terminal; never an argument.
-func password(confirm bool) ([]byte, error) {
-	if pw, ok := os.LookupEnv("BUNDLE_PASSWORD"); ok {
-		return []byte(pw), nil
-	}
-	fd := int(os.Stdin.Fd())
-	if !term.IsTerminal(fd) {
-		return nil, errors.New("no password: set BUNDLE_PASSWORD or run on a terminal to be asked")
-	}
-	ask := func(prompt string) ([]byte, error) {
-		fmt.Fprint(os.Stderr, prompt)
-		defer fmt.Fprintln(os.Stderr)
-		return term.ReadPassword(fd)
-	}
-	pw, err := ask("Password for the private key: ")
-	if err != nil || !confirm {
-		return pw, err
-	}
-	again, err := ask("Password again: ")
-	if err == nil && string(again) != string(pw) {
-		err = errors.New("the passwords differ")
-	}
-	return pw, err
 }
 
 // publicKey is the public key file the flag name gives; nil when not given.
