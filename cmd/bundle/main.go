@@ -81,11 +81,11 @@ func newApp() *cli.App {
 	return &cli.App{
 		Name:    "bundle",
 		Usage:   "carry OCI images across an air gap in signed, split, deduplicated volumes",
-		Version: version,
+		Version: buildInfo(),
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print no progress and no notices"},
 		},
-		Commands:       withHints([]*cli.Command{keygenCommand(), packCommand(), verifyCommand(), unpackCommand(), inspectCommand(), inventoryCommand()}),
+		Commands:       withHints([]*cli.Command{keygenCommand(), packCommand(), verifyCommand(), unpackCommand(), inspectCommand(), inventoryCommand(), versionCommand()}),
 		OnUsageError:   func(c *cli.Context, err error, _ bool) error { return usageError{err} },
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
