@@ -70,7 +70,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := newApp().RunContext(ctx, os.Args)
+	err := runApp(ctx, os.Args)
 	if err != nil {
 		printError(os.Stderr, err)
 	}
