@@ -30,8 +30,8 @@ func runApp(ctx context.Context, args []string) error {
 // reorderArgs returns args with every flag before the arguments of its
 // command.
 func reorderArgs(app *cli.App, args []string) ([]string, error) {
-	if len(args) < 2 {
-		return args, nil
+	if len(args) < 2 || args[len(args)-1] == "--generate-bash-completion" {
+		return args, nil // completion reads the line as typed
 	}
 	out := []string{args[0]}
 	rest := args[1:]
@@ -45,7 +45,7 @@ func reorderArgs(app *cli.App, args []string) ([]string, error) {
 	}
 	cmd := app.Command(rest[0])
 	if cmd == nil {
-		if rest[0] == "--" || rest[0] == "help" || rest[0] == "h" || rest[0] == "completion" {
+		if rest[0] == "--" || rest[0] == "help" || rest[0] == "h" {
 			return args, nil // urfave/cli's own commands
 		}
 		msg := fmt.Sprintf("%q is not a command", rest[0])

@@ -85,9 +85,10 @@ func newApp() *cli.App {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print no progress and no notices"},
 		},
-		Commands:       withHints([]*cli.Command{keygenCommand(), packCommand(), verifyCommand(), unpackCommand(), inspectCommand(), inventoryCommand(), versionCommand()}),
-		OnUsageError:   func(c *cli.Context, err error, _ bool) error { return usageError{err} },
-		ExitErrHandler: func(*cli.Context, error) {},
+		Commands:             withHints([]*cli.Command{keygenCommand(), packCommand(), verifyCommand(), unpackCommand(), inspectCommand(), inventoryCommand(), versionCommand(), completionCommand(), manCommand()}),
+		EnableBashCompletion: true,
+		OnUsageError:         func(c *cli.Context, err error, _ bool) error { return usageError{err} },
+		ExitErrHandler:       func(*cli.Context, error) {},
 	}
 }
 
