@@ -119,6 +119,7 @@ func verifyCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			bar.volumes = len(set.Index.Volumes)
 			r := &bundle.Report{Set: set, Missing: set.Missing()}
 			if err = set.Trust(policy); err == nil {
 				r, err = set.Verify(c.Context, bundle.VerifyOptions{Partial: c.Bool("partial"), Workers: c.Int("jobs"), Progress: bar.update})
@@ -240,6 +241,7 @@ func unpackCommand() *cli.Command {
 				return err
 			}
 			bar := newProgress(c, map[bool]string{true: "push", false: "unpack"}[to.Transport == location.Registry])
+			bar.volumes = len(set.Index.Volumes)
 			defer bar.stop()
 			r, err := set.Unpack(c.Context, dest, bundle.UnpackOptions{Progress: bar.update, Notice: notice(c)})
 			bar.stop()
@@ -249,7 +251,8 @@ func unpackCommand() *cli.Command {
 			x := r.Index
 			reg, ok := dest.(*bundle.RegistryDestination)
 			if !ok {
-				say(c, "unpacked bundle %s into %s: %d entries, %d blobs", x.BundleID, dest, len(x.Manifests), len(x.Blobs))
+				say(c, "unpacked bundle %s into %s: %d entries, %d blobs; names: %d set (%d moved to other content), %d already so",
+					x.BundleID, dest, len(x.Manifests), len(x.Blobs), r.NamesSet, r.NamesMoved, r.NamesPresent)
 				return nil
 			}
 			if dir := c.String("emit-mirror-config"); dir != "" {
