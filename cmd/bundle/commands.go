@@ -103,7 +103,7 @@ func verifyCommand() *cli.Command {
 		Usage: "check every byte of the volumes against the signed index",
 		Flags: trustFlags(
 			&cli.BoolFlag{Name: "partial", Usage: "succeed when the volumes present are good, even if others are missing"},
-			&cli.IntFlag{Name: "jobs", Usage: "how many places of the volumes are read at once (default: one per core; 1 reads each volume straight through, kinder to DVDs and spinning disks)"},
+			&cli.IntFlag{Name: "jobs", DefaultText: "one per core", Usage: "how many places of the volumes are read at once (1 reads each volume straight through, kinder to DVDs and spinning disks)"},
 		),
 		Action: func(c *cli.Context) error {
 			if c.IsSet("jobs") && c.Int("jobs") < 1 {
