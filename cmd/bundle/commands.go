@@ -195,7 +195,7 @@ func unpackCommand() *cli.Command {
 			&cli.StringFlag{Name: "to", Required: true, Usage: "destination: oci:PATH (created, or merged into), oci:PATH:TAG (the bundle's one image, tagged TAG) or docker://MIRROR[:PORT][/PREFIX]"},
 			&cli.BoolFlag{Name: "strip-registry", Usage: "docker:// destinations: drop the source registry host from mirror repositories"},
 			&cli.StringSliceFlag{Name: "map", Usage: "docker:// destinations: SOURCE_PREFIX=MIRROR_REPO puts the images under SOURCE_PREFIX (a registry, or registry/path) into MIRROR_REPO, the rest of their path appended; repeatable, the longest matching prefix wins"},
-			&cli.IntFlag{Name: "max-nested-paths", Usage: "docker:// destinations: at most N path components per mirror repository, prefix included; deeper ones are flattened, the excess joined with _ (2 for OpenShift's integrated registry)"},
+			&cli.IntFlag{Name: "max-nested-paths", DefaultText: "no limit", Usage: "docker:// destinations: at most N path components per mirror repository, prefix included; deeper ones are flattened, the excess joined with _ (2 for OpenShift's integrated registry)"},
 			&cli.BoolFlag{Name: "tag-manifests", Usage: "docker:// destinations: push every manifest under a tag, sha256-<first 32 hex digits of its digest> when it has none of its own, for registries that refuse or delete untagged manifests (done anyway once a registry refuses one by digest)"},
 			&cli.StringFlag{Name: "emit-mirror-config", Usage: "docker:// destinations: write into DIR a registries.conf drop-in, OpenShift mirror sets, install-config.yaml snippets and an oc image mirror mapping"},
 			&cli.BoolFlag{Name: "mirror-tags", Usage: "with --emit-mirror-config: let pulls by tag go to the mirror too (and write an ImageTagMirrorSet)"},
