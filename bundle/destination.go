@@ -116,6 +116,10 @@ type UnpackOptions struct {
 	Progress func(Progress)
 	// Notice, when set, is told of names added or moved in the destination.
 	Notice func(string)
+	// Jobs, when more than 0, is the number of blob uploads in flight
+	// into a registry (RegistryDestinationOptions.Jobs); other
+	// destinations write one blob at a time, as the volumes are read.
+	Jobs int
 }
 
 // UnpackResult says what Set.Unpack did.
@@ -194,8 +198,20 @@ func (s *Set) Unpack(ctx context.Context, dest Destination, o UnpackOptions) (*U
 	for _, v := range x.Volumes {
 		total += v.Size
 	}
+	if j, ok := dest.(interface{ setJobs(int) }); ok && o.Jobs > 0 {
+		j.setJobs(o.Jobs)
+	}
 	u := &unpacker{ctx: ctx, dest: w, set: s, op: "unpack", progress: o.Progress, total: total}
-	if err := u.run(); err != nil {
+	err = u.run()
+	if bw, ok := dest.(blobWaiter); ok {
+		// Blobs committed may still be uploading: every one must be in
+		// before any manifest. After a failure of the walk, its error is
+		// the one to report.
+		if werr := bw.waitBlobs(err != nil); err == nil {
+			err = werr
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := w.manifests(); err != nil {
@@ -498,8 +514,27 @@ func (w *walk) openBlob(b *format.Blob) (blobSink, error) {
 		// and it is checked before Commit: hash once.
 		c.DigestCheckedByCaller()
 	}
+	if r, ok := bw.(replayable); ok {
+		r.replayFrom(w.set.origin(b))
+	}
 	var sink blobSink = &countedWriter{BlobWriter: bw, w: w, size: b.Size, mountInto: lack[1:], from: lack[0], desc: desc}
-	if len(lack) == 1 {
+	if a, ok := bw.(afterStorer); ok && len(lack) > 1 {
+		// The upload completes after Commit, in the background: the
+		// mounts into the other repositories wait for it there.
+		dest, from, into := w.dest, lack[0], lack[1:]
+		a.afterStored(func(ctx context.Context) error {
+			for _, r := range into {
+				if err := dest.Mount(ctx, r, from, desc); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		w.res.BlobsPut++
+		w.res.BytesPut += b.Size
+		w.res.BlobsMounted += len(into)
+		sink = bw
+	} else if len(lack) == 1 {
 		// The writer itself, so that the unpacker can copy into it by the
 		// kernel; counted when the unpacker commits it.
 		sink = bw

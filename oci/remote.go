@@ -565,3 +565,31 @@ func (r *Registries) Catalog(ctx context.Context, host string) ([]string, error)
 	}
 	return out, nil
 }
+
+// Transient reports whether err is a failure that another attempt of the
+// same request may not meet: a connection that could not be made or that
+// broke, a registry answering 5xx (an overloaded or restarting backend) or
+// 429. A registry's refusal (401, 403, 400 and the other 4xx), a TLS
+// failure and a cancelled context are not: trying again gets the same
+// answer, or is not wanted.
+func Transient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var ae *AuthError
+	var te *TLSError
+	var pe *PathRefusedError
+	var fe *RepositoryForbiddenError
+	if errors.As(err, &ae) || errors.As(err, &te) || errors.As(err, &pe) || errors.As(err, &fe) {
+		return false
+	}
+	var resp *errcode.ErrorResponse
+	if errors.As(err, &resp) {
+		return resp.StatusCode >= http.StatusInternalServerError || resp.StatusCode == http.StatusTooManyRequests
+	}
+	if errors.Is(err, ErrUnreachable) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return true
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr)
+}
