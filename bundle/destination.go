@@ -207,7 +207,13 @@ func (s *Set) Unpack(ctx context.Context, dest Destination, o UnpackOptions) (*U
 		// Blobs committed may still be uploading: every one must be in
 		// before any manifest. After a failure of the walk, its error is
 		// the one to report.
-		if werr := bw.waitBlobs(err != nil); err == nil {
+		werr := bw.waitBlobs(err != nil)
+		switch {
+		case err == nil:
+			err = werr
+		case werr != nil && errors.Is(err, context.Canceled) && ctx.Err() == nil:
+			// The walk stopped because an upload failed (its stream was
+			// cancelled with the others): that failure is the cause.
 			err = werr
 		}
 	}

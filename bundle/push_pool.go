@@ -186,7 +186,8 @@ func (p *pushPool) unreserve(n int64) {
 	p.mu.Unlock()
 }
 
-// wait waits for every upload; abort cancels them first.
+// wait waits for every upload; abort cancels them first, and returns
+// only an upload's own failure, if one failed before.
 func (p *pushPool) wait(abort bool) error {
 	if abort {
 		p.cancel()
@@ -195,7 +196,9 @@ func (p *pushPool) wait(abort bool) error {
 	err := p.failed()
 	p.cancel()
 	if abort {
-		return nil
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.err
 	}
 	return err
 }
