@@ -220,6 +220,15 @@ func (d *RegistryDestination) Put(ctx context.Context, repo string, desc ocispec
 	return newPushWriter(d.pool, r, desc)
 }
 
+// uploadJobs is the number of uploads in flight, and of questions the
+// walk asks ahead (presenceAhead).
+func (d *RegistryDestination) uploadJobs() int {
+	if d.jobs <= 0 {
+		return DefaultPushJobs
+	}
+	return d.jobs
+}
+
 // setJobs sets the uploads in flight of the next push (UnpackOptions.Jobs).
 func (d *RegistryDestination) setJobs(n int) { d.jobs = n }
 

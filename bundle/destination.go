@@ -201,6 +201,10 @@ func (s *Set) Unpack(ctx context.Context, dest Destination, o UnpackOptions) (*U
 	if j, ok := dest.(interface{ setJobs(int) }); ok && o.Jobs > 0 {
 		j.setJobs(o.Jobs)
 	}
+	if j, ok := dest.(interface{ uploadJobs() int }); ok {
+		w.ahead = startPresence(ctx, dest, x, w.repoOf, j.uploadJobs())
+		defer w.ahead.stop()
+	}
 	u := &unpacker{ctx: ctx, dest: w, set: s, op: "unpack", progress: o.Progress, total: total}
 	err = u.run()
 	if bw, ok := dest.(blobWaiter); ok {
@@ -252,6 +256,9 @@ type walk struct {
 	// content already.
 	repos, warm []string
 	readers     map[int]VolumeReader // volumes open for reading manifests
+	// ahead asks a destination that uploads several blobs at once which
+	// repositories hold the next blobs, while the walk reads.
+	ahead *presenceAhead
 }
 
 // graph reads each manifest the bundle carries straight from its place in
@@ -381,9 +388,17 @@ func (w *walk) repositories() ([]string, error) {
 // whereIs splits the repositories desc goes into into those that hold it
 // and those that lack it.
 func (w *walk) whereIs(desc ocispec.Descriptor) (have, lack []string, err error) {
-	for _, r := range w.repoOf[desc.Digest] {
-		ok, err := w.dest.Exists(w.ctx, r, desc)
-		if err != nil {
+	var ahead []bool
+	if w.ahead != nil {
+		if ahead, _, err = w.ahead.answer(desc); err != nil {
+			return nil, nil, err
+		}
+	}
+	for i, r := range w.repoOf[desc.Digest] {
+		var ok bool
+		if ahead != nil {
+			ok = ahead[i]
+		} else if ok, err = w.dest.Exists(w.ctx, r, desc); err != nil {
 			return nil, nil, err
 		}
 		if ok {
