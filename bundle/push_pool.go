@@ -203,9 +203,9 @@ func (p *pushPool) wait(abort bool) error {
 	return err
 }
 
-// run uploads a blob in the background, holding the slot the caller
-// took: attempt is the upload (the first one may be under way already),
-// retried while its failure is transient.
+// run finishes a blob's upload in the background, holding the slot the
+// caller took: first is the first attempt (under way already, for a
+// streamed blob), replayed while its failure is transient.
 func (p *pushPool) run(w *pushWriter, first func() error) {
 	p.wg.Add(1)
 	go func() {
@@ -225,7 +225,7 @@ func (p *pushPool) run(w *pushWriter, first func() error) {
 			err = w.then(p.ctx)
 		}
 		if err != nil {
-			if p.ctx.Err() != nil && !errors.As(err, new(*BlobPushError)) {
+			if p.ctx.Err() != nil {
 				return // cancelled: the first failure is what counts
 			}
 			p.fail(w.failure(err, attempts))
