@@ -568,10 +568,10 @@ func (r *Registries) Catalog(ctx context.Context, host string) ([]string, error)
 
 // Transient reports whether err is a failure that another attempt of the
 // same request may not meet: a connection that could not be made or that
-// broke, a registry answering 5xx (an overloaded or restarting backend) or
-// 429. A registry's refusal (401, 403, 400 and the other 4xx), a TLS
-// failure and a cancelled context are not: trying again gets the same
-// answer, or is not wanted.
+// broke, a registry answering 5xx (an overloaded or restarting backend),
+// 429 or 408 (those the request retries retry too). A registry's refusal
+// (401, 403, 400 and the other 4xx), a TLS failure and a cancelled context
+// are not: trying again gets the same answer, or is not wanted.
 func Transient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
@@ -585,7 +585,7 @@ func Transient(err error) bool {
 	}
 	var resp *errcode.ErrorResponse
 	if errors.As(err, &resp) {
-		return resp.StatusCode >= http.StatusInternalServerError || resp.StatusCode == http.StatusTooManyRequests
+		return resp.StatusCode >= http.StatusInternalServerError || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout
 	}
 	if errors.Is(err, ErrUnreachable) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return true
