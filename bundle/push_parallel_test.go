@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -379,5 +380,68 @@ func TestPushOfDamagedVolumeCompletesNoUpload(t *testing.T) {
 				t.Errorf("%d manifests put", n)
 			}
 		})
+	}
+}
+
+// TestPushReplayChecksTheVolumeAgain: a blob read again to replay its
+// upload is checked again: a volume damaged after the first read (when
+// the first upload drops) fails the push as corrupt, naming the volume,
+// and the registry completes no upload of the blob.
+func TestPushReplayChecksTheVolumeAgain(t *testing.T) {
+	pb := newPushBundle(t, PackOptions{})
+	var b *format.Blob
+	for i := range pb.idx.Blobs {
+		if pb.idx.Blobs[i].Digest == pb.large {
+			b = &pb.idx.Blobs[i]
+		}
+	}
+	first := b.Placements[0]
+	vol := volumeFiles(t, pb.dir)[first.Volume-1]
+	p, regs := newPushRegistry(t)
+	faultsBy(p, map[digest.Digest][]testregistry.Fault{pb.large: {{Drop: true, DropAfter: 2 << 20}}})
+	var once sync.Once
+	p.OnResponse(func(r testregistry.Request) {
+		if r.Status == 0 && uploadDigest(r) == pb.large {
+			// The walk has read (and sent) the blob's first 2 MiB by now.
+			once.Do(func() { flipInPlace(t, vol, first.Offset) })
+		}
+	})
+	_, err := pb.pushTo(t, regs, p.Host, 4)
+	var ce *format.CorruptError
+	if !errors.As(err, &ce) || ce.Volume != first.Volume || ce.Path != vol {
+		t.Fatalf("push: %v, want a CorruptError of %s", err, vol)
+	}
+	t.Log(err)
+	// The replay's PUT is recorded once the proxy sees it end, which may
+	// be after the push returned.
+	waitFor(func() bool { return attemptsOf(p, pb.large) >= 2 })
+	if n := attemptsOf(p, pb.large); n != 2 {
+		t.Errorf("%d upload attempts of the blob, want 2 (the first, dropped, and the replay that found the damage)", n)
+	}
+	if n := completedUploads(p)[pb.large]; n != 0 {
+		t.Errorf("the registry completed %d uploads of the blob", n)
+	}
+	if n := p.Count(http.MethodPut, testregistry.ManifestPut, 0); n != 0 {
+		t.Errorf("%d manifests put", n)
+	}
+}
+
+// flipInPlace changes the byte at off of the file in place, without
+// truncating it (the walk may be reading it).
+func flipInPlace(t *testing.T, path string, off int64) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer f.Close()
+	var b [1]byte
+	if _, err := f.ReadAt(b[:], off); err != nil {
+		t.Error(err)
+		return
+	}
+	b[0] ^= 0x40
+	if _, err := f.WriteAt(b[:], off); err != nil {
+		t.Error(err)
 	}
 }

@@ -221,11 +221,13 @@ func (p *Proxy) fault(f Fault, w *recordingWriter, req *http.Request) bool {
 	switch {
 	case f.Drop:
 		io.CopyN(io.Discard, req.Body, f.DropAfter)
+		// Recorded (and OnResponse told) before the client sees the
+		// connection close, as for an answer.
+		w.finish(0)
 		conn, _, err := http.NewResponseController(w).Hijack()
 		if err == nil {
 			conn.Close()
 		}
-		w.finish(0)
 		return true
 	case f.Status != 0:
 		io.Copy(io.Discard, req.Body)
