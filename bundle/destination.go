@@ -163,9 +163,11 @@ func (im UnpackedImage) Catalog() string {
 // Unpack verifies the bundle as it writes it into dest, as Destination
 // says: every byte is checked against the signed index before the
 // destination may store it, each volume is read once and in order, and
-// nothing is named before all it references is in. After a failure or an
-// interruption, running it again puts only what is missing. The set must
-// be complete, and trusted.
+// nothing is named before all it references is in (a registry's blob
+// uploads run several at once, and one that fails transiently is replayed
+// from memory or from the blob's place in the volumes, checked again).
+// After a failure or an interruption, running it again puts only what is
+// missing. The set must be complete, and trusted.
 func (s *Set) Unpack(ctx context.Context, dest Destination, o UnpackOptions) (*UnpackResult, error) {
 	if err := s.complete(); err != nil {
 		return nil, err
