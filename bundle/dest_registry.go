@@ -205,32 +205,35 @@ func (d *RegistryDestination) Mount(ctx context.Context, repo, from string, desc
 }
 
 // Put returns a writer whose upload the registry completes only once
-// Commit has checked every byte. Commit leaves the upload to run in the
-// background, up to Jobs at a time, replayed when it fails transiently;
-// Set.Unpack waits for them all (waitBlobs) before any manifest. A
-// failure in the background fails the next Put.
+// Commit has checked every byte. In Set.Unpack, Commit leaves the upload
+// to run in the background, up to Jobs at a time, replayed when it fails
+// transiently, and Set.Unpack waits for them all (waitBlobs) before any
+// manifest; a failure in the background fails the next Put.
 func (d *RegistryDestination) Put(ctx context.Context, repo string, desc ocispec.Descriptor) (BlobWriter, error) {
 	r, err := d.repo(repo)
 	if err != nil {
 		return nil, err
 	}
 	if d.pool == nil {
-		d.pool = newPushPool(ctx, d.jobs)
+		// Outside Set.Unpack, nobody waits for uploads in the
+		// background: Commit completes the upload itself.
+		return newUploadSink(ctx, r, desc), nil
 	}
 	return newPushWriter(d.pool, r, desc)
 }
 
-// uploadJobs is the number of uploads in flight, and of questions the
-// walk asks ahead (presenceAhead).
-func (d *RegistryDestination) uploadJobs() int {
-	if d.jobs <= 0 {
-		return DefaultPushJobs
+// beginBlobs starts the uploads of a push: up to jobs in flight
+// (RegistryDestinationOptions.Jobs when 0). It returns how many.
+func (d *RegistryDestination) beginBlobs(ctx context.Context, jobs int) int {
+	if jobs <= 0 {
+		jobs = d.jobs
 	}
-	return d.jobs
+	if jobs <= 0 {
+		jobs = DefaultPushJobs
+	}
+	d.pool = newPushPool(ctx, jobs)
+	return jobs
 }
-
-// setJobs sets the uploads in flight of the next push (UnpackOptions.Jobs).
-func (d *RegistryDestination) setJobs(n int) { d.jobs = n }
 
 // waitBlobs waits for the uploads of the push under way; abort cancels
 // them first (the push failed: its error is the one to report).

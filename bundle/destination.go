@@ -200,11 +200,9 @@ func (s *Set) Unpack(ctx context.Context, dest Destination, o UnpackOptions) (*U
 	for _, v := range x.Volumes {
 		total += v.Size
 	}
-	if j, ok := dest.(interface{ setJobs(int) }); ok && o.Jobs > 0 {
-		j.setJobs(o.Jobs)
-	}
-	if j, ok := dest.(interface{ uploadJobs() int }); ok {
-		w.ahead = startPresence(ctx, dest, x, w.repoOf, j.uploadJobs())
+	if bw, ok := dest.(blobWaiter); ok {
+		jobs := bw.beginBlobs(ctx, o.Jobs)
+		w.ahead = startPresence(ctx, dest, x, w.repoOf, jobs)
 		defer w.ahead.stop()
 	}
 	u := &unpacker{ctx: ctx, dest: w, set: s, op: "unpack", progress: o.Progress, total: total}

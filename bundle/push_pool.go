@@ -89,10 +89,12 @@ type afterStorer interface {
 	afterStored(then func(ctx context.Context) error)
 }
 
-// blobWaiter is a destination whose committed blobs are stored in the
-// background. waitBlobs waits for all of them and returns the first
-// failure; abort cancels those not done first.
+// blobWaiter is a destination that can store committed blobs in the
+// background. beginBlobs starts doing so, up to jobs at once (0: its
+// default), and returns how many; waitBlobs waits for all of them and
+// returns the first failure (abort cancels those not done first).
 type blobWaiter interface {
+	beginBlobs(ctx context.Context, jobs int) int
 	waitBlobs(abort bool) error
 }
 
@@ -115,9 +117,6 @@ type pushPool struct {
 }
 
 func newPushPool(ctx context.Context, jobs int) *pushPool {
-	if jobs <= 0 {
-		jobs = DefaultPushJobs
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	return &pushPool{ctx: ctx, cancel: cancel, slots: make(chan struct{}, jobs), freed: make(chan struct{}), backoff: pushBackoff}
 }
