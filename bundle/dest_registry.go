@@ -36,6 +36,11 @@ type RegistryDestination struct {
 	// there: those need no tag made up for them.
 	ownTags map[string]map[digest.Digest]bool
 
+	// jobs bounds the blob uploads in flight; pool runs those of the
+	// push under way (from its first Put to waitBlobs).
+	jobs int
+	pool *pushPool
+
 	mu     sync.Mutex
 	byTag  bool     // push manifests by tag: asked, or the registry refused one by digest
 	made   []string // the tags made up, as people see them
@@ -55,6 +60,12 @@ type RegistryDestinationOptions struct {
 	// as wanting a tag; that one is pushed again by tag, and so is every
 	// manifest after it. MadeTags lists the tags made up.
 	TagManifests bool
+	// Jobs is the number of blob uploads in flight at once
+	// (DefaultPushJobs when 0; UnpackOptions.Jobs overrides it). The
+	// volumes are still read once and in order: blobs of up to 8 MiB are
+	// read ahead into memory (32 MiB at most in all) while earlier ones
+	// upload, a larger one streams into its upload as it is read.
+	Jobs int
 }
 
 // ManifestTag is the tag a manifest that has none of its own is pushed
@@ -71,7 +82,7 @@ func ManifestTag(d digest.Digest) string {
 // through regs (credentials, TLS).
 func NewRegistryDestination(regs *oci.Registries, m mirror.Mapping, o RegistryDestinationOptions) *RegistryDestination {
 	return &RegistryDestination{regs: regs, mapping: m, repos: map[string]*oci.Repository{},
-		ownTags: map[string]map[digest.Digest]bool{}, byTag: o.TagManifests, madeIn: map[string]bool{}}
+		ownTags: map[string]map[digest.Digest]bool{}, byTag: o.TagManifests, madeIn: map[string]bool{}, jobs: o.Jobs}
 }
 
 // MadeTags lists the tags the destination made up for manifests without
@@ -193,13 +204,46 @@ func (d *RegistryDestination) Mount(ctx context.Context, repo, from string, desc
 	return oci.Refusal(r, r.Mount(ctx, desc, f, nil))
 }
 
-// Put streams the blob into an upload that completes only on Commit.
+// Put returns a writer whose upload the registry completes only once
+// Commit has checked every byte. In Set.Unpack, Commit leaves the upload
+// to run in the background, up to Jobs at a time, replayed when it fails
+// transiently, and Set.Unpack waits for them all (waitBlobs) before any
+// manifest; a failure in the background fails the next Put.
 func (d *RegistryDestination) Put(ctx context.Context, repo string, desc ocispec.Descriptor) (BlobWriter, error) {
 	r, err := d.repo(repo)
 	if err != nil {
 		return nil, err
 	}
-	return newUploadSink(ctx, r, desc), nil
+	if d.pool == nil {
+		// Outside Set.Unpack, nobody waits for uploads in the
+		// background: Commit completes the upload itself.
+		return newUploadSink(ctx, r, desc), nil
+	}
+	return newPushWriter(d.pool, r, desc)
+}
+
+// beginBlobs starts the uploads of a push: up to jobs in flight
+// (RegistryDestinationOptions.Jobs when 0). It returns how many.
+func (d *RegistryDestination) beginBlobs(ctx context.Context, jobs int) int {
+	if jobs <= 0 {
+		jobs = d.jobs
+	}
+	if jobs <= 0 {
+		jobs = DefaultPushJobs
+	}
+	d.pool = newPushPool(ctx, jobs)
+	return jobs
+}
+
+// waitBlobs waits for the uploads of the push under way; abort cancels
+// them first (the push failed: its error is the one to report).
+func (d *RegistryDestination) waitBlobs(abort bool) error {
+	if d.pool == nil {
+		return nil
+	}
+	p := d.pool
+	d.pool = nil
+	return p.wait(abort)
 }
 
 func (d *RegistryDestination) PutManifest(ctx context.Context, repo string, desc ocispec.Descriptor, content []byte) error {
@@ -298,6 +342,11 @@ type uploadSink struct {
 	h    hash.Hash
 	n    int64
 	last []byte
+	// keepHashing: when the upload fails transiently, Write goes on
+	// hashing what it is given (lost is the failure), so that the blob
+	// is checked all the same and its upload can be replayed.
+	keepHashing bool
+	lost        error
 }
 
 func newUploadSink(ctx context.Context, repo *oci.Repository, desc ocispec.Descriptor) *uploadSink {
@@ -317,13 +366,21 @@ func (u *uploadSink) Write(p []byte) (int, error) {
 	}
 	u.h.Write(p)
 	u.n += int64(len(p))
+	if u.lost != nil {
+		return len(p), nil
+	}
 	out := p
 	if u.n == u.desc.Size && len(p) > 0 {
 		out, u.last = p[:len(p)-1], []byte{p[len(p)-1]}
 	}
 	if len(out) > 0 {
 		if _, err := u.pw.Write(out); err != nil {
-			return 0, &destError{u.failure(err)}
+			err = u.failure(err)
+			if u.keepHashing && oci.Transient(err) {
+				u.lost = err
+				return len(p), nil
+			}
+			return 0, &destError{err}
 		}
 	}
 	return len(p), nil
@@ -342,29 +399,48 @@ func (u *uploadSink) failure(err error) error {
 }
 
 func (u *uploadSink) Commit() error {
-	if u.n != u.desc.Size {
+	if err := u.check(); err != nil {
 		u.Abort()
-		return fmt.Errorf("blob %s: %d bytes, want %d", u.desc.Digest, u.n, u.desc.Size)
+		return err
 	}
-	if got := digest.NewDigest(digest.SHA256, u.h); got != u.desc.Digest {
-		u.Abort()
-		return fmt.Errorf("blob %s: content hashes to %s", u.desc.Digest, got)
+	if u.lost != nil {
+		return &destError{u.lost}
 	}
-	if len(u.last) > 0 {
-		if _, err := u.pw.Write(u.last); err != nil {
-			return &destError{u.failure(err)}
-		}
-	}
-	u.pw.Close()
-	if err := <-u.done; err != nil {
+	if err := u.finish(); err != nil {
 		return &destError{err}
 	}
 	return nil
 }
 
+// check checks what was written against the descriptor.
+func (u *uploadSink) check() error {
+	if u.n != u.desc.Size {
+		return fmt.Errorf("blob %s: %d bytes, want %d", u.desc.Digest, u.n, u.desc.Size)
+	}
+	if got := digest.NewDigest(digest.SHA256, u.h); got != u.desc.Digest {
+		return fmt.Errorf("blob %s: content hashes to %s", u.desc.Digest, got)
+	}
+	return nil
+}
+
+// finish sends the last byte, once check passed, and waits for the
+// registry to complete the upload.
+func (u *uploadSink) finish() error {
+	if len(u.last) > 0 {
+		if _, err := u.pw.Write(u.last); err != nil {
+			return u.failure(err)
+		}
+	}
+	u.pw.Close()
+	err := <-u.done
+	u.done <- err // for an Abort after
+	return err
+}
+
 func (u *uploadSink) Abort() {
 	u.pw.CloseWithError(errors.New("upload aborted"))
-	<-u.done
+	e := <-u.done
+	u.done <- e
 }
 
 // Mapping is the mirror mapping the destination puts images by.

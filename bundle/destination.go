@@ -116,6 +116,10 @@ type UnpackOptions struct {
 	Progress func(Progress)
 	// Notice, when set, is told of names added or moved in the destination.
 	Notice func(string)
+	// Jobs, when more than 0, is the number of blob uploads in flight
+	// into a registry (RegistryDestinationOptions.Jobs); other
+	// destinations write one blob at a time, as the volumes are read.
+	Jobs int
 }
 
 // UnpackResult says what Set.Unpack did.
@@ -164,9 +168,11 @@ func (im UnpackedImage) Catalog() string {
 // Unpack verifies the bundle as it writes it into dest, as Destination
 // says: every byte is checked against the signed index before the
 // destination may store it, each volume is read once and in order, and
-// nothing is named before all it references is in. After a failure or an
-// interruption, running it again puts only what is missing. The set must
-// be complete, and trusted.
+// nothing is named before all it references is in (a registry's blob
+// uploads run several at once, and one that fails transiently is replayed
+// from memory or from the blob's place in the volumes, checked again).
+// After a failure or an interruption, running it again puts only what is
+// missing. The set must be complete, and trusted.
 func (s *Set) Unpack(ctx context.Context, dest Destination, o UnpackOptions) (*UnpackResult, error) {
 	if err := s.complete(); err != nil {
 		return nil, err
@@ -199,8 +205,28 @@ func (s *Set) Unpack(ctx context.Context, dest Destination, o UnpackOptions) (*U
 	for _, v := range x.Volumes {
 		total += v.Size
 	}
+	if bw, ok := dest.(blobWaiter); ok {
+		jobs := bw.beginBlobs(ctx, o.Jobs)
+		w.ahead = startPresence(ctx, dest, x, w.repoOf, jobs)
+		defer w.ahead.stop()
+	}
 	u := &unpacker{ctx: ctx, dest: w, set: s, op: "unpack", progress: o.Progress, total: total}
-	if err := u.run(); err != nil {
+	err = u.run()
+	if bw, ok := dest.(blobWaiter); ok {
+		// Blobs committed may still be uploading: every one must be in
+		// before any manifest. After a failure of the walk, its error is
+		// the one to report.
+		werr := bw.waitBlobs(err != nil)
+		switch {
+		case err == nil:
+			err = werr
+		case werr != nil && errors.Is(err, context.Canceled) && ctx.Err() == nil:
+			// The walk stopped because an upload failed (its stream was
+			// cancelled with the others): that failure is the cause.
+			err = werr
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := w.manifests(); err != nil {
@@ -235,6 +261,9 @@ type walk struct {
 	// content already.
 	repos, warm []string
 	readers     map[int]VolumeReader // volumes open for reading manifests
+	// ahead asks a destination that uploads several blobs at once which
+	// repositories hold the next blobs, while the walk reads.
+	ahead *presenceAhead
 }
 
 // graph reads each manifest the bundle carries straight from its place in
@@ -364,9 +393,17 @@ func (w *walk) repositories() ([]string, error) {
 // whereIs splits the repositories desc goes into into those that hold it
 // and those that lack it.
 func (w *walk) whereIs(desc ocispec.Descriptor) (have, lack []string, err error) {
-	for _, r := range w.repoOf[desc.Digest] {
-		ok, err := w.dest.Exists(w.ctx, r, desc)
-		if err != nil {
+	var ahead []bool
+	if w.ahead != nil {
+		if ahead, _, err = w.ahead.answer(desc); err != nil {
+			return nil, nil, err
+		}
+	}
+	for i, r := range w.repoOf[desc.Digest] {
+		var ok bool
+		if ahead != nil {
+			ok = ahead[i]
+		} else if ok, err = w.dest.Exists(w.ctx, r, desc); err != nil {
 			return nil, nil, err
 		}
 		if ok {
@@ -503,8 +540,27 @@ func (w *walk) openBlob(b *format.Blob) (blobSink, error) {
 		// and it is checked before Commit: hash once.
 		c.DigestCheckedByCaller()
 	}
+	if r, ok := bw.(replayable); ok {
+		r.replayFrom(w.set.origin(b))
+	}
 	var sink blobSink = &countedWriter{BlobWriter: bw, w: w, size: b.Size, mountInto: lack[1:], from: lack[0], desc: desc}
-	if len(lack) == 1 {
+	if a, ok := bw.(afterStorer); ok && len(lack) > 1 {
+		// The upload completes after Commit, in the background: the
+		// mounts into the other repositories wait for it there.
+		dest, from, into := w.dest, lack[0], lack[1:]
+		a.afterStored(func(ctx context.Context) error {
+			for _, r := range into {
+				if err := dest.Mount(ctx, r, from, desc); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		w.res.BlobsPut++
+		w.res.BytesPut += b.Size
+		w.res.BlobsMounted += len(into)
+		sink = bw
+	} else if len(lack) == 1 {
 		// The writer itself, so that the unpacker can copy into it by the
 		// kernel; counted when the unpacker commits it.
 		sink = bw

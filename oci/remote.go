@@ -568,3 +568,31 @@ func (r *Repository) Ping(ctx context.Context) error {
 	}
 	return r.describe("registry "+r.host+" (repository "+r.Name+")", err)
 }
+
+// Transient reports whether err is a failure that another attempt of the
+// same request may not meet: a connection that could not be made or that
+// broke, a registry answering 5xx (an overloaded or restarting backend),
+// 429 or 408 (those the request retries retry too). A registry's refusal
+// (401, 403, 400 and the other 4xx), a TLS failure and a cancelled context
+// are not: trying again gets the same answer, or is not wanted.
+func Transient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var ae *AuthError
+	var te *TLSError
+	var pe *PathRefusedError
+	var fe *RepositoryForbiddenError
+	if errors.As(err, &ae) || errors.As(err, &te) || errors.As(err, &pe) || errors.As(err, &fe) {
+		return false
+	}
+	var resp *errcode.ErrorResponse
+	if errors.As(err, &resp) {
+		return resp.StatusCode >= http.StatusInternalServerError || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout
+	}
+	if errors.Is(err, ErrUnreachable) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return true
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr)
+}

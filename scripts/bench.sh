@@ -18,6 +18,9 @@
 # BENCH_SKOPEO_MAX=   skopeo copies at most this many tags (spread evenly over the tag list) and
 #                     scales its times to all tags; default: all in size mode, 300 in scale mode;
 #                     0 leaves skopeo out
+# BENCH_REGISTRY=1    also push the volumes into a docker-registry on 127.0.0.1 (bundle unpack
+#                     --to docker://, --jobs 4 and 1) against skopeo copy of the same tags
+#                     into it; 0 leaves the registry rows out
 # BUNDLE=bin/bundle   the binary measured
 set -euo pipefail
 
@@ -64,6 +67,7 @@ SEED=${BENCH_SEED:-1}
 DIR=${BENCH_DIR:-$ROOT/bench}
 VOLUME=${BENCH_VOLUME:-}
 SKOPEO_MAX=${BENCH_SKOPEO_MAX:-}
+REGISTRY=${BENCH_REGISTRY:-1}
 BUNDLE=${BUNDLE:-$ROOT/bin/bundle}
 GO=${GO:-go}
 export BUNDLE_PASSWORD=${BUNDLE_PASSWORD:-bench-only-password}
@@ -87,6 +91,10 @@ need awk "install mawk or gawk"
 need "$GO" "install Go (the data set generator is a Go program)"
 [ "${SKOPEO_MAX}" = 0 ] || need skopeo "install skopeo (Debian: apt-get install skopeo), or set BENCH_SKOPEO_MAX=0 to leave it out"
 [ -x "$BUNDLE" ] || die "$BUNDLE is missing: run make build (make bench builds it first)"
+if [ "$REGISTRY" != 0 ]; then
+  need docker-registry "install docker-registry (Debian: apt-get install docker-registry), or set BENCH_REGISTRY=0 to leave the registry rows out"
+  need curl "install curl, or set BENCH_REGISTRY=0"
+fi
 
 mkdir -p "$DIR"/{bin,data,results}
 DIR=$(cd "$DIR" && pwd)
@@ -133,7 +141,32 @@ WORK=$DIR/work.$$
 OUT=$WORK/out
 rm -rf "$WORK"
 mkdir -p "$OUT"
-trap 'rm -rf "$WORK"' EXIT
+# start_registry DIR: a fresh docker-registry on a free port of 127.0.0.1, storage in DIR;
+# sets REG_HOST. stop_registry stops it.
+REG_PID=
+start_registry() {
+  local dir=$1 p
+  rm -rf "$dir" && mkdir -p "$dir"
+  for _ in $(seq 1 20); do
+    p=$((20000 + RANDOM % 30000))
+    ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || continue
+    printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:%s\n  secret: bench\n' \
+      "$dir/storage" "$p" >"$dir/config.yml"
+    docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
+    REG_PID=$!
+    for _ in $(seq 1 100); do
+      if curl -sf "http://127.0.0.1:$p/v2/" >/dev/null; then REG_HOST=127.0.0.1:$p; return 0; fi
+      kill -0 "$REG_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    stop_registry
+  done
+  die "cannot start docker-registry (last log: $dir/log)"
+}
+stop_registry() {
+  if [ -n "$REG_PID" ]; then kill "$REG_PID" 2>/dev/null || true; wait "$REG_PID" 2>/dev/null || true; REG_PID=; fi
+}
+trap 'stop_registry; rm -rf "$WORK"' EXIT
 
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 RES=$DIR/results/$STAMP-$PARAMS
@@ -219,6 +252,24 @@ for run in $(seq 1 "$RUNS"); do
   # cache): the volumes into one file, removed before unpack.
   measure_write "$run" cat_unpack 1 bash -c 'cat "$1"/vol-*.tar >"$2"' _ "$OUT/pack" "$OUT/cat"
   rm -f "$OUT/cat"
+  if [ "$REGISTRY" != 0 ]; then
+    # Volumes into a registry: bundle unpack --to docker:// (4 uploads in flight, then 1),
+    # against skopeo copy of the same tags from the layout into a registry (scaled as above).
+    for jobs in 4 1; do
+      start_registry "$WORK/registry"
+      measure_write "$run" "push_$jobs" 1 "$BUNDLE" -q unpack --key "$WORK/key.pub" --jobs "$jobs" \
+        --insecure-registry "$REG_HOST" --to "docker://$REG_HOST/m" "$OUT/pack"
+      stop_registry
+    done
+    if [ "$SKOPEO_TAGS" -gt 0 ]; then
+      start_registry "$WORK/registry"
+      measure_write "$run" skopeo_push "$SKOPEO_SCALE" bash -c 'while IFS= read -r t; do
+          skopeo --insecure-policy copy -q --all --dest-tls-verify=false "oci:$1:$t" "docker://$2/sk/$t" || exit 1
+        done <"$3"' _ "$LAYOUT" "$REG_HOST" "$TAGS"
+      stop_registry
+    fi
+    rm -rf "$WORK/registry"
+  fi
   measure_write "$run" unpack 1 "$BUNDLE" -q unpack --key "$WORK/key.pub" --to "oci:$OUT/unpack" "$OUT/pack"
   if [ "$run" = 1 ]; then
     # The unpacked layout has every blob, and every tag; note the volumes and the index size.
@@ -284,24 +335,26 @@ fi
       wall[op, k] = $3 * sc; cpu[op, k] = ($4 + $5) * sc; rss[op, k] = $6 / 1024
     }
     END {
-      split("pack verify unpack openssl cat cat_fsync tar_split skopeo pack_unsigned cat_unpack", ops, " ")
+      nops = split("pack verify unpack openssl cat cat_fsync tar_split skopeo pack_unsigned cat_unpack push_4 push_1 skopeo_push", ops, " ")
       label["pack"] = "bundle pack"; label["verify"] = "bundle verify"; label["unpack"] = "bundle unpack"
       label["openssl"] = "openssl dgst -sha256"; label["cat"] = "cat > file"; label["cat_fsync"] = "cat > file + fsync"
       label["tar_split"] = "tar | split"
       label["pack_unsigned"] = "bundle pack --unsigned (info)"
       label["cat_unpack"] = "cat > file, where unpack runs"
+      label["push_4"] = "bundle unpack --to docker://"; label["push_1"] = "  the same, --jobs 1 (info)"
+      label["skopeo_push"] = sktags < tags ? sprintf("skopeo copy ~ to registry (%d/%d)", sktags, tags) : sprintf("skopeo copy to registry (%d tags)", tags)
       label["skopeo"] = sktags < tags ? sprintf("skopeo copy ~ (%d of %d tags)", sktags, tags) : sprintf("skopeo copy (%d tags)", tags)
       print head > summary
       print "op\twall_med\twall_min\twall_max\tcpu_med\tcpu_min\tcpu_max\tmb_per_s\tblobs_per_s\trss_mib_med\trss_mib_min\trss_mib_max\truns" > summary
       printf "%-34s %-22s %-22s %8s %9s  %s\n", "", "wall s", "CPU s (user+sys)", "MB/s", "blobs/s", "peak RSS MiB"
       printf "%-34s %-22s %-22s %8s %9s  %s\n", "", "median (min-max)", "median (min-max)", "", "", "median (min-max)"
-      for (i = 1; i <= 10; i++) {
+      for (i = 1; i <= nops; i++) {
         op = ops[i]
         if (!has(op)) continue
         W[op] = stat(wall, op, "med"); C[op] = stat(cpu, op, "med"); R[op] = stat(rss, op, "med")
         mbs = W[op] > 0 ? bytes / 1e6 / W[op] : 0; bps = W[op] > 0 ? blobs / W[op] : 0
         printf "%-34s %-22s %-22s %8.1f %9.0f  %s\n", label[op], spread(wall, op), spread(cpu, op), mbs, bps, mib(rss, op)
-        if (i == 3) print ""
+        if (i == 3 || i == 10) print ""
         printf "%s\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\n", op, W[op], stat(wall, op, "min"), stat(wall, op, "max"), \
           C[op], stat(cpu, op, "min"), stat(cpu, op, "max"), mbs, bps, R[op], stat(rss, op, "min"), stat(rss, op, "max"), n[op] > summary
       }
@@ -314,6 +367,8 @@ fi
         printf "%-28s %-13s %-13s %-11s %-15s %-13s %s\n", label[op], ratio(W["openssl"], W[op]), ratio(C[op], C["openssl"]), \
           ratio(W[op], W["cat"]), ratio(W[op], W["cat_fsync"]), ratio(W[op], W["tar_split"]), ratio(W["skopeo"], W[op])
       }
+      if (has("push_4"))
+        printf "%-28s push --jobs 1/--jobs 4: %s wall; skopeo copy to docker:// / push: %s\n", "into a registry", ratio(W["push_1"], W["push_4"]), has("skopeo_push") ? ratio(W["skopeo_push"], W["push_4"]) : "-"
       printf "\n%-52s %10s  %-10s %s\n", "target (issue 5)", "measured", "goal", "result"
       if (mode != "blobs") { # per-byte targets: for the size mode (scale mode measures blobs/s)
         target("verify throughput vs openssl (openssl wall/verify)", ratio(W["openssl"], W["verify"]), ">= 1.5x", W["verify"] > 0 && W["openssl"] / W["verify"] >= 1.5)

@@ -171,6 +171,7 @@ var destinationFlags = []struct{ name, only, why string }{
 	{"mirror-tags", "docker://", ""},
 	{"mirror-set-name", "docker://", ""},
 	{"repository", "docker://", ""},
+	{"jobs", "docker://", " (a layout is written one blob at a time, as the volumes are read)"},
 }
 
 // destination is where --to says, refused with a flag of the other kind.
@@ -201,6 +202,7 @@ func unpackCommand() *cli.Command {
 			&cli.BoolFlag{Name: "mirror-tags", Usage: "with --emit-mirror-config: let pulls by tag go to the mirror too (and write an ImageTagMirrorSet)"},
 			&cli.StringFlag{Name: "mirror-set-name", Usage: "with --emit-mirror-config: name the files and objects NAME and merge into those already in DIR, so one object grows from bundle to bundle"},
 			&cli.BoolFlag{Name: "verify-base", Usage: "oci: destinations: re-hash the blobs an incremental bundle expects from its bases"},
+			&cli.IntFlag{Name: "jobs", Value: bundle.DefaultPushJobs, Usage: "docker:// destinations: blob uploads in flight at once (the volumes are still read once, in order; blobs up to 8 MiB are read ahead, 32 MiB at most)"},
 		)...),
 		Action: func(c *cli.Context) error {
 			to, err := destination(c)
@@ -224,6 +226,9 @@ func unpackCommand() *cli.Command {
 				}
 				rules = append(rules, r)
 			}
+			if c.Int("jobs") < 1 {
+				return usagef("--jobs %d: want 1 or more", c.Int("jobs"))
+			}
 			if c.Int("max-nested-paths") < 0 {
 				return usagef("--max-nested-paths: %d is not a number of path components", c.Int("max-nested-paths"))
 			}
@@ -243,7 +248,7 @@ func unpackCommand() *cli.Command {
 			bar := newProgress(c, map[bool]string{true: "push", false: "unpack"}[to.Transport == location.Registry])
 			bar.volumes = len(set.Index.Volumes)
 			defer bar.stop()
-			r, err := set.Unpack(c.Context, dest, bundle.UnpackOptions{Progress: bar.update, Notice: notice(c)})
+			r, err := set.Unpack(c.Context, dest, bundle.UnpackOptions{Progress: bar.update, Notice: notice(c), Jobs: c.Int("jobs")})
 			bar.stop()
 			if err != nil {
 				return err

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Convenience patterns for Proxy.Count, matched against Request.Path.
@@ -33,7 +34,7 @@ type Request struct {
 	Method string
 	Path   string // URL path, e.g. /v2/ns/app/blobs/uploads/<uuid>
 	Query  string // raw query, without "?"
-	Status int    // status relayed to the client; 502 if the registry could not be reached or the exchange failed (e.g. the client vanished mid-upload)
+	Status int    // status relayed to the client; 502 if the registry could not be reached or the exchange failed (e.g. the client vanished mid-upload); 0 if the proxy dropped the connection (DropNthUpload, UploadFaults)
 }
 
 // Proxy is an HTTP reverse proxy on 127.0.0.1 in front of a Registry that
@@ -60,6 +61,31 @@ type Proxy struct {
 
 	policyMu sync.Mutex // guards the policies below
 	policies
+
+	upMu        sync.Mutex // guards the upload counters and the gate
+	uploadsSeen int        // blob upload requests so far (PUT/PATCH of a session)
+	inFlight    int        // blob upload requests being served
+	maxInFlight int        // the most served at once
+	gate        *uploadGate
+}
+
+// Fault is what the proxy does to a blob upload request instead of
+// passing it on (UploadFaults): answer Status (after reading the whole
+// body, as a registry that fails at the end does), or, with Drop, read
+// DropAfter bytes of the body and close the connection without an
+// answer. The zero Fault passes the request on.
+type Fault struct {
+	Status    int
+	Drop      bool
+	DropAfter int64
+}
+
+// uploadGate holds blob upload requests until n are served at once.
+type uploadGate struct {
+	n        int
+	patience time.Duration
+	open     chan struct{}
+	opened   bool
 }
 
 // policies make the proxy refuse what some registries refuse, answering
@@ -70,6 +96,7 @@ type policies struct {
 	namespaces            []string // nil: every namespace exists
 	catalogStatus         int      // 0: the catalog is served
 	tagsPage              int      // 0: tags/list is passed through
+	faults                func(n int, r Request) Fault
 }
 
 // RefuseManifestPushByDigest makes the proxy answer a PUT of a manifest by
@@ -244,6 +271,121 @@ func (p *Proxy) pagedTags(w http.ResponseWriter, req *http.Request, transport ht
 	return true
 }
 
+// UploadFaults sets fn to decide, for every blob upload request (a PUT
+// or PATCH of an upload session, which carries the bytes), whether the
+// proxy fails it: n counts those requests from 1, in arrival order, and
+// r is the request (r.Query holds digest= on a PUT). nil clears it.
+func (p *Proxy) UploadFaults(fn func(n int, r Request) Fault) {
+	p.policyMu.Lock()
+	defer p.policyMu.Unlock()
+	p.faults = fn
+}
+
+// FailNthUpload makes the proxy answer the nth blob upload request with
+// status (after reading its body), as a registry whose backend fails.
+func (p *Proxy) FailNthUpload(nth, status int) {
+	p.UploadFaults(func(n int, _ Request) Fault {
+		if n == nth {
+			return Fault{Status: status}
+		}
+		return Fault{}
+	})
+}
+
+// DropNthUpload makes the proxy close the connection of the nth blob
+// upload request after reading after bytes of its body, as a network
+// that breaks mid-upload.
+func (p *Proxy) DropNthUpload(nth int, after int64) {
+	p.UploadFaults(func(n int, _ Request) Fault {
+		if n == nth {
+			return Fault{Drop: true, DropAfter: after}
+		}
+		return Fault{}
+	})
+}
+
+// MaxUploadsInFlight is the most blob upload requests (PUT or PATCH of an
+// upload session) the proxy served at once since it started or was Reset.
+func (p *Proxy) MaxUploadsInFlight() int {
+	p.upMu.Lock()
+	defer p.upMu.Unlock()
+	return p.maxInFlight
+}
+
+// GateUploads holds every blob upload request, before the registry sees
+// it, until n are held at once, or for patience at most; once n have
+// been, the gate stays open. It lets a test see uploads overlap however
+// fast the registry serves each one; a client that never has n in flight
+// waits patience per request.
+func (p *Proxy) GateUploads(n int, patience time.Duration) {
+	p.upMu.Lock()
+	defer p.upMu.Unlock()
+	p.gate = &uploadGate{n: n, patience: patience, open: make(chan struct{})}
+}
+
+// isUpload: a request that carries a blob upload's bytes.
+func isUpload(req *http.Request) bool {
+	return (req.Method == http.MethodPut || req.Method == http.MethodPatch) && BlobUploadDone.MatchString(req.URL.Path)
+}
+
+// uploadStarts counts an upload request in, waits at the gate, and
+// returns its number and the fault to apply.
+func (p *Proxy) uploadStarts(r Request) (int, Fault) {
+	p.upMu.Lock()
+	p.uploadsSeen++
+	n := p.uploadsSeen
+	p.inFlight++
+	p.maxInFlight = max(p.maxInFlight, p.inFlight)
+	g := p.gate
+	if g != nil && !g.opened && p.inFlight >= g.n {
+		g.opened = true
+		close(g.open)
+	}
+	p.upMu.Unlock()
+	if g != nil {
+		select {
+		case <-g.open:
+		case <-time.After(g.patience):
+		}
+	}
+	p.policyMu.Lock()
+	fn := p.faults
+	p.policyMu.Unlock()
+	if fn == nil {
+		return n, Fault{}
+	}
+	return n, fn(n, r)
+}
+
+func (p *Proxy) uploadEnds() {
+	p.upMu.Lock()
+	p.inFlight--
+	p.upMu.Unlock()
+}
+
+// fault applies f to an upload request, and reports whether it did.
+func (p *Proxy) fault(f Fault, w *recordingWriter, req *http.Request) bool {
+	switch {
+	case f.Drop:
+		io.CopyN(io.Discard, req.Body, f.DropAfter)
+		// Recorded (and OnResponse told) before the client sees the
+		// connection close, as for an answer.
+		w.finish(0)
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+		return true
+	case f.Status != 0:
+		io.Copy(io.Discard, req.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(f.Status)
+		json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{"code": "UNKNOWN", "message": "injected failure", "detail": "testregistry.Proxy fault"}}})
+		return true
+	}
+	return false
+}
+
 // repositoryPath finds the repository in a /v2/ API path.
 var repositoryPath = regexp.MustCompile(`^/v2/(.+?)/(manifests|blobs|tags|referrers)/(.*)$`)
 
@@ -311,6 +453,13 @@ func (r *Registry) Proxy(t testing.TB) *Proxy {
 			Path:   req.URL.Path,
 			Query:  req.URL.RawQuery,
 		}}
+		if isUpload(req) {
+			_, f := p.uploadStarts(rw.req)
+			defer p.uploadEnds()
+			if p.fault(f, rw, req) {
+				return
+			}
+		}
 		if !p.closedCatalog(rw, req) && !p.refuse(rw, req) && !p.pagedTags(rw, req, transport) {
 			rp.ServeHTTP(rw, req)
 		}
@@ -387,8 +536,11 @@ func (p *Proxy) OnResponse(fn func(Request)) {
 // Reset forgets the recorded requests.
 func (p *Proxy) Reset() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.reqs = nil
+	p.mu.Unlock()
+	p.upMu.Lock()
+	p.maxInFlight = 0
+	p.upMu.Unlock()
 }
 
 func (p *Proxy) record(r Request) {

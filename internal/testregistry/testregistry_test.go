@@ -431,3 +431,71 @@ func TestProxyPolicies(t *testing.T) {
 		t.Errorf("%d refused manifest PUTs recorded, want 1", n)
 	}
 }
+
+// TestProxyUploadFaults: the Nth blob upload request is failed or its
+// connection dropped, other requests pass; the gate holds uploads until
+// two overlap, and the proxy tells the most in flight.
+func TestProxyUploadFaults(t *testing.T) {
+	var backendUploads atomic.Int32
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		io.Copy(io.Discard, req.Body)
+		if req.Method == http.MethodPut {
+			backendUploads.Add(1)
+		}
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer backend.Close()
+	p := (&Registry{Host: backend.Listener.Addr().String()}).Proxy(t)
+	put := func(path string, n int) (int, error) {
+		req, _ := http.NewRequest(http.MethodPut, "http://"+p.Host+path, bytes.NewReader(make([]byte, n)))
+		resp, err := (&http.Client{Transport: &http.Transport{}}).Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	upload := "/v2/ns/app/blobs/uploads/u1"
+
+	p.FailNthUpload(2, http.StatusInternalServerError)
+	for i, want := range []int{201, 500, 201} {
+		if got, err := put(upload, 1000); err != nil || got != want {
+			t.Errorf("upload %d: %d %v, want %d", i+1, got, err, want)
+		}
+	}
+	if got, err := put("/v2/ns/app/manifests/v1", 10); err != nil || got != 201 {
+		t.Errorf("manifest PUT: %d %v: not an upload, it passes", got, err)
+	}
+
+	p.DropNthUpload(4, 64<<10)
+	if got, err := put(upload, 1<<20); err == nil {
+		t.Errorf("upload 4 answered %d: its connection was to be dropped", got)
+	}
+	var dropped int
+	for _, r := range p.Requests() {
+		if r.Status == 0 && BlobUploadDone.MatchString(r.Path) {
+			dropped++
+		}
+	}
+	if dropped != 1 || backendUploads.Load() != 3 {
+		t.Errorf("%d uploads recorded as dropped, %d reached the registry; want 1 and 3", dropped, backendUploads.Load())
+	}
+	p.UploadFaults(nil)
+
+	p.Reset()
+	p.GateUploads(2, 10*time.Second)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if got, err := put(upload, 1000); err != nil || got != 201 {
+				t.Errorf("gated upload: %d %v", got, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := p.MaxUploadsInFlight(); n != 2 {
+		t.Errorf("%d uploads in flight at most, want 2 (the gate holds the first until the second comes)", n)
+	}
+}
