@@ -104,8 +104,15 @@ func (p *progress) update(u bundle.Progress) {
 					}
 					return ""
 				}), decor.CountersKibiByte("% .1f / % .1f")),
-				mpb.AppendDecorators(decor.Percentage(), decor.Name(" "), decor.AverageSpeed(decor.SizeB1024(0), "% .1f"),
-					decor.Name(" "), decor.AverageETA(decor.ET_STYLE_GO, decor.WC{}), decor.Name(" left")))
+				mpb.AppendDecorators(decor.Percentage(), decor.Any(func(st decor.Statistics) string {
+					// The rate since the start, and the time left at it:
+					// the same numbers as the plain lines.
+					r, left, ok := p.rate(bundle.Progress{Done: st.Current, Total: st.Total}, time.Now())
+					if !ok {
+						return ""
+					}
+					return fmt.Sprintf(" %s/s %s left", bytesize.Format(int64(r)), left)
+				})))
 		}
 		v := p.volumeText(u)
 		p.volume.Store(&v)
