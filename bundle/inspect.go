@@ -49,10 +49,38 @@ type VolumeState struct {
 // key), "unsigned" for an unsigned bundle.
 func (s *Set) Summary() *Summary {
 	x := s.Index
+	sum := IndexSummary(x)
+	if m := s.Missing(); m != nil {
+		sum.Missing = m
+	}
+	for i, v := range x.Volumes {
+		if h := s.Volumes[v.Number]; h != nil {
+			sum.Volumes[i].Path = h.Path
+		}
+	}
+	for _, p := range s.Problems {
+		sum.Problems = append(sum.Problems, p.Error())
+	}
+	switch {
+	case s.Signature == nil:
+		sum.Signature = "unsigned"
+	case s.trusted && s.checkedKey:
+		sum.Signature = "verified"
+	default:
+		sum.Signature = "not checked"
+	}
+	return sum
+}
+
+// IndexSummary describes the bundle an index makes, without its volumes
+// (their paths are left empty, Missing and Problems empty, Signature
+// "unsigned" or "not checked"): what pack reports of the bundle it wrote.
+func IndexSummary(x *format.Index) *Summary {
 	sum := &Summary{BundleID: x.BundleID, Created: x.Created, Packer: x.Packer, Signer: x.Signer, Compression: x.Compression,
-		MaxVolumeSize: x.MaxVolumeSize, Images: summaryImages(x), Blobs: len(x.Blobs), Missing: s.Missing(), Problems: []string{}, Bases: x.Bases}
-	if sum.Missing == nil {
-		sum.Missing = []int{}
+		MaxVolumeSize: x.MaxVolumeSize, Images: summaryImages(x), Blobs: len(x.Blobs), Missing: []int{}, Problems: []string{}, Bases: x.Bases,
+		Signature: "unsigned"}
+	if x.Signer != nil {
+		sum.Signature = "not checked"
 	}
 	if sum.Bases == nil {
 		sum.Bases = []format.Base{}
@@ -69,22 +97,7 @@ func (s *Set) Summary() *Summary {
 		sum.StoredBytes += b.StoredSize
 	}
 	for _, v := range x.Volumes {
-		st := VolumeState{Number: v.Number, Size: v.Size}
-		if h := s.Volumes[v.Number]; h != nil {
-			st.Path = h.Path
-		}
-		sum.Volumes = append(sum.Volumes, st)
-	}
-	for _, p := range s.Problems {
-		sum.Problems = append(sum.Problems, p.Error())
-	}
-	switch {
-	case s.Signature == nil:
-		sum.Signature = "unsigned"
-	case s.trusted && s.checkedKey:
-		sum.Signature = "verified"
-	default:
-		sum.Signature = "not checked"
+		sum.Volumes = append(sum.Volumes, VolumeState{Number: v.Number, Size: v.Size})
 	}
 	return sum
 }

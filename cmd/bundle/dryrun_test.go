@@ -73,5 +73,20 @@ func TestDryRun(t *testing.T) {
 		})
 	}
 	must(2, "pack", "--unsigned", "oci:"+example)
-	must(2, "pack", "--unsigned", "--json", "--out", filepath.Join(dir, "x"), "oci:"+example)
+	// pack --json: what was packed, as inspect --json describes it.
+	packed := filepath.Join(dir, "x")
+	var a, b struct {
+		BundleID, Signature string
+		Images              []struct{ Ref, Digest string }
+		Volumes             []struct{ Number int }
+	}
+	if err := json.Unmarshal([]byte(must(0, "-q", "pack", "--key", k+".key", "--max-size", "40K", "--json", "--out", packed, "oci:"+example)), &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(must(0, "inspect", "--json", "--key", k+".pub", packed)), &b); err != nil {
+		t.Fatal(err)
+	}
+	if a.BundleID != b.BundleID || a.Signature != "verified" || b.Signature != "verified" || len(a.Images) != len(b.Images) || len(a.Volumes) != len(b.Volumes) || len(a.Volumes) < 2 {
+		t.Errorf("pack --json %+v, inspect --json %+v", a, b)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -40,7 +41,7 @@ func packCommand() *cli.Command {
 			&cli.StringFlag{Name: "compress", Value: "none", Usage: "none or zstd (compresses blobs that are not compressed already)"},
 			&cli.StringFlag{Name: "out", Usage: "directory to write the volumes into (required unless --dry-run)"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "resolve the sources and print what would travel and how many volumes it takes; fetch only manifests, write nothing"},
-			&cli.BoolFlag{Name: "json", Usage: "with --dry-run: print the plan as JSON"},
+			&cli.BoolFlag{Name: "json", Usage: "print what was packed (with --dry-run: the plan) as JSON on standard output, as inspect --json does"},
 			&cli.StringSliceFlag{Name: "base", Usage: "PATH of an earlier bundle (directory, volume file or bundle.json) already unpacked at the destination: carry only what it lacks (repeatable)"},
 			&cli.StringFlag{Name: "base-key", Usage: "public key the --base bundles must be signed with (without it, bases are used unchecked)"},
 			&cli.StringSliceFlag{Name: "have", Usage: "FILE written by bundle inventory at the destination: carry only what it lacks (repeatable; with --base too)"},
@@ -56,8 +57,6 @@ func packAction(c *cli.Context) error {
 	switch {
 	case !dryRun && c.String("out") == "":
 		return usagef("pack: give --out DIR to write the volumes into (or --dry-run to see what would travel)")
-	case c.Bool("json") && !dryRun:
-		return usagef("pack: --json goes with --dry-run")
 	}
 	located, set, err := packSources(c)
 	if err != nil {
@@ -102,6 +101,16 @@ func packAction(c *cli.Context) error {
 	}
 	say(c, "packed bundle %s: %d images, %d blobs, %d volumes, %s in %s",
 		x.BundleID, len(x.Manifests), len(x.Blobs), len(x.Volumes), bytesize.Format(total), c.String("out"))
+	if c.Bool("json") {
+		sum := bundle.IndexSummary(x)
+		if x.Signer != nil {
+			sum.Signature = "verified" // pack checks its signature with the signer's public key before committing
+		}
+		for i := range sum.Volumes {
+			sum.Volumes[i].Path = filepath.Join(c.String("out"), format.VolumeFileName(sum.Volumes[i].Number, len(sum.Volumes)))
+		}
+		return printJSON(sum)
+	}
 	return nil
 }
 
@@ -113,9 +122,7 @@ func packDryRun(c *cli.Context, sources []bundle.Source, o bundle.PackOptions) e
 	}
 	r := bundle.NewPlanReport(x)
 	if c.Bool("json") {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return printJSON(r)
 	}
 	return r.WriteText(os.Stdout)
 }
@@ -232,4 +239,12 @@ func mediaNames() []string {
 	names := slices.Collect(maps.Keys(mediaPresets))
 	slices.SortFunc(names, func(a, b string) int { return cmp.Compare(mediaPresets[a], mediaPresets[b]) })
 	return names
+}
+
+// printJSON writes v on standard output, indented: the one document a
+// command prints for scripts (human output goes to standard error).
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
