@@ -89,7 +89,7 @@ func (e *ThresholdError) labels(ids []string) string {
 
 func (e *ThresholdError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "bundle %s: signed by %d of the %d trusted keys required", e.BundleID, e.Have, e.Need)
+	fmt.Fprintf(&b, "bundle %s: not signed by enough trusted keys: have %d of %d (valid signatures by distinct trusted keys)", e.BundleID, e.Have, e.Need)
 	if len(e.Valid) > 0 {
 		fmt.Fprintf(&b, "; valid: %s", e.labels(e.Valid))
 	}
