@@ -324,14 +324,27 @@ func TestCountersignFromIndexFile(t *testing.T) {
 	if _, err := trustFiles(t, []string{dir, p}, TrustPolicy{Keys: []*sign.Verifier{a.Verifier(), b.Verifier()}, Threshold: 2}); err != nil {
 		t.Errorf("the volumes with the countersignature made from bundle.json: %v", err)
 	}
-	// An altered bundle.json does not take a countersignature for the
-	// volumes' one.
 	is2, err := OpenIndexFile(filepath.Join(out, "bundle.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := is2.Trust(TrustPolicy{Keys: []*sign.Verifier{a.Verifier(), b.Verifier()}, Threshold: 2}); err != nil {
 		t.Errorf("bundle.json with both signatures beside it: %v", err)
+	}
+	// An altered bundle.json: the first signature fails, and the
+	// countersignature, over other bytes, is shown and not counted.
+	altered := []byte(strings.Replace(string(set.IndexBytes), `"bundle-test"`, `"bundle-tesX"`, 1))
+	mustWrite(t, filepath.Join(out, "bundle.json"), altered)
+	is3, err := OpenIndexFile(filepath.Join(out, "bundle.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = is3.Trust(TrustPolicy{Keys: []*sign.Verifier{a.Verifier(), b.Verifier()}})
+	if !errors.Is(err, ErrBadSignature) {
+		t.Errorf("altered bundle.json: %v, want ErrBadSignature", err)
+	}
+	if !slices.ContainsFunc(is3.Signatures(), func(s SignatureStatus) bool { return s.Path == p && s.State == SignatureUnreadable }) {
+		t.Errorf("altered bundle.json: the countersignature over the original is not shown as not this one's: %+v", is3.Signatures())
 	}
 }
 
