@@ -407,14 +407,17 @@ type unreadableCountersignature struct {
 }
 
 // splitSignaturePaths separates the countersignature files among paths
-// (by their name) from the rest.
+// (by their name) from the rest. sigs has the directories too, which may
+// hold countersignature files and no volume.
 func splitSignaturePaths(paths []string) (rest, sigs []string) {
 	for _, p := range paths {
-		if strings.HasSuffix(filepath.Base(p), format.CountersignatureSuffix) {
-			if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
-				sigs = append(sigs, p)
-				continue
-			}
+		st, err := os.Stat(p)
+		switch {
+		case err == nil && st.IsDir():
+			sigs = append(sigs, p)
+		case err == nil && st.Mode().IsRegular() && strings.HasSuffix(filepath.Base(p), format.CountersignatureSuffix):
+			sigs = append(sigs, p)
+			continue
 		}
 		rest = append(rest, p)
 	}
@@ -469,8 +472,17 @@ func (s *Set) countersignatures() *countersignatures {
 	if s.indexPath != "" {
 		dirs = append(dirs, filepath.Dir(s.indexPath))
 	}
+	var files []string
+	for _, p := range s.sigPaths {
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			dirs = append(dirs, p)
+		} else {
+			files = append(files, p)
+		}
+	}
 	scanned := map[string]bool{}
 	for _, d := range dirs {
+		d = filepath.Clean(d)
 		if scanned[d] {
 			continue
 		}
@@ -486,7 +498,7 @@ func (s *Set) countersignatures() *countersignatures {
 			}
 		}
 	}
-	for _, p := range s.sigPaths {
+	for _, p := range files {
 		add(p, true)
 	}
 	return cs

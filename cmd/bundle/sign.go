@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -36,11 +37,7 @@ func signCommand() *cli.Command {
 			if out == "" {
 				out = defaultSignatureDir(set, c.Args().Slice())
 			}
-			pw, err := password(false)
-			if err != nil {
-				return err
-			}
-			signer, err := sign.LoadSignerFile(c.String("key"), pw)
+			signer, err := loadSigner(c.String("key"))
 			if err != nil {
 				return err
 			}
@@ -64,6 +61,19 @@ func signCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// loadSigner loads the private key at path, asking for its password only
+// when it is encrypted: a countersigner's unencrypted key (kept on an
+// encrypted disk, or an HSM's stand-in) needs none.
+func loadSigner(path string) (*sign.KeySigner, error) {
+	var pw []byte
+	if b, err := os.ReadFile(path); err == nil && bytes.Contains(b, []byte("ENCRYPTED")) {
+		if pw, err = password(false); err != nil {
+			return nil, err
+		}
+	}
+	return sign.LoadSignerFile(path, pw)
 }
 
 // openForSigning opens what the arguments name: one bundle.json (with the
