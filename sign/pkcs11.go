@@ -18,6 +18,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net/url"
+	"strings"
 	"sync"
 
 	"github.com/miekg/pkcs11"
@@ -261,4 +263,60 @@ func (s *PKCS11Signer) Close() error {
 	s.ctx.Destroy()
 	s.ctx = nil
 	return err
+}
+
+// ParsePKCS11URI reads the parts of an RFC 7512 PKCS#11 URI that name a
+// key: pkcs11:token=LABEL;object=LABEL, and the query attribute
+// module-path=PATH. The PIN is not read from the URI (pin-value would put
+// it in a command line); the caller sets PIN.
+func ParsePKCS11URI(uri string) (PKCS11Config, error) {
+	var cfg PKCS11Config
+	rest, ok := strings.CutPrefix(uri, "pkcs11:")
+	if !ok {
+		return cfg, fmt.Errorf("%q is not a pkcs11: URI", uri)
+	}
+	path, query, _ := strings.Cut(rest, "?")
+	for _, attr := range strings.Split(path, ";") {
+		k, v, _ := strings.Cut(attr, "=")
+		v, err := url.PathUnescape(v)
+		if err != nil {
+			return cfg, fmt.Errorf("pkcs11 URI: %s: %w", k, err)
+		}
+		switch k {
+		case "token":
+			cfg.TokenLabel = v
+		case "object":
+			cfg.KeyLabel = v
+		case "type":
+			if v != "private" {
+				return cfg, fmt.Errorf("pkcs11 URI: type=%s: a private key signs", v)
+			}
+		case "":
+		default:
+			// Other attributes (manufacturer, serial, id) would narrow
+			// the choice; refused rather than ignored, so that a URI
+			// never selects more than it says.
+			return cfg, fmt.Errorf("pkcs11 URI: attribute %q is not supported (token, object, type are)", k)
+		}
+	}
+	for _, attr := range strings.Split(query, "&") {
+		k, v, _ := strings.Cut(attr, "=")
+		v, err := url.QueryUnescape(v)
+		if err != nil {
+			return cfg, fmt.Errorf("pkcs11 URI: %s: %w", k, err)
+		}
+		switch k {
+		case "module-path":
+			cfg.Module = v
+		case "":
+		case "pin-value", "pin-source":
+			return cfg, fmt.Errorf("pkcs11 URI: %s: give the PIN another way, not in the URI", k)
+		default:
+			return cfg, fmt.Errorf("pkcs11 URI: query attribute %q is not supported (module-path is)", k)
+		}
+	}
+	if cfg.TokenLabel == "" || cfg.KeyLabel == "" {
+		return cfg, errors.New("pkcs11 URI: token= and object= are needed")
+	}
+	return cfg, nil
 }

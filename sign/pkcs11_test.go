@@ -102,3 +102,23 @@ func TestPKCS11Signer(t *testing.T) {
 		t.Error("no such key: no error")
 	}
 }
+
+func TestParsePKCS11URI(t *testing.T) {
+	cfg, err := ParsePKCS11URI("pkcs11:token=My%20Token;object=release;type=private?module-path=/usr/lib/softhsm/libsofthsm2.so")
+	if err != nil || cfg.TokenLabel != "My Token" || cfg.KeyLabel != "release" || cfg.Module != softHSMModule {
+		t.Errorf("got %+v, %v", cfg, err)
+	}
+	for _, bad := range []string{
+		"token=a;object=b",
+		"pkcs11:token=a",
+		"pkcs11:token=a;object=b;serial=1",
+		"pkcs11:token=a;object=b;type=public",
+		"pkcs11:token=a;object=b?pin-value=1234",
+		"pkcs11:token=a;object=b?module-name=softhsm2",
+		"pkcs11:token=%zz;object=b",
+	} {
+		if _, err := ParsePKCS11URI(bad); err == nil {
+			t.Errorf("ParsePKCS11URI(%q): no error", bad)
+		}
+	}
+}

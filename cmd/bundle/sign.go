@@ -22,7 +22,7 @@ func signCommand() *cli.Command {
 		Usage:     "countersign a bundle: sign its bundle.json with another key, into a file kept beside the volumes",
 		ArgsUsage: "PATH... (directories or volume files of the bundle, or the bundle.json taken out of a volume)",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "key", Required: true, Usage: "private key to sign with"},
+			&cli.StringFlag{Name: "key", Required: true, Usage: "private key to sign with: a key file, or (builds with -tags pkcs11) a pkcs11:token=T;object=K URI, the PIN from BUNDLE_PKCS11_PIN or the terminal"},
 			&cli.StringFlag{Name: "out", Usage: "DIR to write the countersignature file into (default: the directory of the first volume, or of bundle.json); the volumes are never written"},
 		},
 		Action: func(c *cli.Context) error {
@@ -40,6 +40,9 @@ func signCommand() *cli.Command {
 			signer, err := loadSigner(c.String("key"))
 			if err != nil {
 				return err
+			}
+			if cl, ok := signer.(signerCloser); ok {
+				defer cl.Close()
 			}
 			x := set.Index
 			for _, st := range set.Signatures() {
@@ -63,10 +66,26 @@ func signCommand() *cli.Command {
 	}
 }
 
+// signerCloser is a signer that holds something open (a token session).
+type signerCloser interface {
+	sign.Signer
+	Close() error
+}
+
+// openTokenSigner opens a key kept in a token, named by a pkcs11: URI; set
+// in builds with -tags pkcs11 only (it needs cgo).
+var openTokenSigner func(uri string) (signerCloser, error)
+
 // loadSigner loads the private key at path, asking for its password only
 // when it is encrypted: a countersigner's unencrypted key (kept on an
-// encrypted disk, or an HSM's stand-in) needs none.
-func loadSigner(path string) (*sign.KeySigner, error) {
+// encrypted disk) needs none. A pkcs11: URI names a key in a token.
+func loadSigner(path string) (sign.Signer, error) {
+	if strings.HasPrefix(path, "pkcs11:") {
+		if openTokenSigner == nil {
+			return nil, usagef("--key %s: this bundle was built without PKCS#11 support (go build -tags pkcs11)", path)
+		}
+		return openTokenSigner(path)
+	}
 	var pw []byte
 	if b, err := os.ReadFile(path); err == nil && bytes.Contains(b, []byte("ENCRYPTED")) {
 		if pw, err = password(false); err != nil {
