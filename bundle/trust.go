@@ -25,7 +25,9 @@ import (
 // (1 when Threshold is 0): the signature in the volumes
 // (bundle.json.sig) and the countersignatures found beside them (SPEC
 // 10.6) alike. Signatures by keys not trusted are ignored; a signature
-// that claims a trusted key and does not verify fails the bundle.
+// that claims a trusted key and does not verify fails the bundle. A key of
+// the keyring counts only for bundles created within its period, unless
+// it is given in Key or Keys too (then it counts always).
 type TrustPolicy struct {
 	// Key is a public key the bundle must be signed with (as one of Keys).
 	Key *sign.Verifier

@@ -149,6 +149,9 @@ func verifyCommand() *cli.Command {
 			}
 			x := r.Set.Index
 			sig := "signed by nobody (unsigned)"
+			if x.Signer == nil && signed(set) {
+				sig = "countersigned only"
+			}
 			if x.Signer != nil {
 				sig = "signed by " + x.Signer.KeyID + " (" + x.Signer.Algorithm + ")"
 			}
