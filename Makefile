@@ -4,12 +4,21 @@ BIN      := bin/bundle
 DEMO     := demo
 export BUNDLE_PASSWORD ?= demo-only-password
 
-.PHONY: all build demo test vet bench bench-scale bench-growth bench-go fuzz clean vectors
+.PHONY: all build install man demo test vet bench bench-scale bench-growth bench-go fuzz clean vectors
 
 all: build
 
+# -buildvcs=auto: record the commit (bundle version) even where GOFLAGS says not to.
 build:
-	$(GO) build -o $(BIN) ./cmd/bundle
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/bundle
+
+# man: the man page, made from the command definitions, into docs/bundle.1 (man -l docs/bundle.1).
+man: build
+	mkdir -p docs && $(BIN) man > docs/bundle.1
+
+# install: the binary into $(go env GOPATH)/bin (or GOBIN), which should be on PATH.
+install:
+	$(GO) install -buildvcs=auto ./cmd/bundle
 
 # The main job on the example layout: keygen, pack into several volumes,
 # verify, unpack, inspect.

@@ -129,6 +129,10 @@ type UnpackResult struct {
 	BytesPut                             int64
 	ManifestsPut, ManifestsPresent       int
 	NamesSet, NamesPresent               int
+	// Names are the names set or moved, and entries added without one;
+	// NamesMoved counts the moved ones (a tag now on other content).
+	Names      []NameChange
+	NamesMoved int
 	// MadeTags lists the tags the destination made up for manifests that
 	// have none of their own, as people see them, when it pushes by tag
 	// (RegistryDestinationOptions.TagManifests); nil when none.
@@ -579,20 +583,19 @@ func (w *walk) name() error {
 	if err != nil {
 		return err
 	}
+	// New names are counted and listed in the result, not told one by
+	// one (a bundle may set hundreds); a tag moved to other content is.
 	for _, c := range changes {
 		switch {
 		case c.Old == c.New:
 			w.res.NamesPresent++
-		case c.Name == "":
-			w.res.NamesSet++
-			w.notice(fmt.Sprintf("added %s (untagged) to %s", c.New, w.dest))
-		case c.Old == "":
-			w.res.NamesSet++
-			w.notice(fmt.Sprintf("tagged %s as %s", c.New, c.Name))
-		default:
-			w.res.NamesSet++
+			continue
+		case c.Old != "" && c.Name != "":
+			w.res.NamesMoved++
 			w.notice(fmt.Sprintf("moved tag %s from %s to %s", c.Name, c.Old, c.New))
 		}
+		w.res.NamesSet++
+		w.res.Names = append(w.res.Names, c)
 	}
 	return nil
 }

@@ -150,8 +150,8 @@ func TestUnpackTagInDestination(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(cwd, "out", "t1:mytag")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a directory named t1:mytag: %v", err)
 	}
-	if len(notices) != 2 || notices[0] != "tagged "+string(appV1)+" as mytag" {
-		t.Errorf("notices %q", notices)
+	if len(notices) != 0 {
+		t.Errorf("notices %q: new names are counted in the result, not told one by one", notices)
 	}
 
 	// Several entries carry their own names: refused, nothing written.

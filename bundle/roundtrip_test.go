@@ -456,8 +456,8 @@ func TestUnpackMergesAndMovesTags(t *testing.T) {
 		t.Fatal(err)
 	}
 	joined := strings.Join(notices, "\n")
-	if !strings.Contains(joined, "moved tag app:v1") || !strings.Contains(joined, "tagged "+other.Refs["base:1"].String()+" as base:1") {
-		t.Fatalf("notices: %s", joined)
+	if !strings.Contains(joined, "moved tag app:v1") || strings.Contains(joined, "base:1") {
+		t.Fatalf("notices: %s (a moved tag is told, a new one counted)", joined)
 	}
 	l, err := oci.Open(dest)
 	if err != nil {

@@ -215,7 +215,7 @@ func TestPackCustomSinkThenVerifyUnpack(t *testing.T) {
 			t.Errorf("verify-unpack output lacks %q:\n%s", line, got)
 		}
 	}
-	for _, s := range []string{"unpack: ", "notice: tagged", "app:v1", "unpacked 5 entries"} {
+	for _, s := range []string{"unpack: ", "named app:v1: sha256:", "unpacked 5 entries"} {
 		if !strings.Contains(got, s) {
 			t.Errorf("verify-unpack output lacks %q:\n%s", s, got)
 		}
@@ -267,7 +267,7 @@ func TestUnpackHTTP(t *testing.T) {
 
 	dest := filepath.Join(dir, "layout")
 	got := run(t, nil, unpackHTTP, append([]string{key, dest}, urls...)...)
-	if !strings.Contains(got, "unpacked bundle") || !strings.Contains(got, "notice: tagged") {
+	if !strings.Contains(got, "unpacked bundle") || !strings.Contains(got, "5 entries") {
 		t.Errorf("unpack-http output:\n%s", got)
 	}
 	if ranges.Load() < int64(len(vols)) {

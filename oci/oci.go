@@ -19,6 +19,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/containerd/platforms"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -199,17 +200,33 @@ func Walk(ctx context.Context, f Fetcher, root ocispec.Descriptor, o WalkOptions
 	return walk(root, 0)
 }
 
-// ParsePlatform parses OS/ARCH[/VARIANT].
+// ParsePlatform parses OS/ARCH[/VARIANT], normalized as containerd
+// normalizes platforms (github.com/containerd/platforms: x86_64 is amd64,
+// aarch64 is arm64, arm64/v8 is arm64), so that what users type matches
+// what indexes say. Without a variant it has none (it then matches every
+// variant, MatchPlatform).
 func ParsePlatform(s string) (ocispec.Platform, error) {
 	parts := strings.Split(s, "/")
-	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" || (len(parts) == 3 && parts[2] == "") {
 		return ocispec.Platform{}, fmt.Errorf("platform %q: want OS/ARCH or OS/ARCH/VARIANT, e.g. linux/amd64 or linux/arm64/v8", s)
 	}
-	p := ocispec.Platform{OS: parts[0], Architecture: parts[1]}
-	if len(parts) == 3 {
-		p.Variant = parts[2]
+	p, err := platforms.Parse(s)
+	if err != nil {
+		return ocispec.Platform{}, fmt.Errorf("platform %q: %w", s, err)
 	}
-	return p, nil
+	n := platforms.Normalize(p)
+	switch {
+	case len(parts) == 3:
+		// Kept as typed, so that an explicit variant that normalizes
+		// away (arm64/v8) still asks for that variant: MatchPlatform
+		// compares normalized forms.
+		n.Variant = parts[2]
+	case n.Architecture == parts[1]:
+		// linux/arm: no variant asked for, every variant matches; an
+		// alias that implies one (armhf is arm/v7) keeps it.
+		n.Variant = ""
+	}
+	return n, nil
 }
 
 // FormatPlatform is the inverse of ParsePlatform.
@@ -224,14 +241,18 @@ func FormatPlatform(p *ocispec.Platform) string {
 	return s
 }
 
-// MatchPlatform reports whether p matches any of want. A wanted platform
-// without a variant matches every variant.
+// MatchPlatform reports whether p matches any of want, both normalized as
+// containerd does (an index's linux/arm64/v8 is linux/arm64). A wanted
+// platform without a variant matches every variant.
 func MatchPlatform(p *ocispec.Platform, want []ocispec.Platform) bool {
 	if p == nil {
 		return false
 	}
+	have := platforms.Normalize(*p)
 	for _, w := range want {
-		if w.OS == p.OS && w.Architecture == p.Architecture && (w.Variant == "" || w.Variant == p.Variant) {
+		any := w.Variant == ""
+		w = platforms.Normalize(w)
+		if w.OS == have.OS && w.Architecture == have.Architecture && (any || w.Variant == have.Variant) {
 			return true
 		}
 	}

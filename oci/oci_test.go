@@ -17,17 +17,28 @@ import (
 
 const example = "../testdata/example-layout"
 
+// TestPlatforms: what users type is normalized as containerd does, and
+// matched against index entries as registries write them (raw).
 func TestPlatforms(t *testing.T) {
+	raw := func(s string) *ocispec.Platform {
+		parts := append(strings.Split(s, "/"), "")
+		return &ocispec.Platform{OS: parts[0], Architecture: parts[1], Variant: parts[2]}
+	}
 	for _, tc := range []struct {
 		in      string
 		ok      bool
 		matches []string
 		misses  []string
 	}{
-		{"linux/amd64", true, []string{"linux/amd64", "linux/amd64/v2"}, []string{"linux/arm64", "windows/amd64"}},
-		{"linux/arm64/v8", true, []string{"linux/arm64/v8"}, []string{"linux/arm64", "linux/arm64/v7"}},
+		{"linux/amd64", true, []string{"linux/amd64", "linux/amd64/v2", "linux/x86_64"}, []string{"linux/arm64", "windows/amd64"}},
+		{"linux/x86_64", true, []string{"linux/amd64"}, []string{"linux/arm64"}},
+		{"linux/arm64/v8", true, []string{"linux/arm64/v8", "linux/arm64", "linux/aarch64"}, []string{"linux/arm64/v9", "linux/arm/v7"}},
+		{"linux/aarch64", true, []string{"linux/arm64", "linux/arm64/v8"}, []string{"linux/amd64"}},
+		{"linux/arm", true, []string{"linux/arm/v6", "linux/arm/v7", "linux/armhf"}, []string{"linux/arm64"}},
+		{"linux/arm/v7", true, []string{"linux/arm/v7", "linux/armhf", "linux/arm"}, []string{"linux/arm/v6"}},
 		{"linux", false, nil, nil},
 		{"linux/", false, nil, nil},
+		{"linux/arm/", false, nil, nil},
 		{"a/b/c/d", false, nil, nil},
 	} {
 		p, err := oci.ParsePlatform(tc.in)
@@ -35,17 +46,18 @@ func TestPlatforms(t *testing.T) {
 			t.Fatalf("ParsePlatform(%q): %v", tc.in, err)
 		}
 		if !tc.ok {
+			if !strings.Contains(err.Error(), tc.in) {
+				t.Errorf("error %q does not name %q", err, tc.in)
+			}
 			continue
 		}
 		for _, m := range tc.matches {
-			q, _ := oci.ParsePlatform(m)
-			if !oci.MatchPlatform(&q, []ocispec.Platform{p}) {
+			if !oci.MatchPlatform(raw(m), []ocispec.Platform{p}) {
 				t.Errorf("%s should match %s", m, tc.in)
 			}
 		}
 		for _, m := range tc.misses {
-			q, _ := oci.ParsePlatform(m)
-			if oci.MatchPlatform(&q, []ocispec.Platform{p}) {
+			if oci.MatchPlatform(raw(m), []ocispec.Platform{p}) {
 				t.Errorf("%s should not match %s", m, tc.in)
 			}
 		}

@@ -13,7 +13,6 @@ import (
 	"github.com/airgap-bundle/bundle/mirror"
 	"github.com/airgap-bundle/bundle/sign"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 )
 
 func keygenCommand() *cli.Command {
@@ -60,31 +59,6 @@ func keygenCommand() *cli.Command {
 	}
 }
 
-// password reads BUNDLE_PASSWORD, or asks on the terminal; never an argument.
-func password(confirm bool) ([]byte, error) {
-	if pw, ok := os.LookupEnv("BUNDLE_PASSWORD"); ok {
-		return []byte(pw), nil
-	}
-	fd := int(os.Stdin.Fd())
-	if !term.IsTerminal(fd) {
-		return nil, errors.New("no password: set BUNDLE_PASSWORD or run on a terminal to be asked")
-	}
-	ask := func(prompt string) ([]byte, error) {
-		fmt.Fprint(os.Stderr, prompt)
-		defer fmt.Fprintln(os.Stderr)
-		return term.ReadPassword(fd)
-	}
-	pw, err := ask("Password for the private key: ")
-	if err != nil || !confirm {
-		return pw, err
-	}
-	again, err := ask("Password again: ")
-	if err == nil && string(again) != string(pw) {
-		err = errors.New("the passwords differ")
-	}
-	return pw, err
-}
-
 // publicKey is the public key file the flag name gives; nil when not given.
 func publicKey(c *cli.Context, name string) (*sign.Verifier, error) {
 	if !c.IsSet(name) {
@@ -123,7 +97,7 @@ func verifyCommand() *cli.Command {
 		Usage: "check every byte of the volumes against the signed index",
 		Flags: trustFlags(
 			&cli.BoolFlag{Name: "partial", Usage: "succeed when the volumes present are good, even if others are missing"},
-			&cli.IntFlag{Name: "jobs", Usage: "how many places of the volumes are read at once (default: one per core; 1 reads each volume straight through, kinder to DVDs and spinning disks)"},
+			&cli.IntFlag{Name: "jobs", DefaultText: "one per core", Usage: "how many places of the volumes are read at once (1 reads each volume straight through, kinder to DVDs and spinning disks)"},
 		),
 		Action: func(c *cli.Context) error {
 			if c.IsSet("jobs") && c.Int("jobs") < 1 {
@@ -139,6 +113,7 @@ func verifyCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			bar.volumes = len(set.Index.Volumes)
 			r := &bundle.Report{Set: set, Missing: set.Missing()}
 			if err = set.Trust(policy); err == nil {
 				r, err = set.Verify(c.Context, bundle.VerifyOptions{Partial: c.Bool("partial"), Workers: c.Int("jobs"), Progress: bar.update})
@@ -221,7 +196,7 @@ func unpackCommand() *cli.Command {
 			&cli.StringFlag{Name: "to", Required: true, Usage: "destination: oci:PATH (created, or merged into), oci:PATH:TAG (the bundle's one image, tagged TAG) or docker://MIRROR[:PORT][/PREFIX]"},
 			&cli.BoolFlag{Name: "strip-registry", Usage: "docker:// destinations: drop the source registry host from mirror repositories"},
 			&cli.StringSliceFlag{Name: "map", Usage: "docker:// destinations: SOURCE_PREFIX=MIRROR_REPO puts the images under SOURCE_PREFIX (a registry, or registry/path) into MIRROR_REPO, the rest of their path appended; repeatable, the longest matching prefix wins"},
-			&cli.IntFlag{Name: "max-nested-paths", Usage: "docker:// destinations: at most N path components per mirror repository, prefix included; deeper ones are flattened, the excess joined with _ (2 for OpenShift's integrated registry)"},
+			&cli.IntFlag{Name: "max-nested-paths", DefaultText: "no limit", Usage: "docker:// destinations: at most N path components per mirror repository, prefix included; deeper ones are flattened, the excess joined with _ (2 for OpenShift's integrated registry)"},
 			&cli.BoolFlag{Name: "tag-manifests", Usage: "docker:// destinations: push every manifest under a tag, sha256-<first 32 hex digits of its digest> when it has none of its own, for registries that refuse or delete untagged manifests (done anyway once a registry refuses one by digest)"},
 			&cli.StringFlag{Name: "emit-mirror-config", Usage: "docker:// destinations: write into DIR a registries.conf drop-in, OpenShift mirror sets, install-config.yaml snippets and an oc image mirror mapping"},
 			&cli.BoolFlag{Name: "mirror-tags", Usage: "with --emit-mirror-config: let pulls by tag go to the mirror too (and write an ImageTagMirrorSet)"},
@@ -267,6 +242,7 @@ func unpackCommand() *cli.Command {
 				return err
 			}
 			bar := newProgress(c, map[bool]string{true: "push", false: "unpack"}[to.Transport == location.Registry])
+			bar.volumes = len(set.Index.Volumes)
 			defer bar.stop()
 			r, err := set.Unpack(c.Context, dest, bundle.UnpackOptions{Progress: bar.update, Notice: notice(c)})
 			bar.stop()
@@ -276,7 +252,8 @@ func unpackCommand() *cli.Command {
 			x := r.Index
 			reg, ok := dest.(*bundle.RegistryDestination)
 			if !ok {
-				say(c, "unpacked bundle %s into %s: %d entries, %d blobs", x.BundleID, dest, len(x.Manifests), len(x.Blobs))
+				say(c, "unpacked bundle %s into %s: %d entries, %d blobs; names: %d set (%d moved to other content), %d already so",
+					x.BundleID, dest, len(x.Manifests), len(x.Blobs), r.NamesSet, r.NamesMoved, r.NamesPresent)
 				return nil
 			}
 			if dir := c.String("emit-mirror-config"); dir != "" {

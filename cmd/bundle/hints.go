@@ -42,6 +42,7 @@ func printError(w io.Writer, err error) {
 // hints that apply to them in that command.
 func withHints(cmds []*cli.Command) []*cli.Command {
 	for _, cmd := range cmds {
+		cmd.OnUsageError = unknownFlag
 		if action := cmd.Action; action != nil {
 			cmd.Action = func(c *cli.Context) error {
 				err := action(c)

@@ -71,7 +71,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := newApp().RunContext(ctx, os.Args)
+	err := runApp(ctx, os.Args)
 	if err != nil {
 		printError(os.Stderr, err)
 	}
@@ -82,13 +82,14 @@ func newApp() *cli.App {
 	return &cli.App{
 		Name:    "bundle",
 		Usage:   "carry OCI images across an air gap in signed, split, deduplicated volumes",
-		Version: version,
+		Version: buildInfo(),
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print no progress and no notices"},
 		},
-		Commands:       withHints([]*cli.Command{keygenCommand(), packCommand(), verifyCommand(), unpackCommand(), inspectCommand(), inventoryCommand(), signCommand()}),
-		OnUsageError:   func(c *cli.Context, err error, _ bool) error { return usageError{err} },
-		ExitErrHandler: func(*cli.Context, error) {},
+		Commands:             withHints([]*cli.Command{keygenCommand(), packCommand(), verifyCommand(), unpackCommand(), inspectCommand(), inventoryCommand(), versionCommand(), completionCommand(), manCommand(), signCommand()}),
+		EnableBashCompletion: true,
+		OnUsageError:         func(c *cli.Context, err error, _ bool) error { return usageError{err} },
+		ExitErrHandler:       func(*cli.Context, error) {},
 	}
 }
 

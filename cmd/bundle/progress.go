@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/airgap-bundle/bundle/bundle"
@@ -14,21 +16,72 @@ import (
 	"golang.org/x/term"
 )
 
-// progress draws bundle.Progress: a bar on a terminal, a plain line every
-// few seconds otherwise, nothing with --quiet.
+// progress draws bundle.Progress: on a terminal a bar with the volume,
+// bytes, rate and time left; otherwise a plain line every few seconds
+// with the same; nothing with --quiet.
 type progress struct {
 	mu      sync.Mutex
 	op      string
 	quiet   bool
 	tty     bool
+	out     io.Writer
+	every   time.Duration // between plain lines
 	p       *mpb.Progress
 	bar     *mpb.Bar
+	start   time.Time
 	last    time.Time
+	cur     bundle.Progress
+	volumes int // 0 when not known (pack plans them as it goes)
 	stopped bool
+	// volume is what the bar shows of the volume; the bar's own goroutine
+	// reads it, so not under mu (update holds mu while it feeds the bar).
+	volume atomic.Pointer[string]
 }
 
 func newProgress(c *cli.Context, op string) *progress {
-	return &progress{op: op, quiet: quiet(c), tty: term.IsTerminal(int(os.Stderr.Fd())), last: time.Now()}
+	now := time.Now()
+	return &progress{op: op, quiet: quiet(c), tty: term.IsTerminal(int(os.Stderr.Fd())), out: os.Stderr, every: 5 * time.Second, start: now, last: now}
+}
+
+// volumeText is "volume n of N" (or "volume n" when N is not known).
+func (p *progress) volumeText(u bundle.Progress) string {
+	if u.Volume == 0 {
+		return ""
+	}
+	if p.volumes > 0 {
+		return fmt.Sprintf("volume %d of %d", u.Volume, p.volumes)
+	}
+	return fmt.Sprintf("volume %d", u.Volume)
+}
+
+// rate and left are the average speed so far and the time the rest takes
+// at it.
+func (p *progress) rate(u bundle.Progress, now time.Time) (perSecond float64, left time.Duration, ok bool) {
+	elapsed := now.Sub(p.start).Seconds()
+	if elapsed <= 0 || u.Done <= 0 {
+		return 0, 0, false
+	}
+	perSecond = float64(u.Done) / elapsed
+	if u.Total > u.Done {
+		left = time.Duration(float64(u.Total-u.Done) / perSecond * float64(time.Second))
+	}
+	return perSecond, left.Round(time.Second), true
+}
+
+// line is the plain progress line.
+func (p *progress) line(u bundle.Progress, now time.Time) string {
+	pct := 0.0
+	if u.Total > 0 {
+		pct = 100 * float64(u.Done) / float64(u.Total)
+	}
+	s := fmt.Sprintf("bundle: %s %.0f%% (%s of %s", p.op, pct, bytesize.Format(u.Done), bytesize.Format(u.Total))
+	if v := p.volumeText(u); v != "" {
+		s += ", " + v
+	}
+	if r, left, ok := p.rate(u, now); ok {
+		s += fmt.Sprintf(", %s/s, %s left", bytesize.Format(int64(r)), left)
+	}
+	return s + ")"
 }
 
 func (p *progress) update(u bundle.Progress) {
@@ -40,35 +93,49 @@ func (p *progress) update(u bundle.Progress) {
 	if p.stopped {
 		return
 	}
+	p.cur = u
 	if p.tty {
 		if p.p == nil {
-			p.p = mpb.New(mpb.WithOutput(os.Stderr), mpb.WithWidth(40))
+			p.p = mpb.New(mpb.WithOutput(p.out), mpb.WithWidth(30))
 			p.bar = p.p.AddBar(u.Total,
-				mpb.PrependDecorators(decor.Name(p.op+" "), decor.CountersKibiByte("% .1f / % .1f")),
-				mpb.AppendDecorators(decor.Percentage(), decor.Name(" "), decor.AverageSpeed(decor.SizeB1024(0), "% .1f")))
+				mpb.PrependDecorators(decor.Name(p.op+" "), decor.Any(func(decor.Statistics) string {
+					if v := p.volume.Load(); v != nil && *v != "" {
+						return *v + " "
+					}
+					return ""
+				}), decor.CountersKibiByte("% .1f / % .1f")),
+				mpb.AppendDecorators(decor.Percentage(), decor.Name(" "), decor.AverageSpeed(decor.SizeB1024(0), "% .1f"),
+					decor.Name(" "), decor.AverageETA(decor.ET_STYLE_GO, decor.WC{}), decor.Name(" left")))
 		}
+		v := p.volumeText(u)
+		p.volume.Store(&v)
 		p.bar.SetCurrent(u.Done)
 		return
 	}
-	if time.Since(p.last) >= 5*time.Second {
-		p.last = time.Now()
-		pct := 0.0
-		if u.Total > 0 {
-			pct = 100 * float64(u.Done) / float64(u.Total)
-		}
-		fmt.Fprintf(os.Stderr, "bundle: %s %.0f%% (%s of %s)\n", p.op, pct, bytesize.Format(u.Done), bytesize.Format(u.Total))
+	if now := time.Now(); now.Sub(p.last) >= p.every {
+		p.last = now
+		fmt.Fprintln(p.out, p.line(u, now))
 	}
 }
 
+// stop ends the bar: complete when all was done (drawn once), else left as
+// it stood.
 func (p *progress) stop() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.stopped {
+		p.mu.Unlock()
 		return
 	}
 	p.stopped = true
-	if p.p != nil {
-		p.bar.Abort(false)
-		p.p.Wait()
+	bar, pr, done := p.bar, p.p, p.cur.Total > 0 && p.cur.Done >= p.cur.Total
+	p.mu.Unlock()
+	if pr == nil {
+		return
 	}
+	if done {
+		bar.SetTotal(-1, true)
+	} else {
+		bar.Abort(false)
+	}
+	pr.Wait()
 }

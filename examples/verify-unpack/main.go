@@ -89,6 +89,11 @@ func run(ctx context.Context, keyFile, volDir, dest string) error {
 		return err
 	}
 	x := res.Index
+	for _, n := range res.Names {
+		if n.Name != "" {
+			fmt.Printf("  named %s: %s\n", n.Name, n.New)
+		}
+	}
 	fmt.Printf("unpacked %d entries, %d blobs into %s\n", len(x.Manifests), len(x.Blobs), dest)
 	return nil
 }
