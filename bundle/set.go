@@ -16,7 +16,6 @@ import (
 
 	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/oci"
-	"github.com/airgap-bundle/bundle/sign"
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
 )
@@ -39,6 +38,13 @@ type Set struct {
 	openers    map[int]VolumeOpener // of the volumes present
 	trusted    bool                 // Trust passed
 	checkedKey bool                 // and checked the signature with a key
+
+	// Countersignatures (trust.go): files given by path, and what was
+	// found of them and beside the volumes.
+	sigPaths  []string
+	indexPath string // bundle.json the set was read from (OpenIndexFile)
+	counters  *countersignatures
+	statuses  []SignatureStatus // of the last Trust
 }
 
 func containsBytes(list [][]byte, b []byte) bool {
@@ -61,76 +67,24 @@ func (s *Set) Missing() []int {
 	return out
 }
 
-// TrustPolicy says which bundles a reader accepts.
-type TrustPolicy struct {
-	// Key is the public key the bundle must be signed with.
-	Key *sign.Verifier
-	// AllowUnsigned accepts a bundle that is not signed, or, without Key,
-	// one whose signature is then not checked.
-	AllowUnsigned bool
-}
-
-// Trust checks the index signature against p, once: Verify, Unpack and
-// Push read only a set whose signature passed. With p.Key set, the bundle
-// must be signed by that key (ErrWrongKey, ErrBadSignature); unsigned
-// bundles, and signed ones without a key, pass only with p.AllowUnsigned.
-func (s *Set) Trust(p TrustPolicy) error {
-	if err := s.checkSignature(p.Key, p.AllowUnsigned); err != nil {
-		return err
-	}
-	s.trusted = true
-	s.checkedKey = p.Key != nil && s.Signature != nil
-	return nil
-}
-
-// Trusted reports whether Trust passed.
-func (s *Set) Trusted() bool { return s.trusted }
-
-// checkSignature checks the index signature: with key set, the bundle must
-// be signed by that key; unsigned bundles pass only with allowUnsigned.
-func (s *Set) checkSignature(key *sign.Verifier, allowUnsigned bool) error {
-	if s.Signature == nil {
-		if allowUnsigned {
-			return nil
-		}
-		return fmt.Errorf("bundle %s: %w", s.Index.BundleID, ErrUnsigned)
-	}
-	if key == nil {
-		if allowUnsigned {
-			return nil
-		}
-		return fmt.Errorf("bundle %s is signed by %s: %w", s.Index.BundleID, s.Index.Signer.KeyID, ErrKeyNeeded)
-	}
-	if s.Index.Signer.KeyID != key.KeyID() || s.Index.Signer.Algorithm != key.Algorithm() {
-		return fmt.Errorf("bundle %s is signed by key %s (%s), not by %s (%s): %w", s.Index.BundleID,
-			s.Index.Signer.KeyID, s.Index.Signer.Algorithm, key.KeyID(), key.Algorithm(), ErrWrongKey)
-	}
-	sigs := s.signatures
-	if len(sigs) == 0 {
-		sigs = [][]byte{s.Signature}
-	}
-	for _, sig := range sigs {
-		if err := key.Verify(s.IndexBytes, sig); err != nil {
-			for _, v := range s.Volumes {
-				if bytes.Equal(v.Signature, sig) {
-					return fmt.Errorf("bundle %s, %s: %w", s.Index.BundleID, v.Path, ErrBadSignature)
-				}
-			}
-			return fmt.Errorf("bundle %s: %w", s.Index.BundleID, ErrBadSignature)
-		}
-	}
-	return nil
-}
+// TrustPolicy, Trust and Trusted are in trust.go.
 
 // OpenFiles finds the volumes in paths (volume files, or directories whose
 // files are looked at; files that are not volumes are skipped there) and
 // opens them as Open does.
 func OpenFiles(ctx context.Context, paths []string) (*Set, error) {
+	// Countersignature files named by path are no volumes: Trust reads
+	// them (SPEC 10.6).
+	paths, sigPaths := splitSignaturePaths(paths)
 	cands, err := findVolumeFiles(paths)
 	if err != nil {
 		return nil, err
 	}
-	return openSet(ctx, cands, fmt.Sprint(paths))
+	s, err := openSet(ctx, cands, fmt.Sprint(paths))
+	if s != nil {
+		s.sigPaths = sigPaths
+	}
+	return s, err
 }
 
 // Open reads the headers of volumes. When volumes of several bundles are

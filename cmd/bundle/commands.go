@@ -82,20 +82,14 @@ func volumeCommand(cmd *cli.Command) *cli.Command {
 // trustFlags are what a command that reads only signed bundles, unless
 // told otherwise, takes to know whom to trust (trustPolicy).
 func trustFlags(more ...cli.Flag) []cli.Flag {
-	return append([]cli.Flag{
-		&cli.StringFlag{Name: "key", Usage: "public key the bundle must be signed with"},
+	return append(append(keyFlags(),
 		&cli.BoolFlag{Name: "allow-unsigned", Usage: "accept a bundle that is unsigned or whose signature is not checked"},
-	}, more...)
+	), more...)
 }
 
-// trustPolicy is what --key and --allow-unsigned say; one of them is needed.
-func trustPolicy(c *cli.Context) (bundle.TrustPolicy, error) {
-	if !c.IsSet("key") && !c.Bool("allow-unsigned") {
-		return bundle.TrustPolicy{}, usagef("%s: give --key PUB to check the signature (or --allow-unsigned)", c.Command.Name)
-	}
-	key, err := publicKey(c, "key")
-	return bundle.TrustPolicy{Key: key, AllowUnsigned: c.Bool("allow-unsigned")}, err
-}
+// trustPolicy is what --key, --keyring, --threshold and --allow-unsigned
+// say; a key or --allow-unsigned is needed.
+func trustPolicy(c *cli.Context) (bundle.TrustPolicy, error) { return keyPolicy(c, true) }
 
 func verifyCommand() *cli.Command {
 	return volumeCommand(&cli.Command{
@@ -130,18 +124,25 @@ func verifyCommand() *cli.Command {
 			}
 			x := r.Set.Index
 			sig := "signed by nobody (unsigned)"
+			if x.Signer == nil && signed(set) {
+				sig = "countersigned only"
+			}
 			if x.Signer != nil {
 				sig = "signed by " + x.Signer.KeyID + " (" + x.Signer.Algorithm + ")"
 			}
+			keyed := len(policy.Keys) > 0 || policy.Keyring != nil
 			switch {
-			case policy.Key == nil:
+			case !keyed:
 				sig += ", signature NOT checked"
-			case x.Signer != nil && set.Trusted():
-				sig += ", signature good"
-			case x.Signer != nil:
-				sig += ", signature BAD"
+			case set.Trusted():
+				sig += fmt.Sprintf(", signatures good (%d trusted keys needed)", policy.Threshold)
+			default:
+				sig += ", signatures NOT good enough"
 			}
 			say(c, "bundle %s (%s, %s)", x.BundleID, x.Created, sig)
+			if !quiet(c) {
+				sayStatuses(os.Stderr, set.Signatures())
+			}
 			for _, n := range r.Verified {
 				say(c, "  volume %d of %d: ok (%s)", n, len(x.Volumes), r.Set.Volumes[n].Path)
 			}
@@ -299,12 +300,11 @@ func inspectCommand() *cli.Command {
 	return volumeCommand(&cli.Command{
 		Name:  "inspect",
 		Usage: "show what a bundle holds, from its volume headers",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
-			&cli.StringFlag{Name: "key", Usage: "also check the signature with this public key"},
-		},
+		}, keyFlags()...), // also check the signatures with these keys
 		Action: func(c *cli.Context) error {
-			key, err := publicKey(c, "key")
+			policy, err := keyPolicy(c, false)
 			if err != nil {
 				return err
 			}
@@ -312,8 +312,8 @@ func inspectCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if key != nil && set.Signature != nil {
-				err = set.Trust(bundle.TrustPolicy{Key: key})
+			if (len(policy.Keys) > 0 || policy.Keyring != nil) && signed(set) {
+				err = set.Trust(policy)
 			}
 			s := set.Summary()
 			if err != nil {
@@ -321,12 +321,19 @@ func inspectCommand() *cli.Command {
 			} else {
 				err = errors.Join(set.Problems...)
 			}
+			sigs := set.Signatures()
 			if c.Bool("json") {
 				enc := json.NewEncoder(os.Stdout)
 				enc.SetIndent("", "  ")
-				return errors.Join(enc.Encode(s), err)
+				return errors.Join(enc.Encode(struct {
+					*bundle.Summary
+					Signatures []bundle.SignatureStatus `json:"signatures"`
+				}{s, sigs}), err)
 			}
-			return errors.Join(s.WriteText(os.Stdout), err)
+			werr := s.WriteText(os.Stdout)
+			fmt.Fprintf(os.Stdout, "signatures found: %d\n", len(sigs))
+			sayStatuses(os.Stdout, sigs)
+			return errors.Join(werr, err)
 		},
 	})
 }

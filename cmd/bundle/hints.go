@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"path/filepath"
 	"slices"
+	"syscall"
 
 	"github.com/airgap-bundle/bundle/bundle"
 	"github.com/airgap-bundle/bundle/format"
@@ -71,6 +73,25 @@ func hintsFor(c *cli.Context, err error) []string {
 	}
 	if errors.Is(err, bundle.ErrKeyNeeded) && hasFlag(c, "key") {
 		add("give its public key with --key to check it")
+	}
+	var te0 *bundle.ThresholdError
+	if errors.As(err, &te0) && hasFlag(c, "threshold") {
+		if te0.Have > 0 {
+			add("have it countersigned by another trusted key (bundle sign --key KEY), and keep the file it writes beside the volumes or give it by path")
+		} else {
+			add("check that --key or --keyring names the keys that signed it")
+		}
+	}
+	if errors.Is(err, bundle.ErrBadPolicy) && hasFlag(c, "threshold") {
+		add("give as many distinct keys (--key, --keyring) as --threshold asks for")
+	}
+	if c.Command.Name == "sign" {
+		switch {
+		case errors.Is(err, fs.ErrExist):
+			add("this key has countersigned the bundle already there; remove the file to sign again, or choose another --out")
+		case errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS):
+			add("the volumes may sit on read-only media: write the countersignature elsewhere with --out DIR")
+		}
 	}
 	var me *bundle.MissingVolumesError
 	if errors.As(err, &me) && hasFlag(c, "partial") && !c.Bool("partial") {

@@ -47,7 +47,8 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.As(err, new(*format.CorruptError)):
 		return exitCorrupt
-	case errors.Is(err, bundle.ErrBadSignature), errors.Is(err, bundle.ErrWrongKey), errors.Is(err, bundle.ErrUnsigned):
+	case errors.Is(err, bundle.ErrBadSignature), errors.Is(err, bundle.ErrWrongKey), errors.Is(err, bundle.ErrUnsigned),
+		errors.As(err, new(*bundle.ThresholdError)):
 		return exitSignature
 	case errors.As(err, new(*bundle.MissingVolumesError)), errors.As(err, new(*bundle.ForeignVolumeError)),
 		errors.As(err, new(*bundle.DuplicateVolumeError)), errors.As(err, new(*bundle.MissingBaseBlobsError)):
@@ -85,7 +86,7 @@ func newApp() *cli.App {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print no progress and no notices"},
 		},
-		Commands:             withHints([]*cli.Command{keygenCommand(), packCommand(), verifyCommand(), unpackCommand(), inspectCommand(), inventoryCommand(), versionCommand(), completionCommand(), manCommand()}),
+		Commands:             withHints([]*cli.Command{keygenCommand(), packCommand(), verifyCommand(), unpackCommand(), inspectCommand(), inventoryCommand(), versionCommand(), completionCommand(), manCommand(), signCommand()}),
 		EnableBashCompletion: true,
 		OnUsageError:         func(c *cli.Context, err error, _ bool) error { return usageError{err} },
 		ExitErrHandler:       func(*cli.Context, error) {},
