@@ -105,10 +105,11 @@ type NameChange struct {
 	// Name is the name as people see it at the destination
 	// (mirror.example/ns/app:v1, app:v1); "" for an entry added without
 	// a name.
-	Name string
+	Name string `json:"name,omitempty"`
 	// Old is what the name pointed at before ("" if nothing); New what
 	// it points at now. Old == New: the name was already so.
-	Old, New digest.Digest
+	Old digest.Digest `json:"old,omitempty"`
+	New digest.Digest `json:"new"`
 }
 
 // UnpackOptions control Set.Unpack.
@@ -145,12 +146,12 @@ type UnpackResult struct {
 
 // UnpackedImage is one named entry of the bundle at the destination.
 type UnpackedImage struct {
-	Source string        // the name the bundle records (ref name)
-	Target string        // where it is (Destination.Repository)
-	Digest digest.Digest //
+	Source string        `json:"source"` // the name the bundle records (ref name)
+	Target string        `json:"target"` // where it is (Destination.Repository)
+	Digest digest.Digest `json:"digest"`
 	// SelectedBy is what selected the image, when the bundle records it
 	// (SPEC 6.7); a record that does not parse is left out.
-	SelectedBy []format.Selection
+	SelectedBy []format.Selection `json:"selectedBy,omitempty"`
 }
 
 // Catalog is the catalog reference an image is the filtered operator

@@ -98,6 +98,7 @@ func verifyCommand() *cli.Command {
 		Flags: trustFlags(
 			&cli.BoolFlag{Name: "partial", Usage: "succeed when the volumes present are good, even if others are missing"},
 			&cli.IntFlag{Name: "jobs", DefaultText: "one per core", Usage: "how many places of the volumes are read at once (1 reads each volume straight through, kinder to DVDs and spinning disks)"},
+			&cli.BoolFlag{Name: "json", Usage: "print the verdicts as JSON on standard output (signatures, every volume)"},
 		),
 		Action: func(c *cli.Context) error {
 			if c.IsSet("jobs") && c.Int("jobs") < 1 {
@@ -121,6 +122,11 @@ func verifyCommand() *cli.Command {
 			bar.stop()
 			if r == nil {
 				return err
+			}
+			if c.Bool("json") {
+				if jerr := printJSON(r.Result(err)); jerr != nil {
+					return jerr
+				}
 			}
 			x := r.Set.Index
 			sig := "signed by nobody (unsigned)"
@@ -204,6 +210,8 @@ func unpackCommand() *cli.Command {
 			&cli.StringFlag{Name: "mirror-set-name", Usage: "with --emit-mirror-config: name the files and objects NAME and merge into those already in DIR, so one object grows from bundle to bundle"},
 			&cli.BoolFlag{Name: "verify-base", Usage: "oci: destinations: re-hash the blobs an incremental bundle expects from its bases"},
 			&cli.IntFlag{Name: "jobs", Value: bundle.DefaultPushJobs, Usage: "docker:// destinations: blob uploads in flight at once (the volumes are still read once, in order; blobs up to 8 MiB are read ahead, 32 MiB at most)"},
+			&cli.BoolFlag{Name: "json", Usage: "print what was done as JSON on standard output (every image, name and count)"},
+			&cli.BoolFlag{Name: "verbose", Usage: "list every image and where it went, every tag made up"},
 		)...),
 		Action: func(c *cli.Context) error {
 			to, err := destination(c)
@@ -254,22 +262,23 @@ func unpackCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			if c.Bool("json") {
+				defer printJSON(r.Report(to.String()))
+			}
 			x := r.Index
 			reg, ok := dest.(*bundle.RegistryDestination)
 			if !ok {
 				say(c, "unpacked bundle %s into %s: %d entries, %d blobs; names: %d set (%d moved to other content), %d already so",
 					x.BundleID, dest, len(x.Manifests), len(x.Blobs), r.NamesSet, r.NamesMoved, r.NamesPresent)
+				if c.Bool("verbose") {
+					for _, n := range r.Names {
+						say(c, "  %s %s", n.New, n.Name)
+					}
+				}
 				return nil
 			}
 			if dir := c.String("emit-mirror-config"); dir != "" {
-				images := make([]mirror.Image, len(r.Images))
-				var catalogs []mirror.Catalog
-				for i, im := range r.Images {
-					images[i] = mirror.Image{Source: im.Source, Target: im.Target, Digest: im.Digest}
-					if cat := im.Catalog(); cat != "" {
-						catalogs = append(catalogs, mirror.Catalog{Source: cat, Image: im.Target})
-					}
-				}
+				images, catalogs := r.MirrorImages()
 				files, err := reg.Mapping().WriteConfig(dir, reg.Entries(), mirror.ConfigOptions{
 					BundleID: x.BundleID, SetName: c.String("mirror-set-name"), Tags: c.Bool("mirror-tags"), Images: images, Catalogs: catalogs})
 				if err != nil {
@@ -282,13 +291,17 @@ func unpackCommand() *cli.Command {
 			say(c, "pushed bundle %s into %s: %d entries; blobs: %d uploaded (%s), %d mounted, %d already there; manifests: %d pushed, %d already there; tags: %d set, %d already there",
 				x.BundleID, reg, len(r.Images), r.BlobsPut, bytesize.Format(r.BytesPut), r.BlobsMounted, r.BlobsPresent,
 				r.ManifestsPut, r.ManifestsPresent, r.NamesSet, r.NamesPresent)
-			for _, im := range r.Images {
-				say(c, "  %s -> %s", im.Source, im.Target)
+			if c.Bool("verbose") {
+				for _, im := range r.Images {
+					say(c, "  %s -> %s", im.Source, im.Target)
+				}
 			}
 			if len(r.MadeTags) > 0 {
-				say(c, "tagged %d manifests that have no tag of their own, as the registry keeps only tagged ones:", len(r.MadeTags))
-				for _, t := range r.MadeTags {
-					say(c, "  %s", t)
+				say(c, "tagged %d manifests that have no tag of their own, as the registry keeps only tagged ones", len(r.MadeTags))
+				if c.Bool("verbose") {
+					for _, t := range r.MadeTags {
+						say(c, "  %s", t)
+					}
 				}
 			}
 			return nil

@@ -51,7 +51,7 @@ func TestRegistryRefusingMirror(t *testing.T) {
 	scope := strings.ReplaceAll(a.Host, ":", "_")
 	unpack := func(want int, args ...string) string {
 		t.Helper()
-		return mustRun(t, want, env, append(append([]string{"unpack", "--key", pub, "--insecure-registry", bp.Host}, args...), vols)...)
+		return mustRun(t, want, env, append(append([]string{"unpack", "--verbose", "--key", pub, "--insecure-registry", bp.Host}, args...), vols)...)
 	}
 
 	t.Run("too deep", func(t *testing.T) {
