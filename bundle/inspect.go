@@ -6,6 +6,7 @@ import "github.com/airgap-bundle/bundle/format"
 type Summary struct {
 	BundleID      string         `json:"bundleId"`
 	Created       string         `json:"created"`
+	Expires       string         `json:"expires,omitempty"`
 	Packer        string         `json:"packer"`
 	Signer        *format.Signer `json:"signer"`
 	Signature     string         `json:"signature"` // "verified", "not checked", "unsigned"
@@ -76,7 +77,7 @@ func (s *Set) Summary() *Summary {
 // (their paths are left empty, Missing and Problems empty, Signature
 // "unsigned" or "not checked"): what pack reports of the bundle it wrote.
 func IndexSummary(x *format.Index) *Summary {
-	sum := &Summary{BundleID: x.BundleID, Created: x.Created, Packer: x.Packer, Signer: x.Signer, Compression: x.Compression,
+	sum := &Summary{BundleID: x.BundleID, Created: x.Created, Expires: x.Expires, Packer: x.Packer, Signer: x.Signer, Compression: x.Compression,
 		MaxVolumeSize: x.MaxVolumeSize, Images: summaryImages(x), Blobs: len(x.Blobs), Missing: []int{}, Problems: []string{}, Bases: x.Bases,
 		Signature: "unsigned"}
 	if x.Signer != nil {

@@ -31,6 +31,10 @@ type PackOptions struct {
 	// Created is the creation time recorded (SOURCE_DATE_EPOCH in the CLI);
 	// zero means now.
 	Created time.Time
+	// ExpiresAfter, when positive, records an expiry time in the signed
+	// index: Created plus this, so that a reproducible pack expires
+	// reproducibly too. Readers refuse the bundle after it (TrustPolicy).
+	ExpiresAfter time.Duration
 	// Packer names the program and version that packs.
 	Packer string
 	// Progress, when set, is called as bytes are written.
@@ -215,6 +219,7 @@ func newIndex(o PackOptions, bases []format.Base, g *graph, layoutIndex []byte) 
 		MediaType:     format.MediaTypeIndex,
 		FormatVersion: format.Version,
 		Created:       o.Created.Format(time.RFC3339),
+		Expires:       expires(o),
 		Packer:        o.Packer,
 		Bases:         bases,
 		Compression:   o.Compression,
@@ -231,6 +236,14 @@ func newIndex(o PackOptions, bases []format.Base, g *graph, layoutIndex []byte) 
 		x.Blobs = append(x.Blobs, *b.Blob)
 	}
 	return x
+}
+
+// expires is the index's expires member for o: "" when it does not expire.
+func expires(o PackOptions) string {
+	if o.ExpiresAfter <= 0 {
+		return ""
+	}
+	return o.Created.Add(o.ExpiresAfter).UTC().Truncate(time.Second).Format(time.RFC3339)
 }
 
 // packWrite is Pack from the planned index on: segment digests, sealing

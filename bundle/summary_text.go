@@ -23,8 +23,12 @@ func (s *Summary) WriteText(w io.Writer) error {
 		limit = fmt.Sprintf("%s (%d bytes)", bytesize.Format(s.MaxVolumeSize), s.MaxVolumeSize)
 	}
 	ew := &errWriter{w: w}
-	fmt.Fprintf(ew, "bundle:       %s\ncreated:      %s\npacker:       %s\nsigner:       %s\ncompression:  %s\nvolume limit: %s\nblobs:        %d, %s (%s stored)\n",
-		s.BundleID, s.Created, s.Packer, signer, s.Compression, limit, s.Blobs, bytesize.Format(s.BlobBytes), bytesize.Format(s.StoredBytes))
+	expires := "never"
+	if s.Expires != "" {
+		expires = s.Expires
+	}
+	fmt.Fprintf(ew, "bundle:       %s\ncreated:      %s\nexpires:      %s\npacker:       %s\nsigner:       %s\ncompression:  %s\nvolume limit: %s\nblobs:        %d, %s (%s stored)\n",
+		s.BundleID, s.Created, expires, s.Packer, signer, s.Compression, limit, s.Blobs, bytesize.Format(s.BlobBytes), bytesize.Format(s.StoredBytes))
 	label := "bases:"
 	for _, b := range s.Bases {
 		fmt.Fprintf(ew, "%-13s %s (index %s)\n", label, b.BundleID, b.Index)

@@ -42,6 +42,37 @@ type TrustPolicy struct {
 	// AllowUnsigned accepts a bundle that is not signed at all, or,
 	// without any trusted key, one whose signatures are then not checked.
 	AllowUnsigned bool
+	// AllowExpired accepts a bundle past the expiry its index records.
+	AllowExpired bool
+	// Now is the time expiry is judged at; zero means the clock's.
+	Now time.Time
+}
+
+// ErrExpired is wrapped by *ExpiredError.
+var ErrExpired = errors.New("the bundle has expired")
+
+// ExpiredError is a bundle past the expiry its signed index records.
+type ExpiredError struct {
+	BundleID string
+	Expires  time.Time
+	Now      time.Time
+}
+
+func (e *ExpiredError) Error() string {
+	return fmt.Sprintf("bundle %s expired on %s (%s ago): it is not to be applied any more; pack a new one",
+		e.BundleID, e.Expires.Format(time.RFC3339), e.Now.Sub(e.Expires).Round(time.Second))
+}
+
+func (e *ExpiredError) Unwrap() error { return ErrExpired }
+
+// Expires is when the bundle expires (zero when it does not), and how long
+// is left before it from now (negative once past).
+func (s *Set) Expires(now time.Time) (at time.Time, left time.Duration) {
+	at, err := s.Index.ExpiresTime()
+	if err != nil || at.IsZero() {
+		return time.Time{}, 0
+	}
+	return at, at.Sub(now)
 }
 
 // Errors of trust policies.
@@ -177,6 +208,15 @@ func (s *Set) Trust(p TrustPolicy) error {
 	s.statuses = st
 	if err != nil {
 		return err
+	}
+	now := p.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	// After the signatures: a forged expiry is no reason to be refused
+	// before the forgery is named.
+	if at, left := s.Expires(now); !at.IsZero() && left <= 0 && !p.AllowExpired {
+		return &ExpiredError{BundleID: s.Index.BundleID, Expires: at, Now: now}
 	}
 	s.trusted = true
 	s.checkedKey = slices.ContainsFunc(st, func(x SignatureStatus) bool { return x.Counted })

@@ -56,6 +56,7 @@ type Index struct {
 	FormatVersion int                  `json:"formatVersion"`
 	BundleID      string               `json:"bundleId"`
 	Created       string               `json:"created"`
+	Expires       string               `json:"expires,omitempty"`
 	Packer        string               `json:"packer"`
 	Signer        *Signer              `json:"signer"`
 	Bases         []Base               `json:"bases"`
@@ -120,6 +121,15 @@ type Placement struct {
 type Volume struct {
 	Number int   `json:"number"`
 	Size   int64 `json:"size"`
+}
+
+// ExpiresTime parses Expires; the zero time when the bundle does not
+// expire.
+func (x *Index) ExpiresTime() (time.Time, error) {
+	if x.Expires == "" {
+		return time.Time{}, nil
+	}
+	return time.Parse(time.RFC3339, x.Expires)
 }
 
 // CreatedTime parses Created.
@@ -243,6 +253,12 @@ func (x *Index) validateTop() error {
 	t, err := x.CreatedTime() // rule 6
 	if err != nil || t.Unix() < 0 || t.Unix() >= 1<<33 || t.UTC().Format(time.RFC3339) != x.Created {
 		return fmt.Errorf("created %q is not an RFC 3339 UTC time in seconds", x.Created)
+	}
+	if x.Expires != "" { // rule 6: expires, when present, as created and after it
+		e, err := x.ExpiresTime()
+		if err != nil || e.Unix() >= 1<<33 || e.UTC().Format(time.RFC3339) != x.Expires || !e.After(t) {
+			return fmt.Errorf("expires %q is not an RFC 3339 UTC time in seconds after created %s", x.Expires, x.Created)
+		}
 	}
 	if x.Signer != nil && (x.Signer.KeyID == "" || x.Signer.Algorithm == "") { // rule 7
 		return fmt.Errorf("signer needs keyId and algorithm")

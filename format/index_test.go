@@ -98,6 +98,10 @@ func TestParseIndexRules(t *testing.T) {
 		{rule: "6 offset", break_: func(x *Index) { x.Created = "2026-12-03T00:00:00+01:00" }, want: "created"},
 		{rule: "6 fraction", break_: func(x *Index) { x.Created = "2026-12-03T00:00:00.5Z" }, want: "created"},
 		{rule: "6 before 1970", break_: func(x *Index) { x.Created = "1969-12-31T23:59:59Z" }, want: "created"},
+		{rule: "6 expires before created", break_: func(x *Index) { x.Expires = "2026-12-02T00:00:00Z" }, want: "expires"},
+		{rule: "6 expires at created", break_: func(x *Index) { x.Expires = x.Created }, want: "expires"},
+		{rule: "6 expires with offset", break_: func(x *Index) { x.Expires = "2027-12-03T00:00:00+01:00" }, want: "expires"},
+		{rule: "6 expires not a time", break_: func(x *Index) { x.Expires = "next year" }, want: "expires"},
 		{rule: "7", break_: func(x *Index) { x.Signer = &Signer{KeyID: "k"} }, want: "signer"},
 		{rule: "8", break_: func(x *Index) { x.Compression = "gzip" }, want: "compression"},
 		{rule: "9", break_: func(x *Index) { x.MaxVolumeSize = -1 }, want: "maxVolumeSize"},
@@ -185,5 +189,22 @@ func TestCheckDigest(t *testing.T) {
 		if err := CheckDigest(c.d); (err == nil) != c.ok {
 			t.Errorf("CheckDigest(%q) = %v, want ok %v", c.d, err, c.ok)
 		}
+	}
+}
+
+// TestExpiresValid: an expiry after the creation time parses, and
+// ExpiresTime gives it; none gives the zero time.
+func TestExpiresValid(t *testing.T) {
+	x := testIndex()
+	if e, err := x.ExpiresTime(); err != nil || !e.IsZero() {
+		t.Fatalf("no expiry: %v %v", e, err)
+	}
+	x.Expires = "2027-03-03T00:00:00Z"
+	y, err := ParseIndex(sealed(t, x))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := y.ExpiresTime(); err != nil || e.Format("2006-01-02") != "2027-03-03" {
+		t.Fatalf("expires %v %v", e, err)
 	}
 }

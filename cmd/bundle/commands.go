@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/airgap-bundle/bundle/bundle"
 	"github.com/airgap-bundle/bundle/internal/bytesize"
@@ -84,6 +85,7 @@ func volumeCommand(cmd *cli.Command) *cli.Command {
 func trustFlags(more ...cli.Flag) []cli.Flag {
 	return append(append(keyFlags(),
 		&cli.BoolFlag{Name: "allow-unsigned", Usage: "accept a bundle that is unsigned or whose signature is not checked"},
+		&cli.BoolFlag{Name: "allow-expired", Usage: "accept a bundle past the expiry it was packed with"},
 	), more...)
 }
 
@@ -117,6 +119,7 @@ func verifyCommand() *cli.Command {
 			bar.volumes = len(set.Index.Volumes)
 			r := &bundle.Report{Set: set, Missing: set.Missing()}
 			if err = set.Trust(policy); err == nil {
+				expiryNotice(c, set)
 				r, err = set.Verify(c.Context, bundle.VerifyOptions{Partial: c.Bool("partial"), Workers: c.Int("jobs"), Progress: bar.update})
 			}
 			bar.stop()
@@ -254,6 +257,7 @@ func unpackCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			expiryNotice(c, set)
 			bar := newProgress(c, map[bool]string{true: "push", false: "unpack"}[to.Transport == location.Registry])
 			bar.volumes = len(set.Index.Volumes)
 			defer bar.stop()
@@ -321,6 +325,7 @@ func inspectCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			policy.AllowExpired = true // inspect shows the expiry; it applies nothing
 			set, err := bundle.OpenFiles(c.Context, c.Args().Slice())
 			if err != nil {
 				return err
@@ -398,5 +403,21 @@ func inventoryCommand() *cli.Command {
 			}
 			return err
 		},
+	}
+}
+
+// expiryWarning is how long before its expiry a bundle is said to near it.
+const expiryWarning = 30 * 24 * time.Hour
+
+// expiryNotice says when a trusted bundle nears its expiry, or that it is
+// past it and accepted as asked.
+func expiryNotice(c *cli.Context, set *bundle.Set) {
+	at, left := set.Expires(time.Now())
+	switch {
+	case at.IsZero():
+	case left <= 0:
+		say(c, "bundle: warning: bundle %s expired on %s; applied anyway, as asked", set.Index.BundleID, at.Format(time.RFC3339))
+	case left < expiryWarning:
+		say(c, "bundle: warning: bundle %s expires on %s, in %d days", set.Index.BundleID, at.Format(time.RFC3339), int(left.Hours()/24))
 	}
 }

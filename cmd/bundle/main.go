@@ -48,7 +48,7 @@ func exitCode(err error) int {
 	case errors.As(err, new(*format.CorruptError)):
 		return exitCorrupt
 	case errors.Is(err, bundle.ErrBadSignature), errors.Is(err, bundle.ErrWrongKey), errors.Is(err, bundle.ErrUnsigned),
-		errors.As(err, new(*bundle.ThresholdError)):
+		errors.As(err, new(*bundle.ThresholdError)), errors.Is(err, bundle.ErrExpired):
 		return exitSignature
 	case errors.As(err, new(*bundle.MissingVolumesError)), errors.As(err, new(*bundle.ForeignVolumeError)),
 		errors.As(err, new(*bundle.DuplicateVolumeError)), errors.As(err, new(*bundle.MissingBaseBlobsError)):

@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/airgap-bundle/bundle/bundle"
 	"github.com/airgap-bundle/bundle/format"
@@ -35,6 +37,7 @@ func packCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-referrers", Usage: "leave out cosign signature tags and OCI referrers of registry images"},
 			&cli.StringFlag{Name: "key", Usage: "private key to sign with (password from BUNDLE_PASSWORD or the terminal)"},
 			&cli.BoolFlag{Name: "unsigned", Usage: "pack without a signature"},
+			&cli.StringFlag{Name: "expires", Usage: "DURATION after the creation time the bundle expires: readers refuse it after (90d, 12w, 1y, or Go's 720h)"},
 			&cli.StringFlag{Name: "max-size", Usage: "largest volume file: 700M, 4.7GB, 4GiB, bytes (default: one volume)"},
 			&cli.StringFlag{Name: "media", Usage: "volume size preset: " + strings.Join(mediaNames(), ", ")},
 			&cli.StringSliceFlag{Name: "platform", Usage: "keep only OS/ARCH[/VARIANT] of multi-platform indexes (repeatable)"},
@@ -199,6 +202,11 @@ func packOptions(c *cli.Context) (o bundle.PackOptions, err error) {
 	if o.Created, err = createdTime(); err != nil {
 		return o, err
 	}
+	if e := c.String("expires"); e != "" {
+		if o.ExpiresAfter, err = parseDuration(e); err != nil {
+			return o, usagef("--expires: %w", err)
+		}
+	}
 	if c.IsSet("key") {
 		pw, err := password(false)
 		if err != nil {
@@ -247,4 +255,25 @@ func printJSON(v any) error {
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// parseDuration reads a duration as people give one for an expiry: a
+// number of days (90d), weeks (12w) or years of 365 days (1y), or Go's
+// form (720h, 90m).
+func parseDuration(s string) (time.Duration, error) {
+	units := map[byte]time.Duration{'d': 24 * time.Hour, 'w': 7 * 24 * time.Hour, 'y': 365 * 24 * time.Hour}
+	if n := len(s); n > 1 {
+		if u, ok := units[s[n-1]]; ok {
+			v, err := strconv.ParseUint(s[:n-1], 10, 32)
+			if err != nil || v == 0 {
+				return 0, fmt.Errorf("%q: want a positive whole number before %q", s, s[n-1:])
+			}
+			return time.Duration(v) * u, nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not a positive duration: write 90d, 12w, 1y or 720h", s)
+	}
+	return d, nil
 }

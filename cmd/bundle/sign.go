@@ -212,6 +212,7 @@ func keyPolicy(c *cli.Context, required bool) (bundle.TrustPolicy, error) {
 		}
 	}
 	p.AllowUnsigned = hasFlag(c, "allow-unsigned") && c.Bool("allow-unsigned")
+	p.AllowExpired = hasFlag(c, "allow-expired") && c.Bool("allow-expired")
 	return p, nil
 }
 
