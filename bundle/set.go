@@ -149,7 +149,12 @@ func Open(ctx context.Context, volumes []VolumeOpener) (*Set, error) {
 
 // openSet reads the headers of cands; given names them for errors.
 func openSet(ctx context.Context, cands []volumeCandidate, given string) (*Set, error) {
-	found, problems, err := readHeaders(ctx, cands)
+	return openSetWith(ctx, cands, given, OpenOptions{})
+}
+
+// openSetWith is openSet with options.
+func openSetWith(ctx context.Context, cands []volumeCandidate, given string, o OpenOptions) (*Set, error) {
+	found, problems, err := readHeaders(ctx, cands, &format.HeaderReader{VerifyIndex: o.VerifyIndex})
 	if err != nil {
 		return nil, err
 	}
@@ -174,10 +179,9 @@ type foundVolume struct {
 // readHeaders reads the header of every candidate. Candidates found in
 // directories that are not volumes are skipped; the other failures are
 // problems.
-func readHeaders(ctx context.Context, cands []volumeCandidate) ([]foundVolume, []error, error) {
+func readHeaders(ctx context.Context, cands []volumeCandidate, cache *format.HeaderReader) ([]foundVolume, []error, error) {
 	var found []foundVolume
 	var problems []error
-	cache := &format.HeaderReader{}
 	for _, c := range cands {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
