@@ -282,7 +282,7 @@ func readHeader(ctx context.Context, v VolumeOpener, cache *format.HeaderReader)
 		return nil, err
 	}
 	defer r.Close()
-	return cache.Read(bufio.NewReaderSize(io.NewSectionReader(r, 0, r.Size()), 64<<10), v.Name())
+	return cache.ReadSized(bufio.NewReaderSize(io.NewSectionReader(r, 0, r.Size()), 64<<10), r.Size(), v.Name())
 }
 
 // headerPieces is what volume n of the set starts with, in order: the

@@ -34,6 +34,7 @@ type prefixReader struct {
 	r    io.Reader
 	path string
 	off  int64
+	size int64 // bytes the input holds from its start; -1: not known
 }
 
 func (p *prefixReader) corrupt(member, format string, a ...any) error {
@@ -69,6 +70,10 @@ func (p *prefixReader) memberLike(name string, max int64, likes [][]byte) (data,
 	}
 	if size > max {
 		return nil, nil, p.corrupt(name, "member %s is %d bytes, more than %d allowed", name, size, max)
+	}
+	if p.size >= 0 && size+Padding(size) > p.size-p.off {
+		// Not there: refused before anything is allocated for it.
+		return nil, nil, p.corrupt(name, "truncated inside member %s (%d bytes claimed, %d left in the file)", name, size, p.size-p.off)
 	}
 	var like []byte
 	for _, l := range likes {
@@ -116,6 +121,12 @@ func (p *prefixReader) readData(size int64, like []byte) ([]byte, error) {
 			same += int64(n)
 		}
 		return like, nil
+	}
+	if p.size >= 0 {
+		// The input holds the bytes claimed (memberLike checked): one
+		// buffer of their size, not a doubling one that needs up to twice
+		// as much while it grows, and leaves the smaller ones to collect.
+		return p.readGrowing(make([]byte, 0, size), size)
 	}
 	return p.readGrowing(make([]byte, 0, min(size, 64<<10)), size)
 }
@@ -275,7 +286,15 @@ func (c *HeaderReader) layoutAgreed(b, layoutIndex []byte) {
 // Read reads the members before the first blob of a volume, as
 // ReadVolumeHeader does.
 func (cache *HeaderReader) Read(r io.Reader, path string) (*VolumeHeader, error) {
-	p := &prefixReader{r: r, path: path}
+	return cache.ReadSized(r, -1, path)
+}
+
+// ReadSized is Read for an input of size bytes (a file of that size):
+// a member that claims more bytes than are left is refused unread, and
+// one that fits is read into a buffer of its size, so that memory is
+// what the file holds, once (SPEC 15).
+func (cache *HeaderReader) ReadSized(r io.Reader, size int64, path string) (*VolumeHeader, error) {
+	p := &prefixReader{r: r, path: path, size: size}
 	first := make([]byte, BlockSize)
 	if err := p.readFull(first); err != nil {
 		return nil, fmt.Errorf("%s: %w (too short)", path, ErrNotVolume)
