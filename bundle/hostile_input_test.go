@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/sign"
@@ -91,6 +92,21 @@ func TestOpenVerifyIndexEarly(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a volume of another bundle, signed by another key, beside", func(t *testing.T) {
+		otherDir, ox := packLayout(t, PackOptions{MaxVolumeSize: hostileVolumeSize, Signer: other, Created: testCreated.Add(-time.Hour)})
+		foreign := volumeFiles(t, otherDir)[0]
+		s, err := OpenFilesWith(ctx, []string{signed, foreign}, OpenOptions{VerifyIndex: TrustPolicy{Key: key}.IndexVerifier()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fes := findAll[*ForeignVolumeError](errors.Join(s.Problems...))
+		if len(fes) != 1 || len(s.Problems) != 1 || fes[0].BundleID != ox.BundleID || fes[0].Number != 1 || fes[0].Total != len(ox.Volumes) || !fes[0].Stale {
+			t.Errorf("want the other bundle's volume 1 reported stale: %v", s.Problems)
+		}
+		if err := s.Trust(TrustPolicy{Key: key}); err != nil {
+			t.Errorf("Trust: %v", err)
+		}
+	})
 	if (TrustPolicy{AllowUnsigned: true}).IndexVerifier() != nil {
 		t.Error("without a key there is nothing to check early")
 	}

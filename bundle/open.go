@@ -189,3 +189,37 @@ func (p TrustPolicy) IndexVerifier() func(index, sig []byte) error {
 		return fmt.Errorf("bundle index %s: %w", digest.FromBytes(index), ErrBadSignature)
 	}
 }
+
+// splitRefused takes out of problems the volumes OpenOptions.VerifyIndex
+// refused.
+func splitRefused(problems []error) (rest, refused []error) {
+	for _, p := range problems {
+		if _, ok := errors.AsType[*format.IndexRefusedError](p); ok {
+			refused = append(refused, p)
+		} else {
+			rest = append(rest, p)
+		}
+	}
+	return rest, refused
+}
+
+// placeRefused reports the volumes VerifyIndex refused. One that says it
+// is of another bundle is foreign, as it would be with the signature
+// checked later (SPEC 11.3; what it says is unsigned, as a foreign
+// volume's index always is). Any other fails the open with its signature
+// error: a set is trusted only if every signature among its volumes
+// verifies (11.2), and leaving the volume out would report it missing
+// too, a second class for one fault.
+func (s *Set) placeRefused(refused []error) error {
+	var fail []error
+	for _, err := range refused {
+		r, _ := errors.AsType[*format.IndexRefusedError](err)
+		if r.BundleID == "" || r.BundleID == s.Index.BundleID {
+			fail = append(fail, err)
+			continue
+		}
+		s.Problems = append(s.Problems, &ForeignVolumeError{Path: r.Path, BundleID: r.BundleID, Created: r.Created,
+			Want: s.Index.BundleID, Stale: r.Created < s.Index.Created, Number: r.Number, Total: r.Total})
+	}
+	return errors.Join(fail...)
+}

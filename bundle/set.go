@@ -158,7 +158,11 @@ func openSetWith(ctx context.Context, cands []volumeCandidate, given string, o O
 	if err != nil {
 		return nil, err
 	}
+	problems, refused := splitRefused(problems)
 	if len(found) == 0 {
+		if len(refused) > 0 {
+			return nil, errors.Join(refused...)
+		}
 		if len(problems) > 0 {
 			return nil, errors.Join(problems...)
 		}
@@ -167,6 +171,9 @@ func openSetWith(ctx context.Context, cands []volumeCandidate, given string, o O
 	chooseBundle(found)
 	s, more := gather(found)
 	s.Problems = append(problems, more...)
+	if err := s.placeRefused(refused); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

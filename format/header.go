@@ -190,7 +190,7 @@ type HeaderReader struct {
 	// VerifyIndex, when set, is given the raw bytes of each distinct
 	// bundle.json with its signature (nil when the volume carries none)
 	// before they are decoded, once per distinct pair; an error from it
-	// is returned, wrapped with the path, and the index is not decoded.
+	// is returned in an *IndexRefusedError, and the index is not decoded.
 	// A reader given a key checks the signature here, so that an index
 	// nobody signed costs no more than reading its bytes once (SPEC 15).
 	VerifyIndex func(index, sig []byte) error
@@ -329,7 +329,7 @@ func (cache *HeaderReader) ReadSized(r io.Reader, size int64, path string) (*Vol
 	}
 	if cache != nil && cache.VerifyIndex != nil && !cache.isVerified(indexBytes, sig) {
 		if err := cache.VerifyIndex(indexBytes, sig); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return nil, p.refused(indexBytes, err)
 		}
 		cache.verified = append(cache.verified, verifiedIndex{indexBytes, sig})
 	}

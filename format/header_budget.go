@@ -317,46 +317,20 @@ func (s *costScanner) str() ([]byte, bool) {
 // from a bad signature before it trusts, and so decodes, anything else.
 // It is nil when the member is null or absent.
 func IndexSigner(b []byte) (*Signer, error) {
-	s := &costScanner{b: b, limit: 1 << 62}
-	s.space()
-	if s.i >= len(s.b) || s.b[s.i] != '{' {
-		return nil, fmt.Errorf("bundle index is not a JSON object")
-	}
-	s.i++
-	s.space()
-	for s.i < len(s.b) && s.b[s.i] != '}' {
-		key, ok := s.str()
-		if !ok {
-			break
-		}
-		s.space()
-		if s.i >= len(s.b) || s.b[s.i] != ':' {
-			break
-		}
-		s.i++
-		s.space()
-		at := s.i
-		s.value(nil, 1)
-		if s.bad {
-			break
-		}
-		if string(key) == "signer" {
-			var sg *Signer
-			if err := json.Unmarshal(s.b[at:s.i], &sg); err != nil {
-				return nil, fmt.Errorf("bundle index: signer: %w", err)
+	var sg *Signer
+	var err error
+	found := false
+	if !scanTop(b, func(key string, raw []byte) {
+		if key == "signer" && !found {
+			found = true
+			if uerr := json.Unmarshal(raw, &sg); uerr != nil {
+				err = fmt.Errorf("bundle index: signer: %w", uerr)
 			}
-			return sg, nil
 		}
-		s.space()
-		if s.i < len(s.b) && s.b[s.i] == ',' {
-			s.i++
-			s.space()
-		}
+	}) {
+		return nil, fmt.Errorf("bundle index: not a JSON object")
 	}
-	if s.bad || s.i >= len(s.b) {
-		return nil, fmt.Errorf("bundle index: invalid JSON at byte %d", s.i)
-	}
-	return nil, nil
+	return sg, err
 }
 
 // parseIndexBounded is ParseIndex for bytes not yet trusted: the decode
