@@ -205,6 +205,14 @@ func TestSummaryEscapesControls(t *testing.T) {
 	}
 }
 
+func TestPrintableLines(t *testing.T) {
+	in := "first \x1b[31mred\nsecond\r\x07\nthird"
+	want := `first \x1b[31mred` + "\n" + `second\r\a` + "\n" + "third"
+	if got := PrintableLines(in); got != want {
+		t.Errorf("PrintableLines = %q, want %q", got, want)
+	}
+}
+
 // TestInspectEscapesPacker: end to end, an unsigned bundle whose packer
 // holds escape sequences is summarized with them escaped.
 func TestInspectEscapesPacker(t *testing.T) {

@@ -151,3 +151,15 @@ func needsEscape(r rune) bool {
 	return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError || unicode.Is(unicode.Cf, r) ||
 		r == '\u2028' || r == '\u2029'
 }
+
+// PrintableLines is Printable for text of several lines (an error that
+// joins several): each line is escaped, the line breaks are kept. The
+// command line prints messages and errors through it, since they quote
+// strings from bundles (ref names, paths, what an index claims).
+func PrintableLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = Printable(l)
+	}
+	return strings.Join(lines, "\n")
+}
