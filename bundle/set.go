@@ -122,9 +122,10 @@ func (s *Set) checkSignature(key *sign.Verifier, allowUnsigned bool) error {
 	return nil
 }
 
-// OpenFiles finds the volumes in paths (volume files, or directories whose
-// files are looked at; files that are not volumes are skipped there) and
-// opens them as Open does.
+// OpenFiles finds the volumes in paths (volume files, under any name, or
+// directories whose files named like volumes, vol-NNNN-of-NNNN.tar, are
+// read; SPEC 11.3) and opens them as Open does. A path that is not a
+// regular file or a directory is refused unopened (format.ErrNotVolume).
 func OpenFiles(ctx context.Context, paths []string) (*Set, error) {
 	cands, err := findVolumeFiles(paths)
 	if err != nil {
