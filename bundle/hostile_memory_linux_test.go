@@ -219,6 +219,41 @@ func writeHostileVolume(t *testing.T, path string, size int64, signerKeyID, elem
 	must(f.Close())
 }
 
+// TestHostileLayoutIndexMemory: index.json is compared with bundle.json's
+// manifests as JSON values, which decodes both; 64 MiB of "[[],[],…]" in
+// an index.json that bundle.json (unsigned) names by digest is told apart
+// by its structure, unread (SPEC 5.2, 15).
+func TestHostileLayoutIndexMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a file of 64 MiB")
+	}
+	if os.Getenv(memChildEnv) != "" {
+		t.Skip("in the child")
+	}
+	good, _ := packLayout(t, PackOptions{})
+	pb := readBundle(t, good)
+	const size = format.MaxOCIIndexSize - 1024
+	head := `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[[]`
+	var b bytes.Buffer
+	b.Grow(size)
+	b.WriteString(head)
+	for b.Len() < size-5 {
+		b.WriteString(",[]")
+	}
+	b.WriteString("]}")
+	x := *pb.Index
+	x.MaxVolumeSize = 0
+	dir, _, _ := writeBundle(t, &x, b.Bytes(), pb.Stored, nil)
+	r := runMemChild(t, memChild{Paths: volumeFiles(t, dir)})
+	t.Logf("peak heap %d MiB, %.1f s; %s %q", r.PeakHeap>>20, r.Seconds, r.Err, r.Problems)
+	if r.Class != "corrupt" {
+		t.Errorf("class %q (%s %q), want corrupt", r.Class, r.Err, r.Problems)
+	}
+	if budget := int64(size + 32<<20); r.PeakHeap > budget {
+		t.Errorf("peak heap %d MiB, more than the %d MiB budget", r.PeakHeap>>20, budget>>20)
+	}
+}
+
 func TestHostileIndexMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes files of up to 256 MiB")

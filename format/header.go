@@ -388,8 +388,10 @@ func checkLayoutIndex(x *Index, layoutIndex, indexBytes []byte, path string, vol
 	if digest.FromBytes(layoutIndex) != x.LayoutIndex.Digest || int64(len(layoutIndex)) != x.LayoutIndex.Size {
 		return &CorruptError{Path: path, Volume: volume, Offset: BlockSize * 2, Member: MemberOCIIndex, Digest: x.LayoutIndex.Digest, Reason: "index.json differs from the one the bundle index names"}
 	}
-	// index.json must list exactly the entries bundle.json lists.
-	if !manifestsAgree(layoutIndex, indexBytes) {
+	// index.json must list exactly the entries bundle.json lists. What
+	// differs in structure is told apart unread (sameStructure): the
+	// comparison decodes both, and index.json is as untrusted as bundle.json.
+	if !sameStructure(layoutIndex, indexBytes) || !manifestsAgree(layoutIndex, indexBytes) {
 		return &CorruptError{Path: path, Volume: volume, Offset: BlockSize * 2, Member: MemberOCIIndex, Reason: "index.json lists other manifests than bundle.json"}
 	}
 	return nil

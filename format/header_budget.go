@@ -146,6 +146,9 @@ type costScanner struct {
 	limit int64
 	over  bool // the estimate passed the limit
 	bad   bool // not JSON: stop, the strict check will say why
+	// generic: count what decoding into any makes (genericCost), not
+	// what decoding into the shapes makes.
+	generic bool
 }
 
 func (s *costScanner) add(n int64) {
@@ -175,6 +178,16 @@ func (s *costScanner) value(sh *costShape, depth int) {
 		s.bad = true
 		return
 	}
+	if s.generic {
+		switch s.b[s.i] {
+		case '{':
+			s.add(genericObject)
+		case '[':
+			s.add(genericArray)
+		default:
+			s.add(genericScalar)
+		}
+	}
 	switch s.b[s.i] {
 	case '{':
 		s.object(sh, depth)
@@ -194,6 +207,9 @@ func (s *costScanner) value(sh *costShape, depth int) {
 				// Each element is a slot of the slice (and growing the
 				// slice copies slots: counted in the budget of SPEC 15).
 				s.add(elem.size)
+			}
+			if s.generic {
+				s.add(genericElem)
 			}
 			s.value(elem, depth+1)
 			s.space()
@@ -252,6 +268,9 @@ func (s *costScanner) object(sh *costShape, depth int) {
 		case sh != nil && sh.isMap:
 			s.add(mapEntryCost)
 			next = sh.elem
+		}
+		if s.generic {
+			s.add(genericMember)
 		}
 		s.space()
 		if s.i >= len(s.b) || s.b[s.i] != ':' {

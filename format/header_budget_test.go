@@ -100,3 +100,27 @@ func TestIndexSigner(t *testing.T) {
 		}
 	}
 }
+
+// TestSameStructure: equal JSON values have the same structural count
+// however written; values of another structure are told apart unread.
+func TestSameStructure(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		same bool
+	}{
+		{`[{"a":1,"b":[1,2]}]`, `[ {"b":[1, 2.0], "a":1e0} ]`, true},
+		{`[{"a":"x"}]`, `[{"\u0061":"\u0078"}]`, true},
+		{`[[],[]]`, `[{}]`, false},
+		{`[{"a":1}]`, `[{"a":1},{"a":1}]`, false},
+		{`[{"a":[]}]`, `[{"a":{}}]`, false},
+	} {
+		li := []byte(`{"manifests":` + c.a + `}`)
+		bi := []byte(`{"manifests":` + c.b + `}`)
+		if got := sameStructure(li, bi); got != c.same {
+			t.Errorf("sameStructure(%s, %s) = %v", c.a, c.b, got)
+		}
+		if c.same && !manifestsAgree(li, bi) {
+			t.Errorf("%s and %s: not equal values", c.a, c.b)
+		}
+	}
+}
