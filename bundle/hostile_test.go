@@ -446,9 +446,12 @@ func TestHostileDuplicateVolume(t *testing.T) {
 		t.Run(fmt.Sprintf("vol%d", n), func(t *testing.T) {
 			dir := copyBundle(t, orig)
 			src := volumeFiles(t, dir)[n-1]
-			dup := filepath.Join(dir, "copy-of-"+filepath.Base(src))
+			// A copy in another directory: only files named like volumes
+			// are read from a directory (SPEC 11.3).
+			dupDir := t.TempDir()
+			dup := filepath.Join(dupDir, filepath.Base(src))
 			mustWrite(t, dup, mustRead(t, src))
-			_, err := verifyFiles(ctx, []string{dir}, verifyOpts{Key: key})
+			_, err := verifyFiles(ctx, []string{dir, dupDir}, verifyOpts{Key: key})
 			var de *DuplicateVolumeError
 			if !errors.As(err, &de) {
 				t.Fatalf("Verify: want a DuplicateVolumeError, got %s", describe(err))
@@ -457,7 +460,7 @@ func TestHostileDuplicateVolume(t *testing.T) {
 				t.Errorf("DuplicateVolumeError = %+v, want volume %d at %s and %s", de, n, src, dup)
 			}
 			dest, before := dests.fresh(t, "")
-			err = unpackMustFail(t, []string{dir}, dest, before, unpackOpts{Key: key})
+			err = unpackMustFail(t, []string{dir, dupDir}, dest, before, unpackOpts{Key: key})
 			if !errors.As(err, &de) {
 				t.Errorf("Unpack: want a DuplicateVolumeError, got %s", describe(err))
 			}
@@ -499,10 +502,13 @@ func TestHostileForeignVolume(t *testing.T) {
 				t.Fatal("the other bundle has the same id")
 			}
 			dir := copyBundle(t, orig)
-			foreign := filepath.Join(dir, "zz-"+filepath.Base(volumeFiles(t, otherDir)[0]))
+			// In a directory of its own: only files named like volumes are
+			// read from a directory (SPEC 11.3), and the name is taken.
+			foreignDir := t.TempDir()
+			foreign := filepath.Join(foreignDir, filepath.Base(volumeFiles(t, otherDir)[0]))
 			mustWrite(t, foreign, mustRead(t, volumeFiles(t, otherDir)[0]))
 
-			r, err := verifyFiles(ctx, []string{dir}, verifyOpts{Key: key})
+			r, err := verifyFiles(ctx, []string{dir, foreignDir}, verifyOpts{Key: key})
 			if err == nil {
 				t.Fatal("Verify accepted a directory holding a foreign volume")
 			}
@@ -533,7 +539,7 @@ func TestHostileForeignVolume(t *testing.T) {
 				}
 			}
 			dest, before := dests.fresh(t, "")
-			err = unpackMustFail(t, []string{dir}, dest, before, unpackOpts{Key: key})
+			err = unpackMustFail(t, []string{dir, foreignDir}, dest, before, unpackOpts{Key: key})
 			if len(findAll[*ForeignVolumeError](err)) == 0 {
 				t.Errorf("Unpack: want a ForeignVolumeError, got %s", describe(err))
 			}

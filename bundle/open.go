@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/location"
 	"github.com/airgap-bundle/bundle/mirror"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/airgap-bundle/bundle/sign"
+	"github.com/opencontainers/go-digest"
 )
 
 // OpenLocations opens the sources locs name, in order (OpenLocation).
@@ -123,4 +125,101 @@ func NewDestination(loc location.Location, registries func() (*oci.Registries, e
 		return NewRegistryDestination(regs, m, RegistryDestinationOptions{TagManifests: o.TagManifests}), nil
 	}
 	return nil, fmt.Errorf("destination %q: not an OCI layout or a mirror registry", loc)
+}
+
+// OpenOptions control how the headers of volumes are read (OpenFilesWith,
+// OpenWith).
+type OpenOptions struct {
+	// VerifyIndex, when set, is given the raw bytes of each distinct
+	// bundle.json and its signature (nil when unsigned) before they are
+	// decoded (format.HeaderReader.VerifyIndex); a volume it refuses is
+	// a problem of the set, as a corrupt one is. TrustPolicy.IndexVerifier
+	// makes one from the policy Trust will be given: then an index nobody
+	// signed costs one read of its bytes, however it is made (SPEC 15).
+	VerifyIndex func(index, sig []byte) error
+}
+
+// OpenFilesWith is OpenFiles with options.
+func OpenFilesWith(ctx context.Context, paths []string, o OpenOptions) (*Set, error) {
+	cands, err := findVolumeFiles(paths)
+	if err != nil {
+		return nil, err
+	}
+	return openSetWith(ctx, cands, fmt.Sprint(paths), o)
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, volumes []VolumeOpener, o OpenOptions) (*Set, error) {
+	cands := make([]volumeCandidate, len(volumes))
+	names := make([]string, len(volumes))
+	for i, v := range volumes {
+		cands[i] = volumeCandidate{v, true}
+		names[i] = v.Name()
+	}
+	return openSetWith(ctx, cands, fmt.Sprint(names), o)
+}
+
+// IndexVerifier is the check of OpenOptions.VerifyIndex that p makes:
+// with a key, a signed index must verify with it (ErrWrongKey when its
+// signer names another key, ErrBadSignature otherwise) and an unsigned one
+// is refused (ErrUnsigned) unless p allows unsigned bundles. Without a key
+// there is nothing to check before decoding: it is nil, and what the
+// index says is decoded within format.CheckDecodeCost's budget. Set.Trust
+// must still be called: it checks the set as a whole (SPEC 11.2).
+func (p TrustPolicy) IndexVerifier() func(index, sig []byte) error {
+	key := p.Key
+	if key == nil {
+		return nil
+	}
+	return func(index, sig []byte) error {
+		if sig == nil {
+			if p.AllowUnsigned {
+				return nil
+			}
+			return fmt.Errorf("bundle index %s is not signed: %w", digest.FromBytes(index), ErrUnsigned)
+		}
+		if err := key.Verify(index, sig); err == nil {
+			return nil
+		}
+		// Only the signer member is read from bytes that did not verify.
+		if s, err := format.IndexSigner(index); err == nil && s != nil && (s.KeyID != key.KeyID() || s.Algorithm != key.Algorithm()) {
+			return fmt.Errorf("bundle index %s is signed by key %q (%q), not by %s (%s): %w", digest.FromBytes(index),
+				s.KeyID, s.Algorithm, key.KeyID(), key.Algorithm(), ErrWrongKey)
+		}
+		return fmt.Errorf("bundle index %s: %w", digest.FromBytes(index), ErrBadSignature)
+	}
+}
+
+// splitRefused takes out of problems the volumes OpenOptions.VerifyIndex
+// refused.
+func splitRefused(problems []error) (rest, refused []error) {
+	for _, p := range problems {
+		if _, ok := errors.AsType[*format.IndexRefusedError](p); ok {
+			refused = append(refused, p)
+		} else {
+			rest = append(rest, p)
+		}
+	}
+	return rest, refused
+}
+
+// placeRefused reports the volumes VerifyIndex refused. One that says it
+// is of another bundle is foreign, as it would be with the signature
+// checked later (SPEC 11.3; what it says is unsigned, as a foreign
+// volume's index always is). Any other fails the open with its signature
+// error: a set is trusted only if every signature among its volumes
+// verifies (11.2), and leaving the volume out would report it missing
+// too, a second class for one fault.
+func (s *Set) placeRefused(refused []error) error {
+	var fail []error
+	for _, err := range refused {
+		r, _ := errors.AsType[*format.IndexRefusedError](err)
+		if r.BundleID == "" || r.BundleID == s.Index.BundleID {
+			fail = append(fail, err)
+			continue
+		}
+		s.Problems = append(s.Problems, &ForeignVolumeError{Path: r.Path, BundleID: r.BundleID, Created: r.Created,
+			Want: s.Index.BundleID, Stale: r.Created < s.Index.Created, Number: r.Number, Total: r.Total})
+	}
+	return errors.Join(fail...)
 }

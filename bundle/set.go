@@ -69,9 +69,10 @@ func (s *Set) Missing() []int {
 
 // TrustPolicy, Trust and Trusted are in trust.go.
 
-// OpenFiles finds the volumes in paths (volume files, or directories whose
-// files are looked at; files that are not volumes are skipped there) and
-// opens them as Open does.
+// OpenFiles finds the volumes in paths (volume files, under any name, or
+// directories whose files named like volumes, vol-NNNN-of-NNNN.tar, are
+// read; SPEC 11.3) and opens them as Open does. A path that is not a
+// regular file or a directory is refused unopened (format.ErrNotVolume).
 func OpenFiles(ctx context.Context, paths []string) (*Set, error) {
 	// Countersignature files named by path are no volumes: Trust reads
 	// them (SPEC 10.6).
@@ -103,11 +104,20 @@ func Open(ctx context.Context, volumes []VolumeOpener) (*Set, error) {
 
 // openSet reads the headers of cands; given names them for errors.
 func openSet(ctx context.Context, cands []volumeCandidate, given string) (*Set, error) {
-	found, problems, err := readHeaders(ctx, cands)
+	return openSetWith(ctx, cands, given, OpenOptions{})
+}
+
+// openSetWith is openSet with options.
+func openSetWith(ctx context.Context, cands []volumeCandidate, given string, o OpenOptions) (*Set, error) {
+	found, problems, err := readHeaders(ctx, cands, &format.HeaderReader{VerifyIndex: o.VerifyIndex})
 	if err != nil {
 		return nil, err
 	}
+	problems, refused := splitRefused(problems)
 	if len(found) == 0 {
+		if len(refused) > 0 {
+			return nil, errors.Join(refused...)
+		}
 		if len(problems) > 0 {
 			return nil, errors.Join(problems...)
 		}
@@ -116,6 +126,9 @@ func openSet(ctx context.Context, cands []volumeCandidate, given string) (*Set, 
 	chooseBundle(found)
 	s, more := gather(found)
 	s.Problems = append(problems, more...)
+	if err := s.placeRefused(refused); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -128,10 +141,9 @@ type foundVolume struct {
 // readHeaders reads the header of every candidate. Candidates found in
 // directories that are not volumes are skipped; the other failures are
 // problems.
-func readHeaders(ctx context.Context, cands []volumeCandidate) ([]foundVolume, []error, error) {
+func readHeaders(ctx context.Context, cands []volumeCandidate, cache *format.HeaderReader) ([]foundVolume, []error, error) {
 	var found []foundVolume
 	var problems []error
-	cache := &format.HeaderReader{}
 	for _, c := range cands {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
@@ -232,7 +244,7 @@ func readHeader(ctx context.Context, v VolumeOpener, cache *format.HeaderReader)
 		return nil, err
 	}
 	defer r.Close()
-	return cache.Read(bufio.NewReaderSize(io.NewSectionReader(r, 0, r.Size()), 64<<10), v.Name())
+	return cache.ReadSized(bufio.NewReaderSize(io.NewSectionReader(r, 0, r.Size()), 64<<10), r.Size(), v.Name())
 }
 
 // headerPieces is what volume n of the set starts with, in order: the

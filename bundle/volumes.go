@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/airgap-bundle/bundle/format"
 )
@@ -48,7 +49,16 @@ type fileVolume struct {
 func (v *fileVolume) Name() string { return v.path }
 
 func (v *fileVolume) Open(context.Context) (VolumeReader, error) {
-	f, err := os.Open(v.path)
+	// A FIFO blocks open(2) until a writer comes, and then reads forever
+	// (and a device may be endless): only regular files are volumes. The
+	// mode is checked by name first, and the file is opened without
+	// blocking in case it was replaced meanwhile, then checked again.
+	if st, err := os.Stat(v.path); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, notRegular(v.path, st)
+	}
+	f, err := os.OpenFile(v.path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -56,6 +66,10 @@ func (v *fileVolume) Open(context.Context) (VolumeReader, error) {
 	if err != nil {
 		f.Close()
 		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, notRegular(v.path, st)
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -108,6 +122,13 @@ type readerAtReader struct {
 func (r readerAtReader) Close() error { return nil }
 func (r readerAtReader) Size() int64  { return r.size }
 
+// notRegular is the error for a path that is not a regular file (a FIFO,
+// a device, a socket): it cannot be a volume, and reading it could block
+// or never end.
+func notRegular(path string, st os.FileInfo) error {
+	return fmt.Errorf("%s: %w: not a regular file (%s)", path, format.ErrNotVolume, st.Mode().Type())
+}
+
 // volumeCandidate is a file that may be a volume. Only the files named
 // explicitly must be: other files of a directory are skipped when they
 // are not volumes.
@@ -136,6 +157,9 @@ func findVolumeFiles(paths []string) ([]volumeCandidate, error) {
 			return nil, fmt.Errorf("%w; give the directory or the volume files of the bundle", err)
 		}
 		if !st.IsDir() {
+			if !st.Mode().IsRegular() {
+				return nil, notRegular(p, st)
+			}
 			add(p, st, true)
 			continue
 		}
@@ -144,15 +168,20 @@ func findVolumeFiles(paths []string) ([]volumeCandidate, error) {
 			return nil, err
 		}
 		for _, e := range entries {
-			// Hidden files are temporary files of writers (pack's
-			// .vol-*.partial-*), never volumes handed over.
-			if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") {
+			// Only files named as volumes are (SPEC 4.1, 11.3): anything
+			// else beside them (notes.tar, an image export) is not read at
+			// all, however it starts. Hidden files are temporary files of
+			// writers (pack's .vol-*.partial-*), never volumes handed over.
+			if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") || !format.IsVolumeFileName(e.Name()) {
 				continue
 			}
 			fp := filepath.Join(p, e.Name())
 			st, err := os.Stat(fp)
 			if err != nil {
 				return nil, err
+			}
+			if !st.Mode().IsRegular() { // replaced since the listing
+				continue
 			}
 			add(fp, st, false)
 		}

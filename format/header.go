@@ -34,6 +34,7 @@ type prefixReader struct {
 	r    io.Reader
 	path string
 	off  int64
+	size int64 // bytes the input holds from its start; -1: not known
 }
 
 func (p *prefixReader) corrupt(member, format string, a ...any) error {
@@ -69,6 +70,10 @@ func (p *prefixReader) memberLike(name string, max int64, likes [][]byte) (data,
 	}
 	if size > max {
 		return nil, nil, p.corrupt(name, "member %s is %d bytes, more than %d allowed", name, size, max)
+	}
+	if p.size >= 0 && size+Padding(size) > p.size-p.off {
+		// Not there: refused before anything is allocated for it.
+		return nil, nil, p.corrupt(name, "truncated inside member %s (%d bytes claimed, %d left in the file)", name, size, p.size-p.off)
 	}
 	var like []byte
 	for _, l := range likes {
@@ -117,6 +122,12 @@ func (p *prefixReader) readData(size int64, like []byte) ([]byte, error) {
 		}
 		return like, nil
 	}
+	if p.size >= 0 {
+		// The input holds the bytes claimed (memberLike checked): one
+		// buffer of their size, not a doubling one that needs up to twice
+		// as much while it grows, and leaves the smaller ones to collect.
+		return p.readGrowing(make([]byte, 0, size), size)
+	}
 	return p.readGrowing(make([]byte, 0, min(size, 64<<10)), size)
 }
 
@@ -134,6 +145,26 @@ func (p *prefixReader) readGrowing(buf []byte, size int64) ([]byte, error) {
 		}
 	}
 	return buf, nil
+}
+
+// signature reads the bundle.json.sig member when the next header names
+// it, and returns nil (having read nothing) otherwise.
+func (p *prefixReader) signature() (sig, header []byte, err error) {
+	next := make([]byte, BlockSize)
+	if err := p.readFull(next); err != nil {
+		return nil, nil, p.corrupt(MemberSignature, "truncated after member %s", MemberIndex)
+	}
+	p.r, p.off = io.MultiReader(bytes.NewReader(next), p.r), p.off-BlockSize
+	if name, _, err := ParseTarHeader(next); err != nil || name != MemberSignature {
+		return nil, nil, nil
+	}
+	if sig, header, err = p.member(MemberSignature, MaxSignatureSize); err != nil {
+		return nil, nil, err
+	}
+	if len(sig) == 0 {
+		return nil, nil, p.corrupt(MemberSignature, "empty signature")
+	}
+	return sig, header, nil
 }
 
 type markerJSON struct {
@@ -156,7 +187,29 @@ func ReadVolumeHeader(r io.Reader, path string) (*VolumeHeader, error) {
 // far slower than comparing it. The zero value is ready to use; a nil
 // *HeaderReader reads without remembering.
 type HeaderReader struct {
-	parsed []*cachedIndex
+	// VerifyIndex, when set, is given the raw bytes of each distinct
+	// bundle.json with its signature (nil when the volume carries none)
+	// before they are decoded, once per distinct pair; an error from it
+	// is returned in an *IndexRefusedError, and the index is not decoded.
+	// A reader given a key checks the signature here, so that an index
+	// nobody signed costs no more than reading its bytes once (SPEC 15).
+	VerifyIndex func(index, sig []byte) error
+
+	parsed   []*cachedIndex
+	verified []verifiedIndex
+}
+
+// verifiedIndex is an index and a signature VerifyIndex accepted.
+type verifiedIndex struct{ index, sig []byte }
+
+// isVerified reports whether VerifyIndex accepted index with sig before.
+func (c *HeaderReader) isVerified(index, sig []byte) bool {
+	for _, v := range c.verified {
+		if bytes.Equal(v.index, index) && bytes.Equal(v.sig, sig) && (v.sig == nil) == (sig == nil) {
+			return true
+		}
+	}
+	return false
 }
 
 type cachedIndex struct {
@@ -195,7 +248,7 @@ func (c *HeaderReader) parse(b []byte) (*Index, []byte, error) {
 	if e := c.entry(b); e != nil {
 		return e.x, e.bytes, nil
 	}
-	x, err := ParseIndex(b)
+	x, err := parseIndexBounded(b)
 	if err == nil && c != nil {
 		c.parsed = append(c.parsed, &cachedIndex{bytes: b, x: x})
 	}
@@ -233,7 +286,15 @@ func (c *HeaderReader) layoutAgreed(b, layoutIndex []byte) {
 // Read reads the members before the first blob of a volume, as
 // ReadVolumeHeader does.
 func (cache *HeaderReader) Read(r io.Reader, path string) (*VolumeHeader, error) {
-	p := &prefixReader{r: r, path: path}
+	return cache.ReadSized(r, -1, path)
+}
+
+// ReadSized is Read for an input of size bytes (a file of that size):
+// a member that claims more bytes than are left is refused unread, and
+// one that fits is read into a buffer of its size, so that memory is
+// what the file holds, once (SPEC 15).
+func (cache *HeaderReader) ReadSized(r io.Reader, size int64, path string) (*VolumeHeader, error) {
+	p := &prefixReader{r: r, path: path, size: size}
 	first := make([]byte, BlockSize)
 	if err := p.readFull(first); err != nil {
 		return nil, fmt.Errorf("%s: %w (too short)", path, ErrNotVolume)
@@ -258,23 +319,36 @@ func (cache *HeaderReader) Read(r io.Reader, path string) (*VolumeHeader, error)
 	if err != nil {
 		return nil, err
 	}
+	// The signature comes before the index is decoded: whether it is
+	// there is read from the next header's name, and checked against the
+	// index's signer below.
+	sigOff := p.off
+	sig, h4, err := p.signature()
+	if err != nil {
+		return nil, err
+	}
+	if cache != nil && cache.VerifyIndex != nil && !cache.isVerified(indexBytes, sig) {
+		if err := cache.VerifyIndex(indexBytes, sig); err != nil {
+			return nil, p.refused(indexBytes, err)
+		}
+		cache.verified = append(cache.verified, verifiedIndex{indexBytes, sig})
+	}
 	x, indexBytes, err := cache.parse(indexBytes)
 	if err != nil {
-		return nil, p.corrupt(MemberIndex, "%v", err)
+		return nil, &CorruptError{Path: path, Offset: sigOff, Member: MemberIndex, Reason: err.Error()}
 	}
 	headers := [][]byte{h1, h2, h3}
 	names := []string{MemberLayout, MemberOCIIndex, MemberIndex}
 	sizes := []int64{int64(len(layout)), int64(len(layoutIndex)), int64(len(indexBytes))}
-	var sig []byte
-	if x.Signer != nil {
-		var h []byte
-		if sig, h, err = p.member(MemberSignature, MaxSignatureSize); err != nil {
-			return nil, err
-		}
-		if len(sig) == 0 {
-			return nil, p.corrupt(MemberSignature, "empty signature")
-		}
-		headers, names, sizes = append(headers, h), append(names, MemberSignature), append(sizes, int64(len(sig)))
+	switch {
+	case x.Signer != nil && sig == nil:
+		return nil, &CorruptError{Path: path, Offset: sigOff + BlockSize, Member: MemberSignature,
+			Reason: fmt.Sprintf("the index is signed but no %s member follows %s", MemberSignature, MemberIndex)}
+	case x.Signer == nil && sig != nil:
+		return nil, &CorruptError{Path: path, Offset: sigOff + BlockSize, Member: MemberVolume,
+			Reason: fmt.Sprintf("member %q where %q belongs", MemberSignature, MemberVolume)}
+	case sig != nil:
+		headers, names, sizes = append(headers, h4), append(names, MemberSignature), append(sizes, int64(len(sig)))
 	}
 	marker, h5, err := p.member(MemberVolume, BlockSize-1)
 	if err != nil {
@@ -314,8 +388,10 @@ func checkLayoutIndex(x *Index, layoutIndex, indexBytes []byte, path string, vol
 	if digest.FromBytes(layoutIndex) != x.LayoutIndex.Digest || int64(len(layoutIndex)) != x.LayoutIndex.Size {
 		return &CorruptError{Path: path, Volume: volume, Offset: BlockSize * 2, Member: MemberOCIIndex, Digest: x.LayoutIndex.Digest, Reason: "index.json differs from the one the bundle index names"}
 	}
-	// index.json must list exactly the entries bundle.json lists.
-	if !manifestsAgree(layoutIndex, indexBytes) {
+	// index.json must list exactly the entries bundle.json lists. What
+	// differs in structure is told apart unread (sameStructure): the
+	// comparison decodes both, and index.json is as untrusted as bundle.json.
+	if !sameStructure(layoutIndex, indexBytes) || !manifestsAgree(layoutIndex, indexBytes) {
 		return &CorruptError{Path: path, Volume: volume, Offset: BlockSize * 2, Member: MemberOCIIndex, Reason: "index.json lists other manifests than bundle.json"}
 	}
 	return nil

@@ -37,6 +37,7 @@ import (
 	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/airgap-bundle/bundle/sign"
+	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -500,10 +501,204 @@ func (g *gen) all() error {
 		g.add(v)
 	}
 
+	// 6. Signed indexes that lie about their blobs (SPEC.md 11.4): the
+	// segment digests hold, the blob does not.
+	if err := g.lyingBlobs(sx, svols, zx, zvols, text); err != nil {
+		return err
+	}
+
 	m, err := json.MarshalIndent(Manifest{Format: "airgap-bundle conformance vectors, format version 1", Vectors: g.vectors}, "", "  ")
 	if err != nil {
 		return err
 	}
 	_, err = g.write("vectors.json", append(m, '\n'))
 	return err
+}
+
+// resign returns vol with its bundle.json replaced by index (of the same
+// length) and its signature member by a signature of index by g.signer:
+// the volume of a writer that signed what it lists.
+func (g *gen) resign(vol, index []byte, mtime int64) ([]byte, error) {
+	b := clone(vol)
+	im, err := find(b, format.MemberIndex)
+	if err != nil {
+		return nil, err
+	}
+	// Another length is fine while the member keeps its blocks: offsets
+	// hold, and the header says the new size.
+	var nm bytes.Buffer
+	if err := format.WriteMember(&nm, format.MemberIndex, index, mtime); err != nil {
+		return nil, err
+	}
+	if int64(nm.Len()) != format.MemberSize(im.sz) {
+		return nil, fmt.Errorf("resign: bundle.json of %d bytes does not keep the %d of the volume in blocks", len(index), im.sz)
+	}
+	copy(b[im.hdr:], nm.Bytes())
+	sm, err := find(b, format.MemberSignature)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := g.signer.Sign(g.ctx, index)
+	if err != nil {
+		return nil, err
+	}
+	// Always two blocks (SPEC.md 4.6), whatever the signature's length.
+	var m bytes.Buffer
+	if err := format.WriteMember(&m, format.MemberSignature, sig, mtime); err != nil {
+		return nil, err
+	}
+	if m.Len() != 2*blockSize {
+		return nil, fmt.Errorf("resign: signature member of %d bytes", m.Len())
+	}
+	copy(b[sm.hdr:], m.Bytes())
+	return b, nil
+}
+
+// replaceStored returns vols (one bundle, each volume carrying index) with
+// the data of the members named by the placements of blob replaced by
+// data (of the same lengths, one per placement) and the digests of those
+// placements (and the stored digest, for a blob of one placement) made
+// theirs, signed again.
+func (g *gen) replaceStored(x *format.Index, vols [][]byte, blob format.Blob, data [][]byte) ([][]byte, error) {
+	out := make([][]byte, len(vols))
+	for i := range vols {
+		out[i] = clone(vols[i])
+	}
+	im, err := find(vols[0], format.MemberIndex)
+	if err != nil {
+		return nil, err
+	}
+	index := clone(vols[0][im.data : im.data+im.sz])
+	for j, p := range blob.Placements {
+		if data[j] == nil {
+			continue
+		}
+		if int64(len(data[j])) != p.Length {
+			return nil, fmt.Errorf("replaceStored: %d bytes for a placement of %d", len(data[j]), p.Length)
+		}
+		copy(out[p.Volume-1][p.Offset:], data[j])
+		d := digest.FromBytes(data[j])
+		if n := bytes.Count(index, []byte(p.Digest)); n != 1 && !(len(blob.Placements) == 1 && n == 2) {
+			return nil, fmt.Errorf("replaceStored: digest %s %d times in bundle.json", p.Digest, n)
+		}
+		index = bytes.ReplaceAll(index, []byte(p.Digest), []byte(d))
+	}
+	if _, err := format.ParseIndex(index); err != nil {
+		return nil, fmt.Errorf("replaceStored: the edited index does not validate: %w", err)
+	}
+	for i := range out {
+		if out[i], err = g.resign(out[i], index, x.Mtime()); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// lyingBlobs writes the vectors of signed bundles whose segment (member)
+// digests all hold but whose blob does not: a split layer whose segments
+// are not those of the blob, a zstd stream that does not decode, and one
+// that decodes to other content. Only a faulty or hostile writer makes
+// them; a verifier must say so (corrupt).
+func (g *gen) lyingBlobs(sx *format.Index, svols [][]byte, zx *format.Index, zvols [][]byte, text []byte) error {
+	var split, zst format.Blob
+	for _, b := range sx.Blobs {
+		if len(b.Placements) == 2 {
+			split = b
+		}
+	}
+	for _, b := range zx.Blobs {
+		if b.Encoding == format.CompressionZstd && b.MediaType == ocispec.MediaTypeImageLayer {
+			zst = b
+		}
+	}
+	if split.Digest == "" || zst.Digest == "" {
+		return errors.New("lyingBlobs: no split or zstd layer")
+	}
+	write := func(name, desc string, vols [][]byte) error {
+		var files []string
+		for i, v := range vols {
+			f, err := g.write(fmt.Sprintf("%s/%s", name, format.VolumeFileName(i+1, len(vols))), v)
+			if err != nil {
+				return err
+			}
+			files = append(files, f)
+		}
+		g.add(Vector{Name: name, Description: desc, Kind: "volumes", Files: files, Key: "keys/signing.pub", Verdict: "invalid", Class: "corrupt"})
+		return nil
+	}
+
+	// The second segment of the split layer replaced by other bytes, and
+	// its placement digest by theirs: each member hashes to its placement,
+	// the two together are not the layer.
+	p2 := split.Placements[1]
+	vols, err := g.replaceStored(sx, svols, split, [][]byte{nil, noise(9, int(p2.Length))})
+	if err != nil {
+		return err
+	}
+	if err := write("corrupt-split-blob-mismatch", "the signed two-volume bundle whose split layer's second segment is other bytes, its placement digest theirs (signed again): every segment matches its placement, the segments together are not the layer", vols); err != nil {
+		return err
+	}
+
+	// The zstd member replaced by bytes that are no zstd stream, its
+	// stored and placement digests theirs.
+	p := zst.Placements[0]
+	vols, err = g.replaceStored(zx, zvols, zst, [][]byte{noise(10, int(p.Length))})
+	if err != nil {
+		return err
+	}
+	if err := write("corrupt-zstd-undecodable", "the signed zstd bundle whose .zst member is not a zstd stream, its stored and placement digests those of its bytes (signed again)", vols); err != nil {
+		return err
+	}
+
+	// bundle.json with a member twice, signed by the key given: the
+	// signature holds, and the index is still refused (SPEC.md 6.1).
+	im, err := find(zvols[0], format.MemberIndex)
+	if err != nil {
+		return err
+	}
+	zindex := zvols[0][im.data : im.data+im.sz]
+	dupIndex := bytes.Replace(zindex, []byte(`"packer":"vectorgen"`), []byte(`"packer":"x","packer":"vectorgen"`), 1)
+	if bytes.Equal(dupIndex, zindex) {
+		return errors.New("lyingBlobs: no packer in bundle.json")
+	}
+	dupVol, err := g.resign(zvols[0], dupIndex, zx.Mtime())
+	if err != nil {
+		return err
+	}
+	if err := write("corrupt-index-signed-duplicate-key", `the signed zstd bundle whose bundle.json has "packer" twice (first "x"), signed again by the key given: a good signature over an index that is not strict JSON`, [][]byte{dupVol}); err != nil {
+		return err
+	}
+
+	// A zstd stream of the same length that decodes, to other content of
+	// the layer's size: found by changing one byte of the line the text
+	// repeats until the encoder (the packer's settings) gives a stream of
+	// the length stored.
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(true))
+	if err != nil {
+		return err
+	}
+	line, _, _ := bytes.Cut(text, []byte("\n"))
+	var other []byte
+	for i := 0; i < len(line) && other == nil; i++ {
+		for _, c := range []byte("!#%&*+-=@XYZ") {
+			l := clone(line)
+			l[i] = c
+			t := bytes.Repeat(append(l, '\n'), bytes.Count(text, []byte("\n")))
+			if len(t) != len(text) {
+				return errors.New("lyingBlobs: the text is not one line repeated")
+			}
+			if e := enc.EncodeAll(t, nil); int64(len(e)) == p.Length {
+				other = e
+				break
+			}
+		}
+	}
+	if other == nil {
+		return errors.New("lyingBlobs: no other content encodes to the stored length")
+	}
+	vols, err = g.replaceStored(zx, zvols, zst, [][]byte{other})
+	if err != nil {
+		return err
+	}
+	return write("corrupt-zstd-other-content", "the signed zstd bundle whose .zst member is a zstd stream of the same length that decodes to other content of the layer's size, its stored and placement digests those of the stream (signed again)", vols)
 }
