@@ -84,6 +84,15 @@ func TestOpenVerifyIndexEarly(t *testing.T) {
 				}
 				return
 			}
+			if err == nil {
+				// A claim of a key not trusted, or none, is Trust's to
+				// judge (countersignatures may count): refused there,
+				// naming the bundle.
+				if err = s.Trust(c.policy); !errors.Is(err, c.want) || !strings.Contains(err.Error(), s.Index.BundleID) {
+					t.Fatalf("Trust: want %v naming the bundle, got %s", c.want, describe(err))
+				}
+				return
+			}
 			if !errors.Is(err, c.want) {
 				t.Fatalf("OpenFilesWith: want %v, got %s", c.want, describe(err))
 			}

@@ -159,34 +159,53 @@ func OpenWith(ctx context.Context, volumes []VolumeOpener, o OpenOptions) (*Set,
 	return openSetWith(ctx, cands, fmt.Sprint(names), o)
 }
 
-// IndexVerifier is the check of OpenOptions.VerifyIndex that p makes:
-// with a key, a signed index must verify with it (ErrWrongKey when its
-// signer names another key, ErrBadSignature otherwise) and an unsigned one
-// is refused (ErrUnsigned) unless p allows unsigned bundles. Without a key
-// there is nothing to check before decoding: it is nil, and what the
-// index says is decoded within format.CheckDecodeCost's budget. Set.Trust
-// must still be called: it checks the set as a whole (SPEC 11.2).
+// IndexVerifier is the check of OpenOptions.VerifyIndex that p makes,
+// before an index is decoded: when the signature in the volume claims one
+// of p's trusted keys (Key, Keys, the keyring's), it must verify with it
+// (ErrBadSignature, or ErrWrongKey when the algorithms differ); the claim
+// is read from the signer member alone. An index signed by a key p does
+// not trust, or not signed at all, passes here: countersignatures beside
+// the volumes may still make it trusted (SPEC 10.6), and it is decoded
+// within format.CheckDecodeCost's budget. Without any key it is nil.
+// Set.Trust must still be called: it decides for the set as a whole (SPEC
+// 11.2).
 func (p TrustPolicy) IndexVerifier() func(index, sig []byte) error {
-	key := p.Key
-	if key == nil {
+	trusted := map[string]*sign.Verifier{}
+	for _, k := range append([]*sign.Verifier{p.Key}, p.Keys...) {
+		if k != nil {
+			trusted[k.KeyID()] = k
+		}
+	}
+	if p.Keyring != nil {
+		for _, k := range p.Keyring.Keys {
+			if k.Verifier != nil {
+				trusted[k.Verifier.KeyID()] = k.Verifier
+			}
+		}
+	}
+	if len(trusted) == 0 {
 		return nil
 	}
 	return func(index, sig []byte) error {
 		if sig == nil {
-			if p.AllowUnsigned {
-				return nil
-			}
-			return fmt.Errorf("bundle index %s is not signed: %w", digest.FromBytes(index), ErrUnsigned)
-		}
-		if err := key.Verify(index, sig); err == nil {
 			return nil
 		}
-		// Only the signer member is read from bytes that did not verify.
-		if s, err := format.IndexSigner(index); err == nil && s != nil && (s.KeyID != key.KeyID() || s.Algorithm != key.Algorithm()) {
-			return fmt.Errorf("bundle index %s is signed by key %q (%q), not by %s (%s): %w", digest.FromBytes(index),
-				s.KeyID, s.Algorithm, key.KeyID(), key.Algorithm(), ErrWrongKey)
+		s, err := format.IndexSigner(index)
+		if err != nil || s == nil {
+			return nil // not a claim this check can judge; decoding will say what is wrong
 		}
-		return fmt.Errorf("bundle index %s: %w", digest.FromBytes(index), ErrBadSignature)
+		key := trusted[s.KeyID]
+		if key == nil {
+			return nil
+		}
+		if s.Algorithm != key.Algorithm() {
+			return fmt.Errorf("bundle index %s claims key %s with algorithm %q, but that key is %s: %w", digest.FromBytes(index),
+				s.KeyID, s.Algorithm, key.Algorithm(), ErrWrongKey)
+		}
+		if err := key.Verify(index, sig); err != nil {
+			return fmt.Errorf("bundle index %s: signature by %s: %w", digest.FromBytes(index), s.KeyID, ErrBadSignature)
+		}
+		return nil
 	}
 }
 

@@ -112,7 +112,7 @@ func verifyCommand() *cli.Command {
 			}
 			bar := newProgress(c, "verify")
 			defer bar.stop()
-			set, err := bundle.OpenFiles(c.Context, c.Args().Slice())
+			set, err := bundle.OpenFilesWith(c.Context, c.Args().Slice(), bundle.OpenOptions{VerifyIndex: policy.IndexVerifier()})
 			if err != nil {
 				return err
 			}
@@ -250,7 +250,7 @@ func unpackCommand() *cli.Command {
 				return err
 			}
 			defer dest.Close()
-			set, err := bundle.OpenFiles(c.Context, c.Args().Slice())
+			set, err := bundle.OpenFilesWith(c.Context, c.Args().Slice(), bundle.OpenOptions{VerifyIndex: policy.IndexVerifier()})
 			if err == nil {
 				err = set.Trust(policy)
 			}
