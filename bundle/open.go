@@ -141,11 +141,18 @@ type OpenOptions struct {
 
 // OpenFilesWith is OpenFiles with options.
 func OpenFilesWith(ctx context.Context, paths []string, o OpenOptions) (*Set, error) {
+	// Countersignature files named by path are no volumes: Trust reads
+	// them (SPEC 10.6).
+	paths, sigPaths := splitSignaturePaths(paths)
 	cands, err := findVolumeFiles(paths)
 	if err != nil {
 		return nil, err
 	}
-	return openSetWith(ctx, cands, fmt.Sprint(paths), o)
+	s, err := openSetWith(ctx, cands, fmt.Sprint(paths), o)
+	if s != nil {
+		s.sigPaths = sigPaths
+	}
+	return s, err
 }
 
 // OpenWith is Open with options.

@@ -74,18 +74,7 @@ func (s *Set) Missing() []int {
 // read; SPEC 11.3) and opens them as Open does. A path that is not a
 // regular file or a directory is refused unopened (format.ErrNotVolume).
 func OpenFiles(ctx context.Context, paths []string) (*Set, error) {
-	// Countersignature files named by path are no volumes: Trust reads
-	// them (SPEC 10.6).
-	paths, sigPaths := splitSignaturePaths(paths)
-	cands, err := findVolumeFiles(paths)
-	if err != nil {
-		return nil, err
-	}
-	s, err := openSet(ctx, cands, fmt.Sprint(paths))
-	if s != nil {
-		s.sigPaths = sigPaths
-	}
-	return s, err
+	return OpenFilesWith(ctx, paths, OpenOptions{})
 }
 
 // Open reads the headers of volumes. When volumes of several bundles are

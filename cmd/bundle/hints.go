@@ -29,7 +29,7 @@ func (e errorWithHint) Unwrap() error { return e.error }
 // printError writes err as `bundle: ERROR`, then `bundle: hint: HINT` for
 // each hint it carries.
 func printError(w io.Writer, err error) {
-	fmt.Fprintf(w, "bundle: %v\n", err)
+	fmt.Fprintf(w, "bundle: %s\n", bundle.PrintableLines(err.Error()))
 	var h errorWithHint
 	if errors.As(err, &h) {
 		for _, l := range h.hints {

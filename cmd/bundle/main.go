@@ -106,7 +106,9 @@ func quiet(c *cli.Context) bool {
 // say prints a line of what was done on standard error, unless --quiet.
 func say(c *cli.Context, format string, a ...any) {
 	if !quiet(c) {
-		fmt.Fprintf(os.Stderr, format+"\n", a...)
+		// What a bundle says (ref names, packer) may hold terminal
+		// escapes: printed escaped.
+		fmt.Fprintln(os.Stderr, bundle.PrintableLines(fmt.Sprintf(format, a...)))
 	}
 }
 
@@ -116,7 +118,7 @@ func notice(c *cli.Context) func(string) {
 	if quiet(c) {
 		return nil
 	}
-	return func(s string) { fmt.Fprintln(os.Stderr, "bundle: "+s) }
+	return func(s string) { fmt.Fprintln(os.Stderr, "bundle: "+bundle.PrintableLines(s)) }
 }
 
 func registryFlags() []cli.Flag {
