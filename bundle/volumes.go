@@ -139,6 +139,11 @@ func findVolumeFiles(paths []string) ([]volumeCandidate, error) {
 			add(p, st, true)
 			continue
 		}
+		// A pack killed in its commit leaves the directory half
+		// committed, and a journal that says how to finish.
+		if err := CompleteCommit(p); err != nil {
+			return nil, err
+		}
 		entries, err := os.ReadDir(p)
 		if err != nil {
 			return nil, err

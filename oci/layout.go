@@ -657,6 +657,34 @@ func (l *Layout) AddManifests(descs []ocispec.Descriptor) ([]IndexChange, error)
 	return changes, nil
 }
 
+// ErrLocked is wrapped when another process (or another holder in this
+// one) holds the lock TryLockDir asks for.
+var ErrLocked = errors.New("locked by another writer")
+
+// TryLockDir takes an exclusive lock (flock; LockFileEx on Windows) on the
+// directory at path, without waiting: if another holds it, the error wraps
+// ErrLocked. The lock is on the directory itself, so no lock file is left
+// behind, and it goes with the process: a killed holder holds nothing.
+// unlock releases it.
+func TryLockDir(path string) (unlock func(), err error) {
+	d, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	ok, err := tryLockFile(d)
+	if err == nil && !ok {
+		err = ErrLocked
+	}
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() {
+		unlockFile(d)
+		d.Close()
+	}, nil
+}
+
 // lock takes an exclusive lock (flock; LockFileEx on Windows) on the layout
 // directory itself, so no lock file is left behind.
 func (l *Layout) lock() (func(), error) {
