@@ -189,14 +189,28 @@ func (s *DirSink) Create(ctx context.Context, v format.Volume, total int) (io.Wr
 // durable too, which files to rename and remove, does it, and removes the
 // journal (see DirSink).
 func (s *DirSink) Commit() error {
+	j, err := s.commitPoint()
+	if err != nil {
+		return err
+	}
+	if err := applyJournal(s.Dir, j); err != nil {
+		return fmt.Errorf("%w (the commit is recorded in %s: the next pack into the directory, or the next read of it, completes it)", err, filepath.Join(s.Dir, commitJournal))
+	}
+	s.written = nil
+	s.release()
+	return nil
+}
+
+// commitPoint syncs the new volumes and writes the journal of the commit.
+func (s *DirSink) commitPoint() (*journal, error) {
 	for _, tmp := range s.written {
 		if err := syncFile(tmp); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	entries, err := os.ReadDir(s.Dir)
 	if err != nil {
-		return fmt.Errorf("list %s: %w", s.Dir, err)
+		return nil, fmt.Errorf("list %s: %w", s.Dir, err)
 	}
 	j := journal{Version: 1}
 	keep := map[string]bool{}
@@ -212,17 +226,12 @@ func (s *DirSink) Commit() error {
 		}
 	}
 	if err := s.writeJournal(&j); err != nil {
-		return err
+		return nil, err
 	}
 	// The commit point: from here the new bundle is what the directory
 	// holds, if not by this process then by the next that opens it.
 	s.journaled = true
-	if err := applyJournal(s.Dir, &j); err != nil {
-		return fmt.Errorf("%w (the commit is recorded in %s: the next pack into the directory, or the next read of it, completes it)", err, filepath.Join(s.Dir, commitJournal))
-	}
-	s.written = nil
-	s.release()
-	return nil
+	return &j, nil
 }
 
 // writeJournal writes j durably as the journal: to a temporary file,
