@@ -94,7 +94,7 @@ func packAction(c *cli.Context) error {
 	x, err := bundle.Pack(c.Context, sources, &bundle.DirSink{Dir: c.String("out")}, o)
 	bar.stop()
 	if err != nil {
-		return err
+		return packInterrupted(c.Context, err, c.String("out"))
 	}
 	var total int64
 	for _, v := range x.Volumes {
