@@ -92,15 +92,23 @@ func isPartial(name string) bool {
 // isJournalTemp reports whether name is a journal not yet in place.
 func isJournalTemp(name string) bool { return strings.HasPrefix(name, commitJournal+".tmp-") }
 
-// Begin locks the directory, completes or clears what killed packs left,
-// and checks that the directory has room for every volume.
-func (s *DirSink) Begin(ctx context.Context, x *format.Index) error {
+// Lock takes the directory's lock now, if the directory exists, instead
+// of in Begin: a caller that has sources to read first (registries, for
+// minutes) learns at once that another pack is writing there (ErrDirBusy).
+// Nothing is written. Commit or Abort releases the lock, as does the end of
+// the process: a caller that does not go on to Pack, or whose Pack fails
+// before Begin, calls Abort (which does nothing after Commit).
+func (s *DirSink) Lock() error {
+	if s.unlock != nil {
+		return nil
+	}
 	if _, err := os.Stat(s.Dir); errors.Is(err, fs.ErrNotExist) {
-		s.created = true
+		return nil // Begin makes it, and locks it
 	}
-	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
-		return fmt.Errorf("create output directory: %w", err)
-	}
+	return s.lock()
+}
+
+func (s *DirSink) lock() error {
 	unlock, err := oci.TryLockDir(s.Dir)
 	if errors.Is(err, oci.ErrLocked) {
 		return fmt.Errorf("%s: %w (it holds the directory's lock); wait for it to finish or write elsewhere", s.Dir, ErrDirBusy)
@@ -109,6 +117,24 @@ func (s *DirSink) Begin(ctx context.Context, x *format.Index) error {
 		return err
 	}
 	s.unlock = unlock
+	return nil
+}
+
+// Begin locks the directory (unless Lock did), completes or clears what
+// killed packs left, and checks that the directory has room for every
+// volume.
+func (s *DirSink) Begin(ctx context.Context, x *format.Index) error {
+	if s.unlock == nil {
+		if _, err := os.Stat(s.Dir); errors.Is(err, fs.ErrNotExist) {
+			s.created = true
+		}
+		if err := os.MkdirAll(s.Dir, 0o755); err != nil {
+			return fmt.Errorf("create output directory: %w", err)
+		}
+		if err := s.lock(); err != nil {
+			return err
+		}
+	}
 	if err := rollForward(s.Dir); err != nil {
 		return err
 	}

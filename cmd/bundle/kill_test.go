@@ -336,3 +336,45 @@ func TestKillUnpack(t *testing.T) {
 	}
 	t.Logf("%d unpacks killed, an uninterrupted one took %v; %d temporary files left by them, removed by the re-runs", killed, full, temps)
 }
+
+// A second pack into a directory a pack is writing into fails at once,
+// naming the directory, and changes nothing; the first completes.
+func TestConcurrentPacks(t *testing.T) {
+	dir := t.TempDir()
+	src := genLayout(t, 8<<20)
+	out := filepath.Join(dir, "out")
+	mustRun(t, 0, killEnv, "--quiet", "pack", "--unsigned", "--out", out, "oci:"+example)
+	oldTree := tree(t, out)
+	first := exec.Command(bin, "--quiet", "pack", "--unsigned", "--max-size", "1M", "--out", out, "oci:"+src)
+	first.Env = append(os.Environ(), killEnv...)
+	var buf bytes.Buffer
+	first.Stdout, first.Stderr = &buf, &buf
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Held still while it writes, so that the second surely meets it.
+	for {
+		if m, _ := filepath.Glob(filepath.Join(out, ".vol-*.partial-*")); len(m) > 0 {
+			first.Process.Signal(syscall.SIGSTOP)
+			break
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	during := tree(t, out)
+	msg := mustRun(t, 1, killEnv, "pack", "--unsigned", "--out", out, "oci:"+example)
+	if !strings.Contains(msg, out) || !strings.Contains(msg, "another pack is writing") {
+		t.Errorf("the second pack's error does not say another pack holds %s:\n%s", out, msg)
+	}
+	if got := tree(t, out); !sameMap(got, during) {
+		t.Errorf("the refused pack changed the directory:\n%s", diffTree(got, during))
+	}
+	first.Process.Signal(syscall.SIGCONT)
+	if err := first.Wait(); err != nil {
+		t.Fatalf("the first pack: %v\n%s", err, buf.String())
+	}
+	ref := filepath.Join(dir, "ref")
+	mustRun(t, 0, killEnv, "--quiet", "pack", "--unsigned", "--max-size", "1M", "--out", ref, "oci:"+src)
+	if got, want := tree(t, out), tree(t, ref); !sameMap(got, want) || sameMap(got, oldTree) {
+		t.Errorf("the first pack did not replace the bundle exactly:\n%s", diffTree(got, want))
+	}
+}
