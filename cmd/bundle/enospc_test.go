@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -172,4 +173,54 @@ func TestPackDiskFull(t *testing.T) {
 	if got := tree(t, out); !sameMap(got, newTree) {
 		t.Fatalf("after the re-run the directory differs from an uninterrupted pack's:\n%s", diffTree(got, newTree))
 	}
+}
+
+// Temporary files that killed unpacks left in a layout are not counted
+// as taken space: the next unpack removes them before it measures the
+// free space. Here they fill most of the disk, and the unpack still fits.
+func TestUnpackDebrisNotCounted(t *testing.T) {
+	dir := t.TempDir()
+	src := genLayout(t, 1<<20)
+	vols := filepath.Join(dir, "vols")
+	mustRun(t, 0, killEnv, "--quiet", "pack", "--unsigned", "--out", vols, "oci:"+src)
+	ref := filepath.Join(dir, "ref")
+	mustRun(t, 0, nil, "--quiet", "unpack", "--allow-unsigned", "--to", "oci:"+ref, vols)
+	want := tree(t, ref)
+
+	mnt := mountTmpfs(t, "4m")
+	dest := filepath.Join(mnt, "layout")
+	copyTree(t, ref, dest)
+	// What killed unpacks leave: blobs on their way in, the blobs
+	// themselves gone (an unpack into a new layout killed early).
+	os.RemoveAll(filepath.Join(dest, "index.json"))
+	var need int64
+	for _, e := range must(os.ReadDir(filepath.Join(dest, "blobs", "sha256"))) {
+		need += must(e.Info()).Size()
+		os.Remove(filepath.Join(dest, "blobs", "sha256", e.Name()))
+	}
+	// As much debris as leaves less free space than the blobs need.
+	for i := 0; ; i++ {
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(mnt, &st); err != nil {
+			t.Fatal(err)
+		}
+		if int64(st.Bavail)*st.Bsize < need {
+			break
+		}
+		junk := make([]byte, 128<<10)
+		if err := os.WriteFile(filepath.Join(dest, "blobs", "sha256", ".tmp-0123456789abcdef-"+strconv.Itoa(i)), junk, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustRun(t, 0, nil, "--quiet", "unpack", "--allow-unsigned", "--to", "oci:"+dest, vols)
+	if got := tree(t, dest); !sameMap(got, want) {
+		t.Fatalf("the layout differs from an unpack into an empty one:\n%s", diffTree(got, want))
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
