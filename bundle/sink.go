@@ -378,7 +378,9 @@ func rollForward(dir string) error {
 func CompleteCommit(dir string) error {
 	deadline := time.Now().Add(time.Minute)
 	for {
-		if _, err := os.Lstat(filepath.Join(dir, commitJournal)); errors.Is(err, fs.ErrNotExist) {
+		// No journal, or none to be seen: the reading that follows
+		// reports a directory it cannot read.
+		if _, err := os.Lstat(filepath.Join(dir, commitJournal)); err != nil {
 			return nil
 		}
 		unlock, err := oci.TryLockDir(dir)
