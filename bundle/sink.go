@@ -38,9 +38,11 @@ type Sink interface {
 // replacing the volume files of any earlier bundle there, so that the
 // directory holds exactly the old bundle or exactly the new one:
 //
-//   - Begin locks the directory (without waiting: a second pack into it
-//     fails with ErrDirBusy), completes a commit that a killed pack left
-//     half done, and removes the temporary files of killed packs;
+//   - Begin, or Lock before it, locks the directory (without waiting: a
+//     second pack into it fails with ErrDirBusy; the lock goes with the
+//     process, so a killed pack holds nothing); Begin completes a commit
+//     that a killed pack left half done, and removes the temporary files
+//     of killed packs;
 //   - volumes are written under hidden temporary names
 //     (.vol-NNNN-of-NNNN.tar.partial-TAG);
 //   - Commit syncs them, then writes and syncs a journal (.bundle-commit)
