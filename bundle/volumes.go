@@ -152,6 +152,16 @@ func findVolumeFiles(paths []string) ([]volumeCandidate, error) {
 		cands = append(cands, volumeCandidate{&fileVolume{path: path, info: st}, explicit})
 	}
 	for _, p := range paths {
+		// A pack killed in its commit leaves the directory half
+		// committed, and a journal that says how to finish: finished
+		// first, whether the directory or one of its files is named.
+		dir := p
+		if st, err := os.Stat(p); err != nil || !st.IsDir() {
+			dir = filepath.Dir(p)
+		}
+		if err := CompleteCommit(dir); err != nil {
+			return nil, err
+		}
 		st, err := os.Stat(p)
 		if err != nil {
 			return nil, fmt.Errorf("%w; give the directory or the volume files of the bundle", err)

@@ -51,6 +51,12 @@ type Layout struct {
 	// with one system call, not one per path component.
 	mu       sync.Mutex
 	blobDirs map[digest.Algorithm]*os.Root
+	// writing is blobs/, open and holding a shared lock while this
+	// Layout writes blobs (from Create or the first NewBlobWriter until
+	// Close): a writer that opens the layout removes temporary files only
+	// when it can lock blobs/ exclusively, that is when no writer that
+	// could own them is alive. See sweep.
+	writing *os.File
 }
 
 // blobDir opens blobs/<alg>, creating it with create.
@@ -165,7 +171,7 @@ func Create(path string) (*Layout, error) {
 		return nil, fmt.Errorf("create OCI layout %s: %w", path, err)
 	}
 	if _, err := os.Stat(filepath.Join(path, LayoutFile)); err == nil {
-		return Open(path)
+		return openForWriting(path)
 	}
 	entries, err := os.ReadDir(path)
 	if err != nil {
@@ -174,7 +180,7 @@ func Create(path string) (*Layout, error) {
 	for _, e := range entries {
 		switch n := e.Name(); {
 		case n == LayoutFile:
-			return Open(path) // another writer made it since the Stat above
+			return openForWriting(path) // another writer made it since the Stat above
 		case n == BlobsDir || n == IndexFile:
 		case strings.HasPrefix(n, ".") && strings.Contains(n, ".tmp-"):
 			// another writer's file on its way in
@@ -186,7 +192,143 @@ func Create(path string) (*Layout, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create OCI layout %s: %w", path, err)
 	}
-	return &Layout{Path: path, root: root}, nil
+	l := &Layout{Path: path, root: root}
+	if err := l.sweep(); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// openForWriting is Open for a writer: it removes the debris of dead
+// writers first (sweep).
+func openForWriting(path string) (*Layout, error) {
+	l, err := Open(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.sweep(); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// isTemp reports whether name is one of the temporary files writers make:
+// ".tmp-…" blob files in blobs/<algorithm>, ".index.json.tmp-…" and
+// ".oci-layout.tmp-…" at the top.
+func isTemp(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-")
+}
+
+// sweep removes the temporary files that killed writers left in the layout
+// (a blob being written or verified and not yet renamed, an index.json not
+// yet renamed), then registers this Layout as a writer. A temporary file
+// is removed, never reused: its content was never made durable (it is
+// synced just before its rename), so after a crash it may not hold what
+// was written, and checking it would cost a read of the same size as
+// writing it again from the volumes.
+//
+// A temporary file is debris only if the writer that made it is dead.
+// Every live writer holds a shared lock on blobs/ (register), so an
+// exclusive lock, taken without waiting, proves there is none; if another
+// writer is alive, nothing is removed (the next writer alone will do it).
+// The top-level temporaries are removed under the index lock too, which
+// every index.json writer holds while its temporary file exists.
+func (l *Layout) sweep() error {
+	d, err := l.root.Open(BlobsDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // nothing written yet: nothing to sweep
+	}
+	if err != nil {
+		return fmt.Errorf("open %s: %w", filepath.Join(l.Path, BlobsDir), err)
+	}
+	ok, err := tryLockFile(d)
+	if err != nil {
+		d.Close()
+		return fmt.Errorf("lock %s: %w", filepath.Join(l.Path, BlobsDir), err)
+	}
+	if ok {
+		err = l.removeTemps()
+	}
+	if err == nil {
+		// From exclusive to shared: this Layout is a writer now.
+		err = lockFileShared(d)
+	}
+	if err != nil {
+		d.Close()
+		return fmt.Errorf("lock %s: %w", filepath.Join(l.Path, BlobsDir), err)
+	}
+	l.mu.Lock()
+	l.writing = d
+	l.mu.Unlock()
+	return nil
+}
+
+// removeTemps removes every temporary file of the layout. The caller holds
+// blobs/ exclusively.
+func (l *Layout) removeTemps() error {
+	unlock, err := l.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	top, err := fs.ReadDir(l.root.FS(), ".")
+	if err != nil {
+		return fmt.Errorf("list %s: %w", l.Path, err)
+	}
+	for _, e := range top {
+		if e.Type().IsRegular() && isTemp(e.Name()) {
+			if err := l.root.Remove(e.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("remove temporary file: %w", err)
+			}
+		}
+	}
+	algs, err := fs.ReadDir(l.root.FS(), BlobsDir)
+	if err != nil {
+		return fmt.Errorf("list %s: %w", filepath.Join(l.Path, BlobsDir), err)
+	}
+	for _, a := range algs {
+		if !a.IsDir() {
+			continue
+		}
+		dir := BlobsDir + "/" + a.Name()
+		entries, err := fs.ReadDir(l.root.FS(), dir)
+		if err != nil {
+			return fmt.Errorf("list %s: %w", filepath.Join(l.Path, dir), err)
+		}
+		for _, e := range entries {
+			if e.Type().IsRegular() && isTemp(e.Name()) {
+				if err := l.root.Remove(dir + "/" + e.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return fmt.Errorf("remove temporary file: %w", err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// register makes this Layout a writer, if it is not one yet: it holds a
+// shared lock on blobs/ until Close, so that no other writer's sweep
+// takes its temporary files for debris. It waits only while another
+// writer sweeps.
+func (l *Layout) register() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.writing != nil {
+		return nil
+	}
+	d, err := l.root.Open(BlobsDir)
+	if err == nil {
+		if err = lockFileShared(d); err != nil {
+			d.Close()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("lock %s: %w", filepath.Join(l.Path, BlobsDir), err)
+	}
+	l.writing = d
+	return nil
 }
 
 // Close releases the layout, removing blobs committed in a batch and not
@@ -201,6 +343,11 @@ func (l *Layout) Close() error {
 		r.Close()
 	}
 	l.blobDirs = nil
+	if l.writing != nil {
+		// Closing the last descriptor releases the lock.
+		l.writing.Close()
+		l.writing = nil
+	}
 	l.mu.Unlock()
 	return l.root.Close()
 }
@@ -304,6 +451,11 @@ func (l *Layout) NewBlobWriter(desc ocispec.Descriptor) (*BlobWriter, error) {
 	}
 	dir, err := l.blobDir(desc.Digest.Algorithm(), true)
 	if err != nil {
+		return nil, err
+	}
+	// Before the temporary file exists: a sweep by another writer must
+	// see this one alive.
+	if err := l.register(); err != nil {
 		return nil, err
 	}
 	var rnd [8]byte
@@ -503,6 +655,34 @@ func (l *Layout) AddManifests(descs []ocispec.Descriptor) ([]IndexChange, error)
 		return nil, err
 	}
 	return changes, nil
+}
+
+// ErrLocked is wrapped when another process (or another holder in this
+// one) holds the lock TryLockDir asks for.
+var ErrLocked = errors.New("locked by another writer")
+
+// TryLockDir takes an exclusive lock (flock; LockFileEx on Windows) on the
+// directory at path, without waiting: if another holds it, the error wraps
+// ErrLocked. The lock is on the directory itself, so no lock file is left
+// behind, and it goes with the process: a killed holder holds nothing.
+// unlock releases it.
+func TryLockDir(path string) (unlock func(), err error) {
+	d, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	ok, err := tryLockFile(d)
+	if err == nil && !ok {
+		err = ErrLocked
+	}
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() {
+		unlockFile(d)
+		d.Close()
+	}, nil
 }
 
 // lock takes an exclusive lock (flock; LockFileEx on Windows) on the layout

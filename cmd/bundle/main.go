@@ -5,14 +5,11 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/airgap-bundle/bundle/bundle"
@@ -69,9 +66,9 @@ func main() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
-	err := runApp(ctx, os.Args)
+	err := explainInterrupt(ctx, runApp(ctx, os.Args))
 	if err != nil {
 		printError(os.Stderr, err)
 	}

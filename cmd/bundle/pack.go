@@ -65,6 +65,14 @@ func packAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	// Before the sources are read: a second pack into --out fails at once.
+	sink := &bundle.DirSink{Dir: c.String("out")}
+	if !dryRun {
+		if err := sink.Lock(); err != nil {
+			return err
+		}
+		defer sink.Abort() // releases the lock if Pack never began
+	}
 	o, err := packOptions(c)
 	if err != nil {
 		return err
@@ -93,10 +101,10 @@ func packAction(c *cli.Context) error {
 	bar := newProgress(c, "pack")
 	defer bar.stop()
 	o.Progress = bar.update
-	x, err := bundle.Pack(c.Context, sources, &bundle.DirSink{Dir: c.String("out")}, o)
+	x, err := bundle.Pack(c.Context, sources, sink, o)
 	bar.stop()
 	if err != nil {
-		return err
+		return packInterrupted(c.Context, err, c.String("out"))
 	}
 	var total int64
 	for _, v := range x.Volumes {
