@@ -448,3 +448,23 @@ func (d *RegistryDestination) Mapping() mirror.Mapping { return d.mapping }
 
 // Close releases nothing: connections are the Registries'.
 func (d *RegistryDestination) Close() error { return nil }
+
+// listsReferrer reports whether the referrers of subject in repo (through
+// the referrers API, or the sha256-<hex> tag schema where the registry
+// lacks it) include referrer.
+func (d *RegistryDestination) listsReferrer(ctx context.Context, repo string, subject, referrer digest.Digest) (bool, error) {
+	r, err := d.repo(repo)
+	if err != nil {
+		return false, err
+	}
+	refs, err := r.Referrers(ctx, ocispec.Descriptor{Digest: subject})
+	if err != nil {
+		return false, err
+	}
+	for _, x := range refs {
+		if x.Digest == referrer {
+			return true, nil
+		}
+	}
+	return false, nil
+}

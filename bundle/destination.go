@@ -613,6 +613,27 @@ func (w *walk) manifests() error {
 		if err != nil {
 			return err
 		}
+		if subject := w.subjects[d]; subject != "" && len(have) > 0 {
+			// On a registry without the referrers API, putting a referrer
+			// is also what adds it to its subject's sha256-<hex> referrers
+			// index, which an interrupted push may not have reached: a
+			// referrer there but not listed is put again.
+			if rl, ok := w.dest.(referrerLister); ok {
+				var listed []string
+				for _, r := range have {
+					ok, err := rl.listsReferrer(w.ctx, r, subject, d)
+					if err != nil {
+						return err
+					}
+					if ok {
+						listed = append(listed, r)
+					} else {
+						lack = append(lack, r)
+					}
+				}
+				have = listed
+			}
+		}
 		w.res.ManifestsPresent += len(have)
 		if len(lack) == 0 {
 			continue
@@ -632,6 +653,12 @@ func (w *walk) manifests() error {
 		}
 	}
 	return nil
+}
+
+// referrerLister is a destination that can tell whether a referrer is
+// listed among its subject's referrers (RegistryDestination).
+type referrerLister interface {
+	listsReferrer(ctx context.Context, repo string, subject, referrer digest.Digest) (bool, error)
 }
 
 // name names the entries, last, and tells of each name set or moved.
