@@ -36,6 +36,10 @@ type PlanReport struct {
 	VolumeBytes   int64  `json:"volumeBytes"`
 	MaxVolumeSize int64  `json:"maxVolumeSize"`
 	Compression   string `json:"compression"`
+	// HeaderBytes is what every volume spends on the signed index and
+	// the other header members before any blob (SPEC 7): the cost of each
+	// volume being verifiable alone.
+	HeaderBytes int64 `json:"headerBytes"`
 }
 
 // PlanGroup is the images one reason selected: a release, an operator
@@ -71,6 +75,9 @@ func NewPlanReport(x *format.Index) *PlanReport {
 	}
 	for _, v := range x.Volumes {
 		r.VolumeBytes += v.Size
+	}
+	if n, err := format.IndexLen(x); err == nil {
+		r.HeaderBytes = x.PrefixSize(n)
 	}
 	groups := map[string]*PlanGroup{}
 	for i, m := range x.Manifests {
@@ -175,7 +182,7 @@ func (r *PlanReport) WriteText(w io.Writer) error {
 	if r.MaxVolumeSize > 0 {
 		limit = fmt.Sprintf("%s of at most %s", plural(r.Volumes, "volume"), bytesize.Format(r.MaxVolumeSize))
 	}
-	fmt.Fprintf(ew, "volumes: %s, %s in all", limit, bytesize.Format(r.VolumeBytes))
+	fmt.Fprintf(ew, "volumes: %s, %s in all; each starts with %s of headers (the signed index)", limit, bytesize.Format(r.VolumeBytes), bytesize.Format(r.HeaderBytes))
 	if r.Compression == format.CompressionZstd {
 		fmt.Fprint(ew, " (before compression: zstd may need fewer)")
 	}

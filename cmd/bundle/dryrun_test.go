@@ -26,6 +26,7 @@ func TestDryRun(t *testing.T) {
 			Images []struct{ Ref, Digest string }
 		}
 		Images, Referrers, Blobs, FromBaseBlobs, CarriedBlobs, Volumes int
+		HeaderBytes, MaxVolumeSize                                     int64
 	}
 	for _, tt := range []struct {
 		name string
@@ -42,6 +43,9 @@ func TestDryRun(t *testing.T) {
 			js := must(0, append(args, "--dry-run", "--json", "--out", out, "oci:"+example)...)
 			if err := json.Unmarshal([]byte(js), &p); err != nil {
 				t.Fatalf("%v\n%s", err, js)
+			}
+			if p.HeaderBytes < 3*512 || (p.MaxVolumeSize > 0 && p.HeaderBytes >= p.MaxVolumeSize) {
+				t.Errorf("header bytes %d (limit %d)", p.HeaderBytes, p.MaxVolumeSize)
 			}
 			if _, err := os.Stat(out); !os.IsNotExist(err) {
 				t.Fatalf("--dry-run made %s (%v)", out, err)
