@@ -16,8 +16,9 @@ var ErrTooSmall = errors.New("volume size too small")
 // to. It is ErrTooSmall (errors.Is).
 type VolumeSizeError struct {
 	Limit int64 // the limit given, in bytes
-	// Need is the bytes each volume needs for the bundle index and
-	// headers; 0 when that fits but Blob does not.
+	// Need is the smallest limit at which the bundle index and headers
+	// leave room for data (Plan checks that it works); 0 when that fits
+	// but Blob does not.
 	Need int64
 	// Blob would need more segments than a blob may have (9999).
 	Blob digest.Digest
@@ -27,7 +28,7 @@ func (e *VolumeSizeError) Error() string {
 	if e.Blob != "" {
 		return fmt.Sprintf("%v: blob %s would need more than 9999 segments of at most %d bytes", ErrTooSmall, e.Blob, e.Limit)
 	}
-	return fmt.Sprintf("%v: each volume needs %d bytes for the bundle index and headers, and the limit is %d", ErrTooSmall, e.Need, e.Limit)
+	return fmt.Sprintf("%v: the bundle index and headers every volume starts with need volumes of at least %d bytes, and the limit is %d", ErrTooSmall, e.Need, e.Limit)
 }
 
 func (e *VolumeSizeError) Unwrap() error { return ErrTooSmall }
@@ -47,7 +48,51 @@ var placeholderDigest = digest.NewDigestFromEncoded(digest.SHA256, strings.Repea
 // the writer to fill in. Every volume starts with a prefix whose size
 // depends on the index, which holds the offsets: Plan iterates to a fixed
 // point, reserving more room for the prefix each round it outgrows.
+//
+// When the limit is too small for the headers, the *VolumeSizeError's
+// Need is the smallest limit that works for this index (found by planning
+// again), not just the room the headers took at the limit given: more
+// volumes make a larger index, so that first figure would fail again.
 func Plan(x *Index, maxVolumeSize int64) error {
+	err := plan(x, maxVolumeSize)
+	var se *VolumeSizeError
+	if errors.As(err, &se) && se.Need > 0 {
+		se.Need = smallestLimit(x, maxVolumeSize, se.Need)
+	}
+	return err
+}
+
+// smallestLimit is the smallest volume size limit, in whole blocks, above
+// failed (a limit x does not plan at) that x plans at, searched from from
+// up; from itself when none up to 2^50 does. It leaves x planned at some
+// limit: the caller is failing anyway.
+func smallestLimit(x *Index, failed, from int64) int64 {
+	from = (from + BlockSize - 1) / BlockSize * BlockSize
+	lo, hi := failed/BlockSize*BlockSize, from
+	if lo >= hi {
+		lo = hi - BlockSize
+	}
+	for plan(x, hi) != nil {
+		if hi > 1<<50 {
+			return from
+		}
+		lo, hi = hi, hi*2
+	}
+	for hi-lo > BlockSize {
+		mid := (lo + hi) / 2 / BlockSize * BlockSize
+		if mid <= lo {
+			break
+		}
+		if plan(x, mid) == nil {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return hi
+}
+
+func plan(x *Index, maxVolumeSize int64) error {
 	sizer, err := newIndexSizer(x)
 	if err != nil {
 		return err
