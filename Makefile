@@ -4,7 +4,7 @@ BIN      := bin/bundle
 DEMO     := demo
 export BUNDLE_PASSWORD ?= demo-only-password
 
-.PHONY: all build install man demo test vet bench bench-scale bench-growth bench-go fuzz clean vectors
+.PHONY: all build install man demo test vet bench bench-scale bench-growth bench-go fuzz fuzz-short clean vectors
 
 all: build
 
@@ -66,11 +66,13 @@ bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 FUZZTIME ?= 60s
+# fuzz: every fuzz target (scripts/fuzz.sh finds them), FUZZTIME each.
+# fuzz-short: 10 s each, what CI runs after the tests.
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParseIndex -fuzztime $(FUZZTIME) ./bundle/
-	$(GO) test -run '^$$' -fuzz FuzzReadVolume -fuzztime $(FUZZTIME) ./bundle/
-	$(GO) test -run '^$$' -fuzz FuzzParseInventory -fuzztime $(FUZZTIME) ./bundle/
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./location/
+	scripts/fuzz.sh $(FUZZTIME)
+
+fuzz-short:
+	scripts/fuzz.sh 10s
 
 clean:
 	rm -rf bin $(DEMO)
