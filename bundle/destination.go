@@ -288,6 +288,12 @@ func (w *walk) graph() error {
 		}
 		for _, k := range kids {
 			if w.blobs[k.Digest] == nil {
+				if !oci.IsIndex(b.MediaType) {
+					// Only an index may lack children (a platform filter
+					// dropped them); an image without its config or a
+					// layer would be written as a dangling reference.
+					return &DanglingReferenceError{BundleID: w.set.Index.BundleID, Manifest: b.Digest, Blob: k.Digest}
+				}
 				w.missingChildren[b.Digest]++ // dropped by a platform filter
 				continue
 			}
@@ -720,6 +726,26 @@ func manifestOrder(x *format.Index, children map[digest.Digest][]digest.Digest, 
 // manifests it lacks: the bundle carries only some platforms of the index
 // (PackOptions.Platforms), and this destination (a registry that checks
 // index children) wants them all.
+// ErrDanglingReference is wrapped by *DanglingReferenceError.
+var ErrDanglingReference = errors.New("a manifest references a blob the bundle neither carries nor expects from a base")
+
+// DanglingReferenceError is a signed bundle whose manifest references a
+// blob (its config or a layer) that the bundle neither carries nor
+// expects at the destination from a base: a faulty packer's bundle, found
+// before anything is written.
+type DanglingReferenceError struct {
+	BundleID string
+	Manifest digest.Digest
+	Blob     digest.Digest
+}
+
+func (e *DanglingReferenceError) Error() string {
+	return fmt.Sprintf("bundle %s: manifest %s references %s, which the bundle neither carries nor expects from a base: the bundle is incomplete; pack it again",
+		e.BundleID, e.Manifest, e.Blob)
+}
+
+func (e *DanglingReferenceError) Unwrap() error { return ErrDanglingReference }
+
 var ErrIncompleteIndex = errors.New("this destination refuses incomplete indexes")
 
 // destError is a failure of the destination (a full disk, a registry that

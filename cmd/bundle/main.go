@@ -48,7 +48,8 @@ func exitCode(err error) int {
 		errors.As(err, new(*bundle.ThresholdError)), errors.Is(err, bundle.ErrExpired):
 		return exitSignature
 	case errors.As(err, new(*bundle.MissingVolumesError)), errors.As(err, new(*bundle.ForeignVolumeError)),
-		errors.As(err, new(*bundle.DuplicateVolumeError)), errors.As(err, new(*bundle.MissingBaseBlobsError)):
+		errors.As(err, new(*bundle.DuplicateVolumeError)), errors.As(err, new(*bundle.MissingBaseBlobsError)),
+		errors.Is(err, bundle.ErrDanglingReference):
 		return exitIncomplete
 	}
 	return exitError
