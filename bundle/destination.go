@@ -217,9 +217,10 @@ func (s *Set) Unpack(ctx context.Context, dest Destination, o UnpackOptions) (*U
 		return nil, err
 	}
 	if verdict.replay {
+		// Applied already, and its names are where it set them: the walk
+		// still puts back what may be missing, and no name moves.
 		w.res.AlreadyApplied, w.res.AppliedAt = true, verdict.appliedAt
-		w.notice(fmt.Sprintf("bundle %s was applied to %v already (%s): nothing to do", x.BundleID, dest, verdict.appliedAt))
-		return w.res, nil
+		w.notice(fmt.Sprintf("bundle %s was applied to %v already (%s): its names are as it set them", x.BundleID, dest, verdict.appliedAt))
 	}
 	for _, r := range verdict.rollbacks {
 		w.res.RolledBack = append(w.res.RolledBack, r.name)
