@@ -121,3 +121,61 @@ func TestDefaultRegistryHistory(t *testing.T) {
 		t.Errorf("%s", p)
 	}
 }
+
+// TestUnpackRollback: Set.Unpack into a layout refuses an older bundle
+// before writing anything, applies it when allowed (and records that),
+// and treats a bundle applied already as a replay.
+func TestUnpackRollback(t *testing.T) {
+	a, b := newMemSource("a"), newMemSource("b")
+	oldApp := a.addImage(t, "app:1", randomLayer(a, 1))
+	newApp := b.addImage(t, "app:1", randomLayer(b, 2))
+	jan, mar := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
+	oldDir, oldX := packSources(t, []Source{a}, PackOptions{Created: jan})
+	newDir, newX := packSources(t, []Source{b}, PackOptions{Created: mar})
+	dest := filepath.Join(t.TempDir(), "layout")
+	unpack := func(dir string, o UnpackOptions) (*UnpackResult, error) {
+		t.Helper()
+		s, err := OpenFiles(t.Context(), []string{dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Trust(TrustPolicy{AllowUnsigned: true}); err != nil {
+			t.Fatal(err)
+		}
+		d := NewLayoutDestination(dest, LayoutOptions{})
+		defer d.Close()
+		return s.Unpack(t.Context(), d, o)
+	}
+	if _, err := unpack(newDir, UnpackOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	before := treeHash(t, dest)
+	_, err := unpack(oldDir, UnpackOptions{})
+	var re *RollbackError
+	if !errors.As(err, &re) || re.Name != "app:1" || re.SetBy != newX.BundleID || !re.SetCreated.Equal(mar) || re.Bundle != oldX.BundleID || !re.Created.Equal(jan) {
+		t.Fatalf("older bundle: %v (%+v)", err, re)
+	}
+	assertUntouched(t, dest, before)
+
+	var notices []string
+	r, err := unpack(newDir, UnpackOptions{Notice: func(s string) { notices = append(notices, s) }})
+	if err != nil || !r.AlreadyApplied || r.NamesSet != 0 || r.BlobsPut != 0 || len(notices) != 1 {
+		t.Fatalf("replay: %+v, %v, %q", r, err, notices)
+	}
+	assertUntouched(t, dest, before)
+
+	r, err = unpack(oldDir, UnpackOptions{AllowRollback: true})
+	if err != nil || !slices.Equal(r.RolledBack, []string{"app:1"}) || r.NamesMoved != 1 {
+		t.Fatalf("allowed rollback: %+v, %v", r, err)
+	}
+	h, err := NewLayoutDestination(dest, LayoutOptions{}).History().LoadHistory(t.Context())
+	if err != nil || len(h.Applied) != 2 {
+		t.Fatalf("%+v, %v", h, err)
+	}
+	if a := h.Applied[1]; a.BundleID != oldX.BundleID || !a.AllowedRollback || a.Names["app:1"] != oldApp.Digest || a.Created != oldX.Created {
+		t.Errorf("record of the allowed rollback: %+v", a)
+	}
+	if a := h.Applied[0]; a.BundleID != newX.BundleID || a.AllowedRollback || a.Names["app:1"] != newApp.Digest {
+		t.Errorf("record of the first bundle: %+v", a)
+	}
+}

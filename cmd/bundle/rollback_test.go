@@ -94,6 +94,9 @@ func TestRollbackLayout(t *testing.T) {
 	record := filepath.Join(layout, bundle.HistoryFileName)
 	ai := []string{"unpack", "--allow-unsigned", "--to", "oci:" + layout}
 
+	if out := mustRun(t, 2, nil, append(ai, "--history", filepath.Join(dir, "h.json"), newer)...); !strings.Contains(out, "--history applies to docker:// destinations only") {
+		t.Errorf("--history with a layout:\n%s", out)
+	}
 	mustRun(t, 0, nil, append(ai, newer)...)
 	h := readHistory(t, record)
 	if len(h.Applied) != 1 || h.Applied[0].Created != "2024-03-09T16:00:00Z" || h.Applied[0].Names["app:v1"] != newerDigest ||
