@@ -188,6 +188,16 @@ func (im UnpackedImage) Catalog() string {
 // from memory or from the blob's place in the volumes, checked again).
 // After a failure or an interruption, running it again puts only what is
 // missing. The set must be complete, and trusted.
+//
+// A destination that keeps a record of the bundles applied to it (a
+// layout, inside it; a registry, in RegistryDestinationOptions.History)
+// is judged first, before anything is written (SPEC 11.8): a bundle that
+// would move a name that a bundle created later set is refused with a
+// *RollbackError unless UnpackOptions.AllowRollback; a bundle the record
+// lists, whose names are still where it set them, is a replay
+// (UnpackResult.AlreadyApplied): missing content is put back, no name
+// moves, nothing is recorded. Otherwise the bundle and the names it set
+// are recorded once they are set.
 func (s *Set) Unpack(ctx context.Context, dest Destination, o UnpackOptions) (*UnpackResult, error) {
 	if err := s.complete(); err != nil {
 		return nil, err
