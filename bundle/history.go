@@ -94,7 +94,7 @@ func (e *RollbackError) Unwrap() error { return ErrRollback }
 // historyVerdict is what the record says of a bundle about to be applied.
 type historyVerdict struct {
 	// replay: the record lists this bundle, and every name it sets is
-	// still where it set it; appliedAt is when it was applied.
+	// recorded where it sets it; appliedAt is when it was applied.
 	replay    bool
 	appliedAt string
 	// rollbacks: names it moves back, allowed (the error is nil) or not.
@@ -127,7 +127,11 @@ func judgeHistory(h *History, id string, created time.Time, names map[string]dig
 	}
 	for n, d := range names {
 		a := last[n]
-		if a == nil || a.Names[n] == d {
+		if a == nil {
+			v.replay = false // a name the record does not know: record it
+			continue
+		}
+		if a.Names[n] == d {
 			continue
 		}
 		v.replay = false // a name moves: not a replay, whatever the record lists

@@ -42,6 +42,7 @@ func TestJudgeHistory(t *testing.T) {
 		{name: "older, name never recorded", h: rec(feb1), id: "A", created: jan, names: map[string]digest.Digest{"other:1": d1}},
 		{name: "older than a bundle that set another name only", h: rec(applied("B", feb, map[string]digest.Digest{"x:1": d1})), id: "A", created: jan, names: map[string]digest.Digest{"app:v1": d1}},
 		{name: "replay", h: rec(feb1), id: "B", created: feb, names: map[string]digest.Digest{"app:v1": d2, "db:1": d1}, replay: true},
+		{name: "listed, but a name the record does not know (another mapping)", h: rec(feb1), id: "B", created: feb, names: map[string]digest.Digest{"m/app:v1": d2}},
 		{name: "replay of a bundle of no names", h: rec(applied("B", feb, nil)), id: "B", created: feb, replay: true},
 		{name: "latest setter counts: an older bundle set it last, by rollback",
 			h:  rec(applied("B", feb, map[string]digest.Digest{"app:v1": d2}), applied("A", jan, map[string]digest.Digest{"app:v1": d1})),

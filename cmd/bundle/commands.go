@@ -278,9 +278,6 @@ func unpackCommand() *cli.Command {
 			if c.Bool("json") {
 				defer printJSON(r.Report(to.String()))
 			}
-			if r.AlreadyApplied {
-				return nil // the notice says so
-			}
 			x := r.Index
 			reg, ok := dest.(*bundle.RegistryDestination)
 			if !ok {
