@@ -114,8 +114,8 @@ func TestRollbackLayout(t *testing.T) {
 	}
 	sameTree(t, "refused rollback", before, fileTree(t, layout))
 
-	out = mustRun(t, 0, nil, append(ai, newer)...)
-	if !strings.Contains(out, "applied to "+layout+" already") {
+	out = mustRun(t, 0, nil, append(ai, "--json", newer)...)
+	if !strings.Contains(out, "applied to "+layout+" already") || !strings.Contains(out, `"alreadyApplied": true`) {
 		t.Errorf("replay:\n%s", out)
 	}
 	sameTree(t, "replay", before, fileTree(t, layout))
