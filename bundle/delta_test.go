@@ -256,6 +256,9 @@ func TestDeltaUnpackEqualsFull(t *testing.T) {
 	unpackInto(t, v1dir, viaFull, unpackOpts{})
 	unpackInto(t, fullDir, viaFull, unpackOpts{})
 	a, b := treeHash(t, viaDelta), treeHash(t, viaFull)
+	// The rollback records differ: they name other bundles.
+	delete(a, HistoryFileName)
+	delete(b, HistoryFileName)
 	if len(a) != len(b) {
 		t.Errorf("%d entries after v1 + delta, %d after v1 + full v2", len(a), len(b))
 	}

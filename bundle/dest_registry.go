@@ -40,6 +40,8 @@ type RegistryDestination struct {
 	// push under way (from its first Put to waitBlobs).
 	jobs int
 	pool *pushPool
+	// history is the file of the rollback record ("": none).
+	history string
 
 	mu     sync.Mutex
 	byTag  bool     // push manifests by tag: asked, or the registry refused one by digest
@@ -66,6 +68,12 @@ type RegistryDestinationOptions struct {
 	// read ahead into memory (32 MiB at most in all) while earlier ones
 	// upload, a larger one streams into its upload as it is read.
 	Jobs int
+	// History is the file the rollback record of this mirror is kept in
+	// (SPEC 11.8; DefaultRegistryHistory is the usual place); "" keeps
+	// none, and nothing is refused as a rollback. The registry itself
+	// holds no record: every host that pushes into the mirror needs the
+	// same file.
+	History string
 }
 
 // ManifestTag is the tag a manifest that has none of its own is pushed
@@ -82,7 +90,7 @@ func ManifestTag(d digest.Digest) string {
 // through regs (credentials, TLS).
 func NewRegistryDestination(regs *oci.Registries, m mirror.Mapping, o RegistryDestinationOptions) *RegistryDestination {
 	return &RegistryDestination{regs: regs, mapping: m, repos: map[string]*oci.Repository{},
-		ownTags: map[string]map[digest.Digest]bool{}, byTag: o.TagManifests, madeIn: map[string]bool{}, jobs: o.Jobs}
+		ownTags: map[string]map[digest.Digest]bool{}, byTag: o.TagManifests, madeIn: map[string]bool{}, jobs: o.Jobs, history: o.History}
 }
 
 // MadeTags lists the tags the destination made up for manifests without

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"time"
 
 	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/oci"
@@ -121,6 +122,11 @@ type UnpackOptions struct {
 	// into a registry (RegistryDestinationOptions.Jobs); other
 	// destinations write one blob at a time, as the volumes are read.
 	Jobs int
+	// AllowRollback applies a bundle that moves names which a bundle
+	// created later set (as the destination's record says, SPEC 11.8);
+	// without it Set.Unpack refuses it with a *RollbackError before
+	// anything is written. The record notes that it was allowed.
+	AllowRollback bool
 }
 
 // UnpackResult says what Set.Unpack did.
@@ -142,6 +148,14 @@ type UnpackResult struct {
 	// have none of their own, as people see them, when it pushes by tag
 	// (RegistryDestinationOptions.TagManifests); nil when none.
 	MadeTags []string
+	// AlreadyApplied: the destination's record lists this bundle, and
+	// every name it sets is still where it set it: nothing was done.
+	// AppliedAt is when it was applied (RFC 3339).
+	AlreadyApplied bool
+	AppliedAt      string
+	// RolledBack lists the names moved back to older content, as
+	// UnpackOptions.AllowRollback allowed.
+	RolledBack []string
 }
 
 // UnpackedImage is one named entry of the bundle at the destination.
@@ -174,6 +188,16 @@ func (im UnpackedImage) Catalog() string {
 // from memory or from the blob's place in the volumes, checked again).
 // After a failure or an interruption, running it again puts only what is
 // missing. The set must be complete, and trusted.
+//
+// A destination that keeps a record of the bundles applied to it (a
+// layout, inside it; a registry, in RegistryDestinationOptions.History)
+// is judged first, before anything is written (SPEC 11.8): a bundle that
+// would move a name that a bundle created later set is refused with a
+// *RollbackError unless UnpackOptions.AllowRollback; a bundle the record
+// lists, whose names are still where it set them, is a replay
+// (UnpackResult.AlreadyApplied): missing content is put back, no name
+// moves, nothing is recorded. Otherwise the bundle and the names it set
+// are recorded once they are set.
 func (s *Set) Unpack(ctx context.Context, dest Destination, o UnpackOptions) (*UnpackResult, error) {
 	if err := s.complete(); err != nil {
 		return nil, err
@@ -196,6 +220,21 @@ func (s *Set) Unpack(ctx context.Context, dest Destination, o UnpackOptions) (*U
 		return nil, err
 	}
 	w.repos = repos
+	// The record is judged before anything is written: it needs only
+	// the index.
+	record, verdict, err := w.checkHistory(o)
+	if err != nil {
+		return nil, err
+	}
+	if verdict.replay {
+		// Applied already, and its names are where it set them: the walk
+		// still puts back what may be missing, and no name moves.
+		w.res.AlreadyApplied, w.res.AppliedAt = true, verdict.appliedAt
+		w.notice(fmt.Sprintf("bundle %s was applied to %v already (%s): its names are as it set them", x.BundleID, dest, verdict.appliedAt))
+	}
+	for _, r := range verdict.rollbacks {
+		w.res.RolledBack = append(w.res.RolledBack, r.name)
+	}
 	if err := dest.Prepare(ctx, &Plan{Index: x, Repositories: repos}); err != nil {
 		return nil, err
 	}
@@ -235,6 +274,12 @@ func (s *Set) Unpack(ctx context.Context, dest Destination, o UnpackOptions) (*U
 	}
 	if err := w.name(); err != nil {
 		return nil, err
+	}
+	if record != nil {
+		record.Applied = time.Now().UTC().Format(time.RFC3339)
+		if err := w.dest.(historian).History().AddHistory(ctx, *record); err != nil {
+			return nil, fmt.Errorf("bundle %s is applied, but its rollback record could not be kept: %w", x.BundleID, err)
+		}
 	}
 	if t, ok := dest.(interface{ MadeTags() []string }); ok {
 		w.res.MadeTags = t.MadeTags()

@@ -100,6 +100,9 @@ type DestinationOptions struct {
 	MaxNestedPaths int
 	// TagManifests: mirrors, RegistryDestinationOptions.TagManifests.
 	TagManifests bool
+	// History: mirrors, RegistryDestinationOptions.History (a layout
+	// keeps its record inside, HistoryFileName).
+	History string
 }
 
 // NewDestination is the destination loc names (location.ParseDestination):
@@ -122,7 +125,7 @@ func NewDestination(loc location.Location, registries func() (*oci.Registries, e
 		m.Rules = o.Rules
 		m.MaxNestedPaths = o.MaxNestedPaths
 		m.Insecure = regs.Insecure(m.Mirror)
-		return NewRegistryDestination(regs, m, RegistryDestinationOptions{TagManifests: o.TagManifests}), nil
+		return NewRegistryDestination(regs, m, RegistryDestinationOptions{TagManifests: o.TagManifests, History: o.History}), nil
 	}
 	return nil, fmt.Errorf("destination %q: not an OCI layout or a mirror registry", loc)
 }

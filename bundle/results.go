@@ -75,13 +75,20 @@ type UnpackReport struct {
 	NamesSet         int   `json:"namesSet"`
 	NamesMoved       int   `json:"namesMoved"`
 	NamesPresent     int   `json:"namesPresent"`
+	// AlreadyApplied: the destination's record lists the bundle, applied
+	// at AppliedAt; nothing was done (SPEC 11.8).
+	AlreadyApplied bool   `json:"alreadyApplied,omitempty"`
+	AppliedAt      string `json:"appliedAt,omitempty"`
+	// RolledBack lists the names moved back to older content, allowed.
+	RolledBack []string `json:"rolledBack,omitempty"`
 }
 
 // Report describes r, unpacked into destination (as people name it).
 func (r *UnpackResult) Report(destination string) *UnpackReport {
 	u := &UnpackReport{Destination: destination, Images: r.Images, Names: r.Names, MadeTags: r.MadeTags,
 		BlobsPut: r.BlobsPut, BytesPut: r.BytesPut, BlobsMounted: r.BlobsMounted, BlobsPresent: r.BlobsPresent,
-		ManifestsPut: r.ManifestsPut, ManifestsPresent: r.ManifestsPresent, NamesSet: r.NamesSet, NamesMoved: r.NamesMoved, NamesPresent: r.NamesPresent}
+		ManifestsPut: r.ManifestsPut, ManifestsPresent: r.ManifestsPresent, NamesSet: r.NamesSet, NamesMoved: r.NamesMoved, NamesPresent: r.NamesPresent,
+		AlreadyApplied: r.AlreadyApplied, AppliedAt: r.AppliedAt, RolledBack: r.RolledBack}
 	if r.Index != nil {
 		u.BundleID = r.Index.BundleID
 	}

@@ -730,3 +730,36 @@ func (l *Layout) writeAtomic(name string, b []byte) error {
 	}
 	return nil
 }
+
+// UpdateFile replaces the file name at the top of the layout (not a blob,
+// not index.json) with what update makes of its content (nil when there is
+// none), atomically and under the layout's exclusive lock, the one
+// AddManifests takes. update returning nil bytes leaves the file as it is.
+// OCI layout readers ignore files they do not know.
+func (l *Layout) UpdateFile(name string, update func(old []byte) ([]byte, error)) error {
+	if name == IndexFile || name == LayoutFile || name == BlobsDir || strings.ContainsAny(name, `/\`) {
+		return fmt.Errorf("internal error: %s is not a file of its own in a layout", name)
+	}
+	unlock, err := l.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	var old []byte
+	f, err := l.root.Open(name)
+	switch {
+	case err == nil:
+		old, err = io.ReadAll(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("read %s: %w", filepath.Join(l.Path, name), err)
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("read %s: %w", filepath.Join(l.Path, name), err)
+	}
+	b, err := update(old)
+	if err != nil || b == nil {
+		return err
+	}
+	return l.writeAtomic(name, b)
+}

@@ -181,6 +181,7 @@ var destinationFlags = []struct{ name, only, why string }{
 	{"mirror-tags", "docker://", ""},
 	{"mirror-set-name", "docker://", ""},
 	{"repository", "docker://", ""},
+	{"history", "docker://", " (a layout keeps its record inside, " + bundle.HistoryFileName + ")"},
 	{"jobs", "docker://", " (a layout is written one blob at a time, as the volumes are read)"},
 }
 
@@ -213,6 +214,8 @@ func unpackCommand() *cli.Command {
 			&cli.StringFlag{Name: "mirror-set-name", Usage: "with --emit-mirror-config: name the files and objects NAME and merge into those already in DIR, so one object grows from bundle to bundle"},
 			&cli.BoolFlag{Name: "verify-base", Usage: "oci: destinations: re-hash the blobs an incremental bundle expects from its bases"},
 			&cli.IntFlag{Name: "jobs", Value: bundle.DefaultPushJobs, Usage: "docker:// destinations: blob uploads in flight at once (the volumes are still read once, in order; blobs up to 8 MiB are read ahead, 32 MiB at most)"},
+			&cli.BoolFlag{Name: "allow-rollback", Usage: "apply the bundle even if it moves names that a bundle created later set (the destination's record says which): a rollback, on purpose"},
+			&cli.StringFlag{Name: "history", Usage: "docker:// destinations: keep the mirror's rollback record in FILE", DefaultText: "$XDG_STATE_HOME/airgap-bundle/MIRROR_PREFIX.history.json"},
 			&cli.BoolFlag{Name: "json", Usage: "print what was done as JSON on standard output (every image, name and count)"},
 			&cli.BoolFlag{Name: "verbose", Usage: "list every image and where it went, every tag made up"},
 		)...),
@@ -244,8 +247,14 @@ func unpackCommand() *cli.Command {
 			if c.Int("max-nested-paths") < 0 {
 				return usagef("--max-nested-paths: %d is not a number of path components", c.Int("max-nested-paths"))
 			}
+			history := c.String("history")
+			if history == "" && to.Transport == location.Registry {
+				if history, err = bundle.DefaultRegistryHistory(to.Host, to.Prefix); err != nil {
+					return err
+				}
+			}
 			dest, err := bundle.NewDestination(to, registries(c), bundle.DestinationOptions{VerifyBase: c.Bool("verify-base"), StripRegistry: c.Bool("strip-registry"),
-				Rules: rules, MaxNestedPaths: c.Int("max-nested-paths"), TagManifests: c.Bool("tag-manifests")})
+				Rules: rules, MaxNestedPaths: c.Int("max-nested-paths"), TagManifests: c.Bool("tag-manifests"), History: history})
 			if err != nil {
 				return err
 			}
@@ -261,7 +270,7 @@ func unpackCommand() *cli.Command {
 			bar := newProgress(c, map[bool]string{true: "push", false: "unpack"}[to.Transport == location.Registry])
 			bar.volumes = len(set.Index.Volumes)
 			defer bar.stop()
-			r, err := set.Unpack(c.Context, dest, bundle.UnpackOptions{Progress: bar.update, Notice: notice(c), Jobs: c.Int("jobs")})
+			r, err := set.Unpack(c.Context, dest, bundle.UnpackOptions{Progress: bar.update, Notice: notice(c), Jobs: c.Int("jobs"), AllowRollback: c.Bool("allow-rollback")})
 			bar.stop()
 			if err != nil {
 				return err

@@ -56,7 +56,7 @@ func TestUnpackDiskFull(t *testing.T) {
 	ref := filepath.Join(dir, "ref")
 	copyTree(t, example, ref)
 	mustRun(t, 0, nil, "--quiet", "unpack", "--allow-unsigned", "--to", "oci:"+ref, vols)
-	want := tree(t, ref)
+	want := recordTree(t, ref)
 
 	mnt := mountTmpfs(t, "2m")
 	dest := filepath.Join(mnt, "layout")
@@ -88,7 +88,7 @@ func TestUnpackDiskFull(t *testing.T) {
 
 	growTmpfs(t, mnt, "16m")
 	mustRun(t, 0, nil, "--quiet", "unpack", "--allow-unsigned", "--to", "oci:"+dest, vols)
-	if got := tree(t, dest); !sameMap(got, want) {
+	if got := recordTree(t, dest); !sameMap(got, want) {
 		t.Fatalf("after the re-run the layout differs from an uninterrupted unpack's:\n%s", diffTree(got, want))
 	}
 }
@@ -185,7 +185,7 @@ func TestUnpackDebrisNotCounted(t *testing.T) {
 	mustRun(t, 0, killEnv, "--quiet", "pack", "--unsigned", "--out", vols, "oci:"+src)
 	ref := filepath.Join(dir, "ref")
 	mustRun(t, 0, nil, "--quiet", "unpack", "--allow-unsigned", "--to", "oci:"+ref, vols)
-	want := tree(t, ref)
+	want := recordTree(t, ref)
 
 	mnt := mountTmpfs(t, "4m")
 	dest := filepath.Join(mnt, "layout")
@@ -213,7 +213,7 @@ func TestUnpackDebrisNotCounted(t *testing.T) {
 		}
 	}
 	mustRun(t, 0, nil, "--quiet", "unpack", "--allow-unsigned", "--to", "oci:"+dest, vols)
-	if got := tree(t, dest); !sameMap(got, want) {
+	if got := recordTree(t, dest); !sameMap(got, want) {
 		t.Fatalf("the layout differs from an unpack into an empty one:\n%s", diffTree(got, want))
 	}
 }

@@ -74,6 +74,9 @@ func hintsFor(c *cli.Context, err error) []string {
 	if errors.Is(err, bundle.ErrExpired) && hasFlag(c, "allow-expired") {
 		add("pass --allow-expired to apply it anyway (on purpose: an expired bundle may carry images since found vulnerable)")
 	}
+	if errors.Is(err, bundle.ErrRollback) && hasFlag(c, "allow-rollback") {
+		add("pass --allow-rollback to apply it anyway (on purpose: the older bundle may carry images since found vulnerable)")
+	}
 	if errors.Is(err, bundle.ErrKeyNeeded) && hasFlag(c, "key") {
 		add("give its public key with --key to check it")
 	}

@@ -26,7 +26,7 @@ const (
 	exitError      = 1 // anything else: I/O, space, bad input files
 	exitUsage      = 2
 	exitCorrupt    = 3 // a volume's bytes differ from the signed index
-	exitSignature  = 4 // unsigned, wrong key, bad signature
+	exitSignature  = 4 // unsigned, wrong key, bad signature, expired, a rollback refused
 	exitIncomplete = 5 // volumes missing, duplicated, or of another bundle; blobs of a base bundle absent
 )
 
@@ -45,7 +45,8 @@ func exitCode(err error) int {
 	case errors.As(err, new(*format.CorruptError)):
 		return exitCorrupt
 	case errors.Is(err, bundle.ErrBadSignature), errors.Is(err, bundle.ErrWrongKey), errors.Is(err, bundle.ErrUnsigned),
-		errors.As(err, new(*bundle.ThresholdError)), errors.Is(err, bundle.ErrExpired):
+		errors.As(err, new(*bundle.ThresholdError)), errors.Is(err, bundle.ErrExpired),
+		errors.Is(err, bundle.ErrRollback):
 		return exitSignature
 	case errors.As(err, new(*bundle.MissingVolumesError)), errors.As(err, new(*bundle.ForeignVolumeError)),
 		errors.As(err, new(*bundle.DuplicateVolumeError)), errors.As(err, new(*bundle.MissingBaseBlobsError)),

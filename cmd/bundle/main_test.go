@@ -17,6 +17,9 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	bin = filepath.Join(dir, "bundle")
+	// Rollback records of mirrors (unpack --to docker://) go here, not
+	// into the home directory of whoever runs the tests.
+	os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		panic(string(out))
 	}

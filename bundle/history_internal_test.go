@@ -1,0 +1,182 @@
+package bundle
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+func TestJudgeHistory(t *testing.T) {
+	d1, d2, d3 := digest.FromString("1"), digest.FromString("2"), digest.FromString("3")
+	jan, feb, mar := "2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z", "2024-03-01T00:00:00Z"
+	at := func(s string) time.Time { tm, _ := time.Parse(time.RFC3339, s); return tm }
+	rec := func(a ...AppliedBundle) *History { return &History{SchemaVersion: 1, Applied: a} }
+	applied := func(id, created string, names map[string]digest.Digest) AppliedBundle {
+		return AppliedBundle{BundleID: id, Created: created, Applied: "2025-01-01T00:00:00Z", Names: names}
+	}
+	feb1 := applied("B", feb, map[string]digest.Digest{"app:v1": d2, "db:1": d1})
+	for _, c := range []struct {
+		name     string
+		h        *History
+		id       string
+		created  string
+		names    map[string]digest.Digest
+		allow    bool
+		replay   bool
+		refused  string // the name refused, "" none
+		more     int
+		rollback []string
+	}{
+		{name: "empty record", h: rec(), id: "A", created: jan, names: map[string]digest.Digest{"app:v1": d1}},
+		{name: "newer moves", h: rec(feb1), id: "C", created: mar, names: map[string]digest.Digest{"app:v1": d3}},
+		{name: "same time moves", h: rec(feb1), id: "C", created: feb, names: map[string]digest.Digest{"app:v1": d3}},
+		{name: "older refused", h: rec(feb1), id: "A", created: jan, names: map[string]digest.Digest{"app:v1": d1}, refused: "app:v1"},
+		{name: "older, several names, first sorted", h: rec(feb1), id: "A", created: jan, names: map[string]digest.Digest{"app:v1": d1, "db:1": d3}, refused: "app:v1", more: 1},
+		{name: "older allowed", h: rec(feb1), id: "A", created: jan, names: map[string]digest.Digest{"app:v1": d1}, allow: true, rollback: []string{"app:v1"}},
+		{name: "older, same digest", h: rec(feb1), id: "A", created: jan, names: map[string]digest.Digest{"app:v1": d2}},
+		{name: "older, name never recorded", h: rec(feb1), id: "A", created: jan, names: map[string]digest.Digest{"other:1": d1}},
+		{name: "older than a bundle that set another name only", h: rec(applied("B", feb, map[string]digest.Digest{"x:1": d1})), id: "A", created: jan, names: map[string]digest.Digest{"app:v1": d1}},
+		{name: "replay", h: rec(feb1), id: "B", created: feb, names: map[string]digest.Digest{"app:v1": d2, "db:1": d1}, replay: true},
+		{name: "listed, but a name the record does not know (another mapping)", h: rec(feb1), id: "B", created: feb, names: map[string]digest.Digest{"m/app:v1": d2}},
+		{name: "replay of a bundle of no names", h: rec(applied("B", feb, nil)), id: "B", created: feb, replay: true},
+		{name: "latest setter counts: an older bundle set it last, by rollback",
+			h:  rec(applied("B", feb, map[string]digest.Digest{"app:v1": d2}), applied("A", jan, map[string]digest.Digest{"app:v1": d1})),
+			id: "B", created: feb, names: map[string]digest.Digest{"app:v1": d2}},
+		{name: "latest setter counts: a newer one set it after",
+			h:  rec(applied("A", jan, map[string]digest.Digest{"app:v1": d1}), applied("C", mar, map[string]digest.Digest{"app:v1": d3})),
+			id: "B", created: feb, names: map[string]digest.Digest{"app:v1": d2}, refused: "app:v1"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			v, err := judgeHistory(c.h, c.id, at(c.created), c.names, c.allow)
+			var re *RollbackError
+			switch {
+			case c.refused == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case c.refused != "":
+				if !errors.As(err, &re) || !errors.Is(err, ErrRollback) {
+					t.Fatalf("got %v, want a *RollbackError", err)
+				}
+				if re.Name != c.refused || re.Bundle != c.id || !re.Created.Equal(at(c.created)) || re.More != c.more || re.SetBy == "" || !re.SetCreated.After(re.Created) {
+					t.Errorf("%+v", re)
+				}
+			}
+			if v.replay != c.replay {
+				t.Errorf("replay %v, want %v", v.replay, c.replay)
+			}
+			var rb []string
+			for _, r := range v.rollbacks {
+				rb = append(rb, r.name)
+			}
+			if c.refused == "" && !slices.Equal(rb, c.rollback) {
+				t.Errorf("rollbacks %q, want %q", rb, c.rollback)
+			}
+		})
+	}
+}
+
+func TestRollbackErrorMessage(t *testing.T) {
+	e := &RollbackError{Name: "mirror.example/app:v1", SetBy: "NEW", SetCreated: time.Unix(1710000000, 0), Bundle: "OLD", Created: time.Unix(1700000000, 0), More: 2}
+	want := "refusing to roll back: bundle OLD, created 2023-11-14T22:13:20Z, would move mirror.example/app:v1 (and 2 other names), which bundle NEW, created later (2024-03-09T16:00:00Z), set"
+	if e.Error() != want {
+		t.Errorf("got  %s\nwant %s", e.Error(), want)
+	}
+}
+
+func TestHistoryFile(t *testing.T) {
+	f := HistoryFile(filepath.Join(t.TempDir(), "state", "m.json"))
+	h, err := f.LoadHistory(t.Context())
+	if err != nil || len(h.Applied) != 0 {
+		t.Fatalf("a missing record: %+v, %v", h, err)
+	}
+	for _, id := range []string{"A", "B"} {
+		if err := f.AddHistory(t.Context(), AppliedBundle{BundleID: id, Created: "2024-01-01T00:00:00Z", Names: map[string]digest.Digest{}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h, err = f.LoadHistory(t.Context()); err != nil || len(h.Applied) != 2 || h.Applied[1].BundleID != "B" {
+		t.Fatalf("%+v, %v", h, err)
+	}
+	os.WriteFile(string(f), []byte(`{"schemaVersion":2}`), 0o600)
+	if _, err := f.LoadHistory(t.Context()); err == nil {
+		t.Error("a record of another schema version was read")
+	}
+}
+
+func TestDefaultRegistryHistory(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", "/state")
+	p, err := DefaultRegistryHistory("mirror.example:5000", "ns/sub")
+	if err != nil || p != filepath.Join("/state", "airgap-bundle", "mirror.example_5000_ns_sub.history.json") {
+		t.Errorf("%s, %v", p, err)
+	}
+	t.Setenv("XDG_STATE_HOME", "")
+	home, err := os.UserHomeDir()
+	if err != nil {
+		t.Skip(err)
+	}
+	if p, _ = DefaultRegistryHistory("m", ""); p != filepath.Join(home, ".local", "state", "airgap-bundle", "m.history.json") {
+		t.Errorf("%s", p)
+	}
+}
+
+// TestUnpackRollback: Set.Unpack into a layout refuses an older bundle
+// before writing anything, applies it when allowed (and records that),
+// and treats a bundle applied already as a replay.
+func TestUnpackRollback(t *testing.T) {
+	a, b := newMemSource("a"), newMemSource("b")
+	oldApp := a.addImage(t, "app:1", randomLayer(a, 1))
+	newApp := b.addImage(t, "app:1", randomLayer(b, 2))
+	jan, mar := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
+	oldDir, oldX := packSources(t, []Source{a}, PackOptions{Created: jan})
+	newDir, newX := packSources(t, []Source{b}, PackOptions{Created: mar})
+	dest := filepath.Join(t.TempDir(), "layout")
+	unpack := func(dir string, o UnpackOptions) (*UnpackResult, error) {
+		t.Helper()
+		s, err := OpenFiles(t.Context(), []string{dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Trust(TrustPolicy{AllowUnsigned: true}); err != nil {
+			t.Fatal(err)
+		}
+		d := NewLayoutDestination(dest, LayoutOptions{})
+		defer d.Close()
+		return s.Unpack(t.Context(), d, o)
+	}
+	if _, err := unpack(newDir, UnpackOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	before := treeHash(t, dest)
+	_, err := unpack(oldDir, UnpackOptions{})
+	var re *RollbackError
+	if !errors.As(err, &re) || re.Name != "app:1" || re.SetBy != newX.BundleID || !re.SetCreated.Equal(mar) || re.Bundle != oldX.BundleID || !re.Created.Equal(jan) {
+		t.Fatalf("older bundle: %v (%+v)", err, re)
+	}
+	assertUntouched(t, dest, before)
+
+	var notices []string
+	r, err := unpack(newDir, UnpackOptions{Notice: func(s string) { notices = append(notices, s) }})
+	if err != nil || !r.AlreadyApplied || r.NamesSet != 0 || r.BlobsPut != 0 || len(notices) != 1 {
+		t.Fatalf("replay: %+v, %v, %q", r, err, notices)
+	}
+	assertUntouched(t, dest, before)
+
+	r, err = unpack(oldDir, UnpackOptions{AllowRollback: true})
+	if err != nil || !slices.Equal(r.RolledBack, []string{"app:1"}) || r.NamesMoved != 1 {
+		t.Fatalf("allowed rollback: %+v, %v", r, err)
+	}
+	h, err := NewLayoutDestination(dest, LayoutOptions{}).History().LoadHistory(t.Context())
+	if err != nil || len(h.Applied) != 2 {
+		t.Fatalf("%+v, %v", h, err)
+	}
+	if a := h.Applied[1]; a.BundleID != oldX.BundleID || !a.AllowedRollback || a.Names["app:1"] != oldApp.Digest || a.Created != oldX.Created {
+		t.Errorf("record of the allowed rollback: %+v", a)
+	}
+	if a := h.Applied[0]; a.BundleID != newX.BundleID || a.AllowedRollback || a.Names["app:1"] != newApp.Digest {
+		t.Errorf("record of the first bundle: %+v", a)
+	}
+}
