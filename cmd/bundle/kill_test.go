@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -399,6 +400,7 @@ func TestConcurrentPacks(t *testing.T) {
 	for {
 		if m, _ := filepath.Glob(filepath.Join(out, ".vol-*.partial-*")); len(m) > 0 {
 			first.Process.Signal(syscall.SIGSTOP)
+			waitStopped(t, first.Process.Pid)
 			break
 		}
 		time.Sleep(100 * time.Microsecond)
@@ -420,4 +422,24 @@ func TestConcurrentPacks(t *testing.T) {
 	if got, want := tree(t, out), tree(t, ref); !sameMap(got, want) || sameMap(got, oldTree) {
 		t.Errorf("the first pack did not replace the bundle exactly:\n%s", diffTree(got, want))
 	}
+}
+
+// waitStopped waits until process pid is stopped (state T in
+// /proc/PID/stat): SIGSTOP is delivered asynchronously, and a snapshot
+// taken before it lands would see the process still writing.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			t.Fatalf("process %d: %v", pid, err)
+		}
+		// The state follows the command name in parentheses.
+		if i := bytes.LastIndexByte(b, ')'); i > 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't') {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("process %d did not stop", pid)
 }
