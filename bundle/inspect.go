@@ -1,6 +1,10 @@
 package bundle
 
-import "github.com/airgap-bundle/bundle/format"
+import (
+	"slices"
+
+	"github.com/airgap-bundle/bundle/format"
+)
 
 // Summary describes a bundle for people and scripts (bundle inspect).
 type Summary struct {
@@ -62,8 +66,9 @@ func (s *Set) Summary() *Summary {
 	for _, p := range s.Problems {
 		sum.Problems = append(sum.Problems, p.Error())
 	}
+	countersigned := slices.ContainsFunc(s.Signatures(), func(st SignatureStatus) bool { return !st.InVolume && st.State != SignatureUnreadable })
 	switch {
-	case s.Signature == nil:
+	case s.Signature == nil && !countersigned:
 		sum.Signature = "unsigned"
 	case s.trusted && s.checkedKey:
 		sum.Signature = "verified"

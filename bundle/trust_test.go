@@ -442,7 +442,16 @@ func TestTrustNoKeyCountersigned(t *testing.T) {
 	if _, err := trustFiles(t, []string{dir}, TrustPolicy{}); !errors.Is(err, ErrKeyNeeded) {
 		t.Errorf("unsigned volumes, countersigned, no key: %v, want ErrKeyNeeded", err)
 	}
-	if _, err := trustFiles(t, []string{dir}, TrustPolicy{Key: b.Verifier()}); err != nil {
+	set, err := trustFiles(t, []string{dir}, TrustPolicy{Key: b.Verifier()})
+	if err != nil {
 		t.Errorf("unsigned volumes, countersigned, its key: %v", err)
+	}
+	// The summary does not call a countersigned bundle unsigned.
+	if got := set.Summary().Signature; got != "verified" {
+		t.Errorf("summary of the countersigned bundle, trusted: signature %q, want verified", got)
+	}
+	set, _ = trustFiles(t, []string{dir}, TrustPolicy{AllowUnsigned: true})
+	if got := set.Summary().Signature; got != "not checked" {
+		t.Errorf("summary of the countersigned bundle, no key: signature %q, want not checked", got)
 	}
 }
