@@ -169,7 +169,7 @@ func TestParse(t *testing.T) {
 			},
 			Notices: []string{
 				"imageset.yaml:3: archiveSize: ignored: bundle cuts its media by its own --volume-size, not by archiveSize",
-				"imageset.yaml:17: mirror.platform.graph: read into Releases.Graph: the graph-data image is not a registry image but one oc-mirror builds from the update graph's data; it is carried only if the resolver builds it",
+				"imageset.yaml:17: mirror.platform.graph: the graph-data image (which oc-mirror builds from the update graph's data, for an update service on the far side) is not carried; the releases are",
 				"imageset.yaml:37: mirror.operators[1].skipDependencies: not acted on here: it can only make the resolver carry fewer images, never miss one the file asks for",
 				`imageset.yaml:46: mirror.blockedImages[0].name: "registry.redhat.io/ubi8/ubi-minimal" is read as an image reference and blocks the repository registry.redhat.io/ubi8/ubi-minimal; oc-mirror matches it as an unanchored regular expression, which may block more: write /registry\.redhat\.io/ubi8/ubi-minimal/ for that`,
 			},

@@ -102,7 +102,7 @@ func (p *parser) platform(n *yaml.Node, path string) {
 	}
 	r := &Releases{Pos: p.pos(n), Graph: o.boolean("graph")}
 	if r.Graph {
-		p.notice(o.keyNode("graph"), join(path, "graph"), "read into Releases.Graph: the graph-data image is not a registry image but one oc-mirror builds from the update graph's data; it is carried only if the resolver builds it")
+		p.notice(o.keyNode("graph"), join(path, "graph"), "the graph-data image (which oc-mirror builds from the update graph's data, for an update service on the far side) is not carried; the releases are")
 	}
 	seen := map[[2]string]Pos{}
 	o.list("channels", func(item *yaml.Node, path string) {

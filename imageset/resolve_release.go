@@ -19,10 +19,9 @@ func (r *resolver) releases() error {
 	if rel == nil || len(rel.Channels) == 0 {
 		return nil
 	}
-	if rel.Graph {
-		// The file reader refuses graph: true; nothing to do here.
-		return fmt.Errorf("%s: platform.graph: the update graph data image is not carried", rel.Pos)
-	}
+	// graph: true asks for oc-mirror's graph-data image, which is built,
+	// not mirrored: the file reader gave a notice that it is not carried,
+	// and the releases still are.
 	archs := rel.Architectures
 	for _, p := range rel.Platforms {
 		// oc-mirror's newer spelling: os/architecture.
