@@ -219,3 +219,15 @@ func TestImageSetErrors(t *testing.T) {
 		t.Errorf("release without image-references: exit %d\n%s", code, out)
 	}
 }
+
+// TestImageSetGraphNotice: oc-mirror's graph: true is said not to be
+// carried (a notice naming the key and line), and the releases still are.
+func TestImageSetGraphNotice(t *testing.T) {
+	w := newImageSetWorld(t)
+	config := filepath.Join(t.TempDir(), "graph.yaml")
+	os.WriteFile(config, []byte("apiVersion: mirror.openshift.io/v2alpha1\nkind: ImageSetConfiguration\nmirror:\n  platform:\n    graph: true\n    channels:\n    - name: stable-4.18\n"), 0o644)
+	out := mustRun(t, 0, w.env(), "pack", "--unsigned", "--dry-run", "--insecure-registry", w.host, "--config", config)
+	if !strings.Contains(out, "graph.yaml:5") || !strings.Contains(out, "graph-data image") || !strings.Contains(out, "release 4.18.3") {
+		t.Errorf("graph: true:\n%s", out)
+	}
+}
