@@ -2,6 +2,7 @@ package examples_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,7 +15,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/airgap-bundle/bundle/bundle"
 	"github.com/airgap-bundle/bundle/oci"
+	"github.com/airgap-bundle/bundle/sign"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -291,5 +294,41 @@ func TestUnpackHTTP(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(bad, "index.json")); err == nil {
 		t.Errorf("a refused unpack left a layout in %s", bad)
+	}
+}
+
+// TestKMSSigner packs through a KMS signer (sigstore's fake provider,
+// fakekms://): the volumes verify with the public key the KMS reported,
+// with this library and with openssl over the signed bundle.json.
+func TestKMSSigner(t *testing.T) {
+	kmsSigner := build(t, "./kms-signer")
+	out := filepath.Join(t.TempDir(), "volumes")
+	got := run(t, nil, kmsSigner, "fakekms://release", sourceLayout, out)
+	if !strings.Contains(got, "signed in the KMS by sha256:") {
+		t.Errorf("kms-signer output:\n%s", got)
+	}
+	pub := filepath.Join(out, "bundle.pub")
+	key, err := sign.LoadVerifierFile(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	set, err := bundle.OpenFiles(ctx, []string{out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := set.Trust(bundle.TrustPolicy{Key: key}); err != nil {
+		t.Fatalf("trust with the KMS's public key: %v", err)
+	}
+	if _, err := set.Verify(ctx, bundle.VerifyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	vol := filepath.Join(out, "vol-0001-of-0001.tar")
+	if b, err := exec.Command("tar", "-xf", vol, "-C", dir, "bundle.json", "bundle.json.sig").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, b)
+	}
+	if b, err := exec.Command("openssl", "dgst", "-sha256", "-verify", pub, "-signature", filepath.Join(dir, "bundle.json.sig"), filepath.Join(dir, "bundle.json")).CombinedOutput(); err != nil {
+		t.Fatalf("openssl does not verify the KMS's signature: %v\n%s", err, b)
 	}
 }
