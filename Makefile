@@ -4,7 +4,7 @@ BIN      := bin/bundle
 DEMO     := demo
 export BUNDLE_PASSWORD ?= demo-only-password
 
-.PHONY: all build install man demo test vet bench bench-scale bench-growth bench-go fuzz fuzz-short clean vectors
+.PHONY: all build install man demo test vet bench bench-scale bench-growth bench-go fuzz fuzz-short test-pkcs11 clean vectors
 
 all: build
 
@@ -39,6 +39,11 @@ vet:
 # The whole suite (needs skopeo, umoci, zstd, openssl, docker-registry: .ci/run installs them).
 test: vet
 	$(GO) test -count=1 -timeout 15m ./...
+
+# test-pkcs11: signing with a key in a PKCS#11 token (SoftHSM: apt-get install
+# softhsm2; cgo). Built only with the pkcs11 tag, so that the main build needs no C.
+test-pkcs11:
+	$(GO) test -tags pkcs11 -count=1 -run 'PKCS11' ./sign/ ./cmd/bundle/
 
 # Benchmarks and long fuzzing are kept out of `make test`.
 # bench: pack, verify and unpack against openssl, cat, tar|split and skopeo copy on a generated
