@@ -35,7 +35,7 @@ func packCommand() *cli.Command {
 			&cli.StringFlag{Name: "update-url", Usage: "update service that resolves release channels (default: $UPDATE_URL_OVERRIDE, else the public OpenShift one)"},
 			&cli.BoolFlag{Name: "keep-original-catalogs", Usage: "carry each operator catalog image as it is (by digest) besides the filtered one"},
 			&cli.BoolFlag{Name: "no-referrers", Usage: "leave out cosign signature tags and OCI referrers of registry images"},
-			&cli.StringFlag{Name: "key", Usage: "private key to sign with (password from BUNDLE_PASSWORD or the terminal)"},
+			&cli.StringFlag{Name: "key", Usage: "private key to sign with (password from BUNDLE_PASSWORD, COSIGN_PASSWORD, the terminal or standard input), or (builds with -tags pkcs11) a pkcs11:token=T;object=K URI"},
 			&cli.BoolFlag{Name: "unsigned", Usage: "pack without a signature"},
 			&cli.StringFlag{Name: "expires", Usage: "DURATION after the creation time the bundle expires: readers refuse it after (90d, 12w, 1y, or Go's 720h)"},
 			&cli.StringFlag{Name: "max-size", Usage: "largest volume file: 700M, 4.7GB, 4GiB, bytes (default: one volume)"},
@@ -215,12 +215,18 @@ func packOptions(c *cli.Context) (o bundle.PackOptions, err error) {
 			return o, usagef("--expires: %w", err)
 		}
 	}
-	if c.IsSet("key") {
+	if key := c.String("key"); strings.HasPrefix(key, "pkcs11:") {
+		// A key in a token (builds with -tags pkcs11): the PIN, not a
+		// password, opens it. The session ends when the process does.
+		if o.Signer, err = loadSigner(key); err != nil {
+			return o, err
+		}
+	} else if c.IsSet("key") {
 		pw, err := password(false)
 		if err != nil {
 			return o, err
 		}
-		ks, err := sign.LoadSignerFile(c.String("key"), pw)
+		ks, err := sign.LoadSignerFile(key, pw)
 		if err != nil {
 			return o, err
 		}

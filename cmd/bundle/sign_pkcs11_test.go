@@ -56,6 +56,10 @@ func TestSignWithPKCS11Token(t *testing.T) {
 	}
 	run(0, tagged, "verify", "--key", k("a.pub"), "--key", k("hsm.pub"), "--threshold", "2", k("vols"))
 	run(2, tagged, "sign", "--key", "pkcs11:token=release;object=officer?pin-value=1234&module-path="+module, k("vols"))
+	// pack signs in the token too.
+	run(0, tagged, "pack", "--key", uri, "--out", k("vols-hsm"), "oci:"+example+":app:v1")
+	run(0, tagged, "verify", "--key", k("hsm.pub"), k("vols-hsm"))
+	run(4, tagged, "verify", "--key", k("a.pub"), k("vols-hsm"))
 	// The default build says what it lacks.
 	out = mustRun(t, 2, nil, "sign", "--key", uri, k("vols"))
 	if !strings.Contains(out, "-tags pkcs11") {
