@@ -2,18 +2,13 @@ package catalog
 
 import (
 	"archive/tar"
-	"bufio"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"path"
 	"strings"
 
-	"github.com/klauspost/compress/zstd"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/airgap-bundle/bundle/oci"
@@ -65,23 +60,11 @@ func walkLayers(ctx context.Context, f oci.Fetcher, layers []ocispec.Descriptor,
 }
 
 func walkLayer(ctx context.Context, f oci.Fetcher, i int, l ocispec.Descriptor, dir string, ev layerEvents) error {
-	if err := l.Digest.Validate(); err != nil {
-		return err
-	}
-	rc, err := f.Fetch(ctx, l)
+	tr, err := oci.OpenLayer(ctx, f, l)
 	if err != nil {
 		return err
 	}
-	defer rc.Close()
-	verifier := l.Digest.Verifier()
-	counted := &countingReader{r: io.TeeReader(rc, verifier)}
-	br := bufio.NewReaderSize(counted, 256<<10)
-	plain, closeFn, err := decompress(br)
-	if err != nil {
-		return err
-	}
-	defer closeFn()
-	tr := tar.NewReader(plain)
+	defer tr.Close()
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -144,54 +127,7 @@ func walkLayer(ctx context.Context, f oci.Fetcher, i int, l ocispec.Descriptor, 
 		}
 	}
 	// Read to the end, so that the digest covers the whole blob.
-	if _, err := io.Copy(io.Discard, br); err != nil {
-		return err
-	}
-	if counted.n != l.Size {
-		return fmt.Errorf("size %d, the manifest says %d", counted.n, l.Size)
-	}
-	if !verifier.Verified() {
-		return errors.New("content does not match its digest")
-	}
-	return nil
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
-var (
-	gzipMagic = []byte{0x1f, 0x8b}
-	zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
-)
-
-// decompress returns the tar stream of a layer read through br. When the
-// layer is compressed, the rest of br (past the compressed stream) is left
-// for the caller to drain.
-func decompress(br *bufio.Reader) (io.Reader, func(), error) {
-	head, _ := br.Peek(4)
-	switch {
-	case bytes.HasPrefix(head, gzipMagic):
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, nil, fmt.Errorf("gzip: %w", err)
-		}
-		return zr, func() { zr.Close() }, nil
-	case bytes.HasPrefix(head, zstdMagic):
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30))
-		if err != nil {
-			return nil, nil, fmt.Errorf("zstd: %w", err)
-		}
-		return zr, zr.Close, nil
-	}
-	return br, func() {}, nil
+	return tr.Verify()
 }
 
 // imageOf reads the manifest of desc (the first image manifest of an

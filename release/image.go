@@ -2,12 +2,8 @@ package release
 
 import (
 	"archive/tar"
-	"bufio"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -16,7 +12,6 @@ import (
 
 	"github.com/airgap-bundle/bundle/mirror"
 	"github.com/airgap-bundle/bundle/oci"
-	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -271,22 +266,11 @@ func scanLayer(ctx context.Context, f oci.Fetcher, layer ocispec.Descriptor, fil
 	if open == 0 {
 		return nil
 	}
-	if err := layer.Digest.Validate(); err != nil {
-		return fmt.Errorf("release %s: layer %q: %w", where, layer.Digest, err)
-	}
-	rc, err := f.Fetch(ctx, layer)
+	tr, err := oci.OpenLayer(ctx, f, layer)
 	if err != nil {
 		return fmt.Errorf("release %s: layer %s: %w", where, layer.Digest, err)
 	}
-	defer rc.Close()
-	verifier := layer.Digest.Verifier()
-	counted := &countingReader{r: io.TeeReader(rc, verifier)}
-	br := bufio.NewReader(counted)
-	tr, closeDecomp, err := tarReader(br)
-	if err != nil {
-		return fmt.Errorf("release %s: layer %s: %w", where, layer.Digest, err)
-	}
-	defer closeDecomp()
+	defer tr.Close()
 	hidden := map[*fileState]bool{} // decided absent by this layer's whiteouts
 	found := map[*fileState]bool{}
 	for {
@@ -359,27 +343,10 @@ func scanLayer(ctx context.Context, f oci.Fetcher, layer ocispec.Descriptor, fil
 	}
 	// Read what is left of the compressed stream, so that the digest covers
 	// the whole blob.
-	if _, err := io.Copy(io.Discard, br); err != nil {
+	if err := tr.Verify(); err != nil {
 		return fmt.Errorf("release %s: layer %s: %w", where, layer.Digest, err)
 	}
-	if layer.Size > 0 && counted.n != layer.Size {
-		return fmt.Errorf("release %s: layer %s: %d bytes, its descriptor says %d", where, layer.Digest, counted.n, layer.Size)
-	}
-	if !verifier.Verified() {
-		return fmt.Errorf("release %s: layer %s: content does not match its digest", where, layer.Digest)
-	}
 	return nil
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // cleanName makes a tar member name relative and clean ("./a//b/" → "a/b").
@@ -394,39 +361,6 @@ func isUnder(p, dir string) bool {
 		return true
 	}
 	return strings.HasPrefix(p, dir+"/")
-}
-
-// maxZstdWindow bounds the memory a zstd layer may ask for (zstd --long
-// uses up to 128 MiB; default levels 8 MiB at most).
-const maxZstdWindow = 128 << 20
-
-var (
-	gzipMagic = []byte{0x1f, 0x8b}
-	zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
-)
-
-// tarReader opens a gzip, zstd or uncompressed tar stream, told apart by
-// their first bytes (media types are not trusted to say).
-func tarReader(br *bufio.Reader) (*tar.Reader, func(), error) {
-	head, err := br.Peek(4)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, nil, err
-	}
-	switch {
-	case bytes.HasPrefix(head, gzipMagic):
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, nil, fmt.Errorf("gzip: %w", err)
-		}
-		return tar.NewReader(zr), func() { zr.Close() }, nil
-	case bytes.HasPrefix(head, zstdMagic):
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxZstdWindow))
-		if err != nil {
-			return nil, nil, fmt.Errorf("zstd: %w", err)
-		}
-		return tar.NewReader(zr), zr.Close, nil
-	}
-	return tar.NewReader(br), func() {}, nil
 }
 
 // imageStream is the part of an ImageStream read from image-references.
