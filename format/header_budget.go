@@ -1,11 +1,9 @@
 package format
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"sync"
 )
 
 // Memory before trust (SPEC 15). A bundle.json that nobody has vouched for
@@ -25,7 +23,7 @@ import (
 func DecodeCost(b []byte, t reflect.Type) int64 {
 	s := &costScanner{b: b, limit: 1 << 62}
 	s.space()
-	s.value(costShapeOf(t), 0)
+	s.value(shapeOf(t), 0)
 	return s.cost
 }
 
@@ -44,82 +42,6 @@ const DecodeSlack = 1 << 20
 // than its length allows (see DecodeSlack): no writer produces one.
 var ErrIndexTooDense = fmt.Errorf("bundle index would decode to more than %d bytes beyond its length", DecodeSlack)
 
-// costShape is what a place of the document decodes into, for the
-// estimate: a struct, a list, a map or a scalar.
-type costShape struct {
-	size   int64                 // bytes of a value of this place's type (a slice header, a struct)
-	deref  int64                 // for a pointer to a struct: the struct's size, allocated when present
-	fields map[string]*costShape // struct: member name -> place
-	elem   *costShape            // list element or map value
-	isList bool
-	isMap  bool
-}
-
-var costShapes sync.Map // reflect.Type -> *costShape
-
-func costShapeOf(t reflect.Type) *costShape {
-	if s, ok := costShapes.Load(t); ok {
-		return s.(*costShape)
-	}
-	s := buildCostShape(t, map[reflect.Type]*costShape{})
-	costShapes.Store(t, s)
-	return s
-}
-
-func buildCostShape(t reflect.Type, seen map[reflect.Type]*costShape) *costShape {
-	if s := seen[t]; s != nil {
-		return s
-	}
-	s := &costShape{size: int64(t.Size())}
-	seen[t] = s
-	base := t
-	if t.Kind() == reflect.Pointer {
-		base = t.Elem()
-		s.deref = int64(base.Size())
-	}
-	switch base.Kind() {
-	case reflect.Struct:
-		s.fields = map[string]*costShape{}
-		addCostFields(s, base, seen)
-	case reflect.Map:
-		s.isMap, s.elem = true, buildCostShape(base.Elem(), seen)
-	case reflect.Slice, reflect.Array:
-		if base.Elem().Kind() != reflect.Uint8 { // []byte is a base64 string
-			s.isList, s.elem = true, buildCostShape(base.Elem(), seen)
-		}
-	}
-	return s
-}
-
-func addCostFields(s *costShape, t reflect.Type, seen map[reflect.Type]*costShape) {
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		tag := f.Tag.Get("json")
-		if tag == "-" {
-			continue
-		}
-		name, _, _ := bytes.Cut([]byte(tag), []byte(","))
-		if f.Anonymous && len(name) == 0 {
-			ft := f.Type
-			if ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			if ft.Kind() == reflect.Struct {
-				addCostFields(s, ft, seen)
-				continue
-			}
-		}
-		if !f.IsExported() {
-			continue
-		}
-		n := string(name)
-		if n == "" {
-			n = f.Name
-		}
-		s.fields[n] = buildCostShape(f.Type, seen)
-	}
-}
-
 // mapEntryCost is what one member of a map (annotations) takes once
 // decoded, besides its strings: two string headers and the map's share.
 const mapEntryCost = 64
@@ -132,7 +54,7 @@ const mapEntryCost = 64
 func CheckDecodeCost(b []byte, t reflect.Type) error {
 	s := &costScanner{b: b, limit: int64(len(b))/DecodeRatio + DecodeSlack}
 	s.space()
-	s.value(costShapeOf(t), 0)
+	s.value(shapeOf(t), 0)
 	if s.over {
 		return fmt.Errorf("%w (%d bytes long; stopped at byte %d)", ErrIndexTooDense, len(b), s.i)
 	}
@@ -173,7 +95,7 @@ func (s *costScanner) space() {
 
 // value scans the value at s.i, whose place is sh (nil: one that
 // allocates nothing, or that the decoder refuses).
-func (s *costScanner) value(sh *costShape, depth int) {
+func (s *costScanner) value(sh *jsonShape, depth int) {
 	if depth > MaxJSONDepth || s.i >= len(s.b) {
 		s.bad = true
 		return
@@ -192,7 +114,7 @@ func (s *costScanner) value(sh *costShape, depth int) {
 	case '{':
 		s.object(sh, depth)
 	case '[':
-		var elem *costShape
+		var elem *jsonShape
 		if sh != nil && sh.isList {
 			elem = sh.elem
 		}
@@ -242,7 +164,7 @@ func (s *costScanner) value(sh *costShape, depth int) {
 	}
 }
 
-func (s *costScanner) object(sh *costShape, depth int) {
+func (s *costScanner) object(sh *jsonShape, depth int) {
 	if sh != nil && sh.deref > 0 {
 		s.add(sh.deref)
 	}
@@ -261,7 +183,7 @@ func (s *costScanner) object(sh *costShape, depth int) {
 		if !ok {
 			return
 		}
-		var next *costShape
+		var next *jsonShape
 		switch {
 		case sh != nil && sh.fields != nil:
 			next = sh.fields[string(key)]

@@ -29,6 +29,11 @@ type jsonShape struct {
 	elem   *jsonShape            // map value or array element
 	isMap  bool
 	isList bool
+	// size is the bytes a value of this place's declared type takes (a
+	// slice header, a pointer, a struct) and deref, for a pointer, those
+	// of what it points to, allocated when present: what CheckDecodeCost
+	// counts.
+	size, deref int64
 }
 
 var jsonShapes sync.Map // reflect.Type -> *jsonShape
@@ -45,23 +50,25 @@ func shapeOf(t reflect.Type) *jsonShape {
 }
 
 func buildShape(t reflect.Type, seen map[reflect.Type]*jsonShape) *jsonShape {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
 	if s := seen[t]; s != nil {
 		return s
 	}
-	s := &jsonShape{}
+	s := &jsonShape{size: int64(t.Size())}
 	seen[t] = s
-	switch t.Kind() {
+	base := t
+	if t.Kind() == reflect.Pointer {
+		base = t.Elem()
+		s.deref = int64(base.Size())
+	}
+	switch base.Kind() {
 	case reflect.Struct:
 		s.fields = map[string]*jsonShape{}
-		addFields(s, t, seen)
+		addFields(s, base, seen)
 	case reflect.Map:
-		s.isMap, s.elem = true, buildShape(t.Elem(), seen)
+		s.isMap, s.elem = true, buildShape(base.Elem(), seen)
 	case reflect.Slice, reflect.Array:
-		if t.Elem().Kind() != reflect.Uint8 { // []byte is a base64 string
-			s.isList, s.elem = true, buildShape(t.Elem(), seen)
+		if base.Elem().Kind() != reflect.Uint8 { // []byte is a base64 string
+			s.isList, s.elem = true, buildShape(base.Elem(), seen)
 		}
 	}
 	return s
