@@ -51,7 +51,8 @@ type Request struct {
 type Proxy struct {
 	Host string // "127.0.0.1:PORT"
 
-	backend string // registry host
+	backend string    // registry host
+	reg     *Registry // the registry behind, for CollectUntagged
 
 	mu   sync.Mutex
 	reqs []Request
@@ -426,7 +427,7 @@ func (p *Proxy) refuse(w http.ResponseWriter, req *http.Request) bool {
 func (r *Registry) Proxy(t testing.TB) *Proxy {
 	t.Helper()
 	target := &url.URL{Scheme: "http", Host: r.Host}
-	p := &Proxy{backend: r.Host}
+	p := &Proxy{backend: r.Host, reg: r}
 	transport := &http.Transport{
 		Proxy:               nil, // never an HTTP_PROXY from the environment
 		DisableCompression:  true,
