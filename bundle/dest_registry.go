@@ -33,8 +33,15 @@ type RegistryDestination struct {
 	repos   map[string]*oci.Repository
 	names   []mirror.Name // of the entries, for Entries
 	// ownTags is, for each repository, the manifests that Name tags
-	// there: those need no tag made up for them.
-	ownTags map[string]map[digest.Digest]bool
+	// there (the first of their tags, in the bundle's order): those need
+	// no tag made up for them.
+	ownTags map[string]map[digest.Digest]string
+	// early is, for each repository, the manifests of ownTags that an
+	// index pushed into it lists: pushed by tag, they go under their own
+	// tag when they are pushed, before that index (Prepare).
+	early map[string]map[digest.Digest]string
+	// pattern makes the tags made up.
+	pattern TagPattern
 
 	// jobs bounds the blob uploads in flight; pool runs those of the
 	// push under way (from its first Put to waitBlobs).
@@ -47,6 +54,9 @@ type RegistryDestination struct {
 	byTag  bool     // push manifests by tag: asked, or the registry refused one by digest
 	made   []string // the tags made up, as people see them
 	madeIn map[string]bool
+	// setEarly is what PutManifest did to the tags of early, by the
+	// name people see, for Name to report as its own.
+	setEarly map[string]NameChange
 }
 
 // RegistryDestinationOptions control a RegistryDestination.
@@ -57,11 +67,21 @@ type RegistryDestinationOptions struct {
 	// integrated registry). A manifest that the bundle names with a tag
 	// is pushed under that tag, still last (Name); any other (an index's
 	// child, an image named by digest only, a signature or other
-	// referrer) under the tag ManifestTag makes from its digest. Without
+	// referrer) under the tag TagPattern makes from its digest. Without
 	// it, manifests are pushed by digest until the registry refuses one
 	// as wanting a tag; that one is pushed again by tag, and so is every
 	// manifest after it. MadeTags lists the tags made up.
+	//
+	// A manifest that has a tag of its own and is also listed by an
+	// index in the same repository must be in before that index: pushed
+	// by tag, it goes under its own tag then, in the manifests step,
+	// rather than last, and gets no tag made up. Its tag still points at
+	// complete content (its blobs and children are in); what it gives up
+	// is only being set with the other tags.
 	TagManifests bool
+	// TagPattern makes the tags of manifests without one of their own
+	// (ParseTagPattern); the zero TagPattern makes ManifestTag's.
+	TagPattern TagPattern
 	// Jobs is the number of blob uploads in flight at once
 	// (DefaultPushJobs when 0; UnpackOptions.Jobs overrides it). The
 	// volumes are still read once and in order: blobs of up to 8 MiB are
@@ -90,12 +110,13 @@ func ManifestTag(d digest.Digest) string {
 // through regs (credentials, TLS).
 func NewRegistryDestination(regs *oci.Registries, m mirror.Mapping, o RegistryDestinationOptions) *RegistryDestination {
 	return &RegistryDestination{regs: regs, mapping: m, repos: map[string]*oci.Repository{},
-		ownTags: map[string]map[digest.Digest]bool{}, byTag: o.TagManifests, madeIn: map[string]bool{}, jobs: o.Jobs, history: o.History}
+		ownTags: map[string]map[digest.Digest]string{}, early: map[string]map[digest.Digest]string{}, pattern: o.TagPattern,
+		byTag: o.TagManifests, madeIn: map[string]bool{}, setEarly: map[string]NameChange{}, jobs: o.Jobs, history: o.History}
 }
 
 // MadeTags lists the tags the destination made up for manifests without
-// one of their own (ManifestTag), as MIRROR/REPOSITORY:TAG, in the order
-// they were set.
+// one of their own (RegistryDestinationOptions.TagPattern), as
+// MIRROR/REPOSITORY:TAG, in the order they were set.
 func (d *RegistryDestination) MadeTags() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -172,9 +193,26 @@ func (d *RegistryDestination) Prepare(ctx context.Context, p *Plan) error {
 			continue // Repository refused it already
 		}
 		if d.ownTags[repo] == nil {
-			d.ownTags[repo] = map[digest.Digest]bool{}
+			d.ownTags[repo] = map[digest.Digest]string{}
 		}
-		d.ownTags[repo][m.Digest] = true
+		if d.ownTags[repo][m.Digest] == "" {
+			d.ownTags[repo][m.Digest] = n.Tag
+		}
+	}
+	// A registry that wants tags accepts an index only once the
+	// manifests it lists are in, and so under a tag: one with a tag of
+	// its own goes under it then (RegistryDestinationOptions.TagManifests).
+	for parent, kids := range p.Children {
+		for _, repo := range p.Where[parent] {
+			for _, k := range kids {
+				if tag := d.ownTags[repo][k]; tag != "" {
+					if d.early[repo] == nil {
+						d.early[repo] = map[digest.Digest]string{}
+					}
+					d.early[repo][k] = tag
+				}
+			}
+		}
 	}
 	if len(names) > 0 {
 		r := d.repos[names[0]]
@@ -270,12 +308,15 @@ func (d *RegistryDestination) PutManifest(ctx context.Context, repo string, desc
 		d.byTag = true
 		d.mu.Unlock()
 	}
-	if d.ownTags[repo][desc.Digest] {
+	if tag := d.early[repo][desc.Digest]; tag != "" {
+		return d.pushEarly(ctx, r, repo, desc, content, tag)
+	}
+	if d.ownTags[repo][desc.Digest] != "" {
 		return nil // Name pushes it under its own tag, last
 	}
-	tag := ManifestTag(desc.Digest)
+	tag := d.pattern.Tag(desc.Digest)
 	if err := r.PushTag(ctx, desc, bytes.NewReader(content), tag); err != nil {
-		return oci.Refusal(r, err)
+		return fmt.Errorf("manifest %s as %s:%s: %w", desc.Digest, repo, tag, oci.Refusal(r, err))
 	}
 	shown := r.Registry() + "/" + repo + ":" + tag
 	d.mu.Lock()
@@ -283,6 +324,29 @@ func (d *RegistryDestination) PutManifest(ctx context.Context, repo string, desc
 	if !d.madeIn[shown] {
 		d.madeIn[shown] = true
 		d.made = append(d.made, shown)
+	}
+	return nil
+}
+
+// pushEarly pushes a manifest that an index of the repository lists under
+// its own tag, which Name would set last, so that the index finds it in.
+// It records what the tag pointed at before, for Name to report.
+func (d *RegistryDestination) pushEarly(ctx context.Context, r *oci.Repository, repo string, desc ocispec.Descriptor, content []byte, tag string) error {
+	c := NameChange{Name: r.Registry() + "/" + repo + ":" + tag, New: desc.Digest}
+	cur, err := r.Resolve(ctx, tag)
+	switch {
+	case err == nil:
+		c.Old = cur.Digest
+	case !errors.Is(err, oci.ErrNotFound):
+		return fmt.Errorf("manifest %s: tag %s: %w", desc.Digest, c.Name, oci.Refusal(r, err))
+	}
+	if err := r.PushTag(ctx, desc, bytes.NewReader(content), tag); err != nil {
+		return fmt.Errorf("manifest %s as %s: %w", desc.Digest, c.Name, oci.Refusal(r, err))
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.setEarly[c.Name]; !ok {
+		d.setEarly[c.Name] = c
 	}
 	return nil
 }
@@ -314,6 +378,14 @@ func (d *RegistryDestination) Name(ctx context.Context, entries []ocispec.Descri
 			return out, err
 		}
 		shown := r.Registry() + "/" + name + ":" + n.Tag
+		d.mu.Lock()
+		ec, early := d.setEarly[shown]
+		d.mu.Unlock()
+		if early && ec.New == m.Digest {
+			// Set in the manifests step already (pushEarly).
+			out = append(out, ec)
+			continue
+		}
 		desc := ocispec.Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: m.Size}
 		cur, resolveErr := r.Resolve(ctx, n.Tag)
 		switch {

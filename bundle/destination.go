@@ -99,6 +99,11 @@ type Plan struct {
 	Index *format.Index
 	// Repositories is every repository content goes into, sorted.
 	Repositories []string
+	// Children is, for each manifest the bundle carries, the manifests
+	// and blobs it references that the bundle carries; Where, the
+	// repositories each goes into.
+	Children map[digest.Digest][]digest.Digest
+	Where    map[digest.Digest][]string
 }
 
 // NameChange is a name given to an entry, or found already given.
@@ -235,7 +240,7 @@ func (s *Set) Unpack(ctx context.Context, dest Destination, o UnpackOptions) (*U
 	for _, r := range verdict.rollbacks {
 		w.res.RolledBack = append(w.res.RolledBack, r.name)
 	}
-	if err := dest.Prepare(ctx, &Plan{Index: x, Repositories: repos}); err != nil {
+	if err := dest.Prepare(ctx, &Plan{Index: x, Repositories: repos, Children: w.children, Where: w.repoOf}); err != nil {
 		return nil, err
 	}
 	if err := w.baseBlobs(); err != nil {

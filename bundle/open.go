@@ -100,6 +100,8 @@ type DestinationOptions struct {
 	MaxNestedPaths int
 	// TagManifests: mirrors, RegistryDestinationOptions.TagManifests.
 	TagManifests bool
+	// TagPattern: mirrors, RegistryDestinationOptions.TagPattern.
+	TagPattern TagPattern
 	// History: mirrors, RegistryDestinationOptions.History (a layout
 	// keeps its record inside, HistoryFileName).
 	History string
@@ -125,7 +127,7 @@ func NewDestination(loc location.Location, registries func() (*oci.Registries, e
 		m.Rules = o.Rules
 		m.MaxNestedPaths = o.MaxNestedPaths
 		m.Insecure = regs.Insecure(m.Mirror)
-		return NewRegistryDestination(regs, m, RegistryDestinationOptions{TagManifests: o.TagManifests, History: o.History}), nil
+		return NewRegistryDestination(regs, m, RegistryDestinationOptions{TagManifests: o.TagManifests, TagPattern: o.TagPattern, History: o.History}), nil
 	}
 	return nil, fmt.Errorf("destination %q: not an OCI layout or a mirror registry", loc)
 }

@@ -177,6 +177,7 @@ var destinationFlags = []struct{ name, only, why string }{
 	{"map", "docker://", ""},
 	{"max-nested-paths", "docker://", ""},
 	{"tag-manifests", "docker://", ""},
+	{"tag-pattern", "docker://", ""},
 	{"emit-mirror-config", "docker://", ""},
 	{"mirror-tags", "docker://", ""},
 	{"mirror-set-name", "docker://", ""},
@@ -208,7 +209,8 @@ func unpackCommand() *cli.Command {
 			&cli.BoolFlag{Name: "strip-registry", Usage: "docker:// destinations: drop the source registry host from mirror repositories"},
 			&cli.StringSliceFlag{Name: "map", Usage: "docker:// destinations: SOURCE_PREFIX=MIRROR_REPO puts the images under SOURCE_PREFIX (a registry, or registry/path) into MIRROR_REPO, the rest of their path appended; repeatable, the longest matching prefix wins"},
 			&cli.IntFlag{Name: "max-nested-paths", DefaultText: "no limit", Usage: "docker:// destinations: at most N path components per mirror repository, prefix included; deeper ones are flattened, the excess joined with _ (2 for OpenShift's integrated registry)"},
-			&cli.BoolFlag{Name: "tag-manifests", Usage: "docker:// destinations: push every manifest under a tag, sha256-<first 32 hex digits of its digest> when it has none of its own, for registries that refuse or delete untagged manifests (done anyway once a registry refuses one by digest)"},
+			&cli.BoolFlag{Name: "tag-manifests", Usage: "docker:// destinations: push every manifest under a tag, the one --tag-pattern makes (sha256-<first 32 hex digits of its digest>) when it has none of its own, for registries that refuse or delete untagged manifests (done anyway once a registry refuses one by digest)"},
+			&cli.StringFlag{Name: "tag-pattern", DefaultText: bundle.DefaultTagPattern, Usage: "docker:// destinations: the tag made for a manifest without one of its own (with --tag-manifests, or once the registry refuses a manifest by digest): text and {algorithm}, {hex} (64 digits) or {hex:N} (the first N, 16 or more), e.g. mirror-{hex:24}"},
 			&cli.StringFlag{Name: "emit-mirror-config", Usage: "docker:// destinations: write into DIR a registries.conf drop-in, OpenShift mirror sets, install-config.yaml snippets and an oc image mirror mapping"},
 			&cli.BoolFlag{Name: "mirror-tags", Usage: "with --emit-mirror-config: let pulls by tag go to the mirror too (and write an ImageTagMirrorSet)"},
 			&cli.StringFlag{Name: "mirror-set-name", Usage: "with --emit-mirror-config: name the files and objects NAME and merge into those already in DIR, so one object grows from bundle to bundle"},
@@ -247,6 +249,12 @@ func unpackCommand() *cli.Command {
 			if c.Int("max-nested-paths") < 0 {
 				return usagef("--max-nested-paths: %d is not a number of path components", c.Int("max-nested-paths"))
 			}
+			var pattern bundle.TagPattern
+			if c.IsSet("tag-pattern") {
+				if pattern, err = bundle.ParseTagPattern(c.String("tag-pattern")); err != nil {
+					return usagef("--tag-pattern: %w", err)
+				}
+			}
 			history := c.String("history")
 			if history == "" && to.Transport == location.Registry {
 				if history, err = bundle.DefaultRegistryHistory(to.Host, to.Prefix); err != nil {
@@ -254,7 +262,7 @@ func unpackCommand() *cli.Command {
 				}
 			}
 			dest, err := bundle.NewDestination(to, registries(c), bundle.DestinationOptions{VerifyBase: c.Bool("verify-base"), StripRegistry: c.Bool("strip-registry"),
-				Rules: rules, MaxNestedPaths: c.Int("max-nested-paths"), TagManifests: c.Bool("tag-manifests"), History: history})
+				Rules: rules, MaxNestedPaths: c.Int("max-nested-paths"), TagManifests: c.Bool("tag-manifests"), TagPattern: pattern, History: history})
 			if err != nil {
 				return err
 			}
