@@ -316,7 +316,7 @@ func (d *RegistryDestination) PutManifest(ctx context.Context, repo string, desc
 	}
 	tag := d.pattern.Tag(desc.Digest)
 	if err := r.PushTag(ctx, desc, bytes.NewReader(content), tag); err != nil {
-		return fmt.Errorf("manifest %s as %s:%s: %w", desc.Digest, repo, tag, oci.Refusal(r, err))
+		return fmt.Errorf("manifest %s: %w", desc.Digest, oci.Refusal(r, err)) // the error names the tag
 	}
 	shown := r.Registry() + "/" + repo + ":" + tag
 	d.mu.Lock()
@@ -338,10 +338,10 @@ func (d *RegistryDestination) pushEarly(ctx context.Context, r *oci.Repository, 
 	case err == nil:
 		c.Old = cur.Digest
 	case !errors.Is(err, oci.ErrNotFound):
-		return fmt.Errorf("manifest %s: tag %s: %w", desc.Digest, c.Name, oci.Refusal(r, err))
+		return fmt.Errorf("manifest %s, its tag %s: %w", desc.Digest, c.Name, oci.Refusal(r, err))
 	}
 	if err := r.PushTag(ctx, desc, bytes.NewReader(content), tag); err != nil {
-		return fmt.Errorf("manifest %s as %s: %w", desc.Digest, c.Name, oci.Refusal(r, err))
+		return fmt.Errorf("manifest %s: %w", desc.Digest, oci.Refusal(r, err)) // the error names the tag
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
