@@ -202,6 +202,11 @@ func (d *RegistryDestination) Prepare(ctx context.Context, p *Plan) error {
 	// A registry that wants tags accepts an index only once the
 	// manifests it lists are in, and so under a tag: one with a tag of
 	// its own goes under it then (RegistryDestinationOptions.TagManifests).
+	// What an earlier push set early is no news to this one.
+	d.early = map[string]map[digest.Digest]string{}
+	d.mu.Lock()
+	d.setEarly = map[string]NameChange{}
+	d.mu.Unlock()
 	for parent, kids := range p.Children {
 		for _, repo := range p.Where[parent] {
 			for _, k := range kids {
