@@ -33,7 +33,7 @@ func TestCompletion(t *testing.T) {
 	if got := complete("pack", "--max"); got != "--max-size" {
 		t.Errorf("completing pack --max: %q", got)
 	}
-	if got := complete("unpack", "--t"); got != "--threshold --to --tag-manifests" {
+	if got := complete("unpack", "--t"); got != "--threshold --to --tag-manifests --tag-pattern" {
 		t.Errorf("completing unpack --t: %q", got)
 	}
 	for _, shell := range []string{"zsh", "fish"} {
