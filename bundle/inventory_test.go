@@ -10,6 +10,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -166,7 +167,7 @@ func TestDeltaAgainstInventoryCarriesWhatArrivedNot(t *testing.T) {
 	if !slices.Contains(fromBase(have, id), d.l1.Digest) {
 		t.Errorf("delta does not expect l1 from the inventory")
 	}
-	if len(have.Bases) != 1 || have.Bases[0] != (format.Base{BundleID: id, Index: inv.Digest()}) {
+	if len(have.Bases) != 1 || !reflect.DeepEqual(have.Bases[0], format.Base{BundleID: id, Index: inv.Digest()}) {
 		t.Errorf("bases %+v, want the inventory %s %s", have.Bases, id, inv.Digest())
 	}
 	if src.fetched[d.l1.Digest] != 0 {
