@@ -317,9 +317,8 @@ type walk struct {
 	// repositories hold the next blobs, while the walk reads.
 	ahead *presenceAhead
 	// elsewhere is, by base id, the repositories of the destination that
-	// base's entry names (baseRepositories), those that held a blob
-	// first; refused, those of them the destination would not answer
-	// for, asked no more.
+	// base's entry names (baseRepositories); refused, those of them the
+	// destination would not answer for, asked no more.
 	elsewhere map[string][]string
 	refused   map[string]bool
 }
@@ -493,7 +492,8 @@ func (w *walk) whereIs(desc ocispec.Descriptor) (have, lack []string, err error)
 //   - A blob expected from base (fromBase names it): every repository of
 //     the bundle, then every repository that base's entry names
 //     (format.Base: at most format.MaxBaseRepositories of each kind),
-//     those that held a blob already first. The bundle relies on that
+//     those found to hold content of this push first (the blobs of one
+//     image tend to be in one place). The bundle relies on that
 //     base having put it there, so the search is worth its requests: not
 //     finding it fails the push (MissingBaseBlobsError).
 //   - A carried blob (fromBase ""): only the repositories found to hold
@@ -506,7 +506,7 @@ func (w *walk) whereIs(desc ocispec.Descriptor) (have, lack []string, err error)
 func (w *walk) holderElsewhere(desc ocispec.Descriptor, fromBase string) (string, error) {
 	candidates := slices.Clone(w.warm)
 	if fromBase != "" {
-		candidates = append(slices.Clone(w.repos), w.elsewhere[fromBase]...)
+		candidates = append(append(candidates, w.repos...), w.elsewhere[fromBase]...)
 	}
 	asked := map[string]bool{}
 	for _, r := range candidates {
@@ -538,18 +538,11 @@ func (w *walk) holderElsewhere(desc ocispec.Descriptor, fromBase string) (string
 	return "", nil
 }
 
-// found notes that repository r holds content of this push: it is asked
-// first, as warm, for the next blobs, and moved to the front of the
-// base repositories that name it, since the blobs of one image come from
-// the same place.
+// found notes that repository r, where holderElsewhere found a blob,
+// holds content of this push: it is warm, asked first for the next.
 func (w *walk) found(r string) {
 	if !slices.Contains(w.warm, r) {
 		w.warm = append(w.warm, r)
-	}
-	for id, rs := range w.elsewhere {
-		if i := slices.Index(rs, r); i > 0 {
-			w.elsewhere[id] = append([]string{r}, slices.Delete(slices.Clone(rs), i, i+1)...)
-		}
 	}
 }
 
