@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -292,4 +293,54 @@ func mustConfig(t *testing.T, x *format.Index) digest.Digest {
 	}
 	t.Fatal("no config")
 	return ""
+}
+
+// TestSourceRepositories: a base bundle's repositories are those of its
+// named entries, [REGISTRY/]PATH, sorted and once; referrers and bare
+// tags have none.
+func TestSourceRepositories(t *testing.T) {
+	d := digest.FromString("m")
+	ref := func(r string) ocispec.Descriptor {
+		desc := ocispec.Descriptor{Digest: d}
+		if r != "" {
+			desc.Annotations = map[string]string{ocispec.AnnotationRefName: r}
+		}
+		return desc
+	}
+	x := &format.Index{Manifests: []ocispec.Descriptor{
+		ref("quay.io/ns/app:v1"), ref("quay.io/ns/app@" + d.String()), ref("localhost:5000/tool:1"), ref("app:1"),
+		ref("v1"), ref(""), ref("quay.io/ns/app:v2"),
+	}}
+	if got, want := sourceRepositories(x), []string{"app", "localhost:5000/tool", "quay.io/ns/app"}; !slices.Equal(got, want) {
+		t.Errorf("repositories %q, want %q", got, want)
+	}
+}
+
+// TestRecordedBases: only a base that supplies blobs records where its
+// content is, and a list longer than the format allows keeps its first
+// names, with a notice.
+func TestRecordedBases(t *testing.T) {
+	supplier, idle := strings.Repeat("a", 32), strings.Repeat("b", 32)
+	var many []string
+	for i := range format.MaxBaseRepositories + 5 {
+		many = append(many, fmt.Sprintf("ns/r%05d", i))
+	}
+	l := &baseLookup{bases: []format.Base{
+		{BundleID: idle, Index: digest.FromString("idle"), Repositories: []string{"ns/idle"}},
+		{BundleID: supplier, Index: digest.FromString("supplier"), Repositories: many, MirrorRepositories: []string{"airgap/ns/x"}},
+	}}
+	var notices []string
+	got := l.recorded([]*packBlob{{Blob: &format.Blob{Base: supplier}}, {Blob: &format.Blob{}}}, func(s string) { notices = append(notices, s) })
+	if got[0].Repositories != nil || got[0].MirrorRepositories != nil {
+		t.Errorf("a base that supplies nothing records %+v", got[0])
+	}
+	if r := got[1].Repositories; len(r) != format.MaxBaseRepositories || r[0] != many[0] || !slices.Equal(got[1].MirrorRepositories, []string{"airgap/ns/x"}) {
+		t.Errorf("supplier records %d repositories from %q, mirror %q", len(r), r[0], got[1].MirrorRepositories)
+	}
+	if len(notices) != 1 || !strings.Contains(notices[0], "1029 repositories") {
+		t.Errorf("notices %q, want one of the repositories left out", notices)
+	}
+	if err := format.CheckRepositoryList(got[1].Repositories, true); err != nil {
+		t.Errorf("recorded repositories do not validate: %v", err)
+	}
 }
