@@ -30,7 +30,7 @@ import (
 //  2. Prepare, once, before anything is written.
 //  3. Blobs that base bundles delivered: Exists in each repository that
 //     needs them, and Mount into those that lack them from one that holds
-//     them.
+//     them, of the bundle or one the bases name (Plan.MountFrom).
 //  4. Blobs, streamed in volume order (media are sequential): Exists,
 //     Mount from another repository, or Put, whose writer is committed
 //     only once every byte has been checked against the signed index.
