@@ -344,3 +344,36 @@ func TestRecordedBases(t *testing.T) {
 		t.Errorf("recorded repositories do not validate: %v", err)
 	}
 }
+
+// TestBaseRepositoriesMapped: a base's source repositories go through the
+// mapping of this push (prefix, rules, stripped registry, nesting limit),
+// as the bundle's own names do; its mirror repositories are taken as they
+// are; a layout has nowhere else to look.
+func TestBaseRepositoriesMapped(t *testing.T) {
+	id, inv := strings.Repeat("a", 32), strings.Repeat("b", 32)
+	x := &format.Index{Bases: []format.Base{
+		{BundleID: id, Repositories: []string{"app", "quay.io/ns/app", "registry.example:5000/team/tool"}},
+		{BundleID: inv, MirrorRepositories: []string{"airgap/quay.io/ns/app", "elsewhere/x"}},
+	}}
+	for _, c := range []struct {
+		name string
+		m    mirror.Mapping
+		want []string
+	}{
+		{"scoped", mirror.Mapping{Mirror: "m.example", Prefix: "airgap"}, []string{"airgap/app", "airgap/quay.io/ns/app", "airgap/registry.example_5000/team/tool"}},
+		{"stripped", mirror.Mapping{Mirror: "m.example", StripRegistry: true}, []string{"app", "ns/app", "team/tool"}},
+		{"rule", mirror.Mapping{Mirror: "m.example", Prefix: "airgap", Rules: []mirror.Rule{{Source: "quay.io/ns", Mirror: "ocp/q"}}}, []string{"airgap/app", "ocp/q/app", "airgap/registry.example_5000/team/tool"}},
+		{"nesting", mirror.Mapping{Mirror: "m.example", Prefix: "airgap", MaxNestedPaths: 2}, []string{"airgap/app", "airgap/quay.io_ns_app", "airgap/registry.example_5000_team_tool"}},
+	} {
+		w := &walk{set: &Set{Index: x}, dest: NewRegistryDestination(nil, c.m, RegistryDestinationOptions{})}
+		got := w.baseRepositories()
+		if !slices.Equal(got[id], c.want) || !slices.Equal(got[inv], x.Bases[1].MirrorRepositories) {
+			t.Errorf("%s: %q, want %q and the inventory's as they are", c.name, got, c.want)
+		}
+	}
+	ld := NewLayoutDestination(t.TempDir(), LayoutOptions{})
+	defer ld.Close()
+	if got := (&walk{set: &Set{Index: x}, dest: ld}).baseRepositories(); got != nil {
+		t.Errorf("a layout: %q, want none", got)
+	}
+}
