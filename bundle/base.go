@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/airgap-bundle/bundle/format"
+	"github.com/airgap-bundle/bundle/mirror"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/airgap-bundle/bundle/sign"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // BaseBundle is an earlier bundle that an incremental bundle builds on: its
@@ -138,6 +141,12 @@ func newBaseLookup(invs []*InventoryFile, bases []*BaseBundle) (*baseLookup, err
 		l.bases = append(l.bases, format.Base{BundleID: id, Index: d})
 		return true, nil
 	}
+	// where records where the base just added keeps its content in a
+	// mirror; recorded finally keeps it only for bases that supply blobs.
+	where := func(repos, mirrorRepos []string) {
+		b := &l.bases[len(l.bases)-1]
+		b.Repositories, b.MirrorRepositories = repos, mirrorRepos
+	}
 	supply := func(id string, d digest.Digest, size int64) {
 		if _, ok := l.by[d]; !ok {
 			l.by[d] = baseEntry{id: id, size: size}
@@ -156,6 +165,7 @@ func newBaseLookup(invs []*InventoryFile, bases []*BaseBundle) (*baseLookup, err
 			}
 			continue
 		}
+		where(nil, f.Inventory.Repositories)
 		for _, c := range f.Inventory.Blobs {
 			supply(id, c.Digest, c.Size)
 		}
@@ -171,6 +181,7 @@ func newBaseLookup(invs []*InventoryFile, bases []*BaseBundle) (*baseLookup, err
 			}
 			continue
 		}
+		where(sourceRepositories(b.Index), nil)
 		for _, im := range b.Index.Images {
 			if _, ok := l.platforms[im.Digest]; !ok && len(im.Platforms) > 0 {
 				l.platforms[im.Digest] = im.Platforms
@@ -181,6 +192,60 @@ func newBaseLookup(invs []*InventoryFile, bases []*BaseBundle) (*baseLookup, err
 		}
 	}
 	return l, nil
+}
+
+// sourceRepositories is the repositories a bundle's named entries come
+// from ([REGISTRY/]PATH of their ref names), sorted, each once: where a
+// push put its content, under the mirror mapping of the push. A chain
+// needs no more than its last link's: a push mounts every blob a bundle
+// lists into the repositories of that bundle's own entries.
+func sourceRepositories(x *format.Index) []string {
+	var out []string
+	for _, m := range x.Manifests {
+		n, err := mirror.ParseName(m.Annotations[ocispec.AnnotationRefName])
+		if err != nil || n.Repository == "" {
+			continue // a referrer, or a bare tag: no repository of its own
+		}
+		if r := n.RepositoryName(); format.CheckRepositoryName(r, true) == nil {
+			out = append(out, r)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// recorded is the bases to list in the index of a bundle whose blobs are
+// blobs: every base, in order, with where its content is in a mirror for
+// those that supply a blob only (a push never asks a base that supplies
+// nothing, and a bundle that has nothing from its bases keeps the bytes it
+// had before repositories were recorded). A list longer than the format
+// allows keeps its first names, in order, and notice says so.
+func (l *baseLookup) recorded(blobs []*packBlob, notice func(string)) []format.Base {
+	supplies := map[string]bool{}
+	for _, b := range blobs {
+		if b.Base != "" {
+			supplies[b.Base] = true
+		}
+	}
+	out := make([]format.Base, len(l.bases))
+	for i, b := range l.bases {
+		out[i] = format.Base{BundleID: b.BundleID, Index: b.Index}
+		if !supplies[b.BundleID] {
+			continue
+		}
+		out[i].Repositories = capRepositories(b.BundleID, b.Repositories, notice)
+		out[i].MirrorRepositories = capRepositories(b.BundleID, b.MirrorRepositories, notice)
+	}
+	return out
+}
+
+func capRepositories(id string, repos []string, notice func(string)) []string {
+	if len(repos) <= format.MaxBaseRepositories {
+		return repos
+	}
+	notice(fmt.Sprintf("base %s names %d repositories: only the first %d are recorded for unpack to mount its blobs from (%s to %s)",
+		id, len(repos), format.MaxBaseRepositories, repos[0], repos[format.MaxBaseRepositories-1]))
+	return repos[:format.MaxBaseRepositories]
 }
 
 // of returns the base bundle id that supplies a blob of digest d and size

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -191,7 +192,8 @@ func TestDeltaCarriesOnlyWhatTheBaseLacks(t *testing.T) {
 	if got, want := fromBase(delta, v1.BundleID), sortedDigests([]digest.Digest{d.l1.Digest, d.l3.Digest, cfg}); !slices.Equal(got, want) {
 		t.Errorf("from base: %v, want l1, l3 and the config %v", got, want)
 	}
-	if want := []format.Base{{BundleID: v1.BundleID, Index: base.Digest()}}; !slices.Equal(delta.Bases, want) {
+	// The base records where its images went: their source repositories.
+	if want := []format.Base{{BundleID: v1.BundleID, Index: base.Digest(), Repositories: []string{"app", "tool"}}}; !reflect.DeepEqual(delta.Bases, want) {
 		t.Errorf("bases %v, want %v", delta.Bases, want)
 	}
 	if ib, _ := readBundleIndexBytes(t, v1dir); base.Digest() != digest.FromBytes(ib) {
@@ -436,9 +438,10 @@ func TestPackBasesListedInOrderOnce(t *testing.T) {
 	otherDir, other := packLayout(t, PackOptions{Signer: signer})
 	b1, bo := loadBase(t, v1dir), loadBase(t, otherDir)
 	_, x := packSources(t, []Source{d.v2}, PackOptions{Signer: signer, Bases: []*BaseBundle{bo, b1, bo, b1}})
-	want := []format.Base{{BundleID: other.BundleID, Index: bo.Digest()}, {BundleID: v1.BundleID, Index: b1.Digest()}}
-	if !slices.Equal(x.Bases, want) {
-		t.Errorf("bases %v, want %v (in order, once, including one that supplies nothing)", x.Bases, want)
+	// Only a base that supplies blobs says where they are.
+	want := []format.Base{{BundleID: other.BundleID, Index: bo.Digest()}, {BundleID: v1.BundleID, Index: b1.Digest(), Repositories: []string{"app", "tool"}}}
+	if !reflect.DeepEqual(x.Bases, want) {
+		t.Errorf("bases %v, want %v (in order, once, including one that supplies nothing, without repositories)", x.Bases, want)
 	}
 	if len(fromBase(x, other.BundleID)) != 0 || len(fromBase(x, v1.BundleID)) != 3 {
 		t.Errorf("from other: %v, from v1: %v", fromBase(x, other.BundleID), fromBase(x, v1.BundleID))

@@ -179,6 +179,15 @@ func (d *RegistryDestination) Prepare(ctx context.Context, p *Plan) error {
 		}
 		d.repos[r] = repo
 	}
+	// Repositories to mount from are opened, not pinged: nothing is
+	// pushed there, and one that refuses to be read is only not asked.
+	for _, r := range p.MountFrom {
+		repo, err := d.regs.Repository(ctx, d.mapping.Mirror, r)
+		if err != nil {
+			return err
+		}
+		d.repos[r] = repo
+	}
 	var entries []ocispec.Descriptor
 	if p.Index != nil {
 		entries = p.Index.Manifests

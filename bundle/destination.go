@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/airgap-bundle/bundle/format"
+	"github.com/airgap-bundle/bundle/mirror"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -29,7 +30,7 @@ import (
 //  2. Prepare, once, before anything is written.
 //  3. Blobs that base bundles delivered: Exists in each repository that
 //     needs them, and Mount into those that lack them from one that holds
-//     them.
+//     them, of the bundle or one the bases name (Plan.MountFrom).
 //  4. Blobs, streamed in volume order (media are sequential): Exists,
 //     Mount from another repository, or Put, whose writer is committed
 //     only once every byte has been checked against the signed index.
@@ -104,6 +105,10 @@ type Plan struct {
 	// repositories each goes into.
 	Children map[digest.Digest][]digest.Digest
 	Where    map[digest.Digest][]string
+	// MountFrom is the other repositories that the walk may ask for a
+	// blob and mount it from (those the bases name, SPEC 9.3.3), sorted;
+	// nothing goes into them.
+	MountFrom []string
 }
 
 // NameChange is a name given to an entry, or found already given.
@@ -240,7 +245,8 @@ func (s *Set) Unpack(ctx context.Context, dest Destination, o UnpackOptions) (*U
 	for _, r := range verdict.rollbacks {
 		w.res.RolledBack = append(w.res.RolledBack, r.name)
 	}
-	if err := dest.Prepare(ctx, &Plan{Index: x, Repositories: repos, Children: w.children, Where: w.repoOf}); err != nil {
+	w.elsewhere = w.baseRepositories()
+	if err := dest.Prepare(ctx, &Plan{Index: x, Repositories: repos, Children: w.children, Where: w.repoOf, MountFrom: w.mountFrom()}); err != nil {
 		return nil, err
 	}
 	if err := w.baseBlobs(); err != nil {
@@ -315,6 +321,11 @@ type walk struct {
 	// ahead asks a destination that uploads several blobs at once which
 	// repositories hold the next blobs, while the walk reads.
 	ahead *presenceAhead
+	// elsewhere is, by base id, the repositories of the destination that
+	// base's entry names (baseRepositories); refused, those of them the
+	// destination would not answer for, asked no more.
+	elsewhere map[string][]string
+	refused   map[string]bool
 }
 
 // graph reads each manifest the bundle carries straight from its place in
@@ -476,30 +487,131 @@ func (w *walk) whereIs(desc ocispec.Descriptor) (have, lack []string, err error)
 }
 
 // holderElsewhere looks for desc, which none of the repositories it goes
-// into holds, in the bundle's other repositories, to mount it from there:
-// a layer that an image in another repository brought into the mirror
-// earlier. For a blob expected from a base it asks every repository of
-// the bundle; for a carried blob only those found to hold content already,
-// so that a push into an empty mirror asks nothing more. It returns the
-// repository that holds desc, or "".
-func (w *walk) holderElsewhere(desc ocispec.Descriptor, fromBase bool) (string, error) {
-	candidates := w.warm
-	if fromBase {
-		candidates = w.repos
+// into holds, in other repositories of the destination, to mount it from
+// there: a layer that an image in another repository brought into the
+// mirror earlier. It returns the repository that holds desc, or "".
+//
+// What it asks is bounded, and depends on what the signed index says of
+// the blob:
+//
+//   - A blob expected from base (fromBase names it): every repository of
+//     the bundle, then every repository that base's entry names
+//     (format.Base: at most format.MaxBaseRepositories of each kind),
+//     those found to hold content of this push first (the blobs of one
+//     image tend to be in one place). The bundle relies on that
+//     base having put it there, so the search is worth its requests: not
+//     finding it fails the push (MissingBaseBlobsError).
+//   - A carried blob (fromBase ""): only the repositories found to hold
+//     content of this push already, the bundle's and the bases' alike
+//     (warm). The index says no base lists it, so asking every
+//     repository the bases name would mostly be requests wasted on a
+//     blob that is not there, for every carried blob; where some of it is
+//     there, a repository that held something else of this push is where
+//     it is likely to be. A push into an empty mirror asks nothing more.
+func (w *walk) holderElsewhere(desc ocispec.Descriptor, fromBase string) (string, error) {
+	candidates := slices.Clone(w.warm)
+	if fromBase != "" {
+		candidates = append(append(candidates, w.repos...), w.elsewhere[fromBase]...)
 	}
-	for _, r := range slices.Clone(candidates) {
-		if slices.Contains(w.repoOf[desc.Digest], r) {
+	asked := map[string]bool{}
+	for _, r := range candidates {
+		if asked[r] || w.refused[r] || slices.Contains(w.repoOf[desc.Digest], r) {
 			continue
 		}
+		asked[r] = true
 		ok, err := w.dest.Exists(w.ctx, r, desc)
+		if err != nil && !slices.Contains(w.repos, r) && isRefusal(err) {
+			// A repository only a base names may be one these credentials
+			// may not read, or one this mirror does not have (an
+			// inventory of another mirror): not a reason to fail a push
+			// that does not need it.
+			w.notice(fmt.Sprintf("%v/%s, named by a base as holding its content, refuses to be asked: it is asked no more (%v)", w.dest, r, err))
+			if w.refused == nil {
+				w.refused = map[string]bool{}
+			}
+			w.refused[r] = true
+			continue
+		}
 		if err != nil {
-			return "", err
+			return "", fmt.Errorf("blob %s: looking for it in %s: %w", desc.Digest, r, err)
 		}
 		if ok {
+			w.found(r)
 			return r, nil
 		}
 	}
 	return "", nil
+}
+
+// found notes that repository r, where holderElsewhere found a blob,
+// holds content of this push: it is warm, asked first for the next.
+func (w *walk) found(r string) {
+	if !slices.Contains(w.warm, r) {
+		w.warm = append(w.warm, r)
+	}
+}
+
+// isRefusal reports whether err is a registry refusing to answer for a
+// repository (no right to read it, a path it does not allow), as opposed
+// to a failure of the registry or of the connection.
+func isRefusal(err error) bool {
+	var pe *oci.PathRefusedError
+	return errors.Is(err, oci.ErrUnauthorized) || errors.As(err, &pe)
+}
+
+// baseRepositories is, by base id, the repositories of the destination
+// where each base's entry says its content is (format.Base): its source
+// repositories mapped as this bundle's ref names are, and its mirror
+// repositories as they are; none for a destination without a mirror
+// mapping (a layout is one store: there is nowhere else to look).
+func (w *walk) baseRepositories() map[string][]string {
+	d, ok := w.dest.(interface{ Mapping() mirror.Mapping })
+	if !ok {
+		return nil
+	}
+	m := d.Mapping()
+	out := map[string][]string{}
+	for _, b := range w.set.Index.Bases {
+		var rs []string
+		for _, name := range b.Repositories {
+			// A repository name with a tag is a ref name mirror parses
+			// with its own grammar (registry or not); the tag plays no
+			// part in the mapping.
+			n, err := mirror.ParseName(name + ":latest")
+			if err != nil {
+				continue // ParseIndex checked the grammar: cannot happen
+			}
+			if r, err := m.Repository(n); err == nil && !slices.Contains(rs, r) {
+				rs = append(rs, r)
+			}
+			// A name that this mapping cannot map (too long under this
+			// prefix) was never pushed under it: nothing to ask there.
+		}
+		for _, r := range b.MirrorRepositories {
+			if !slices.Contains(rs, r) {
+				rs = append(rs, r)
+			}
+		}
+		if len(rs) > 0 {
+			out[b.BundleID] = rs
+		}
+	}
+	return out
+}
+
+// mountFrom is every repository the bases name that is not one of the
+// bundle's own, sorted: the destination prepares them to be asked.
+func (w *walk) mountFrom() []string {
+	var out []string
+	for _, rs := range w.elsewhere {
+		for _, r := range rs {
+			if !slices.Contains(w.repos, r) && !slices.Contains(out, r) {
+				out = append(out, r)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // baseBlobs checks that every blob an earlier bundle delivered is in each
@@ -526,7 +638,7 @@ func (w *walk) baseBlobs() error {
 			return err
 		}
 		if len(lack) > 0 && len(have) == 0 {
-			from, err := w.holderElsewhere(desc, true)
+			from, err := w.holderElsewhere(desc, b.Base)
 			if err != nil {
 				return err
 			}
@@ -570,7 +682,7 @@ func (w *walk) openBlob(b *format.Blob) (blobSink, error) {
 		return discardSink{}, nil
 	}
 	if len(have) == 0 {
-		from, err := w.holderElsewhere(desc, false)
+		from, err := w.holderElsewhere(desc, "")
 		if err != nil {
 			return nil, err
 		}

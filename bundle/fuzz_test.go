@@ -8,6 +8,7 @@ package bundle
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -29,6 +30,36 @@ func fuzzBundles(f *testing.F) []string {
 	src.addImage(f, "fuzz:1", src.add(ocispec.MediaTypeImageLayer, bytes.Repeat([]byte("fuzz "), 1000)))
 	small, _ := packSources(f, []Source{src}, PackOptions{Compression: format.CompressionZstd, MaxVolumeSize: 12 << 10})
 	return []string{signed, zstdOne, small}
+}
+
+// fuzzDelta packs a delta against a base bundle and an inventory that
+// both supply blobs, so that its bases record repositories and mirror
+// repositories (format.Base), and returns its bundle.json.
+func fuzzDelta(f *testing.F) []byte {
+	f.Helper()
+	src := newMemSource("fuzz-base")
+	l1 := src.add(ocispec.MediaTypeImageLayer, bytes.Repeat([]byte("base "), 300))
+	src.addImage(f, "quay.io/ns/base:1", l1)
+	baseDir, _ := packSources(f, []Source{src}, PackOptions{})
+	base, err := LoadBase(context.Background(), baseDir, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	l2 := src.add(ocispec.MediaTypeImageLayer, bytes.Repeat([]byte("seen "), 300))
+	v := &Inventory{Destination: "docker://mirror.example:5000/airgap", Created: "2026-11-21T10:00:00Z",
+		Blobs: []format.Content{{Digest: l2.Digest, Size: l2.Size}}, Repositories: []string{"airgap/quay.io/ns/seen"}}
+	b, err := v.Encode()
+	if err != nil {
+		f.Fatal(err)
+	}
+	src.roots = nil
+	src.addImage(f, "quay.io/ns/app:2", l1, l2, src.add(ocispec.MediaTypeImageLayer, []byte("new")))
+	dir, x := packSources(f, []Source{src}, PackOptions{Bases: []*BaseBundle{base}, Inventories: []*InventoryFile{{Inventory: v, Bytes: b, Path: "inventory.json"}}})
+	if len(x.Bases) != 2 || x.Bases[0].MirrorRepositories == nil || x.Bases[1].Repositories == nil {
+		f.Fatalf("the delta's bases record no repositories: %+v", x.Bases)
+	}
+	ib, _ := readBundleIndexBytes(f, dir)
+	return ib
 }
 
 // FuzzParseIndex: ParseIndex never panics, an index it accepts is strict
@@ -58,6 +89,14 @@ func FuzzParseIndex(f *testing.F) {
 		f.Add(bytes.Replace(b, []byte(`"packer":"`), []byte("\"packer\":\"\xff"), 1))
 		f.Add(bytes.Replace(b, []byte(`"packer":"`), []byte(`"packer":"\ud800`), 1))
 	}
+	// Bases that say where their content is (format.Base), and the same
+	// with those lists broken.
+	delta := fuzzDelta(f)
+	f.Add(delta)
+	f.Add(bytes.Replace(delta, []byte(`"quay.io/ns/base"`), []byte(`"quay.io/ns/base","quay.io/ns/base"`), 1))
+	f.Add(bytes.Replace(delta, []byte(`"repositories":[`), []byte(`"Repositories":[`), 1))
+	f.Add(bytes.Replace(delta, []byte(`"airgap/quay.io/ns/seen"`), []byte(`"airgap/quay.io/ns/seen:1"`), 1))
+	f.Add(bytes.Replace(delta, []byte(`"mirrorRepositories":[`), []byte(`"mirrorRepositories":[],"x":[`), 1))
 	for _, s := range []string{"", "{}", "[]", "null", `{"mediaType":null}`, `{"formatVersion":1e400}`, strings.Repeat("[", 10000)} {
 		f.Add([]byte(s))
 	}

@@ -45,6 +45,12 @@ type Inventory struct {
 	Destination string `json:"destination"`
 	// Verified: every blob listed was re-hashed when the list was taken.
 	Verified bool `json:"verified"`
+	// Repositories, for a registry, are the repositories of the mirror
+	// the blobs were found in (paths, prefix included), sorted, each
+	// once: a bundle packed against the inventory records them in its
+	// base entry (format.Base.MirrorRepositories), so that a push can
+	// mount from them into repositories new to the mirror.
+	Repositories []string `json:"repositories,omitempty"`
 	// Blobs, sorted by digest, each once.
 	Blobs []format.Content `json:"blobs"`
 }
@@ -67,6 +73,11 @@ func (v *Inventory) inventoryID() string {
 	for _, b := range v.Blobs {
 		fmt.Fprintf(h, "%s %d\n", b.Digest, b.Size)
 	}
+	// Nothing is added without repositories: inventories written before
+	// they were recorded keep their ids.
+	for _, r := range v.Repositories {
+		fmt.Fprintf(h, "repository %s\n", r)
+	}
 	return hex.EncodeToString(h.Sum(nil))[:32]
 }
 
@@ -77,6 +88,10 @@ func (v *Inventory) Encode() ([]byte, error) {
 	v.Blobs = slices.CompactFunc(v.Blobs, func(a, b format.Content) bool { return a.Digest == b.Digest })
 	if v.Blobs == nil {
 		v.Blobs = []format.Content{}
+	}
+	v.Repositories = slices.Compact(slices.Sorted(slices.Values(v.Repositories)))
+	if len(v.Repositories) == 0 {
+		v.Repositories = nil
 	}
 	v.InventoryID = v.inventoryID()
 	b, err := json.Marshal(v)
@@ -120,6 +135,14 @@ func ParseInventory(b []byte) (*Inventory, error) {
 	}
 	if v.Blobs == nil {
 		return nil, errors.New("inventory: blobs missing")
+	}
+	// Present only when written: an empty list is written as none, so
+	// that one inventory has one encoding.
+	if v.Repositories != nil && len(v.Repositories) == 0 {
+		return nil, errors.New("inventory: repositories is empty (leave it out)")
+	}
+	if err := format.CheckRepositoryNames(v.Repositories, false); err != nil {
+		return nil, fmt.Errorf("inventory: %w", err)
 	}
 	for i, c := range v.Blobs {
 		if err := format.CheckDigest(c.Digest); err != nil {
@@ -188,6 +211,20 @@ func TakeInventory(ctx context.Context, dest Destination, o InventoryOptions) (*
 	if o.Notice == nil {
 		o.Notice = func(string) {}
 	}
+	if d, ok := dest.(*RegistryDestination); ok {
+		// A mirror's inventory also says which repositories hold what it
+		// lists, for mounts (Repositories).
+		if o.Verify {
+			return nil, errRegistryVerify
+		}
+		o.Registries = d.regs
+		blobs, repos, err := registryInventory(ctx, d.mapping, o)
+		if err != nil {
+			return nil, err
+		}
+		v.Blobs, v.Repositories = blobs, repos
+		return v, nil
+	}
 	blobs, err := dest.Blobs(ctx, o)
 	if err != nil {
 		return nil, err
@@ -195,6 +232,8 @@ func TakeInventory(ctx context.Context, dest Destination, o InventoryOptions) (*
 	v.Blobs = blobs
 	return v, nil
 }
+
+var errRegistryVerify = errors.New("inventory: re-hashing applies to OCI layouts only (a registry checks digests itself)")
 
 // Blobs lists blobs/sha256 of the layout: every regular file named by 64
 // hex digits, with its size; with o.Verify, only those whose content
@@ -211,10 +250,11 @@ func (d *LayoutDestination) Blobs(ctx context.Context, o InventoryOptions) ([]fo
 // o.Repositories). o.Verify is refused: a registry checks digests itself.
 func (d *RegistryDestination) Blobs(ctx context.Context, o InventoryOptions) ([]format.Content, error) {
 	if o.Verify {
-		return nil, errors.New("inventory: re-hashing applies to OCI layouts only (a registry checks digests itself)")
+		return nil, errRegistryVerify
 	}
 	o.Registries = d.regs
-	return registryInventory(ctx, d.mapping, o)
+	blobs, _, err := registryInventory(ctx, d.mapping, o)
+	return blobs, err
 }
 
 // layoutInventory lists blobs/sha256 of the layout at path: every regular
@@ -269,28 +309,35 @@ func layoutInventory(ctx context.Context, path string, o InventoryOptions) ([]fo
 const inventoryRequests = 8
 
 // registryInventory lists what the tagged manifests of the mirror's
-// repositories under the prefix reference, each blob checked to be there.
-// Untagged manifests cannot be listed through the registry API: their
-// blobs count only when a tagged one references them too.
-func registryInventory(ctx context.Context, m mirror.Mapping, o InventoryOptions) ([]format.Content, error) {
+// repositories under the prefix reference, each blob checked to be there,
+// and the repositories it found content in (sorted). Untagged manifests
+// cannot be listed through the registry API: their blobs count only when
+// a tagged one references them too.
+func registryInventory(ctx context.Context, m mirror.Mapping, o InventoryOptions) ([]format.Content, []string, error) {
 	if o.Registries == nil {
-		return nil, errors.New("inventory of a registry: no registry access given")
+		return nil, nil, errors.New("inventory of a registry: no registry access given")
 	}
 	repos, err := mirrorRepositories(ctx, m, o)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	inv := &mirrorInventory{m: m, o: o, found: map[digest.Digest]format.Content{}, present: map[digest.Digest]bool{}}
+	var holding []string
 	for _, path := range repos {
+		before := inv.n
 		if err := inv.repository(ctx, path); err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		if inv.n > before {
+			holding = append(holding, path)
 		}
 	}
 	out := make([]format.Content, 0, len(inv.found))
 	for _, c := range inv.found {
 		out = append(out, c)
 	}
-	return out, nil
+	slices.Sort(holding)
+	return out, slices.Compact(holding), nil
 }
 
 // mirrorRepositories is the repositories to list: those named, or those

@@ -8,8 +8,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -166,7 +168,7 @@ func TestDeltaAgainstInventoryCarriesWhatArrivedNot(t *testing.T) {
 	if !slices.Contains(fromBase(have, id), d.l1.Digest) {
 		t.Errorf("delta does not expect l1 from the inventory")
 	}
-	if len(have.Bases) != 1 || have.Bases[0] != (format.Base{BundleID: id, Index: inv.Digest()}) {
+	if len(have.Bases) != 1 || !reflect.DeepEqual(have.Bases[0], format.Base{BundleID: id, Index: inv.Digest()}) {
 		t.Errorf("bases %+v, want the inventory %s %s", have.Bases, id, inv.Digest())
 	}
 	if src.fetched[d.l1.Digest] != 0 {
@@ -259,6 +261,38 @@ func TestParseInventory(t *testing.T) {
 			t.Errorf("blobs %v: %v, want not sorted", blobs, err)
 		}
 	}
+	// Repositories: optional, sorted, each once, valid paths in a mirror.
+	withRepos := *good
+	withRepos.Repositories = []string{"airgap/quay.io/ns/b", "airgap/quay.io/ns/a", "airgap/quay.io/ns/a"}
+	rb, err := withRepos.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rv, err := ParseInventory(rb); err != nil || !slices.Equal(rv.Repositories, []string{"airgap/quay.io/ns/a", "airgap/quay.io/ns/b"}) {
+		t.Errorf("repositories read back: %v, %v; want them sorted, once", rv, err)
+	}
+	if withRepos.InventoryID == v.InventoryID {
+		t.Errorf("repositories do not enter the inventory id")
+	}
+	rs := string(rb)
+	for _, tc := range []struct{ name, doc, want string }{
+		{"repositories empty", strings.Replace(s, `"blobs":[`, `"repositories":[],"blobs":[`, 1), "repositories is empty"},
+		{"repositories unsorted", strings.Replace(rs, `"airgap/quay.io/ns/a","airgap/quay.io/ns/b"`, `"airgap/quay.io/ns/b","airgap/quay.io/ns/a"`, 1), "not sorted"},
+		{"repositories twice", strings.Replace(rs, `"airgap/quay.io/ns/b"`, `"airgap/quay.io/ns/a"`, 1), "listed twice"},
+		{"repositories registry", strings.Replace(rs, `"airgap/quay.io/ns/a"`, `"mirror:5000/ns/a"`, 1), "path component"},
+		{"repositories case variant", strings.Replace(rs, `"repositories"`, `"Repositories"`, 1), "Repositories"},
+		{"repositories not strings", strings.Replace(rs, `"airgap/quay.io/ns/a"`, `1`, 1), "cannot unmarshal"},
+	} {
+		if _, err := ParseInventory([]byte(tc.doc)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error with %q", tc.name, err, tc.want)
+		}
+	}
+	// Without repositories, the bytes and the id are those from before
+	// they were recorded: the derivation of SPEC 9.4.1 without its last
+	// lines, and no member.
+	if strings.Contains(s, "repositories") || good.InventoryID != legacyInventoryID(good) {
+		t.Errorf("an inventory without repositories changed: %s (id %s, want %s)", s, good.InventoryID, legacyInventoryID(good))
+	}
 	dir := t.TempDir()
 	if _, err := LoadInventory(filepath.Join(dir, "none.json")); err == nil || !strings.Contains(err.Error(), "bundle inventory") {
 		t.Errorf("LoadInventory of a missing file: %v", err)
@@ -270,6 +304,17 @@ func TestParseInventory(t *testing.T) {
 	}
 }
 
+// legacyInventoryID is the id of SPEC 9.4.1 as it was before inventories
+// recorded repositories.
+func legacyInventoryID(v *Inventory) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "airgap-bundle inventory v1\n%s\n%s\n", v.Destination, v.Created)
+	for _, c := range v.Blobs {
+		fmt.Fprintf(&b, "%s %d\n", c.Digest, c.Size)
+	}
+	return digest.FromString(b.String()).Encoded()[:32]
+}
+
 func FuzzParseInventory(f *testing.F) {
 	v := &Inventory{Destination: "oci:/srv/mirror", Created: "2026-11-21T10:00:00Z", Blobs: []format.Content{{Digest: digest.FromString("a"), Size: 3}}}
 	b, err := v.Encode()
@@ -279,6 +324,14 @@ func FuzzParseInventory(f *testing.F) {
 	f.Add(b)
 	f.Add(b[:len(b)/2])
 	f.Add([]byte(`{}`))
+	// With repositories (a mirror's inventory), and broken ones.
+	v.Destination, v.Repositories = "docker://mirror.example:5000/airgap", []string{"airgap/a", "airgap/quay.io/ns/b"}
+	if b, err = v.Encode(); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add(bytes.Replace(b, []byte(`"airgap/a"`), []byte(`"airgap/z"`), 1))
+	f.Add(bytes.Replace(b, []byte(`"repositories":[`), []byte(`"repositories":[],"x":[`), 1))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		v, err := ParseInventory(b)
 		if err != nil {
@@ -289,11 +342,18 @@ func FuzzParseInventory(f *testing.F) {
 				t.Fatalf("accepted unsorted blobs: %s", b)
 			}
 		}
-		// What parses encodes again, to something that parses.
+		if v.Repositories != nil && (len(v.Repositories) == 0 || !slices.IsSorted(v.Repositories) || len(slices.Compact(slices.Clone(v.Repositories))) != len(v.Repositories)) {
+			t.Fatalf("accepted repositories empty, unsorted or twice: %q", v.Repositories)
+		}
+		repos := slices.Clone(v.Repositories)
+		// What parses encodes again, to something that parses, with the
+		// same repositories.
 		if again, err := v.Encode(); err != nil {
 			t.Fatalf("encode of a parsed inventory: %v", err)
-		} else if _, err := ParseInventory(again); err != nil {
+		} else if w, err := ParseInventory(again); err != nil {
 			t.Fatalf("re-encoded inventory does not parse: %v", err)
+		} else if !slices.Equal(w.Repositories, repos) {
+			t.Fatalf("repositories %q encode to %q", repos, w.Repositories)
 		}
 	})
 }

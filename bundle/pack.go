@@ -136,7 +136,7 @@ func plan(ctx context.Context, sources []Source, o PackOptions, encode bool) (*p
 			return nil, err
 		}
 	}
-	x := newIndex(o, bases.bases, g, layoutIndex)
+	x := newIndex(o, bases.recorded(g.blobs, o.Notice), g, layoutIndex)
 	if err := format.Plan(x, o.MaxVolumeSize); err != nil {
 		return nil, err
 	}

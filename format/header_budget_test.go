@@ -59,6 +59,10 @@ func TestCheckDecodeCost(t *testing.T) {
 		"empty blobs":              []byte(`{"blobs":[` + strings.TrimSuffix(strings.Repeat("{},", n), ",") + `]}`),
 		"annotations":              []byte(`{"manifests":[{"annotations":{` + strings.TrimSuffix(strings.Repeat(`"":"",`, n), ",") + `}}]}`),
 		"nested in unknown places": many(`{"blobs":[{"placements":[`, `{"x":[[[]]]}`, n),
+		// Three bytes, a string header of 16: a base's repository lists
+		// are counted as every other list is.
+		"empty repository names": many(`{"bases":[{"repositories":[`, `""`, DecodeSlack/8),
+		"empty mirror paths":     many(`{"bases":[{"mirrorRepositories":[`, `""`, DecodeSlack/8),
 	} {
 		// (Repeated annotation names are the strict check's to refuse:
 		// the estimate counts every member.)

@@ -79,7 +79,26 @@ type Signer struct {
 type Base struct {
 	BundleID string        `json:"bundleId"`
 	Index    digest.Digest `json:"index"`
+	// Repositories and MirrorRepositories say where the base's content is
+	// in a mirror, so that a push can mount a blob from there into a
+	// repository new to the mirror (SPEC 9.3.3). Repositories are source
+	// repository names, as the ref names of a base bundle's entries give
+	// them ([REGISTRY/]PATH), which a push maps as it maps this bundle's
+	// own names; MirrorRepositories are repository paths in the mirror,
+	// prefix included, as an inventory of it lists them, used as they
+	// are. Both are optional, sorted and each name once.
+	Repositories       []string `json:"repositories,omitempty"`
+	MirrorRepositories []string `json:"mirrorRepositories,omitempty"`
 }
+
+// MaxBaseRepositories bounds the names of each of a base's repository
+// lists (SPEC 6.5 rule 12): a push asks each of them, at worst, for a blob
+// it cannot find elsewhere, so the list must stay short enough to ask.
+const MaxBaseRepositories = 1024
+
+// MaxRepositoryLength is the longest repository name, registry included:
+// what registries allow (SPEC 11.6.1).
+const MaxRepositoryLength = 255
 
 // Content is a digest and a size.
 type Content struct {
@@ -289,6 +308,12 @@ func (x *Index) validateBases() (map[string]bool, error) {
 			return nil, fmt.Errorf("base %s listed twice", b.BundleID)
 		}
 		bases[b.BundleID] = true
+		if err := CheckRepositoryList(b.Repositories, true); err != nil {
+			return nil, fmt.Errorf("base %s: repositories: %w", b.BundleID, err)
+		}
+		if err := CheckRepositoryList(b.MirrorRepositories, false); err != nil {
+			return nil, fmt.Errorf("base %s: mirrorRepositories: %w", b.BundleID, err)
+		}
 	}
 	return bases, nil
 }

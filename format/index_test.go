@@ -72,6 +72,26 @@ func testIndex() *Index {
 	}
 }
 
+// TestBaseRepositories: a base's repository lists are optional: without
+// them the index is the bytes it was before they existed; with them they
+// parse back as written.
+func TestBaseRepositories(t *testing.T) {
+	x := testIndex()
+	b := sealed(t, x)
+	if bytes.Contains(b, []byte("epositories")) {
+		t.Fatalf("a base without repositories writes the member: %s", b)
+	}
+	x.Bases[0].Repositories = []string{"app", "localhost:5000/team/tool", "quay.io/ns/app", "team/x"}
+	x.Bases[0].MirrorRepositories = []string{"airgap/quay.io/ns/app", "airgap/registry.example_5000/ns/app"}
+	got, err := ParseIndex(sealed(t, x))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got.Bases) != fmt.Sprint(x.Bases) {
+		t.Errorf("bases %v, want %v", got.Bases, x.Bases)
+	}
+}
+
 // TestParseIndexRules breaks each rule of SPEC 6.5 that ParseIndex checks,
 // one at a time, in an index that is valid otherwise.
 func TestParseIndexRules(t *testing.T) {
@@ -109,6 +129,27 @@ func TestParseIndexRules(t *testing.T) {
 		{rule: "11", break_: func(x *Index) { x.LayoutIndex.Size = 0 }, want: "layoutIndex size"},
 		{rule: "12 id", break_: func(x *Index) { x.Bases[0].BundleID = "b" }, want: "base"},
 		{rule: "12 twice", break_: func(x *Index) { x.Bases = append(x.Bases, x.Bases[0]) }, want: "listed twice"},
+		{rule: "12 repositories unsorted", break_: func(x *Index) { x.Bases[0].Repositories = []string{"quay.io/ns/b", "quay.io/ns/a"} }, want: "not sorted"},
+		{rule: "12 repositories twice", break_: func(x *Index) { x.Bases[0].Repositories = []string{"app", "app"} }, want: "listed twice"},
+		{rule: "12 repositories tag", break_: func(x *Index) { x.Bases[0].Repositories = []string{"quay.io/ns/app:v1"} }, want: "repositories"},
+		{rule: "12 repositories uppercase", break_: func(x *Index) { x.Bases[0].Repositories = []string{"quay.io/NS/app"} }, want: "path component"},
+		{rule: "12 repositories empty name", break_: func(x *Index) { x.Bases[0].Repositories = []string{""} }, want: "repository name of 0 bytes"},
+		{rule: "12 repositories long name", break_: func(x *Index) {
+			x.Bases[0].Repositories = []string{"quay.io/" + strings.Repeat("a", MaxRepositoryLength)}
+		}, want: "repository name of 263 bytes"},
+		{rule: "12 repositories count", break_: func(x *Index) {
+			for i := range MaxBaseRepositories + 1 {
+				x.Bases[0].Repositories = append(x.Bases[0].Repositories, fmt.Sprintf("r%05d", i))
+			}
+		}, want: "1025 repositories, more than 1024"},
+		{rule: "12 mirrorRepositories registry", break_: func(x *Index) { x.Bases[0].MirrorRepositories = []string{"mirror:5000/ns/app"} }, want: "mirrorRepositories"},
+		{rule: "12 mirrorRepositories empty component", break_: func(x *Index) { x.Bases[0].MirrorRepositories = []string{"airgap//app"} }, want: "path component"},
+		{rule: "2 repositories case variant", raw: func(b []byte) []byte {
+			return bytes.Replace(b, []byte(`"index":"`), []byte(`"Repositories":["app"],"index":"`), 1)
+		}, want: "Repositories"},
+		{rule: "2 repositories twice", raw: func(b []byte) []byte {
+			return bytes.Replace(b, []byte(`"index":"`), []byte(`"repositories":["a"],"repositories":["b"],"index":"`), 1)
+		}, want: "repositories"},
 		{rule: "13", break_: func(x *Index) { x.Volumes = nil }, want: "0 volumes"},
 		{rule: "14 number", raw: func(b []byte) []byte { return bytes.Replace(b, []byte(`"number":2`), []byte(`"number":3`), 1) }, want: "listed as number"},
 		{rule: "14 limit", break_: func(x *Index) { x.MaxVolumeSize = 1024 }, want: "within the limit"},
