@@ -86,6 +86,14 @@
 // and for one of its channels, nor combine bundles with versions or
 // channels, and an operator with full: true may not give versions.
 //
+// # Destination
+//
+// ImageSet (only) may have a top-level destination section: map (a list
+// of SOURCE_PREFIX=MIRROR_REPO rules, mirror.ParseRule), stripRegistry
+// and maxNestedPaths. It says how the far side lays the images out in its
+// mirror registry (bundle unpack --config); it selects nothing, and pack
+// ignores it.
+//
 // # Registry rules
 //
 // A RegistryRule selects repositories of one registry: ImageSet's

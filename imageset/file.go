@@ -67,6 +67,8 @@ type File struct {
 	// Platforms is ImageSet's mirror.platforms: os/arch[/variant], for
 	// everything the file selects.
 	Platforms []string
+	// Destination is ImageSet's destination section, nil when absent.
+	Destination *Destination
 	// Notices are keys read and not acted on, each naming file:line and
 	// the key.
 	Notices []string
@@ -587,6 +589,7 @@ func (f *File) Merge(other *File) {
 	f.BlockedImages = append(f.BlockedImages, other.BlockedImages...)
 	f.Registries = append(f.Registries, other.Registries...)
 	f.Platforms = appendNew(f.Platforms, other.Platforms)
+	f.Destination = mergeDestination(f.Destination, other.Destination)
 	f.Notices = append(f.Notices, other.Notices...)
 }
 

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/airgap-bundle/bundle/mirror"
 )
 
 // FuzzParse feeds Parse untrusted input: it must never panic, and what it
@@ -14,6 +16,7 @@ func FuzzParse(f *testing.F) {
 		"", "{}", "[]", "a: [", "quay.io: {images: {a: [1.0]}}",
 		"apiVersion: mirror.openshift.io/v2alpha1\nkind: ImageSetConfiguration\nmirror:\n  additionalImages: &a [{name: a}]\n  blockedImages: *a\n",
 		"apiVersion: airgap-bundle.github.io/v1alpha1\nkind: ImageSet\nmirror:\n  registries: [{registry: a.b, repositories: '(^a|b$)', newest: 2}]\n",
+		"apiVersion: airgap-bundle.github.io/v1alpha1\nkind: ImageSet\nmirror:\n  additionalImages: [{name: a}]\ndestination:\n  map: [quay.io/ns=team/ns, a=b]\n  stripRegistry: true\n  maxNestedPaths: 2\n",
 		"x: &a [*a]\n",
 		"a: &a [*a, *a]\nb: &b [*a, *a]\n",
 	} {
@@ -34,6 +37,16 @@ func FuzzParse(f *testing.F) {
 		}
 		if (file.Releases == nil || len(file.Releases.Channels) == 0) && len(file.Operators) == 0 && len(file.AdditionalImages) == 0 && len(file.Registries) == 0 {
 			t.Fatal("accepted a file that selects nothing")
+		}
+		if d := file.Destination; d != nil {
+			if d.MaxNestedPaths < 0 {
+				t.Fatalf("accepted maxNestedPaths %d", d.MaxNestedPaths)
+			}
+			for _, r := range d.Map {
+				if _, err := mirror.ParseRule(r.Source + "=" + r.Mirror); err != nil {
+					t.Fatalf("accepted a rule that does not parse again: %v", err)
+				}
+			}
 		}
 		for _, r := range file.Registries {
 			if r.Registry == "" || r.Pos.Line < 1 {

@@ -19,9 +19,16 @@ var platformRE = regexp.MustCompile(`^[a-z0-9_]+/[a-z0-9_]+(?:/[a-z0-9_]+)?$`)
 
 // mirrorFile reads an ImageSetConfiguration or an ImageSet.
 func (p *parser) mirrorFile(root *yaml.Node) {
-	top := p.mapping(root, "", "apiVersion", "kind", "metadata", "mirror", "archiveSize", "storageConfig")
+	topKeys := []string{"apiVersion", "kind", "metadata", "mirror", "archiveSize", "storageConfig"}
+	if p.f.Kind == KindImageSet {
+		topKeys = append(topKeys, "destination")
+	}
+	top := p.mapping(root, "", topKeys...)
 	if top == nil {
 		return
+	}
+	if dn, dpath := top.get("destination"); dn != nil && !isNull(dn) {
+		p.destination(dn, dpath)
 	}
 	top.str("apiVersion")
 	top.str("kind")

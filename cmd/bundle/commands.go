@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/airgap-bundle/bundle/bundle"
+	"github.com/airgap-bundle/bundle/imageset"
 	"github.com/airgap-bundle/bundle/internal/bytesize"
 	"github.com/airgap-bundle/bundle/location"
 	"github.com/airgap-bundle/bundle/mirror"
@@ -175,6 +176,7 @@ var destinationFlags = []struct{ name, only, why string }{
 	{"verify", "oci:", " (a registry checks digests itself)"},
 	{"strip-registry", "docker://", ""},
 	{"map", "docker://", ""},
+	{"config", "docker://", " (it reads the image set file's destination section, a registry's mapping)"},
 	{"max-nested-paths", "docker://", ""},
 	{"tag-manifests", "docker://", ""},
 	{"tag-pattern", "docker://", ""},
@@ -208,6 +210,7 @@ func unpackCommand() *cli.Command {
 			&cli.StringFlag{Name: "to", Required: true, Usage: "destination: oci:PATH (created, or merged into), oci:PATH:TAG (the bundle's one image, tagged TAG) or docker://MIRROR[:PORT][/PREFIX]"},
 			&cli.BoolFlag{Name: "strip-registry", Usage: "docker:// destinations: drop the source registry host from mirror repositories"},
 			&cli.StringSliceFlag{Name: "map", Usage: "docker:// destinations: SOURCE_PREFIX=MIRROR_REPO puts the images under SOURCE_PREFIX (a registry, or registry/path) into MIRROR_REPO, the rest of their path appended; repeatable, the longest matching prefix wins"},
+			&cli.StringFlag{Name: "config", Usage: "docker:// destinations: the image set FILE (kind ImageSet) whose destination section gives map rules, stripRegistry and maxNestedPaths; flags add to it (a --map rule wins over the file's for the same source, --max-nested-paths replaces the file's)"},
 			&cli.IntFlag{Name: "max-nested-paths", DefaultText: "no limit", Usage: "docker:// destinations: at most N path components per mirror repository, prefix included; deeper ones are flattened, the excess joined with _ (2 for OpenShift's integrated registry)"},
 			&cli.BoolFlag{Name: "tag-manifests", Usage: "docker:// destinations: push every manifest under a tag, the one --tag-pattern makes (sha256-<first 32 hex digits of its digest>) when it has none of its own, for registries that refuse or delete untagged manifests (done anyway once a registry refuses one by digest)"},
 			&cli.StringFlag{Name: "tag-pattern", DefaultText: bundle.DefaultTagPattern, Usage: "docker:// destinations: the tag made for a manifest without one of its own (with --tag-manifests, or once the registry refuses a manifest by digest): text and {algorithm}, {hex} (64 digits) or {hex:N} (the first N, 16 or more), e.g. mirror-{hex:24}"},
@@ -249,6 +252,24 @@ func unpackCommand() *cli.Command {
 			if c.Int("max-nested-paths") < 0 {
 				return usagef("--max-nested-paths: %d is not a number of path components", c.Int("max-nested-paths"))
 			}
+			strip, nested := c.Bool("strip-registry"), c.Int("max-nested-paths")
+			if f := c.String("config"); f != "" {
+				set, err := imageset.Load(f)
+				if err != nil {
+					return usageError{fmt.Errorf("--config: %w", err)}
+				}
+				if d := set.Destination; d == nil {
+					notice(c)(fmt.Sprintf("%s has no destination section: the mirror mapping comes from the flags alone", f))
+				} else {
+					// The flags' rules first: for one source, the first rule
+					// wins (mirror.Mapping).
+					rules = append(rules, d.Map...)
+					strip = strip || d.StripRegistry
+					if !c.IsSet("max-nested-paths") {
+						nested = d.MaxNestedPaths
+					}
+				}
+			}
 			var pattern bundle.TagPattern
 			if c.IsSet("tag-pattern") {
 				if pattern, err = bundle.ParseTagPattern(c.String("tag-pattern")); err != nil {
@@ -261,8 +282,8 @@ func unpackCommand() *cli.Command {
 					return err
 				}
 			}
-			dest, err := bundle.NewDestination(to, registries(c), bundle.DestinationOptions{VerifyBase: c.Bool("verify-base"), StripRegistry: c.Bool("strip-registry"),
-				Rules: rules, MaxNestedPaths: c.Int("max-nested-paths"), TagManifests: c.Bool("tag-manifests"), TagPattern: pattern, History: history})
+			dest, err := bundle.NewDestination(to, registries(c), bundle.DestinationOptions{VerifyBase: c.Bool("verify-base"), StripRegistry: strip,
+				Rules: rules, MaxNestedPaths: nested, TagManifests: c.Bool("tag-manifests"), TagPattern: pattern, History: history})
 			if err != nil {
 				return err
 			}

@@ -147,4 +147,59 @@ func TestRegistryRefusingMirror(t *testing.T) {
 		}
 		checkMirror(t, func(p string) string { return "team/mirrored_" + strings.TrimPrefix(p, "ns/") }, out)
 	})
+	// The same mapping from the image set file that chose the images, so
+	// that the far side pushes as the reviewed file says.
+	setFile := filepath.Join(dir, "imageset.yaml")
+	os.WriteFile(setFile, []byte(`apiVersion: airgap-bundle.github.io/v1alpha1
+kind: ImageSet
+mirror:
+  additionalImages:
+    - name: `+a.Host+`/ns/app:v1
+destination:
+  map:
+    - `+a.Host+`/ns=team/fromfile
+  maxNestedPaths: 2
+`), 0o644)
+	t.Run("mapping from the image set file", func(t *testing.T) {
+		bp.Reset()
+		conf := filepath.Join(dir, "conf")
+		out := unpack(0, "--to", "docker://"+bp.Host+"/ocp", "--tag-manifests", "--config", setFile, "--emit-mirror-config", conf)
+		checkMirror(t, func(p string) string { return "team/fromfile_" + strings.TrimPrefix(p, "ns/") }, out)
+		// The cluster configuration follows the mapping used.
+		mapping, err := os.ReadFile(filepath.Join(conf, "airgap-bundle-mapping.txt"))
+		if err != nil {
+			matches, _ := filepath.Glob(filepath.Join(conf, "*mapping.txt"))
+			if len(matches) != 1 {
+				t.Fatalf("no mapping.txt in %s: %v", conf, err)
+			}
+			mapping, _ = os.ReadFile(matches[0])
+		}
+		if !strings.Contains(string(mapping), "="+bp.Host+"/team/fromfile_app") {
+			t.Errorf("mapping.txt does not follow the file's mapping:\n%s", mapping)
+		}
+	})
+	t.Run("a flag's rule wins over the file's", func(t *testing.T) {
+		bp.Reset()
+		// Into the repositories the earlier subtest filled: found there,
+		// nothing pushed into team/fromfile_*.
+		out := unpack(0, "--to", "docker://"+bp.Host+"/ocp", "--tag-manifests", "--config", setFile, "--map", a.Host+"/ns=team/mirrored")
+		if !strings.Contains(out, a.Host+"/ns/app:v1 -> "+bp.Host+"/team/mirrored_app:v1") {
+			t.Errorf("the flag's rule did not win:\n%s", out)
+		}
+		if n := bp.Count("PUT", regexp.MustCompile(`^/v2/team/fromfile_`), 0); n != 0 {
+			t.Errorf("%d PUTs into the file's repositories", n)
+		}
+	})
+	t.Run("the file's errors and the wrong destination", func(t *testing.T) {
+		bad := filepath.Join(dir, "bad.yaml")
+		os.WriteFile(bad, []byte("apiVersion: airgap-bundle.github.io/v1alpha1\nkind: ImageSet\nmirror:\n  additionalImages: [{name: a}]\ndestination:\n  map: [quay.io]\n"), 0o644)
+		out := unpack(2, "--to", "docker://"+bp.Host+"/ocp", "--config", bad)
+		if !strings.Contains(out, bad+":6: destination.map[0]") {
+			t.Errorf("the error does not name the file and line:\n%s", out)
+		}
+		out = unpack(2, "--to", "oci:"+filepath.Join(dir, "out"), "--config", setFile)
+		if !strings.Contains(out, "--config applies to docker:// destinations only") {
+			t.Errorf("--config with a layout:\n%s", out)
+		}
+	})
 }
