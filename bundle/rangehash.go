@@ -41,6 +41,12 @@ type hashCheck struct {
 	// record, when set, receives the digest instead of a comparison with
 	// want (a segment digest found while writing); size is still checked.
 	record *digest.Digest
+	// prefix makes the check look at the bytes since the last check
+	// without ending their range: the hash goes on over the ranges added
+	// after it, up to the next check. So the digest of the first segment
+	// of a split blob is the blob's hash so far (Sum does not change the
+	// state), and its bytes are hashed once, not by both hashers.
+	prefix bool
 	// fail describes a mismatch: got is what the bytes hash to.
 	fail func(got digest.Digest, size int64) error
 	// done, when set, is closed once the check is made.
@@ -76,8 +82,10 @@ func (r *rangeHasher) run() {
 			case c.record != nil || got != c.want || n != c.size:
 				r.fail(c.fail(got, n))
 			}
-			h.Reset()
-			n = 0
+			if !c.prefix {
+				h.Reset()
+				n = 0
+			}
 			if c.done != nil {
 				close(c.done)
 			}
