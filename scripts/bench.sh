@@ -23,7 +23,8 @@
 #                     0 leaves skopeo out
 # BENCH_REGISTRY=1    also push the volumes into a docker-registry on 127.0.0.1 (bundle unpack
 #                     --to docker://, --jobs 4 and 1) against skopeo copy of the same tags
-#                     into it; 0 leaves the registry rows out
+#                     and skopeo sync --src dir into it, and pack from it (bundle pack
+#                     docker://HOST/m/*) against skopeo sync --dest dir; 0 leaves them out
 # BUNDLE=bin/bundle   the binary measured
 set -euo pipefail
 
@@ -193,6 +194,14 @@ BLOBDIR=$LAYOUT/blobs/sha256
 # Tags skopeo copies: all, or SKOPEO_TAGS spread evenly; its times are scaled to all tags.
 TAGS=$WORK/tags.txt
 awk -v n="$DATA_TAGS" -v k="$SKOPEO_TAGS" 'int(NR * k / n) != int((NR - 1) * k / n)' "$DATA/tags.txt" >"$TAGS"
+# What skopeo sync takes from the registry: each repository whole when every tag is measured,
+# else each sampled tag (REPO:TAG).
+SYNC_REFS=$WORK/sync.txt
+if [ "$SKOPEO_TAGS" -eq "$DATA_TAGS" ]; then
+  awk '{ sub(/:[^:]*$/, ""); if (!seen[$0]++) print }' "$TAGS" >"$SYNC_REFS"
+else
+  cp "$TAGS" "$SYNC_REFS"
+fi
 SKOPEO_SCALE=1
 [ "$SKOPEO_TAGS" -eq 0 ] || [ "$SKOPEO_TAGS" -eq "$DATA_TAGS" ] ||
   SKOPEO_SCALE=$(awk -v n="$DATA_TAGS" -v k="$SKOPEO_TAGS" 'BEGIN { printf "%.6f", n / k }')
@@ -268,6 +277,20 @@ for run in $(seq 1 "$RUNS"); do
       start_registry "$WORK/registry"
       measure_write "$run" "push_$jobs" 1 "$BUNDLE" -q unpack --key "$WORK/key.pub" --jobs "$jobs" \
         --insecure-registry "$REG_HOST" --to "docker://$REG_HOST/m" "$OUT/pack"
+      if [ "$jobs" = 4 ]; then
+        # The registry now holds the data set under m/: a registry to mirror from. bundle pack of
+        # every repository under m/ into volumes, against skopeo sync of the same repositories
+        # into directories (one sync per repository, as a user mirrors; or, with a sample of the
+        # tags, one per tag, scaled). The synced directories are the source of the sync back below.
+        measure_write "$run" pull_pack 1 "$BUNDLE" -q pack --key "$WORK/key.key" --insecure-registry "$REG_HOST" \
+          --max-size "$VOLBYTES" --out "$OUT/pull" "docker://$REG_HOST/m/*"
+        rm -rf "$OUT/pull"
+        if [ "$SKOPEO_TAGS" -gt 0 ]; then
+          measure_write "$run" skopeo_sync_pull "$SKOPEO_SCALE" bash -c 'while IFS= read -r r; do
+              skopeo --insecure-policy sync -a --src docker --dest dir --src-tls-verify=false "$1/m/$r" "$2" >/dev/null || exit 1
+            done <"$3"' _ "$REG_HOST" "$OUT/skdir" "$SYNC_REFS"
+        fi
+      fi
       stop_registry
     done
     if [ "$SKOPEO_TAGS" -gt 0 ]; then
@@ -276,6 +299,12 @@ for run in $(seq 1 "$RUNS"); do
           skopeo --insecure-policy copy -q --all --dest-tls-verify=false "oci:$1:$t" "docker://$2/sk/$t" || exit 1
         done <"$3"' _ "$LAYOUT" "$REG_HOST" "$TAGS"
       stop_registry
+      # The directories skopeo sync wrote, into a fresh registry: the way back of skopeo sync.
+      start_registry "$WORK/registry"
+      measure_write "$run" skopeo_sync_push "$SKOPEO_SCALE" skopeo --insecure-policy sync -a --src dir --dest docker \
+        --dest-tls-verify=false "$OUT/skdir" "$REG_HOST/sk"
+      stop_registry
+      rm -rf "$OUT/skdir"
     fi
     rm -rf "$WORK/registry"
   fi
@@ -345,7 +374,7 @@ fi
       wall[op, k] = $3 * sc; cpu[op, k] = ($4 + $5) * sc; rss[op, k] = $6 / 1024
     }
     END {
-      nops = split("pack verify unpack openssl cat cat_fsync tar_split skopeo pack_unsigned cat_unpack push_4 push_1 skopeo_push", ops, " ")
+      nops = split("pack verify unpack openssl cat cat_fsync tar_split skopeo pack_unsigned cat_unpack push_4 push_1 skopeo_push skopeo_sync_push pull_pack skopeo_sync_pull", ops, " ")
       label["pack"] = "bundle pack"; label["verify"] = "bundle verify"; label["unpack"] = "bundle unpack"
       label["openssl"] = "openssl dgst -sha256"; label["cat"] = "cat > file"; label["cat_fsync"] = "cat > file + fsync"
       label["tar_split"] = "tar | split"
@@ -353,6 +382,9 @@ fi
       label["cat_unpack"] = "cat > file, where unpack runs"
       label["push_4"] = "bundle unpack --to docker://"; label["push_1"] = "  the same, --jobs 1 (info)"
       label["skopeo_push"] = sktags < tags ? sprintf("skopeo copy ~ to registry (%d/%d)", sktags, tags) : sprintf("skopeo copy to registry (%d tags)", tags)
+      label["skopeo_sync_push"] = sktags < tags ? sprintf("skopeo sync ~ dir to registry (%d/%d)", sktags, tags) : "skopeo sync dir to registry"
+      label["pull_pack"] = "bundle pack docker://.../*"
+      label["skopeo_sync_pull"] = sktags < tags ? sprintf("skopeo sync ~ registry to dir (%d/%d)", sktags, tags) : "skopeo sync registry to dir"
       label["skopeo"] = sktags < tags ? sprintf("skopeo copy ~ (%d of %d tags)", sktags, tags) : sprintf("skopeo copy (%d tags)", tags)
       print head > summary
       print "op\twall_med\twall_min\twall_max\tcpu_med\tcpu_min\tcpu_max\tmb_per_s\tblobs_per_s\trss_mib_med\trss_mib_min\trss_mib_max\truns" > summary
@@ -364,7 +396,7 @@ fi
         W[op] = stat(wall, op, "med"); C[op] = stat(cpu, op, "med"); R[op] = stat(rss, op, "med")
         mbs = W[op] > 0 ? bytes / 1e6 / W[op] : 0; bps = W[op] > 0 ? blobs / W[op] : 0
         printf "%-34s %-22s %-22s %8.1f %9.0f  %s\n", label[op], spread(wall, op), spread(cpu, op), mbs, bps, mib(rss, op)
-        if (i == 3 || i == 10) print ""
+        if (i == 3 || i == 10 || i == 14) print ""
         printf "%s\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\n", op, W[op], stat(wall, op, "min"), stat(wall, op, "max"), \
           C[op], stat(cpu, op, "min"), stat(cpu, op, "max"), mbs, bps, R[op], stat(rss, op, "min"), stat(rss, op, "max"), n[op] > summary
       }
@@ -378,7 +410,11 @@ fi
           ratio(W[op], W["cat"]), ratio(W[op], W["cat_fsync"]), ratio(W[op], W["tar_split"]), ratio(W["skopeo"], W[op])
       }
       if (has("push_4"))
-        printf "%-28s push --jobs 1/--jobs 4: %s wall; skopeo copy to docker:// / push: %s\n", "into a registry", ratio(W["push_1"], W["push_4"]), has("skopeo_push") ? ratio(W["skopeo_push"], W["push_4"]) : "-"
+        printf "%-28s push --jobs 1/--jobs 4: %s wall; skopeo copy to docker:// / push: %s; skopeo sync dir to docker / push: %s\n", "into a registry", ratio(W["push_1"], W["push_4"]), \
+          has("skopeo_push") ? ratio(W["skopeo_push"], W["push_4"]) : "-", has("skopeo_sync_push") ? ratio(W["skopeo_sync_push"], W["push_4"]) : "-"
+      if (has("pull_pack"))
+        printf "%-28s pack/cat+fsync: %s wall; skopeo sync docker to dir / pack: %s\n", "from a registry", ratio(W["pull_pack"], W["cat_fsync"]), \
+          has("skopeo_sync_pull") ? ratio(W["skopeo_sync_pull"], W["pull_pack"]) : "-"
       printf "\n%-52s %10s  %-10s %s\n", "target (issue 5)", "measured", "goal", "result"
       if (mode != "blobs") { # per-byte targets: for the size mode (scale mode measures blobs/s)
         target("verify throughput vs openssl (openssl wall/verify)", ratio(W["openssl"], W["verify"]), ">= 1.5x", W["verify"] > 0 && W["openssl"] / W["verify"] >= 1.5)
@@ -399,6 +435,10 @@ fi
           target(label[ops[i]] " wall, " blobs " blobs" (blobs < 100000 ? " (goal is for 100000)" : ""), sprintf("%.2f s", W[ops[i]]), "< 60 s", W[ops[i]] < 60)
       target("pack vs skopeo copy (skopeo wall/pack)", has("skopeo") ? ratio(W["skopeo"], W["pack"]) : "-", ">= 4x", W["pack"] > 0 && W["skopeo"] / W["pack"] >= 4)
       target("unpack vs skopeo copy (skopeo wall/unpack)", has("skopeo") ? ratio(W["skopeo"], W["unpack"]) : "-", ">= 4x", W["unpack"] > 0 && W["skopeo"] / W["unpack"] >= 4)
+      if (has("pull_pack")) { # issue 15: mirroring from and into registries, against skopeo sync
+        target("pack docker:// vs skopeo sync to dir (issue 15)", has("skopeo_sync_pull") ? ratio(W["skopeo_sync_pull"], W["pull_pack"]) : "-", ">= 3x", W["pull_pack"] > 0 && W["skopeo_sync_pull"] / W["pull_pack"] >= 3)
+        target("unpack --to docker:// vs skopeo sync dir (issue 15)", has("skopeo_sync_push") ? ratio(W["skopeo_sync_push"], W["push_4"]) : "-", ">= 2x", W["push_4"] > 0 && W["skopeo_sync_push"] / W["push_4"] >= 2)
+      }
       printf "%d PASS, %d MISS\n", pass, miss
     }' "$RAW"
   echo
