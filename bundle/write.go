@@ -176,12 +176,11 @@ func (w *volumeWriter) finish() error {
 	if w.wc == nil {
 		return nil
 	}
-	// The hashers may still be reading this volume back.
 	for _, h := range w.hashers {
 		if h == nil {
 			continue
 		}
-		if err := h.wait(); err != nil {
+		if err := h.failed(); err != nil {
 			return err
 		}
 	}
@@ -196,8 +195,26 @@ func (w *volumeWriter) finish() error {
 	}
 	wc := w.wc
 	w.wc = nil
-	if err := wc.Close(); err != nil {
-		return fmt.Errorf("close volume %d: %w", w.vol, err)
+	// The hashers may still be reading this volume back: the last of
+	// them to be done with it closes it, and the next volume starts now
+	// (waiting here stopped the copying at every volume while they
+	// caught up, with the disk's write-back running dry).
+	s := &sharedClose{c: wc, name: fmt.Sprintf("volume %d", w.vol)}
+	for _, h := range w.hashers {
+		if h != nil {
+			s.n++
+		}
+	}
+	if s.n == 0 {
+		if err := wc.Close(); err != nil {
+			return fmt.Errorf("close volume %d: %w", w.vol, err)
+		}
+		return nil
+	}
+	for _, h := range w.hashers {
+		if h != nil {
+			h.release(s)
+		}
 	}
 	return nil
 }
