@@ -25,6 +25,9 @@
 #                     --to docker://, --jobs 4 and 1) against skopeo copy of the same tags
 #                     and skopeo sync --src dir into it, and pack from it (bundle pack
 #                     docker://HOST/m/*) against skopeo sync --dest dir; 0 leaves them out
+# BENCH_SYNC_MAX=     skopeo sync (registry rows) takes at most this many tags, spread evenly, and
+#                     its times are scaled to all tags; default: 8 (skopeo sync --dest dir writes
+#                     every image's layers into a directory of its own: 15.6 GB for the 2 GiB set)
 # BUNDLE=bin/bundle   the binary measured
 set -euo pipefail
 
@@ -72,6 +75,7 @@ SEED=${BENCH_SEED:-1}
 DIR=${BENCH_DIR:-$ROOT/bench}
 VOLUME=${BENCH_VOLUME:-}
 SKOPEO_MAX=${BENCH_SKOPEO_MAX:-}
+SYNC_MAX=${BENCH_SYNC_MAX:-8}
 REGISTRY=${BENCH_REGISTRY:-1}
 BUNDLE=${BUNDLE:-$ROOT/bin/bundle}
 GO=${GO:-go}
@@ -99,6 +103,15 @@ need "$GO" "install Go (the data set generator is a Go program)"
 if [ "$REGISTRY" != 0 ]; then
   need docker-registry "install docker-registry (Debian: apt-get install docker-registry), or set BENCH_REGISTRY=0 to leave the registry rows out"
   need curl "install curl, or set BENCH_REGISTRY=0"
+fi
+
+if [ "$REGISTRY" != 0 ]; then
+  # Issue 15 names Hauler and Zarf as other tools that carry images across an air gap; this
+  # script has no rows for them: compare by hand where they are installed.
+  for t in hauler zarf; do
+    command -v "$t" >/dev/null ||
+      say "$t is not on PATH, so not compared (get it from https://github.com/$([ $t = hauler ] && echo hauler-dev/hauler || echo zarf-dev/zarf)/releases)"
+  done
 fi
 
 mkdir -p "$DIR"/{bin,data,results}
@@ -195,13 +208,18 @@ BLOBDIR=$LAYOUT/blobs/sha256
 TAGS=$WORK/tags.txt
 awk -v n="$DATA_TAGS" -v k="$SKOPEO_TAGS" 'int(NR * k / n) != int((NR - 1) * k / n)' "$DATA/tags.txt" >"$TAGS"
 # What skopeo sync takes from the registry: each repository whole when every tag is measured,
-# else each sampled tag (REPO:TAG).
+# else SYNC_TAGS tags spread evenly, each on its own (REPO:TAG), its times scaled to all tags.
+[[ $SYNC_MAX =~ ^[0-9]+$ ]] || die "BENCH_SYNC_MAX=$SYNC_MAX: want a number of tags"
+SYNC_TAGS=$((SKOPEO_TAGS == 0 ? 0 : SYNC_MAX < DATA_TAGS ? SYNC_MAX : DATA_TAGS))
 SYNC_REFS=$WORK/sync.txt
-if [ "$SKOPEO_TAGS" -eq "$DATA_TAGS" ]; then
-  awk '{ sub(/:[^:]*$/, ""); if (!seen[$0]++) print }' "$TAGS" >"$SYNC_REFS"
+if [ "$SYNC_TAGS" -eq "$DATA_TAGS" ]; then
+  awk '{ sub(/:[^:]*$/, ""); if (!seen[$0]++) print }' "$DATA/tags.txt" >"$SYNC_REFS"
 else
-  cp "$TAGS" "$SYNC_REFS"
+  awk -v n="$DATA_TAGS" -v k="$SYNC_TAGS" 'int(NR * k / n) != int((NR - 1) * k / n)' "$DATA/tags.txt" >"$SYNC_REFS"
 fi
+SYNC_SCALE=1
+[ "$SYNC_TAGS" -eq 0 ] || [ "$SYNC_TAGS" -eq "$DATA_TAGS" ] ||
+  SYNC_SCALE=$(awk -v n="$DATA_TAGS" -v k="$SYNC_TAGS" 'BEGIN { printf "%.6f", n / k }')
 SKOPEO_SCALE=1
 [ "$SKOPEO_TAGS" -eq 0 ] || [ "$SKOPEO_TAGS" -eq "$DATA_TAGS" ] ||
   SKOPEO_SCALE=$(awk -v n="$DATA_TAGS" -v k="$SKOPEO_TAGS" 'BEGIN { printf "%.6f", n / k }')
@@ -285,8 +303,8 @@ for run in $(seq 1 "$RUNS"); do
         measure_write "$run" pull_pack 1 "$BUNDLE" -q pack --key "$WORK/key.key" --insecure-registry "$REG_HOST" \
           --max-size "$VOLBYTES" --out "$OUT/pull" "docker://$REG_HOST/m/*"
         rm -rf "$OUT/pull"
-        if [ "$SKOPEO_TAGS" -gt 0 ]; then
-          measure_write "$run" skopeo_sync_pull "$SKOPEO_SCALE" bash -c 'while IFS= read -r r; do
+        if [ "$SYNC_TAGS" -gt 0 ]; then
+          measure_write "$run" skopeo_sync_pull "$SYNC_SCALE" bash -c 'while IFS= read -r r; do
               skopeo --insecure-policy sync -a --src docker --dest dir --src-tls-verify=false "$1/m/$r" "$2" >/dev/null || exit 1
             done <"$3"' _ "$REG_HOST" "$OUT/skdir" "$SYNC_REFS"
         fi
@@ -299,9 +317,11 @@ for run in $(seq 1 "$RUNS"); do
           skopeo --insecure-policy copy -q --all --dest-tls-verify=false "oci:$1:$t" "docker://$2/sk/$t" || exit 1
         done <"$3"' _ "$LAYOUT" "$REG_HOST" "$TAGS"
       stop_registry
+    fi
+    if [ "$SYNC_TAGS" -gt 0 ]; then
       # The directories skopeo sync wrote, into a fresh registry: the way back of skopeo sync.
       start_registry "$WORK/registry"
-      measure_write "$run" skopeo_sync_push "$SKOPEO_SCALE" skopeo --insecure-policy sync -a --src dir --dest docker \
+      measure_write "$run" skopeo_sync_push "$SYNC_SCALE" skopeo --insecure-policy sync -a --src dir --dest docker \
         --dest-tls-verify=false "$OUT/skdir" "$REG_HOST/sk"
       stop_registry
       rm -rf "$OUT/skdir"
@@ -349,7 +369,7 @@ fi
   echo "versions    bundle $("$BUNDLE" --version 2>/dev/null | awk '{ print $NF }') ($COMMIT), $(openssl version | awk '{ print $1, $2 }'), $(tar --version | head -n 1), skopeo $(skopeo --version 2>/dev/null | awk '{ print $3 }')"
   echo
   awk -F'\t' -v bytes="$DATA_BYTES" -v blobs="$DATA_BLOBS" -v mode="$DATA_MODE" -v rssgoal="$RSS_GOAL" \
-    -v tags="$DATA_TAGS" -v sktags="$SKOPEO_TAGS" -v summary="$SUMMARY" \
+    -v tags="$DATA_TAGS" -v sktags="$SKOPEO_TAGS" -v synctags="$SYNC_TAGS" -v summary="$SUMMARY" \
     -v head="# data=$PARAMS bytes=$DATA_BYTES blobs=$DATA_BLOBS tags=$DATA_TAGS runs=$RUNS volume=$VOLBYTES volumes=$VOLS index=$INDEX_BYTES commit=$COMMIT stamp=$STAMP" '
     function stat(arr, op, what,   i, j, t, v, c) {
       c = n[op]
@@ -382,9 +402,9 @@ fi
       label["cat_unpack"] = "cat > file, where unpack runs"
       label["push_4"] = "bundle unpack --to docker://"; label["push_1"] = "  the same, --jobs 1 (info)"
       label["skopeo_push"] = sktags < tags ? sprintf("skopeo copy ~ to registry (%d/%d)", sktags, tags) : sprintf("skopeo copy to registry (%d tags)", tags)
-      label["skopeo_sync_push"] = sktags < tags ? sprintf("skopeo sync ~ dir to registry (%d/%d)", sktags, tags) : "skopeo sync dir to registry"
+      label["skopeo_sync_push"] = synctags < tags ? sprintf("skopeo sync ~ dir to registry %d/%d", synctags, tags) : "skopeo sync dir to registry"
       label["pull_pack"] = "bundle pack docker://.../*"
-      label["skopeo_sync_pull"] = sktags < tags ? sprintf("skopeo sync ~ registry to dir (%d/%d)", sktags, tags) : "skopeo sync registry to dir"
+      label["skopeo_sync_pull"] = synctags < tags ? sprintf("skopeo sync ~ registry to dir %d/%d", synctags, tags) : "skopeo sync registry to dir"
       label["skopeo"] = sktags < tags ? sprintf("skopeo copy ~ (%d of %d tags)", sktags, tags) : sprintf("skopeo copy (%d tags)", tags)
       print head > summary
       print "op\twall_med\twall_min\twall_max\tcpu_med\tcpu_min\tcpu_max\tmb_per_s\tblobs_per_s\trss_mib_med\trss_mib_min\trss_mib_max\truns" > summary
@@ -401,6 +421,7 @@ fi
           C[op], stat(cpu, op, "min"), stat(cpu, op, "max"), mbs, bps, R[op], stat(rss, op, "min"), stat(rss, op, "max"), n[op] > summary
       }
       if (sktags < tags && has("skopeo")) printf "~ skopeo copied %d of the %d tags, spread evenly; its wall and CPU times are scaled to all %d\n", sktags, tags, tags
+      if (synctags < tags && has("skopeo_sync_pull")) printf "~ skopeo sync took %d of the %d tags (BENCH_SYNC_MAX), spread evenly, one by one; its times are scaled to all %d\n", synctags, tags, tags
       printf "\nours vs baselines (medians)  %-13s %-13s %-11s %-15s %-13s %s\n", "openssl", "openssl", "cat", "cat+fsync", "tar|split", "skopeo copy"
       printf "%-28s %-13s %-13s %-11s %-15s %-13s %s\n", "", "speed", "CPU", "wall", "wall", "wall", "x faster"
       printf "%-28s %-13s %-13s %-11s %-15s %-13s %s\n", "", "ossl/ours", "ours/ossl", "ours/cat", "ours/cat+fsync", "ours/tar", "skopeo/ours"
