@@ -4,7 +4,7 @@ BIN      := bin/bundle
 DEMO     := demo
 export BUNDLE_PASSWORD ?= demo-only-password
 
-.PHONY: all build install man demo test vet bench bench-scale bench-growth bench-go fuzz fuzz-short test-pkcs11 clean vectors
+.PHONY: all build install man demo test vet bench bench-split bench-scale bench-growth bench-go fuzz fuzz-short test-pkcs11 clean vectors
 
 all: build
 
@@ -47,16 +47,22 @@ test-pkcs11:
 
 # Benchmarks and long fuzzing are kept out of `make test`.
 # bench: pack, verify and unpack against openssl, cat, tar|split and skopeo copy on a generated
-# data set (scripts/bench.sh; README.md, "Benchmarks"). Parameters: BENCH_SIZE (2G), BENCH_BLOBS,
-# BENCH_RUNS (3), BENCH_DIR (bench/), BENCH_SEED, BENCH_VOLUME, BENCH_SKOPEO_MAX.
+# data set, and pack from / unpack into a local registry against skopeo (scripts/bench.sh;
+# BENCHMARKS.md). Parameters: BENCH_SIZE (2G), BENCH_BLOBS, BENCH_SPLIT, BENCH_RUNS (3),
+# BENCH_DIR (bench/), BENCH_SEED, BENCH_VOLUME, BENCH_SKOPEO_MAX, BENCH_SYNC_MAX, BENCH_REGISTRY.
+# bench-split: the split shape (large layers split across volumes, issue 15), 512M by default.
 # bench-scale: 100,000 tiny blobs. bench-growth: 512M, 2G and 4G side by side (peak RSS).
 # bench-go: the Go benchmarks (go test -bench).
 BENCH_ENV = GO="$(GO)" BENCH_SIZE="$(BENCH_SIZE)" BENCH_BLOBS="$(BENCH_BLOBS)" BENCH_RUNS="$(BENCH_RUNS)" \
 	BENCH_DIR="$(BENCH_DIR)" BENCH_SEED="$(BENCH_SEED)" BENCH_VOLUME="$(BENCH_VOLUME)" \
-	BENCH_SKOPEO_MAX="$(BENCH_SKOPEO_MAX)"
+	BENCH_SKOPEO_MAX="$(BENCH_SKOPEO_MAX)" BENCH_SYNC_MAX="$(BENCH_SYNC_MAX)" \
+	BENCH_REGISTRY="$(BENCH_REGISTRY)" BENCH_SPLIT="$(BENCH_SPLIT)"
 
 bench: build
 	$(BENCH_ENV) scripts/bench.sh
+
+bench-split: build
+	$(BENCH_ENV) BENCH_SPLIT=1 BENCH_SIZE="$(or $(BENCH_SIZE),512M)" scripts/bench.sh
 
 bench-scale: build
 	$(BENCH_ENV) BENCH_BLOBS="$(or $(BENCH_BLOBS),100000)" scripts/bench.sh

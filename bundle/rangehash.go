@@ -32,6 +32,34 @@ type hashJob struct {
 	off, n int64
 	check  *hashCheck    // compare the hash of the ranges since the last check
 	idle   chan struct{} // closed once every earlier job is done
+	// release, once every earlier job is done, drops this hasher's hold
+	// on a file: the last hasher to let it go closes it.
+	release *sharedClose
+}
+
+// sharedClose closes a file once every hasher reading it back is past it,
+// so that the writer goes on to the next volume without waiting for the
+// hashers to catch up with the last.
+type sharedClose struct {
+	c    io.Closer
+	name string
+	mu   sync.Mutex
+	n    int // holders left
+}
+
+// done drops one hold; the last closes the file.
+func (s *sharedClose) done() error {
+	s.mu.Lock()
+	s.n--
+	last := s.n == 0
+	s.mu.Unlock()
+	if !last {
+		return nil
+	}
+	if err := s.c.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", s.name, err)
+	}
+	return nil
 }
 
 // hashCheck is what the ranges hashed since the last check must hash to.
@@ -41,6 +69,12 @@ type hashCheck struct {
 	// record, when set, receives the digest instead of a comparison with
 	// want (a segment digest found while writing); size is still checked.
 	record *digest.Digest
+	// prefix makes the check look at the bytes since the last check
+	// without ending their range: the hash goes on over the ranges added
+	// after it, up to the next check. So the digest of the first segment
+	// of a split blob is the blob's hash so far (Sum does not change the
+	// state), and its bytes are hashed once, not by both hashers.
+	prefix bool
 	// fail describes a mismatch: got is what the bytes hash to.
 	fail func(got digest.Digest, size int64) error
 	// done, when set, is closed once the check is made.
@@ -66,6 +100,10 @@ func (r *rangeHasher) run() {
 		switch {
 		case j.idle != nil:
 			close(j.idle)
+		case j.release != nil:
+			if err := j.release.done(); err != nil {
+				r.fail(err)
+			}
 		case j.check != nil:
 			c := j.check
 			got := digest.NewDigest(digest.SHA256, h)
@@ -76,8 +114,10 @@ func (r *rangeHasher) run() {
 			case c.record != nil || got != c.want || n != c.size:
 				r.fail(c.fail(got, n))
 			}
-			h.Reset()
-			n = 0
+			if !c.prefix {
+				h.Reset()
+				n = 0
+			}
 			if c.done != nil {
 				close(c.done)
 			}
@@ -139,6 +179,10 @@ func (r *rangeHasher) addFrom(f io.ReaderAt, name string, off, n int64) {
 
 // expect queues a check of everything added since the last check.
 func (r *rangeHasher) expect(c *hashCheck) { r.jobs <- hashJob{check: c} }
+
+// release queues the dropping of this hasher's hold on a file (see
+// sharedClose): after every range of it added so far.
+func (r *rangeHasher) release(s *sharedClose) { r.jobs <- hashJob{release: s} }
 
 // wait returns once every job so far is done, with the first failure.
 func (r *rangeHasher) wait() error {

@@ -76,6 +76,52 @@ func TestRangeHasher(t *testing.T) {
 			t.Fatalf("close: %v, recorded %q; want the mismatch and nothing", err, got)
 		}
 	})
+	t.Run("a prefix check records the bytes so far and the hash goes on", func(t *testing.T) {
+		var prefix digest.Digest
+		h := newRangeHasher()
+		h.add(f1, 0, 100<<10)
+		h.expect(&hashCheck{prefix: true, size: 100 << 10, record: &prefix, fail: fail})
+		h.add(f2, 0, 200<<10)
+		h.expect(&hashCheck{want: whole, size: int64(len(data)), fail: fail})
+		if err := h.close(); err != nil {
+			t.Fatal(err)
+		}
+		if prefix != digest.FromBytes(data[:100<<10]) {
+			t.Errorf("recorded %s, want the digest of the first range", prefix)
+		}
+	})
+	t.Run("a prefix check of the wrong size fails", func(t *testing.T) {
+		var prefix digest.Digest
+		h := newRangeHasher()
+		h.add(f1, 0, 100<<10)
+		h.expect(&hashCheck{prefix: true, size: 99 << 10, record: &prefix, fail: fail})
+		if err := h.close(); !errors.Is(err, mismatch) || prefix != "" {
+			t.Fatalf("close: %v, recorded %q; want the mismatch and nothing", err, prefix)
+		}
+	})
+	t.Run("a released file is closed by the last hasher past it", func(t *testing.T) {
+		f := writeTemp(t, filepath.Join(dir, "c"), data)
+		a, b := newRangeHasher(), newRangeHasher()
+		a.add(f, 0, int64(len(data)))
+		b.add(f, 100<<10, 200<<10)
+		s := &sharedClose{c: f, name: "c", n: 2}
+		a.release(s)
+		if err := a.wait(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.ReadAt(make([]byte, 1), 0); err != nil {
+			t.Fatalf("closed while a hasher still held it: %v", err)
+		}
+		b.release(s)
+		a.expect(&hashCheck{want: whole, size: int64(len(data)), fail: fail})
+		b.expect(&hashCheck{want: digest.FromBytes(data[100<<10:]), size: 200 << 10, fail: fail})
+		if err := errors.Join(a.close(), b.close()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.ReadAt(make([]byte, 1), 0); !errors.Is(err, os.ErrClosed) {
+			t.Fatalf("read after both released: %v, want the file closed", err)
+		}
+	})
 	t.Run("a range past the end of the file fails and names it", func(t *testing.T) {
 		h := newRangeHasher()
 		h.add(f1, 90<<10, 20<<10)

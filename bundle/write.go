@@ -176,12 +176,11 @@ func (w *volumeWriter) finish() error {
 	if w.wc == nil {
 		return nil
 	}
-	// The hashers may still be reading this volume back.
 	for _, h := range w.hashers {
 		if h == nil {
 			continue
 		}
-		if err := h.wait(); err != nil {
+		if err := h.failed(); err != nil {
 			return err
 		}
 	}
@@ -196,8 +195,26 @@ func (w *volumeWriter) finish() error {
 	}
 	wc := w.wc
 	w.wc = nil
-	if err := wc.Close(); err != nil {
-		return fmt.Errorf("close volume %d: %w", w.vol, err)
+	// The hashers may still be reading this volume back: the last of
+	// them to be done with it closes it, and the next volume starts now
+	// (waiting here stopped the copying at every volume while they
+	// caught up, with the disk's write-back running dry).
+	s := &sharedClose{c: wc, name: fmt.Sprintf("volume %d", w.vol)}
+	for _, h := range w.hashers {
+		if h != nil {
+			s.n++
+		}
+	}
+	if s.n == 0 {
+		if err := wc.Close(); err != nil {
+			return fmt.Errorf("close volume %d: %w", w.vol, err)
+		}
+		return nil
+	}
+	for _, h := range w.hashers {
+		if h != nil {
+			h.release(s)
+		}
 	}
 	return nil
 }
@@ -360,8 +377,9 @@ const copyStep = 4 << 20
 // copyFile copies blob b from src into its placements with
 // copy_file_range where the system has it, while other goroutines hash the
 // volume's bytes behind the copy: the blob whole against its digest and,
-// when it is split, on a second core, segment by segment for the index
-// (the volume headers are written last). So the bytes checked are the
+// when it is split, segment by segment for the index (the volume headers
+// are written last): the first segment's digest is the whole hash's prefix,
+// the later segments are hashed on a second core. So the bytes checked are the
 // bytes in the volume, and none passes through this process. It is used
 // only with a FileSink.
 func (w *volumeWriter) copyFile(b *format.Blob, src *os.File, from Source) error {
@@ -401,7 +419,7 @@ func (w *volumeWriter) copyFile(b *format.Blob, src *os.File, from Source) error
 				return fmt.Errorf("blob %s from %s ended early", b.Digest, from)
 			}
 			wholeHasher.add(dst, w.off, n)
-			if split {
+			if split && j > 0 {
 				segmentHasher.add(dst, w.off, n)
 			}
 			writeback.Start(dst, w.off, n)
@@ -414,9 +432,20 @@ func (w *volumeWriter) copyFile(b *format.Blob, src *os.File, from Source) error
 		}
 		if split {
 			seg := j + 1
-			segmentHasher.expect(&hashCheck{size: p.Length, record: &b.Placements[j].Digest, fail: func(_ digest.Digest, size int64) error {
+			c := &hashCheck{size: p.Length, record: &b.Placements[j].Digest, fail: func(_ digest.Digest, size int64) error {
 				return fmt.Errorf("blob %s from %s: segment %d is %d bytes, planned %d", b.Digest, from, seg, size, p.Length)
-			}})
+			}}
+			// The first segment is a prefix of the blob: the whole
+			// hasher has its digest on the way (hashCheck.prefix), and
+			// the segment hasher takes only the segments after it. On a
+			// blob split in two that is about half the bytes it would
+			// hash a second time.
+			if j == 0 {
+				c.prefix = true
+				wholeHasher.expect(c)
+			} else {
+				segmentHasher.expect(c)
+			}
 		}
 		if err := w.write(format.Zeros(format.Padding(p.Length))); err != nil {
 			return err

@@ -8,6 +8,9 @@
 #   scripts/bench.sh compare FILE...      side by side: medians of earlier *.summary.tsv results
 #
 # BENCH_SIZE=2G       size mode: GiB of blobs in the data set (512M, 4G, ...: powers of 1024)
+# BENCH_SPLIT=1       split-heavy shape of the size mode: one layer of 54 % of BENCH_SIZE shared
+#                     by every image, 24 blobs (as a real Debian-based set: 417 MB, one 227 MB
+#                     layer), volumes of 100 MB per 417 MB, so large layers split across volumes
 # BENCH_BLOBS=N       scale mode instead: N tiny blobs (a large operator catalog), e.g. 100000
 # BENCH_RUNS=3        runs; the table shows the median and min-max of each measure
 # BENCH_DIR=bench     data cache (data/), results (results/), scratch (work.PID/, removed)
@@ -20,7 +23,11 @@
 #                     0 leaves skopeo out
 # BENCH_REGISTRY=1    also push the volumes into a docker-registry on 127.0.0.1 (bundle unpack
 #                     --to docker://, --jobs 4 and 1) against skopeo copy of the same tags
-#                     into it; 0 leaves the registry rows out
+#                     and skopeo sync --src dir into it, and pack from it (bundle pack
+#                     docker://HOST/m/*) against skopeo sync --dest dir; 0 leaves them out
+# BENCH_SYNC_MAX=     skopeo sync (registry rows) takes at most this many tags, spread evenly, and
+#                     its times are scaled to all tags; default: 8 (skopeo sync --dest dir writes
+#                     every image's layers into a directory of its own: 15.6 GB for the 2 GiB set)
 # BUNDLE=bin/bundle   the binary measured
 set -euo pipefail
 
@@ -62,11 +69,13 @@ fi
 # Parameters and tools.
 SIZE=${BENCH_SIZE:-2G}
 BLOBS=${BENCH_BLOBS:-0}
+SPLIT=${BENCH_SPLIT:-0}
 RUNS=${BENCH_RUNS:-3}
 SEED=${BENCH_SEED:-1}
 DIR=${BENCH_DIR:-$ROOT/bench}
 VOLUME=${BENCH_VOLUME:-}
 SKOPEO_MAX=${BENCH_SKOPEO_MAX:-}
+SYNC_MAX=${BENCH_SYNC_MAX:-8}
 REGISTRY=${BENCH_REGISTRY:-1}
 BUNDLE=${BUNDLE:-$ROOT/bin/bundle}
 GO=${GO:-go}
@@ -96,6 +105,15 @@ if [ "$REGISTRY" != 0 ]; then
   need curl "install curl, or set BENCH_REGISTRY=0"
 fi
 
+if [ "$REGISTRY" != 0 ]; then
+  # Issue 15 names Hauler and Zarf as other tools that carry images across an air gap; this
+  # script has no rows for them: compare by hand where they are installed.
+  for t in hauler zarf; do
+    command -v "$t" >/dev/null ||
+      say "$t is not on PATH, so not compared (get it from https://github.com/$([ $t = hauler ] && echo hauler-dev/hauler || echo zarf-dev/zarf)/releases)"
+  done
+fi
+
 mkdir -p "$DIR"/{bin,data,results}
 DIR=$(cd "$DIR" && pwd)
 [[ $DIR != *:* ]] || die "BENCH_DIR=$DIR: a path with ':' cannot be named in oci: references"
@@ -103,8 +121,12 @@ DIR=$(cd "$DIR" && pwd)
 # ---------------------------------------------------------------------------------------------
 # The data set: generated once per parameters, then reused.
 if [ "$BLOBS" -gt 0 ]; then
+  [ "$SPLIT" = 0 ] || die "BENCH_SPLIT is a shape of the size mode: leave BENCH_BLOBS out"
   PARAMS=blobs-$BLOBS-seed$SEED
   GENARGS=(-blobs "$BLOBS")
+elif [ "$SPLIT" != 0 ]; then
+  PARAMS=split-$SIZE-seed$SEED
+  GENARGS=(-size "$SIZE" -split)
 else
   PARAMS=size-$SIZE-seed$SEED
   GENARGS=(-size "$SIZE")
@@ -126,9 +148,10 @@ if [ -n "$VOLUME" ]; then
     if (!(u in m) || n * m[u] < 1) exit 1
     printf "%.0f", n * m[u] }') || die "BENCH_VOLUME=$VOLUME: want bytes, or e.g. 700M, 4.7GB, 4GiB"
 else
-  # 700 MB per 2 GiB; in scale mode, 1 KB more per blob: every volume carries the whole index.
+  # 700 MB per 2 GiB; in scale mode, 1 KB more per blob: every volume carries the whole index;
+  # in the split shape 100 MB per 417 MB, as the real set it follows was packed.
   VOLBYTES=$(awk -v b="$DATA_BYTES" -v n="$DATA_BLOBS" -v m="$DATA_MODE" 'BEGIN {
-    v = b * 700 / 2147.483648; if (m == "blobs") v += n * 1000
+    v = b * 700 / 2147.483648; if (m == "blobs") v += n * 1000; if (m == "split") v = b * 100 / 417
     v = int(v / 1e6 + 0.5) * 1e6; if (v < 1e6) v = 1e6; printf "%.0f", v }')
 fi
 
@@ -184,6 +207,19 @@ BLOBDIR=$LAYOUT/blobs/sha256
 # Tags skopeo copies: all, or SKOPEO_TAGS spread evenly; its times are scaled to all tags.
 TAGS=$WORK/tags.txt
 awk -v n="$DATA_TAGS" -v k="$SKOPEO_TAGS" 'int(NR * k / n) != int((NR - 1) * k / n)' "$DATA/tags.txt" >"$TAGS"
+# What skopeo sync takes from the registry: each repository whole when every tag is measured,
+# else SYNC_TAGS tags spread evenly, each on its own (REPO:TAG), its times scaled to all tags.
+[[ $SYNC_MAX =~ ^[0-9]+$ ]] || die "BENCH_SYNC_MAX=$SYNC_MAX: want a number of tags"
+SYNC_TAGS=$((SKOPEO_TAGS == 0 ? 0 : SYNC_MAX < DATA_TAGS ? SYNC_MAX : DATA_TAGS))
+SYNC_REFS=$WORK/sync.txt
+if [ "$SYNC_TAGS" -eq "$DATA_TAGS" ]; then
+  awk '{ sub(/:[^:]*$/, ""); if (!seen[$0]++) print }' "$DATA/tags.txt" >"$SYNC_REFS"
+else
+  awk -v n="$DATA_TAGS" -v k="$SYNC_TAGS" 'int(NR * k / n) != int((NR - 1) * k / n)' "$DATA/tags.txt" >"$SYNC_REFS"
+fi
+SYNC_SCALE=1
+[ "$SYNC_TAGS" -eq 0 ] || [ "$SYNC_TAGS" -eq "$DATA_TAGS" ] ||
+  SYNC_SCALE=$(awk -v n="$DATA_TAGS" -v k="$SYNC_TAGS" 'BEGIN { printf "%.6f", n / k }')
 SKOPEO_SCALE=1
 [ "$SKOPEO_TAGS" -eq 0 ] || [ "$SKOPEO_TAGS" -eq "$DATA_TAGS" ] ||
   SKOPEO_SCALE=$(awk -v n="$DATA_TAGS" -v k="$SKOPEO_TAGS" 'BEGIN { printf "%.6f", n / k }')
@@ -259,6 +295,20 @@ for run in $(seq 1 "$RUNS"); do
       start_registry "$WORK/registry"
       measure_write "$run" "push_$jobs" 1 "$BUNDLE" -q unpack --key "$WORK/key.pub" --jobs "$jobs" \
         --insecure-registry "$REG_HOST" --to "docker://$REG_HOST/m" "$OUT/pack"
+      if [ "$jobs" = 4 ]; then
+        # The registry now holds the data set under m/: a registry to mirror from. bundle pack of
+        # every repository under m/ into volumes, against skopeo sync of the same repositories
+        # into directories (one sync per repository, as a user mirrors; or, with a sample of the
+        # tags, one per tag, scaled). The synced directories are the source of the sync back below.
+        measure_write "$run" pull_pack 1 "$BUNDLE" -q pack --key "$WORK/key.key" --insecure-registry "$REG_HOST" \
+          --max-size "$VOLBYTES" --out "$OUT/pull" "docker://$REG_HOST/m/*"
+        rm -rf "$OUT/pull"
+        if [ "$SYNC_TAGS" -gt 0 ]; then
+          measure_write "$run" skopeo_sync_pull "$SYNC_SCALE" bash -c 'while IFS= read -r r; do
+              skopeo --insecure-policy sync -a --src docker --dest dir --src-tls-verify=false "$1/m/$r" "$2" >/dev/null || exit 1
+            done <"$3"' _ "$REG_HOST" "$OUT/skdir" "$SYNC_REFS"
+        fi
+      fi
       stop_registry
     done
     if [ "$SKOPEO_TAGS" -gt 0 ]; then
@@ -267,6 +317,14 @@ for run in $(seq 1 "$RUNS"); do
           skopeo --insecure-policy copy -q --all --dest-tls-verify=false "oci:$1:$t" "docker://$2/sk/$t" || exit 1
         done <"$3"' _ "$LAYOUT" "$REG_HOST" "$TAGS"
       stop_registry
+    fi
+    if [ "$SYNC_TAGS" -gt 0 ]; then
+      # The directories skopeo sync wrote, into a fresh registry: the way back of skopeo sync.
+      start_registry "$WORK/registry"
+      measure_write "$run" skopeo_sync_push "$SYNC_SCALE" skopeo --insecure-policy sync -a --src dir --dest docker \
+        --dest-tls-verify=false "$OUT/skdir" "$REG_HOST/sk"
+      stop_registry
+      rm -rf "$OUT/skdir"
     fi
     rm -rf "$WORK/registry"
   fi
@@ -298,6 +356,7 @@ if [ "$DATA_MODE" = blobs ]; then
   RSS_GOAL=256
 else
   WHAT="$(hsize "$DATA_BYTES") (size mode, BENCH_SIZE=$SIZE)"
+  [ "$DATA_MODE" != split ] || WHAT="$(hsize "$DATA_BYTES") (split shape, BENCH_SIZE=$SIZE BENCH_SPLIT=1)"
   RSS_GOAL=64
 fi
 {
@@ -310,7 +369,7 @@ fi
   echo "versions    bundle $("$BUNDLE" --version 2>/dev/null | awk '{ print $NF }') ($COMMIT), $(openssl version | awk '{ print $1, $2 }'), $(tar --version | head -n 1), skopeo $(skopeo --version 2>/dev/null | awk '{ print $3 }')"
   echo
   awk -F'\t' -v bytes="$DATA_BYTES" -v blobs="$DATA_BLOBS" -v mode="$DATA_MODE" -v rssgoal="$RSS_GOAL" \
-    -v tags="$DATA_TAGS" -v sktags="$SKOPEO_TAGS" -v summary="$SUMMARY" \
+    -v tags="$DATA_TAGS" -v sktags="$SKOPEO_TAGS" -v synctags="$SYNC_TAGS" -v summary="$SUMMARY" \
     -v head="# data=$PARAMS bytes=$DATA_BYTES blobs=$DATA_BLOBS tags=$DATA_TAGS runs=$RUNS volume=$VOLBYTES volumes=$VOLS index=$INDEX_BYTES commit=$COMMIT stamp=$STAMP" '
     function stat(arr, op, what,   i, j, t, v, c) {
       c = n[op]
@@ -335,7 +394,7 @@ fi
       wall[op, k] = $3 * sc; cpu[op, k] = ($4 + $5) * sc; rss[op, k] = $6 / 1024
     }
     END {
-      nops = split("pack verify unpack openssl cat cat_fsync tar_split skopeo pack_unsigned cat_unpack push_4 push_1 skopeo_push", ops, " ")
+      nops = split("pack verify unpack openssl cat cat_fsync tar_split skopeo pack_unsigned cat_unpack push_4 push_1 skopeo_push skopeo_sync_push pull_pack skopeo_sync_pull", ops, " ")
       label["pack"] = "bundle pack"; label["verify"] = "bundle verify"; label["unpack"] = "bundle unpack"
       label["openssl"] = "openssl dgst -sha256"; label["cat"] = "cat > file"; label["cat_fsync"] = "cat > file + fsync"
       label["tar_split"] = "tar | split"
@@ -343,6 +402,9 @@ fi
       label["cat_unpack"] = "cat > file, where unpack runs"
       label["push_4"] = "bundle unpack --to docker://"; label["push_1"] = "  the same, --jobs 1 (info)"
       label["skopeo_push"] = sktags < tags ? sprintf("skopeo copy ~ to registry (%d/%d)", sktags, tags) : sprintf("skopeo copy to registry (%d tags)", tags)
+      label["skopeo_sync_push"] = synctags < tags ? sprintf("skopeo sync ~ dir to registry %d/%d", synctags, tags) : "skopeo sync dir to registry"
+      label["pull_pack"] = "bundle pack docker://.../*"
+      label["skopeo_sync_pull"] = synctags < tags ? sprintf("skopeo sync ~ registry to dir %d/%d", synctags, tags) : "skopeo sync registry to dir"
       label["skopeo"] = sktags < tags ? sprintf("skopeo copy ~ (%d of %d tags)", sktags, tags) : sprintf("skopeo copy (%d tags)", tags)
       print head > summary
       print "op\twall_med\twall_min\twall_max\tcpu_med\tcpu_min\tcpu_max\tmb_per_s\tblobs_per_s\trss_mib_med\trss_mib_min\trss_mib_max\truns" > summary
@@ -354,11 +416,12 @@ fi
         W[op] = stat(wall, op, "med"); C[op] = stat(cpu, op, "med"); R[op] = stat(rss, op, "med")
         mbs = W[op] > 0 ? bytes / 1e6 / W[op] : 0; bps = W[op] > 0 ? blobs / W[op] : 0
         printf "%-34s %-22s %-22s %8.1f %9.0f  %s\n", label[op], spread(wall, op), spread(cpu, op), mbs, bps, mib(rss, op)
-        if (i == 3 || i == 10) print ""
+        if (i == 3 || i == 10 || i == 14) print ""
         printf "%s\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\n", op, W[op], stat(wall, op, "min"), stat(wall, op, "max"), \
           C[op], stat(cpu, op, "min"), stat(cpu, op, "max"), mbs, bps, R[op], stat(rss, op, "min"), stat(rss, op, "max"), n[op] > summary
       }
       if (sktags < tags && has("skopeo")) printf "~ skopeo copied %d of the %d tags, spread evenly; its wall and CPU times are scaled to all %d\n", sktags, tags, tags
+      if (synctags < tags && has("skopeo_sync_pull")) printf "~ skopeo sync took %d of the %d tags (BENCH_SYNC_MAX), spread evenly, one by one; its times are scaled to all %d\n", synctags, tags, tags
       printf "\nours vs baselines (medians)  %-13s %-13s %-11s %-15s %-13s %s\n", "openssl", "openssl", "cat", "cat+fsync", "tar|split", "skopeo copy"
       printf "%-28s %-13s %-13s %-11s %-15s %-13s %s\n", "", "speed", "CPU", "wall", "wall", "wall", "x faster"
       printf "%-28s %-13s %-13s %-11s %-15s %-13s %s\n", "", "ossl/ours", "ours/ossl", "ours/cat", "ours/cat+fsync", "ours/tar", "skopeo/ours"
@@ -368,7 +431,11 @@ fi
           ratio(W[op], W["cat"]), ratio(W[op], W["cat_fsync"]), ratio(W[op], W["tar_split"]), ratio(W["skopeo"], W[op])
       }
       if (has("push_4"))
-        printf "%-28s push --jobs 1/--jobs 4: %s wall; skopeo copy to docker:// / push: %s\n", "into a registry", ratio(W["push_1"], W["push_4"]), has("skopeo_push") ? ratio(W["skopeo_push"], W["push_4"]) : "-"
+        printf "%-28s push --jobs 1/--jobs 4: %s wall; skopeo copy to docker:// / push: %s; skopeo sync dir to docker / push: %s\n", "into a registry", ratio(W["push_1"], W["push_4"]), \
+          has("skopeo_push") ? ratio(W["skopeo_push"], W["push_4"]) : "-", has("skopeo_sync_push") ? ratio(W["skopeo_sync_push"], W["push_4"]) : "-"
+      if (has("pull_pack"))
+        printf "%-28s pack/cat+fsync: %s wall; skopeo sync docker to dir / pack: %s\n", "from a registry", ratio(W["pull_pack"], W["cat_fsync"]), \
+          has("skopeo_sync_pull") ? ratio(W["skopeo_sync_pull"], W["pull_pack"]) : "-"
       printf "\n%-52s %10s  %-10s %s\n", "target (issue 5)", "measured", "goal", "result"
       if (mode != "blobs") { # per-byte targets: for the size mode (scale mode measures blobs/s)
         target("verify throughput vs openssl (openssl wall/verify)", ratio(W["openssl"], W["verify"]), ">= 1.5x", W["verify"] > 0 && W["openssl"] / W["verify"] >= 1.5)
@@ -378,6 +445,10 @@ fi
         if (has("cat_unpack"))
           target("unpack wall vs cat where unpack runs", ratio(W["unpack"], W["cat_unpack"]), "<= 1.5x", W["cat_unpack"] > 0 && W["unpack"] / W["cat_unpack"] <= 1.5)
       }
+      if (mode == "split") { # issue 15: large layers split across volumes, against the durable floor
+        target("pack wall vs cat+fsync, split layers (issue 15)", ratio(W["pack"], W["cat_fsync"]), "<= 1.3x", W["cat_fsync"] > 0 && W["pack"] / W["cat_fsync"] <= 1.3)
+        target("unpack wall vs cat+fsync, split layers (issue 15)", ratio(W["unpack"], W["cat_fsync"]), "<= 1.3x", W["cat_fsync"] > 0 && W["unpack"] / W["cat_fsync"] <= 1.3)
+      }
       for (i = 1; i <= 3; i++)
         target(label[ops[i]] " peak RSS", sprintf("%.1f MiB", R[ops[i]]), "<= " rssgoal " MiB", R[ops[i]] <= rssgoal)
       if (mode == "blobs")
@@ -385,6 +456,10 @@ fi
           target(label[ops[i]] " wall, " blobs " blobs" (blobs < 100000 ? " (goal is for 100000)" : ""), sprintf("%.2f s", W[ops[i]]), "< 60 s", W[ops[i]] < 60)
       target("pack vs skopeo copy (skopeo wall/pack)", has("skopeo") ? ratio(W["skopeo"], W["pack"]) : "-", ">= 4x", W["pack"] > 0 && W["skopeo"] / W["pack"] >= 4)
       target("unpack vs skopeo copy (skopeo wall/unpack)", has("skopeo") ? ratio(W["skopeo"], W["unpack"]) : "-", ">= 4x", W["unpack"] > 0 && W["skopeo"] / W["unpack"] >= 4)
+      if (has("pull_pack")) { # issue 15: mirroring from and into registries, against skopeo sync
+        target("pack docker:// vs skopeo sync to dir (issue 15)", has("skopeo_sync_pull") ? ratio(W["skopeo_sync_pull"], W["pull_pack"]) : "-", ">= 3x", W["pull_pack"] > 0 && W["skopeo_sync_pull"] / W["pull_pack"] >= 3)
+        target("unpack --to docker:// vs skopeo sync dir (issue 15)", has("skopeo_sync_push") ? ratio(W["skopeo_sync_push"], W["push_4"]) : "-", ">= 2x", W["push_4"] > 0 && W["skopeo_sync_push"] / W["push_4"] >= 2)
+      }
       printf "%d PASS, %d MISS\n", pass, miss
     }' "$RAW"
   echo

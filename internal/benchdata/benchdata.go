@@ -11,6 +11,13 @@
 //     app versions share the layers of earlier versions, one image index
 //     holds four platforms, and every image carries a tag
 //     (org.opencontainers.image.ref.name).
+//   - Split shape (Options.Split, with Size): a few images over one large
+//     layer, as a real Debian-based set (417 MB in 23 blobs, one layer of
+//     227 MB): about 54 % of Size in one gzip layer shared by every image,
+//     six smaller layers, a four-platform index; 24 blobs in all. Packed
+//     into volumes of about a quarter of Size (100 MB for 417 MB), its large
+//     layers are split across volumes, which the size mode's spread of
+//     layers rarely does.
 //   - Scale mode (Options.Blobs): about Blobs tiny blobs, as in a large
 //     operator catalog: many small images (a shared base layer, a layer
 //     shared by the versions of one operator, one layer of its own, config,
@@ -59,6 +66,7 @@ const Version = 1
 type Options struct {
 	Size    int64  // size mode: about this many bytes of blobs
 	Blobs   int    // scale mode: about this many (tiny) blobs
+	Split   bool   // with Size: the split shape (one large layer, few blobs)
 	Seed    uint64 // everything is derived from it
 	Workers int    // layers written at once in size mode; 0: GOMAXPROCS
 }
@@ -66,7 +74,7 @@ type Options struct {
 // Info describes a generated layout; it is what the driver reads.
 type Info struct {
 	Version        int      `json:"version"`
-	Mode           string   `json:"mode"` // "size" or "blobs"
+	Mode           string   `json:"mode"` // "size", "split" or "blobs"
 	Seed           uint64   `json:"seed"`
 	RequestedSize  int64    `json:"requestedSize,omitempty"`
 	RequestedBlobs int      `json:"requestedBlobs,omitempty"`
@@ -90,7 +98,15 @@ func (o Options) Matches(i *Info) bool {
 	if o.Blobs > 0 {
 		return i.Mode == "blobs" && i.RequestedBlobs == o.Blobs
 	}
-	return i.Mode == "size" && i.RequestedSize == o.Size
+	return i.Mode == o.sizeMode() && i.RequestedSize == o.Size
+}
+
+// sizeMode is Info.Mode for o's size: "size" or "split".
+func (o Options) sizeMode() string {
+	if o.Split {
+		return "split"
+	}
+	return "size"
 }
 
 // ParseSize reads a size such as 2G, 512M, 4GiB, 100K or 1048576. The
@@ -142,6 +158,8 @@ func Generate(dir string, o Options) (*Info, error) {
 		return nil, errors.New("benchdata: set Size or Blobs, not both")
 	case o.Blobs > 0 && o.Blobs < 32:
 		return nil, fmt.Errorf("benchdata: %d blobs: want at least 32", o.Blobs)
+	case o.Split && o.Blobs > 0:
+		return nil, errors.New("benchdata: the split shape is a size mode: set Size, not Blobs")
 	case o.Blobs == 0 && o.Size < 1<<20:
 		return nil, fmt.Errorf("benchdata: size %d: want at least 1 MiB", o.Size)
 	}
@@ -168,9 +186,12 @@ func Generate(dir string, o Options) (*Info, error) {
 		return nil, err
 	}
 	var err error
-	if o.Blobs > 0 {
+	switch {
+	case o.Blobs > 0:
 		err = g.scale()
-	} else {
+	case o.Split:
+		err = g.splitShape()
+	default:
 		err = g.sized()
 	}
 	if err != nil {
@@ -624,6 +645,47 @@ func (g *gen) sized() error {
 	return nil
 }
 
+// splitShape makes the split shape: one large layer that every image
+// shares (a distribution's base), six smaller ones, and eight images. Most
+// content is random bytes, so the gzip layers come out close to the sizes
+// planned and the set close to Size.
+func (g *gen) splitShape() error {
+	S := g.o.Size
+	share := []int64{54, 18, 11, 7, 5, 3, 2} // percent of S, layer by layer
+	var jobs []layerJob
+	for i, pc := range share {
+		name := fmt.Sprintf("layer-%d", i)
+		if i == 0 {
+			name = "base"
+		}
+		jobs = append(jobs, layerJob{name: name, size: max(4<<10, S*pc/100-8<<10), maxFile: 32 << 20, textShare: 0.02})
+	}
+	layers, err := g.streamLayers(jobs)
+	if err != nil {
+		return err
+	}
+	base, l := layers[0], layers[1:]
+	d, err := g.image("debian", "12", platforms[0], []layer{base})
+	if err != nil {
+		return err
+	}
+	g.tag("debian:12", d)
+	idx, err := g.multi(base, []layer{l[4], l[5]})
+	if err != nil {
+		return err
+	}
+	g.tag("multi:latest", idx)
+	for i, ls := range [][]layer{{base, l[0]}, {base, l[1], l[2]}, {base, l[3]}} {
+		name := fmt.Sprintf("app-%c", 'a'+i)
+		d, err := g.image(name, "1", platforms[0], ls)
+		if err != nil {
+			return err
+		}
+		g.tag(name+":1", d)
+	}
+	return nil
+}
+
 // tinyWriter makes small gzip'd tar layers in memory.
 type tinyWriter struct {
 	g   *gen
@@ -764,7 +826,7 @@ func (g *gen) finish() (*Info, error) {
 	if err := os.WriteFile(filepath.Join(g.dir, ocispec.ImageLayoutFile), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644); err != nil {
 		return nil, err
 	}
-	info := &Info{Version: Version, Seed: g.o.Seed, Mode: "size", RequestedSize: g.o.Size}
+	info := &Info{Version: Version, Seed: g.o.Seed, Mode: g.o.sizeMode(), RequestedSize: g.o.Size}
 	if g.o.Blobs > 0 {
 		info.Mode, info.RequestedSize, info.RequestedBlobs = "blobs", 0, g.o.Blobs
 	}

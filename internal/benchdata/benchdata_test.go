@@ -214,3 +214,24 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+func TestSplitShape(t *testing.T) {
+	o := Options{Size: 4 << 20, Split: true, Seed: 5}
+	dir := t.TempDir()
+	info, err := Generate(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, dir, info)
+	// One layer of about half the set, which volumes of a quarter of it
+	// split; few blobs, as in a real set of a few images.
+	if info.Mode != "split" || info.LargestLayer < o.Size*45/100 || info.Blobs != 24 || info.Bytes < o.Size*9/10 || info.Bytes > o.Size*11/10 {
+		t.Errorf("split shape of %d bytes: %+v", o.Size, *info)
+	}
+	if !o.Matches(info) || (Options{Size: o.Size, Seed: o.Seed}).Matches(info) {
+		t.Error("Matches: the split shape and the size mode are different data sets")
+	}
+	if _, err := Generate(t.TempDir(), Options{Blobs: 100, Split: true}); err == nil {
+		t.Error("the split shape with Blobs did not fail")
+	}
+}

@@ -1,7 +1,7 @@
 // Command benchgen writes the benchmark data set of scripts/bench.sh, or
 // reuses it when OUT already holds one made with the same parameters.
 //
-//	benchgen [-size 2G | -blobs 100000] [-seed 1] -out DIR
+//	benchgen [-size 2G [-split] | -blobs 100000] [-seed 1] -out DIR
 //
 // DIR gets layout/ (the OCI image layout), info.json (what was made, see
 // benchdata.Info), tags.txt (one ref name per line) and info.env (KEY=VALUE
@@ -32,6 +32,7 @@ func main() {
 
 func run() error {
 	size := flag.String("size", "2G", "size mode: total bytes of blobs (K, M, G, T: powers of 1024)")
+	split := flag.Bool("split", false, "with -size: the split shape (one large layer shared by every image, 24 blobs)")
 	blobs := flag.Int("blobs", 0, "scale mode: number of tiny blobs (overrides -size)")
 	seed := flag.Uint64("seed", 1, "seed of all content")
 	out := flag.String("out", "", "directory of the data set (reused when it matches)")
@@ -39,9 +40,9 @@ func run() error {
 	flag.Parse()
 	if *out == "" || flag.NArg() > 0 {
 		flag.Usage()
-		return errors.New("usage: benchgen [-size 2G | -blobs N] [-seed N] -out DIR")
+		return errors.New("usage: benchgen [-size 2G [-split] | -blobs N] [-seed N] -out DIR")
 	}
-	o := benchdata.Options{Blobs: *blobs, Seed: *seed, Workers: *workers}
+	o := benchdata.Options{Blobs: *blobs, Split: *split, Seed: *seed, Workers: *workers}
 	if *blobs < 0 {
 		return fmt.Errorf("-blobs %d: want a positive number", *blobs)
 	}
