@@ -261,6 +261,9 @@ func faultsBy(p *testregistry.Proxy, faults map[digest.Digest][]testregistry.Fau
 // read again from the volumes (plain or zstd); the push succeeds and
 // each blob is in once.
 func TestPushReplaysFailedUploads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: a real docker-registry and retry backoff; TestPushReplayChecksTheVolumeAgain keeps a replay in -short, skipped by -short")
+	}
 	fail := testregistry.Fault{Status: http.StatusInternalServerError}
 	drop := testregistry.Fault{Drop: true, DropAfter: 2 << 20}
 	dropEarly := testregistry.Fault{Drop: true, DropAfter: 1000}

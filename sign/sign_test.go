@@ -163,6 +163,9 @@ func TestKeyPairs(t *testing.T) {
 			}
 
 			t.Run("wrong password", func(t *testing.T) {
+				if testing.Short() && tc.typ != ECDSAP256 {
+					t.Skip("scrypt per wrong password; the same code for every key type, so -short tries it on ecdsa-p256 only")
+				}
 				for _, pw := range [][]byte{[]byte("wrong"), nil, {}, []byte(password + " ")} {
 					_, err := LoadSigner(g.priv, pw)
 					if !errors.Is(err, ErrWrongPassword) {
@@ -339,6 +342,9 @@ func TestKeyPairs(t *testing.T) {
 func TestEmptyPassword(t *testing.T) {
 	for _, tc := range keyTypeCases {
 		t.Run(string(tc.typ), func(t *testing.T) {
+			if testing.Short() && tc.typ != ECDSAP256 {
+				t.Skip("six scrypt runs per key type, the same code for each; -short tries ecdsa-p256 only")
+			}
 			for _, pw := range [][]byte{nil, {}} {
 				priv, pub, err := GenerateKey(tc.typ, pw)
 				if err != nil {

@@ -179,6 +179,9 @@ func TestInventoryCLI(t *testing.T) {
 // example) packed against v2 is refused there, and packed against an
 // inventory of that mirror fills exactly the gap.
 func TestRegistryDelta(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: a real docker-registry, skipped by -short")
+	}
 	dir := t.TempDir()
 	env, key, pub := keys(t, dir)
 	must := func(want int, args ...string) string { t.Helper(); return mustRun(t, want, env, args...) }
