@@ -198,6 +198,9 @@ func TestPushUploadsInParallel(t *testing.T) {
 	}
 	for _, jobs := range []int{4, 1} {
 		t.Run(map[int]string{4: "4 jobs", 1: "1 job"}[jobs], func(t *testing.T) {
+			if testing.Short() && jobs == 1 {
+				t.Skip("one job is the path every other push test takes, skipped by -short")
+			}
 			p, regs := newPushRegistry(t)
 			if jobs > 1 {
 				// Hold each upload until two overlap (a registry on
@@ -318,6 +321,9 @@ func TestPushFailsOnABlobThatKeepsFailing(t *testing.T) {
 		{"403", false, testregistry.Fault{Status: -http.StatusForbidden}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if testing.Short() && tc.attempts > 1 {
+				t.Skip("every retry of a blob that keeps failing waits its backoff, skipped by -short (the 403 case keeps the failure path)")
+			}
 			p, regs := newPushRegistry(t)
 			d := pb.small[3]
 			if tc.large {
