@@ -292,6 +292,9 @@ func TestKeyPairs(t *testing.T) {
 					t.Fatal(err)
 				}
 				for _, oc := range keyTypeCases {
+					if testing.Short() && oc.typ != tc.typ && oc.typ != Ed25519 {
+						continue // each other key costs a generation and scrypt; -short tries the same type and ed25519
+					}
 					other := genKey(t, oc.typ, password, 1)
 					ov, err := LoadVerifier(other.pub)
 					if err != nil {
