@@ -296,8 +296,12 @@ func hostileTruncatedVolume(t *testing.T) {
 	dir := copyBundle(t, orig)
 	ctx := context.Background()
 	dests := newDestFixture(t)
-	for n, path := range volumeFiles(t, dir) {
+	vols := volumeFiles(t, dir)
+	for n, path := range vols {
 		n++
+		if testing.Short() && n != 1 && n != len(vols) {
+			continue // middle volumes are cut at the same places as the first and last; skipped by -short
+		}
 		data := mustRead(t, path)
 		members, trailer := scanVolume(t, data)
 		first := members[len(members)-1] // a blob member, or volume.json
