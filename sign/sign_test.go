@@ -634,6 +634,9 @@ func TestOpenSSLVerifiesOurSignatures(t *testing.T) {
 	openssl(t)
 	for _, tc := range keyTypeCases {
 		t.Run(string(tc.typ), func(t *testing.T) {
+			if testing.Short() && tc.typ == RSA3072 {
+				t.Skip("an RSA-3072 generation and two scrypt runs; TestWeVerifyOpenSSLSignatures keeps RSA interop in -short")
+			}
 			g := genKey(t, tc.typ, "pw", 0)
 			s, err := LoadSigner(g.priv, []byte("pw"))
 			if err != nil {
