@@ -828,6 +828,9 @@ func TestHostileTarHeaders(t *testing.T) {
 		t.Fatal("no split blob in the bundle")
 	}
 	for _, tg := range targets {
+		if testing.Short() && tg.what == "first blob of volume 2" {
+			continue // a blob's header, as the first blob of volume 1's; skipped by -short
+		}
 		for _, hh := range hostileHeaders {
 			t.Run(tg.what+"/"+hh.name, func(t *testing.T) {
 				root := t.TempDir()
