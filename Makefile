@@ -40,9 +40,10 @@ vet:
 test: vet
 	$(GO) test -count=1 -timeout 15m ./...
 
-# test-short: the edit loop. -short skips the integration-heavy tests (a real docker-registry,
-# skopeo and umoci, large data, scrypt once per key type, the README's commands), each of whose
-# behaviours keeps a fast test; `make test` runs them all, and is what CI runs.
+# test-short: the edit loop. -short skips or shrinks the integration-heavy tests (most of those
+# on a real docker-registry, skopeo and umoci, large data, repeated scrypt key derivations, the
+# README's commands), each of whose behaviours keeps a fast test; `make test` runs them all, and
+# is what CI runs.
 test-short:
 	$(GO) test -short -count=1 ./...
 
