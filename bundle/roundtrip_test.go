@@ -270,6 +270,9 @@ func sameIndexEntries(t *testing.T, a, b string) {
 }
 
 func TestSignatureCheckedByOpenSSL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: tar and openssl on a packed volume; sign's TestOpenSSLVerifiesOurSignatures keeps openssl checking our signatures in -short, skipped by -short")
+	}
 	key := rtKeyPair(t)
 	out := filepath.Join(t.TempDir(), "vols")
 	rtPack(t, out, bundle.PackOptions{Signer: key.signer}, layoutSource(t, "../testdata/example-layout", "app:v1"))
