@@ -4,7 +4,7 @@ BIN      := bin/bundle
 DEMO     := demo
 export BUNDLE_PASSWORD ?= demo-only-password
 
-.PHONY: all build install man demo test vet bench bench-split bench-scale bench-growth bench-go fuzz fuzz-short test-pkcs11 clean vectors
+.PHONY: all build install man demo test test-short vet bench bench-split bench-scale bench-growth bench-go fuzz fuzz-short test-pkcs11 clean vectors
 
 all: build
 
@@ -39,6 +39,13 @@ vet:
 # The whole suite (needs skopeo, umoci, zstd, openssl, docker-registry: .ci/run installs them).
 test: vet
 	$(GO) test -count=1 -timeout 15m ./...
+
+# test-short: the edit loop. -short skips or shrinks the integration-heavy tests (most of those
+# on a real docker-registry, skopeo and umoci, large data, repeated scrypt key derivations, the
+# README's commands), each of whose behaviours keeps a fast test; `make test` runs them all, and
+# is what CI runs.
+test-short:
+	$(GO) test -short -count=1 ./...
 
 # test-pkcs11: signing with a key in a PKCS#11 token (SoftHSM: apt-get install
 # softhsm2; cgo). Built only with the pkcs11 tag, so that the main build needs no C.

@@ -112,6 +112,7 @@ type collector struct {
 	seen     map[digest.Digest]bool            // what oci.Walk has visited
 	listed   map[string]int                    // ref + digest → its place in manifests
 	g        *graph
+	image    string // the root being walked, named as Progress.Image names it
 }
 
 func newCollector(ctx context.Context, platforms []ocispec.Platform, notice func(string), bases *baseLookup) *collector {
@@ -132,6 +133,7 @@ func newCollector(ctx context.Context, platforms []ocispec.Platform, notice func
 
 // add walks root and everything it references at src.
 func (c *collector) add(src Source, root ocispec.Descriptor) error {
+	c.image = imageName(root)
 	return oci.Walk(c.ctx, src, root, c.walkOpts, c.seen, func(d ocispec.Descriptor, content []byte) error {
 		return c.visit(src, d, content)
 	})
@@ -147,7 +149,7 @@ func (c *collector) visit(src Source, d ocispec.Descriptor, content []byte) erro
 		return fmt.Errorf("%s: %w", src, err)
 	}
 	b := &packBlob{Blob: &format.Blob{Digest: d.Digest, Size: d.Size, MediaType: d.MediaType, Encoding: format.CompressionNone,
-		StoredSize: d.Size, StoredDigest: d.Digest}, src: src}
+		StoredSize: d.Size, StoredDigest: d.Digest}, src: src, image: c.image}
 	c.byDigest[d.Digest] = b
 	if content == nil {
 		c.data = append(c.data, b)
@@ -165,6 +167,15 @@ func (c *collector) visit(src Source, d ocispec.Descriptor, content []byte) erro
 		}
 	}
 	return nil
+}
+
+// imageName is how Progress.Image names the entry d: its ref name, or its
+// digest when it has none.
+func imageName(d ocispec.Descriptor) string {
+	if ref := d.Annotations[ocispec.AnnotationRefName]; ref != "" {
+		return ref
+	}
+	return d.Digest.String()
 }
 
 // listEntry adds d to the layout's index.json entries, once per ref name

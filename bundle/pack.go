@@ -60,12 +60,21 @@ type Progress struct {
 	Volume int    // volume being worked on
 	Done   int64  // bytes done in all
 	Total  int64  // bytes to do in all
+	// Image is the image the bytes being worked on belong to, "" when not
+	// known (verify): its ref name, or its digest when it has none (a
+	// referrer). A blob several images share counts as the first's: pack
+	// names the first image that brought it, unpack the first entry of
+	// the bundle's index that reaches it (named entries before referrers).
+	// It comes from the sources or the bundle: show it escaped
+	// (Printable).
+	Image string
 }
 
 // packBlob is a blob on its way into the bundle.
 type packBlob struct {
 	*format.Blob
-	src Source
+	src   Source
+	image string // the first image that brought it (Progress.Image)
 }
 
 // Pack reads the sources, plans the volumes and writes them into sink. It

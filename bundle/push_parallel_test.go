@@ -198,6 +198,9 @@ func TestPushUploadsInParallel(t *testing.T) {
 	}
 	for _, jobs := range []int{4, 1} {
 		t.Run(map[int]string{4: "4 jobs", 1: "1 job"}[jobs], func(t *testing.T) {
+			if testing.Short() && jobs == 1 {
+				t.Skip("one job is the path every other push test takes, skipped by -short")
+			}
 			p, regs := newPushRegistry(t)
 			if jobs > 1 {
 				// Hold each upload until two overlap (a registry on
@@ -261,6 +264,9 @@ func faultsBy(p *testregistry.Proxy, faults map[digest.Digest][]testregistry.Fau
 // read again from the volumes (plain or zstd); the push succeeds and
 // each blob is in once.
 func TestPushReplaysFailedUploads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: a real docker-registry and retry backoff; TestPushReplayChecksTheVolumeAgain keeps a replay in -short, skipped by -short")
+	}
 	fail := testregistry.Fault{Status: http.StatusInternalServerError}
 	drop := testregistry.Fault{Drop: true, DropAfter: 2 << 20}
 	dropEarly := testregistry.Fault{Drop: true, DropAfter: 1000}
@@ -315,6 +321,9 @@ func TestPushFailsOnABlobThatKeepsFailing(t *testing.T) {
 		{"403", false, testregistry.Fault{Status: -http.StatusForbidden}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if testing.Short() && tc.attempts > 1 {
+				t.Skip("every retry of a blob that keeps failing waits its backoff, skipped by -short (the 403 case keeps the failure path)")
+			}
 			p, regs := newPushRegistry(t)
 			d := pb.small[3]
 			if tc.large {
@@ -354,6 +363,9 @@ func TestPushFailsOnABlobThatKeepsFailing(t *testing.T) {
 func TestPushOfDamagedVolumeCompletesNoUpload(t *testing.T) {
 	for _, large := range []bool{false, true} {
 		t.Run(map[bool]string{false: "small blob", true: "large blob"}[large], func(t *testing.T) {
+			if testing.Short() && large {
+				t.Skip("a second bundle and registry for the large blob's path, skipped by -short")
+			}
 			pb := newPushBundle(t, PackOptions{})
 			d := pb.small[2]
 			if large {

@@ -147,6 +147,9 @@ func sameBlobs(t *testing.T, src *testlayout.Layout, dest string) {
 }
 
 func TestRoundTripManyVolumesReadBySkopeo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: skopeo and umoci read the unpacked layout; TestVolumesInMemory and the hostile tests keep many-volume round trips in -short, skipped by -short")
+	}
 	key := rtKeyPair(t)
 	src := rtLayout(t, 48<<10)
 	out := filepath.Join(t.TempDir(), "vols")
@@ -267,6 +270,9 @@ func sameIndexEntries(t *testing.T, a, b string) {
 }
 
 func TestSignatureCheckedByOpenSSL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: tar and openssl on a packed volume; sign's TestOpenSSLVerifiesOurSignatures keeps openssl checking our signatures in -short, skipped by -short")
+	}
 	key := rtKeyPair(t)
 	out := filepath.Join(t.TempDir(), "vols")
 	rtPack(t, out, bundle.PackOptions{Signer: key.signer}, layoutSource(t, "../testdata/example-layout", "app:v1"))
@@ -529,6 +535,9 @@ func TestVolumeTooSmall(t *testing.T) {
 
 // Layouts written by the real tools, packed together.
 func TestLayoutsMadeBySkopeoAndUmoci(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: layouts written by skopeo and umoci, skipped by -short")
+	}
 	dir := t.TempDir()
 	sk := filepath.Join(dir, "skopeo-layout")
 	run(t, "skopeo", "copy", "--insecure-policy", "--all", "oci:../testdata/example-layout:multi:latest", "oci:"+sk+":multi:copied")

@@ -12,6 +12,7 @@ import (
 	"github.com/airgap-bundle/bundle/format"
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // maxDecoderWindow bounds the memory a zstd frame may ask for; pack uses
@@ -33,6 +34,10 @@ type unpacker struct {
 	progress func(Progress)
 	done     int64
 	total    int64
+	// images names the image of each carried blob (imagesOf); image is
+	// that of the blob being written, or of the last one that had one.
+	images map[digest.Digest]string
+	image  string
 
 	// The blob being assembled, kept across volumes when it is split.
 	blob *format.Blob
@@ -135,6 +140,9 @@ func (z *zstdSink) Abort() {
 
 func (u *unpacker) startBlob(b *format.Blob) error {
 	u.blob, u.copier = b, nil
+	if im := u.images[b.Digest]; im != "" {
+		u.image = im
+	}
 	w, err := u.dest.openBlob(b)
 	if err != nil {
 		return err
@@ -317,8 +325,34 @@ func (u *unpacker) volume(n int) error {
 
 func (u *unpacker) report(volume int) {
 	if u.progress != nil {
-		u.progress(Progress{Op: u.op, Volume: volume, Done: u.done, Total: u.total})
+		u.progress(Progress{Op: u.op, Volume: volume, Done: u.done, Total: u.total, Image: u.image})
 	}
+}
+
+// imagesOf names, for Progress.Image, the image each blob of x belongs
+// to: the first entry of x.Manifests that reaches it through children
+// (the carried children of each manifest and index), entries with a ref
+// name first, so that a layer a referrer shares is shown as its image's.
+func imagesOf(x *format.Index, children map[digest.Digest][]digest.Digest) map[digest.Digest]string {
+	names := map[digest.Digest]string{}
+	var mark func(d digest.Digest, name string)
+	mark = func(d digest.Digest, name string) {
+		if names[d] != "" {
+			return
+		}
+		names[d] = name
+		for _, k := range children[d] {
+			mark(k, name)
+		}
+	}
+	for _, named := range []bool{true, false} {
+		for _, m := range x.Manifests {
+			if (m.Annotations[ocispec.AnnotationRefName] != "") == named {
+				mark(m.Digest, imageName(m))
+			}
+		}
+	}
+	return names
 }
 
 // member puts the data of member m into the blob it is a segment of,

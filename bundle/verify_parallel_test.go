@@ -191,6 +191,9 @@ func TestVerifyParallelFlippedBytes(t *testing.T) {
 	ctx := context.Background()
 	for n := 1; n <= len(x.Volumes); n++ {
 		t.Run(fmt.Sprintf("vol%d", n), func(t *testing.T) {
+			if testing.Short() && n != 1 && n != len(x.Volumes) {
+				t.Skip("middle volumes hold the same kinds of member as the first and last, skipped by -short")
+			}
 			t.Parallel()
 			dir := copyBundle(t, orig)
 			path := volumeFiles(t, dir)[n-1]

@@ -28,6 +28,7 @@ type volumeWriter struct {
 	indexBytes  []byte
 	sig         []byte
 	progress    func(Progress)
+	image       string // Progress.Image of the blob being written
 
 	vol   int // current volume number, 0 before the first
 	wc    io.WriteCloser
@@ -85,7 +86,7 @@ func (w *volumeWriter) write(p []byte) error {
 		return fmt.Errorf("write volume %d: %w", w.vol, err)
 	}
 	if w.progress != nil {
-		w.progress(Progress{Op: "pack", Volume: w.vol, Done: w.done, Total: w.total})
+		w.progress(Progress{Op: "pack", Volume: w.vol, Done: w.done, Total: w.total, Image: w.image})
 	}
 	return nil
 }
@@ -241,6 +242,7 @@ func (w *volumeWriter) writeAll(blobs []*packBlob) error {
 		if err := w.ctx.Err(); err != nil {
 			return err
 		}
+		w.image = blobs[i].image
 		if f := w.localFile(blobs[i], b); f != nil {
 			err := w.copyFile(b, f, blobs[i].src)
 			f.Close()
@@ -259,6 +261,7 @@ func (w *volumeWriter) writeAll(blobs []*packBlob) error {
 			return err
 		}
 	}
+	w.image = "" // what follows (the headers) is no image's
 	for i, h := range w.hashers {
 		if h == nil {
 			continue
@@ -427,7 +430,7 @@ func (w *volumeWriter) copyFile(b *format.Blob, src *os.File, from Source) error
 			w.done += n
 			left -= n
 			if w.progress != nil {
-				w.progress(Progress{Op: "pack", Volume: w.vol, Done: w.done, Total: w.total})
+				w.progress(Progress{Op: "pack", Volume: w.vol, Done: w.done, Total: w.total, Image: w.image})
 			}
 		}
 		if split {

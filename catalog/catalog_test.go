@@ -699,6 +699,9 @@ func TestSelectionImages(t *testing.T) {
 // descriptions (as real CSVs do) and checks that the catalog kept in
 // memory is a small fraction of the configs.
 func TestReadMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large data (30 MB of catalog configs), skipped by -short")
+	}
 	e := newEnv(t)
 	const bundles, blob = 300, 100 << 10
 	docs := []map[string]any{testimages.FBCPackage("big", "stable")}

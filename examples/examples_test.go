@@ -149,6 +149,9 @@ func volumes(t *testing.T, dir string) []string {
 }
 
 func TestPackCustomSinkThenVerifyUnpack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: skopeo and two example builds, skipped by -short")
+	}
 	need(t, "skopeo", "sha256sum")
 	pack := build(t, "./pack-custom-sink")
 	verifyUnpack := build(t, "./verify-unpack")
@@ -239,6 +242,9 @@ func TestPackCustomSinkThenVerifyUnpack(t *testing.T) {
 // examples/unpack-http: the result is the layout skopeo reads; a volume
 // damaged on the server is refused and leaves no layout behind.
 func TestUnpackHTTP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: skopeo and two example builds, skipped by -short")
+	}
 	need(t, "skopeo")
 	pack := build(t, "./pack-custom-sink")
 	unpackHTTP := build(t, "./unpack-http")

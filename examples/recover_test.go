@@ -171,6 +171,9 @@ func expectFailure(t *testing.T, key, dir, want string) {
 }
 
 func TestRecoverScript(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: the shell script against skopeo, openssl and zstd on many packs; TestRecoverScriptScreensMembers keeps the script in -short, skipped by -short")
+	}
 	need(t, "skopeo", "zstd", "openssl", "tar", "sha256sum")
 	cli := build(t, "../cmd/bundle")
 	keys := t.TempDir()

@@ -103,6 +103,9 @@ func pushPull(ctx context.Context, regs *Registries, host, path, tag string, see
 // (a random pick among matching entries would fail some of 20 tries),
 // while another namespace gets the host entry.
 func TestRemoteRepositoryScopedCredentials(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: a real docker-registry with htpasswd (bcrypt per request); TestRemoteRegistryCredentials keeps credentials in -short, skipped by -short")
+	}
 	reg := testregistry.Start(t, testregistry.Options{Users: map[string]string{"alice": "Right-Pa55"}})
 	host := reg.Host
 	authFile := writeAuths(t, map[string]string{

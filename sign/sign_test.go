@@ -163,6 +163,9 @@ func TestKeyPairs(t *testing.T) {
 			}
 
 			t.Run("wrong password", func(t *testing.T) {
+				if testing.Short() && tc.typ != ECDSAP256 {
+					t.Skip("scrypt per wrong password; the same code for every key type, so -short tries it on ecdsa-p256 only")
+				}
 				for _, pw := range [][]byte{[]byte("wrong"), nil, {}, []byte(password + " ")} {
 					_, err := LoadSigner(g.priv, pw)
 					if !errors.Is(err, ErrWrongPassword) {
@@ -280,12 +283,18 @@ func TestKeyPairs(t *testing.T) {
 			})
 
 			t.Run("other key", func(t *testing.T) {
+				if testing.Short() && tc.typ != ECDSAP256 {
+					t.Skip("generates (scrypt) a second key of every type; -short does it from ecdsa-p256 only")
+				}
 				msg := []byte("signed by the first key")
 				sig, err := s.Sign(context.Background(), msg)
 				if err != nil {
 					t.Fatal(err)
 				}
 				for _, oc := range keyTypeCases {
+					if testing.Short() && oc.typ != tc.typ && oc.typ != Ed25519 {
+						continue // each other key costs a generation and scrypt; -short tries the same type and ed25519
+					}
 					other := genKey(t, oc.typ, password, 1)
 					ov, err := LoadVerifier(other.pub)
 					if err != nil {
@@ -300,6 +309,9 @@ func TestKeyPairs(t *testing.T) {
 			})
 
 			t.Run("files", func(t *testing.T) {
+				if testing.Short() && tc.typ != ECDSAP256 {
+					t.Skip("three scrypt runs, the same file handling for every key type; -short tries ecdsa-p256 only")
+				}
 				dir := t.TempDir()
 				kp := filepath.Join(dir, "k.key")
 				pp := filepath.Join(dir, "k.pub")
@@ -339,7 +351,13 @@ func TestKeyPairs(t *testing.T) {
 func TestEmptyPassword(t *testing.T) {
 	for _, tc := range keyTypeCases {
 		t.Run(string(tc.typ), func(t *testing.T) {
+			if testing.Short() && tc.typ != ECDSAP256 {
+				t.Skip("six scrypt runs per key type, the same code for each; -short tries ecdsa-p256 only")
+			}
 			for _, pw := range [][]byte{nil, {}} {
+				if testing.Short() && pw != nil {
+					continue // an empty password is nil's bytes to scrypt; -short derives one
+				}
 				priv, pub, err := GenerateKey(tc.typ, pw)
 				if err != nil {
 					t.Fatal(err)
@@ -519,6 +537,9 @@ func TestUnsupportedKeys(t *testing.T) {
 			}
 			encPEM := cryptoutils.PEMEncode(cryptoutils.EncryptedSigstorePrivateKeyPEMType, enc)
 			for name, p := range map[string][]byte{"plain": plain, "encrypted": encPEM} {
+				if testing.Short() && name == "encrypted" && tc.name != "rsa-1024" {
+					continue // two scrypt runs per key; the check after decryption is the plain one's, so -short decrypts one
+				}
 				_, err := LoadSigner(p, []byte("pw"))
 				if err == nil || !strings.Contains(err.Error(), tc.wantMsg) {
 					t.Errorf("LoadSigner(%s): err = %v, want one mentioning %q", name, err, tc.wantMsg)
@@ -613,6 +634,9 @@ func TestOpenSSLVerifiesOurSignatures(t *testing.T) {
 	openssl(t)
 	for _, tc := range keyTypeCases {
 		t.Run(string(tc.typ), func(t *testing.T) {
+			if testing.Short() && tc.typ == RSA3072 {
+				t.Skip("an RSA-3072 generation and two scrypt runs; TestWeVerifyOpenSSLSignatures keeps RSA interop in -short")
+			}
 			g := genKey(t, tc.typ, "pw", 0)
 			s, err := LoadSigner(g.priv, []byte("pw"))
 			if err != nil {

@@ -21,6 +21,9 @@ import (
 // it with --base and --base-key; inspect shows the base; unpack refuses
 // where the base was not unpacked and succeeds after it.
 func TestIncrementalCLI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seven scrypt key loads; TestDryRun packs on a base through the CLI and bundle's delta tests keep deltas in -short, skipped by -short")
+	}
 	dir := t.TempDir()
 	env := []string{"BUNDLE_PASSWORD=secret", "SOURCE_DATE_EPOCH=1700000000"}
 	must := func(want int, args ...string) string { t.Helper(); return mustRun(t, want, env, args...) }
@@ -118,6 +121,9 @@ func bundleIndex(t *testing.T, dir string) *format.Index {
 // TestInventoryCLI: inventory of a layout, pack --have against it, and the
 // usage errors.
 func TestInventoryCLI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: skopeo-made layouts; bundle's TestLoadBasesAndInventories keeps inventories in -short, skipped by -short")
+	}
 	dir := t.TempDir()
 	env := []string{"BUNDLE_PASSWORD=secret", "SOURCE_DATE_EPOCH=1700000000"}
 	must := func(want int, args ...string) string { t.Helper(); return mustRun(t, want, env, args...) }
@@ -179,6 +185,9 @@ func TestInventoryCLI(t *testing.T) {
 // example) packed against v2 is refused there, and packed against an
 // inventory of that mirror fills exactly the gap.
 func TestRegistryDelta(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: a real docker-registry, skipped by -short")
+	}
 	dir := t.TempDir()
 	env, key, pub := keys(t, dir)
 	must := func(want int, args ...string) string { t.Helper(); return mustRun(t, want, env, args...) }

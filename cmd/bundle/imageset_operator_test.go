@@ -63,6 +63,9 @@ func (w *imageSetWorld) pushOperatorCatalog(t *testing.T) map[string][]string {
 // keeps and a filtered catalog image (the same digest from two packs) that
 // lists exactly them; pushed into a mirror, it gets a CatalogSource.
 func TestImageSetOperators(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: operator catalogs in a real docker-registry, skipped by -short")
+	}
 	w := newImageSetWorld(t)
 	images := w.pushOperatorCatalog(t)
 	dir := t.TempDir()

@@ -18,6 +18,9 @@ import (
 // newest), and by a skopeo sync file (its own credentials and tls-verify),
 // whose selection must equal what skopeo sync copies.
 func TestImageSetRegistries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: a real docker-registry, skipped by -short")
+	}
 	reg := testregistry.Start(t, testregistry.Options{Users: map[string]string{"u": "pw"}, CatalogMaxEntries: 2})
 	push := testimages.Registry{Host: reg.Host, Username: "u", Password: "pw"}
 	h := reg.Host

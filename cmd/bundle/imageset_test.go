@@ -103,6 +103,9 @@ func sorted(s []string) []string { s = slices.Clone(s); slices.Sort(s); return s
 // additional images not blocked; the pack carries exactly that, and
 // inspect says why each image travels.
 func TestImageSetReleases(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: releases in a real docker-registry, skipped by -short")
+	}
 	w := newImageSetWorld(t)
 	dir := t.TempDir()
 	config := filepath.Join(dir, "imageset.yaml")
@@ -172,6 +175,9 @@ mirror:
 // TestImageSetErrors: bad image set input fails before anything is packed,
 // naming the file and line and what is wrong.
 func TestImageSetErrors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: releases in a real docker-registry, skipped by -short")
+	}
 	w := newImageSetWorld(t)
 	dir := t.TempDir()
 	write := func(name, body string) string {
@@ -223,6 +229,9 @@ func TestImageSetErrors(t *testing.T) {
 // TestImageSetGraphNotice: oc-mirror's graph: true is said not to be
 // carried (a notice naming the key and line), and the releases still are.
 func TestImageSetGraphNotice(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: releases in a real docker-registry, skipped by -short")
+	}
 	w := newImageSetWorld(t)
 	config := filepath.Join(t.TempDir(), "graph.yaml")
 	os.WriteFile(config, []byte("apiVersion: mirror.openshift.io/v2alpha1\nkind: ImageSetConfiguration\nmirror:\n  platform:\n    graph: true\n    channels:\n    - name: stable-4.18\n"), 0o644)

@@ -17,8 +17,8 @@ import (
 )
 
 // progress draws bundle.Progress: on a terminal a bar with the volume,
-// bytes, rate and time left; otherwise a plain line every few seconds
-// with the same; nothing with --quiet.
+// bytes, rate, time left and image; otherwise a plain line every few
+// seconds with the same; nothing with --quiet.
 type progress struct {
 	mu      sync.Mutex
 	op      string
@@ -33,9 +33,35 @@ type progress struct {
 	cur     bundle.Progress
 	volumes int // 0 when not known (pack plans them as it goes)
 	stopped bool
-	// volume is what the bar shows of the volume; the bar's own goroutine
-	// reads it, so not under mu (update holds mu while it feeds the bar).
+	// volume and image are what the bar shows of the volume and the
+	// image; the bar's own goroutine reads them, so not under mu (update
+	// holds mu while it feeds the bar).
 	volume atomic.Pointer[string]
+	image  atomic.Pointer[string]
+}
+
+// barWidth is the width of the bar itself (mpb.WithWidth).
+const barWidth = 30
+
+// maxPlainImage bounds the image name on a plain line: no terminal width
+// applies there, but a name from a source or a bundle may be of any length.
+const maxPlainImage = 120
+
+// imageText is the image name as shown: escaped, since it comes from a
+// source or a bundle (bundle.Printable), and cut in the middle to at most
+// width runes, keeping its head (registry, repository) and its tail (tag
+// or digest), which tell images apart.
+func imageText(name string, width int) string {
+	r := []rune(bundle.Printable(name))
+	if len(r) <= width {
+		return string(r)
+	}
+	if width < 3 {
+		return ""
+	}
+	head := (width - 1) / 2
+	tail := width - 1 - head
+	return string(r[:head]) + "…" + string(r[len(r)-tail:])
 }
 
 func newProgress(c *cli.Context, op string) *progress {
@@ -78,6 +104,9 @@ func (p *progress) line(u bundle.Progress, now time.Time) string {
 	if v := p.volumeText(u); v != "" {
 		s += ", " + v
 	}
+	if u.Image != "" {
+		s += ", image " + imageText(u.Image, maxPlainImage)
+	}
 	if r, left, ok := p.rate(u, now); ok {
 		s += fmt.Sprintf(", %s/s, %s left", bytesize.Format(int64(r)), left)
 	}
@@ -96,7 +125,7 @@ func (p *progress) update(u bundle.Progress) {
 	p.cur = u
 	if p.tty {
 		if p.p == nil {
-			p.p = mpb.New(mpb.WithOutput(p.out), mpb.WithWidth(30))
+			p.p = mpb.New(mpb.WithOutput(p.out), mpb.WithWidth(barWidth))
 			p.bar = p.p.AddBar(u.Total,
 				mpb.PrependDecorators(decor.Name(p.op+" "), decor.Any(func(decor.Statistics) string {
 					if v := p.volume.Load(); v != nil && *v != "" {
@@ -112,10 +141,20 @@ func (p *progress) update(u bundle.Progress) {
 						return ""
 					}
 					return fmt.Sprintf(" %s/s %s left", bytesize.Format(int64(r)), left)
+				}), decor.Any(func(st decor.Statistics) string {
+					// Last, in what the other parts and the bar (and
+					// the two spaces around it) leave of the line.
+					im := p.image.Load()
+					if im == nil || *im == "" {
+						return ""
+					}
+					return " " + imageText(*im, st.AvailableWidth-barWidth-2-1)
 				})))
 		}
 		v := p.volumeText(u)
 		p.volume.Store(&v)
+		im := u.Image
+		p.image.Store(&im)
 		p.bar.SetCurrent(u.Done)
 		return
 	}

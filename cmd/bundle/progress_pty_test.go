@@ -12,7 +12,7 @@ import (
 
 // TestProgressOnTerminal runs unpack on a pseudo-terminal (script(1), with
 // a window size as a real terminal has): the bar shows the volume, the
-// bytes, the rate and the time left.
+// bytes, the rate, the time left and the image being written.
 func TestProgressOnTerminal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("packs tens of MB")
@@ -37,10 +37,22 @@ func TestProgressOnTerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	var bar string
-	for _, l := range strings.FieldsFunc(string(b), func(r rune) bool { return r == '\r' || r == '\n' }) {
-		if strings.Contains(l, "unpack volume") {
-			bar = l
+	for _, line := range strings.FieldsFunc(string(b), func(r rune) bool { return r == '\r' || r == '\n' }) {
+		if strings.Contains(line, "unpack volume") {
+			bar = line
 		}
+	}
+	// The bar ends naming the image whose blob was written last: one of
+	// the layout's, or its SBOM (a referrer, named by its digest, which
+	// may be cut in the middle). Which one depends on the blob order, and
+	// the bar is redrawn too seldom to catch each.
+	named := false
+	for ref := range l.Refs {
+		named = named || strings.HasSuffix(bar, " "+ref)
+	}
+	named = named || strings.Contains(bar, " "+l.Referrer.String()[:24])
+	if !named {
+		t.Errorf("the bar does not end with an image of the layout (%v or %s): %q", l.Refs, l.Referrer, bar)
 	}
 	for _, want := range []string{"volume ", " of ", "MiB", "/s", "left", "%"} {
 		if !strings.Contains(bar, want) {

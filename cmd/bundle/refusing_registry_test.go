@@ -25,6 +25,9 @@ var manifestPutByDigest = regexp.MustCompile(`^/v2/.+/manifests/sha256:[0-9a-f]{
 // repositories of more than two path components, and namespaces that do
 // not exist.
 func TestRegistryRefusingMirror(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: a real docker-registry, skipped by -short")
+	}
 	dir := t.TempDir()
 	l, err := testlayout.Build(filepath.Join(dir, "layout"), testlayout.Options{Seed: 11})
 	if err != nil {

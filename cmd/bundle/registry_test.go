@@ -144,6 +144,9 @@ func layoutBlobs(t *testing.T, dir string) map[digest.Digest]bool {
 }
 
 func TestRegistryRoundTrip(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: a real docker-registry and skopeo; TestRollbackRegistry keeps a CLI push in -short, skipped by -short")
+	}
 	dir := t.TempDir()
 	l, err := testlayout.Build(filepath.Join(dir, "layout"), testlayout.Options{LayerSize: 96 << 10, Seed: 3})
 	if err != nil {
@@ -385,6 +388,9 @@ func uploadsOf(t *testing.T, out string) int {
 }
 
 func TestRegistryInterruptedPush(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: pushes killed mid-way into a real docker-registry, skipped by -short")
+	}
 	dir := t.TempDir()
 	l, err := testlayout.Build(filepath.Join(dir, "layout"), testlayout.Options{LayerSize: 256 << 10, Seed: 5})
 	if err != nil {
@@ -466,6 +472,9 @@ func TestRegistryInterruptedPush(t *testing.T) {
 }
 
 func TestRegistryErrors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: a real docker-registry, skipped by -short")
+	}
 	dir := t.TempDir()
 	l, err := testlayout.Build(filepath.Join(dir, "layout"), testlayout.Options{Seed: 7})
 	if err != nil {

@@ -35,6 +35,9 @@ func get(t *testing.T, url, user, pass string) (int, string, string) {
 // with a Link header, and records what docker-registry 2.8 does with n on
 // tags/list.
 func TestCatalogMaxEntries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: records what docker-registry does with catalog paging; TestPageTags keeps paging in -short, skipped by -short")
+	}
 	r := Start(t, Options{CatalogMaxEntries: 2})
 	img := testimages.NewImage("linux/amd64", nil, testimages.Files(map[string][]byte{"a": []byte("a")}))
 	reg := testimages.Registry{Host: r.Host}

@@ -103,6 +103,9 @@ func TestOpenRegistry(t *testing.T) {
 }
 
 func TestAuthRegistry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: a real docker-registry with htpasswd (bcrypt per request); TestOpenRegistry keeps the harness in -short, skipped by -short")
+	}
 	l := buildLayout(t)
 	r := Start(t, Options{Users: map[string]string{"alice": "s3cret"}})
 
@@ -316,6 +319,9 @@ func TestStartFailures(t *testing.T) {
 // is accepted and served byte for byte, there is no referrers API, and
 // manifests are only served to clients that accept their media type.
 func TestOCI11(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: records which OCI 1.1 features docker-registry has, skipped by -short")
+	}
 	l := buildLayout(t)
 	r := Start(t, Options{})
 	CopyToRegistry(t, l.Dir, "app:v1", r.Host+"/app:v1", "")
