@@ -293,11 +293,13 @@ func parseIndexBounded(b []byte) (*Index, error) {
 		return nil, fmt.Errorf("bundle index: %w", err)
 	}
 	var x Index
+	presize(&x, b) // within the budget: CheckDecodeCost counted every slot
 	if err := json.Unmarshal(b, &x); err != nil {
 		return nil, fmt.Errorf("bundle index: %w", err)
 	}
 	if err := x.Validate(len(b)); err != nil {
 		return nil, fmt.Errorf("bundle index: %w", err)
 	}
+	x.share()
 	return &x, nil
 }

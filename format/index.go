@@ -160,6 +160,7 @@ func ParseIndex(b []byte) (*Index, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var x Index
+	presize(&x, b)
 	if err := dec.Decode(&x); err != nil {
 		return nil, fmt.Errorf("bundle index: %w", err)
 	}
@@ -169,6 +170,7 @@ func ParseIndex(b []byte) (*Index, error) {
 	if err := x.Validate(len(b)); err != nil {
 		return nil, fmt.Errorf("bundle index: %w", err)
 	}
+	x.share()
 	return &x, nil
 }
 
