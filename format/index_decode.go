@@ -1,6 +1,11 @@
 package format
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"reflect"
 	"unsafe"
 
 	"github.com/opencontainers/go-digest"
@@ -24,12 +29,85 @@ import (
 // at its first element) from reserving more than about twice its length.
 const minElementBytes = 64
 
-// presize gives x's large slices (blobs, manifests, images) the capacity
+// indexDecoding is what an index is decoded into: the Index, but for its
+// blobs, which decode one at a time (blobStream), each sharing its
+// strings as soon as it is decoded. Decoded whole, the copies (a third of
+// the decoded index) would all be live at once, on top of the raw bytes,
+// at the reader's peak of memory. The outer Blobs field hides the
+// embedded one from encoding/json (the shallower field wins); the
+// members accepted, and where they go, are the same.
+type indexDecoding struct {
+	Index
+	Blobs blobStream `json:"blobs"`
+}
+
+// blobStream decodes the blobs array element by element.
+type blobStream struct {
+	blobs  []Blob
+	strict bool // refuse unknown members, as ParseIndex's decoder does
+	names  *stringTable
+}
+
+func (s *blobStream) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		s.blobs = nil
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if s.strict {
+		dec.DisallowUnknownFields()
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('[') {
+		return &json.UnmarshalTypeError{Value: "non-array", Type: reflectBlobs, Field: "blobs"}
+	}
+	if s.blobs == nil {
+		s.blobs = []Blob{} // [] decodes to an empty slice, not nil
+	}
+	for dec.More() {
+		s.blobs = append(s.blobs, Blob{})
+		b := &s.blobs[len(s.blobs)-1]
+		if err := dec.Decode(b); err != nil {
+			return fmt.Errorf("blobs: %w", err)
+		}
+		b.share(s.names)
+	}
+	if _, err := dec.Token(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// decodeIndex decodes the index b holds, strict or not about unknown
+// members (ParseIndex's decoder refuses them; the header reader leaves
+// that to CheckStrictJSON, which ran before), with its large slices
+// presized and its repeated strings shared.
+func decodeIndex(b []byte, strict bool) (*Index, error) {
+	d := &indexDecoding{Blobs: blobStream{strict: strict, names: newStringTable()}}
+	presize(d, b)
+	if strict {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(d); err != nil {
+			return nil, err
+		}
+		if _, err := dec.Token(); err != io.EOF {
+			return nil, fmt.Errorf("data after the JSON object")
+		}
+	} else if err := json.Unmarshal(b, d); err != nil {
+		return nil, err
+	}
+	x := &d.Index
+	x.Blobs = d.Blobs.blobs
+	x.share(d.Blobs.names)
+	return x, nil
+}
+
+// presize gives d's large slices (blobs, manifests, images) the capacity
 // of the arrays b holds, so that decoding fills them in place instead of
 // growing them by doubling (up to twice their size, and the copies). It
 // reads b without allocating; what is not well-formed it leaves to the
 // decoder, which comes next and refuses it.
-func presize(x *Index, b []byte) {
+func presize(d *indexDecoding, b []byte) {
 	scanTop(b, func(key string, raw []byte) {
 		n := min(countElements(raw), len(raw)/minElementBytes)
 		if n == 0 {
@@ -37,40 +115,61 @@ func presize(x *Index, b []byte) {
 		}
 		switch key {
 		case "blobs":
-			x.Blobs = make([]Blob, 0, n)
+			d.Blobs.blobs = make([]Blob, 0, n)
 		case "manifests":
-			x.Manifests = make([]ocispec.Descriptor, 0, n)
+			d.Manifests = make([]ocispec.Descriptor, 0, n)
 		case "images":
-			x.Images = make([]Image, 0, n)
+			d.Images = make([]Image, 0, n)
 		}
 	})
 }
 
-// share makes the equal strings of a decoded index one string each: the
-// digests a blob repeats (storedDigest and a placement's digest are
-// mostly its digest), a manifest's digest and its blob's, and the few
-// media types, encodings, platforms and annotation names every entry
-// repeats. The copies become garbage the collector takes back.
-func (x *Index) share() {
-	// Small strings repeated across entries. Bounded: a crafted index of
-	// distinct media types only makes the table stop growing.
-	names := map[string]string{}
-	intern := func(s string) string {
-		if v, ok := names[s]; ok {
-			return v
-		}
-		if len(names) < 1024 && len(s) <= 256 {
-			names[s] = s
-		}
-		return s
+// stringTable holds one copy of each of the small strings an index
+// repeats in every entry (media types, encodings, platforms, annotation
+// names). Bounded: a crafted index of distinct ones only makes the table
+// stop growing.
+type stringTable struct{ m map[string]string }
+
+func newStringTable() *stringTable { return &stringTable{m: map[string]string{}} }
+
+func (t *stringTable) intern(s string) string {
+	if v, ok := t.m[s]; ok {
+		return v
 	}
+	if len(t.m) < 1024 && len(s) <= 256 {
+		t.m[s] = s
+	}
+	return s
+}
+
+// share makes the strings of b that repeat its digest that string
+// (storedDigest and a single placement's digest are its digest when it is
+// stored unencoded), and its media type, encoding and base those of t.
+func (b *Blob) share(t *stringTable) {
+	if b.StoredDigest == b.Digest {
+		b.StoredDigest = b.Digest
+	}
+	b.MediaType, b.Encoding, b.Base = t.intern(b.MediaType), t.intern(b.Encoding), t.intern(b.Base)
+	for j := range b.Placements {
+		if p := &b.Placements[j]; p.Digest == b.StoredDigest {
+			p.Digest = b.StoredDigest
+		}
+	}
+}
+
+// share makes the equal strings of a decoded index one string each: a
+// manifest's digest and its blob's (and its image's), and the few media
+// types, platforms and annotation names every entry repeats (each blob
+// shared its own when it was decoded). The copies become garbage the
+// collector takes back.
+func (x *Index) share(t *stringTable) {
 	manifests := make(map[digest.Digest]digest.Digest, len(x.Manifests))
 	for i := range x.Manifests {
 		m := &x.Manifests[i]
-		m.MediaType = intern(m.MediaType)
+		m.MediaType = t.intern(m.MediaType)
 		manifests[m.Digest] = m.Digest
 		for k, v := range m.Annotations {
-			if ik := intern(k); !sameString(ik, k) {
+			if ik := t.intern(k); !sameString(ik, k) {
 				// The same key, held by the shared string: the map does
 				// not grow (deleting and setting a key while ranging is
 				// allowed, and k is not seen again as another key).
@@ -79,12 +178,12 @@ func (x *Index) share() {
 			}
 		}
 		if p := m.Platform; p != nil {
-			p.OS, p.Architecture, p.Variant = intern(p.OS), intern(p.Architecture), intern(p.Variant)
+			p.OS, p.Architecture, p.Variant = t.intern(p.OS), t.intern(p.Architecture), t.intern(p.Variant)
 		}
 	}
 	for i := range x.Images {
 		im := &x.Images[i]
-		im.MediaType = intern(im.MediaType)
+		im.MediaType = t.intern(im.MediaType)
 		if d, ok := manifests[im.Digest]; ok {
 			im.Digest = d
 		}
@@ -92,22 +191,14 @@ func (x *Index) share() {
 			im.Subject = d
 		}
 		for j, p := range im.Platforms {
-			im.Platforms[j] = intern(p)
+			im.Platforms[j] = t.intern(p)
 		}
 	}
 	for i := range x.Blobs {
 		b := &x.Blobs[i]
 		if d, ok := manifests[b.Digest]; ok {
 			b.Digest = d
-		}
-		if b.StoredDigest == b.Digest {
-			b.StoredDigest = b.Digest
-		}
-		b.MediaType, b.Encoding, b.Base = intern(b.MediaType), intern(b.Encoding), intern(b.Base)
-		for j := range b.Placements {
-			if p := &b.Placements[j]; p.Digest == b.StoredDigest {
-				p.Digest = b.StoredDigest
-			}
+			b.share(t)
 		}
 	}
 }
@@ -117,3 +208,5 @@ func (x *Index) share() {
 func sameString(a, b string) bool {
 	return len(a) == len(b) && (len(a) == 0 || unsafe.StringData(a) == unsafe.StringData(b))
 }
+
+var reflectBlobs = reflect.TypeFor[[]Blob]()
