@@ -49,32 +49,52 @@ type blobStream struct {
 }
 
 func (s *blobStream) UnmarshalJSON(b []byte) error {
+	// b is well-formed: the decoder checked the whole document before it
+	// decodes any of it.
 	if string(b) == "null" {
 		s.blobs = nil
 		return nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if s.strict {
-		dec.DisallowUnknownFields()
-	}
-	if t, err := dec.Token(); err != nil || t != json.Delim('[') {
+	if len(b) == 0 || b[0] != '[' {
 		return &json.UnmarshalTypeError{Value: "non-array", Type: reflectBlobs, Field: "blobs"}
 	}
 	if s.blobs == nil {
 		s.blobs = []Blob{} // [] decodes to an empty slice, not nil
 	}
-	for dec.More() {
+	// Each element is decoded where it is: a json.Decoder would copy it
+	// into its buffer first, and a crafted blob can be the whole index
+	// (TestHostileIndexMemory).
+	sc := &costScanner{b: b, i: 1, limit: 1 << 62}
+	sc.space()
+	for sc.i < len(b) && b[sc.i] != ']' {
+		start := sc.i
+		sc.value(nil, 1)
+		if sc.bad {
+			return fmt.Errorf("blobs: malformed element at byte %d", start)
+		}
 		s.blobs = append(s.blobs, Blob{})
-		b := &s.blobs[len(s.blobs)-1]
-		if err := dec.Decode(b); err != nil {
+		blob := &s.blobs[len(s.blobs)-1]
+		if err := s.decode(b[start:sc.i], blob); err != nil {
 			return fmt.Errorf("blobs: %w", err)
 		}
-		b.share(s.names)
-	}
-	if _, err := dec.Token(); err != nil {
-		return err
+		blob.share(s.names)
+		sc.space()
+		if sc.i < len(b) && b[sc.i] == ',' {
+			sc.i++
+			sc.space()
+		}
 	}
 	return nil
+}
+
+// decode decodes one blob.
+func (s *blobStream) decode(elem []byte, b *Blob) error {
+	if !s.strict {
+		return json.Unmarshal(elem, b)
+	}
+	dec := json.NewDecoder(bytes.NewReader(elem))
+	dec.DisallowUnknownFields()
+	return dec.Decode(b)
 }
 
 // decodeIndex decodes the index b holds, strict or not about unknown
