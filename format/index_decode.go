@@ -43,9 +43,8 @@ type indexDecoding struct {
 
 // blobStream decodes the blobs array element by element.
 type blobStream struct {
-	blobs  []Blob
-	strict bool // refuse unknown members, as ParseIndex's decoder does
-	names  *stringTable
+	blobs []Blob
+	names *stringTable
 }
 
 func (s *blobStream) UnmarshalJSON(b []byte) error {
@@ -74,7 +73,9 @@ func (s *blobStream) UnmarshalJSON(b []byte) error {
 		}
 		s.blobs = append(s.blobs, Blob{})
 		blob := &s.blobs[len(s.blobs)-1]
-		if err := s.decode(b[start:sc.i], blob); err != nil {
+		// Unknown members need no refusing here: CheckStrictJSON, which
+		// runs before any decoding, refused them.
+		if err := json.Unmarshal(b[start:sc.i], blob); err != nil {
 			return fmt.Errorf("blobs: %w", err)
 		}
 		blob.share(s.names)
@@ -87,22 +88,12 @@ func (s *blobStream) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// decode decodes one blob.
-func (s *blobStream) decode(elem []byte, b *Blob) error {
-	if !s.strict {
-		return json.Unmarshal(elem, b)
-	}
-	dec := json.NewDecoder(bytes.NewReader(elem))
-	dec.DisallowUnknownFields()
-	return dec.Decode(b)
-}
-
-// decodeIndex decodes the index b holds, strict or not about unknown
-// members (ParseIndex's decoder refuses them; the header reader leaves
-// that to CheckStrictJSON, which ran before), with its large slices
-// presized and its repeated strings shared.
+// decodeIndex decodes the index b holds, with its large slices presized
+// and its repeated strings shared. Both callers ran CheckStrictJSON
+// first, which refuses unknown members anywhere; strict (ParseIndex)
+// keeps its decoder's own refusal of them as well, outside the blobs.
 func decodeIndex(b []byte, strict bool) (*Index, error) {
-	d := &indexDecoding{Blobs: blobStream{strict: strict, names: newStringTable()}}
+	d := &indexDecoding{Blobs: blobStream{names: newStringTable()}}
 	presize(d, b)
 	if strict {
 		dec := json.NewDecoder(bytes.NewReader(b))

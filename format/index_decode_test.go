@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"unsafe"
 )
@@ -52,17 +53,21 @@ func TestDecodeIndexSame(t *testing.T) {
 }
 
 // TestDecodeIndexRefuses: what the decoder refused whole it refuses blob
-// by blob.
+// by blob; an unknown member of a blob, which the decoder of each blob
+// does not look for, ParseIndex refuses before decoding (CheckStrictJSON).
 func TestDecodeIndexRefuses(t *testing.T) {
-	for _, doc := range []string{`{"blobs":5}`, `{"blobs":{}}`, `{"blobs":[{"size":"x"}]}`, `{"blobs":[1]}`, `{"blobs":[{"bogus":1}]}`} {
+	for _, doc := range []string{`{"blobs":5}`, `{"blobs":{}}`, `{"blobs":[{"size":"x"}]}`, `{"blobs":[1]}`, `{"blobs":[{"size":1},"x"]}`} {
 		var x Index
 		werr := json.Unmarshal([]byte(doc), &x)
-		_, err := decodeIndex([]byte(doc), true)
-		if (err == nil) != (werr == nil) && doc != `{"blobs":[{"bogus":1}]}` {
-			t.Errorf("%s: %v, encoding/json says %v", doc, err, werr)
+		for _, strict := range []bool{false, true} {
+			if _, err := decodeIndex([]byte(doc), strict); (err == nil) != (werr == nil) {
+				t.Errorf("%s (strict %v): %v, encoding/json says %v", doc, strict, err, werr)
+			}
 		}
-		if doc == `{"blobs":[{"bogus":1}]}` && err == nil {
-			t.Errorf("%s: unknown member accepted by the strict decode", doc)
-		}
+	}
+	doc := sealed(t, testIndex())
+	bogus := strings.Replace(string(doc), `"storedSize":`, `"bogus":1,"storedSize":`, 1)
+	if _, err := ParseIndex([]byte(bogus)); err == nil || !strings.Contains(err.Error(), "bogus") {
+		t.Errorf("an unknown member of a blob: %v", err)
 	}
 }
