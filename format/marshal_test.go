@@ -2,6 +2,7 @@ package format
 
 import (
 	"encoding/json"
+	"errors"
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -42,5 +43,19 @@ func TestMarshalIndexIsJSONMarshal(t *testing.T) {
 		if n, err := IndexLen(x); err != nil || n != len(want) {
 			t.Errorf("index %d: IndexLen %d, want %d (%v)", i, n, len(want), err)
 		}
+	}
+}
+
+// TestCheckIndexLen: a writer refuses, while planning, an index longer
+// than readers accept (SPEC 6.5 rule 1), and only that.
+func TestCheckIndexLen(t *testing.T) {
+	if err := checkIndexLen(MaxIndexSize); err != nil {
+		t.Errorf("an index of MaxIndexSize bytes: %v", err)
+	}
+	if err := checkIndexLen(MaxIndexSize + 1); !errors.Is(err, ErrIndexTooLarge) {
+		t.Errorf("an index of MaxIndexSize+1 bytes: %v, want ErrIndexTooLarge", err)
+	}
+	if err := Plan(testIndex(), 0); err != nil {
+		t.Errorf("Plan of the test index: %v", err)
 	}
 }
