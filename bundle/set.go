@@ -31,9 +31,9 @@ type Set struct {
 	// IndexBytes is bundle.json as the volumes carry it: what the
 	// signatures sign. Trust releases it once it has passed (nil after),
 	// as the set releases each volume's index.json when it is opened
-	// (VolumeHeader.Release): at a million blobs these raw bytes are as
-	// large as the decoded Index, which is all that reading needs, and
-	// the headers are compared by digest when read again.
+	// (VolumeHeader.Release): these raw bytes (about 550 per blob) are
+	// more than the decoded Index, which is all that reading needs, and
+	// the headers are compared by digest when read again (issue 15).
 	// ReadIndexBytes reads it again from a volume.
 	IndexBytes []byte
 	Signature  []byte

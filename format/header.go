@@ -41,10 +41,10 @@ func (h *VolumeHeader) IndexSize() int {
 
 // Release drops IndexBytes and LayoutIndex, keeping their sizes
 // (IndexSize; LayoutIndex's is Index.LayoutIndex.Size, as is its digest,
-// which ReadVolumeHeader checked). A reader of a million-blob bundle holds
-// the decoded index for as long as it reads, and these raw bytes are as
-// large again (issue 15); what it must compare with them later it
-// compares by digest (PrefixPieces).
+// which ReadVolumeHeader checked). A reader holds the decoded index for as
+// long as it reads, and these raw bytes are more than that again (issue
+// 15); what it must compare with them later it compares by digest
+// (PrefixPieces).
 func (h *VolumeHeader) Release() {
 	h.indexSize = h.IndexSize()
 	h.IndexBytes, h.LayoutIndex = nil, nil

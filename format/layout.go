@@ -123,7 +123,7 @@ func Prefix(x *Index, indexBytes, layoutIndex, sig []byte, n int) [][]byte {
 // Bytes is nil, the data of a large member (index.json, bundle.json) given
 // by its size and digest, to compare by hashing it as it is read. A reader
 // that reads the header of a volume again (verify, unpack) then needs to
-// hold neither: at a million blobs they are as large as the decoded index.
+// hold neither: they are larger than the decoded index (issue 15).
 type HeaderPiece struct {
 	Bytes   []byte
 	Content Content
