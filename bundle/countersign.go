@@ -72,17 +72,23 @@ func (s *Set) Countersign(ctx context.Context, signer sign.Signer) (*format.Coun
 	if err != nil {
 		return nil, err
 	}
-	sig, err := signer.Sign(ctx, s.IndexBytes)
+	// Released by Trust (see IndexBytes): read again, and checked
+	// against the digest of what Trust checked.
+	index, err := s.ReadIndexBytes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := signer.Sign(ctx, index)
 	if err != nil {
 		return nil, fmt.Errorf("countersigning bundle %s: %w", s.Index.BundleID, err)
 	}
 	if len(sig) == 0 || len(sig) > format.MaxSignatureSize {
 		return nil, fmt.Errorf("countersigning bundle %s with %s: a signature of %d bytes, want 1 to %d", s.Index.BundleID, v.KeyID(), len(sig), format.MaxSignatureSize)
 	}
-	if err := v.Verify(s.IndexBytes, sig); err != nil {
+	if err := v.Verify(index, sig); err != nil {
 		return nil, fmt.Errorf("countersigning bundle %s: the signer's signature does not verify with its own public key: %w", s.Index.BundleID, err)
 	}
-	return format.NewCountersignature(s.Index.BundleID, s.IndexBytes, v.KeyID(), v.Algorithm(), sig)
+	return format.NewCountersignature(s.Index.BundleID, index, v.KeyID(), v.Algorithm(), sig)
 }
 
 // WriteCountersignature writes c into dir under its file name

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"maps"
@@ -25,7 +27,14 @@ import (
 // OpenFiles), establish trust once (Trust), then Verify, Unpack, Push or
 // Summary.
 type Set struct {
-	Index      *format.Index
+	Index *format.Index
+	// IndexBytes is bundle.json as the volumes carry it: what the
+	// signatures sign. Trust releases it once it has passed (nil after),
+	// as the set releases each volume's index.json when it is opened
+	// (VolumeHeader.Release): these raw bytes (about 550 per blob) are
+	// more than the decoded Index, which is all that reading needs, and
+	// the headers are compared by digest when read again (issue 15).
+	// ReadIndexBytes reads it again from a volume.
 	IndexBytes []byte
 	Signature  []byte
 	// Volumes present, by number.
@@ -35,6 +44,7 @@ type Set struct {
 	Problems []error
 
 	signatures [][]byte             // distinct signatures of the volumes present
+	index      format.Content       // size and digest of IndexBytes (gather)
 	openers    map[int]VolumeOpener // of the volumes present
 	trusted    bool                 // Trust passed
 	checkedKey bool                 // and checked the signature with a key
@@ -191,7 +201,7 @@ func chooseBundle(found []foundVolume) {
 func gather(found []foundVolume) (*Set, []error) {
 	main := found[0].h
 	s := &Set{Index: main.Index, IndexBytes: main.IndexBytes, Signature: main.Signature, Volumes: map[int]*format.VolumeHeader{},
-		openers: map[int]VolumeOpener{}}
+		openers: map[int]VolumeOpener{}, index: format.Content{Digest: digest.FromBytes(main.IndexBytes), Size: int64(len(main.IndexBytes))}}
 	var problems []error
 	dups := map[int][]string{}
 	for _, f := range found {
@@ -219,6 +229,12 @@ func gather(found []foundVolume) (*Set, []error) {
 			}
 		}
 	}
+	for _, h := range s.Volumes {
+		// index.json is checked against the index (its digest) in every
+		// volume: the set needs no copy of it. bundle.json stays, in
+		// s.IndexBytes, until Trust has checked the signatures over it.
+		h.LayoutIndex = nil
+	}
 	dn := slices.Sorted(maps.Keys(dups))
 	for _, n := range dn {
 		problems = append(problems, &DuplicateVolumeError{BundleID: main.Index.BundleID, Number: n, Paths: dups[n]})
@@ -238,10 +254,119 @@ func readHeader(ctx context.Context, v VolumeOpener, cache *format.HeaderReader)
 
 // headerPieces is what volume n of the set starts with, in order: the
 // header members the set was read from, with that volume's own signature
-// and marker. They add up to the prefix size.
-func (s *Set) headerPieces(n int) [][]byte {
-	h := s.Volumes[n]
-	return format.Prefix(s.Index, s.IndexBytes, h.LayoutIndex, h.Signature, n)
+// and marker, index.json and bundle.json by digest. They add up to the
+// prefix size.
+func (s *Set) headerPieces(n int) []format.HeaderPiece {
+	return format.PrefixPieces(s.Index, s.indexContent(), s.Volumes[n].Signature, n)
+}
+
+// indexContent is the size and digest of bundle.json.
+func (s *Set) indexContent() format.Content {
+	if s.index.Digest == "" {
+		// A set made by hand (LoadBase, tests): computed, not stored, so
+		// that the parallel readers of a set only read it.
+		return format.Content{Digest: digest.FromBytes(s.IndexBytes), Size: int64(len(s.IndexBytes))}
+	}
+	return s.index
+}
+
+// indexSize is the length of bundle.json, released or not.
+func (s *Set) indexSize() int { return int(s.indexContent().Size) }
+
+// matchHeader reads the header members of volume n from br and reports
+// whether they are those the set was read from: the same bytes, compared
+// as they are or, for index.json and bundle.json, by length and digest,
+// hashed as they are read (the set keeps their digests, not their bytes).
+// off is the bytes read, each also given to count when not nil; err is a
+// read error other than the end of the input (which is a difference).
+func (s *Set) matchHeader(br *bufio.Reader, n int, count func(int64)) (same bool, off int64, err error) {
+	for _, p := range s.headerPieces(n) {
+		want := p.Bytes
+		left := int64(len(want))
+		var h hash.Hash
+		if want == nil {
+			left, h = p.Content.Size, sha256.New()
+		}
+		for left > 0 {
+			b, err := br.Peek(int(min(left, int64(br.Size()))))
+			if len(b) == 0 {
+				if err == io.EOF {
+					return false, off, nil
+				}
+				return false, off, err
+			}
+			if h != nil {
+				h.Write(b)
+			} else if !bytes.Equal(b, want[:len(b)]) {
+				return false, off, nil
+			} else {
+				want = want[len(b):]
+			}
+			br.Discard(len(b))
+			off += int64(len(b))
+			left -= int64(len(b))
+			if count != nil {
+				count(int64(len(b)))
+			}
+		}
+		if h != nil && digest.NewDigest(digest.SHA256, h) != p.Content.Digest {
+			return false, off, nil
+		}
+	}
+	return true, off, nil
+}
+
+// ReadIndexBytes is IndexBytes, read again from the first volume present
+// (or the bundle.json of OpenIndexFile) once Trust has released it, and
+// checked against the digest of the bytes the set was read from.
+func (s *Set) ReadIndexBytes(ctx context.Context) ([]byte, error) {
+	if s.IndexBytes != nil {
+		return s.IndexBytes, nil
+	}
+	want := s.indexContent()
+	var b []byte
+	var path string
+	if s.indexPath != "" {
+		path = s.indexPath
+		var err error
+		if b, err = readLimited(path, format.MaxIndexSize); err != nil {
+			return nil, err
+		}
+	} else {
+		nums := slices.Sorted(maps.Keys(s.Volumes))
+		if len(nums) == 0 {
+			return nil, fmt.Errorf("bundle %s: no volume to read its index from", s.Index.BundleID)
+		}
+		n := nums[0]
+		path = s.Volumes[n].Path
+		r, err := s.reopen(ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		defer r.Close()
+		b = make([]byte, want.Size)
+		off := s.Index.IndexOffset() + format.BlockSize
+		if _, err := r.ReadAt(b, off); err != nil {
+			return nil, &format.CorruptError{Path: path, Volume: n, Offset: off, Member: format.MemberIndex, Reason: fmt.Sprintf("cannot be read again: %v", err)}
+		}
+	}
+	if int64(len(b)) != want.Size || digest.FromBytes(b) != want.Digest {
+		return nil, &format.CorruptError{Path: path, Member: format.MemberIndex, Reason: "the bundle index changed since it was read"}
+	}
+	return b, nil
+}
+
+// releaseIndexBytes drops the raw bundle.json once the signatures over it
+// are checked (see IndexBytes), when it can be read again.
+func (s *Set) releaseIndexBytes() {
+	if s.IndexBytes == nil || (s.indexPath == "" && len(s.openers) == 0) {
+		return
+	}
+	s.index = s.indexContent()
+	s.IndexBytes = nil
+	for _, h := range s.Volumes {
+		h.Release()
+	}
 }
 
 // reheader reads the header members of volume n again from r (at the start
@@ -286,8 +411,8 @@ func (s *Set) reopen(ctx context.Context, n int) (VolumeReader, error) {
 
 // openVolume opens volume n and reads its header again, checking that it
 // still holds the volume the set was built from: its header members are
-// compared byte for byte with those read before (so the index is not
-// parsed again).
+// compared with those read before, byte for byte or by digest
+// (matchHeader), so the index is not parsed again.
 func (s *Set) openVolume(ctx context.Context, n int) (*openedVolume, error) {
 	want := s.Volumes[n]
 	r, err := s.reopen(ctx, n)
@@ -301,24 +426,10 @@ func (s *Set) openVolume(ctx context.Context, n int) (*openedVolume, error) {
 		src = ov.file
 	}
 	ov.br = bufio.NewReaderSize(src, 1<<20)
-	same := true
-	var off int64
-	for _, p := range s.headerPieces(n) {
-		for len(p) > 0 && same {
-			b, err := ov.br.Peek(min(len(p), ov.br.Size()))
-			if err != nil && len(b) == 0 {
-				if err != io.EOF {
-					r.Close()
-					return nil, &format.CorruptError{Path: want.Path, Volume: n, Offset: off, Reason: fmt.Sprintf("cannot be read: %v", err)}
-				}
-				same = false
-				break
-			}
-			same = bytes.Equal(b, p[:len(b)])
-			ov.br.Discard(len(b))
-			off += int64(len(b))
-			p = p[len(b):]
-		}
+	same, off, err := s.matchHeader(ov.br, n, nil)
+	if err != nil {
+		r.Close()
+		return nil, &format.CorruptError{Path: want.Path, Volume: n, Offset: off, Reason: fmt.Sprintf("cannot be read: %v", err)}
 	}
 	if !same {
 		err := s.reheader(io.NewSectionReader(r, 0, r.Size()), n)
@@ -326,7 +437,7 @@ func (s *Set) openVolume(ctx context.Context, n int) (*openedVolume, error) {
 		return nil, err
 	}
 	h := *want
-	h.Index, h.IndexBytes = s.Index, s.IndexBytes
+	h.Index = s.Index
 	ov.h = &h
 	return ov, nil
 }

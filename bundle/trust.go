@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/sign"
-	"github.com/opencontainers/go-digest"
 )
 
 // TrustPolicy says which bundles a reader accepts (SPEC 11.2).
@@ -220,6 +220,9 @@ func (s *Set) Trust(p TrustPolicy) error {
 	}
 	s.trusted = true
 	s.checkedKey = slices.ContainsFunc(st, func(x SignatureStatus) bool { return x.Counted })
+	// The signatures over bundle.json are checked: reading the bundle
+	// needs only the decoded index and the digest (see IndexBytes).
+	s.releaseIndexBytes()
 	return nil
 }
 
@@ -378,7 +381,11 @@ func (s *Set) evaluate(p TrustPolicy) ([]SignatureStatus, error) {
 		var err error
 		if c.alg != k.v.Algorithm() {
 			err = fmt.Errorf("%w: the signature says algorithm %s, the key is %s", ErrWrongKey, c.alg, k.v.Algorithm())
-		} else if verr := k.v.Verify(s.IndexBytes, c.sig); verr != nil {
+		} else if msg, rerr := s.ReadIndexBytes(context.Background()); rerr != nil {
+			// Released by an earlier Trust and not the same on the
+			// volume now: not what was signed.
+			err = fmt.Errorf("%w (%v)", ErrBadSignature, rerr)
+		} else if verr := k.v.Verify(msg, c.sig); verr != nil {
 			err = fmt.Errorf("%w (%v)", ErrBadSignature, verr)
 		}
 		if err != nil {
@@ -489,7 +496,7 @@ func (s *Set) countersignatures() *countersignatures {
 			seenFiles = append(seenFiles, st)
 		}
 		c, sig, err := readCountersignature(path)
-		if err == nil && (c.BundleID != s.Index.BundleID || c.IndexDigest != digest.FromBytes(s.IndexBytes)) {
+		if err == nil && (c.BundleID != s.Index.BundleID || c.IndexDigest != s.indexContent().Digest) {
 			// Named for this bundle (or given by path): a signature over
 			// other bytes is worth showing, not counting.
 			err = fmt.Errorf("it signs bundle.json %s of bundle %s, not this bundle's", c.IndexDigest, c.BundleID)

@@ -17,7 +17,6 @@ package bundle
 
 import (
 	"bufio"
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -162,7 +161,7 @@ type verifyTask struct {
 // splitVolume cuts v into tasks of about chunk bytes, at member
 // boundaries; a member larger than chunk is a task of its own.
 func splitVolume(v *volumeCheck, chunk int64) []*verifyTask {
-	prefix := v.set.Index.PrefixSize(len(v.set.IndexBytes))
+	prefix := v.set.Index.PrefixSize(v.set.indexSize())
 	tasks := []*verifyTask{{v: v, header: true, start: 0, end: prefix}}
 	t := &verifyTask{v: v, start: prefix, end: prefix}
 	for i, m := range v.members {
@@ -313,28 +312,13 @@ func (c *rangeChecker) flush() {
 // them, to report what is wrong where.
 func (c *rangeChecker) checkHeader(t *verifyTask, r io.ReaderAt) error {
 	v := t.v
-	var off int64
-	same := true
-	for _, p := range v.set.headerPieces(v.n) {
-		for len(p) > 0 && same {
-			b, err := c.br.Peek(min(len(p), c.br.Size()))
-			if len(b) == 0 {
-				switch {
-				case err == io.EOF: // truncated: reheader says where
-				case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
-					return err
-				default:
-					return &format.CorruptError{Path: v.path, Volume: v.n, Offset: off, Reason: fmt.Sprintf("cannot be read: %v", err)}
-				}
-				same = false
-				break
-			}
-			same = bytes.Equal(b, p[:len(b)])
-			c.br.Discard(len(b))
-			c.count(int64(len(b)))
-			off += int64(len(b))
-			p = p[len(b):]
-		}
+	same, off, err := v.set.matchHeader(c.br, v.n, c.count)
+	switch {
+	case err == nil:
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return err
+	default:
+		return &format.CorruptError{Path: v.path, Volume: v.n, Offset: off, Reason: fmt.Sprintf("cannot be read: %v", err)}
 	}
 	if same {
 		if off != t.end {

@@ -33,7 +33,7 @@ type Body struct {
 // the header members, and the trailer.
 func (h *VolumeHeader) Body() Body {
 	return Body{Index: h.Index, Path: h.Path, Volume: h.Number, Members: h.Index.Members(h.Number),
-		Offset: h.Index.PrefixSize(len(h.IndexBytes)), Last: true}
+		Offset: h.Index.PrefixSize(h.IndexSize()), Last: true}
 }
 
 // BodyReader reads the blob members of a Body and checks every byte as

@@ -15,16 +15,40 @@ import (
 // these members are exactly what the format allows, byte for byte; whether
 // the signature holds is a separate step (bundle.Set.Trust).
 type VolumeHeader struct {
-	Path        string
-	Number      int
-	Index       *Index
+	Path   string
+	Number int
+	Index  *Index
+	// IndexBytes and LayoutIndex are the raw bundle.json and index.json.
+	// A reader that keeps the header after checking them may drop them
+	// (Release): they are as large as the decoded index.
 	IndexBytes  []byte
 	Signature   []byte // nil when unsigned
 	LayoutIndex []byte
+
+	indexSize int // len(IndexBytes), kept when they are released
 }
 
 // Total is the number of volumes in the bundle.
 func (h *VolumeHeader) Total() int { return len(h.Index.Volumes) }
+
+// IndexSize is the length of bundle.json, released or not.
+func (h *VolumeHeader) IndexSize() int {
+	if h.IndexBytes != nil {
+		return len(h.IndexBytes)
+	}
+	return h.indexSize
+}
+
+// Release drops IndexBytes and LayoutIndex, keeping their sizes
+// (IndexSize; LayoutIndex's is Index.LayoutIndex.Size, as is its digest,
+// which ReadVolumeHeader checked). A reader holds the decoded index for as
+// long as it reads, and these raw bytes are more than that again (issue
+// 15); what it must compare with them later it compares by digest
+// (PrefixPieces).
+func (h *VolumeHeader) Release() {
+	h.indexSize = h.IndexSize()
+	h.IndexBytes, h.LayoutIndex = nil, nil
+}
 
 // Size is the size the index gives this volume.
 func (h *VolumeHeader) Size() int64 { return h.Index.Volumes[h.Number-1].Size }
@@ -379,7 +403,8 @@ func (cache *HeaderReader) ReadSized(r io.Reader, size int64, path string) (*Vol
 	if off != x.PrefixSize(len(indexBytes)) {
 		return nil, p.corrupt("", "internal error: prefix size")
 	}
-	return &VolumeHeader{Path: path, Number: m.Volume, Index: x, IndexBytes: indexBytes, Signature: sig, LayoutIndex: layoutIndex}, nil
+	return &VolumeHeader{Path: path, Number: m.Volume, Index: x, IndexBytes: indexBytes, Signature: sig, LayoutIndex: layoutIndex,
+		indexSize: len(indexBytes)}, nil
 }
 
 // checkLayoutIndex checks that index.json is the one x names and lists

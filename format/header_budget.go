@@ -292,12 +292,13 @@ func parseIndexBounded(b []byte) (*Index, error) {
 	if err := CheckStrictJSON(b, t); err != nil { // rule 2
 		return nil, fmt.Errorf("bundle index: %w", err)
 	}
-	var x Index
-	if err := json.Unmarshal(b, &x); err != nil {
+	// Presized within the budget: CheckDecodeCost counted every slot.
+	x, err := decodeIndex(b, false)
+	if err != nil {
 		return nil, fmt.Errorf("bundle index: %w", err)
 	}
 	if err := x.Validate(len(b)); err != nil {
 		return nil, fmt.Errorf("bundle index: %w", err)
 	}
-	return &x, nil
+	return x, nil
 }

@@ -1,10 +1,7 @@
 package format
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"reflect"
 	"strings"
 	"time"
@@ -176,19 +173,14 @@ func ParseIndex(b []byte) (*Index, error) {
 	if err := CheckStrictJSON(b, reflect.TypeFor[Index]()); err != nil {
 		return nil, fmt.Errorf("bundle index: %w", err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	var x Index
-	if err := dec.Decode(&x); err != nil {
+	x, err := decodeIndex(b, true)
+	if err != nil {
 		return nil, fmt.Errorf("bundle index: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("bundle index: data after the JSON object")
 	}
 	if err := x.Validate(len(b)); err != nil {
 		return nil, fmt.Errorf("bundle index: %w", err)
 	}
-	return &x, nil
+	return x, nil
 }
 
 // CheckDigest checks that d has the one form the format allows: "sha256:"

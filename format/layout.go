@@ -117,3 +117,44 @@ func Prefix(x *Index, indexBytes, layoutIndex, sig []byte, n int) [][]byte {
 	}
 	return append(out, memberPieces(MemberVolume, VolumeMarker(x.BundleID, n, len(x.Volumes)), mtime)...)
 }
+
+// HeaderPiece is one piece of the bytes a volume starts with: bytes to
+// compare as they are (tar headers, padding, the small members), or, when
+// Bytes is nil, the data of a large member (index.json, bundle.json) given
+// by its size and digest, to compare by hashing it as it is read. A reader
+// that reads the header of a volume again (verify, unpack) then needs to
+// hold neither: they are larger than the decoded index (issue 15).
+type HeaderPiece struct {
+	Bytes   []byte
+	Content Content
+}
+
+// PrefixPieces is Prefix with index.json given by x.LayoutIndex and
+// bundle.json by index (its size and digest): the same bytes, piece for
+// piece, but for those two members' data.
+func PrefixPieces(x *Index, index Content, sig []byte, n int) []HeaderPiece {
+	mtime := x.Mtime()
+	var out []HeaderPiece
+	lit := func(pieces ...[]byte) {
+		for _, p := range pieces {
+			if len(p) > 0 {
+				out = append(out, HeaderPiece{Bytes: p})
+			}
+		}
+	}
+	hashed := func(name string, c Content) {
+		lit(TarHeader(name, c.Size, mtime))
+		if c.Size > 0 {
+			out = append(out, HeaderPiece{Content: c})
+		}
+		lit(Zeros(Padding(c.Size)))
+	}
+	lit(memberPieces(MemberLayout, []byte(OCILayoutFile), mtime)...)
+	hashed(MemberOCIIndex, x.LayoutIndex)
+	hashed(MemberIndex, index)
+	if sig != nil {
+		lit(memberPieces(MemberSignature, sig, mtime)...)
+	}
+	lit(memberPieces(MemberVolume, VolumeMarker(x.BundleID, n, len(x.Volumes)), mtime)...)
+	return out
+}

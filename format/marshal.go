@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // IndexLen is len(MarshalIndex(x)), found without building the bytes: a
@@ -20,25 +22,26 @@ func IndexLen(x *Index) (int, error) {
 
 // MarshalIndex gives the bytes json.Marshal(x) gives, built in one buffer
 // of the exact size: json.Marshal grows a buffer by doubling and then
-// copies it, which for a large index takes three times its size.
+// copies it, which for a large index takes three times its size. The
+// long arrays (manifests, images, blobs) are encoded an element at a
+// time into that buffer, so that no other copy of them is ever whole.
 func MarshalIndex(x *Index) ([]byte, error) {
 	sizer, err := newIndexSizer(x)
 	if err != nil {
 		return nil, err
 	}
-	y := *x
-	y.Blobs, y.Volumes = []Blob{}, []Volume{}
-	head, err := json.Marshal(&y)
+	head, err := marshalHead(x)
 	if err != nil {
 		return nil, err
 	}
-	// Blobs and volumes are the last members: head ends with them empty.
-	const tail = `"blobs":[],"volumes":[]}`
-	if !bytes.HasSuffix(head, []byte(tail)) {
-		return nil, errors.New("internal error: unexpected index encoding")
-	}
 	out := make([]byte, 0, sizer.size(x))
-	out = append(out, head[:len(head)-len(tail)]...)
+	out = append(out, head...)
+	if out, err = appendArray(out, "manifests", x.Manifests); err != nil {
+		return nil, err
+	}
+	if out, err = appendArray(out, "images", x.Images); err != nil {
+		return nil, err
+	}
 	out = append(out, `"blobs":[`...)
 	for i := range x.Blobs {
 		if i > 0 {
@@ -63,6 +66,65 @@ func MarshalIndex(x *Index) ([]byte, error) {
 	return out, nil
 }
 
+// headTail is how json.Marshal ends an index whose long arrays are empty:
+// they are its last members.
+const headTail = `"manifests":[],"images":[],"blobs":[],"volumes":[]}`
+
+// marshalHead is json.Marshal(x) up to its manifests member: the small
+// members before the long arrays.
+func marshalHead(x *Index) ([]byte, error) {
+	y := *x
+	y.Manifests, y.Images, y.Blobs, y.Volumes = []ocispec.Descriptor{}, []Image{}, []Blob{}, []Volume{}
+	head, err := json.Marshal(&y)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.HasSuffix(head, []byte(headTail)) {
+		return nil, errors.New("internal error: unexpected index encoding")
+	}
+	return head[:len(head)-len(headTail)], nil
+}
+
+// appendArray appends member name, holding list, as json.Marshal encodes
+// it (null when nil), element by element, and the comma after it.
+func appendArray[T any](out []byte, name string, list []T) ([]byte, error) {
+	out = append(out, '"')
+	out = append(out, name...)
+	out = append(out, `":`...)
+	if list == nil {
+		return append(out, `null,`...), nil
+	}
+	out = append(out, '[')
+	for i := range list {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		b, err := json.Marshal(&list[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b...)
+	}
+	return append(out, `],`...), nil
+}
+
+// arrayLen is len of what appendArray appends.
+func arrayLen[T any](name string, list []T) (int, error) {
+	n := len(`"":,`) + len(name)
+	if list == nil {
+		return n + len("null"), nil
+	}
+	n += len("[]") + max(len(list)-1, 0)
+	for i := range list {
+		b, err := json.Marshal(&list[i])
+		if err != nil {
+			return 0, err
+		}
+		n += len(b)
+	}
+	return n, nil
+}
+
 // indexSizer says how long json.Marshal(x) is without building it, as
 // planning asks again and again while offsets settle: each blob entry
 // without its placements is measured once, and placements and volumes,
@@ -73,13 +135,22 @@ type indexSizer struct {
 }
 
 func newIndexSizer(x *Index) (*indexSizer, error) {
-	y := *x
-	y.Blobs, y.Volumes = []Blob{}, []Volume{}
-	b, err := json.Marshal(&y)
+	head, err := marshalHead(x)
 	if err != nil {
 		return nil, err
 	}
-	s := &indexSizer{rest: len(b), blobFixed: make([]int, len(x.Blobs))}
+	manifests, err := arrayLen("manifests", x.Manifests)
+	if err != nil {
+		return nil, err
+	}
+	images, err := arrayLen("images", x.Images)
+	if err != nil {
+		return nil, err
+	}
+	// The head, the two arrays, and the blobs and volumes empty: size
+	// counts their elements.
+	rest := len(head) + manifests + images + len(`"blobs":[],"volumes":[]}`)
+	s := &indexSizer{rest: rest, blobFixed: make([]int, len(x.Blobs))}
 	for i := range x.Blobs {
 		c := x.Blobs[i]
 		c.Placements = []Placement{}

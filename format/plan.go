@@ -55,6 +55,13 @@ var placeholderDigest = digest.NewDigestFromEncoded(digest.SHA256, strings.Repea
 // volumes make a larger index, so that first figure would fail again.
 func Plan(x *Index, maxVolumeSize int64) error {
 	err := plan(x, maxVolumeSize)
+	if err == nil {
+		var n int
+		if n, err = IndexLen(x); err == nil {
+			err = checkIndexLen(n)
+		}
+		return err
+	}
 	var se *VolumeSizeError
 	if errors.As(err, &se) && se.Need > 0 {
 		se.Need = smallestLimit(x, maxVolumeSize, se.Need)
@@ -216,4 +223,19 @@ func settlePrefix(x *Index, sizer *indexSizer, volData []int64) int64 {
 		}
 		prefix = next
 	}
+}
+
+// ErrIndexTooLarge is an index longer than readers accept (MaxIndexSize,
+// SPEC 6.5 rule 1). A writer refuses it while planning: volumes carrying
+// it would be refused on the far side of the air gap. At about 550 bytes
+// of index per blob (digests, offsets, the manifest and image entries of
+// an operator catalog) that is near 480,000 blobs per bundle.
+var ErrIndexTooLarge = errors.New("bundle index too large")
+
+// checkIndexLen refuses an index of n bytes that readers would refuse.
+func checkIndexLen(n int) error {
+	if n > MaxIndexSize {
+		return fmt.Errorf("%w: %d bytes, more than the %d a reader accepts (SPEC 6.5 rule 1); split the images into several bundles", ErrIndexTooLarge, n, MaxIndexSize)
+	}
+	return nil
 }

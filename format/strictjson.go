@@ -216,7 +216,11 @@ func (s *strictScanner) object(sh *jsonShape, depth int) error {
 		s.i++
 		return nil
 	}
-	var seen [][]byte
+	// On the stack for the usual objects (a blob has 8 members): grown
+	// on the heap for each of an index's 300,000 objects, these names
+	// were more than half of what reading the header allocated.
+	var seenBuf [16][]byte
+	seen := seenBuf[:0]
 	var seenMap map[string]bool // for objects with many members
 	for {
 		if s.i >= len(s.b) || s.b[s.i] != '"' {
