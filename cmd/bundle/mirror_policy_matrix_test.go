@@ -74,6 +74,9 @@ func layoutJSON(t *testing.T, l *testlayout.Layout, d digest.Digest, v any) {
 // repository), a multi-platform index, an image named by digest only (as
 // release components are) and an SBOM referrer of app:v1.
 func TestMirrorPolicyMatrix(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: seven pushes into a real docker-registry behind the policy proxy, read back by skopeo; bundle's TestPushByTagOwnTaggedIndexChild keeps a tag-only push in -short, skipped by -short")
+	}
 	dir := t.TempDir()
 	l, err := testlayout.Build(filepath.Join(dir, "layout"), testlayout.Options{Seed: 12})
 	if err != nil {
