@@ -58,4 +58,23 @@ func TestCheckIndexLen(t *testing.T) {
 	if err := Plan(testIndex(), 0); err != nil {
 		t.Errorf("Plan of the test index: %v", err)
 	}
+	// Plan itself refuses: with the limit one byte below the planned
+	// index's length, the same index is refused.
+	x := testIndex()
+	if err := Plan(x, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := IndexLen(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(l int) { writerIndexLimit = l }(writerIndexLimit)
+	writerIndexLimit = n - 1
+	if err := Plan(testIndex(), 0); !errors.Is(err, ErrIndexTooLarge) {
+		t.Errorf("Plan of an index of %d bytes with a limit of %d: %v, want ErrIndexTooLarge", n, n-1, err)
+	}
+	writerIndexLimit = n
+	if err := Plan(testIndex(), 0); err != nil {
+		t.Errorf("Plan of an index of %d bytes with a limit of %d: %v", n, n, err)
+	}
 }
