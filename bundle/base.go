@@ -69,6 +69,10 @@ func LoadBase(ctx context.Context, path string, key *sign.Verifier) (*BaseBundle
 			return nil, fmt.Errorf("base bundle: %w", err)
 		}
 	}
+	if s.Index.FormatVersion == format.VersionV2 && (len(s.Volumes) == 0 || len(s.Missing()) > 0) {
+		// Its blobs are listed in its volumes' tables, not in bundle.json.
+		return nil, fmt.Errorf("base bundle %s is of format version 2, whose blobs only its volumes list: give the directory that holds all of them (or an inventory of the destination)", path)
+	}
 	b := &BaseBundle{Index: s.Index, IndexBytes: s.IndexBytes, Signature: s.Signature, Path: path}
 	if key != nil {
 		if err := s.checkSignature(key, false); err != nil {

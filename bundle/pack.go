@@ -52,6 +52,45 @@ type PackOptions struct {
 	// LoadInventory): used like bases, and before them, each listed in the
 	// index's bases under its inventoryId.
 	Inventories []*InventoryFile
+	// FormatVersion is the format version to write: 1, 2, or 0 for
+	// version 1 unless its index would be larger than readers accept
+	// (AutoFormatVersion). Version 2 carries in each volume only the
+	// entries of its own blobs (SPEC 18); readers older than it refuse it.
+	FormatVersion int
+}
+
+// v2HeaderShare is the share of a volume the headers every volume of
+// format version 1 repeats may take before Pack says that version 2 would
+// repeat less: 2 % (1/50), which a full operator catalog mirror on DVDs
+// passes (SPEC 18).
+const v2HeaderShare = 50
+
+// AutoFormatVersion is the format version Pack writes when PackOptions
+// leaves it to choose, for an index planned in version 1 (planErr being
+// what planning gave): version 1, which every reader reads, unless its
+// index is larger than readers accept; then version 2, which holds it.
+// Version 2 is not chosen for its smaller headers alone: a reader older
+// than version 2 refuses it, and the far side of the air gap may run one.
+func AutoFormatVersion(planErr error) int {
+	if errors.Is(planErr, format.ErrIndexTooLarge) {
+		return format.VersionV2
+	}
+	return format.Version
+}
+
+// headerShareNotice says, for x planned in version 1, how much of each
+// volume the headers it repeats take when that is more than 2 % of the
+// limit, and that version 2 would repeat less; "" otherwise.
+func headerShareNotice(x *format.Index) string {
+	if x.FormatVersion != format.Version || len(x.Volumes) < 2 || x.MaxVolumeSize <= 0 {
+		return ""
+	}
+	n, err := format.IndexLen(x)
+	if err != nil || x.PrefixSize(n)*v2HeaderShare <= x.MaxVolumeSize {
+		return ""
+	}
+	return fmt.Sprintf("each of the %d volumes starts with %s of headers (%.1f %% of the volume size limit), most of it the entries of all %d blobs; format version 2 carries in each volume only the entries of its own blobs (readers of version 1 only refuse it)",
+		len(x.Volumes), bytesize.Format(x.PrefixSize(n)), 100*float64(x.PrefixSize(n))/float64(x.MaxVolumeSize), len(x.Blobs))
 }
 
 // Progress reports the work done so far.
@@ -146,8 +185,19 @@ func plan(ctx context.Context, sources []Source, o PackOptions, encode bool) (*p
 		}
 	}
 	x := newIndex(o, bases.recorded(g.blobs, o.Notice), g, layoutIndex)
-	if err := format.Plan(x, o.MaxVolumeSize); err != nil {
+	err = format.Plan(x, o.MaxVolumeSize)
+	if o.FormatVersion == 0 && AutoFormatVersion(err) == format.VersionV2 {
+		o.Notice(fmt.Sprintf("packing in format version 2: %v", err))
+		toVersion2(x, layoutIndex, g.blobs)
+		err = format.Plan(x, o.MaxVolumeSize)
+	}
+	if err != nil {
 		return nil, err
+	}
+	if o.FormatVersion == 0 {
+		if s := headerShareNotice(x); s != "" {
+			o.Notice(s)
+		}
 	}
 	return &packPlan{o: o, g: g, layoutIndex: layoutIndex, x: x}, nil
 }
@@ -176,6 +226,9 @@ func (o PackOptions) withDefaults(sources int) (PackOptions, error) {
 	}
 	if sources == 0 {
 		return o, errors.New("nothing to pack: give at least one source")
+	}
+	if o.FormatVersion != 0 && o.FormatVersion != format.Version && o.FormatVersion != format.VersionV2 {
+		return o, fmt.Errorf("format version %d: want %d or %d", o.FormatVersion, format.Version, format.VersionV2)
 	}
 	return o, nil
 }
@@ -241,10 +294,24 @@ func newIndex(o PackOptions, bases []format.Base, g *graph, layoutIndex []byte) 
 		x.Signer = &format.Signer{KeyID: o.Signer.KeyID(), Algorithm: o.Signer.Algorithm()}
 	}
 	x.BundleID = bundleID(x, layoutIndex, g.blobs)
+	x.Blobs = make([]format.Blob, 0, len(g.blobs))
 	for _, b := range g.blobs {
 		x.Blobs = append(x.Blobs, *b.Blob)
 	}
+	if o.FormatVersion == format.VersionV2 {
+		toVersion2(x, layoutIndex, g.blobs)
+	}
 	return x
+}
+
+// toVersion2 makes x, an index of version 1 before planning, one of
+// version 2: no image summaries (a reader derives them from the
+// manifests), and its own bundle id (the same content in the other
+// version is another bundle).
+func toVersion2(x *format.Index, layoutIndex []byte, blobs []*packBlob) {
+	x.FormatVersion, x.MediaType = format.VersionV2, format.MediaTypeIndexV2
+	x.Images = nil
+	x.BundleID = bundleID(x, layoutIndex, blobs)
 }
 
 // expires is the index's expires member for o: "" when it does not expire.
@@ -341,8 +408,8 @@ func (p *packWrite) volumeWriter(indexLen int) (*volumeWriter, []*packBlob) {
 		}
 		wx = &cx
 	}
-	w := &volumeWriter{ctx: p.ctx, x: wx, sink: p.sink, layoutIndex: p.layoutIndex, indexBytes: p.seal.indexBytes, sig: p.seal.sig,
-		progress: p.progress, files: p.files, prefixLen: p.x.PrefixSize(indexLen)}
+	w := &volumeWriter{ctx: p.ctx, x: wx, full: p.x, sink: p.sink, layoutIndex: p.layoutIndex, indexBytes: p.seal.indexBytes, sig: p.seal.sig,
+		progress: p.progress, files: p.files, indexLen: indexLen}
 	for _, v := range p.x.Volumes {
 		w.total += v.Size
 	}

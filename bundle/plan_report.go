@@ -38,8 +38,11 @@ type PlanReport struct {
 	Compression   string `json:"compression"`
 	// HeaderBytes is what every volume spends on the signed index and
 	// the other header members before any blob (SPEC 7): the cost of each
-	// volume being verifiable alone.
+	// volume being verifiable alone. In format version 2, where each
+	// volume carries its own blob table, the largest volume's.
 	HeaderBytes int64 `json:"headerBytes"`
+	// FormatVersion is the format version planned (SPEC 3).
+	FormatVersion int `json:"formatVersion"`
 }
 
 // PlanGroup is the images one reason selected: a release, an operator
@@ -77,7 +80,12 @@ func NewPlanReport(x *format.Index) *PlanReport {
 		r.VolumeBytes += v.Size
 	}
 	if n, err := format.IndexLen(x); err == nil {
-		r.HeaderBytes = x.PrefixSize(n)
+		// Version 2: volumes differ (volume 1 carries index.json, each
+		// its own blob table): the largest.
+		for v := range x.Volumes {
+			r.HeaderBytes = max(r.HeaderBytes, x.VolumePrefixSize(v+1, n))
+		}
+		r.FormatVersion = x.FormatVersion
 	}
 	groups := map[string]*PlanGroup{}
 	for i, m := range x.Manifests {

@@ -16,7 +16,7 @@ import (
 // options, so that equal inputs give equal ids (reproducible packs).
 func bundleID(x *format.Index, layoutIndex []byte, blobs []*packBlob) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "airgap-bundle v1\n%s\n%s\n%s\n%d\n", x.Packer, x.Created, x.Compression, x.MaxVolumeSize)
+	fmt.Fprintf(h, "airgap-bundle v%d\n%s\n%s\n%s\n%d\n", x.FormatVersion, x.Packer, x.Created, x.Compression, x.MaxVolumeSize)
 	if x.Signer != nil {
 		fmt.Fprintf(h, "%s\n", x.Signer.KeyID)
 	}
@@ -79,6 +79,12 @@ func newIndexSeal(signer sign.Signer) (*indexSeal, error) {
 // seal marshals x, validates it and signs the bytes.
 func (s *indexSeal) seal(ctx context.Context, x *format.Index) error {
 	var err error
+	if x.FormatVersion == format.VersionV2 {
+		// The tables' digests, now that the segment digests are known.
+		if err := format.SealBlobTables(x); err != nil {
+			return err
+		}
+	}
 	if s.indexBytes, err = format.MarshalIndex(x); err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/oci"
@@ -123,7 +124,10 @@ func openSetWith(ctx context.Context, cands []volumeCandidate, given string, o O
 		return nil, fmt.Errorf("%w in %s; give the directories or files that hold the vol-NNNN-of-NNNN.tar volumes", ErrNoVolumes, given)
 	}
 	chooseBundle(found)
-	s, more := gather(found)
+	s, more, err := gather(found)
+	if err != nil {
+		return nil, err
+	}
 	s.Problems = append(problems, more...)
 	if err := s.placeRefused(refused); err != nil {
 		return nil, err
@@ -197,8 +201,10 @@ func chooseBundle(found []foundVolume) {
 
 // gather makes the set of the first volume's bundle from found, and
 // reports the others: volumes of other bundles, volumes whose index
-// differs, and volumes given twice.
-func gather(found []foundVolume) (*Set, []error) {
+// differs, and volumes given twice. In format version 2 the blobs of the
+// set are those the tables of its volumes list; tables that disagree
+// are an error.
+func gather(found []foundVolume) (*Set, []error, error) {
 	main := found[0].h
 	s := &Set{Index: main.Index, IndexBytes: main.IndexBytes, Signature: main.Signature, Volumes: map[int]*format.VolumeHeader{},
 		openers: map[int]VolumeOpener{}, index: format.Content{Digest: digest.FromBytes(main.IndexBytes), Size: int64(len(main.IndexBytes))}}
@@ -239,7 +245,38 @@ func gather(found []foundVolume) (*Set, []error) {
 	for _, n := range dn {
 		problems = append(problems, &DuplicateVolumeError{BundleID: main.Index.BundleID, Number: n, Paths: dups[n]})
 	}
-	return s, problems
+	if s.Index.FormatVersion == format.VersionV2 {
+		if err := s.mergeTables(); err != nil {
+			return nil, nil, err
+		}
+	}
+	return s, problems, nil
+}
+
+// mergeTables gives the set (format version 2) an index whose blobs are
+// those the blob tables of its volumes list, checked against each other
+// (format.MergeBlobTables), and makes it every volume's: the blobs are
+// then held once, not once per table.
+func (s *Set) mergeTables() error {
+	tables := make(map[int][]format.Blob, len(s.Volumes))
+	for n, h := range s.Volumes {
+		tables[n] = h.Table
+	}
+	blobs, err := format.MergeBlobTables(s.Index, tables)
+	if err != nil {
+		var paths []string
+		for _, n := range slices.Sorted(maps.Keys(s.Volumes)) {
+			paths = append(paths, s.Volumes[n].Path)
+		}
+		return &format.CorruptError{Path: strings.Join(paths, ", "), Member: format.MemberBlobTable, Reason: err.Error()}
+	}
+	x := *s.Index
+	x.Blobs = blobs
+	s.Index = &x
+	for _, h := range s.Volumes {
+		h.Index, h.Table = &x, nil
+	}
+	return nil
 }
 
 // readHeader reads the header of volume v.

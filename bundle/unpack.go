@@ -299,7 +299,7 @@ func (u *unpacker) volume(n int) error {
 		return err
 	}
 	defer ov.r.Close()
-	u.done += u.set.Index.PrefixSize(u.set.indexSize())
+	u.done += u.set.Index.VolumePrefixSize(n, u.set.indexSize())
 	u.report(n)
 	body := format.NewBodyReader(ov.br, ov.h.Body(), func(k int64) {
 		u.done += k

@@ -161,7 +161,7 @@ type verifyTask struct {
 // splitVolume cuts v into tasks of about chunk bytes, at member
 // boundaries; a member larger than chunk is a task of its own.
 func splitVolume(v *volumeCheck, chunk int64) []*verifyTask {
-	prefix := v.set.Index.PrefixSize(v.set.indexSize())
+	prefix := v.set.Index.VolumePrefixSize(v.n, v.set.indexSize())
 	tasks := []*verifyTask{{v: v, header: true, start: 0, end: prefix}}
 	t := &verifyTask{v: v, start: prefix, end: prefix}
 	for i, m := range v.members {

@@ -23,6 +23,8 @@ const ioChunk = 128 << 10
 type volumeWriter struct {
 	ctx         context.Context
 	x           *format.Index
+	full        *format.Index // x with the blobs from bases (version 2: volume 1's table lists them)
+	indexLen    int           // of bundle.json, planned
 	sink        Sink
 	layoutIndex []byte
 	indexBytes  []byte
@@ -41,8 +43,7 @@ type volumeWriter struct {
 	// too. Then blobs are written first, from prefixLen on, and each
 	// volume's header (which holds the index, with the segment digests
 	// found while writing) last, by writeHeaders.
-	files     FileSink
-	prefixLen int64
+	files FileSink
 	// copyFile's hashers: [0] checks blobs whole, [1] finds the segment
 	// digests of split blobs, on another core.
 	hashers [2]*rangeHasher
@@ -119,20 +120,46 @@ func (w *volumeWriter) open(n int) error {
 		if !ok {
 			return fmt.Errorf("volume %d: the sink is a FileSink but Create returned a %T, not an *os.File", n, wc)
 		}
-		if _, err := f.Seek(w.prefixLen, io.SeekStart); err != nil {
+		prefix := w.prefixLen(n)
+		if _, err := f.Seek(prefix, io.SeekStart); err != nil {
 			return fmt.Errorf("write volume %d: %w", n, err)
 		}
-		w.off = w.prefixLen
-		w.done += w.prefixLen // written by writeHeaders
+		w.off = prefix
+		w.done += prefix // written by writeHeaders
 		return nil
 	}
-	return w.header(n, w.write)
+	table, err := w.table(n)
+	if err != nil {
+		return err
+	}
+	return w.header(n, table, w.write)
+}
+
+// prefixLen is the size of volume n's header members, as planned.
+func (w *volumeWriter) prefixLen(n int) int64 { return w.full.VolumePrefixSize(n, w.indexLen) }
+
+// table is volume n's blob table (version 2; nil in version 1), checked
+// as a reader will check it: against the sealed index, and for every rule
+// a table must keep (a table that broke one would be found only on the
+// far side of the air gap).
+func (w *volumeWriter) table(n int) ([]byte, error) {
+	if w.full.FormatVersion != format.VersionV2 {
+		return nil, nil
+	}
+	b, err := format.MarshalBlobTable(w.full, n)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := format.ParseBlobTable(w.full, n, b); err != nil {
+		return nil, fmt.Errorf("internal error: %w", err)
+	}
+	return b, nil
 }
 
 // header passes the members of volume n before its blobs to write, piece
 // by piece (the index may be tens of MiB: it is not copied).
-func (w *volumeWriter) header(n int, write func([]byte) error) error {
-	for _, p := range format.Prefix(w.x, w.indexBytes, w.layoutIndex, w.sig, n) {
+func (w *volumeWriter) header(n int, table []byte, write func([]byte) error) error {
+	for _, p := range format.Prefix(w.x, w.indexBytes, w.layoutIndex, w.sig, table, n) {
 		if err := write(p); err != nil {
 			return err
 		}
@@ -148,17 +175,21 @@ func (w *volumeWriter) writeHeaders() error {
 		}
 		// Measured first: a header longer than planned would overwrite
 		// blobs.
+		table, err := w.table(n)
+		if err != nil {
+			return err
+		}
 		var size int64
-		w.header(n, func(p []byte) error { size += int64(len(p)); return nil })
-		if size != w.prefixLen {
-			return fmt.Errorf("internal error: header of volume %d is %d bytes, planned %d", n, size, w.prefixLen)
+		w.header(n, table, func(p []byte) error { size += int64(len(p)); return nil })
+		if want := w.prefixLen(n); size != want {
+			return fmt.Errorf("internal error: header of volume %d is %d bytes, planned %d", n, size, want)
 		}
 		f, err := w.files.VolumeFile(n)
 		if err != nil {
 			return fmt.Errorf("write volume %d: %w", n, err)
 		}
 		bw := bufio.NewWriterSize(f, ioChunk)
-		err = w.header(n, func(p []byte) error { _, err := bw.Write(p); return err })
+		err = w.header(n, table, func(p []byte) error { _, err := bw.Write(p); return err })
 		if err == nil {
 			err = bw.Flush()
 		}

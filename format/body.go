@@ -32,8 +32,13 @@ type Body struct {
 // Body is the whole body of the volume h heads: every blob member after
 // the header members, and the trailer.
 func (h *VolumeHeader) Body() Body {
-	return Body{Index: h.Index, Path: h.Path, Volume: h.Number, Members: h.Index.Members(h.Number),
-		Offset: h.Index.PrefixSize(h.IndexSize()), Last: true}
+	members := h.Index.Members(h.Number)
+	if h.Table != nil {
+		// Version 2, before a set merged the tables into h.Index.
+		members = tableMembers(h.Table, h.Number)
+	}
+	return Body{Index: h.Index, Path: h.Path, Volume: h.Number, Members: members,
+		Offset: h.Index.VolumePrefixSize(h.Number, h.IndexSize()), Last: true}
 }
 
 // BodyReader reads the blob members of a Body and checks every byte as

@@ -43,5 +43,5 @@ func (e *CorruptError) Error() string {
 type VersionError struct{ Version int }
 
 func (e *VersionError) Error() string {
-	return fmt.Sprintf("formatVersion %d: this reader knows version %d only; read it with a newer version", e.Version, Version)
+	return fmt.Sprintf("formatVersion %d: this reader knows versions %d and %d only; read it with a newer version", e.Version, Version, VersionV2)
 }

@@ -23,7 +23,10 @@ type VolumeHeader struct {
 	// (Release): they are as large as the decoded index.
 	IndexBytes  []byte
 	Signature   []byte // nil when unsigned
-	LayoutIndex []byte
+	LayoutIndex []byte // nil in volumes but the first of version 2
+	// Table is the blobs this volume's blob table lists (version 2;
+	// checked against the index, ParseBlobTable), nil in version 1.
+	Table []Blob
 
 	indexSize int // len(IndexBytes), kept when they are released
 }
@@ -191,6 +194,17 @@ func (p *prefixReader) signature() (sig, header []byte, err error) {
 	return sig, header, nil
 }
 
+// peekName is the name in the next tar header, which is left to be read.
+func (p *prefixReader) peekName() (string, error) {
+	next := make([]byte, BlockSize)
+	if err := p.readFull(next); err != nil {
+		return "", err
+	}
+	p.r, p.off = io.MultiReader(bytes.NewReader(next), p.r), p.off-BlockSize
+	name, _, _ := ParseTarHeader(next)
+	return name, nil
+}
+
 type markerJSON struct {
 	BundleID string `json:"bundleId"`
 	Volume   int    `json:"volume"`
@@ -335,9 +349,16 @@ func (cache *HeaderReader) ReadSized(r io.Reader, size int64, path string) (*Vol
 	if string(layout) != OCILayoutFile {
 		return nil, p.corrupt(MemberLayout, "%s member is not %s", MemberLayout, OCILayoutFile)
 	}
-	layoutIndex, h2, err := p.memberLike(MemberOCIIndex, MaxOCIIndexSize, cache.knownLayouts())
-	if err != nil {
-		return nil, err
+	// index.json: in every volume of version 1, in the first of version
+	// 2 (told from bundle.json's by its name, and checked against the
+	// version and the volume number below).
+	var layoutIndex, h2 []byte
+	if name, err := p.peekName(); err != nil {
+		return nil, p.corrupt(MemberOCIIndex, "truncated before member %s", MemberOCIIndex)
+	} else if name != MemberIndex {
+		if layoutIndex, h2, err = p.memberLike(MemberOCIIndex, MaxOCIIndexSize, cache.knownLayouts()); err != nil {
+			return nil, err
+		}
 	}
 	indexBytes, h3, err := p.memberLike(MemberIndex, MaxIndexSize, cache.known())
 	if err != nil {
@@ -361,9 +382,18 @@ func (cache *HeaderReader) ReadSized(r io.Reader, size int64, path string) (*Vol
 	if err != nil {
 		return nil, &CorruptError{Path: path, Offset: sigOff, Member: MemberIndex, Reason: err.Error()}
 	}
-	headers := [][]byte{h1, h2, h3}
-	names := []string{MemberLayout, MemberOCIIndex, MemberIndex}
-	sizes := []int64{int64(len(layout)), int64(len(layoutIndex)), int64(len(indexBytes))}
+	v2 := x.FormatVersion == VersionV2
+	if !v2 && layoutIndex == nil {
+		return nil, &CorruptError{Path: path, Offset: MemberSize(int64(len(layout))), Member: MemberOCIIndex,
+			Reason: fmt.Sprintf("member %q where %q belongs", MemberIndex, MemberOCIIndex)}
+	}
+	headers := [][]byte{h1}
+	names := []string{MemberLayout}
+	sizes := []int64{int64(len(layout))}
+	if layoutIndex != nil {
+		headers, names, sizes = append(headers, h2), append(names, MemberOCIIndex), append(sizes, int64(len(layoutIndex)))
+	}
+	headers, names, sizes = append(headers, h3), append(names, MemberIndex), append(sizes, int64(len(indexBytes)))
 	switch {
 	case x.Signer != nil && sig == nil:
 		return nil, &CorruptError{Path: path, Offset: sigOff + BlockSize, Member: MemberSignature,
@@ -384,6 +414,23 @@ func (cache *HeaderReader) ReadSized(r io.Reader, size int64, path string) (*Vol
 		!bytes.Equal(marker, VolumeMarker(x.BundleID, m.Volume, len(x.Volumes))) {
 		return nil, p.corrupt(MemberVolume, "%s does not name a volume of bundle %s", MemberVolume, x.BundleID)
 	}
+	var table []Blob
+	if v2 {
+		if (m.Volume == 1) != (layoutIndex != nil) {
+			return nil, &CorruptError{Path: path, Volume: m.Volume, Offset: MemberSize(int64(len(layout))), Member: MemberOCIIndex,
+				Reason: fmt.Sprintf("in format version 2, volume 1 and no other carries %s", MemberOCIIndex)}
+		}
+		want := x.BlobTables[m.Volume-1]
+		tableOff := p.off
+		data, h6, err := p.member(MemberBlobTable, want.Size)
+		if err != nil {
+			return nil, err
+		}
+		if table, err = ParseBlobTable(x, m.Volume, data); err != nil {
+			return nil, &CorruptError{Path: path, Volume: m.Volume, Offset: tableOff, Member: MemberBlobTable, Digest: want.Digest, Reason: err.Error()}
+		}
+		headers, names, sizes = append(headers, h6), append(names, MemberBlobTable), append(sizes, int64(len(data)))
+	}
 	mtime := x.Mtime()
 	var off int64
 	for i, h := range headers {
@@ -394,17 +441,17 @@ func (cache *HeaderReader) ReadSized(r io.Reader, size int64, path string) (*Vol
 	}
 	// A volume with the same index.json and bundle.json as one checked
 	// before passes as that one did.
-	if !cache.layoutAgrees(indexBytes, layoutIndex) {
+	if layoutIndex != nil && !cache.layoutAgrees(indexBytes, layoutIndex) {
 		if err := checkLayoutIndex(x, layoutIndex, indexBytes, path, m.Volume); err != nil {
 			return nil, err
 		}
 		cache.layoutAgreed(indexBytes, layoutIndex)
 	}
-	if off != x.PrefixSize(len(indexBytes)) {
+	if off != x.VolumePrefixSize(m.Volume, len(indexBytes)) {
 		return nil, p.corrupt("", "internal error: prefix size")
 	}
 	return &VolumeHeader{Path: path, Number: m.Volume, Index: x, IndexBytes: indexBytes, Signature: sig, LayoutIndex: layoutIndex,
-		indexSize: len(indexBytes)}, nil
+		Table: table, indexSize: len(indexBytes)}, nil
 }
 
 // checkLayoutIndex checks that index.json is the one x names and lists
@@ -429,10 +476,4 @@ func containsBytes(list [][]byte, b []byte) bool {
 		}
 	}
 	return false
-}
-
-// Prefix is the exact bytes this volume starts with, in pieces (see
-// Prefix).
-func (h *VolumeHeader) Prefix() [][]byte {
-	return Prefix(h.Index, h.IndexBytes, h.LayoutIndex, h.Signature, h.Number)
 }

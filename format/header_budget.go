@@ -297,6 +297,7 @@ func parseIndexBounded(b []byte) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bundle index: %w", err)
 	}
+	x.indexLen = len(b)
 	if err := x.Validate(len(b)); err != nil {
 		return nil, fmt.Errorf("bundle index: %w", err)
 	}

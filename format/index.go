@@ -10,11 +10,30 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// MediaTypeIndex is the mediaType of a bundle index (bundle.json).
-const MediaTypeIndex = "application/vnd.airgap-bundle.index.v1+json"
+// MediaTypeIndex is the mediaType of a bundle index (bundle.json) of
+// format version 1, MediaTypeIndexV2 of version 2.
+const (
+	MediaTypeIndex   = "application/vnd.airgap-bundle.index.v1+json"
+	MediaTypeIndexV2 = "application/vnd.airgap-bundle.index.v2+json"
+)
 
-// Version is the format version this package reads and writes.
-const Version = 1
+// Version is format version 1, VersionV2 version 2: this package reads and
+// writes both. Version 2 moves the blob entries out of bundle.json into a
+// table in each volume of the blobs it holds (blobs.json, SPEC 5.5), so
+// that what every volume repeats no longer grows with the blobs of the
+// whole bundle (SPEC 18).
+const (
+	Version   = 1
+	VersionV2 = 2
+)
+
+// MediaTypeOf is the mediaType of bundle.json of format version v.
+func MediaTypeOf(v int) string {
+	if v == VersionV2 {
+		return MediaTypeIndexV2
+	}
+	return MediaTypeIndex
+}
 
 // Names of the members at the start of every volume, in order (SPEC 4.3).
 const (
@@ -23,6 +42,9 @@ const (
 	MemberIndex     = "bundle.json"
 	MemberSignature = "bundle.json.sig"
 	MemberVolume    = "volume.json"
+	// MemberBlobTable follows volume.json in every volume of format
+	// version 2: the entries of the blobs that volume holds.
+	MemberBlobTable = "blobs.json"
 )
 
 // Limits that keep a reader's memory bounded whatever a volume claims
@@ -31,6 +53,7 @@ const (
 	MaxIndexSize     = 256 << 20 // bundle.json
 	MaxOCIIndexSize  = 64 << 20  // index.json
 	MaxSignatureSize = 512       // one tar block
+	MaxBlobTableSize = 128 << 20 // blobs.json (version 2)
 	// MaxMemberSize is the largest size a ustar header can state (11 octal
 	// digits) rounded down to a block; larger segments are split.
 	MaxMemberSize = (1<<33 - 1) &^ (BlockSize - 1)
@@ -62,8 +85,29 @@ type Index struct {
 	LayoutIndex   Content              `json:"layoutIndex"`
 	Manifests     []ocispec.Descriptor `json:"manifests"`
 	Images        []Image              `json:"images"`
-	Blobs         []Blob               `json:"blobs"`
-	Volumes       []Volume             `json:"volumes"`
+	// Blobs are the bundle's blobs. In version 1 bundle.json holds them;
+	// in version 2 each volume's blob table holds those it has a segment
+	// of (and volume 1's those from bases), and a reader fills Blobs from
+	// the tables it read (MergeBlobTables): all of them once every volume
+	// was read.
+	Blobs []Blob `json:"blobs"`
+	// BlobTables (version 2 only) are the digest, size and count of the
+	// blob table of each volume, in volume order.
+	BlobTables []BlobTable `json:"blobTables,omitempty"`
+	Volumes    []Volume    `json:"volumes"`
+
+	// indexLen is the length of the bundle.json this index was parsed
+	// from or marshalled into: a version 2 table's offsets depend on it.
+	indexLen int
+}
+
+// BlobTable is the blobTables entry of one volume (version 2): its
+// blobs.json member's digest and length, and how many blobs it lists.
+type BlobTable struct {
+	Volume int           `json:"volume"`
+	Digest digest.Digest `json:"digest"`
+	Size   int64         `json:"size"`
+	Count  int           `json:"count"`
 }
 
 // Signer identifies the key that signed the index.
@@ -177,6 +221,7 @@ func ParseIndex(b []byte) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bundle index: %w", err)
 	}
+	x.indexLen = len(b)
 	if err := x.Validate(len(b)); err != nil {
 		return nil, fmt.Errorf("bundle index: %w", err)
 	}
@@ -225,6 +270,12 @@ func (x *Index) Validate(indexLen int) error {
 	if err := x.validateVolumes(); err != nil {
 		return err
 	}
+	if x.FormatVersion == VersionV2 {
+		return x.validateBlobTables(indexLen)
+	}
+	if x.BlobTables != nil {
+		return fmt.Errorf("blobTables in an index of format version %d", x.FormatVersion)
+	}
 	blobs := make(map[digest.Digest]*Blob, len(x.Blobs))
 	for i := range x.Blobs {
 		b := &x.Blobs[i]
@@ -252,11 +303,11 @@ func (x *Index) Validate(indexLen int) error {
 
 // validateTop checks the top-level members: rules 3 to 11.
 func (x *Index) validateTop() error {
-	if x.MediaType != MediaTypeIndex { // rule 3
-		return fmt.Errorf("mediaType %q, want %q", x.MediaType, MediaTypeIndex)
-	}
-	if x.FormatVersion != Version { // rule 4
+	if x.FormatVersion != Version && x.FormatVersion != VersionV2 { // rule 4
 		return &VersionError{Version: x.FormatVersion}
+	}
+	if want := MediaTypeOf(x.FormatVersion); x.MediaType != want { // rule 3
+		return fmt.Errorf("mediaType %q, want %q", x.MediaType, want)
 	}
 	if err := CheckBundleID(x.BundleID); err != nil { // rule 5
 		return err

@@ -38,7 +38,8 @@ const minElementBytes = 64
 // members accepted, and where they go, are the same.
 type indexDecoding struct {
 	Index
-	Blobs blobStream `json:"blobs"`
+	Blobs blobStream      `json:"blobs"`
+	has   map[string]bool // top-level members present, of those versions differ in
 }
 
 // blobStream decodes the blobs array element by element.
@@ -93,7 +94,7 @@ func (s *blobStream) UnmarshalJSON(b []byte) error {
 // first, which refuses unknown members anywhere; strict (ParseIndex)
 // keeps its decoder's own refusal of them as well, outside the blobs.
 func decodeIndex(b []byte, strict bool) (*Index, error) {
-	d := &indexDecoding{Blobs: blobStream{names: newStringTable()}}
+	d := &indexDecoding{Blobs: blobStream{names: newStringTable()}, has: map[string]bool{}}
 	presize(d, b)
 	if strict {
 		dec := json.NewDecoder(bytes.NewReader(b))
@@ -110,6 +111,14 @@ func decodeIndex(b []byte, strict bool) (*Index, error) {
 	x := &d.Index
 	x.Blobs = d.Blobs.blobs
 	x.share(d.Blobs.names)
+	// Which members a version has (SPEC 6.2): a member that is null
+	// decodes as one that is absent, so presence is read from the bytes.
+	if x.FormatVersion == VersionV2 && (d.has["blobs"] || d.has["images"]) {
+		return nil, fmt.Errorf("blobs or images in an index of format version 2")
+	}
+	if x.FormatVersion != VersionV2 && d.has["blobTables"] {
+		return nil, fmt.Errorf("blobTables in an index of format version %d", x.FormatVersion)
+	}
 	return x, nil
 }
 
@@ -120,6 +129,10 @@ func decodeIndex(b []byte, strict bool) (*Index, error) {
 // decoder, which comes next and refuses it.
 func presize(d *indexDecoding, b []byte) {
 	scanTop(b, func(key string, raw []byte) {
+		switch key {
+		case "blobs", "images", "blobTables":
+			d.has[key] = true
+		}
 		n := min(countElements(raw), len(raw)/minElementBytes)
 		if n == 0 {
 			return

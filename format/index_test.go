@@ -113,7 +113,7 @@ func TestParseIndexRules(t *testing.T) {
 			return bytes.Replace(b, []byte(`"formatVersion":1`), []byte(`"formatVersion":"1"`), 1)
 		}, want: "cannot unmarshal"},
 		{rule: "3", break_: func(x *Index) { x.MediaType = "application/json" }, want: "mediaType"},
-		{rule: "4", break_: func(x *Index) { x.FormatVersion = 2 }, want: "formatVersion 2"},
+		{rule: "4", break_: func(x *Index) { x.FormatVersion = 3 }, want: "formatVersion 3"},
 		{rule: "5", break_: func(x *Index) { x.BundleID = strings.Repeat("A", 32) }, want: "bundleId"},
 		{rule: "6 offset", break_: func(x *Index) { x.Created = "2026-12-03T00:00:00+01:00" }, want: "created"},
 		{rule: "6 fraction", break_: func(x *Index) { x.Created = "2026-12-03T00:00:00.5Z" }, want: "created"},
@@ -207,11 +207,11 @@ func TestParseIndexRules(t *testing.T) {
 
 func TestVersionError(t *testing.T) {
 	x := testIndex()
-	x.FormatVersion = 2
+	x.FormatVersion = 3
 	_, err := ParseIndex(sealed(t, x))
 	var ve *VersionError
-	if !errors.As(err, &ve) || ve.Version != 2 {
-		t.Fatalf("want a *VersionError for version 2, got %v", err)
+	if !errors.As(err, &ve) || ve.Version != 3 {
+		t.Fatalf("want a *VersionError for version 3, got %v", err)
 	}
 }
 

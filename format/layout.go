@@ -103,19 +103,28 @@ func (x *Index) IndexOffset() int64 {
 
 // Prefix is the exact bytes volume n of the bundle indexed by indexBytes
 // (parsed as x) starts with, in pieces: the members oci-layout,
-// index.json (layoutIndex), bundle.json, bundle.json.sig (when sig is not
-// nil) and volume.json. They add up to x.PrefixSize(len(indexBytes)) when
-// sig is at most MaxSignatureSize bytes.
-func Prefix(x *Index, indexBytes, layoutIndex, sig []byte, n int) [][]byte {
+// index.json (layoutIndex; in version 2, in volume 1 only), bundle.json,
+// bundle.json.sig (when sig is not nil), volume.json and, in version 2,
+// blobs.json (table, volume n's blob table). They add up to
+// x.VolumePrefixSize(n, len(indexBytes)) when sig is at most
+// MaxSignatureSize bytes.
+func Prefix(x *Index, indexBytes, layoutIndex, sig, table []byte, n int) [][]byte {
 	mtime := x.Mtime()
+	v2 := x.FormatVersion == VersionV2
 	var out [][]byte
 	out = append(out, memberPieces(MemberLayout, []byte(OCILayoutFile), mtime)...)
-	out = append(out, memberPieces(MemberOCIIndex, layoutIndex, mtime)...)
+	if !v2 || n == 1 {
+		out = append(out, memberPieces(MemberOCIIndex, layoutIndex, mtime)...)
+	}
 	out = append(out, memberPieces(MemberIndex, indexBytes, mtime)...)
 	if sig != nil {
 		out = append(out, memberPieces(MemberSignature, sig, mtime)...)
 	}
-	return append(out, memberPieces(MemberVolume, VolumeMarker(x.BundleID, n, len(x.Volumes)), mtime)...)
+	out = append(out, memberPieces(MemberVolume, VolumeMarker(x.BundleID, n, len(x.Volumes)), mtime)...)
+	if v2 {
+		out = append(out, memberPieces(MemberBlobTable, table, mtime)...)
+	}
+	return out
 }
 
 // HeaderPiece is one piece of the bytes a volume starts with: bytes to
@@ -129,9 +138,10 @@ type HeaderPiece struct {
 	Content Content
 }
 
-// PrefixPieces is Prefix with index.json given by x.LayoutIndex and
-// bundle.json by index (its size and digest): the same bytes, piece for
-// piece, but for those two members' data.
+// PrefixPieces is Prefix with index.json given by x.LayoutIndex,
+// bundle.json by index (its size and digest) and blobs.json by
+// x.BlobTables: the same bytes, piece for piece, but for those members'
+// data.
 func PrefixPieces(x *Index, index Content, sig []byte, n int) []HeaderPiece {
 	mtime := x.Mtime()
 	var out []HeaderPiece
@@ -149,12 +159,19 @@ func PrefixPieces(x *Index, index Content, sig []byte, n int) []HeaderPiece {
 		}
 		lit(Zeros(Padding(c.Size)))
 	}
+	v2 := x.FormatVersion == VersionV2
 	lit(memberPieces(MemberLayout, []byte(OCILayoutFile), mtime)...)
-	hashed(MemberOCIIndex, x.LayoutIndex)
+	if !v2 || n == 1 {
+		hashed(MemberOCIIndex, x.LayoutIndex)
+	}
 	hashed(MemberIndex, index)
 	if sig != nil {
 		lit(memberPieces(MemberSignature, sig, mtime)...)
 	}
 	lit(memberPieces(MemberVolume, VolumeMarker(x.BundleID, n, len(x.Volumes)), mtime)...)
+	if v2 {
+		t := x.BlobTables[n-1]
+		hashed(MemberBlobTable, Content{Digest: t.Digest, Size: t.Size})
+	}
 	return out
 }

@@ -39,6 +39,27 @@ func MarshalIndex(x *Index) ([]byte, error) {
 	if out, err = appendArray(out, "manifests", x.Manifests); err != nil {
 		return nil, err
 	}
+	if x.FormatVersion == VersionV2 {
+		// Version 2: the blob tables in place of images and blobs.
+		tables, err := json.Marshal(x.BlobTables)
+		if err != nil {
+			return nil, err
+		}
+		vols, err := json.Marshal(x.Volumes)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, `"blobTables":`...)
+		out = append(out, tables...)
+		out = append(out, `,"volumes":`...)
+		out = append(out, vols...)
+		out = append(out, '}')
+		if len(out) != cap(out) {
+			return nil, fmt.Errorf("internal error: index is %d bytes, planned %d", len(out), cap(out))
+		}
+		x.indexLen = len(out)
+		return out, nil
+	}
 	if out, err = appendArray(out, "images", x.Images); err != nil {
 		return nil, err
 	}
@@ -63,6 +84,7 @@ func MarshalIndex(x *Index) ([]byte, error) {
 	if len(out) != cap(out) {
 		return nil, fmt.Errorf("internal error: index is %d bytes, planned %d", len(out), cap(out))
 	}
+	x.indexLen = len(out)
 	return out, nil
 }
 
@@ -75,6 +97,7 @@ const headTail = `"manifests":[],"images":[],"blobs":[],"volumes":[]}`
 func marshalHead(x *Index) ([]byte, error) {
 	y := *x
 	y.Manifests, y.Images, y.Blobs, y.Volumes = []ocispec.Descriptor{}, []Image{}, []Blob{}, []Volume{}
+	y.BlobTables = nil
 	head, err := json.Marshal(&y)
 	if err != nil {
 		return nil, err
@@ -148,8 +171,12 @@ func newIndexSizer(x *Index) (*indexSizer, error) {
 		return nil, err
 	}
 	// The head, the two arrays, and the blobs and volumes empty: size
-	// counts their elements.
+	// counts their elements. Version 2: the manifests, and the blob
+	// tables and volumes empty.
 	rest := len(head) + manifests + images + len(`"blobs":[],"volumes":[]}`)
+	if x.FormatVersion == VersionV2 {
+		rest = len(head) + manifests + len(`"blobTables":[],"volumes":[]}`)
+	}
 	s := &indexSizer{rest: rest, blobFixed: make([]int, len(x.Blobs))}
 	for i := range x.Blobs {
 		c := x.Blobs[i]
@@ -165,6 +192,15 @@ func newIndexSizer(x *Index) (*indexSizer, error) {
 
 func (s *indexSizer) size(x *Index) int {
 	n := s.rest
+	if x.FormatVersion == VersionV2 {
+		for i, t := range x.BlobTables {
+			if i > 0 {
+				n++
+			}
+			n += blobTableEntryLen(t)
+		}
+		return n + volumesLen(x.Volumes)
+	}
 	for i := range x.Blobs {
 		if i > 0 {
 			n++ // ","
@@ -174,11 +210,17 @@ func (s *indexSizer) size(x *Index) int {
 			if j > 0 {
 				n++
 			}
-			// {"volume":V,"offset":O,"length":L,"digest":"D"}
-			n += len(`{"volume":,"offset":,"length":,"digest":""}`) + decimalLen(int64(p.Volume)) + decimalLen(p.Offset) + decimalLen(p.Length) + len(p.Digest)
+			n += placementLen(p)
 		}
 	}
-	for i, v := range x.Volumes {
+	return n + volumesLen(x.Volumes)
+}
+
+// volumesLen is the length of the elements of the volumes array and the
+// commas between them.
+func volumesLen(vols []Volume) int {
+	n := 0
+	for i, v := range vols {
 		if i > 0 {
 			n++
 		}
@@ -186,6 +228,61 @@ func (s *indexSizer) size(x *Index) int {
 		n += len(`{"number":,"size":}`) + decimalLen(int64(v.Number)) + decimalLen(v.Size)
 	}
 	return n
+}
+
+// blobTableEntryLen is the length of t's blobTables entry:
+// {"volume":N,"digest":"D","size":S,"count":C}.
+func blobTableEntryLen(t BlobTable) int {
+	return len(`{"volume":,"digest":"","size":,"count":}`) + decimalLen(int64(t.Volume)) + len(t.Digest) + decimalLen(t.Size) + decimalLen(int64(t.Count))
+}
+
+// placementLen is the length of p's entry in a blob's placements:
+// {"volume":V,"offset":O,"length":L,"digest":"D"}.
+func placementLen(p Placement) int {
+	return len(`{"volume":,"offset":,"length":,"digest":""}`) + decimalLen(int64(p.Volume)) + decimalLen(p.Offset) + decimalLen(p.Length) + len(p.Digest)
+}
+
+// blobEntryLen is the length of blob i's entry, placements included.
+func (s *indexSizer) blobEntryLen(x *Index, i int) int {
+	n := s.blobFixed[i]
+	for j, p := range x.Blobs[i].Placements {
+		if j > 0 {
+			n++
+		}
+		n += placementLen(p)
+	}
+	return n
+}
+
+// tableLens is the length of each volume's blob table (version 2):
+// {"volume":N,"blobs":[…]} with the entries TableBlobs lists.
+func (s *indexSizer) tableLens(x *Index) (lens []int64, counts []int) {
+	lens = make([]int64, len(x.Volumes))
+	counts = make([]int, len(x.Volumes))
+	for i := range x.Blobs {
+		b := &x.Blobs[i]
+		var e int64 = -1
+		last := 0
+		for _, p := range b.Placements {
+			if p.Volume == last || p.Volume < 1 || p.Volume > len(lens) {
+				continue
+			}
+			if e < 0 {
+				e = int64(s.blobEntryLen(x, i))
+			}
+			lens[p.Volume-1] += e
+			counts[p.Volume-1]++
+			last = p.Volume
+		}
+		if b.Base != "" && len(lens) > 0 {
+			lens[0] += int64(s.blobEntryLen(x, i))
+			counts[0]++
+		}
+	}
+	for v := range lens {
+		lens[v] += int64(len(`{"volume":,"blobs":[]}`)+decimalLen(int64(v+1))) + int64(max(counts[v]-1, 0))
+	}
+	return lens, counts
 }
 
 func decimalLen(v int64) int {

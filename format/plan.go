@@ -54,7 +54,7 @@ var placeholderDigest = digest.NewDigestFromEncoded(digest.SHA256, strings.Repea
 // again), not just the room the headers took at the limit given: more
 // volumes make a larger index, so that first figure would fail again.
 func Plan(x *Index, maxVolumeSize int64) error {
-	err := plan(x, maxVolumeSize)
+	err := planVersion(x, maxVolumeSize)
 	if err == nil {
 		var n int
 		if n, err = IndexLen(x); err == nil {
@@ -79,7 +79,7 @@ func smallestLimit(x *Index, failed, from int64) int64 {
 	if lo >= hi {
 		lo = hi - BlockSize
 	}
-	for plan(x, hi) != nil {
+	for planVersion(x, hi) != nil {
 		if hi > 1<<50 {
 			return from
 		}
@@ -90,13 +90,21 @@ func smallestLimit(x *Index, failed, from int64) int64 {
 		if mid <= lo {
 			break
 		}
-		if plan(x, mid) == nil {
+		if planVersion(x, mid) == nil {
 			hi = mid
 		} else {
 			lo = mid
 		}
 	}
 	return hi
+}
+
+// planVersion plans x in the layout of its format version.
+func planVersion(x *Index, maxVolumeSize int64) error {
+	if x.FormatVersion == VersionV2 {
+		return planV2(x, maxVolumeSize)
+	}
+	return plan(x, maxVolumeSize)
 }
 
 func plan(x *Index, maxVolumeSize int64) error {
@@ -134,6 +142,12 @@ type volumeFiller struct {
 	vol      int     // the volume being filled, from 1
 	used     int64   // bytes of members in it so far
 	volData  []int64 // bytes of members of each volume filled
+
+	// v2 is set when planning format version 2: each volume's room
+	// depends on its own header members, its blob table among them,
+	// whose room usedTable is.
+	v2        *tableFiller
+	usedTable int64
 }
 
 // placeBlobs places every blob and returns the bytes of members in each
@@ -159,10 +173,17 @@ func (f *volumeFiller) place(b *Blob) error {
 	}
 	remaining, first := b.StoredSize, true
 	for first || remaining > 0 {
+		if f.v2 != nil {
+			if ok, err := f.v2.admit(f, b, remaining); err != nil {
+				return err
+			} else if !ok {
+				f.nextVolume()
+				continue
+			}
+		}
 		n, fits := f.segmentLen(remaining)
 		if !fits {
-			f.volData = append(f.volData, f.used)
-			f.vol, f.used = f.vol+1, 0
+			f.nextVolume()
 			continue
 		}
 		if len(b.Placements) == maxSegments {
@@ -176,13 +197,22 @@ func (f *volumeFiller) place(b *Blob) error {
 	return nil
 }
 
+// nextVolume closes the volume being filled and starts the next.
+func (f *volumeFiller) nextVolume() {
+	f.volData = append(f.volData, f.used)
+	f.vol, f.used = f.vol+1, 0
+	if f.v2 != nil {
+		f.v2.start(f)
+	}
+}
+
 // segmentLen is how many of remaining bytes the current volume takes as
 // one member: all (up to MaxMemberSize) when they fit, else the whole
 // blocks that fit; fits is false when not even one block does.
 func (f *volumeFiller) segmentLen(remaining int64) (n int64, fits bool) {
 	room := int64(1 << 62)
 	if f.capacity >= 0 {
-		room = f.capacity - f.used
+		room = f.capacity - f.used - f.usedTable
 	}
 	n = remaining
 	if n > MaxMemberSize {
@@ -242,4 +272,193 @@ func checkIndexLen(n int) error {
 		return fmt.Errorf("%w: %d bytes, more than the %d a reader accepts (SPEC 6.5 rule 1); split the images into several bundles", ErrIndexTooLarge, n, writerIndexLimit)
 	}
 	return nil
+}
+
+// Planning format version 2 (SPEC 12.2). Each volume starts with its own
+// blob table, whose length depends on the blobs placed in it, and so on
+// the room left for them: the filler counts each volume's table as it
+// places blobs (with offsets and lengths of as many digits as the limit
+// has), and starts a new volume when the table would pass
+// MaxBlobTableSize. A blob continued into later volumes lengthens the
+// tables of the volumes before, which the count cannot know yet: after
+// the offsets settle, a volume that came out over the limit gets that
+// much more room reserved, and the blobs are placed again, until none is
+// over (reserves only grow, so this ends).
+
+// writerTableLimit is MaxBlobTableSize; a variable so that a test can
+// show a table cut without placing 128 MiB of entries.
+var writerTableLimit int64 = MaxBlobTableSize
+
+// tableFiller is the version 2 part of a volumeFiller.
+type tableFiller struct {
+	x        *Index
+	sizer    *indexSizer
+	max      int64         // the volume size limit; 0: none
+	indexLen int64         // bundle.json's length to reserve room for
+	extra    map[int]int64 // more room reserved for a volume's header
+	table    int64         // bytes of the current volume's table so far
+	entries  int           // blobs its table lists so far
+	listed   *Blob         // the last blob its table lists
+	placeLen int64         // the longest placement entry
+	cur      int           // index in x.Blobs of the blob being placed
+	// baseTable is the length of the entries of the blobs from bases,
+	// which volume 1's table lists after its own.
+	baseTable int64
+}
+
+// fixed is the room volume n's header members take but for its table.
+func (t *tableFiller) fixed(n int) int64 {
+	return t.x.prefixV2(n, int(t.indexLen), 0) - MemberSize(0) + t.extra[n]
+}
+
+// start begins counting the table of the volume f starts.
+func (t *tableFiller) start(f *volumeFiller) {
+	t.table = int64(len(`{"volume":,"blobs":[]}`) + decimalLen(int64(f.vol)))
+	if f.vol == 1 {
+		t.table += t.baseTable
+	}
+	t.entries, t.listed = 0, nil
+	f.usedTable = MemberSize(t.table)
+	f.capacity = -1
+	if t.max > 0 {
+		// Never negative: that would read as no limit.
+		f.capacity = max(t.max-2*BlockSize-t.fixed(f.vol), 0)
+	}
+}
+
+// admit accounts b's entry in the current volume's table, when it is not
+// listed there yet, and reports whether the volume has room for it and
+// at least one block of data; false moves to the next volume. An empty
+// volume without that room is an error: so would be the next.
+func (t *tableFiller) admit(f *volumeFiller, b *Blob, remaining int64) (bool, error) {
+	grow := int64(0)
+	if t.listed != b {
+		// The entry with the placements so far, this one and, when the
+		// blob will not end in this volume, one more.
+		grow = int64(t.sizer.blobFixed[t.cur]) + int64(len(b.Placements)+2)*(t.placeLen+1)
+		if t.entries > 0 {
+			grow++
+		}
+	}
+	table := t.table + grow
+	empty := f.used == 0 && t.entries == 0
+	if !empty && table > writerTableLimit {
+		return false, nil
+	}
+	if f.capacity >= 0 && f.capacity-f.used-MemberSize(table) < MemberSize(min(remaining, BlockSize)) {
+		if empty {
+			return false, &VolumeSizeError{Limit: t.max, Need: t.fixed(f.vol) + MemberSize(table) + 4*BlockSize}
+		}
+		return false, nil
+	}
+	if t.listed != b {
+		t.table, t.listed = table, b
+		t.entries++
+	}
+	f.usedTable = MemberSize(t.table)
+	return true, nil
+}
+
+func planV2(x *Index, maxVolumeSize int64) error {
+	sizer, err := newIndexSizer(x)
+	if err != nil {
+		return err
+	}
+	limitDigits := decimalLen(1 << 40)
+	if maxVolumeSize > 0 {
+		limitDigits = decimalLen(maxVolumeSize)
+	}
+	t := &tableFiller{x: x, sizer: sizer, max: maxVolumeSize, extra: map[int]int64{},
+		placeLen: int64(len(`{"volume":,"offset":,"length":,"digest":""}`) + decimalLen(MaxVolumes) + 2*limitDigits + len(placeholderDigest))}
+	// bundle.json's length: all but the tables and volumes, and room for
+	// as many of those as the data fills volumes of this size.
+	var stored int64
+	for i := range x.Blobs {
+		stored += x.Blobs[i].StoredSize
+	}
+	vols := int64(1)
+	if maxVolumeSize > 0 {
+		vols += stored / maxVolumeSize * 2
+	}
+	perVolume := int64(len(`{"volume":,"digest":"","size":,"count":},{"number":,"size":},`) + 2*decimalLen(MaxVolumes) + len(placeholderDigest) + 2*limitDigits + 10)
+	t.indexLen = int64(sizer.rest) + vols*perVolume
+	for i := range x.Blobs {
+		if x.Blobs[i].Base != "" {
+			t.baseTable += int64(sizer.blobFixed[i]) + 1
+		}
+	}
+	for round := 0; round < 64; round++ {
+		f := &volumeFiller{limit: maxVolumeSize, vol: 1, v2: t}
+		t.start(f)
+		for i := range x.Blobs {
+			t.cur = i
+			if err := f.place(&x.Blobs[i]); err != nil {
+				return err
+			}
+		}
+		settleV2(x, sizer, append(f.volData, f.used))
+		if maxVolumeSize == 0 {
+			return nil
+		}
+		over := false
+		if n := int64(x.indexLen); n > t.indexLen {
+			t.indexLen, over = n+8*BlockSize, true
+		}
+		for v := range x.Volumes {
+			if size := x.Volumes[v].Size; size > maxVolumeSize {
+				t.extra[v+1] += size - maxVolumeSize + 8*BlockSize
+				over = true
+			}
+		}
+		if !over {
+			return nil
+		}
+	}
+	return errors.New("internal error: volume plan did not settle")
+}
+
+// settleV2 turns the offsets relative to the end of each volume's prefix
+// into absolute ones, and sizes the blob tables and volumes, until the
+// prefixes stop changing: a prefix holds bundle.json, whose length
+// depends on the table sizes and volume sizes, and the volume's table,
+// whose length depends on the offsets.
+func settleV2(x *Index, sizer *indexSizer, volData []int64) {
+	x.Volumes = make([]Volume, len(volData))
+	x.BlobTables = make([]BlobTable, len(volData))
+	for v := range volData {
+		x.Volumes[v] = Volume{Number: v + 1, Size: volData[v] + 2*BlockSize}
+		x.BlobTables[v] = BlobTable{Volume: v + 1, Digest: placeholderDigest, Size: 1}
+	}
+	relOffsets := make([][]int64, len(x.Blobs))
+	for i := range x.Blobs {
+		for _, p := range x.Blobs[i].Placements {
+			relOffsets[i] = append(relOffsets[i], p.Offset)
+		}
+	}
+	prefix := make([]int64, len(volData))
+	for iter := 0; iter < 32; iter++ {
+		lens, counts := sizer.tableLens(x)
+		for v := range lens {
+			x.BlobTables[v].Size, x.BlobTables[v].Count = lens[v], counts[v]
+		}
+		x.indexLen = sizer.size(x)
+		changed := false
+		for v := range prefix {
+			if p := x.prefixV2(v+1, x.indexLen, lens[v]); p != prefix[v] {
+				prefix[v], changed = p, true
+			}
+		}
+		if !changed {
+			return
+		}
+		for i := range x.Blobs {
+			for j := range x.Blobs[i].Placements {
+				p := &x.Blobs[i].Placements[j]
+				p.Offset = prefix[p.Volume-1] + relOffsets[i][j]
+			}
+		}
+		for v := range volData {
+			x.Volumes[v].Size = prefix[v] + volData[v] + 2*BlockSize
+		}
+	}
 }

@@ -1,0 +1,145 @@
+package bundle
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"maps"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/airgap-bundle/bundle/format"
+	"github.com/airgap-bundle/bundle/sign"
+)
+
+// Format version 2 (SPEC 18): the same content packed in both versions
+// unpacks to the same layout; every volume of version 2 verifies alone;
+// only volume 1 carries index.json; no volume carries another volume's
+// blob entries.
+func TestFormatV2RoundTrip(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		max    int64
+		signed bool
+	}{
+		{"one volume", 0, false},
+		{"small volumes, signed", 40 << 10, true},
+		{"blobs split over many volumes", 24 << 10, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := PackOptions{MaxVolumeSize: tc.max, FormatVersion: format.Version}
+			pol := TrustPolicy{AllowUnsigned: true}
+			if tc.signed {
+				opts.Signer = testSigner(t)
+				v, err := sign.NewVerifier(opts.Signer.Public())
+				if err != nil {
+					t.Fatal(err)
+				}
+				pol = TrustPolicy{Key: v}
+			}
+			v1dir, v1 := packLayout(t, opts)
+			opts.FormatVersion = format.VersionV2
+			dir, x := packLayout(t, opts)
+			if x.FormatVersion != format.VersionV2 || x.MediaType != format.MediaTypeIndexV2 || v1.FormatVersion != format.Version {
+				t.Fatalf("versions %d (%s) and %d", x.FormatVersion, x.MediaType, v1.FormatVersion)
+			}
+			if x.BundleID == v1.BundleID {
+				t.Errorf("both versions have bundle id %s", x.BundleID)
+			}
+			vols := volumeFiles(t, dir)
+			if len(vols) != len(x.Volumes) || len(x.BlobTables) != len(vols) {
+				t.Fatalf("%d volume files, %d in the index, %d blob tables", len(vols), len(x.Volumes), len(x.BlobTables))
+			}
+			if tc.max > 0 && len(vols) < 3 {
+				t.Fatalf("%d volumes, want several", len(vols))
+			}
+			split := false
+			for i := range x.Blobs {
+				p := x.Blobs[i].Placements
+				split = split || (len(p) > 1 && p[0].Volume != p[len(p)-1].Volume)
+			}
+			if tc.max == 24<<10 && !split {
+				t.Fatal("no blob spans volumes")
+			}
+			for i, v := range vols {
+				data := mustRead(t, v)
+				if tc.max > 0 && int64(len(data)) > tc.max {
+					t.Errorf("%s: %d bytes, limit %d", v, len(data), tc.max)
+				}
+				members, _ := scanVolume(t, data)
+				hasLayoutIndex := false
+				for _, m := range members {
+					hasLayoutIndex = hasLayoutIndex || m.Name == format.MemberOCIIndex
+				}
+				if hasLayoutIndex != (i == 0) {
+					t.Errorf("%s: index.json present: %v", v, hasLayoutIndex)
+				}
+				// The table lists the blobs with a segment here and no other.
+				table := findMember(t, members, format.MemberBlobTable)
+				blobs, err := format.ParseBlobTable(x, i+1, data[table.DataOff:table.DataOff+table.Size])
+				if err != nil {
+					t.Fatalf("%s: %v", v, err)
+				}
+				for _, b := range blobs {
+					here := false
+					for _, p := range b.Placements {
+						here = here || p.Volume == i+1
+					}
+					if !here && b.Base == "" {
+						t.Errorf("%s lists blob %s, which has no segment in it", v, b.Digest)
+					}
+				}
+				// Each volume verifies alone.
+				r, err := verifyFiles(ctx, []string{v}, verifyOpts{Key: pol.Key, AllowUnsigned: pol.AllowUnsigned, Partial: true})
+				if err != nil || len(r.Verified) != 1 {
+					t.Errorf("verify %s alone: %v (%v)", v, err, r)
+				}
+			}
+			if r, err := verifyFiles(ctx, []string{dir}, verifyOpts{Key: pol.Key, AllowUnsigned: pol.AllowUnsigned}); err != nil || len(r.Verified) != len(vols) {
+				t.Fatalf("verify: %v (%v)", err, r)
+			}
+			want := filepath.Join(t.TempDir(), "v1")
+			if _, err := unpackFiles(ctx, []string{v1dir}, want, unpackOpts{Key: pol.Key, AllowUnsigned: pol.AllowUnsigned}); err != nil {
+				t.Fatalf("unpack version 1: %v", err)
+			}
+			got := filepath.Join(t.TempDir(), "v2")
+			ux, err := unpackFiles(ctx, []string{dir}, got, unpackOpts{Key: pol.Key, AllowUnsigned: pol.AllowUnsigned})
+			if err != nil {
+				t.Fatalf("unpack version 2: %v", err)
+			}
+			if len(ux.Blobs) != len(v1.Blobs) {
+				t.Errorf("the set holds %d blobs, version 1 had %d", len(ux.Blobs), len(v1.Blobs))
+			}
+			// The history records the bundle id, which differs.
+			a, b := treeHash(t, want), treeHash(t, got)
+			delete(a, HistoryFileName)
+			delete(b, HistoryFileName)
+			if !maps.Equal(a, b) {
+				t.Errorf("layouts unpacked from versions 1 and 2 differ:\n%v\n%v", a, b)
+			}
+		})
+	}
+}
+
+// A version 2 volume whose blob table was altered is refused, naming the
+// volume and blobs.json, even though bundle.json is intact.
+func TestFormatV2TableTampered(t *testing.T) {
+	dir, x := packLayout(t, PackOptions{FormatVersion: format.VersionV2, MaxVolumeSize: 40 << 10})
+	vols := volumeFiles(t, dir)
+	data := mustRead(t, vols[1])
+	members, _ := scanVolume(t, data)
+	table := findMember(t, members, format.MemberBlobTable)
+	// Same length, another digit in an offset.
+	i := bytes.Index(data[table.DataOff:table.DataOff+table.Size], []byte(`"offset":`)) + int(table.DataOff) + len(`"offset":`)
+	data[i] = '0' + (data[i]-'0'+1)%10
+	if err := os.WriteFile(vols[1], data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := verifyFiles(context.Background(), vols[1:2], verifyOpts{AllowUnsigned: true, Partial: true})
+	var ce *format.CorruptError
+	if err == nil || !errors.As(err, &ce) || ce.Member != format.MemberBlobTable || ce.Volume != 2 {
+		t.Fatalf("tampered table of %s (bundle %s): got %v", vols[1], x.BundleID, err)
+	}
+}

@@ -1,0 +1,401 @@
+package format
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"strconv"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Blob tables (format version 2, SPEC 5.5): each volume carries, after
+// volume.json, blobs.json: the entries of the blobs it holds a segment of
+// (and, in volume 1, of the blobs from bases). bundle.json, signed, names
+// each table by digest and size (blobTables), so a table is checked as
+// index.json is: by digest, before it is decoded.
+
+// blobTableJSON is the shape of blobs.json.
+type blobTableJSON struct {
+	Volume int    `json:"volume"`
+	Blobs  []Blob `json:"blobs"`
+}
+
+// minBlobEntryBytes is less than the shortest blob entry there can be:
+// two 71-byte digests and the member names alone take more. Bounds the
+// count a table may claim for its size.
+const minBlobEntryBytes = 64
+
+// tableMembers is the members of volume n in file order, from its table
+// (checked: ParseBlobTable), which lists them in that order.
+func tableMembers(table []Blob, n int) []Member {
+	var out []Member
+	for i := range table {
+		for j, p := range table[i].Placements {
+			if p.Volume == n {
+				out = append(out, Member{Blob: &table[i], Part: j})
+			}
+		}
+	}
+	return out
+}
+
+// TableBlobs is the blobs volume n's table lists, in its order (SPEC 5.5):
+// those with a placement in n, by the offset of their first placement
+// there, then, in volume 1, those from bases, by digest.
+func TableBlobs(x *Index, n int) []*Blob {
+	return tableBlobsFrom(x, n, MembersByVolume(x)[n])
+}
+
+// tableBlobsFrom is TableBlobs given the members of volume n in file
+// order.
+func tableBlobsFrom(x *Index, n int, members []Member) []*Blob {
+	var out []*Blob
+	for _, m := range members {
+		if len(out) == 0 || out[len(out)-1] != m.Blob {
+			out = append(out, m.Blob)
+		}
+	}
+	if n == 1 {
+		var bases []*Blob
+		for i := range x.Blobs {
+			if x.Blobs[i].Base != "" {
+				bases = append(bases, &x.Blobs[i])
+			}
+		}
+		slices.SortFunc(bases, func(a, b *Blob) int { return cmp.Compare(a.Digest, b.Digest) })
+		out = append(out, bases...)
+	}
+	return out
+}
+
+// MarshalBlobTable is blobs.json of volume n of x (version 2), as
+// json.Marshal encodes it, built an entry at a time.
+func MarshalBlobTable(x *Index, n int) ([]byte, error) {
+	return marshalBlobTable(n, TableBlobs(x, n))
+}
+
+func marshalBlobTable(n int, blobs []*Blob) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.WriteString(`{"volume":`)
+	buf.WriteString(strconv.Itoa(n))
+	buf.WriteString(`,"blobs":[`)
+	for i, b := range blobs {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		e, err := json.Marshal(b)
+		if err != nil {
+			return nil, err
+		}
+		buf.Write(e)
+	}
+	buf.WriteString(`]}`)
+	return buf.Bytes(), nil
+}
+
+// SealBlobTables sets x.BlobTables (version 2) from the tables x's blobs
+// make: a writer calls it once the segment digests are known, before it
+// marshals and signs bundle.json.
+//
+// The entries are set in place when x has them (Plan sized them): a
+// table of another size than planned is an error, as the volumes were
+// laid out for the planned one.
+func SealBlobTables(x *Index) error {
+	byVolume := MembersByVolume(x)
+	if len(x.BlobTables) != len(x.Volumes) {
+		x.BlobTables = make([]BlobTable, len(x.Volumes))
+	}
+	for n := 1; n <= len(x.Volumes); n++ {
+		blobs := tableBlobsFrom(x, n, byVolume[n])
+		b, err := marshalBlobTable(n, blobs)
+		if err != nil {
+			return err
+		}
+		if planned := x.BlobTables[n-1].Size; planned != 0 && planned != int64(len(b)) {
+			return fmt.Errorf("internal error: blob table of volume %d is %d bytes, planned %d", n, len(b), planned)
+		}
+		x.BlobTables[n-1] = BlobTable{Volume: n, Digest: digest.FromBytes(b), Size: int64(len(b)), Count: len(blobs)}
+	}
+	return nil
+}
+
+// VolumePrefixSize is the size of the members before the first blob
+// member of volume n, for a bundle.json of indexLen bytes (SPEC 7): in
+// version 1 the same for every volume (PrefixSize); in version 2 only
+// volume 1 carries index.json, and every volume its own blob table.
+func (x *Index) VolumePrefixSize(n, indexLen int) int64 {
+	if x.FormatVersion != VersionV2 {
+		return x.PrefixSize(indexLen)
+	}
+	var table int64
+	if n >= 1 && n <= len(x.BlobTables) {
+		table = x.BlobTables[n-1].Size
+	}
+	return x.prefixV2(n, indexLen, table)
+}
+
+// prefixV2 is the prefix of volume n of a version 2 bundle whose
+// bundle.json is indexLen bytes and volume n's table table bytes.
+func (x *Index) prefixV2(n, indexLen int, table int64) int64 {
+	p := MemberSize(int64(len(OCILayoutFile))) + MemberSize(int64(indexLen)) + MemberSize(1) + MemberSize(table)
+	if n == 1 {
+		p += MemberSize(x.LayoutIndex.Size)
+	}
+	if x.Signer != nil {
+		p += MemberSize(MaxSignatureSize)
+	}
+	return p
+}
+
+// validateBlobTables checks the version 2 members of bundle.json: one
+// blobTables entry per volume, each naming a table of a size a reader
+// reads (SPEC 6.5 rules 27 to 29), and volumes large enough for their
+// prefix.
+func (x *Index) validateBlobTables(indexLen int) error {
+	// No blobs or images members: decodeIndex checks (an index built in
+	// memory holds the blobs its tables list).
+	if len(x.BlobTables) != len(x.Volumes) {
+		return fmt.Errorf("%d blobTables entries for %d volumes", len(x.BlobTables), len(x.Volumes))
+	}
+	for i, t := range x.BlobTables {
+		if t.Volume != i+1 {
+			return fmt.Errorf("blobTables entry %d is for volume %d", i+1, t.Volume)
+		}
+		if err := CheckDigest(t.Digest); err != nil {
+			return fmt.Errorf("blobTables entry %d: %w", i+1, err)
+		}
+		if t.Size < 1 || t.Size > MaxBlobTableSize {
+			return fmt.Errorf("blobTables entry %d: size %d out of range", i+1, t.Size)
+		}
+		if t.Count < 0 || int64(t.Count) > t.Size/minBlobEntryBytes {
+			return fmt.Errorf("blobTables entry %d: count %d out of range for %d bytes", i+1, t.Count, t.Size)
+		}
+		if min := x.VolumePrefixSize(i+1, indexLen) + 2*BlockSize; x.Volumes[i].Size < min {
+			return fmt.Errorf("volume %d: size %d is less than its header members need (%d)", i+1, x.Volumes[i].Size, min)
+		}
+	}
+	return nil
+}
+
+// ParseBlobTable checks b, the blobs.json member of volume n, against the
+// bundle index x (version 2, validated) and returns the blobs it lists
+// (SPEC 6.5 rules 30 to 34): its size and digest are those x names, it is
+// strict JSON, and its entries are valid blobs that tile volume n in
+// stream order. Every rule needs only x and this one table, so a volume
+// verifies alone.
+func ParseBlobTable(x *Index, n int, b []byte) ([]Blob, error) {
+	if x.FormatVersion != VersionV2 || n < 1 || n > len(x.BlobTables) {
+		return nil, fmt.Errorf("blob table of volume %d: the index has none", n)
+	}
+	want := x.BlobTables[n-1]
+	if int64(len(b)) != want.Size || digest.FromBytes(b) != want.Digest {
+		return nil, fmt.Errorf("blob table of volume %d differs from the one the bundle index names (%s, %d bytes)", n, want.Digest, want.Size)
+	}
+	if err := CheckStrictJSON(b, reflect.TypeFor[blobTableJSON]()); err != nil {
+		return nil, fmt.Errorf("blob table of volume %d: %w", n, err)
+	}
+	t := blobTableJSON{Blobs: make([]Blob, 0, want.Count)}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&t); err != nil {
+		return nil, fmt.Errorf("blob table of volume %d: %w", n, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("blob table of volume %d: data after the JSON object", n)
+	}
+	names := newStringTable()
+	for i := range t.Blobs {
+		t.Blobs[i].share(names)
+	}
+	if err := x.checkBlobTable(n, t.Volume, t.Blobs); err != nil {
+		return nil, fmt.Errorf("blob table of volume %d: %w", n, err)
+	}
+	return t.Blobs, nil
+}
+
+// checkBlobTable checks the decoded table of volume n.
+func (x *Index) checkBlobTable(n, volume int, blobs []Blob) error {
+	if volume != n {
+		return fmt.Errorf("it says it is volume %d's", volume)
+	}
+	if len(blobs) != x.BlobTables[n-1].Count {
+		return fmt.Errorf("%d blobs listed, the bundle index says %d", len(blobs), x.BlobTables[n-1].Count)
+	}
+	bases := map[string]bool{}
+	for _, b := range x.Bases {
+		bases[b.BundleID] = true
+	}
+	seen := make(map[digest.Digest]bool, len(blobs))
+	var members []Member
+	fromBases := false
+	for i := range blobs {
+		b := &blobs[i]
+		if err := CheckDigest(b.Digest); err != nil { // rule 15
+			return fmt.Errorf("blob %d: %w", i, err)
+		}
+		if seen[b.Digest] {
+			return fmt.Errorf("blob %s listed twice", b.Digest)
+		}
+		seen[b.Digest] = true
+		if err := x.validateBlob(b, bases); err != nil { // rules 16-20, 24
+			return err
+		}
+		if b.Base != "" {
+			if n != 1 {
+				return fmt.Errorf("blob %s from a base listed in volume %d, not 1", b.Digest, n)
+			}
+			if fromBases && blobs[i-1].Digest >= b.Digest {
+				return fmt.Errorf("blobs from bases out of digest order at %s", b.Digest)
+			}
+			fromBases = true
+			continue
+		}
+		if fromBases {
+			return fmt.Errorf("blob %s listed after the blobs from bases", b.Digest)
+		}
+		first := len(members)
+		for j, p := range b.Placements {
+			if p.Volume == n {
+				members = append(members, Member{Blob: b, Part: j})
+			}
+		}
+		if len(members) == first {
+			return fmt.Errorf("blob %s has no segment in volume %d", b.Digest, n)
+		}
+		// The order of the list is checked by the tiling below: it walks
+		// the members in the order listed.
+	}
+	// Rule 21, for volume n: its members tile it.
+	off := x.VolumePrefixSize(n, x.indexLenFor(n))
+	for _, m := range members {
+		p := m.Placement()
+		if p.Offset != off+BlockSize {
+			return fmt.Errorf("%s at offset %d, want %d", m.Name(), p.Offset, off+BlockSize)
+		}
+		off += MemberSize(p.Length)
+	}
+	if want := off + 2*BlockSize; x.Volumes[n-1].Size != want {
+		return fmt.Errorf("volume size %d, its members end at %d", x.Volumes[n-1].Size, want)
+	}
+	// Rule 23, for volume n: a blob continued from the volume before
+	// starts this one, right after that volume's last member; one
+	// continued in the next ends this one, and starts the next.
+	for k, m := range members {
+		pl := m.Blob.Placements
+		if m.Part > 0 && pl[m.Part-1].Volume != n {
+			prev := pl[m.Part-1]
+			if k != 0 || prev.Volume != n-1 || prev.Offset+MemberSize(prev.Length)-BlockSize+2*BlockSize != x.Volumes[n-2].Size {
+				return fmt.Errorf("blob %s: segment %d does not follow segment %d", m.Blob.Digest, m.Part+1, m.Part)
+			}
+		}
+		if m.Part+1 < len(pl) && pl[m.Part+1].Volume != n {
+			next := pl[m.Part+1]
+			if k != len(members)-1 || next.Volume != n+1 || next.Offset != x.VolumePrefixSize(n+1, x.indexLenFor(n+1))+BlockSize {
+				return fmt.Errorf("blob %s: segment %d does not follow segment %d", m.Blob.Digest, m.Part+2, m.Part+1)
+			}
+		}
+		if k > 0 && m.Part == 0 && members[k-1].Part != len(members[k-1].Blob.Placements)-1 {
+			return fmt.Errorf("blob %s: interrupted by blob %s", members[k-1].Blob.Digest, m.Blob.Digest)
+		}
+	}
+	return nil
+}
+
+// indexLenFor is the length of bundle.json, which the prefix of every
+// volume holds: recorded when it was parsed or marshalled (the index does
+// not hold its own length).
+func (x *Index) indexLenFor(int) int { return x.indexLen }
+
+// MergeBlobTables checks the tables of the volumes read against each
+// other and returns the blobs they list, each once, in stream order (by
+// the volume and offset of their first segment; blobs from bases last,
+// by digest). Only a blob with segments in several volumes can be listed
+// in several tables (ParseBlobTable holds the others to their one
+// volume): it must be listed alike in the table of every volume read that
+// holds a segment of it (SPEC 6.5 rule 35). Rules 22 and 25 (every
+// manifest is a carried blob of its size and media type) are checked
+// against what was read, and every manifest must be found once every
+// volume was.
+func MergeBlobTables(x *Index, tables map[int][]Blob) ([]Blob, error) {
+	manifests := make(map[digest.Digest]int, len(x.Manifests))
+	for i := range slices.Backward(x.Manifests) {
+		manifests[x.Manifests[i].Digest] = i
+	}
+	type spanning struct {
+		b      *Blob
+		listed int // tables read that list it
+	}
+	spans := map[digest.Digest]*spanning{}
+	total := 0
+	for _, t := range tables {
+		total += len(t)
+	}
+	out := make([]Blob, 0, total)
+	found := make([]bool, len(x.Manifests)) // by the first index of each digest
+	for _, n := range slices.Sorted(maps.Keys(tables)) {
+		for i := range tables[n] {
+			b := &tables[n][i]
+			if len(b.Placements) > 1 && b.Placements[0].Volume != b.Placements[len(b.Placements)-1].Volume {
+				if sp := spans[b.Digest]; sp != nil {
+					if !reflect.DeepEqual(sp.b, b) {
+						return nil, fmt.Errorf("blob %s: the tables of volumes %d and %d list it differently", b.Digest, sp.b.Placements[0].Volume, n)
+					}
+					sp.listed++
+					continue
+				}
+				spans[b.Digest] = &spanning{b: b, listed: 1}
+			}
+			out = append(out, *b)
+			if mi, ok := manifests[b.Digest]; ok {
+				m := &x.Manifests[mi]
+				if b.Base != "" {
+					return nil, fmt.Errorf("manifest %s is not among the blobs carried", m.Digest)
+				}
+				if b.Size != m.Size || b.MediaType != m.MediaType {
+					return nil, fmt.Errorf("manifest %s: size or media type differ from its blob entry", m.Digest)
+				}
+				found[mi] = true
+			}
+		}
+	}
+	for d, sp := range spans {
+		want := 0
+		for j, p := range sp.b.Placements {
+			if _, read := tables[p.Volume]; read && (j == 0 || sp.b.Placements[j-1].Volume != p.Volume) {
+				want++
+			}
+		}
+		if sp.listed != want {
+			return nil, fmt.Errorf("blob %s: a volume holds a segment of it but its table does not list it", d)
+		}
+	}
+	if len(tables) == len(x.Volumes) {
+		for _, m := range x.Manifests {
+			if !found[manifests[m.Digest]] {
+				return nil, fmt.Errorf("manifest %s is not among the blobs carried", m.Digest)
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Blob) int {
+		if (a.Base != "") != (b.Base != "") {
+			if a.Base != "" {
+				return 1
+			}
+			return -1
+		}
+		if a.Base != "" {
+			return cmp.Compare(a.Digest, b.Digest)
+		}
+		pa, pb := a.Placements[0], b.Placements[0]
+		if c := cmp.Compare(pa.Volume, pb.Volume); c != 0 {
+			return c
+		}
+		return cmp.Compare(pa.Offset, pb.Offset)
+	})
+	return out, nil
+}

@@ -1,0 +1,202 @@
+package format
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// planV2Index is testIndex in format version 2, planned into volumes of
+// limit bytes, with segment digests filled in and the tables sealed; it
+// returns the index parsed back from its bytes and each volume's table.
+func planV2Index(t *testing.T, limit int64, edit func(x *Index)) (*Index, [][]byte) {
+	t.Helper()
+	x := testIndex()
+	x.FormatVersion, x.MediaType, x.Images = VersionV2, MediaTypeIndexV2, nil
+	x.Blobs[1].Size, x.Blobs[1].StoredSize = 20000, 20000 // split over volumes
+	if err := Plan(x, limit); err != nil {
+		t.Fatal(err)
+	}
+	for i := range x.Blobs {
+		b := &x.Blobs[i]
+		for j := range b.Placements {
+			b.Placements[j].Digest = dg(string(b.Digest) + string(rune('a'+j)))
+		}
+		if len(b.Placements) == 1 {
+			b.Placements[0].Digest = b.StoredDigest
+		}
+	}
+	if edit != nil {
+		edit(x)
+	}
+	if err := SealBlobTables(x); err != nil {
+		t.Fatal(err)
+	}
+	b, err := MarshalIndex(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	px, err := ParseIndex(b)
+	if err != nil {
+		t.Fatalf("parse: %v\n%s", err, b)
+	}
+	var tables [][]byte
+	for n := 1; n <= len(x.Volumes); n++ {
+		tb, err := MarshalBlobTable(x, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, tb)
+	}
+	return px, tables
+}
+
+func TestBlobTables(t *testing.T) {
+	x, tables := planV2Index(t, 16384, nil)
+	if len(tables) < 2 {
+		t.Fatalf("%d volumes, want the layer split", len(tables))
+	}
+	read := map[int][]Blob{}
+	for n, tb := range tables {
+		blobs, err := ParseBlobTable(x, n+1, tb)
+		if err != nil {
+			t.Fatalf("volume %d: %v\n%s", n+1, err, tb)
+		}
+		read[n+1] = blobs
+		if x.VolumePrefixSize(n+1, x.indexLen)+2*BlockSize > x.Volumes[n].Size || x.Volumes[n].Size > 16384 {
+			t.Errorf("volume %d: size %d", n+1, x.Volumes[n].Size)
+		}
+	}
+	all, err := MergeBlobTables(x, read)
+	if err != nil || len(all) != 3 {
+		t.Fatalf("merge: %v, %d blobs", err, len(all))
+	}
+	if all[len(all)-1].Base == "" {
+		t.Error("blobs from bases are not last")
+	}
+	// Only volume 1 carries index.json.
+	if p1, p2 := x.VolumePrefixSize(1, 100), x.VolumePrefixSize(2, 100); p1-p2 != MemberSize(x.LayoutIndex.Size)+MemberSize(x.BlobTables[0].Size)-MemberSize(x.BlobTables[1].Size) {
+		t.Errorf("prefixes %d and %d", p1, p2)
+	}
+
+	// Refused tables, each named by what is wrong.
+	for _, c := range []struct {
+		name  string
+		table func(tb []byte) []byte
+		vol   int
+		want  string
+	}{
+		{"another volume's", func([]byte) []byte { return tables[1] }, 1, "differs"},
+		{"a byte changed", func(tb []byte) []byte {
+			c := bytes.Clone(tb)
+			c[len(c)-3] ^= 1
+			return c
+		}, 1, "differs"},
+	} {
+		if _, err := ParseBlobTable(x, c.vol, c.table(tables[c.vol-1])); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want %q", c.name, err, c.want)
+		}
+	}
+
+	// Tables that match their digests but break a rule (a writer's
+	// mistakes, signed).
+	for _, c := range []struct {
+		name string
+		edit func(x *Index)
+		want string
+	}{
+		{"a blob moved out of its volume", func(x *Index) { x.Blobs[0].Placements[0].Offset += BlockSize }, "offset"},
+		{"segments out of stream order", func(x *Index) {
+			p := x.Blobs[1].Placements
+			p[0].Volume, p[1].Volume = p[1].Volume, p[0].Volume
+		}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			bx, btables := planV2IndexUnchecked(t, 16384, c.edit)
+			failed := false
+			for n, tb := range btables {
+				if _, err := ParseBlobTable(bx, n+1, tb); err != nil {
+					failed = true
+					if c.want != "" && !strings.Contains(err.Error(), c.want) {
+						t.Errorf("volume %d: %v, want %q", n+1, err, c.want)
+					}
+				}
+			}
+			if !failed {
+				t.Error("every table accepted")
+			}
+		})
+	}
+
+	// Two tables that list a split blob differently.
+	read2 := map[int][]Blob{1: read[1], 2: append([]Blob(nil), read[2]...)}
+	for i := range read2[2] {
+		if len(read2[2][i].Placements) > 1 {
+			read2[2][i].MediaType = "application/x-other"
+		}
+	}
+	if _, err := MergeBlobTables(x, read2); err == nil || !strings.Contains(err.Error(), "differently") {
+		t.Errorf("tables that disagree merged: %v", err)
+	}
+}
+
+// planV2IndexUnchecked is planV2Index for edits that may make bundle.json
+// itself refuse to parse: the index is used as built.
+func planV2IndexUnchecked(t *testing.T, limit int64, edit func(x *Index)) (*Index, [][]byte) {
+	t.Helper()
+	x := testIndex()
+	x.FormatVersion, x.MediaType, x.Images = VersionV2, MediaTypeIndexV2, nil
+	x.Blobs[1].Size, x.Blobs[1].StoredSize = 20000, 20000 // split over volumes
+	if err := Plan(x, limit); err != nil {
+		t.Fatal(err)
+	}
+	for i := range x.Blobs {
+		b := &x.Blobs[i]
+		for j := range b.Placements {
+			b.Placements[j].Digest = dg(string(b.Digest) + string(rune('a'+j)))
+		}
+		if len(b.Placements) == 1 {
+			b.Placements[0].Digest = b.StoredDigest
+		}
+	}
+	edit(x)
+	x.BlobTables = nil
+	if err := SealBlobTables(x); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := MarshalIndex(x); err != nil {
+		t.Fatal(err)
+	}
+	var tables [][]byte
+	for n := 1; n <= len(x.Volumes); n++ {
+		tb, err := MarshalBlobTable(x, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, tb)
+	}
+	return x, tables
+}
+
+// Each version has its own members: a version 2 index with images or
+// blobs, or a version 1 index with blobTables, is refused.
+func TestVersionMembers(t *testing.T) {
+	x, _ := planV2Index(t, 16384, nil)
+	b, err := MarshalIndex(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, from, to string }{
+		{"images in version 2", `"manifests":`, `"images":null,"manifests":`},
+		{"blobs in version 2", `"manifests":`, `"blobs":[],"manifests":`},
+		{"blobTables in version 1", `"formatVersion":2`, `"formatVersion":1`},
+	} {
+		bad := bytes.Replace(b, []byte(c.from), []byte(c.to), 1)
+		if c.name == "blobTables in version 1" {
+			bad = bytes.Replace(bad, []byte(MediaTypeIndexV2), []byte(MediaTypeIndex), 1)
+		}
+		if _, err := ParseIndex(bad); err == nil {
+			t.Errorf("%s: accepted", c.name)
+		}
+	}
+}
