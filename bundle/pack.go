@@ -305,12 +305,10 @@ func newIndex(o PackOptions, bases []format.Base, g *graph, layoutIndex []byte) 
 }
 
 // toVersion2 makes x, an index of version 1 before planning, one of
-// version 2: no image summaries (a reader derives them from the
-// manifests), and its own bundle id (the same content in the other
+// version 2, with its own bundle id (the same content in the other
 // version is another bundle).
 func toVersion2(x *format.Index, layoutIndex []byte, blobs []*packBlob) {
 	x.FormatVersion, x.MediaType = format.VersionV2, format.MediaTypeIndexV2
-	x.Images = nil
 	x.BundleID = bundleID(x, layoutIndex, blobs)
 }
 

@@ -12,7 +12,7 @@ import (
 func planV2Index(t *testing.T, limit int64, edit func(x *Index)) (*Index, [][]byte) {
 	t.Helper()
 	x := testIndex()
-	x.FormatVersion, x.MediaType, x.Images = VersionV2, MediaTypeIndexV2, nil
+	x.FormatVersion, x.MediaType = VersionV2, MediaTypeIndexV2
 	x.Blobs[1].Size, x.Blobs[1].StoredSize = 20000, 20000 // split over volumes
 	if err := Plan(x, limit); err != nil {
 		t.Fatal(err)
@@ -145,7 +145,7 @@ func TestBlobTables(t *testing.T) {
 func planV2IndexUnchecked(t *testing.T, limit int64, edit func(x *Index)) (*Index, [][]byte) {
 	t.Helper()
 	x := testIndex()
-	x.FormatVersion, x.MediaType, x.Images = VersionV2, MediaTypeIndexV2, nil
+	x.FormatVersion, x.MediaType = VersionV2, MediaTypeIndexV2
 	x.Blobs[1].Size, x.Blobs[1].StoredSize = 20000, 20000 // split over volumes
 	if err := Plan(x, limit); err != nil {
 		t.Fatal(err)
@@ -178,8 +178,8 @@ func planV2IndexUnchecked(t *testing.T, limit int64, edit func(x *Index)) (*Inde
 	return x, tables
 }
 
-// Each version has its own members: a version 2 index with images or
-// blobs, or a version 1 index with blobTables, is refused.
+// Each version has its own members: a version 2 index with blobs, or
+// a version 1 index with blobTables, is refused.
 func TestVersionMembers(t *testing.T) {
 	x, _ := planV2Index(t, 16384, nil)
 	b, err := MarshalIndex(x)
@@ -187,7 +187,6 @@ func TestVersionMembers(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct{ name, from, to string }{
-		{"images in version 2", `"manifests":`, `"images":null,"manifests":`},
 		{"blobs in version 2", `"manifests":`, `"blobs":[],"manifests":`},
 		{"blobTables in version 1", `"formatVersion":2`, `"formatVersion":1`},
 	} {

@@ -113,8 +113,8 @@ func decodeIndex(b []byte, strict bool) (*Index, error) {
 	x.share(d.Blobs.names)
 	// Which members a version has (SPEC 6.2): a member that is null
 	// decodes as one that is absent, so presence is read from the bytes.
-	if x.FormatVersion == VersionV2 && (d.has["blobs"] || d.has["images"]) {
-		return nil, fmt.Errorf("blobs or images in an index of format version 2")
+	if x.FormatVersion == VersionV2 && d.has["blobs"] {
+		return nil, fmt.Errorf("blobs in an index of format version 2")
 	}
 	if x.FormatVersion != VersionV2 && d.has["blobTables"] {
 		return nil, fmt.Errorf("blobTables in an index of format version %d", x.FormatVersion)

@@ -39,8 +39,11 @@ func MarshalIndex(x *Index) ([]byte, error) {
 	if out, err = appendArray(out, "manifests", x.Manifests); err != nil {
 		return nil, err
 	}
+	if out, err = appendArray(out, "images", x.Images); err != nil {
+		return nil, err
+	}
 	if x.FormatVersion == VersionV2 {
-		// Version 2: the blob tables in place of images and blobs.
+		// Version 2: the blob tables in place of the blobs.
 		tables, err := json.Marshal(x.BlobTables)
 		if err != nil {
 			return nil, err
@@ -59,9 +62,6 @@ func MarshalIndex(x *Index) ([]byte, error) {
 		}
 		x.indexLen = len(out)
 		return out, nil
-	}
-	if out, err = appendArray(out, "images", x.Images); err != nil {
-		return nil, err
 	}
 	out = append(out, `"blobs":[`...)
 	for i := range x.Blobs {
@@ -171,11 +171,11 @@ func newIndexSizer(x *Index) (*indexSizer, error) {
 		return nil, err
 	}
 	// The head, the two arrays, and the blobs and volumes empty: size
-	// counts their elements. Version 2: the manifests, and the blob
-	// tables and volumes empty.
+	// counts their elements. Version 2: the blob tables in place of the
+	// blobs.
 	rest := len(head) + manifests + images + len(`"blobs":[],"volumes":[]}`)
 	if x.FormatVersion == VersionV2 {
-		rest = len(head) + manifests + len(`"blobTables":[],"volumes":[]}`)
+		rest = len(head) + manifests + images + len(`"blobTables":[],"volumes":[]}`)
 	}
 	s := &indexSizer{rest: rest, blobFixed: make([]int, len(x.Blobs))}
 	for i := range x.Blobs {
