@@ -9,6 +9,7 @@ import (
 // Summary describes a bundle for people and scripts (bundle inspect).
 type Summary struct {
 	BundleID      string         `json:"bundleId"`
+	FormatVersion int            `json:"formatVersion"` // SPEC 3
 	Created       string         `json:"created"`
 	Expires       string         `json:"expires,omitempty"`
 	Packer        string         `json:"packer"`
@@ -82,7 +83,7 @@ func (s *Set) Summary() *Summary {
 // (their paths are left empty, Missing and Problems empty, Signature
 // "unsigned" or "not checked"): what pack reports of the bundle it wrote.
 func IndexSummary(x *format.Index) *Summary {
-	sum := &Summary{BundleID: x.BundleID, Created: x.Created, Expires: x.Expires, Packer: x.Packer, Signer: x.Signer, Compression: x.Compression,
+	sum := &Summary{BundleID: x.BundleID, FormatVersion: x.FormatVersion, Created: x.Created, Expires: x.Expires, Packer: x.Packer, Signer: x.Signer, Compression: x.Compression,
 		MaxVolumeSize: x.MaxVolumeSize, Images: summaryImages(x), Blobs: len(x.Blobs), Missing: []int{}, Problems: []string{}, Bases: x.Bases,
 		Signature: "unsigned"}
 	if x.Signer != nil {

@@ -34,8 +34,8 @@ func (s *Summary) WriteText(w io.Writer) error {
 	if s.Expires != "" {
 		expires = Printable(s.Expires)
 	}
-	fmt.Fprintf(ew, "bundle:       %s\ncreated:      %s\nexpires:      %s\npacker:       %s\nsigner:       %s\ncompression:  %s\nvolume limit: %s\nblobs:        %d, %s (%s stored)\n",
-		Printable(s.BundleID), Printable(s.Created), expires, Printable(s.Packer), signer, Printable(s.Compression), limit, s.Blobs, bytesize.Format(s.BlobBytes), bytesize.Format(s.StoredBytes))
+	fmt.Fprintf(ew, "bundle:       %s (format version %d)\ncreated:      %s\nexpires:      %s\npacker:       %s\nsigner:       %s\ncompression:  %s\nvolume limit: %s\nblobs:        %d, %s (%s stored)\n",
+		Printable(s.BundleID), s.FormatVersion, Printable(s.Created), expires, Printable(s.Packer), signer, Printable(s.Compression), limit, s.Blobs, bytesize.Format(s.BlobBytes), bytesize.Format(s.StoredBytes))
 	label := "bases:"
 	for _, b := range s.Bases {
 		fmt.Fprintf(ew, "%-13s %s (index %s)\n", label, Printable(b.BundleID), Printable(string(b.Index)))

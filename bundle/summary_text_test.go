@@ -13,7 +13,7 @@ func TestSummaryWriteText(t *testing.T) {
 	d1 := digest.Digest("sha256:8cbb944bdf35e78de679f04bc16ab1d5af06fa62c4187c31896c171c348d26d8")
 	d2 := digest.Digest("sha256:333ce0e66cf7a20cef9237f991385d95e9a5dce396f8b8836b15625778908f44")
 	s := &Summary{
-		BundleID: "0123456789abcdef0123456789abcdef", Created: "2023-11-14T22:13:20Z", Expires: "2024-11-13T22:13:20Z", Packer: "bundle 1.0",
+		BundleID: "0123456789abcdef0123456789abcdef", FormatVersion: 1, Created: "2023-11-14T22:13:20Z", Expires: "2024-11-13T22:13:20Z", Packer: "bundle 1.0",
 		Signer: &format.Signer{KeyID: "sha256:abc", Algorithm: "ed25519"}, Signature: "verified", Compression: "zstd",
 		MaxVolumeSize: 40000, Blobs: 3, BlobBytes: 3 << 20, StoredBytes: 1 << 20,
 		Images: []SummaryImage{
@@ -25,7 +25,7 @@ func TestSummaryWriteText(t *testing.T) {
 		Volumes:  []VolumeState{{Number: 1, Size: 35840, Path: "/media/a/vol-0001-of-0002.tar"}, {Number: 2, Size: 20480}},
 		Problems: []string{"volume 2 not found"},
 	}
-	want := `bundle:       0123456789abcdef0123456789abcdef
+	want := `bundle:       0123456789abcdef0123456789abcdef (format version 1)
 created:      2023-11-14T22:13:20Z
 expires:      2024-11-13T22:13:20Z
 packer:       bundle 1.0

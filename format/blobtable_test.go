@@ -6,10 +6,36 @@ import (
 	"testing"
 )
 
+// FuzzBlobTable: whatever a table holds, checking it neither panics nor
+// accepts one whose members do not tile its volume (the digest check,
+// which no mutation passes, is skipped).
+func FuzzBlobTable(f *testing.F) {
+	x, tables := planV2Index(f, 16384, nil)
+	for n, tb := range tables {
+		f.Add(n+1, tb)
+	}
+	f.Fuzz(func(t *testing.T, n int, b []byte) {
+		if n < 1 || n > len(x.BlobTables) || len(b) > 1<<16 {
+			return
+		}
+		blobs, err := decodeBlobTable(x, n, b)
+		if err != nil {
+			return
+		}
+		off := x.VolumePrefixSize(n, x.indexLen)
+		for _, m := range tableMembers(blobs, n) {
+			if m.Placement().Offset != off+BlockSize {
+				t.Fatalf("accepted a table whose members do not tile volume %d", n)
+			}
+			off += MemberSize(m.Placement().Length)
+		}
+	})
+}
+
 // planV2Index is testIndex in format version 2, planned into volumes of
 // limit bytes, with segment digests filled in and the tables sealed; it
 // returns the index parsed back from its bytes and each volume's table.
-func planV2Index(t *testing.T, limit int64, edit func(x *Index)) (*Index, [][]byte) {
+func planV2Index(t testing.TB, limit int64, edit func(x *Index)) (*Index, [][]byte) {
 	t.Helper()
 	x := testIndex()
 	x.FormatVersion, x.MediaType = VersionV2, MediaTypeIndexV2
