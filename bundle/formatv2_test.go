@@ -7,9 +7,13 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/airgap-bundle/bundle/format"
+	"github.com/airgap-bundle/bundle/internal/testregistry"
+	"github.com/airgap-bundle/bundle/mirror"
+	"github.com/airgap-bundle/bundle/oci"
 	"github.com/airgap-bundle/bundle/sign"
 )
 
@@ -141,5 +145,49 @@ func TestFormatV2TableTampered(t *testing.T) {
 	var ce *format.CorruptError
 	if err == nil || !errors.As(err, &ce) || ce.Member != format.MemberBlobTable || ce.Volume != 2 {
 		t.Fatalf("tampered table of %s (bundle %s): got %v", vols[1], x.BundleID, err)
+	}
+}
+
+// A version 2 bundle pushed into a registry: every image by its tag with
+// its digest, and every blob of the merged tables there.
+func TestFormatV2Push(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: a docker-registry; TestFormatV2RoundTrip unpacks version 2 into a layout in -short")
+	}
+	ctx := context.Background()
+	reg := testregistry.Start(t, testregistry.Options{})
+	regs, err := oci.NewRegistries(oci.RegistryOptions{AuthFile: writeEmptyAuth(t), Insecure: []string{reg.Host}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, x := packLayout(t, PackOptions{FormatVersion: format.VersionV2, MaxVolumeSize: 24 << 10})
+	s, err := OpenFiles(ctx, []string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Trust(TrustPolicy{AllowUnsigned: true}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Unpack(ctx, NewRegistryDestination(regs, mirror.Mapping{Mirror: reg.Host, Prefix: "v2"}, RegistryDestinationOptions{}), UnpackOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Images) == 0 || r.BlobsPut == 0 {
+		t.Fatalf("pushed %d images, %d blobs", len(r.Images), r.BlobsPut)
+	}
+	for _, im := range r.Images {
+		host, path, _ := strings.Cut(im.Target, "/")
+		path, tag, _ := strings.Cut(path, ":")
+		repo, err := regs.Repository(ctx, host, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := repo.Resolve(ctx, tag)
+		if err != nil || d.Digest != im.Digest {
+			t.Errorf("%s: %v, digest %s, want %s", im.Target, err, d.Digest, im.Digest)
+		}
+	}
+	if len(s.Index.Blobs) != len(x.Blobs) {
+		t.Errorf("the set holds %d blobs, the bundle %d", len(s.Index.Blobs), len(x.Blobs))
 	}
 }
