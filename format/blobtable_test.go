@@ -225,3 +225,32 @@ func TestVersionMembers(t *testing.T) {
 		}
 	}
 }
+
+// A table is cut before it passes the limit readers accept: the planner
+// starts a new volume, even without a volume size limit.
+func TestBlobTableCut(t *testing.T) {
+	defer func(l int64) { writerTableLimit = l }(writerTableLimit)
+	writerTableLimit = 2000
+	x := testIndex()
+	x.FormatVersion, x.MediaType = VersionV2, MediaTypeIndexV2
+	for i := range 20 {
+		d := dg("blob" + string(rune('a'+i)))
+		x.Blobs = append(x.Blobs, Blob{Digest: d, Size: 10, MediaType: "application/octet-stream", Encoding: CompressionNone,
+			StoredSize: 10, StoredDigest: d})
+	}
+	if err := Plan(x, 0); err != nil {
+		t.Fatal(err)
+	}
+	if len(x.Volumes) < 3 {
+		t.Fatalf("%d volumes, want the tables cut into several", len(x.Volumes))
+	}
+	for n := 1; n <= len(x.Volumes); n++ {
+		b, err := MarshalBlobTable(x, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > 2000 || int64(len(b)) != x.BlobTables[n-1].Size {
+			t.Errorf("volume %d: table of %d bytes, planned %d, limit 2000", n, len(b), x.BlobTables[n-1].Size)
+		}
+	}
+}
