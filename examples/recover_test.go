@@ -20,11 +20,12 @@ var password = []string{"BUNDLE_PASSWORD=example-password"}
 
 // packCLI packs the example layout with the bundle CLI into a new directory
 // and returns it.
-func packCLI(t *testing.T, cli, key, compress string, maxSize int) string {
+func packCLI(t *testing.T, cli, key, compress string, maxSize int, more ...string) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "volumes")
-	run(t, password, cli, "--quiet", "pack", "--key", key, "--compress", compress,
-		"--max-size", strconv.Itoa(maxSize), "--out", out, "oci:"+sourceLayout)
+	args := append([]string{"--quiet", "pack", "--key", key, "--compress", compress,
+		"--max-size", strconv.Itoa(maxSize), "--out", out}, more...)
+	run(t, password, cli, append(args, "oci:"+sourceLayout)...)
 	return out
 }
 
@@ -280,6 +281,35 @@ func TestRecoverScript(t *testing.T) {
 			t.Fatal(err)
 		}
 		expectFailure(t, key+".pub", bad, "is missing")
+	})
+
+	// Format version 2: the blobs are listed in each volume's table.
+	t.Run("format version 2", func(t *testing.T) {
+		v2 := packCLI(t, cli, key+".key", "zstd", 30000, "--format-version", "2")
+		if n := len(volumes(t, v2)); n < 3 {
+			t.Fatalf("%d volumes, want several", n)
+		}
+		out := filepath.Join(t.TempDir(), "out")
+		if got, err := recoverTo(key+".pub", v2, out); err != nil {
+			t.Fatalf("recover.sh: %v\n%s", err, got)
+		}
+		checkRecovered(t, out)
+
+		bad := copyDir(t, v2)
+		editVolume(t, bad, 2, func(b []byte) {
+			i := bytes.Index(b, []byte(`{"volume":2,"blobs":[`))
+			if i < 0 {
+				t.Fatal("no blob table in volume 2")
+			}
+			b[i+len(`{"volume":2,"blobs":[{"digest":"sha256:`)] ^= 1
+		})
+		expectFailure(t, key+".pub", bad, "blobs.json is not the one bundle.json names")
+
+		missing := copyDir(t, v2)
+		if err := os.Remove(volumes(t, missing)[1]); err != nil {
+			t.Fatal(err)
+		}
+		expectFailure(t, key+".pub", missing, "missing")
 	})
 
 	t.Run("incremental bundle", func(t *testing.T) {

@@ -4,6 +4,8 @@
 # Checks: the signature over bundle.json (the index); every blob against its file name (its
 # sha256), after joining split blobs and decompressing .zst ones; that every blob bundle.json
 # lists is there (so no volume is missing); index.json against the digest bundle.json gives.
+# Format version 2 (SPEC 18): the blobs are listed in each volume's blobs.json, each checked
+# against the digest bundle.json gives it, and index.json is in volume 1 only.
 # Does NOT check, as the tool does, each volume's tar headers, padding and segment digests
 # against the index: damage there is caught only through the blob it changes, and extra blobs
 # the index does not list are kept. On failure OUT_DIR has no index.json: it is not a layout.
@@ -22,13 +24,21 @@ openssl dgst -sha256 -verify "$key" -signature "$tmp/bundle.json.sig" "$tmp/bund
 grep -q '"bases":\[\]' "$tmp/bundle.json" ||
   die "bundle.json lists bases: an incremental bundle lacks the blobs they supplied; unpack it with the bundle tool onto the layout its bases went to, or ask for a full bundle"
 # 2. Untar every volume, if it holds only regular files with the names the format uses.
-names='^(oci-layout|index\.json|bundle\.json(\.sig)?|volume\.json|blobs/sha256/[0-9a-f]{64}(\.zst)?(\.part[0-9]{4})?)$'
+names='^(oci-layout|index\.json|bundle\.json(\.sig)?|volume\.json|blobs\.json|blobs/sha256/[0-9a-f]{64}(\.zst)?(\.part[0-9]{4})?)$'
 for v; do
   tar -tvf "$v" | grep -qv '^-' && die "$v holds links or directories"
   tar -tf "$v" | grep -qEv "$names" && die "$v holds unexpected files"
   tar -xf "$v" -C "$out"
+  [ ! -f "$out/index.json" ] || mv "$out/index.json" "$tmp/index.json" # out is no layout until the end
+  # Version 2: keep each volume's blob table, named by its volume number, checked by digest.
+  if [ -f "$out/blobs.json" ]; then
+    n=$(grep -o '"volume":[0-9]*' "$out/volume.json" | cut -d: -f2)
+    td=$(grep -o "{\"volume\":$n,\"digest\":\"sha256:[0-9a-f]*\"" "$tmp/bundle.json" | cut -d: -f4 | tr -d '"')
+    echo "$td  $out/blobs.json" | sha256sum -c --quiet --strict - || die "$v: blobs.json is not the one bundle.json names"
+    mv "$out/blobs.json" "$tmp/table-$n"
+  fi
 done
-mv "$out/index.json" "$tmp/index.json"
+[ -f "$tmp/index.json" ] || die "no index.json: is volume 1 missing?"
 b=$out/blobs/sha256
 # 3. Join split blobs, parts in order. 4. Decompress .zst blobs.
 for p in "$b"/*.part0001; do
@@ -37,7 +47,14 @@ for p in "$b"/*.part0001; do
 done
 for z in "$b"/*.zst; do [ ! -e "$z" ] || zstd -q -d --rm "$z" || die "cannot decompress $z"; done
 # 5. Every blob listed is there, every blob hashes to its name, index.json is the one named.
-sed 's/.*"blobs":\[//' "$tmp/bundle.json" | grep -o '{"digest":"sha256:[0-9a-f]*"' | cut -d'"' -f4 |
+if grep -q '"formatVersion":2' "$tmp/bundle.json"; then
+  want=$(grep -o '{"volume":[0-9]*,"digest":"sha256:' "$tmp/bundle.json" | wc -l)
+  [ "$(ls "$tmp" | grep -c '^table-')" -eq "$want" ] || die "a volume is missing: $want blob tables named, fewer found"
+  cat "$tmp"/table-* >"$tmp/listed"
+else
+  sed 's/.*"blobs":\[//' "$tmp/bundle.json" >"$tmp/listed"
+fi
+grep -o '{"digest":"sha256:[0-9a-f]*"' "$tmp/listed" | cut -d'"' -f4 |
   while read -r d; do [ -f "$b/${d#sha256:}" ] || die "blob $d is missing: is a volume missing?"; done
 for f in "$b"/*; do echo "${f##*/}  $f"; done | sha256sum -c --quiet --strict - || die "a blob does not match its digest"
 li=$(grep -o '"layoutIndex":{"digest":"sha256:[0-9a-f]*"' "$tmp/bundle.json" | cut -d: -f4 | tr -d '"')
