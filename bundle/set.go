@@ -260,7 +260,9 @@ func gather(found []foundVolume) (*Set, []error, error) {
 func (s *Set) mergeTables() error {
 	tables := make(map[int][]format.Blob, len(s.Volumes))
 	for n, h := range s.Volumes {
-		tables[n] = h.Table
+		// The map holds the only reference: the merge drops each table
+		// once copied.
+		tables[n], h.Table = h.Table, nil
 	}
 	blobs, err := format.MergeBlobTables(s.Index, tables)
 	if err != nil {

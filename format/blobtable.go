@@ -328,13 +328,17 @@ func (x *Index) indexLenFor(int) int { return x.indexLen }
 // manifest is a carried blob of its size and media type) are checked
 // against what was read, and every manifest must be found once every
 // volume was.
+//
+// Each table is dropped from tables (its entry set to nil) once copied:
+// the caller that holds no other reference to them then never holds the
+// tables and the merged blobs whole at once (issue 15).
 func MergeBlobTables(x *Index, tables map[int][]Blob) ([]Blob, error) {
 	manifests := make(map[digest.Digest]int, len(x.Manifests))
 	for i := range slices.Backward(x.Manifests) {
 		manifests[x.Manifests[i].Digest] = i
 	}
 	type spanning struct {
-		b      *Blob
+		at     int // its index in out
 		listed int // tables read that list it
 	}
 	spans := map[digest.Digest]*spanning{}
@@ -342,20 +346,20 @@ func MergeBlobTables(x *Index, tables map[int][]Blob) ([]Blob, error) {
 	for _, t := range tables {
 		total += len(t)
 	}
-	out := make([]Blob, 0, total)
+	out := make([]Blob, 0, total) // never grown: indexes into it stay valid
 	found := make([]bool, len(x.Manifests)) // by the first index of each digest
 	for _, n := range slices.Sorted(maps.Keys(tables)) {
 		for i := range tables[n] {
 			b := &tables[n][i]
 			if len(b.Placements) > 1 && b.Placements[0].Volume != b.Placements[len(b.Placements)-1].Volume {
 				if sp := spans[b.Digest]; sp != nil {
-					if !reflect.DeepEqual(sp.b, b) {
-						return nil, fmt.Errorf("blob %s: the tables of volumes %d and %d list it differently", b.Digest, sp.b.Placements[0].Volume, n)
+					if !reflect.DeepEqual(&out[sp.at], b) {
+						return nil, fmt.Errorf("blob %s: the tables of two volumes list it differently (volume %d's is one)", b.Digest, n)
 					}
 					sp.listed++
 					continue
 				}
-				spans[b.Digest] = &spanning{b: b, listed: 1}
+				spans[b.Digest] = &spanning{at: len(out), listed: 1}
 			}
 			out = append(out, *b)
 			if mi, ok := manifests[b.Digest]; ok {
@@ -369,11 +373,13 @@ func MergeBlobTables(x *Index, tables map[int][]Blob) ([]Blob, error) {
 				found[mi] = true
 			}
 		}
+		tables[n] = nil
 	}
 	for d, sp := range spans {
 		want := 0
-		for j, p := range sp.b.Placements {
-			if _, read := tables[p.Volume]; read && (j == 0 || sp.b.Placements[j-1].Volume != p.Volume) {
+		pl := out[sp.at].Placements
+		for j, p := range pl {
+			if _, read := tables[p.Volume]; read && (j == 0 || pl[j-1].Volume != p.Volume) {
 				want++
 			}
 		}
