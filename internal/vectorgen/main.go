@@ -3,7 +3,11 @@
 // files, each with the verdict a conforming reader must give, listed in
 // vectors.json.
 //
-//	go run ./internal/vectorgen [-out testdata/vectors]
+//	go run ./internal/vectorgen [-out testdata/vectors] [-versions 1,2]
+//
+// The version 2 vectors go into OUT/v2, with a vectors.json of their own.
+// -versions 2 writes only those, leaving the version 1 vectors (and their
+// signature bytes) as they are.
 //
 // Bundles are packed with bundle.Pack from content made up here, with fixed
 // creation times, then damaged byte by byte. The signing key pair is read
@@ -29,6 +33,7 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +59,10 @@ type Vector struct {
 	// Key is the public key to verify with; empty: none given.
 	Key           string `json:"key,omitempty"`
 	AllowUnsigned bool   `json:"allowUnsigned"`
+	// Partial: the reader is told to check a partial set (volumes may be
+	// missing: those given are verified). Absent (false) in every version
+	// 1 vector.
+	Partial bool `json:"partial,omitempty"`
 	// Verdict is "valid" or "invalid"; Class the error class of an
 	// invalid one (README.md).
 	Verdict string `json:"verdict"`
@@ -68,8 +77,21 @@ type Manifest struct {
 
 func main() {
 	out := flag.String("out", "testdata/vectors", "directory to write the vectors into")
+	versions := flag.String("versions", "1,2", "format versions to write the vectors of: 1, 2 or 1,2 (version 2's into OUT/v2)")
 	flag.Parse()
-	if err := run(context.Background(), *out); err != nil {
+	var v1, v2 bool
+	for _, v := range strings.Split(*versions, ",") {
+		switch strings.TrimSpace(v) {
+		case "1":
+			v1 = true
+		case "2":
+			v2 = true
+		default:
+			fmt.Fprintf(os.Stderr, "vectorgen: -versions %q: want 1, 2 or 1,2\n", *versions)
+			os.Exit(2)
+		}
+	}
+	if err := run(context.Background(), *out, v1, v2); err != nil {
 		fmt.Fprintln(os.Stderr, "vectorgen:", err)
 		os.Exit(1)
 	}
@@ -89,22 +111,57 @@ type gen struct {
 	vectors []Vector
 }
 
-func run(ctx context.Context, out string) error {
+func run(ctx context.Context, out string, v1, v2 bool) error {
 	signer, err := loadKeys(filepath.Join(out, "keys"))
 	if err != nil {
 		return err
 	}
-	// Start from an empty tree but the keys.
-	entries, _ := os.ReadDir(out)
+	if v1 {
+		// Start from an empty tree but the keys, the README and the
+		// version 2 vectors.
+		if err := clean(out, "keys", "README.md", "v2"); err != nil {
+			return err
+		}
+		g := &gen{ctx: ctx, out: out, signer: signer}
+		if err := g.all(); err != nil {
+			return err
+		}
+	}
+	if v2 {
+		dir := filepath.Join(out, "v2")
+		if err := clean(dir, "README.md"); err != nil {
+			return err
+		}
+		g := &gen{ctx: ctx, out: dir, signer: signer}
+		if err := g.allV2(); err != nil {
+			return err
+		}
+		return g.manifest("airgap-bundle conformance vectors, format version 2")
+	}
+	return nil
+}
+
+// clean removes everything in dir but the entries named keep.
+func clean(dir string, keep ...string) error {
+	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
-		if e.Name() != "keys" && e.Name() != "README.md" {
-			if err := os.RemoveAll(filepath.Join(out, e.Name())); err != nil {
+		if !slices.Contains(keep, e.Name()) {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
 				return err
 			}
 		}
 	}
-	g := &gen{ctx: ctx, out: out, signer: signer}
-	return g.all()
+	return nil
+}
+
+// manifest writes vectors.json.
+func (g *gen) manifest(name string) error {
+	m, err := json.MarshalIndent(Manifest{Format: name, Vectors: g.vectors}, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = g.write("vectors.json", append(m, '\n'))
+	return err
 }
 
 // loadKeys reads dir/signing.key, or makes it (an unencrypted PKCS#8 ECDSA
@@ -507,12 +564,7 @@ func (g *gen) all() error {
 		return err
 	}
 
-	m, err := json.MarshalIndent(Manifest{Format: "airgap-bundle conformance vectors, format version 1", Vectors: g.vectors}, "", "  ")
-	if err != nil {
-		return err
-	}
-	_, err = g.write("vectors.json", append(m, '\n'))
-	return err
+	return g.manifest("airgap-bundle conformance vectors, format version 1")
 }
 
 // resign returns vol with its bundle.json replaced by index (of the same
