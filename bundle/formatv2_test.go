@@ -191,3 +191,30 @@ func TestFormatV2Push(t *testing.T) {
 		t.Errorf("the set holds %d blobs, the bundle %d", len(s.Index.Blobs), len(x.Blobs))
 	}
 }
+
+// Tables that match the signed digests but break a rule are the packer's
+// mistake: the error says to have the bundle packed again, not to copy
+// the volume again.
+func TestFormatV2PackedWrongAdvice(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		packed bool
+		want   string
+	}{
+		{"corrupt-blobs-json-altered", false, "copy this volume again"},
+		{"corrupt-table-not-tiling", true, "packed wrong"},
+		{"corrupt-split-blob-tables-differ", true, "packed wrong"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			paths, _ := filepath.Glob(filepath.Join("..", "testdata", "vectors", "v2", c.name, "*.tar"))
+			if len(paths) == 0 {
+				t.Fatalf("no volumes for vector %s", c.name)
+			}
+			_, err := verifyFiles(context.Background(), paths, verifyOpts{AllowUnsigned: true, Partial: true})
+			var ce *format.CorruptError
+			if !errors.As(err, &ce) || ce.Packed != c.packed || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("got %v (%+v), want Packed %v and %q", err, ce, c.packed, c.want)
+			}
+		})
+	}
+}

@@ -270,7 +270,7 @@ func (s *Set) mergeTables() error {
 		for _, n := range slices.Sorted(maps.Keys(s.Volumes)) {
 			paths = append(paths, s.Volumes[n].Path)
 		}
-		return &format.CorruptError{Path: strings.Join(paths, ", "), Member: format.MemberBlobTable, Reason: err.Error()}
+		return &format.CorruptError{Path: strings.Join(paths, ", "), Member: format.MemberBlobTable, Reason: err.Error(), Packed: true}
 	}
 	x := *s.Index
 	x.Blobs = blobs

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"reflect"
@@ -18,6 +19,11 @@ import (
 // (and, in volume 1, of the blobs from bases). bundle.json, signed, names
 // each table by digest and size (blobTables), so a table is checked as
 // index.json is: by digest, before it is decoded.
+
+// ErrTableDiffers is wrapped by ParseBlobTable when a table is not the one
+// the index names (its digest or size): damage, where its other errors
+// are a table the signer's tool wrote wrong.
+var ErrTableDiffers = errors.New("differs from the one the bundle index names")
 
 // blobTableJSON is the shape of blobs.json.
 type blobTableJSON struct {
@@ -194,7 +200,7 @@ func ParseBlobTable(x *Index, n int, b []byte) ([]Blob, error) {
 	}
 	want := x.BlobTables[n-1]
 	if int64(len(b)) != want.Size || digest.FromBytes(b) != want.Digest {
-		return nil, fmt.Errorf("blob table of volume %d differs from the one the bundle index names (%s, %d bytes)", n, want.Digest, want.Size)
+		return nil, fmt.Errorf("blob table of volume %d %w (%s, %d bytes)", n, ErrTableDiffers, want.Digest, want.Size)
 	}
 	return decodeBlobTable(x, n, b)
 }
@@ -346,7 +352,7 @@ func MergeBlobTables(x *Index, tables map[int][]Blob) ([]Blob, error) {
 	for _, t := range tables {
 		total += len(t)
 	}
-	out := make([]Blob, 0, total) // never grown: indexes into it stay valid
+	out := make([]Blob, 0, total)           // never grown: indexes into it stay valid
 	found := make([]bool, len(x.Manifests)) // by the first index of each digest
 	for _, n := range slices.Sorted(maps.Keys(tables)) {
 		for i := range tables[n] {

@@ -20,6 +20,11 @@ type CorruptError struct {
 	Member string        // tar member concerned, if any
 	Digest digest.Digest // expected digest of the segment, if any
 	Reason string
+	// Packed is set when the bytes are those the signed index names but
+	// break a rule of the format (a version 2 blob table that does not
+	// tile its volume, tables that disagree): the bundle was written
+	// wrong, and copying the volume again cannot help.
+	Packed bool
 }
 
 func (e *CorruptError) Error() string {
@@ -34,6 +39,10 @@ func (e *CorruptError) Error() string {
 	}
 	if e.Digest != "" {
 		fmt.Fprintf(&b, " (expected %s)", e.Digest)
+	}
+	if e.Packed {
+		fmt.Fprintf(&b, ": %s; its bytes are those the bundle index names, so the bundle was packed wrong: have it packed again", e.Reason)
+		return b.String()
 	}
 	fmt.Fprintf(&b, ": %s; copy this volume again from the source medium", e.Reason)
 	return b.String()

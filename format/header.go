@@ -3,6 +3,7 @@ package format
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -424,10 +425,15 @@ func (cache *HeaderReader) ReadSized(r io.Reader, size int64, path string) (*Vol
 		tableOff := p.off
 		data, h6, err := p.member(MemberBlobTable, want.Size)
 		if err != nil {
+			var ce *CorruptError
+			if errors.As(err, &ce) {
+				ce.Volume = m.Volume
+			}
 			return nil, err
 		}
 		if table, err = ParseBlobTable(x, m.Volume, data); err != nil {
-			return nil, &CorruptError{Path: path, Volume: m.Volume, Offset: tableOff, Member: MemberBlobTable, Digest: want.Digest, Reason: err.Error()}
+			return nil, &CorruptError{Path: path, Volume: m.Volume, Offset: tableOff, Member: MemberBlobTable, Digest: want.Digest, Reason: err.Error(),
+				Packed: !errors.Is(err, ErrTableDiffers)}
 		}
 		headers, names, sizes = append(headers, h6), append(names, MemberBlobTable), append(sizes, int64(len(data)))
 	}
