@@ -2,11 +2,14 @@ package oci
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -56,12 +59,24 @@ func (l *Layout) Referrers(ctx context.Context, d digest.Digest) ([]ocispec.Desc
 }
 
 func (l *Layout) scanReferrers(ctx context.Context) (map[digest.Digest][]ocispec.Descriptor, error) {
-	idx, err := l.Index()
-	if err != nil {
-		return nil, err
+	// Decoded an entry at a time: only the referrers are kept, and a
+	// million entries decoded at once would be hundreds of MiB. The
+	// members decode as Index decodes them (same types, same errors).
+	b, err := l.readIndexBytes()
+	if err != nil || b == nil {
+		return map[digest.Digest][]ocispec.Descriptor{}, err
+	}
+	var idx rawIndex
+	if err := json.Unmarshal(b, &idx); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(l.Path, IndexFile), err)
 	}
 	out := map[digest.Digest][]ocispec.Descriptor{}
-	for _, e := range idx.Manifests {
+	for i, raw := range idx.Manifests {
+		idx.Manifests[i] = nil
+		var e ocispec.Descriptor
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Join(l.Path, IndexFile), err)
+		}
 		if !IsManifest(e.MediaType) {
 			continue
 		}
@@ -74,4 +89,14 @@ func (l *Layout) scanReferrers(ctx context.Context) (map[digest.Digest][]ocispec
 		}
 	}
 	return out, nil
+}
+
+// rawIndex is an ocispec.Index whose manifests are left undecoded.
+type rawIndex struct {
+	specs.Versioned
+	MediaType    string              `json:"mediaType,omitempty"`
+	ArtifactType string              `json:"artifactType,omitempty"`
+	Manifests    []json.RawMessage   `json:"manifests"`
+	Subject      *ocispec.Descriptor `json:"subject,omitempty"`
+	Annotations  map[string]string   `json:"annotations,omitempty"`
 }
