@@ -74,7 +74,8 @@ type Progress struct {
 type packBlob struct {
 	*format.Blob
 	src   Source
-	image string // the first image that brought it (Progress.Image)
+	image string        // the first image that brought it (Progress.Image)
+	info  *manifestInfo // while collecting, of a manifest or index
 }
 
 // Pack reads the sources, plans the volumes and writes them into sink. It
