@@ -54,13 +54,11 @@ var placeholderDigest = digest.NewDigestFromEncoded(digest.SHA256, strings.Repea
 // again), not just the room the headers took at the limit given: more
 // volumes make a larger index, so that first figure would fail again.
 func Plan(x *Index, maxVolumeSize int64) error {
-	err := plan(x, maxVolumeSize)
+	sizer, err := plan(x, maxVolumeSize)
 	if err == nil {
-		var n int
-		if n, err = IndexLen(x); err == nil {
-			err = checkIndexLen(n)
-		}
-		return err
+		// The sizer planning used measures the planned index too: only
+		// placements and volumes changed, which it counts afresh.
+		return checkIndexLen(sizer.size(x))
 	}
 	var se *VolumeSizeError
 	if errors.As(err, &se) && se.Need > 0 {
@@ -79,7 +77,7 @@ func smallestLimit(x *Index, failed, from int64) int64 {
 	if lo >= hi {
 		lo = hi - BlockSize
 	}
-	for plan(x, hi) != nil {
+	for !plans(x, hi) {
 		if hi > 1<<50 {
 			return from
 		}
@@ -90,7 +88,7 @@ func smallestLimit(x *Index, failed, from int64) int64 {
 		if mid <= lo {
 			break
 		}
-		if plan(x, mid) == nil {
+		if plans(x, mid) {
 			hi = mid
 		} else {
 			lo = mid
@@ -99,10 +97,17 @@ func smallestLimit(x *Index, failed, from int64) int64 {
 	return hi
 }
 
-func plan(x *Index, maxVolumeSize int64) error {
+// plans reports whether x plans at maxVolumeSize.
+func plans(x *Index, maxVolumeSize int64) bool {
+	_, err := plan(x, maxVolumeSize)
+	return err == nil
+}
+
+// plan plans x and returns the sizer of its index.
+func plan(x *Index, maxVolumeSize int64) (*indexSizer, error) {
 	sizer, err := newIndexSizer(x)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var reserve int64
 	for round := 0; round < 64; round++ {
@@ -111,19 +116,19 @@ func plan(x *Index, maxVolumeSize int64) error {
 			capacity = maxVolumeSize - reserve - 2*BlockSize
 		}
 		if maxVolumeSize > 0 && capacity < 2*BlockSize {
-			return &VolumeSizeError{Limit: maxVolumeSize, Need: reserve + 4*BlockSize}
+			return nil, &VolumeSizeError{Limit: maxVolumeSize, Need: reserve + 4*BlockSize}
 		}
 		volData, err := placeBlobs(x, maxVolumeSize, capacity)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		prefix := settlePrefix(x, sizer, volData)
 		if maxVolumeSize == 0 || prefix <= reserve {
-			return nil
+			return sizer, nil
 		}
 		reserve = prefix + 8*BlockSize
 	}
-	return errors.New("internal error: volume plan did not settle")
+	return nil, errors.New("internal error: volume plan did not settle")
 }
 
 // volumeFiller fills volumes with blob members in index order, at offsets
@@ -201,17 +206,25 @@ func (f *volumeFiller) segmentLen(remaining int64) (n int64, fits bool) {
 // It returns the prefix size last used.
 func settlePrefix(x *Index, sizer *indexSizer, volData []int64) int64 {
 	x.Volumes = make([]Volume, len(volData))
-	relOffsets := make([][]int64, len(x.Blobs))
+	// The placements' offsets from the end of the prefix, in order: one
+	// slice, not one per blob.
+	n := 0
+	for i := range x.Blobs {
+		n += len(x.Blobs[i].Placements)
+	}
+	relOffsets := make([]int64, 0, n)
 	for i := range x.Blobs {
 		for _, p := range x.Blobs[i].Placements {
-			relOffsets[i] = append(relOffsets[i], p.Offset)
+			relOffsets = append(relOffsets, p.Offset)
 		}
 	}
 	prefix := x.PrefixSize(sizer.size(x))
 	for iter := 0; ; iter++ {
+		k := 0
 		for i := range x.Blobs {
 			for j := range x.Blobs[i].Placements {
-				x.Blobs[i].Placements[j].Offset = prefix + relOffsets[i][j]
+				x.Blobs[i].Placements[j].Offset = prefix + relOffsets[k]
+				k++
 			}
 		}
 		for v := range volData {
