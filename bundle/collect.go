@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 
 	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/oci"
@@ -107,18 +108,29 @@ type listKey struct {
 // what summarize needs, not its bytes.
 type manifestInfo struct {
 	// kids are the kept children (every child of a manifest; an index's
-	// children of the platforms selected), resolved once walked; pending
-	// holds their digests until then.
+	// children of the platforms selected), once walked (resolve).
 	kids    []*packBlob
-	pending []digest.Digest
 	subject digest.Digest // of its subject, if any
 	// config is its config member when the content decodes as an
-	// ocispec.Manifest (empty otherwise, or when it has none): its
-	// MediaType, Digest and Size.
-	config ocispec.Descriptor
+	// ocispec.Manifest (empty otherwise, or when it has none).
+	config configRef
 	// platforms are the members of its manifests (an index's) that have
 	// a platform.
 	platforms []childPlatform
+}
+
+// configRef is what platformsOf reads of a config descriptor.
+type configRef struct {
+	mediaType string
+	digest    digest.Digest
+	size      int64
+}
+
+// unresolved is a manifest or index and the digests of its kept children,
+// until they are walked.
+type unresolved struct {
+	b    *packBlob
+	kids []digest.Digest
 }
 
 // childPlatform is a manifest of an index and its platform, formatted.
@@ -140,7 +152,7 @@ type collector struct {
 	byDigest   map[digest.Digest]*packBlob // also what the walk has visited
 	meta       []*packBlob
 	data       []*packBlob
-	unresolved []*packBlob       // meta whose kids are pending
+	unresolved []unresolved      // meta whose kids are not walked yet
 	listed     map[listKey]int   // index.json entry → its place in manifests
 	mediaTypes map[string]string // each media type once
 	g          *graph
@@ -189,17 +201,18 @@ func (c *collector) visit(src Source, d ocispec.Descriptor, m *oci.Parsed) error
 	c.meta = append(c.meta, b)
 	info := &manifestInfo{}
 	b.info = info
+	u := unresolved{b: b, kids: make([]digest.Digest, 0, len(m.Children))}
 	for _, k := range m.Children {
 		if !oci.IsIndex(d.MediaType) || len(c.platforms) == 0 || oci.MatchPlatform(k.Platform, c.platforms) {
-			info.pending = append(info.pending, k.Digest)
+			u.kids = append(u.kids, k.Digest)
 		}
 	}
-	c.unresolved = append(c.unresolved, b)
+	c.unresolved = append(c.unresolved, u)
 	if m.Subject != nil {
 		info.subject = m.Subject.Digest
 	}
 	if m.ManifestTyped && m.Config != nil {
-		info.config = ocispec.Descriptor{MediaType: c.mediaType(m.Config.MediaType), Digest: m.Config.Digest, Size: m.Config.Size}
+		info.config = configRef{c.mediaType(m.Config.MediaType), m.Config.Digest, m.Config.Size}
 	}
 	for _, k := range m.Manifests {
 		if k.Platform != nil {
@@ -222,20 +235,19 @@ func (c *collector) mediaType(t string) string {
 // all walked now, and shares the digests they keep with the blobs': the
 // strings decoded from each manifest are dropped.
 func (c *collector) resolve() {
-	for _, b := range c.unresolved {
-		info := b.info
-		info.kids = make([]*packBlob, 0, len(info.pending))
-		for _, k := range info.pending {
+	for _, u := range c.unresolved {
+		info := u.b.info
+		info.kids = make([]*packBlob, 0, len(u.kids))
+		for _, k := range u.kids {
 			if kb := c.byDigest[k]; kb != nil {
 				info.kids = append(info.kids, kb)
 			}
 		}
-		info.pending = nil
 		if s := c.byDigest[info.subject]; s != nil {
 			info.subject = s.Digest
 		}
-		if cb := c.byDigest[info.config.Digest]; cb != nil {
-			info.config.Digest = cb.Digest
+		if cb := c.byDigest[info.config.digest]; cb != nil {
+			info.config.digest = cb.Digest
 		}
 		for i, p := range info.platforms {
 			if kb := c.byDigest[p.digest]; kb != nil {
@@ -302,6 +314,7 @@ func (c *collector) addRoots(src Source) error {
 	if err != nil {
 		return err
 	}
+	c.g.manifests = slices.Grow(c.g.manifests, len(roots))
 	for _, r := range roots {
 		ref := r.Annotations[ocispec.AnnotationRefName]
 		if prev, ok := c.refs[ref]; ok && ref != "" && prev.digest != r.Digest {
@@ -472,7 +485,7 @@ func platformsOf(ctx context.Context, blobs map[digest.Digest]*packBlob, d ocisp
 	if info == nil {
 		return nil
 	}
-	config := info.config
+	config := ocispec.Descriptor{MediaType: info.config.mediaType, Digest: info.config.digest, Size: info.config.size}
 	if config.Size > oci.MaxManifestSize || blobs[config.Digest] == nil {
 		return nil
 	}
