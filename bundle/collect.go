@@ -379,6 +379,11 @@ func (c *collector) addAttached(owner Source, a AttachedSource, d digest.Digest)
 // addReferrers packs the manifests src lists as referrers of d, without
 // ref names.
 func (c *collector) addReferrers(src Source, d digest.Digest) error {
+	if l, ok := src.(*LayoutSource); ok {
+		// The layout's manifests walked need not be read again for
+		// their subjects; an error is Referrers' too.
+		l.PrimeReferrers(c.ctx, c.knownSubject(src))
+	}
 	rs, err := src.Referrers(c.ctx, d)
 	if err != nil {
 		return err
@@ -396,6 +401,17 @@ func (c *collector) addReferrers(src Source, d digest.Digest) error {
 		}
 	}
 	return nil
+}
+
+// knownSubject says the subjects of the manifests walked from src.
+func (c *collector) knownSubject(src Source) oci.KnownSubject {
+	return func(d ocispec.Descriptor) (digest.Digest, bool) {
+		b := c.byDigest[d.Digest]
+		if b == nil || b.info == nil || b.src != src || b.Size != d.Size {
+			return "", false
+		}
+		return b.info.subject, true
+	}
 }
 
 // markBaseBlobs marks the blobs a base put at the destination: they are

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/airgap-bundle/bundle/oci"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // TestReferrersScanDecodesAsIndex: the referrers scan, which decodes
@@ -111,5 +113,40 @@ func TestReferrersScanMissingManifest(t *testing.T) {
 	_, err = l.Referrers(context.Background(), tagged[0].Digest)
 	if err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), tagged[0].Digest.String()) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestPrimeReferrers: what the caller knows of a manifest's subject is
+// taken instead of reading it; the rest is read.
+func TestPrimeReferrers(t *testing.T) {
+	const app = "sha256:8cbb944bdf35e78de679f04bc16ab1d5af06fa62c4187c31896c171c348d26d8"
+	for _, tc := range []struct {
+		name  string
+		known oci.KnownSubject
+		want  int
+	}{
+		{"nothing known", func(ocispec.Descriptor) (digest.Digest, bool) { return "", false }, 1},
+		{"known without subject", func(ocispec.Descriptor) (digest.Digest, bool) { return "", true }, 0},
+		// Every manifest entry but app:v1 itself (not its own referrer).
+		{"known as a referrer of app:v1", func(ocispec.Descriptor) (digest.Digest, bool) { return app, true }, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := oci.Open(example)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			if err := l.PrimeReferrers(context.Background(), tc.known); err != nil {
+				t.Fatal(err)
+			}
+			// Primed once: a second call changes nothing.
+			if err := l.PrimeReferrers(context.Background(), nil); err != nil {
+				t.Fatal(err)
+			}
+			rs, err := l.Referrers(context.Background(), app)
+			if err != nil || len(rs) != tc.want {
+				t.Fatalf("%d referrers (%v), want %d", len(rs), err, tc.want)
+			}
+		})
 	}
 }

@@ -63,19 +63,33 @@ func (l *Layout) Tagged(tag string) ([]ocispec.Descriptor, error) {
 // is d: signatures, SBOMs and other artifacts attached to d. The subjects of
 // index.json's manifests are read once and remembered.
 func (l *Layout) Referrers(ctx context.Context, d digest.Digest) ([]ocispec.Descriptor, error) {
-	l.referrersOnce.Do(func() { l.referrers, l.referrersErr = l.scanReferrers(ctx) })
+	l.referrersOnce.Do(func() { l.referrers, l.referrersErr = l.scanReferrers(ctx, nil) })
 	if l.referrersErr != nil {
 		return nil, l.referrersErr
 	}
 	return l.referrers[d], nil
 }
 
-func (l *Layout) scanReferrers(ctx context.Context) (map[digest.Digest][]ocispec.Descriptor, error) {
+// KnownSubject reports the digest of the subject of the manifest d
+// describes ("" when it has none, as Subject says of its content) when the
+// caller knows it, having read that manifest from this layout, of d's
+// digest and size. (A subject without a digest is none.)
+type KnownSubject func(d ocispec.Descriptor) (subject digest.Digest, ok bool)
+
+// PrimeReferrers reads index.json's manifests for their subjects now, as
+// the first Referrers call does otherwise, without reading again the
+// manifests known says it knows. It does nothing once that was done.
+func (l *Layout) PrimeReferrers(ctx context.Context, known KnownSubject) error {
+	l.referrersOnce.Do(func() { l.referrers, l.referrersErr = l.scanReferrers(ctx, known) })
+	return l.referrersErr
+}
+
+func (l *Layout) scanReferrers(ctx context.Context, known KnownSubject) (map[digest.Digest][]ocispec.Descriptor, error) {
 	b, err := l.readIndexBytes()
 	if err != nil || b == nil {
 		return map[digest.Digest][]ocispec.Descriptor{}, err
 	}
-	idx := rawIndex{Manifests: referrerScan{ctx: ctx, l: l}}
+	idx := rawIndex{Manifests: referrerScan{ctx: ctx, l: l, known: known}}
 	if err := json.Unmarshal(b, &idx); err != nil {
 		var se *scanError
 		if errors.As(err, &se) {
@@ -105,9 +119,10 @@ type rawIndex struct {
 // keeps only the entries that have a subject: a million entries decoded at
 // once would be hundreds of MiB.
 type referrerScan struct {
-	ctx context.Context
-	l   *Layout
-	out map[digest.Digest][]ocispec.Descriptor
+	ctx   context.Context
+	l     *Layout
+	known KnownSubject // may be nil
+	out   map[digest.Digest][]ocispec.Descriptor
 }
 
 // scanError is a failure to read a manifest, not to decode index.json.
@@ -133,12 +148,21 @@ func (s *referrerScan) UnmarshalJSON(b []byte) error {
 		if !IsManifest(e.MediaType) {
 			continue
 		}
-		m, err := ReadManifest(s.ctx, s.l, e)
-		if err != nil {
-			return &scanError{fmt.Errorf("OCI layout %s: %w", s.l.Path, err)}
+		sub, ok := digest.Digest(""), false
+		if s.known != nil {
+			sub, ok = s.known(e)
 		}
-		if sub := Subject(m); sub != nil && sub.Digest != e.Digest {
-			s.out[sub.Digest] = append(s.out[sub.Digest], e)
+		if !ok {
+			m, err := ReadManifest(s.ctx, s.l, e)
+			if err != nil {
+				return &scanError{fmt.Errorf("OCI layout %s: %w", s.l.Path, err)}
+			}
+			if d := Subject(m); d != nil {
+				sub = d.Digest
+			}
+		}
+		if sub != "" && sub != e.Digest {
+			s.out[sub] = append(s.out[sub], e)
 		}
 	}
 	return nil
