@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 
 	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/oci"
@@ -85,13 +86,57 @@ func collect(ctx context.Context, sources []Source, platforms []ocispec.Platform
 	c.g.blobs = append(c.meta, c.data...)
 	c.markBaseBlobs()
 	c.summarize()
+	for _, b := range c.meta {
+		b.info = nil
+	}
 	return c.g, nil
 }
 
 // refOwner is the digest a ref name stands for, and the source that said so.
 type refOwner struct {
 	digest digest.Digest
-	source string
+	source Source
+}
+
+// listKey is an index.json entry: its ref name and digest.
+type listKey struct {
+	ref    string
+	digest digest.Digest
+}
+
+// manifestInfo is what collect keeps of a manifest or index it walked:
+// what summarize needs, not its bytes.
+type manifestInfo struct {
+	// kids are the kept children (every child of a manifest; an index's
+	// children of the platforms selected), once walked (resolve).
+	kids    []*packBlob
+	subject digest.Digest // of its subject, if any
+	// config is its config member when the content decodes as an
+	// ocispec.Manifest (empty otherwise, or when it has none).
+	config configRef
+	// platforms are the members of its manifests (an index's) that have
+	// a platform.
+	platforms []childPlatform
+}
+
+// configRef is what platformsOf reads of a config descriptor.
+type configRef struct {
+	mediaType string
+	digest    digest.Digest
+	size      int64
+}
+
+// unresolved is a manifest or index and the digests of its kept children,
+// until they are walked.
+type unresolved struct {
+	b    *packBlob
+	kids []digest.Digest
+}
+
+// childPlatform is a manifest of an index and its platform, formatted.
+type childPlatform struct {
+	digest   digest.Digest
+	platform string
 }
 
 // collector is collect's state: every blob once, manifests and indexes
@@ -103,16 +148,15 @@ type collector struct {
 	bases     *baseLookup
 	walkOpts  oci.WalkOptions
 
-	refs     map[string]refOwner
-	byDigest map[digest.Digest]*packBlob
-	meta     []*packBlob
-	data     []*packBlob
-	children map[digest.Digest][]digest.Digest // kept children of each manifest and index
-	content  map[digest.Digest][]byte          // bytes of each manifest and index
-	seen     map[digest.Digest]bool            // what oci.Walk has visited
-	listed   map[string]int                    // ref + digest → its place in manifests
-	g        *graph
-	image    string // the root being walked, named as Progress.Image names it
+	refs       map[string]refOwner
+	byDigest   map[digest.Digest]*packBlob // also what the walk has visited
+	meta       []*packBlob
+	data       []*packBlob
+	unresolved []unresolved      // meta whose kids are not walked yet
+	listed     map[listKey]int   // index.json entry → its place in manifests
+	mediaTypes map[string]string // each media type once
+	g          *graph
+	image      string // the root being walked, named as Progress.Image names it
 }
 
 func newCollector(ctx context.Context, platforms []ocispec.Platform, notice func(string), bases *baseLookup) *collector {
@@ -121,52 +165,98 @@ func newCollector(ctx context.Context, platforms []ocispec.Platform, notice func
 		walkOpts: oci.WalkOptions{Platforms: platforms, Dropped: func(parent, child ocispec.Descriptor) {
 			notice(fmt.Sprintf("dropped %s (%s) of index %s: platform not selected", child.Digest, orUnknown(oci.FormatPlatform(child.Platform)), parent.Digest))
 		}},
-		refs:     map[string]refOwner{},
-		byDigest: map[digest.Digest]*packBlob{},
-		children: map[digest.Digest][]digest.Digest{},
-		content:  map[digest.Digest][]byte{},
-		seen:     map[digest.Digest]bool{},
-		listed:   map[string]int{},
-		g:        &graph{},
+		refs:       map[string]refOwner{},
+		byDigest:   map[digest.Digest]*packBlob{},
+		listed:     map[listKey]int{},
+		mediaTypes: map[string]string{},
+		g:          &graph{},
 	}
 }
 
 // add walks root and everything it references at src.
 func (c *collector) add(src Source, root ocispec.Descriptor) error {
 	c.image = imageName(root)
-	return oci.Walk(c.ctx, src, root, c.walkOpts, c.seen, func(d ocispec.Descriptor, content []byte) error {
-		return c.visit(src, d, content)
-	})
+	err := oci.WalkParsed(c.ctx, src, root, c.walkOpts, func(d digest.Digest) bool { return c.byDigest[d] != nil },
+		func(d ocispec.Descriptor, m *oci.Parsed) error { return c.visit(src, d, m) })
+	if err != nil {
+		return err
+	}
+	c.resolve()
+	return nil
 }
 
-// visit records a blob the walk reached; content is the bytes of a
-// manifest or index, nil for any other blob.
-func (c *collector) visit(src Source, d ocispec.Descriptor, content []byte) error {
-	if c.byDigest[d.Digest] != nil {
-		return nil
-	}
+// visit records a blob the walk reached; m is a manifest or index as read,
+// nil for any other blob.
+func (c *collector) visit(src Source, d ocispec.Descriptor, m *oci.Parsed) error {
 	if err := format.CheckDigest(d.Digest); err != nil {
 		return fmt.Errorf("%s: %w", src, err)
 	}
-	b := &packBlob{Blob: &format.Blob{Digest: d.Digest, Size: d.Size, MediaType: d.MediaType, Encoding: format.CompressionNone,
+	b := &packBlob{Blob: &format.Blob{Digest: d.Digest, Size: d.Size, MediaType: c.mediaType(d.MediaType), Encoding: format.CompressionNone,
 		StoredSize: d.Size, StoredDigest: d.Digest}, src: src, image: c.image}
 	c.byDigest[d.Digest] = b
-	if content == nil {
+	if m == nil {
 		c.data = append(c.data, b)
 		return nil
 	}
 	c.meta = append(c.meta, b)
-	c.content[d.Digest] = content
-	kids, err := oci.Children(d, content)
-	if err != nil {
-		return err
-	}
-	for _, k := range kids {
+	info := &manifestInfo{}
+	b.info = info
+	u := unresolved{b: b, kids: make([]digest.Digest, 0, len(m.Children))}
+	for _, k := range m.Children {
 		if !oci.IsIndex(d.MediaType) || len(c.platforms) == 0 || oci.MatchPlatform(k.Platform, c.platforms) {
-			c.children[d.Digest] = append(c.children[d.Digest], k.Digest)
+			u.kids = append(u.kids, k.Digest)
+		}
+	}
+	c.unresolved = append(c.unresolved, u)
+	if m.Subject != nil {
+		info.subject = m.Subject.Digest
+	}
+	if m.ManifestTyped && m.Config != nil {
+		info.config = configRef{c.mediaType(m.Config.MediaType), m.Config.Digest, m.Config.Size}
+	}
+	for _, k := range m.Manifests {
+		if k.Platform != nil {
+			info.platforms = append(info.platforms, childPlatform{k.Digest, oci.FormatPlatform(k.Platform)})
 		}
 	}
 	return nil
+}
+
+// mediaType is t, shared with every other blob of that type.
+func (c *collector) mediaType(t string) string {
+	if s, ok := c.mediaTypes[t]; ok {
+		return s
+	}
+	c.mediaTypes[t] = t
+	return t
+}
+
+// resolve points the manifests and indexes walked at their kept children,
+// all walked now, and shares the digests they keep with the blobs': the
+// strings decoded from each manifest are dropped.
+func (c *collector) resolve() {
+	for _, u := range c.unresolved {
+		info := u.b.info
+		info.kids = make([]*packBlob, 0, len(u.kids))
+		for _, k := range u.kids {
+			if kb := c.byDigest[k]; kb != nil {
+				info.kids = append(info.kids, kb)
+			}
+		}
+		if s := c.byDigest[info.subject]; s != nil {
+			info.subject = s.Digest
+		}
+		if cb := c.byDigest[info.config.digest]; cb != nil {
+			info.config.digest = cb.Digest
+		}
+		for i, p := range info.platforms {
+			if kb := c.byDigest[p.digest]; kb != nil {
+				info.platforms[i].digest = kb.Digest
+			}
+		}
+	}
+	clear(c.unresolved)
+	c.unresolved = c.unresolved[:0]
 }
 
 // imageName is how Progress.Image names the entry d: its ref name, or its
@@ -181,7 +271,7 @@ func imageName(d ocispec.Descriptor) string {
 // listEntry adds d to the layout's index.json entries, once per ref name
 // and digest; the reasons it was selected for are merged.
 func (c *collector) listEntry(d ocispec.Descriptor) error {
-	key := d.Annotations[ocispec.AnnotationRefName] + "@" + d.Digest.String()
+	key := listKey{d.Annotations[ocispec.AnnotationRefName], d.Digest}
 	i, ok := c.listed[key]
 	if !ok {
 		c.listed[key] = len(c.g.manifests)
@@ -224,12 +314,13 @@ func (c *collector) addRoots(src Source) error {
 	if err != nil {
 		return err
 	}
+	c.g.manifests = slices.Grow(c.g.manifests, len(roots))
 	for _, r := range roots {
 		ref := r.Annotations[ocispec.AnnotationRefName]
 		if prev, ok := c.refs[ref]; ok && ref != "" && prev.digest != r.Digest {
 			return fmt.Errorf("ref name %q is %s in %s but %s in %s: pack them into separate bundles or retag one", ref, prev.digest, prev.source, r.Digest, src)
 		}
-		c.refs[ref] = refOwner{r.Digest, src.String()}
+		c.refs[ref] = refOwner{r.Digest, src}
 		if err := c.add(src, r); err != nil {
 			return fmt.Errorf("%s: %w", src, err)
 		}
@@ -271,7 +362,7 @@ func (c *collector) addAttached(owner Source, a AttachedSource, d digest.Digest)
 		if prev, ok := c.refs[ref]; ok && prev.digest != r.Digest {
 			return fmt.Errorf("ref name %q is %s in %s but %s in %s: pack them into separate bundles", ref, prev.digest, prev.source, r.Digest, owner)
 		}
-		c.refs[ref] = refOwner{r.Digest, owner.String()}
+		c.refs[ref] = refOwner{r.Digest, owner}
 		if c.byDigest[r.Digest] == nil {
 			c.notice(fmt.Sprintf("added %s (%s), tagged after %s", ref, r.Digest, d))
 		}
@@ -288,6 +379,11 @@ func (c *collector) addAttached(owner Source, a AttachedSource, d digest.Digest)
 // addReferrers packs the manifests src lists as referrers of d, without
 // ref names.
 func (c *collector) addReferrers(src Source, d digest.Digest) error {
+	if l, ok := src.(*LayoutSource); ok {
+		// The layout's manifests walked need not be read again for
+		// their subjects; an error is Referrers' too.
+		l.PrimeReferrers(c.ctx, c.knownSubject(src))
+	}
 	rs, err := src.Referrers(c.ctx, d)
 	if err != nil {
 		return err
@@ -307,6 +403,17 @@ func (c *collector) addReferrers(src Source, d digest.Digest) error {
 	return nil
 }
 
+// knownSubject says the subjects of the manifests walked from src.
+func (c *collector) knownSubject(src Source) oci.KnownSubject {
+	return func(d ocispec.Descriptor) (digest.Digest, bool) {
+		b := c.byDigest[d.Digest]
+		if b == nil || b.info == nil || b.src != src || b.Size != d.Size {
+			return "", false
+		}
+		return b.info.subject, true
+	}
+}
+
 // markBaseBlobs marks the blobs a base put at the destination: they are
 // not carried, and not fetched.
 func (c *collector) markBaseBlobs() {
@@ -320,27 +427,31 @@ func (c *collector) markBaseBlobs() {
 
 // summarize describes each index.json entry for inspect.
 func (c *collector) summarize() {
+	c.g.images = make([]format.Image, 0, len(c.g.manifests))
 	for _, m := range c.g.manifests {
+		b := c.byDigest[m.Digest]
 		img := format.Image{Ref: m.Annotations[ocispec.AnnotationRefName], Digest: m.Digest, MediaType: m.MediaType}
-		if s := oci.Subject(c.content[m.Digest]); s != nil {
-			img.Subject = s.Digest
+		if b.info != nil && b.info.subject != "" {
+			img.Subject = b.info.subject
 		}
-		img.Size = c.treeSize(m.Digest, map[digest.Digest]bool{})
-		img.Platforms = platformsOf(c.ctx, c.byDigest, c.content, m, c.bases)
+		img.Size = treeSize(b, map[*packBlob]bool{})
+		img.Platforms = platformsOf(c.ctx, c.byDigest, m, c.bases)
 		c.g.images = append(c.g.images, img)
 	}
 }
 
-// treeSize is the bytes of d and of everything it references that is
+// treeSize is the bytes of b and of everything it references that is
 // packed, each blob counted once.
-func (c *collector) treeSize(d digest.Digest, counted map[digest.Digest]bool) int64 {
-	if counted[d] || c.byDigest[d] == nil {
+func treeSize(b *packBlob, counted map[*packBlob]bool) int64 {
+	if counted[b] {
 		return 0
 	}
-	counted[d] = true
-	n := c.byDigest[d].Size
-	for _, k := range c.children[d] {
-		n += c.treeSize(k, counted)
+	counted[b] = true
+	n := b.Size
+	if b.info != nil {
+		for _, k := range b.info.kids {
+			n += treeSize(k, counted)
+		}
 	}
 	return n
 }
@@ -370,14 +481,16 @@ func withoutRefName(a map[string]string) map[string]string {
 
 // platformsOf lists the platforms of an entry: of each kept child for an
 // index, from the descriptor or the config for an image.
-func platformsOf(ctx context.Context, blobs map[digest.Digest]*packBlob, content map[digest.Digest][]byte, d ocispec.Descriptor, bases *baseLookup) []string {
+func platformsOf(ctx context.Context, blobs map[digest.Digest]*packBlob, d ocispec.Descriptor, bases *baseLookup) []string {
+	info := blobs[d.Digest].info
 	if oci.IsIndex(d.MediaType) {
+		if info == nil {
+			return nil // walked as a blob that is no manifest or index
+		}
 		var out []string
-		var idx ocispec.Index
-		json.Unmarshal(content[d.Digest], &idx)
-		for _, m := range idx.Manifests {
-			if blobs[m.Digest] != nil && m.Platform != nil {
-				out = append(out, oci.FormatPlatform(m.Platform))
+		for _, m := range info.platforms {
+			if blobs[m.digest] != nil {
+				out = append(out, m.platform)
 			}
 		}
 		return out
@@ -385,18 +498,21 @@ func platformsOf(ctx context.Context, blobs map[digest.Digest]*packBlob, content
 	if d.Platform != nil {
 		return []string{oci.FormatPlatform(d.Platform)}
 	}
-	var m ocispec.Manifest
-	if json.Unmarshal(content[d.Digest], &m) != nil || m.Config.Size > oci.MaxManifestSize || blobs[m.Config.Digest] == nil {
+	if info == nil {
 		return nil
 	}
-	if m.Config.MediaType != ocispec.MediaTypeImageConfig && m.Config.MediaType != "application/vnd.docker.container.image.v1+json" {
+	config := ocispec.Descriptor{MediaType: info.config.mediaType, Digest: info.config.digest, Size: info.config.size}
+	if config.Size > oci.MaxManifestSize || blobs[config.Digest] == nil {
 		return nil
 	}
-	if blobs[m.Config.Digest].Base != "" {
+	if config.MediaType != ocispec.MediaTypeImageConfig && config.MediaType != "application/vnd.docker.container.image.v1+json" {
+		return nil
+	}
+	if blobs[config.Digest].Base != "" {
 		// Not fetched: the bases' summaries say what they knew.
 		return bases.platforms[d.Digest]
 	}
-	c, err := oci.ReadManifest(ctx, blobs[m.Config.Digest].src, m.Config)
+	c, err := oci.ReadManifest(ctx, blobs[config.Digest].src, config)
 	if err != nil {
 		return nil
 	}

@@ -113,7 +113,8 @@ type Progress struct {
 type packBlob struct {
 	*format.Blob
 	src   Source
-	image string // the first image that brought it (Progress.Image)
+	image string        // the first image that brought it (Progress.Image)
+	info  *manifestInfo // while collecting, of a manifest or index
 }
 
 // Pack reads the sources, plans the volumes and writes them into sink. It
@@ -294,9 +295,14 @@ func newIndex(o PackOptions, bases []format.Base, g *graph, layoutIndex []byte) 
 		x.Signer = &format.Signer{KeyID: o.Signer.KeyID(), Algorithm: o.Signer.Algorithm()}
 	}
 	x.BundleID = bundleID(x, layoutIndex, g.blobs)
-	x.Blobs = make([]format.Blob, 0, len(g.blobs))
-	for _, b := range g.blobs {
-		x.Blobs = append(x.Blobs, *b.Blob)
+	if len(g.blobs) > 0 {
+		x.Blobs = make([]format.Blob, len(g.blobs))
+	}
+	for i, b := range g.blobs {
+		x.Blobs[i] = *b.Blob
+		// The index's entry is the blob's from now on: one copy of each
+		// instead of two (at a million blobs, 128 MiB).
+		b.Blob = &x.Blobs[i]
 	}
 	if o.FormatVersion == format.VersionV2 {
 		toVersion2(x, layoutIndex, g.blobs)

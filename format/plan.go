@@ -54,13 +54,11 @@ var placeholderDigest = digest.NewDigestFromEncoded(digest.SHA256, strings.Repea
 // again), not just the room the headers took at the limit given: more
 // volumes make a larger index, so that first figure would fail again.
 func Plan(x *Index, maxVolumeSize int64) error {
-	err := planVersion(x, maxVolumeSize)
+	sizer, err := planVersion(x, maxVolumeSize)
 	if err == nil {
-		var n int
-		if n, err = IndexLen(x); err == nil {
-			err = checkIndexLen(n)
-		}
-		return err
+		// The sizer planning used measures the planned index too: only
+		// placements and volumes changed, which it counts afresh.
+		return checkIndexLen(sizer.size(x))
 	}
 	var se *VolumeSizeError
 	if errors.As(err, &se) && se.Need > 0 {
@@ -79,7 +77,7 @@ func smallestLimit(x *Index, failed, from int64) int64 {
 	if lo >= hi {
 		lo = hi - BlockSize
 	}
-	for planVersion(x, hi) != nil {
+	for !plans(x, hi) {
 		if hi > 1<<50 {
 			return from
 		}
@@ -90,7 +88,7 @@ func smallestLimit(x *Index, failed, from int64) int64 {
 		if mid <= lo {
 			break
 		}
-		if planVersion(x, mid) == nil {
+		if plans(x, mid) {
 			hi = mid
 		} else {
 			lo = mid
@@ -99,18 +97,26 @@ func smallestLimit(x *Index, failed, from int64) int64 {
 	return hi
 }
 
-// planVersion plans x in the layout of its format version.
-func planVersion(x *Index, maxVolumeSize int64) error {
+// plans reports whether x plans at maxVolumeSize.
+func plans(x *Index, maxVolumeSize int64) bool {
+	_, err := planVersion(x, maxVolumeSize)
+	return err == nil
+}
+
+// planVersion plans x in the layout of its format version and returns
+// the sizer of its index.
+func planVersion(x *Index, maxVolumeSize int64) (*indexSizer, error) {
 	if x.FormatVersion == VersionV2 {
 		return planV2(x, maxVolumeSize)
 	}
 	return plan(x, maxVolumeSize)
 }
 
-func plan(x *Index, maxVolumeSize int64) error {
+// plan plans x (format version 1) and returns the sizer of its index.
+func plan(x *Index, maxVolumeSize int64) (*indexSizer, error) {
 	sizer, err := newIndexSizer(x)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var reserve int64
 	for round := 0; round < 64; round++ {
@@ -119,19 +125,19 @@ func plan(x *Index, maxVolumeSize int64) error {
 			capacity = maxVolumeSize - reserve - 2*BlockSize
 		}
 		if maxVolumeSize > 0 && capacity < 2*BlockSize {
-			return &VolumeSizeError{Limit: maxVolumeSize, Need: reserve + 4*BlockSize}
+			return nil, &VolumeSizeError{Limit: maxVolumeSize, Need: reserve + 4*BlockSize}
 		}
 		volData, err := placeBlobs(x, maxVolumeSize, capacity)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		prefix := settlePrefix(x, sizer, volData)
 		if maxVolumeSize == 0 || prefix <= reserve {
-			return nil
+			return sizer, nil
 		}
 		reserve = prefix + 8*BlockSize
 	}
-	return errors.New("internal error: volume plan did not settle")
+	return nil, errors.New("internal error: volume plan did not settle")
 }
 
 // volumeFiller fills volumes with blob members in index order, at offsets
@@ -231,17 +237,25 @@ func (f *volumeFiller) segmentLen(remaining int64) (n int64, fits bool) {
 // It returns the prefix size last used.
 func settlePrefix(x *Index, sizer *indexSizer, volData []int64) int64 {
 	x.Volumes = make([]Volume, len(volData))
-	relOffsets := make([][]int64, len(x.Blobs))
+	// The placements' offsets from the end of the prefix, in order: one
+	// slice, not one per blob.
+	n := 0
+	for i := range x.Blobs {
+		n += len(x.Blobs[i].Placements)
+	}
+	relOffsets := make([]int64, 0, n)
 	for i := range x.Blobs {
 		for _, p := range x.Blobs[i].Placements {
-			relOffsets[i] = append(relOffsets[i], p.Offset)
+			relOffsets = append(relOffsets, p.Offset)
 		}
 	}
 	prefix := x.PrefixSize(sizer.size(x))
 	for iter := 0; ; iter++ {
+		k := 0
 		for i := range x.Blobs {
 			for j := range x.Blobs[i].Placements {
-				x.Blobs[i].Placements[j].Offset = prefix + relOffsets[i][j]
+				x.Blobs[i].Placements[j].Offset = prefix + relOffsets[k]
+				k++
 			}
 		}
 		for v := range volData {
@@ -359,10 +373,10 @@ func (t *tableFiller) admit(f *volumeFiller, b *Blob, remaining int64) (bool, er
 	return true, nil
 }
 
-func planV2(x *Index, maxVolumeSize int64) error {
+func planV2(x *Index, maxVolumeSize int64) (*indexSizer, error) {
 	sizer, err := newIndexSizer(x)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	limitDigits := decimalLen(1 << 40)
 	if maxVolumeSize > 0 {
@@ -393,12 +407,12 @@ func planV2(x *Index, maxVolumeSize int64) error {
 		for i := range x.Blobs {
 			t.cur = i
 			if err := f.place(&x.Blobs[i]); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		settleV2(x, sizer, append(f.volData, f.used))
 		if maxVolumeSize == 0 {
-			return nil
+			return sizer, nil
 		}
 		over := false
 		if n := int64(x.indexLen); n > t.indexLen {
@@ -411,10 +425,10 @@ func planV2(x *Index, maxVolumeSize int64) error {
 			}
 		}
 		if !over {
-			return nil
+			return sizer, nil
 		}
 	}
-	return errors.New("internal error: volume plan did not settle")
+	return nil, errors.New("internal error: volume plan did not settle")
 }
 
 // settleV2 turns the offsets relative to the end of each volume's prefix

@@ -378,7 +378,14 @@ func (l *Layout) readIndexBytes() ([]byte, error) {
 		return nil, fmt.Errorf("read %s: %w", filepath.Join(l.Path, IndexFile), err)
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxIndexSize+1))
+	// Read into a buffer of the file's size (and a byte more, to see it
+	// grow): io.ReadAll's doubling takes up to twice the size, for an
+	// index.json of tens of MiB.
+	var size int64
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		size = min(st.Size(), MaxIndexSize)
+	}
+	b, err := readAllSized(io.LimitReader(f, MaxIndexSize+1), int(size)+1)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", filepath.Join(l.Path, IndexFile), err)
 	}
@@ -386,6 +393,24 @@ func (l *Layout) readIndexBytes() ([]byte, error) {
 		return nil, fmt.Errorf("%s is larger than %d bytes", filepath.Join(l.Path, IndexFile), MaxIndexSize)
 	}
 	return b, nil
+}
+
+// readAllSized is io.ReadAll starting with a buffer of n bytes.
+func readAllSized(r io.Reader, n int) ([]byte, error) {
+	b := make([]byte, 0, n)
+	for {
+		m, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+m]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // grow
+		}
+	}
 }
 
 // Fetch opens a blob. The caller checks its digest while reading (see

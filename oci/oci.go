@@ -90,10 +90,13 @@ func ReadManifest(ctx context.Context, f Fetcher, desc ocispec.Descriptor) ([]by
 		return nil, err
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, desc.Size+1))
-	if err != nil {
+	// One byte more than the descriptor says shows a longer content.
+	b := make([]byte, desc.Size+1)
+	n, err := io.ReadFull(rc, b)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
 		return nil, fmt.Errorf("read manifest %s: %w", desc.Digest, err)
 	}
+	b = b[:n:n]
 	if int64(len(b)) != desc.Size {
 		return nil, fmt.Errorf("manifest %s: size %d, descriptor says %d", desc.Digest, len(b), desc.Size)
 	}
@@ -117,7 +120,13 @@ func Subject(content []byte) *ocispec.Descriptor {
 // The subject is not a child: a referrer does not pull its subject in.
 func Children(desc ocispec.Descriptor, content []byte) ([]ocispec.Descriptor, error) {
 	var m manifestFields
-	if err := json.Unmarshal(content, &m); err != nil {
+	err := json.Unmarshal(content, &m)
+	return children(desc, &m, err)
+}
+
+// children is Children of the decoded m; err is the decoding's.
+func children(desc ocispec.Descriptor, m *manifestFields, err error) ([]ocispec.Descriptor, error) {
+	if err != nil {
 		return nil, fmt.Errorf("parse %s %s: %w", desc.MediaType, desc.Digest, err)
 	}
 	var out []ocispec.Descriptor
@@ -158,46 +167,131 @@ func Walk(ctx context.Context, f Fetcher, root ocispec.Descriptor, o WalkOptions
 	if seen == nil {
 		seen = map[digest.Digest]bool{}
 	}
-	var walk func(desc ocispec.Descriptor, depth int) error
-	walk = func(desc ocispec.Descriptor, depth int) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if seen[desc.Digest] {
-			return nil
-		}
-		if depth > 16 {
-			return fmt.Errorf("%s: indexes nested more than 16 deep", desc.Digest)
-		}
-		seen[desc.Digest] = true
-		if !IsIndex(desc.MediaType) && !IsManifest(desc.MediaType) {
-			return visit(desc, nil)
-		}
-		content, err := ReadManifest(ctx, f, desc)
-		if err != nil {
-			return err
-		}
-		if err := visit(desc, content); err != nil {
-			return err
-		}
-		children, err := Children(desc, content)
-		if err != nil {
-			return err
-		}
-		for _, c := range children {
-			if IsIndex(desc.MediaType) && len(o.Platforms) > 0 && !MatchPlatform(c.Platform, o.Platforms) {
-				if o.Dropped != nil {
-					o.Dropped(desc, c)
-				}
-				continue
+	w := walker{ctx: ctx, f: f, o: o,
+		visited: func(d digest.Digest) bool { return seen[d] },
+		mark:    func(d digest.Digest) { seen[d] = true },
+		visit: func(desc ocispec.Descriptor, m *Parsed) error {
+			if m == nil {
+				return visit(desc, nil)
 			}
-			if err := walk(c, depth+1); err != nil {
-				return err
-			}
-		}
+			return visit(desc, m.Content)
+		}}
+	return w.walk(root, 0)
+}
+
+// Parsed is a manifest or index as WalkParsed read it.
+type Parsed struct {
+	Content []byte
+	// Children are what Children returns for it (every child of an
+	// index, before WalkOptions.Platforms).
+	Children []ocispec.Descriptor
+	// Subject is what Subject returns for it.
+	Subject *ocispec.Descriptor
+	// Config and Manifests are its config and manifests members, whatever
+	// its media type says it is (nil when absent).
+	Config    *ocispec.Descriptor
+	Manifests []ocispec.Descriptor
+	// ManifestTyped reports whether the content also decodes as an
+	// ocispec.Manifest without error: the fields Children does not read
+	// (schemaVersion, artifactType, annotations) have their types.
+	ManifestTyped bool
+}
+
+// WalkParsed walks as Walk does, parsing each manifest and index once for
+// both the walk and visit, and keeps no record of its own of what was
+// visited: visited reports it, and visit, given a descriptor, must make
+// visited report true for its digest before it returns nil. visit gets
+// nil for a blob that is not a manifest or index.
+func WalkParsed(ctx context.Context, f Fetcher, root ocispec.Descriptor, o WalkOptions, visited func(digest.Digest) bool, visit func(desc ocispec.Descriptor, m *Parsed) error) error {
+	w := walker{ctx: ctx, f: f, o: o, visited: visited, mark: func(digest.Digest) {}, visit: visit}
+	return w.walk(root, 0)
+}
+
+// walker is Walk's and WalkParsed's state.
+type walker struct {
+	ctx     context.Context
+	f       Fetcher
+	o       WalkOptions
+	visited func(digest.Digest) bool
+	mark    func(digest.Digest)
+	visit   func(ocispec.Descriptor, *Parsed) error
+}
+
+func (w *walker) walk(desc ocispec.Descriptor, depth int) error {
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
+	if w.visited(desc.Digest) {
 		return nil
 	}
-	return walk(root, 0)
+	if depth > 16 {
+		return fmt.Errorf("%s: indexes nested more than 16 deep", desc.Digest)
+	}
+	w.mark(desc.Digest)
+	if !IsIndex(desc.MediaType) && !IsManifest(desc.MediaType) {
+		return w.visit(desc, nil)
+	}
+	content, err := ReadManifest(w.ctx, w.f, desc)
+	if err != nil {
+		return err
+	}
+	m, err := parse(desc, content)
+	if err != nil {
+		return err
+	}
+	if err := w.visit(desc, m); err != nil {
+		return err
+	}
+	for _, c := range m.Children {
+		if IsIndex(desc.MediaType) && len(w.o.Platforms) > 0 && !MatchPlatform(c.Platform, w.o.Platforms) {
+			if w.o.Dropped != nil {
+				w.o.Dropped(desc, c)
+			}
+			continue
+		}
+		if err := w.walk(c, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parse decodes content once for Children, Subject, the config and
+// ManifestTyped.
+func parse(desc ocispec.Descriptor, content []byte) (*Parsed, error) {
+	var m parsedFields
+	err := json.Unmarshal(content, &m)
+	p := &Parsed{Content: content}
+	if err == nil {
+		// As Subject: nil when the content does not decode.
+		p.Subject = m.Subject
+	}
+	if p.Children, err = children(desc, &m.manifestFields, err); err != nil {
+		return nil, err
+	}
+	p.Config, p.Manifests = m.Config, m.Manifests
+	p.ManifestTyped = !bool(m.SchemaVersion) && !bool(m.ArtifactType) && !bool(m.Annotations)
+	return p, nil
+}
+
+// parsedFields are manifestFields and whether the members an
+// ocispec.Manifest has beyond them have the wrong type (true when so).
+type parsedFields struct {
+	manifestFields
+	SchemaVersion wrongType[int]               `json:"schemaVersion"`
+	ArtifactType  wrongType[string]            `json:"artifactType"`
+	Annotations   wrongType[map[string]string] `json:"annotations"`
+}
+
+// wrongType decodes to true when the JSON value is not a T, and never
+// fails: a member whose type only a full ocispec.Manifest checks does not
+// fail the walk.
+type wrongType[T any] bool
+
+func (w *wrongType[T]) UnmarshalJSON(b []byte) error {
+	var v T
+	*w = wrongType[T](json.Unmarshal(b, &v) != nil)
+	return nil
 }
 
 // ParsePlatform parses OS/ARCH[/VARIANT], normalized as containerd
