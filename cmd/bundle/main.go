@@ -67,6 +67,10 @@ const memoryLimit = 200 << 20
 func main() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit)
+		// Above the limit, it follows the live heap (pack's plan, a
+		// reader's index of a million blobs), or the collector runs back
+		// to back.
+		followLiveHeap()
 	}
 	ctx, stop := signalContext()
 	defer stop()

@@ -10,11 +10,12 @@ import (
 )
 
 // followLiveHeap keeps the soft memory limit (memoryLimit, as main sets it)
-// a quarter above the live heap found by each collection, while pack runs,
-// and returns the function that puts it back.
+// a quarter above the live heap found by each collection, and returns the
+// function that puts it back.
 //
 // Pack holds what it packs while it plans: an entry per blob, tag and
-// manifest, some 650 bytes a blob. With a limit below the live heap the
+// manifest, some 650 bytes a blob; a reader holds the bundle's index
+// (format version 2: the blob tables of its volumes). With a limit below the live heap the
 // collector runs again as soon as it finishes, bounded only by its CPU
 // limiter: at 450,000 blobs that took 2.6 times the CPU and the wall time
 // of the same run with room (and more the more blobs: it was what made

@@ -66,7 +66,6 @@ func packAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	defer followLiveHeap()()
 	// Before the sources are read: a second pack into --out fails at once.
 	sink := &bundle.DirSink{Dir: c.String("out")}
 	if !dryRun {
