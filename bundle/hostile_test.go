@@ -20,6 +20,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -109,23 +110,59 @@ func blame(err error, path string, n int, allowMissing, allowSig bool) string {
 }
 
 // destFixture is an existing destination layout and where to copy it from.
+// Copies that a test left as they were (most tests here check that Unpack
+// did) go back to a pool for the next test: making hundreds of copies of a
+// layout's files was most of what the damage tests cost.
 type destFixture struct {
 	template string
+	hash     map[string]string // treeHash(template)
+	root     string            // where pooled copies live, the owner's TempDir
+
+	mu    sync.Mutex
+	n     int
+	clean []string // copies whose treeHash is hash
 }
 
 func newDestFixture(t *testing.T) *destFixture {
-	return &destFixture{template: newDest(t, "")}
+	d := &destFixture{template: newDest(t, ""), root: t.TempDir()}
+	d.hash = treeHash(t, d.template)
+	return d
 }
 
 // fresh copies the template layout to path (a new temporary directory when
-// "") and returns it with its treeHash.
+// "", or a copy left as it was by an earlier test) and returns it with its
+// treeHash.
 func (d *destFixture) fresh(t *testing.T, path string) (string, map[string]string) {
 	t.Helper()
-	if path == "" {
-		path = filepath.Join(t.TempDir(), "dest")
+	if path != "" {
+		copyDir(t, d.template, path)
+		return path, treeHash(t, path)
 	}
-	copyDir(t, d.template, path)
-	return path, treeHash(t, path)
+	d.mu.Lock()
+	if n := len(d.clean); n > 0 {
+		path = d.clean[n-1]
+		d.clean = d.clean[:n-1]
+	} else {
+		d.n++
+		path = filepath.Join(d.root, fmt.Sprintf("dest%d", d.n))
+	}
+	d.mu.Unlock()
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		copyDir(t, d.template, path)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Back to the pool only if still the template's tree (a copy
+		// Unpack wrote into stays where it is, removed with root).
+		if h, err := treeHashErr(path); err != nil || !maps.Equal(h, d.hash) {
+			return
+		}
+		d.mu.Lock()
+		d.clean = append(d.clean, path)
+		d.mu.Unlock()
+	})
+	return path, maps.Clone(d.hash)
 }
 
 // unpackMustFail runs Unpack, which must fail, and checks the destination.
