@@ -18,7 +18,7 @@ func TestHints(t *testing.T) {
 	dir := t.TempDir()
 	pw := []string{"BUNDLE_PASSWORD=secret", "SOURCE_DATE_EPOCH=1700000000"}
 	k := filepath.Join(dir, "k")
-	mustRun(t, 0, pw, "keygen", "--out", k)
+	keygen(t, pw, k)
 	unsigned := filepath.Join(dir, "unsigned")
 	mustRun(t, 0, pw, "-q", "pack", "--unsigned", "--max-size", "40K", "--out", unsigned, "oci:"+example)
 	signed := filepath.Join(dir, "signed")

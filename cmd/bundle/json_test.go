@@ -30,7 +30,7 @@ func TestJSONResults(t *testing.T) {
 	dir := t.TempDir()
 	env := []string{"BUNDLE_PASSWORD=secret", "SOURCE_DATE_EPOCH=1700000000"}
 	k := filepath.Join(dir, "k")
-	mustRun(t, 0, env, "keygen", "--out", k)
+	keygen(t, env, k)
 	vols := filepath.Join(dir, "vols")
 	mustRun(t, 0, env, "pack", "--key", k+".key", "--max-size", "40K", "--out", vols, "oci:"+example)
 

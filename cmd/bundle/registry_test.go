@@ -30,7 +30,7 @@ import (
 func keys(t *testing.T, dir string) (env []string, key, pub string) {
 	env = []string{"BUNDLE_PASSWORD=secret", "SOURCE_DATE_EPOCH=1700000000"}
 	k := filepath.Join(dir, "k")
-	mustRun(t, 0, env, "keygen", "--out", k)
+	keygen(t, env, k)
 	return env, k + ".key", k + ".pub"
 }
 
