@@ -391,6 +391,7 @@ func hostileTruncatedVolume(t *testing.T) {
 
 // TestHostileAppendedBytes adds bytes after the trailer.
 func TestHostileAppendedBytes(t *testing.T) {
+	t.Parallel()
 	signer := testSigner(t)
 	key := signer.Verifier()
 	orig, _ := packLayout(t, PackOptions{MaxVolumeSize: hostileVolumeSize, Signer: signer})
@@ -432,6 +433,7 @@ func TestHostileAppendedBytes(t *testing.T) {
 // TestHostileMissingVolume removes one volume: the set is incomplete, but a
 // partial verify checks the rest.
 func TestHostileMissingVolume(t *testing.T) {
+	t.Parallel()
 	signer := testSigner(t)
 	key := signer.Verifier()
 	orig, x := packLayout(t, PackOptions{MaxVolumeSize: hostileVolumeSize, Signer: signer})
@@ -484,6 +486,7 @@ func TestHostileMissingVolume(t *testing.T) {
 
 // TestHostileDuplicateVolume gives one volume twice, under another name.
 func TestHostileDuplicateVolume(t *testing.T) {
+	t.Parallel()
 	signer := testSigner(t)
 	key := signer.Verifier()
 	orig, x := packLayout(t, PackOptions{MaxVolumeSize: hostileVolumeSize, Signer: signer})
@@ -524,6 +527,7 @@ func TestHostileDuplicateVolume(t *testing.T) {
 
 // TestHostileForeignVolume mixes in a volume of another bundle.
 func TestHostileForeignVolume(t *testing.T) {
+	t.Parallel()
 	signer := testSigner(t)
 	key := signer.Verifier()
 	orig, x := packLayout(t, PackOptions{MaxVolumeSize: hostileVolumeSize, Signer: signer})
@@ -630,6 +634,7 @@ func rewritePrefix(t *testing.T, path string, repl map[string][]byte) {
 
 // TestHostileTamperedIndex edits bundle.json in every volume.
 func TestHostileTamperedIndex(t *testing.T) {
+	t.Parallel()
 	signer := testSigner(t)
 	key := signer.Verifier()
 	other := newSigner(t, "")
@@ -721,6 +726,7 @@ func readBundleIndexBytes(t testing.TB, dir string) (indexBytes, layoutIndex []b
 // TestHostileUnsigned checks that an unsigned bundle passes only with
 // AllowUnsigned, and that a signed one needs its key.
 func TestHostileUnsigned(t *testing.T) {
+	t.Parallel()
 	signer := testSigner(t)
 	key := signer.Verifier()
 	ctx := context.Background()
@@ -830,6 +836,7 @@ func etcEvilExists() bool {
 // TestHostileTarHeaders rewrites one member header of a real volume (with
 // a correct tar checksum) into a hostile one.
 func TestHostileTarHeaders(t *testing.T) {
+	t.Parallel()
 	signer := testSigner(t)
 	key := signer.Verifier()
 	orig, _ := packLayout(t, PackOptions{MaxVolumeSize: hostileVolumeSize, Signer: signer})
@@ -912,6 +919,7 @@ func firstBlob(t *testing.T, ms []tarMember) tarMember {
 // that of a real signed volume and whose members are hostile entries an
 // ordinary tar would extract: each is refused where the first blob belongs.
 func TestHostileStdlibTar(t *testing.T) {
+	t.Parallel()
 	signer := testSigner(t)
 	key := signer.Verifier()
 	orig, x := packLayout(t, PackOptions{Signer: signer})
@@ -1027,6 +1035,7 @@ func TestHostileStdlibTar(t *testing.T) {
 // TestHostileDestinationSymlinks: symlinks in the destination layout must
 // not lead Unpack to write outside it.
 func TestHostileDestinationSymlinks(t *testing.T) {
+	t.Parallel()
 	signer := testSigner(t)
 	key := signer.Verifier()
 	dir, _ := packLayout(t, PackOptions{Signer: signer})
@@ -1248,6 +1257,7 @@ func TestHostileZstdBomb(t *testing.T) {
 // ("-0000000001") must not parse as a negative size (before a999cdf,
 // ReadVolumeHeader panicked in make([]byte, -1)).
 func TestHostileNegativeTarSize(t *testing.T) {
+	t.Parallel()
 	signer := testSigner(t)
 	orig, _ := packLayout(t, PackOptions{Signer: signer})
 	data := mustRead(t, volumeFiles(t, orig)[0])
@@ -1306,6 +1316,7 @@ func TestHostileHugeClaimedMember(t *testing.T) {
 // "algorithm:" separator, or are missing, must be refused, by ParseIndex and
 // by Verify on a volume carrying such an index.
 func TestHostileDigestWithoutAlgorithm(t *testing.T) {
+	t.Parallel()
 	orig, _ := packLayout(t, PackOptions{})
 	b, _ := readBundleIndexBytes(t, orig)
 	sep := func(prefix string) []byte {
@@ -1374,6 +1385,7 @@ func regexpFirst(t *testing.T, b []byte, expr string) []byte {
 // corrupt volume for unpack (exit 3, naming the volume and the member):
 // not the decoder's own message as a failure of the destination.
 func TestHostileZstdFlip(t *testing.T) {
+	t.Parallel()
 	signer := testSigner(t)
 	key := signer.Verifier()
 	orig, x := packLayout(t, PackOptions{Signer: signer, Compression: format.CompressionZstd})

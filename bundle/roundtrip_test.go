@@ -147,6 +147,7 @@ func sameBlobs(t *testing.T, src *testlayout.Layout, dest string) {
 }
 
 func TestRoundTripManyVolumesReadBySkopeo(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration: skopeo and umoci read the unpacked layout; TestVolumesInMemory and the hostile tests keep many-volume round trips in -short, skipped by -short")
 	}
@@ -270,6 +271,7 @@ func sameIndexEntries(t *testing.T, a, b string) {
 }
 
 func TestSignatureCheckedByOpenSSL(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration: tar and openssl on a packed volume; sign's TestOpenSSLVerifiesOurSignatures keeps openssl checking our signatures in -short, skipped by -short")
 	}
@@ -294,6 +296,7 @@ func TestSignatureCheckedByOpenSSL(t *testing.T) {
 }
 
 func TestReproduciblePacks(t *testing.T) {
+	t.Parallel()
 	key := rtKeyPair(t)
 	src := "../testdata/example-layout"
 	for _, signed := range []bool{false, true} {
@@ -357,6 +360,7 @@ func blankMember(t *testing.T, vol []byte, name string) []byte {
 }
 
 func TestCompressionRoundTrip(t *testing.T) {
+	t.Parallel()
 	src := rtLayout(t, 32<<10)
 	out := filepath.Join(t.TempDir(), "vols")
 	x := rtPack(t, out, bundle.PackOptions{MaxVolumeSize: 48 << 10, Compression: format.CompressionZstd}, layoutSource(t, src.Dir, ""))
@@ -384,6 +388,7 @@ func TestCompressionRoundTrip(t *testing.T) {
 }
 
 func TestPlatformFilter(t *testing.T) {
+	t.Parallel()
 	out := filepath.Join(t.TempDir(), "vols")
 	var notices []string
 	x := rtPack(t, out, bundle.PackOptions{Platforms: []ocispec.Platform{{OS: "linux", Architecture: "arm64"}},
@@ -405,6 +410,7 @@ func TestPlatformFilter(t *testing.T) {
 }
 
 func TestConflictingRefNamesRefused(t *testing.T) {
+	t.Parallel()
 	a := rtLayout(t, 0)
 	b, err := testlayout.Build(filepath.Join(t.TempDir(), "other"), testlayout.Options{Seed: 7})
 	if err != nil {
@@ -423,6 +429,7 @@ func TestConflictingRefNamesRefused(t *testing.T) {
 }
 
 func TestRepackLeavesNoStaleVolumes(t *testing.T) {
+	t.Parallel()
 	out := filepath.Join(t.TempDir(), "vols")
 	rtPack(t, out, bundle.PackOptions{MaxVolumeSize: 30000}, layoutSource(t, "../testdata/example-layout", ""))
 	before := volumeFiles(t, out)
@@ -442,6 +449,7 @@ func TestRepackLeavesNoStaleVolumes(t *testing.T) {
 }
 
 func TestUnpackMergesAndMovesTags(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dest := filepath.Join(t.TempDir(), "dest")
 	v1 := filepath.Join(t.TempDir(), "v1")
@@ -490,6 +498,7 @@ func TestUnpackMergesAndMovesTags(t *testing.T) {
 }
 
 func TestConcurrentUnpacksKeepEveryTag(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dest := filepath.Join(t.TempDir(), "dest")
 	var dirs []string
@@ -526,6 +535,7 @@ func TestConcurrentUnpacksKeepEveryTag(t *testing.T) {
 }
 
 func TestVolumeTooSmall(t *testing.T) {
+	t.Parallel()
 	_, err := bundle.Pack(context.Background(), []bundle.Source{layoutSource(t, "../testdata/example-layout", "")},
 		&bundle.DirSink{Dir: filepath.Join(t.TempDir(), "v")}, bundle.PackOptions{MaxVolumeSize: 4096})
 	if !errors.Is(err, format.ErrTooSmall) {
@@ -535,6 +545,7 @@ func TestVolumeTooSmall(t *testing.T) {
 
 // Layouts written by the real tools, packed together.
 func TestLayoutsMadeBySkopeoAndUmoci(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration: layouts written by skopeo and umoci, skipped by -short")
 	}
@@ -606,6 +617,7 @@ func unpackWith(ctx context.Context, paths []string, dest string, policy bundle.
 // Trust, then it verifies, a damaged byte names its volume, and it unpacks
 // to the same layout as the files do.
 func TestVolumesInMemory(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	src := rtLayout(t, 32<<10)
 	out := filepath.Join(t.TempDir(), "vols")

@@ -15,6 +15,7 @@ import (
 // index is decoded): every verdict and class is the one TestVectors gets
 // with the signature checked by Trust afterwards.
 func TestVectorsVerifyIndexFirst(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for _, v := range loadVectors(t) {
 		if v.Kind != "volumes" {

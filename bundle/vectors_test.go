@@ -93,6 +93,7 @@ func loadVectors(t *testing.T) []vector {
 }
 
 func TestVectors(t *testing.T) {
+	t.Parallel()
 	vectors := loadVectors(t)
 	classes := map[string]bool{}
 	for _, v := range vectors {
@@ -161,6 +162,7 @@ func TestVectors(t *testing.T) {
 // TestVectorsListed: every file under testdata/vectors is a key, a
 // document, or a file of some vector, so none is left unexplained.
 func TestVectorsListed(t *testing.T) {
+	t.Parallel()
 	used := map[string]bool{"vectors.json": true, "README.md": true}
 	for _, v := range loadVectors(t) {
 		for _, f := range v.Files {
