@@ -9,6 +9,7 @@ import (
 // TestFlagsAnywhere: flags after the arguments work as before them, as in
 // skopeo, podman and cosign; usage errors exit 2 with a "did you mean".
 func TestFlagsAnywhere(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	env := []string{"BUNDLE_PASSWORD=secret", "SOURCE_DATE_EPOCH=1700000000"}
 	k := filepath.Join(dir, "k")

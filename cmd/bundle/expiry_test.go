@@ -10,6 +10,7 @@ import (
 // the signed index; verify and unpack refuse the bundle after it (exit 4,
 // unless --allow-expired) and warn as it nears; inspect shows it.
 func TestExpiry(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	old := []string{"BUNDLE_PASSWORD=secret", "SOURCE_DATE_EPOCH=1700000000"} // 2023-11-14T22:13:20Z
 	now := []string{"BUNDLE_PASSWORD=secret"}

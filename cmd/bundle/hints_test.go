@@ -15,6 +15,7 @@ import (
 // out with the flags that help, on lines of their own, and with the exit
 // codes they always had.
 func TestHints(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	pw := []string{"BUNDLE_PASSWORD=secret", "SOURCE_DATE_EPOCH=1700000000"}
 	k := filepath.Join(dir, "k")

@@ -27,6 +27,7 @@ func stdout(t *testing.T, env []string, args ...string) (string, int) {
 // TestJSONResults: verify --json and unpack --json print one JSON document
 // on standard output, also when verification fails, for audit logs.
 func TestJSONResults(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	env := []string{"BUNDLE_PASSWORD=secret", "SOURCE_DATE_EPOCH=1700000000"}
 	k := filepath.Join(dir, "k")

@@ -142,6 +142,7 @@ func readOnlyCopy(t *testing.T, src string) (string, bool) {
 }
 
 func TestSignCountersign(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	env := []string{"BUNDLE_PASSWORD=", "SOURCE_DATE_EPOCH=1700000000"} // 2023-11-14T22:13:20Z
 	must := func(want int, args ...string) string { t.Helper(); return mustRun(t, want, env, args...) }
@@ -307,6 +308,7 @@ func TestSignCountersign(t *testing.T) {
 }
 
 func TestKeyringRotationCLI(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	k := func(n string) string { return filepath.Join(dir, n) }
 	writeFastKey(t, k("old"), false)
