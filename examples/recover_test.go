@@ -171,6 +171,7 @@ func expectFailure(t *testing.T, key, dir, want string) {
 }
 
 func TestRecoverScript(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration: the shell script against skopeo, openssl and zstd on many packs; TestRecoverScriptScreensMembers keeps the script in -short, skipped by -short")
 	}
@@ -291,6 +292,7 @@ func TestRecoverScript(t *testing.T) {
 }
 
 func TestRecoverScriptScreensMembers(t *testing.T) {
+	t.Parallel()
 	need(t, "openssl", "tar", "sha256sum")
 	cli := build(t, "../cmd/bundle")
 	key := filepath.Join(t.TempDir(), "signer")
@@ -334,6 +336,7 @@ func TestRecoverScriptScreensMembers(t *testing.T) {
 
 // The README points to the script (it no longer shows it whole: issue 14).
 func TestReadmeLinksRecoverScript(t *testing.T) {
+	t.Parallel()
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
