@@ -3,9 +3,14 @@ package bundle_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	crand "crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -51,11 +56,19 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// rtKeyPair returns one ECDSA key for the whole test binary (scrypt is slow).
+// rtKeyPair returns one ECDSA key for the whole test binary (scrypt is slow;
+// -short loads an unencrypted key: these tests sign and verify, the
+// encrypted format is sign's to test).
 func rtKeyPair(t *testing.T) rtKey {
 	t.Helper()
 	keyOnce.Do(func() {
-		priv, pub, err := sign.GenerateKey(sign.ECDSAP256, []byte("pw"))
+		var priv, pub []byte
+		var err error
+		if testing.Short() {
+			priv, pub, err = plainKey()
+		} else {
+			priv, pub, err = sign.GenerateKey(sign.ECDSAP256, []byte("pw"))
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,6 +91,24 @@ func rtKeyPair(t *testing.T) rtKey {
 		t.Fatal("no key")
 	}
 	return theKey
+}
+
+// plainKey makes an ECDSA P-256 key pair as unencrypted PKCS#8 and PKIX
+// PEM.
+func plainKey() (priv, pub []byte, err error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return nil, nil, err
+	}
+	pder, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pder}), nil
 }
 
 // rtLayout builds a real layout whose layers are big enough to span volumes.

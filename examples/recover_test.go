@@ -3,6 +3,11 @@ package examples_test
 import (
 	"archive/tar"
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"sort"
@@ -17,6 +22,31 @@ import (
 const recoverScript = "../scripts/recover.sh"
 
 var password = []string{"BUNDLE_PASSWORD=example-password"}
+
+// writeFastKey writes PREFIX.key, an unencrypted PKCS#8 ECDSA P-256 key
+// (the CLI loads it without the scrypt run of an encrypted one), and
+// PREFIX.pub.
+func writeFastKey(t *testing.T, prefix string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pder, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(prefix+".key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(prefix+".pub", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pder}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // packCLI packs the example layout with the bundle CLI into a new directory
 // and returns it.
@@ -296,7 +326,11 @@ func TestRecoverScriptScreensMembers(t *testing.T) {
 	need(t, "openssl", "tar", "sha256sum")
 	cli := build(t, "../cmd/bundle")
 	key := filepath.Join(t.TempDir(), "signer")
-	run(t, password, cli, "--quiet", "keygen", "--out", key)
+	if testing.Short() {
+		writeFastKey(t, key) // TestRecoverScript packs with a keygen key
+	} else {
+		run(t, password, cli, "--quiet", "keygen", "--out", key)
+	}
 	plain := packCLI(t, cli, key+".key", "none", 40000)
 	h := header(t, plain)
 	for _, c := range []struct {
