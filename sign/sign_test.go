@@ -139,6 +139,7 @@ func pemType(t *testing.T, data []byte) string {
 }
 
 func TestParseKeyType(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in   string
 		want KeyType
@@ -168,6 +169,7 @@ func TestParseKeyType(t *testing.T) {
 }
 
 func TestGenerateKeyUnknownType(t *testing.T) {
+	t.Parallel()
 	if _, _, err := GenerateKey("dsa", nil); err == nil {
 		t.Fatal("GenerateKey(dsa): no error")
 	}
@@ -178,6 +180,7 @@ func TestGenerateKeyUnknownType(t *testing.T) {
 const keyPairPassword = "correct horse battery staple"
 
 func TestKeyPairs(t *testing.T) {
+	t.Parallel()
 	const password = keyPairPassword
 	for _, tc := range keyTypeCases {
 		t.Run(string(tc.typ), func(t *testing.T) {
@@ -199,6 +202,7 @@ func TestKeyPairs(t *testing.T) {
 			}
 
 			t.Run("wrong password", func(t *testing.T) {
+				t.Parallel()
 				if testing.Short() && tc.typ != ECDSAP256 {
 					t.Skip("scrypt per wrong password; the same code for every key type, so -short tries it on ecdsa-p256 only")
 				}
@@ -214,6 +218,7 @@ func TestKeyPairs(t *testing.T) {
 			})
 
 			t.Run("key id", func(t *testing.T) {
+				t.Parallel()
 				v, err := LoadVerifier(g.pub)
 				if err != nil {
 					t.Fatalf("LoadVerifier: %v", err)
@@ -352,6 +357,7 @@ func TestKeyPairs(t *testing.T) {
 			})
 
 			t.Run("files", func(t *testing.T) {
+				t.Parallel()
 				if testing.Short() && tc.typ != ECDSAP256 {
 					t.Skip("three scrypt runs, the same file handling for every key type; -short tries ecdsa-p256 only")
 				}
@@ -392,6 +398,7 @@ func TestKeyPairs(t *testing.T) {
 }
 
 func TestEmptyPassword(t *testing.T) {
+	t.Parallel()
 	for _, tc := range keyTypeCases {
 		t.Run(string(tc.typ), func(t *testing.T) {
 			t.Parallel()
@@ -435,6 +442,7 @@ func TestEmptyPassword(t *testing.T) {
 }
 
 func TestDefaultKeyType(t *testing.T) {
+	t.Parallel()
 	priv, pub, err := GenerateKey("", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -461,6 +469,7 @@ func TestDefaultKeyType(t *testing.T) {
 // TestCosignKeyFixture loads a private key written by `cosign
 // generate-key-pair` (see the comment at the top of this file).
 func TestCosignKeyFixture(t *testing.T) {
+	t.Parallel()
 	s, err := LoadSignerFile(cosignKeyFile, nil)
 	if err != nil {
 		t.Fatalf("LoadSignerFile(%s): %v", cosignKeyFile, err)
@@ -535,6 +544,7 @@ func TestCosignKeyFixture(t *testing.T) {
 // TestECDSARejectsP1363 checks that only DER ECDSA signatures are accepted
 // (sigstore alone would also take raw r||s, which openssl does not).
 func TestECDSARejectsP1363(t *testing.T) {
+	t.Parallel()
 	_, s := genSigner(t, ECDSAP256, keyPairPassword, 0) // TestKeyPairs's key
 	msg := []byte("msg")
 	sig, err := s.Sign(context.Background(), msg)
@@ -554,6 +564,7 @@ func TestECDSARejectsP1363(t *testing.T) {
 }
 
 func TestUnsupportedKeys(t *testing.T) {
+	t.Parallel()
 	rsa1024, err := rsa.GenerateKey(rand.Reader, 1024)
 	if err != nil {
 		t.Fatal(err)
@@ -617,6 +628,7 @@ func TestUnsupportedKeys(t *testing.T) {
 }
 
 func TestLoadErrors(t *testing.T) {
+	t.Parallel()
 	for _, in := range [][]byte{nil, []byte("not a key"), []byte("-----BEGIN FOO-----\nAAAA\n-----END FOO-----\n")} {
 		if _, err := LoadSigner(in, nil); err == nil {
 			t.Errorf("LoadSigner(%q): no error", in)
@@ -690,6 +702,7 @@ func opensslVerifyArgs(alg, pub, msg, sig string) []string {
 // TestOpenSSLVerifiesOurSignatures runs the real openssl binary on
 // signatures made by Signer.
 func TestOpenSSLVerifiesOurSignatures(t *testing.T) {
+	t.Parallel()
 	openssl(t)
 	for _, tc := range keyTypeCases {
 		t.Run(string(tc.typ), func(t *testing.T) {
@@ -745,6 +758,7 @@ func TestOpenSSLVerifiesOurSignatures(t *testing.T) {
 // signatures made by openssl, unencrypted private key PEM in the formats
 // openssl writes, all loaded and checked by this package.
 func TestWeVerifyOpenSSLSignatures(t *testing.T) {
+	t.Parallel()
 	openssl(t)
 	for _, tc := range []struct {
 		name    string
