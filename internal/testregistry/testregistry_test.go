@@ -493,6 +493,20 @@ func TestProxyUploadFaults(t *testing.T) {
 	}
 	p.UploadFaults(nil)
 
+	// A client sees an answer (or a dropped connection) before the
+	// proxy's handler returns: wait until no upload above is still
+	// counted in flight, or the gated ones below would find it there.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		p.upMu.Lock()
+		n := p.inFlight
+		p.upMu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d uploads still in flight", n)
+		}
+	}
 	p.Reset()
 	p.GateUploads(2, 10*time.Second)
 	var wg sync.WaitGroup
