@@ -255,6 +255,11 @@ func TestHostileFlippedByte(t *testing.T) { bothUnpackPaths(t, hostileFlippedByt
 // bothUnpackPaths runs f once with small blobs read and written by the
 // process, and once with every blob copied by the kernel and read back.
 func bothUnpackPaths(t *testing.T, f func(t *testing.T)) {
+	if testing.Short() {
+		// -short skips the copied run, which sets copyMin for every test
+		// of the package: the rest can run beside the other tests.
+		t.Parallel()
+	}
 	t.Run("read", f)
 	t.Run("copied", func(t *testing.T) {
 		if testing.Short() {

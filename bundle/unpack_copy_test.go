@@ -24,6 +24,7 @@ import (
 // whole. Unpack must give the same files, and refuse damage anywhere in
 // their data, naming the volume, with the destination left as it was.
 func TestUnpackCopiedBlobs(t *testing.T) {
+	t.Parallel() // reads copyMin, which only tests that do not run in parallel set
 	src := newMemSource("big")
 	big := src.add(ocispec.MediaTypeImageLayerGzip, pfData(4<<20+300<<10+123, 41))
 	whole := src.add(ocispec.MediaTypeImageLayerGzip, pfData(int(copyMin)+777, 42))
