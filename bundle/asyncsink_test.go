@@ -27,6 +27,7 @@ func (r *recordingSink) Commit() error { r.committed = true; return nil }
 func (r *recordingSink) Abort()        { r.aborted = true }
 
 func TestAsyncSink(t *testing.T) {
+	t.Parallel()
 	data := pfData(5*prefetchChunkSize+123, 1)
 	for _, tc := range []struct {
 		name      string

@@ -137,6 +137,7 @@ func newBaseAndDelta(t *testing.T) *baseAndDelta {
 // (extra, which reached it another way) is mounted from there as well,
 // x having been found to hold content of the push.
 func TestPushMountsBaseBlobsFromTheBaseRepositories(t *testing.T) {
+	t.Parallel()
 	mm := newMountMirror(t)
 	b := newBaseAndDelta(t)
 	if _, err := mm.push(b.baseDir); err != nil {
@@ -187,6 +188,7 @@ func TestPushMountsBaseBlobsFromTheBaseRepositories(t *testing.T) {
 // (paths in the mirror, prefix included), the index copies them onto the
 // inventory's entry, and the push asks them as they are.
 func TestPushMountsBaseBlobsFromTheInventoryRepositories(t *testing.T) {
+	t.Parallel()
 	mm := newMountMirror(t)
 	b := newBaseAndDelta(t)
 	if _, err := mm.push(b.baseDir); err != nil {
@@ -252,6 +254,7 @@ func TestPushMountsBaseBlobsFromTheInventoryRepositories(t *testing.T) {
 // base are found in none of its own repositories and the push is refused
 // before anything is sent, naming them; nothing else is asked.
 func TestPushWithoutBaseRepositories(t *testing.T) {
+	t.Parallel()
 	mm := newMountMirror(t)
 	b := newBaseAndDelta(t)
 	if _, err := mm.push(b.baseDir); err != nil {
@@ -299,6 +302,7 @@ func mustConfig(t *testing.T, x *format.Index) digest.Digest {
 // named entries, [REGISTRY/]PATH, sorted and once; referrers and bare
 // tags have none.
 func TestSourceRepositories(t *testing.T) {
+	t.Parallel()
 	d := digest.FromString("m")
 	ref := func(r string) ocispec.Descriptor {
 		desc := ocispec.Descriptor{Digest: d}
@@ -320,6 +324,7 @@ func TestSourceRepositories(t *testing.T) {
 // content is, and a list longer than the format allows keeps its first
 // names, with a notice.
 func TestRecordedBases(t *testing.T) {
+	t.Parallel()
 	supplier, idle := strings.Repeat("a", 32), strings.Repeat("b", 32)
 	var many []string
 	for i := range format.MaxBaseRepositories + 5 {
@@ -350,6 +355,7 @@ func TestRecordedBases(t *testing.T) {
 // as the bundle's own names do; its mirror repositories are taken as they
 // are; a layout has nowhere else to look.
 func TestBaseRepositoriesMapped(t *testing.T) {
+	t.Parallel()
 	id, inv := strings.Repeat("a", 32), strings.Repeat("b", 32)
 	x := &format.Index{Bases: []format.Base{
 		{BundleID: id, Repositories: []string{"app", "quay.io/ns/app", "registry.example:5000/team/tool"}},

@@ -16,6 +16,7 @@ import (
 // TestLoadBase reads a base from each of its forms and checks its
 // signature as unpack would.
 func TestLoadBase(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	signer := testSigner(t)
 	key := signer.Verifier()
@@ -94,6 +95,7 @@ func TestLoadBase(t *testing.T) {
 // TestPackNoticesUncheckedBase: a base loaded without a key is used, and
 // pack says so.
 func TestPackNoticesUncheckedBase(t *testing.T) {
+	t.Parallel()
 	d := newDeltaVersions(t)
 	v1dir, v1 := packSources(t, []Source{d.v1}, PackOptions{})
 	b, err := LoadBase(context.Background(), v1dir, nil)
@@ -113,6 +115,7 @@ func TestPackNoticesUncheckedBase(t *testing.T) {
 // TestParseIndexBaseRules: what ParseIndex refuses about bases (SPEC.md
 // 6.3, 6.5, 9.3.2).
 func TestParseIndexBaseRules(t *testing.T) {
+	t.Parallel()
 	d := newDeltaVersions(t)
 	signer := testSigner(t)
 	v1dir, v1 := packSources(t, []Source{d.v1}, PackOptions{Signer: signer})
@@ -142,6 +145,7 @@ func TestParseIndexBaseRules(t *testing.T) {
 
 // validDigest's fast path and go-digest's check agree on what passes.
 func TestValidDigest(t *testing.T) {
+	t.Parallel()
 	good := digest.FromString("x").String()
 	for _, tc := range []struct {
 		d  string

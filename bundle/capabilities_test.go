@@ -55,6 +55,7 @@ func (s *countingSource) Fetch(ctx context.Context, d ocispec.Descriptor) (io.Re
 }
 
 func TestFileSinkGetsHeadersLast(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name      string
 		fileSink  bool
@@ -149,6 +150,7 @@ func (s attachingSource) Attached(_ context.Context, d digest.Digest) ([]ocispec
 }
 
 func TestRemoteSourceAskedAboutItsOwnManifestsOnly(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name          string
 		remote        bool
@@ -178,6 +180,7 @@ func TestRemoteSourceAskedAboutItsOwnManifestsOnly(t *testing.T) {
 }
 
 func TestAttachedSourceManifestsTravelTagged(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name     string
 		attaches bool

@@ -17,6 +17,7 @@ import (
 // a base (a faulty packer's) is refused before anything is written,
 // instead of leaving a layout with a dangling reference.
 func TestUnpackRefusesDanglingReference(t *testing.T) {
+	t.Parallel()
 	signer := testSigner(t)
 	dir, _ := packSources(t, []Source{layoutSource(t, exampleLayout, "app:v1")}, PackOptions{Signer: signer})
 	pb := readBundle(t, dir)

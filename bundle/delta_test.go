@@ -148,6 +148,7 @@ func unpackInto(t testing.TB, dir, dest string, o unpackOpts) {
 }
 
 func TestDeltaCarriesOnlyWhatTheBaseLacks(t *testing.T) {
+	t.Parallel()
 	d := newDeltaVersions(t)
 	signer := testSigner(t)
 	v1dir, v1 := packSources(t, []Source{d.v1}, PackOptions{Signer: signer})
@@ -245,6 +246,7 @@ func TestDeltaCarriesOnlyWhatTheBaseLacks(t *testing.T) {
 }
 
 func TestDeltaUnpackEqualsFull(t *testing.T) {
+	t.Parallel()
 	d := newDeltaVersions(t)
 	signer := testSigner(t)
 	v1dir, _ := packSources(t, []Source{d.v1}, PackOptions{Signer: signer})
@@ -288,6 +290,7 @@ func TestDeltaUnpackEqualsFull(t *testing.T) {
 }
 
 func TestDeltaRefusedWhereTheBaseIsMissing(t *testing.T) {
+	t.Parallel()
 	d := newDeltaVersions(t)
 	signer := testSigner(t)
 	v1dir, v1 := packSources(t, []Source{d.v1}, PackOptions{Signer: signer})
@@ -354,6 +357,7 @@ func digestStrings(ds []digest.Digest) []string {
 // v1 → v2 → v3, and v2's volumes are lost: v3 packed against v1 carries
 // what v2 and v3 added, and unpacks where only v1 was unpacked.
 func TestDeltaChainWithALostLink(t *testing.T) {
+	t.Parallel()
 	d := newDeltaVersions(t)
 	signer := testSigner(t)
 	v1dir, _ := packSources(t, []Source{d.v1}, PackOptions{Signer: signer})
@@ -392,6 +396,7 @@ func TestDeltaChainWithALostLink(t *testing.T) {
 }
 
 func TestUnpackVerifyBase(t *testing.T) {
+	t.Parallel()
 	d := newDeltaVersions(t)
 	signer := testSigner(t)
 	v1dir, v1 := packSources(t, []Source{d.v1}, PackOptions{Signer: signer})
@@ -432,6 +437,7 @@ func TestUnpackVerifyBase(t *testing.T) {
 }
 
 func TestPackBasesListedInOrderOnce(t *testing.T) {
+	t.Parallel()
 	d := newDeltaVersions(t)
 	signer := testSigner(t)
 	v1dir, v1 := packSources(t, []Source{d.v1}, PackOptions{Signer: signer})

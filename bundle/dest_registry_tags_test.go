@@ -22,6 +22,7 @@ import (
 // made up. The tags made follow the pattern; an inventory reaches
 // everything through them, and a Quay-like collection keeps everything.
 func TestPushByTagOwnTaggedIndexChild(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	reg := testregistry.Start(t, testregistry.Options{})
 	proxy := reg.Proxy(t)

@@ -16,6 +16,7 @@ import (
 // than uploaded again (issue 12), once this walk has found the mirror to
 // hold content in that repository.
 func TestPushMountsFromAnotherRepository(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	reg := testregistry.Start(t, testregistry.Options{})
 	regs, err := oci.NewRegistries(oci.RegistryOptions{AuthFile: writeEmptyAuth(t), Insecure: []string{reg.Host}})

@@ -46,10 +46,15 @@ var (
 )
 
 // testSigner returns a key shared by every test of the package (generated
-// once per test binary).
+// once per test binary; by fastKey under -short: these tests sign and
+// verify, the encrypted format's scrypt is sign's to test).
 func testSigner(t testing.TB) *sign.KeySigner {
 	t.Helper()
 	sharedSignerOnce.Do(func() {
+		if testing.Short() {
+			sharedSigner, _ = fastKey(t, false)
+			return
+		}
 		priv, _, err := sign.GenerateKey(sign.ECDSAP256, nil)
 		if err != nil {
 			sharedSignerErr = err
@@ -63,9 +68,15 @@ func testSigner(t testing.TB) *sign.KeySigner {
 	return sharedSigner
 }
 
-// newSigner returns a fresh key of type typ ("" for the default).
+// newSigner returns a fresh key of type typ ("" for the default). -short
+// makes it with fastKey: the encrypted format's scrypt is sign's to test,
+// and these tests want only another key.
 func newSigner(t testing.TB, typ sign.KeyType) *sign.KeySigner {
 	t.Helper()
+	if testing.Short() && (typ == "" || typ == sign.ECDSAP256 || typ == sign.Ed25519) {
+		s, _ := fastKey(t, typ == sign.Ed25519)
+		return s
+	}
 	priv, _, err := sign.GenerateKey(typ, nil)
 	if err != nil {
 		t.Fatalf("generate key: %v", err)
@@ -179,6 +190,14 @@ func newDest(t testing.TB, path string) string {
 // "other:<mode>".
 func treeHash(t testing.TB, dir string) map[string]string {
 	t.Helper()
+	out, err := treeHashErr(dir)
+	if err != nil {
+		t.Fatalf("hash tree %s: %v", dir, err)
+	}
+	return out
+}
+
+func treeHashErr(dir string) (map[string]string, error) {
 	out := map[string]string{}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -210,10 +229,7 @@ func treeHash(t testing.TB, dir string) map[string]string {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatalf("hash tree %s: %v", dir, err)
-	}
-	return out
+	return out, err
 }
 
 var verifiedBlobPath = regexp.MustCompile(`^blobs/sha256/([0-9a-f]{64})$`)

@@ -12,6 +12,7 @@ import (
 )
 
 func TestJudgeHistory(t *testing.T) {
+	t.Parallel()
 	d1, d2, d3 := digest.FromString("1"), digest.FromString("2"), digest.FromString("3")
 	jan, feb, mar := "2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z", "2024-03-01T00:00:00Z"
 	at := func(s string) time.Time { tm, _ := time.Parse(time.RFC3339, s); return tm }
@@ -80,6 +81,7 @@ func TestJudgeHistory(t *testing.T) {
 }
 
 func TestRollbackErrorMessage(t *testing.T) {
+	t.Parallel()
 	e := &RollbackError{Name: "mirror.example/app:v1", SetBy: "NEW", SetCreated: time.Unix(1710000000, 0), Bundle: "OLD", Created: time.Unix(1700000000, 0), More: 2}
 	want := "refusing to roll back: bundle OLD, created 2023-11-14T22:13:20Z, would move mirror.example/app:v1 (and 2 other names), which bundle NEW, created later (2024-03-09T16:00:00Z), set"
 	if e.Error() != want {
@@ -88,6 +90,7 @@ func TestRollbackErrorMessage(t *testing.T) {
 }
 
 func TestHistoryFile(t *testing.T) {
+	t.Parallel()
 	f := HistoryFile(filepath.Join(t.TempDir(), "state", "m.json"))
 	h, err := f.LoadHistory(t.Context())
 	if err != nil || len(h.Applied) != 0 {
@@ -127,6 +130,7 @@ func TestDefaultRegistryHistory(t *testing.T) {
 // before writing anything, applies it when allowed (and records that),
 // and treats a bundle applied already as a replay.
 func TestUnpackRollback(t *testing.T) {
+	t.Parallel()
 	a, b := newMemSource("a"), newMemSource("b")
 	oldApp := a.addImage(t, "app:1", randomLayer(a, 1))
 	newApp := b.addImage(t, "app:1", randomLayer(b, 2))

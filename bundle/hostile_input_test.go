@@ -41,6 +41,7 @@ func mustSign(t *testing.T, s *sign.KeySigner, b []byte) []byte {
 // refused with the class Trust would give (SPEC 11.2), before its index
 // is decoded; a good bundle opens and trusts as before.
 func TestOpenVerifyIndexEarly(t *testing.T) {
+	t.Parallel()
 	signer := testSigner(t)
 	key := signer.Verifier()
 	other := newSigner(t, "")
@@ -137,6 +138,7 @@ func readSig(t *testing.T, dir string) []byte {
 // refused as corrupt (SPEC 6.1): a signature vouches for bytes, and these
 // bytes mean one thing to encoding/json and another to other readers.
 func TestHostileSignedDuplicateKey(t *testing.T) {
+	t.Parallel()
 	signer := testSigner(t)
 	key := signer.Verifier()
 	ctx := context.Background()
@@ -182,6 +184,7 @@ func TestHostileSignedDuplicateKey(t *testing.T) {
 // (SPEC 15): a ref, platform, packer, problem or path holding ESC, BEL,
 // CR, a bidirectional override or invalid UTF-8 prints as Go escapes.
 func TestSummaryEscapesControls(t *testing.T) {
+	t.Parallel()
 	evil := "\x1b]0;pwned\x07\x1b[2J\r\u202eevil\xff"
 	s := &Summary{
 		BundleID: "0123456789abcdef0123456789abcdef", Created: "2023-11-14T22:13:20Z", Packer: evil,
@@ -215,6 +218,7 @@ func TestSummaryEscapesControls(t *testing.T) {
 }
 
 func TestPrintableLines(t *testing.T) {
+	t.Parallel()
 	in := "first \x1b[31mred\nsecond\r\x07\nthird"
 	want := `first \x1b[31mred` + "\n" + `second\r\a` + "\n" + "third"
 	if got := PrintableLines(in); got != want {
@@ -225,6 +229,7 @@ func TestPrintableLines(t *testing.T) {
 // TestInspectEscapesPacker: end to end, an unsigned bundle whose packer
 // holds escape sequences is summarized with them escaped.
 func TestInspectEscapesPacker(t *testing.T) {
+	t.Parallel()
 	dir, _ := packLayout(t, PackOptions{MaxVolumeSize: hostileVolumeSize, Packer: "evil\x1b]52;c;cm0gLXJmIH4=\x07"})
 	s, err := inspectFiles(context.Background(), []string{dir}, nil)
 	if err != nil {

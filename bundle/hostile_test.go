@@ -20,6 +20,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -109,23 +110,59 @@ func blame(err error, path string, n int, allowMissing, allowSig bool) string {
 }
 
 // destFixture is an existing destination layout and where to copy it from.
+// Copies that a test left as they were (most tests here check that Unpack
+// did) go back to a pool for the next test: making hundreds of copies of a
+// layout's files was most of what the damage tests cost.
 type destFixture struct {
 	template string
+	hash     map[string]string // treeHash(template)
+	root     string            // where pooled copies live, the owner's TempDir
+
+	mu    sync.Mutex
+	n     int
+	clean []string // copies whose treeHash is hash
 }
 
 func newDestFixture(t *testing.T) *destFixture {
-	return &destFixture{template: newDest(t, "")}
+	d := &destFixture{template: newDest(t, ""), root: t.TempDir()}
+	d.hash = treeHash(t, d.template)
+	return d
 }
 
 // fresh copies the template layout to path (a new temporary directory when
-// "") and returns it with its treeHash.
+// "", or a copy left as it was by an earlier test) and returns it with its
+// treeHash.
 func (d *destFixture) fresh(t *testing.T, path string) (string, map[string]string) {
 	t.Helper()
-	if path == "" {
-		path = filepath.Join(t.TempDir(), "dest")
+	if path != "" {
+		copyDir(t, d.template, path)
+		return path, treeHash(t, path)
 	}
-	copyDir(t, d.template, path)
-	return path, treeHash(t, path)
+	d.mu.Lock()
+	if n := len(d.clean); n > 0 {
+		path = d.clean[n-1]
+		d.clean = d.clean[:n-1]
+	} else {
+		d.n++
+		path = filepath.Join(d.root, fmt.Sprintf("dest%d", d.n))
+	}
+	d.mu.Unlock()
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		copyDir(t, d.template, path)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Back to the pool only if still the template's tree (a copy
+		// Unpack wrote into stays where it is, removed with root).
+		if h, err := treeHashErr(path); err != nil || !maps.Equal(h, d.hash) {
+			return
+		}
+		d.mu.Lock()
+		d.clean = append(d.clean, path)
+		d.mu.Unlock()
+	})
+	return path, maps.Clone(d.hash)
 }
 
 // unpackMustFail runs Unpack, which must fail, and checks the destination.
@@ -218,6 +255,11 @@ func TestHostileFlippedByte(t *testing.T) { bothUnpackPaths(t, hostileFlippedByt
 // bothUnpackPaths runs f once with small blobs read and written by the
 // process, and once with every blob copied by the kernel and read back.
 func bothUnpackPaths(t *testing.T, f func(t *testing.T)) {
+	if testing.Short() {
+		// -short skips the copied run, which sets copyMin for every test
+		// of the package: the rest can run beside the other tests.
+		t.Parallel()
+	}
 	t.Run("read", f)
 	t.Run("copied", func(t *testing.T) {
 		if testing.Short() {
@@ -354,6 +396,7 @@ func hostileTruncatedVolume(t *testing.T) {
 
 // TestHostileAppendedBytes adds bytes after the trailer.
 func TestHostileAppendedBytes(t *testing.T) {
+	t.Parallel()
 	signer := testSigner(t)
 	key := signer.Verifier()
 	orig, _ := packLayout(t, PackOptions{MaxVolumeSize: hostileVolumeSize, Signer: signer})
@@ -395,6 +438,7 @@ func TestHostileAppendedBytes(t *testing.T) {
 // TestHostileMissingVolume removes one volume: the set is incomplete, but a
 // partial verify checks the rest.
 func TestHostileMissingVolume(t *testing.T) {
+	t.Parallel()
 	signer := testSigner(t)
 	key := signer.Verifier()
 	orig, x := packLayout(t, PackOptions{MaxVolumeSize: hostileVolumeSize, Signer: signer})
@@ -447,6 +491,7 @@ func TestHostileMissingVolume(t *testing.T) {
 
 // TestHostileDuplicateVolume gives one volume twice, under another name.
 func TestHostileDuplicateVolume(t *testing.T) {
+	t.Parallel()
 	signer := testSigner(t)
 	key := signer.Verifier()
 	orig, x := packLayout(t, PackOptions{MaxVolumeSize: hostileVolumeSize, Signer: signer})
@@ -487,6 +532,7 @@ func TestHostileDuplicateVolume(t *testing.T) {
 
 // TestHostileForeignVolume mixes in a volume of another bundle.
 func TestHostileForeignVolume(t *testing.T) {
+	t.Parallel()
 	signer := testSigner(t)
 	key := signer.Verifier()
 	orig, x := packLayout(t, PackOptions{MaxVolumeSize: hostileVolumeSize, Signer: signer})
@@ -593,6 +639,7 @@ func rewritePrefix(t *testing.T, path string, repl map[string][]byte) {
 
 // TestHostileTamperedIndex edits bundle.json in every volume.
 func TestHostileTamperedIndex(t *testing.T) {
+	t.Parallel()
 	signer := testSigner(t)
 	key := signer.Verifier()
 	other := newSigner(t, "")
@@ -684,6 +731,7 @@ func readBundleIndexBytes(t testing.TB, dir string) (indexBytes, layoutIndex []b
 // TestHostileUnsigned checks that an unsigned bundle passes only with
 // AllowUnsigned, and that a signed one needs its key.
 func TestHostileUnsigned(t *testing.T) {
+	t.Parallel()
 	signer := testSigner(t)
 	key := signer.Verifier()
 	ctx := context.Background()
@@ -793,6 +841,7 @@ func etcEvilExists() bool {
 // TestHostileTarHeaders rewrites one member header of a real volume (with
 // a correct tar checksum) into a hostile one.
 func TestHostileTarHeaders(t *testing.T) {
+	t.Parallel()
 	signer := testSigner(t)
 	key := signer.Verifier()
 	orig, _ := packLayout(t, PackOptions{MaxVolumeSize: hostileVolumeSize, Signer: signer})
@@ -875,6 +924,7 @@ func firstBlob(t *testing.T, ms []tarMember) tarMember {
 // that of a real signed volume and whose members are hostile entries an
 // ordinary tar would extract: each is refused where the first blob belongs.
 func TestHostileStdlibTar(t *testing.T) {
+	t.Parallel()
 	signer := testSigner(t)
 	key := signer.Verifier()
 	orig, x := packLayout(t, PackOptions{Signer: signer})
@@ -990,6 +1040,7 @@ func TestHostileStdlibTar(t *testing.T) {
 // TestHostileDestinationSymlinks: symlinks in the destination layout must
 // not lead Unpack to write outside it.
 func TestHostileDestinationSymlinks(t *testing.T) {
+	t.Parallel()
 	signer := testSigner(t)
 	key := signer.Verifier()
 	dir, _ := packLayout(t, PackOptions{Signer: signer})
@@ -1211,6 +1262,7 @@ func TestHostileZstdBomb(t *testing.T) {
 // ("-0000000001") must not parse as a negative size (before a999cdf,
 // ReadVolumeHeader panicked in make([]byte, -1)).
 func TestHostileNegativeTarSize(t *testing.T) {
+	t.Parallel()
 	signer := testSigner(t)
 	orig, _ := packLayout(t, PackOptions{Signer: signer})
 	data := mustRead(t, volumeFiles(t, orig)[0])
@@ -1269,6 +1321,7 @@ func TestHostileHugeClaimedMember(t *testing.T) {
 // "algorithm:" separator, or are missing, must be refused, by ParseIndex and
 // by Verify on a volume carrying such an index.
 func TestHostileDigestWithoutAlgorithm(t *testing.T) {
+	t.Parallel()
 	orig, _ := packLayout(t, PackOptions{})
 	b, _ := readBundleIndexBytes(t, orig)
 	sep := func(prefix string) []byte {
@@ -1337,6 +1390,7 @@ func regexpFirst(t *testing.T, b []byte, expr string) []byte {
 // corrupt volume for unpack (exit 3, naming the volume and the member):
 // not the decoder's own message as a failure of the destination.
 func TestHostileZstdFlip(t *testing.T) {
+	t.Parallel()
 	signer := testSigner(t)
 	key := signer.Verifier()
 	orig, x := packLayout(t, PackOptions{Signer: signer, Compression: format.CompressionZstd})

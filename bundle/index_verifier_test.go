@@ -13,6 +13,7 @@ import (
 // trusted, no signature) are left to Trust, which sees the
 // countersignatures too.
 func TestIndexVerifierEarly(t *testing.T) {
+	t.Parallel()
 	signer := testSigner(t)
 	other := newSigner(t, sign.Ed25519)
 	index := []byte(`{"mediaType":"x","signer":{"keyId":"` + signer.KeyID() + `","algorithm":"` + signer.Algorithm() + `"},"rest":"` + strings.Repeat("z", 100) + `"}`)

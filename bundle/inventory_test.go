@@ -58,6 +58,7 @@ func inventoryDigests(v *Inventory) []digest.Digest {
 }
 
 func TestInventoryOfLayout(t *testing.T) {
+	t.Parallel()
 	d := newDeltaVersions(t)
 	signer := testSigner(t)
 	v1dir, v1 := packSources(t, []Source{d.v1}, PackOptions{Signer: signer})
@@ -124,6 +125,7 @@ func TestInventoryOfLayout(t *testing.T) {
 // against an inventory (what arrived) carries the lost blob too and
 // unpacks.
 func TestDeltaAgainstInventoryCarriesWhatArrivedNot(t *testing.T) {
+	t.Parallel()
 	d := newDeltaVersions(t)
 	signer := testSigner(t)
 	v1dir, _ := packSources(t, []Source{d.v1}, PackOptions{Signer: signer})
@@ -195,6 +197,7 @@ func TestDeltaAgainstInventoryCarriesWhatArrivedNot(t *testing.T) {
 // An inventory and a base together: the inventory comes first in bases
 // and wins for blobs both list.
 func TestInventoryBeforeBases(t *testing.T) {
+	t.Parallel()
 	d := newDeltaVersions(t)
 	signer := testSigner(t)
 	v1dir, v1 := packSources(t, []Source{d.v1}, PackOptions{Signer: signer})
@@ -215,6 +218,7 @@ func TestInventoryBeforeBases(t *testing.T) {
 }
 
 func TestParseInventory(t *testing.T) {
+	t.Parallel()
 	good := &Inventory{Destination: "docker://mirror.example:5000/airgap", Created: "2026-11-21T10:00:00Z", Blobs: []format.Content{
 		{Digest: digest.FromString("b"), Size: 1}, {Digest: digest.FromString("a"), Size: 1}, {Digest: digest.FromString("a"), Size: 1},
 	}}
@@ -363,6 +367,7 @@ func FuzzParseInventory(f *testing.F) {
 // by digest) lists no tags; the inventory says so and goes on with the
 // other repositories, instead of failing.
 func TestRegistryInventoryUntaggedRepository(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	reg := testregistry.Start(t, testregistry.Options{})
 	regs, err := oci.NewRegistries(oci.RegistryOptions{AuthFile: writeEmptyAuth(t), Insecure: []string{reg.Host}})

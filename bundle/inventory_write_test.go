@@ -11,6 +11,7 @@ import (
 )
 
 func TestInventoryWriteFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "inventory.json")
 	mustWrite(t, path, []byte("an older inventory"))

@@ -53,6 +53,7 @@ func refNames(t *testing.T, path string) map[string]digest.Digest {
 }
 
 func TestOpenSourceByDigest(t *testing.T) {
+	t.Parallel()
 	for _, d := range []digest.Digest{untagged, appV1} {
 		src := openTestSource(t, "oci:"+exampleLayout+"@"+string(d))
 		if want := "oci:" + exampleLayout + "@" + string(d); src.String() != want {
@@ -99,6 +100,7 @@ func TestOpenSourceByDigest(t *testing.T) {
 }
 
 func TestOpenSourceRefusesWhatIsNoSource(t *testing.T) {
+	t.Parallel()
 	for _, s := range []string{"", "oci:", "oci:" + exampleLayout + ":", exampleLayout, "docker:alpine"} {
 		var le *location.Error
 		if _, err := OpenSource(context.Background(), nil, s, false); !errors.As(err, &le) || le.Input != s {
@@ -181,6 +183,7 @@ func TestUnpackTagInDestination(t *testing.T) {
 
 // A plain directory path is still a directory, ':' and all.
 func TestUnpackIntoPlainPath(t *testing.T) {
+	t.Parallel()
 	dir, _ := packSources(t, []Source{openTestSource(t, "oci:"+exampleLayout+":app:v1")}, PackOptions{})
 	dest := filepath.Join(t.TempDir(), "a:b")
 	if _, err := unpackFiles(context.Background(), []string{dir}, dest, unpackOpts{AllowUnsigned: true}); err != nil {
@@ -192,6 +195,7 @@ func TestUnpackIntoPlainPath(t *testing.T) {
 }
 
 func TestTakeInventoryLocations(t *testing.T) {
+	t.Parallel()
 	dest := newDest(t, "")
 	for _, bad := range []string{dest, "oci:", "oci:" + dest + ":v1", "oci:" + dest + "@" + string(appV1), "docker://mirror/A"} {
 		if _, err := inventoryAt(bad, InventoryOptions{}); err == nil {

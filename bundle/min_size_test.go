@@ -13,6 +13,7 @@ import (
 // larger index, so the room the headers took at the first limit would
 // fail again).
 func TestTooSmallNamesALimitThatWorks(t *testing.T) {
+	t.Parallel()
 	pack := func(limit int64) error {
 		_, err := Pack(context.Background(), []Source{layoutSource(t, exampleLayout, "")}, &DirSink{Dir: t.TempDir()},
 			PackOptions{MaxVolumeSize: limit, Created: testCreated, Signer: testSigner(t)})

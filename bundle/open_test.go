@@ -42,6 +42,7 @@ func registriesCounter(t *testing.T, o oci.RegistryOptions) (func() (*oci.Regist
 }
 
 func TestOpenLocations(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	layouts := []location.Location{mustLocation(t, "oci:"+exampleLayout, false), mustLocation(t, "oci:"+exampleLayout+":app:v1", false)}
 
@@ -94,6 +95,7 @@ func TestOpenLocations(t *testing.T) {
 }
 
 func TestLoadBasesAndInventories(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	signer := testSigner(t)
 	dir, x := packLayout(t, PackOptions{Signer: signer})
@@ -136,6 +138,7 @@ func TestLoadBasesAndInventories(t *testing.T) {
 }
 
 func TestNewDestination(t *testing.T) {
+	t.Parallel()
 	unused := func() (*oci.Registries, error) {
 		t.Error("registries opened for a layout")
 		return nil, errors.New("no")

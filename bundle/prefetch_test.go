@@ -181,7 +181,10 @@ func readBlob(p *prefetcher, i int) ([]byte, error) {
 }
 
 func TestPrefetchOrderAndBytes(t *testing.T) {
+	t.Parallel(
 	// Digests are unique in an index: one empty blob per store at most.
+	)
+
 	big := prefetchChunkSize*prefetchChunks + 12345 // more than a slot buffers
 	var blobs []pfBlob
 	for i, spec := range []struct {
@@ -275,6 +278,7 @@ func TestPrefetchBoundsRemoteFetches(t *testing.T) {
 }
 
 func TestPrefetchErrorsStayWithTheirBlob(t *testing.T) {
+	t.Parallel()
 	errFetch := errors.New("fetch refused")
 	errRead := errors.New("connection reset in the middle")
 	cases := []struct {

@@ -31,6 +31,7 @@ func (ib *imageBytes) progress(p Progress) {
 // TestProgressNamesTheImage: pack and unpack say which image the bytes
 // being written belong to; a layer two images share is the first one's.
 func TestProgressNamesTheImage(t *testing.T) {
+	t.Parallel()
 	const shared, own = 600 << 10, 200 << 10
 	src := newMemSource("progress")
 	a := src.add(ocispec.MediaTypeImageLayerGzip, pfData(shared, 1))

@@ -267,6 +267,7 @@ func TestUploadSinkRefusesWrongContent(t *testing.T) {
 }
 
 func TestUploadSinkEmptyBlob(t *testing.T) {
+	t.Parallel()
 	g, repo := uplRepo(t)
 	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: digest.FromBytes(nil), Size: 0}
 	u := newUploadSink(context.Background(), repo, desc)
@@ -282,6 +283,7 @@ func TestUploadSinkEmptyBlob(t *testing.T) {
 // upload, the error says why (and is a destination error), whether it
 // surfaces on a Write or on Commit.
 func TestUploadSinkReportsTheRegistrysRefusal(t *testing.T) {
+	t.Parallel()
 	for _, refusePut := range []bool{false, true} {
 		for _, size := range []int{1, 300, 256 << 10} {
 			t.Run(fmt.Sprintf("refuse PUT %v, %d bytes", refusePut, size), func(t *testing.T) {

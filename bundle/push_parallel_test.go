@@ -264,6 +264,7 @@ func faultsBy(p *testregistry.Proxy, faults map[digest.Digest][]testregistry.Fau
 // read again from the volumes (plain or zstd); the push succeeds and
 // each blob is in once.
 func TestPushReplaysFailedUploads(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration: a real docker-registry and retry backoff; TestPushReplayChecksTheVolumeAgain keeps a replay in -short, skipped by -short")
 	}
@@ -309,6 +310,7 @@ func TestPushReplaysFailedUploads(t *testing.T) {
 // fails the push after 3 attempts, naming the blob, its volume and the
 // registry; a refusal (403) is not retried; nothing is tagged.
 func TestPushFailsOnABlobThatKeepsFailing(t *testing.T) {
+	t.Parallel()
 	pb := newPushBundle(t, PackOptions{})
 	for _, tc := range []struct {
 		name     string
@@ -361,6 +363,7 @@ func TestPushFailsOnABlobThatKeepsFailing(t *testing.T) {
 // fails the push as corrupt, and the registry never completes an upload
 // of that blob, small (held in memory) or large (streamed).
 func TestPushOfDamagedVolumeCompletesNoUpload(t *testing.T) {
+	t.Parallel()
 	for _, large := range []bool{false, true} {
 		t.Run(map[bool]string{false: "small blob", true: "large blob"}[large], func(t *testing.T) {
 			if testing.Short() && large {

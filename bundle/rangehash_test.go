@@ -11,6 +11,7 @@ import (
 )
 
 func TestRangeHasher(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	data := pfData(300<<10, 3)
 	f1 := writeTemp(t, filepath.Join(dir, "a"), data[:100<<10])

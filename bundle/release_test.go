@@ -14,6 +14,7 @@ import (
 // for a second Trust or a countersignature, and a volume whose bundle.json
 // changed since is refused, not signed or trusted.
 func TestTrustReleasesIndexBytes(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	a, _ := fastKey(t, false)
 	b, _ := fastKey(t, true)

@@ -3,9 +3,14 @@ package bundle_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	crand "crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -51,11 +56,19 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// rtKeyPair returns one ECDSA key for the whole test binary (scrypt is slow).
+// rtKeyPair returns one ECDSA key for the whole test binary (scrypt is slow;
+// -short loads an unencrypted key: these tests sign and verify, the
+// encrypted format is sign's to test).
 func rtKeyPair(t *testing.T) rtKey {
 	t.Helper()
 	keyOnce.Do(func() {
-		priv, pub, err := sign.GenerateKey(sign.ECDSAP256, []byte("pw"))
+		var priv, pub []byte
+		var err error
+		if testing.Short() {
+			priv, pub, err = plainKey()
+		} else {
+			priv, pub, err = sign.GenerateKey(sign.ECDSAP256, []byte("pw"))
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,6 +91,24 @@ func rtKeyPair(t *testing.T) rtKey {
 		t.Fatal("no key")
 	}
 	return theKey
+}
+
+// plainKey makes an ECDSA P-256 key pair as unencrypted PKCS#8 and PKIX
+// PEM.
+func plainKey() (priv, pub []byte, err error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return nil, nil, err
+	}
+	pder, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pder}), nil
 }
 
 // rtLayout builds a real layout whose layers are big enough to span volumes.
@@ -147,6 +178,7 @@ func sameBlobs(t *testing.T, src *testlayout.Layout, dest string) {
 }
 
 func TestRoundTripManyVolumesReadBySkopeo(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration: skopeo and umoci read the unpacked layout; TestVolumesInMemory and the hostile tests keep many-volume round trips in -short, skipped by -short")
 	}
@@ -270,6 +302,7 @@ func sameIndexEntries(t *testing.T, a, b string) {
 }
 
 func TestSignatureCheckedByOpenSSL(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration: tar and openssl on a packed volume; sign's TestOpenSSLVerifiesOurSignatures keeps openssl checking our signatures in -short, skipped by -short")
 	}
@@ -294,6 +327,7 @@ func TestSignatureCheckedByOpenSSL(t *testing.T) {
 }
 
 func TestReproduciblePacks(t *testing.T) {
+	t.Parallel()
 	key := rtKeyPair(t)
 	src := "../testdata/example-layout"
 	for _, signed := range []bool{false, true} {
@@ -357,6 +391,7 @@ func blankMember(t *testing.T, vol []byte, name string) []byte {
 }
 
 func TestCompressionRoundTrip(t *testing.T) {
+	t.Parallel()
 	src := rtLayout(t, 32<<10)
 	out := filepath.Join(t.TempDir(), "vols")
 	x := rtPack(t, out, bundle.PackOptions{MaxVolumeSize: 48 << 10, Compression: format.CompressionZstd}, layoutSource(t, src.Dir, ""))
@@ -384,6 +419,7 @@ func TestCompressionRoundTrip(t *testing.T) {
 }
 
 func TestPlatformFilter(t *testing.T) {
+	t.Parallel()
 	out := filepath.Join(t.TempDir(), "vols")
 	var notices []string
 	x := rtPack(t, out, bundle.PackOptions{Platforms: []ocispec.Platform{{OS: "linux", Architecture: "arm64"}},
@@ -405,6 +441,7 @@ func TestPlatformFilter(t *testing.T) {
 }
 
 func TestConflictingRefNamesRefused(t *testing.T) {
+	t.Parallel()
 	a := rtLayout(t, 0)
 	b, err := testlayout.Build(filepath.Join(t.TempDir(), "other"), testlayout.Options{Seed: 7})
 	if err != nil {
@@ -423,6 +460,7 @@ func TestConflictingRefNamesRefused(t *testing.T) {
 }
 
 func TestRepackLeavesNoStaleVolumes(t *testing.T) {
+	t.Parallel()
 	out := filepath.Join(t.TempDir(), "vols")
 	rtPack(t, out, bundle.PackOptions{MaxVolumeSize: 30000}, layoutSource(t, "../testdata/example-layout", ""))
 	before := volumeFiles(t, out)
@@ -442,6 +480,7 @@ func TestRepackLeavesNoStaleVolumes(t *testing.T) {
 }
 
 func TestUnpackMergesAndMovesTags(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dest := filepath.Join(t.TempDir(), "dest")
 	v1 := filepath.Join(t.TempDir(), "v1")
@@ -490,6 +529,7 @@ func TestUnpackMergesAndMovesTags(t *testing.T) {
 }
 
 func TestConcurrentUnpacksKeepEveryTag(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dest := filepath.Join(t.TempDir(), "dest")
 	var dirs []string
@@ -526,6 +566,7 @@ func TestConcurrentUnpacksKeepEveryTag(t *testing.T) {
 }
 
 func TestVolumeTooSmall(t *testing.T) {
+	t.Parallel()
 	_, err := bundle.Pack(context.Background(), []bundle.Source{layoutSource(t, "../testdata/example-layout", "")},
 		&bundle.DirSink{Dir: filepath.Join(t.TempDir(), "v")}, bundle.PackOptions{MaxVolumeSize: 4096})
 	if !errors.Is(err, format.ErrTooSmall) {
@@ -535,6 +576,7 @@ func TestVolumeTooSmall(t *testing.T) {
 
 // Layouts written by the real tools, packed together.
 func TestLayoutsMadeBySkopeoAndUmoci(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration: layouts written by skopeo and umoci, skipped by -short")
 	}
@@ -606,6 +648,7 @@ func unpackWith(ctx context.Context, paths []string, dest string, policy bundle.
 // Trust, then it verifies, a damaged byte names its volume, and it unpacks
 // to the same layout as the files do.
 func TestVolumesInMemory(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	src := rtLayout(t, 32<<10)
 	out := filepath.Join(t.TempDir(), "vols")

@@ -18,6 +18,7 @@ import (
 // the unpacked layout's index.json, and the bundle id does not depend on
 // the order the sources came in.
 func TestSelectionRecord(t *testing.T) {
+	t.Parallel()
 	open := func(sel format.Selection) Source {
 		l, err := oci.Open(exampleLayout)
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 // copies of its volume 1, bundle b as its volumes 1 and 2: b has more
 // volumes, a more files.
 func TestOpenFilesCountsVolumeNumbers(t *testing.T) {
+	t.Parallel()
 	dirA, a := packLayout(t, PackOptions{MaxVolumeSize: hostileVolumeSize, Packer: "bundle-test a"})
 	dirB, b := packLayout(t, PackOptions{MaxVolumeSize: hostileVolumeSize, Packer: "bundle-test b"})
 	if a.Created != b.Created || a.BundleID == b.BundleID {

@@ -58,6 +58,7 @@ func (s *memSigner) Algorithm() string        { return sign.AlgorithmECDSAP256 }
 func (s *memSigner) Public() crypto.PublicKey { return s.key.Public() }
 
 func TestPackWithSignerOfOwn(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name    string
 		lie     string

@@ -90,6 +90,7 @@ func sameTree(t *testing.T, dir string, want map[string]string) bool {
 // its commit point, exactly the old one, its temporary files removed by the
 // next pack.
 func TestDirSinkKilledInCommit(t *testing.T) {
+	t.Parallel()
 	oldTree, newTree := reference(t, "old"), reference(t, "new")
 	if len(oldTree) < 3 {
 		t.Fatalf("the old bundle should have several volumes: %v", oldTree)
@@ -149,6 +150,7 @@ func TestDirSinkKilledInCommit(t *testing.T) {
 // A second pack into a directory that a pack holds fails at once, naming
 // the directory, and writes nothing.
 func TestDirSinkBusy(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "out")
 	x := &format.Index{Volumes: []format.Volume{{Number: 1, Size: 1024}}}
 	first := &DirSink{Dir: dir}
@@ -175,6 +177,7 @@ func TestDirSinkBusy(t *testing.T) {
 // a new volume) fails the pack and keeps the journal; once the obstacle is
 // gone, the next reader completes the commit.
 func TestDirSinkRenameFails(t *testing.T) {
+	t.Parallel()
 	newTree := reference(t, "new")
 	dir := filepath.Join(t.TempDir(), "out")
 	if err := packInto(t, &DirSink{Dir: dir}, "old"); err != nil {

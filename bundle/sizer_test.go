@@ -11,6 +11,7 @@ import (
 // The index length planning uses (format.IndexLen) must give the length json.Marshal gives, for
 // every kind of index: otherwise offsets in the volumes would be wrong.
 func TestIndexSizerMatchesMarshal(t *testing.T) {
+	t.Parallel()
 	d := newDeltaVersions(t)
 	signer := testSigner(t)
 	v1dir, _ := packSources(t, []Source{d.v1}, PackOptions{Signer: signer})

@@ -18,6 +18,7 @@ import (
 // the ones that differ only in harmless ways still pass. Each "bad" case
 // passes ParseIndex without checkStrictJSON.
 func TestParseIndexStrictJSON(t *testing.T) {
+	t.Parallel()
 	dir, _ := packLayout(t, PackOptions{})
 	good, _ := readBundleIndexBytes(t, dir)
 	if _, err := format.ParseIndex(good); err != nil {
@@ -78,6 +79,7 @@ func TestParseIndexStrictJSON(t *testing.T) {
 // member names (case variants of each other are distinct names there), and
 // an escaped surrogate pair is a character like any other.
 func TestCheckStrictJSON(t *testing.T) {
+	t.Parallel()
 	idx := reflect.TypeFor[format.Index]()
 	for _, tc := range []struct {
 		doc, want string
@@ -113,6 +115,7 @@ func TestCheckStrictJSON(t *testing.T) {
 
 // TestParseInventoryStrictJSON: inventories are read with the same rules.
 func TestParseInventoryStrictJSON(t *testing.T) {
+	t.Parallel()
 	v := &Inventory{Destination: "oci:/srv/mirror", Created: "2026-11-21T10:00:00Z", Blobs: []format.Content{{Digest: digest.FromString("a"), Size: 3}}}
 	b, err := v.Encode()
 	if err != nil {

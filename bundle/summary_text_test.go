@@ -10,6 +10,7 @@ import (
 )
 
 func TestSummaryWriteText(t *testing.T) {
+	t.Parallel()
 	d1 := digest.Digest("sha256:8cbb944bdf35e78de679f04bc16ab1d5af06fa62c4187c31896c171c348d26d8")
 	d2 := digest.Digest("sha256:333ce0e66cf7a20cef9237f991385d95e9a5dce396f8b8836b15625778908f44")
 	s := &Summary{

@@ -10,6 +10,7 @@ import (
 )
 
 func TestParseTagPattern(t *testing.T) {
+	t.Parallel()
 	d := digest.FromString("a manifest")
 	hex := d.Encoded()
 	for _, c := range []struct {

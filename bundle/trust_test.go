@@ -82,6 +82,7 @@ func trustFiles(t testing.TB, paths []string, p TrustPolicy) (*Set, error) {
 }
 
 func TestTrustThreshold(t *testing.T) {
+	t.Parallel()
 	a, _ := fastKey(t, false)
 	b, _ := fastKey(t, true)
 	c, _ := fastKey(t, false)
@@ -204,6 +205,7 @@ func TestTrustThreshold(t *testing.T) {
 // A countersignature file that does not parse is shown, never counted,
 // and named when the threshold is not met.
 func TestTrustUnreadableCountersignature(t *testing.T) {
+	t.Parallel()
 	a, _ := fastKey(t, false)
 	b, _ := fastKey(t, false)
 	dir, x := packLayout(t, PackOptions{Signer: a})
@@ -227,6 +229,7 @@ func TestTrustUnreadableCountersignature(t *testing.T) {
 // Countersignatures of another bundle in the same directory are told apart
 // by name and ignored.
 func TestTrustOtherBundlesCountersignature(t *testing.T) {
+	t.Parallel()
 	a, _ := fastKey(t, false)
 	b, _ := fastKey(t, false)
 	dir1, _ := packLayout(t, PackOptions{Signer: a})
@@ -250,6 +253,7 @@ func TestTrustOtherBundlesCountersignature(t *testing.T) {
 // Each volume, alone with the countersignature beside it (or given by
 // path), passes the threshold; the set's other volumes are then missing.
 func TestTrustEachVolumeAlone(t *testing.T) {
+	t.Parallel()
 	a, _ := fastKey(t, false)
 	b, _ := fastKey(t, false)
 	src, _ := packLayout(t, PackOptions{Signer: a, MaxVolumeSize: 40 << 10})
@@ -291,6 +295,7 @@ func copyFile(t testing.TB, from, to string) {
 // A countersigner needs only bundle.json and its signature, taken out of
 // a volume.
 func TestCountersignFromIndexFile(t *testing.T) {
+	t.Parallel()
 	a, _ := fastKey(t, false)
 	b, _ := fastKey(t, true)
 	dir, _ := packLayout(t, PackOptions{Signer: a, MaxVolumeSize: 40 << 10})
@@ -349,6 +354,7 @@ func TestCountersignFromIndexFile(t *testing.T) {
 }
 
 func TestKeyringRotation(t *testing.T) {
+	t.Parallel()
 	old, oldPub := fastKey(t, false)
 	cur, curPub := fastKey(t, false)
 	retired := time.Date(2024, 6, 30, 0, 0, 0, 0, time.UTC)
@@ -406,6 +412,7 @@ func TestKeyringRotation(t *testing.T) {
 }
 
 func TestParseKeyringRefuses(t *testing.T) {
+	t.Parallel()
 	_, pub := fastKey(t, false)
 	p := fmt.Sprintf("%q", pub)
 	for _, tc := range []struct{ name, json, want string }{
@@ -436,6 +443,7 @@ func TestParseKeyringRefuses(t *testing.T) {
 // Without keys, the old rules hold: a countersigned bundle needs a key or
 // leave to skip the check.
 func TestTrustNoKeyCountersigned(t *testing.T) {
+	t.Parallel()
 	b, _ := fastKey(t, false)
 	dir, _ := packLayout(t, PackOptions{})
 	countersign(t, []string{dir}, b, dir)

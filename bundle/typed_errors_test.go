@@ -9,6 +9,7 @@ import (
 )
 
 func TestVolumeSizeError(t *testing.T) {
+	t.Parallel()
 	for _, max := range []int64{2000, 6000} {
 		_, err := Pack(context.Background(), []Source{layoutSource(t, exampleLayout, "")}, &DirSink{Dir: t.TempDir()},
 			PackOptions{MaxVolumeSize: max, Created: testCreated})
@@ -23,6 +24,7 @@ func TestVolumeSizeError(t *testing.T) {
 }
 
 func TestTrustWithoutKey(t *testing.T) {
+	t.Parallel()
 	signed, _ := packLayout(t, PackOptions{Signer: testSigner(t)})
 	unsigned, _ := packLayout(t, PackOptions{})
 	for _, c := range []struct {

@@ -24,6 +24,7 @@ import (
 // whole. Unpack must give the same files, and refuse damage anywhere in
 // their data, naming the volume, with the destination left as it was.
 func TestUnpackCopiedBlobs(t *testing.T) {
+	t.Parallel() // reads copyMin, which only tests that do not run in parallel set
 	src := newMemSource("big")
 	big := src.add(ocispec.MediaTypeImageLayerGzip, pfData(4<<20+300<<10+123, 41))
 	whole := src.add(ocispec.MediaTypeImageLayerGzip, pfData(int(copyMin)+777, 42))
@@ -162,6 +163,7 @@ func (c *failingCopier) CopyFrom(src *os.File, n int64) (int64, error) {
 // fault (not a CorruptError, which would send the user to replace a good
 // medium); a volume that no longer reads is damaged.
 func TestCopyDataBlamesTheRightSide(t *testing.T) {
+	t.Parallel()
 	src := newMemSource("copy")
 	big := src.add(ocispec.MediaTypeImageLayerGzip, pfData(3<<20, 43))
 	src.addImage(t, "copy:1", big)
@@ -230,6 +232,7 @@ func TestCopyDataBlamesTheRightSide(t *testing.T) {
 // and unpack leaves the destination as it was, while blobs are being
 // copied by the kernel and hashed behind the copy.
 func TestCancelWhileCopying(t *testing.T) {
+	t.Parallel()
 	src := newMemSource("cancel")
 	var layers []ocispec.Descriptor
 	for i := range 4 {
@@ -372,6 +375,7 @@ func (eioReaderAt) ReadAt([]byte, int64) (int, error) {
 // opened or read (a medium gone bad) is corrupt for unpack, as for verify:
 // exit 3, not 1.
 func TestUnpackVolumeGoneBad(t *testing.T) {
+	t.Parallel()
 	dir, _ := packLayout(t, PackOptions{})
 	data := mustRead(t, volumeFiles(t, dir)[0])
 	for _, failOpen := range []bool{true, false} {

@@ -15,6 +15,7 @@ import (
 // index is decoded): every verdict and class is the one TestVectors gets
 // with the signature checked by Trust afterwards.
 func TestVectorsVerifyIndexFirst(t *testing.T) {
+	t.Parallel()
 	for _, dir := range []string{vectorsDir, vectorsV2Dir} {
 		t.Run(filepath.Base(dir), func(t *testing.T) { vectorsVerifyIndexFirst(t, dir) })
 	}

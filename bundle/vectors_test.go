@@ -101,6 +101,7 @@ func loadVectorsFrom(t *testing.T, dir string) []vector {
 }
 
 func TestVectors(t *testing.T) {
+	t.Parallel()
 	classes := runVectors(t, vectorsDir)
 	// What the issue asked to cover is there.
 	for _, c := range []string{"valid ", "invalid corrupt", "invalid bad-signature", "invalid wrong-key", "invalid unsigned",
@@ -114,6 +115,7 @@ func TestVectors(t *testing.T) {
 // TestVectorsV2: the version 2 vectors (testdata/vectors/v2), as
 // TestVectors runs version 1's.
 func TestVectorsV2(t *testing.T) {
+	t.Parallel()
 	classes := runVectors(t, vectorsV2Dir)
 	for _, c := range []string{"valid ", "invalid corrupt", "invalid missing-volume", "invalid index-invalid"} {
 		if !classes[c] {
@@ -188,6 +190,7 @@ func runVectors(t *testing.T, dir string) map[string]bool {
 // document, or a file of some vector (of version 1, or of version 2 under
 // v2/), so none is left unexplained.
 func TestVectorsListed(t *testing.T) {
+	t.Parallel()
 	used := map[string]bool{"vectors.json": true, "README.md": true, "v2/vectors.json": true, "v2/README.md": true}
 	for _, set := range []struct{ dir, prefix string }{{vectorsDir, ""}, {vectorsV2Dir, "v2/"}} {
 		for _, v := range loadVectorsFrom(t, set.dir) {

@@ -115,6 +115,7 @@ func parallelBundle(t *testing.T) (dir, path string, data []byte, blobs []tarMem
 // CorruptError a sequential reader gives: the first damage in the file,
 // naming the volume, the member and the offset.
 func TestVerifyParallelDamage(t *testing.T) {
+	t.Parallel()
 	dir, path, data, blobs, big, trailer := parallelBundle(t)
 	first, last := blobs[0], blobs[len(blobs)-1]
 	if first == big || last == big {
@@ -186,6 +187,7 @@ func TestVerifyParallelDamage(t *testing.T) {
 // volume in ranges of every member, that Verify fails as the sequential
 // reader does.
 func TestVerifyParallelFlippedBytes(t *testing.T) {
+	t.Parallel()
 	signer := testSigner(t)
 	orig, x := packLayout(t, PackOptions{MaxVolumeSize: hostileVolumeSize, Signer: signer})
 	ctx := context.Background()
@@ -228,6 +230,7 @@ func TestVerifyParallelFlippedBytes(t *testing.T) {
 // TestVerifyParallelFileChanged changes a volume after the set was read:
 // its header members no longer match, or the file is replaced.
 func TestVerifyParallelFileChanged(t *testing.T) {
+	t.Parallel()
 	dir, path, data, _, big, _ := parallelBundle(t)
 	members, _ := scanVolume(t, data)
 	index := findMember(t, members, format.MemberIndex)
@@ -286,6 +289,7 @@ func TestVerifyParallelFileChanged(t *testing.T) {
 // TestVerifyParallelProgress: the callback is never called from two
 // goroutines at once, Done only grows, and ends at Total.
 func TestVerifyParallelProgress(t *testing.T) {
+	t.Parallel()
 	orig, x := packLayout(t, PackOptions{MaxVolumeSize: hostileVolumeSize})
 	var total int64
 	for _, v := range x.Volumes {
@@ -319,6 +323,7 @@ func TestVerifyParallelProgress(t *testing.T) {
 // TestVerifyParallelCancel: a cancelled context stops Verify with the
 // context's error, and no volume it did not finish is reported verified.
 func TestVerifyParallelCancel(t *testing.T) {
+	t.Parallel()
 	dir, _, _, _, _, _ := parallelBundle(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -359,6 +364,7 @@ func TestVerifyParallelMemory(t *testing.T) {
 // TestSplitVolume: the ranges of a volume follow each other from its first
 // byte to its last, each member in exactly one, the trailer in the last.
 func TestSplitVolume(t *testing.T) {
+	t.Parallel()
 	dir, x := packLayout(t, PackOptions{MaxVolumeSize: hostileVolumeSize})
 	ib, _ := readBundleIndexBytes(t, dir)
 	s := &Set{Index: x, IndexBytes: ib, Volumes: map[int]*format.VolumeHeader{}}
@@ -441,6 +447,7 @@ func FuzzVerifyRanges(f *testing.F) {
 // TestOpenFilesParsesIndexOnce: the volumes of a set share one parsed index
 // and one copy of its bytes; index.json, checked, is not kept.
 func TestOpenFilesParsesIndexOnce(t *testing.T) {
+	t.Parallel()
 	dir, x := packLayout(t, PackOptions{MaxVolumeSize: hostileVolumeSize})
 	s, err := OpenFiles(context.Background(), []string{dir})
 	if err != nil || len(s.Volumes) != len(x.Volumes) {
@@ -457,6 +464,7 @@ func TestOpenFilesParsesIndexOnce(t *testing.T) {
 // members with those of the set: a change after the set was read is
 // refused, an intact volume is positioned at its first blob member.
 func TestOpenVolumeHeaderChanged(t *testing.T) {
+	t.Parallel()
 	dir, path, data, blobs, _, _ := parallelBundle(t)
 	members, _ := scanVolume(t, data)
 	s, err := OpenFiles(context.Background(), []string{dir})
@@ -491,6 +499,7 @@ func TestOpenVolumeHeaderChanged(t *testing.T) {
 // TestOrderTasks: tasks much larger than the chunk come first, largest
 // first; the others keep their order.
 func TestOrderTasks(t *testing.T) {
+	t.Parallel()
 	mk := func(start, size int64) *verifyTask { return &verifyTask{start: start, end: start + size} }
 	tasks := []*verifyTask{mk(0, 10), mk(10, 30), mk(40, 100), mk(140, 5), mk(145, 300), mk(445, 20), mk(465, 21)}
 	orderTasks(tasks, 10)
@@ -527,6 +536,7 @@ func (f failingReaderAt) ReadAt(p []byte, off int64) (int, error) {
 // and unpack (the sequential reader) alike: a CorruptError naming the
 // volume, the file and the member.
 func TestUnreadableVolumeIsCorrupt(t *testing.T) {
+	t.Parallel()
 	dir, x := packLayout(t, PackOptions{Signer: testSigner(t)})
 	path := volumeFiles(t, dir)[0]
 	data := mustRead(t, path)

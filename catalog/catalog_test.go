@@ -213,6 +213,7 @@ func allBundles(s *Selection) []string {
 }
 
 func TestReadCatalog(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	im := catalogImage("linux/amd64", false)
 	desc := e.push.Push(t, "catalog", im)
@@ -252,6 +253,7 @@ func TestReadCatalog(t *testing.T) {
 }
 
 func TestReadIndexCompressionsAndOpaque(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	// Layer 1 uncompressed, layer 2 zstd with an opaque whiteout over the
 	// configs of layer 1, under a labelled directory other than /configs.
@@ -278,6 +280,7 @@ func TestReadIndexCompressionsAndOpaque(t *testing.T) {
 }
 
 func TestReadErrors(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	cases := []struct {
 		name   string
@@ -327,6 +330,7 @@ func join(lists ...[]string) []string {
 }
 
 func TestFilter(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	desc := e.push.Push(t, "catalog", catalogImage("linux/amd64", false))
 	c, err := Read(context.Background(), e.repo(t, "catalog"), desc)
@@ -466,6 +470,7 @@ func readAll(t *testing.T, f oci.Fetcher, d ocispec.Descriptor) *strings.Reader 
 }
 
 func TestBuildFilteredImage(t *testing.T) {
+	t.Parallel()
 	for _, docker := range []bool{false, true} {
 		name := "oci"
 		if docker {
@@ -607,6 +612,7 @@ func testBuild(t *testing.T, docker bool) {
 }
 
 func TestBuildIndex(t *testing.T) {
+	t.Parallel()
 	t.Run("oci", func(t *testing.T) { testBuildIndex(t, false) })
 	t.Run("docker", func(t *testing.T) { testBuildIndex(t, true) })
 }
@@ -658,6 +664,7 @@ func testBuildIndex(t *testing.T, docker bool) {
 }
 
 func TestListNames(t *testing.T) {
+	t.Parallel()
 	var names []string
 	for i := 0; i < 25; i++ {
 		names = append(names, string(rune('a'+i)))
@@ -671,6 +678,7 @@ func TestListNames(t *testing.T) {
 }
 
 func TestSelectionImages(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	desc := e.push.Push(t, "catalog", catalogImage("linux/amd64", false))
 	c, err := Read(context.Background(), e.repo(t, "catalog"), desc)
@@ -807,6 +815,7 @@ func peakHeap(base uint64, f func()) int64 {
 }
 
 func TestCacheDirOf(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		entrypoint, cmd []string
 		want            string
@@ -824,6 +833,7 @@ func TestCacheDirOf(t *testing.T) {
 }
 
 func TestGraph(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		entries []Entry
@@ -859,6 +869,7 @@ func TestGraph(t *testing.T) {
 }
 
 func TestReadLinkRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var raw bytes.Buffer
 	tw := tar.NewWriter(&raw)
@@ -878,6 +889,7 @@ func TestReadLinkRefused(t *testing.T) {
 // oc-mirror uses documents for its own (rewritten here: bounds are
 // inclusive, "<2.0.0" becomes a maximum of 1.9.9).
 func TestInRange(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name     string
 		entries  []Entry

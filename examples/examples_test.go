@@ -149,6 +149,7 @@ func volumes(t *testing.T, dir string) []string {
 }
 
 func TestPackCustomSinkThenVerifyUnpack(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration: skopeo and two example builds, skipped by -short")
 	}
@@ -242,6 +243,7 @@ func TestPackCustomSinkThenVerifyUnpack(t *testing.T) {
 // examples/unpack-http: the result is the layout skopeo reads; a volume
 // damaged on the server is refused and leaves no layout behind.
 func TestUnpackHTTP(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration: skopeo and two example builds, skipped by -short")
 	}
@@ -307,6 +309,7 @@ func TestUnpackHTTP(t *testing.T) {
 // fakekms://): the volumes verify with the public key the KMS reported,
 // with this library and with openssl over the signed bundle.json.
 func TestKMSSigner(t *testing.T) {
+	t.Parallel()
 	kmsSigner := build(t, "./kms-signer")
 	out := filepath.Join(t.TempDir(), "volumes")
 	got := run(t, nil, kmsSigner, "fakekms://release", sourceLayout, out)

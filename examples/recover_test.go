@@ -3,6 +3,12 @@ package examples_test
 import (
 	"archive/tar"
 	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"sort"
@@ -10,13 +16,41 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/airgap-bundle/bundle/bundle"
 	"github.com/airgap-bundle/bundle/format"
+	"github.com/airgap-bundle/bundle/oci"
+	"github.com/airgap-bundle/bundle/sign"
 )
 
 // recoverScript is the tool-less recovery recipe under test.
 const recoverScript = "../scripts/recover.sh"
 
 var password = []string{"BUNDLE_PASSWORD=example-password"}
+
+// writeFastKey writes PREFIX.key, an unencrypted PKCS#8 ECDSA P-256 key
+// (the CLI loads it without the scrypt run of an encrypted one), and
+// PREFIX.pub.
+func writeFastKey(t *testing.T, prefix string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pder, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(prefix+".key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(prefix+".pub", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pder}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // packCLI packs the example layout with the bundle CLI into a new directory
 // and returns it.
@@ -26,6 +60,28 @@ func packCLI(t *testing.T, cli, key, compress string, maxSize int, more ...strin
 	args := append([]string{"--quiet", "pack", "--key", key, "--compress", compress,
 		"--max-size", strconv.Itoa(maxSize), "--out", out}, more...)
 	run(t, password, cli, append(args, "oci:"+sourceLayout)...)
+	return out
+}
+
+// packLib packs the example layout as packCLI does (uncompressed), with
+// the library, into a new directory and returns it.
+func packLib(t *testing.T, key string, maxSize int64) string {
+	t.Helper()
+	s, err := sign.LoadSignerFile(key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := oci.Open(sourceLayout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	out := filepath.Join(t.TempDir(), "volumes")
+	_, err = bundle.Pack(context.Background(), []bundle.Source{&bundle.LayoutSource{Layout: l}}, &bundle.DirSink{Dir: out},
+		bundle.PackOptions{MaxVolumeSize: maxSize, Compression: format.CompressionNone, Signer: s})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return out
 }
 
@@ -172,6 +228,7 @@ func expectFailure(t *testing.T, key, dir, want string) {
 }
 
 func TestRecoverScript(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration: the shell script against skopeo, openssl and zstd on many packs; TestRecoverScriptScreensMembers keeps the script in -short, skipped by -short")
 	}
@@ -321,11 +378,21 @@ func TestRecoverScript(t *testing.T) {
 }
 
 func TestRecoverScriptScreensMembers(t *testing.T) {
+	t.Parallel()
 	need(t, "openssl", "tar", "sha256sum")
-	cli := build(t, "../cmd/bundle")
 	key := filepath.Join(t.TempDir(), "signer")
-	run(t, password, cli, "--quiet", "keygen", "--out", key)
-	plain := packCLI(t, cli, key+".key", "none", 40000)
+	var plain string
+	if testing.Short() {
+		// No CLI to build, no scrypt: an unencrypted key and the
+		// library's Pack. TestRecoverScript packs with the CLI and a
+		// keygen key.
+		writeFastKey(t, key)
+		plain = packLib(t, key+".key", 40000)
+	} else {
+		cli := build(t, "../cmd/bundle")
+		run(t, password, cli, "--quiet", "keygen", "--out", key)
+		plain = packCLI(t, cli, key+".key", "none", 40000)
+	}
 	h := header(t, plain)
 	for _, c := range []struct {
 		name string
@@ -364,6 +431,7 @@ func TestRecoverScriptScreensMembers(t *testing.T) {
 
 // The README points to the script (it no longer shows it whole: issue 14).
 func TestReadmeLinksRecoverScript(t *testing.T) {
+	t.Parallel()
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 // TestCatalogPages: a catalog of several pages (catalog.maxentries 2) is
 // read whole, through the Link headers, with credentials.
 func TestCatalogPages(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	reg := testregistry.Start(t, testregistry.Options{Users: map[string]string{"alice": "secret"}, CatalogMaxEntries: 2})
 	p := reg.Proxy(t)
@@ -114,6 +115,7 @@ func TestCatalogPages(t *testing.T) {
 // *CatalogClosedError naming the registry and the status, and saying that
 // repositories must be named one by one; the repositories stay readable.
 func TestCatalogClosed(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	reg := testregistry.Start(t, testregistry.Options{Users: map[string]string{"alice": "secret"}})
 	p := reg.Proxy(t)

@@ -20,6 +20,7 @@ const example = "../testdata/example-layout"
 // TestPlatforms: what users type is normalized as containerd does, and
 // matched against index entries as registries write them (raw).
 func TestPlatforms(t *testing.T) {
+	t.Parallel()
 	raw := func(s string) *ocispec.Platform {
 		parts := append(strings.Split(s, "/"), "")
 		return &ocispec.Platform{OS: parts[0], Architecture: parts[1], Variant: parts[2]}
@@ -68,6 +69,7 @@ func TestPlatforms(t *testing.T) {
 }
 
 func TestWalkExampleWithPlatformFilter(t *testing.T) {
+	t.Parallel()
 	l, err := oci.Open(example)
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +101,7 @@ func TestWalkExampleWithPlatformFilter(t *testing.T) {
 }
 
 func TestReferrers(t *testing.T) {
+	t.Parallel()
 	l, err := oci.Open(example)
 	if err != nil {
 		t.Fatal(err)
@@ -119,6 +122,7 @@ func TestReferrers(t *testing.T) {
 }
 
 func TestBlobWriterKeepsOnlyVerifiedBlobs(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "l")
 	l, err := oci.Create(dir)
 	if err != nil {
@@ -165,6 +169,7 @@ func TestBlobWriterKeepsOnlyVerifiedBlobs(t *testing.T) {
 }
 
 func TestAddManifests(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "l")
 	l, err := oci.Create(dir)
 	if err != nil {
@@ -207,6 +212,7 @@ func TestAddManifests(t *testing.T) {
 }
 
 func TestCreateRefusesAForeignDirectory(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("x"), 0o644)
 	if _, err := oci.Create(dir); err == nil || !strings.Contains(err.Error(), dir) {
@@ -218,6 +224,7 @@ func TestCreateRefusesAForeignDirectory(t *testing.T) {
 }
 
 func TestChildrenOfDockerTypes(t *testing.T) {
+	t.Parallel()
 	list := `{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","digest":"sha256:` + strings.Repeat("a", 64) + `","size":3}]}`
 	kids, err := oci.Children(ocispec.Descriptor{MediaType: oci.MediaTypeDockerManifestList}, []byte(list))
 	if err != nil || len(kids) != 1 {
@@ -232,6 +239,7 @@ func TestChildrenOfDockerTypes(t *testing.T) {
 // With BatchCommits, a committed blob reaches its name only when the batch
 // is flushed (after one sync), and Close without a flush leaves nothing.
 func TestBatchCommits(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "l")
 	l, err := oci.Create(dir)
 	if err != nil {
@@ -290,6 +298,7 @@ func TestBatchCommits(t *testing.T) {
 // descriptor's size, reports a source that ends early, and Commit still
 // refuses a blob of the wrong size.
 func TestBlobWriterCopyFrom(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "l")
 	l, err := oci.Create(dir)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 )
 
 func TestRefusal(t *testing.T) {
+	t.Parallel()
 	regs, err := NewRegistries(RegistryOptions{Credential: noCredentials})
 	if err != nil {
 		t.Fatal(err)
@@ -45,6 +46,7 @@ func TestRefusal(t *testing.T) {
 }
 
 func TestRefusesDigestPush(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name string
 		err  error

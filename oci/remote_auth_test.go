@@ -103,6 +103,7 @@ func pushPull(ctx context.Context, regs *Registries, host, path, tag string, see
 // (a random pick among matching entries would fail some of 20 tries),
 // while another namespace gets the host entry.
 func TestRemoteRepositoryScopedCredentials(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration: a real docker-registry with htpasswd (bcrypt per request); TestRemoteRegistryCredentials keeps credentials in -short, skipped by -short")
 	}
@@ -150,6 +151,7 @@ func TestRemoteRepositoryScopedCredentials(t *testing.T) {
 }
 
 func TestAuthFileLookup(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	write := func(name, body string) string {
 		p := filepath.Join(dir, name)

@@ -363,6 +363,7 @@ func testBlob(n int) []byte {
 }
 
 func TestRemoteFetchResumes(t *testing.T) {
+	t.Parallel()
 	blob := testBlob(300 << 10)
 	want := sha256.Sum256(blob)
 	first := func(n int) bool { return n == 1 }
@@ -454,8 +455,11 @@ func TestRemoteFetchGivesUpAfterRetries(t *testing.T) {
 }
 
 func TestRemoteResolveErrors(t *testing.T) {
+	t.Parallel(
 	// status answers every manifest HEAD with this status (0: normally);
 	// firstOnly: only the first one.
+	)
+
 	type tc struct {
 		name      string
 		status    int
@@ -579,6 +583,7 @@ func TestRemoteResolveErrors(t *testing.T) {
 }
 
 func TestRemoteUnreachable(t *testing.T) {
+	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -793,6 +798,7 @@ func TestRemoteRegistryCredentials(t *testing.T) {
 }
 
 func TestRemoteInsecureRegistries(t *testing.T) {
+	t.Parallel()
 	type seen struct {
 		mu  sync.Mutex
 		tls []bool
@@ -891,6 +897,7 @@ func TestRemoteInsecureRegistries(t *testing.T) {
 // a certificate that does not verify, is not "unreachable"; the message
 // should say TLS failed rather than ask whether the registry is running.
 func TestRemoteTLSFailureIsNotUnreachable(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewUnstartedServer(http.NotFoundHandler())
 	srv.Config.ErrorLog = quietLog
 	srv.StartTLS()
@@ -915,6 +922,7 @@ func TestRemoteTLSFailureIsNotUnreachable(t *testing.T) {
 }
 
 func TestRemotePushThenExistsAndResolve(t *testing.T) {
+	t.Parallel()
 	f := newFakeRegistry()
 	repo, _ := openFake(t, f, RegistryOptions{}, "team/app")
 	ctx := context.Background()
@@ -975,6 +983,7 @@ func TestRemotePushThenExistsAndResolve(t *testing.T) {
 // describe: embedding the oras repository again would add its methods,
 // which return oras errors untranslated.
 func TestRepositoryMethodsAreTranslated(t *testing.T) {
+	t.Parallel()
 	want := []string{"Exists", "Fetch", "Mount", "Ping", "Push", "PushTag", "Referrers", "Registry", "Resolve", "Tags"}
 	typ := reflect.TypeOf(&Repository{})
 	var got []string
@@ -987,6 +996,7 @@ func TestRepositoryMethodsAreTranslated(t *testing.T) {
 }
 
 func TestRepositoryRegistry(t *testing.T) {
+	t.Parallel()
 	regs, err := NewRegistries(RegistryOptions{Credential: noCredentials})
 	if err != nil {
 		t.Fatal(err)

@@ -25,6 +25,7 @@ func temps(t *testing.T, dir string) []string {
 // Temporary files of dead writers are removed when a writer opens the
 // layout; those of a live writer are not.
 func TestSweepTemporaries(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	content := []byte("hello")
 	desc := ocispec.Descriptor{Digest: digest.FromBytes(content), Size: int64(len(content))}

@@ -13,6 +13,7 @@ import (
 )
 
 func TestTransient(t *testing.T) {
+	t.Parallel()
 	status := func(code int) error {
 		return fmt.Errorf("push: %w", &errcode.ErrorResponse{Method: http.MethodPut, StatusCode: code})
 	}

@@ -111,6 +111,7 @@ func versions(nodes []Node) string {
 }
 
 func TestFetchGraphAndSelect(t *testing.T) {
+	t.Parallel()
 	gs := newGraphServer(t)
 	gs.set("stable-4.18", "amd64", graphJSONFor(t, fakePayloads("quay.io"), testOrder, testEdges))
 	ctx := context.Background()
@@ -179,6 +180,7 @@ func TestFetchGraphAndSelect(t *testing.T) {
 }
 
 func TestSelectPreReleasesAndEmpty(t *testing.T) {
+	t.Parallel()
 	okd := &Graph{Channel: "4-stable", Nodes: []Node{
 		{Version: "4.18.0-okd-scos.10", Payload: "quay.io/okd/scos-release@sha256:" + strings.Repeat("a", 64)},
 		{Version: "4.18.0-okd-scos.9", Payload: "quay.io/okd/scos-release@sha256:" + strings.Repeat("b", 64)},
@@ -276,7 +278,10 @@ func TestFetchGraphMalformed(t *testing.T) {
 }
 
 func TestVersionOrder(t *testing.T) {
+	t.Parallel(
 	// Ascending, per semver.org's precedence rules.
+	)
+
 	order := []string{"1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2", "1.0.0-beta.11", "1.0.0-rc.1", "1.0.0", "1.0.1", "1.2.0", "1.10.0", "4.18.0-okd-scos.9", "4.18.0-okd-scos.10", "4.18.0"}
 	for i := 0; i+1 < len(order); i++ {
 		a, err := parseVersion(order[i])

@@ -90,6 +90,7 @@ func wantComponents(t *testing.T, got []Component, refs []testimages.Ref) {
 }
 
 func TestReadSingleArchRelease(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	desc, refs := e.push.PushRelease(t, releaseRepo, componentRepo, "linux/amd64", "4.18.1", []string{"4.17.20", "4.18.0"}, someComponents, "4.18.1-x86_64")
@@ -152,6 +153,7 @@ func TestReadSingleArchRelease(t *testing.T) {
 }
 
 func TestReadMultiArchRelease(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	platforms := []string{"linux/amd64", "linux/arm64", "linux/s390x"}
@@ -206,6 +208,7 @@ func TestReadMultiArchRelease(t *testing.T) {
 }
 
 func TestReadNotARelease(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	d := e.push.Push(t, "library/nginx", testimages.ComponentImage("linux/amd64", "nginx", "1.27"), "1.27")
@@ -230,6 +233,7 @@ func refsLayer(version string, refs []testimages.Ref) testimages.Blob {
 }
 
 func TestReadRefusesUnpinnedComponent(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	refs := e.push.PushComponents(t, componentRepo, "linux/amd64", "4.18.1", "cli", "etcd")
 	refs = append(refs, testimages.Ref{Name: "installer", Image: "quay.io/openshift-release-dev/ocp-v4.0-art-dev:installer"})
@@ -240,6 +244,7 @@ func TestReadRefusesUnpinnedComponent(t *testing.T) {
 }
 
 func TestReadWhiteoutsAndLayerOrder(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	old := e.push.PushComponents(t, componentRepo, "linux/amd64", "4.18.0", "cli")
 	cur := e.push.PushComponents(t, componentRepo, "linux/amd64", "4.18.1", "cli", "etcd")
@@ -332,6 +337,7 @@ func rawLayer(t *testing.T, compress string, files map[string][]byte) testimages
 }
 
 func TestReadZstdAndPlainLayers(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	refs := e.push.PushComponents(t, componentRepo, "linux/amd64", "4.18.1", "cli", "etcd")
 	files := map[string][]byte{
@@ -348,6 +354,7 @@ func TestReadZstdAndPlainLayers(t *testing.T) {
 }
 
 func TestReadBoundsFileSize(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	big := make([]byte, MaxFileSize+1)
 	_, err := e.readLayers(t, testimages.Files(map[string][]byte{
@@ -360,6 +367,7 @@ func TestReadBoundsFileSize(t *testing.T) {
 }
 
 func TestReadChecksLayerDigest(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	refs := e.push.PushComponents(t, componentRepo, "linux/amd64", "4.18.1", "cli")
 	good := refsLayer("4.18.1", refs)
@@ -394,6 +402,7 @@ func (s *swapFetcher) Fetch(ctx context.Context, d ocispec.Descriptor) (io.ReadC
 // (manifest list, schema 2 manifests, tar.gzip layers), as the OCP release
 // images are published.
 func TestReadDockerSchema2Release(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	var ims []testimages.Image
@@ -456,6 +465,7 @@ func dockerImage(t *testing.T, im testimages.Image) testimages.Image {
 }
 
 func TestReadRefusesSymlinkedReferences(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var raw bytes.Buffer
 	tw := tar.NewWriter(&raw)

@@ -2,6 +2,7 @@ package release
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 )
@@ -10,6 +11,11 @@ import (
 // components in a real registry, an update service whose graph points at
 // them, a selection, the payloads read, and the images to carry.
 func TestSelectAndLoad(t *testing.T) {
+	if os.Getenv(UpdateURLEnv) == "" {
+		t.Parallel() // the update service is passed to FetchGraph
+	} else {
+		t.Setenv(UpdateURLEnv, "") // it would win over the one passed
+	}
 	e := newEnv(t)
 	ctx := context.Background()
 	order := []string{"4.18.1", "4.18.2", "4.18.3"}
@@ -28,10 +34,9 @@ func TestSelectAndLoad(t *testing.T) {
 	gs := newGraphServer(t)
 	gs.set("stable-4.18", "amd64", graphJSONFor(t, payloads, order, edges))
 	gs.set("stable-4.18", "multi", graphJSONFor(t, multi, order, edges))
-	t.Setenv(UpdateURLEnv, gs.url())
 
 	sel := Selection{Channel: "stable-4.18", MinVersion: "4.18.1", ShortestPath: true}
-	g, err := FetchGraph(ctx, nil, "", sel.Channel, "amd64")
+	g, err := FetchGraph(ctx, nil, gs.url(), sel.Channel, "amd64")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +68,7 @@ func TestSelectAndLoad(t *testing.T) {
 	}
 
 	// The multi-architecture channel: each payload is an index.
-	gm, err := FetchGraph(ctx, nil, "", sel.Channel, "multi")
+	gm, err := FetchGraph(ctx, nil, gs.url(), sel.Channel, "multi")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +90,7 @@ func TestSelectAndLoad(t *testing.T) {
 	// A graph that lies about a payload's version is caught.
 	liar := graphJSONFor(t, map[string]string{"4.18.9": payloads["4.18.1"]}, []string{"4.18.9"}, nil)
 	gs.set("fast-4.18", "amd64", liar)
-	gl, err := FetchGraph(ctx, nil, "", "fast-4.18", "amd64")
+	gl, err := FetchGraph(ctx, nil, gs.url(), "fast-4.18", "amd64")
 	if err != nil {
 		t.Fatal(err)
 	}

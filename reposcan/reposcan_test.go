@@ -114,6 +114,7 @@ func all(repo string) string {
 }
 
 func TestScan(t *testing.T) {
+	t.Parallel()
 	f := setup(t)
 	ctx := context.Background()
 	host := f.reg.Host
@@ -202,6 +203,7 @@ func TestScan(t *testing.T) {
 }
 
 func TestScanFailures(t *testing.T) {
+	t.Parallel()
 	f := setup(t)
 	ctx := context.Background()
 	host := f.reg.Host

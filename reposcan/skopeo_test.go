@@ -78,6 +78,7 @@ func scanAll(t *testing.T, f *fixture, rules []Rule) []string {
 }
 
 func TestScanAsSkopeoSync(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration: skopeo sync against a real docker-registry; TestScan keeps the scan in -short, skipped by -short")
 	}

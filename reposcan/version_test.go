@@ -7,7 +7,10 @@ import (
 )
 
 func TestParseVersionOrder(t *testing.T) {
+	t.Parallel(
 	// Oldest first; each line newer than the previous one.
+	)
+
 	order := []string{
 		"0.9",
 		"1.0.0-alpha",
@@ -57,6 +60,7 @@ func TestParseVersionOrder(t *testing.T) {
 }
 
 func TestNewest(t *testing.T) {
+	t.Parallel()
 	tags := []string{"latest", "1.0", "v1.0", "1.2.3", "1.2.3-4", "1.2.3-rc1", "1.10", "1.9", "stable", "2.0-beta"}
 	for _, c := range []struct {
 		n    int
@@ -90,6 +94,7 @@ func TestNewest(t *testing.T) {
 // pkg/verscmp, a tag kept when it prefixes the next one, runs of tags that
 // share the previous tag as prefix collapsed to their last).
 func TestSuperseded(t *testing.T) {
+	t.Parallel()
 	keep := func(tags []string) string {
 		drop := superseded(tags)
 		var out []string
@@ -138,6 +143,7 @@ func TestSuperseded(t *testing.T) {
 }
 
 func TestExtends(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		b, v string
 		want bool

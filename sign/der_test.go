@@ -41,6 +41,7 @@ func derInt(t *testing.T, v *big.Int) []byte {
 // ECDSA signature, one rule at a time. Each rejected form is also refused
 // by Verify, as a bad signature.
 func TestECDSASignatureEncoding(t *testing.T) {
+	t.Parallel()
 	for _, curve := range []elliptic.Curve{elliptic.P256(), elliptic.P384()} {
 		t.Run(curve.Params().Name, func(t *testing.T) {
 			key, err := ecdsa.GenerateKey(curve, rand.Reader)
@@ -123,6 +124,7 @@ func TestECDSASignatureEncoding(t *testing.T) {
 // refused when loaded: too long a modulus for a signature to fit a bundle,
 // and exponents crypto/rsa would refuse only at verification.
 func TestRSAKeyLimits(t *testing.T) {
+	t.Parallel()
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)

@@ -104,6 +104,7 @@ func TestPKCS11Signer(t *testing.T) {
 }
 
 func TestParsePKCS11URI(t *testing.T) {
+	t.Parallel()
 	cfg, err := ParsePKCS11URI("pkcs11:token=My%20Token;object=release;type=private?module-path=/usr/lib/softhsm/libsofthsm2.so")
 	if err != nil || cfg.TokenLabel != "My Token" || cfg.KeyLabel != "release" || cfg.Module != softHSMModule {
 		t.Errorf("got %+v, %v", cfg, err)

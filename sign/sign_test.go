@@ -67,28 +67,63 @@ type generated struct {
 	priv, pub []byte
 }
 
+// genEntry is one cached key: made once, loaded once.
+type genEntry struct {
+	genOnce  sync.Once
+	g        generated
+	genErr   error
+	loadOnce sync.Once
+	signer   *KeySigner
+	loadErr  error
+}
+
 var (
 	genMu    sync.Mutex
-	genCache = map[string]generated{}
+	genCache = map[string]*genEntry{}
 )
 
-// genKey returns a generated key pair for (t, password, slot), generating it
-// once per test binary (RSA generation and scrypt are slow).
-func genKey(t *testing.T, typ KeyType, password string, slot int) generated {
-	t.Helper()
+func genLookup(typ KeyType, password string, slot int) *genEntry {
 	genMu.Lock()
 	defer genMu.Unlock()
 	k := fmt.Sprintf("%s/%q/%d", typ, password, slot)
-	if g, ok := genCache[k]; ok {
-		return g
+	e := genCache[k]
+	if e == nil {
+		e = &genEntry{}
+		genCache[k] = e
 	}
-	priv, pub, err := GenerateKey(typ, []byte(password))
-	if err != nil {
-		t.Fatalf("GenerateKey(%s): %v", typ, err)
+	return e
+}
+
+// genKey returns a generated key pair for (t, password, slot), generating it
+// once per test binary (RSA generation and scrypt are slow). Parallel tests
+// asking for different keys generate them in parallel.
+func genKey(t *testing.T, typ KeyType, password string, slot int) generated {
+	t.Helper()
+	e := genLookup(typ, password, slot)
+	e.genOnce.Do(func() {
+		priv, pub, err := GenerateKey(typ, []byte(password))
+		e.g, e.genErr = generated{priv, pub}, err
+	})
+	if e.genErr != nil {
+		t.Fatalf("GenerateKey(%s): %v", typ, e.genErr)
 	}
-	g := generated{priv, pub}
-	genCache[k] = g
-	return g
+	return e.g
+}
+
+// genSigner is genKey with its private key loaded by LoadSigner with the
+// right password, also once per test binary: each load is a scrypt run.
+// Tests of loading itself (wrong passwords, loading again) call LoadSigner.
+func genSigner(t *testing.T, typ KeyType, password string, slot int) (generated, *KeySigner) {
+	t.Helper()
+	g := genKey(t, typ, password, slot)
+	e := genLookup(typ, password, slot)
+	e.loadOnce.Do(func() {
+		e.signer, e.loadErr = LoadSigner(g.priv, []byte(password))
+	})
+	if e.loadErr != nil {
+		t.Fatalf("LoadSigner(%s key) with the right password: %v", typ, e.loadErr)
+	}
+	return g, e.signer
 }
 
 func pemType(t *testing.T, data []byte) string {
@@ -104,6 +139,7 @@ func pemType(t *testing.T, data []byte) string {
 }
 
 func TestParseKeyType(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in   string
 		want KeyType
@@ -133,16 +169,23 @@ func TestParseKeyType(t *testing.T) {
 }
 
 func TestGenerateKeyUnknownType(t *testing.T) {
+	t.Parallel()
 	if _, _, err := GenerateKey("dsa", nil); err == nil {
 		t.Fatal("GenerateKey(dsa): no error")
 	}
 }
 
+// keyPairPassword is the password of the keys TestKeyPairs generates; the
+// other tests that need a generated key share those (genSigner).
+const keyPairPassword = "correct horse battery staple"
+
 func TestKeyPairs(t *testing.T) {
-	const password = "correct horse battery staple"
+	t.Parallel()
+	const password = keyPairPassword
 	for _, tc := range keyTypeCases {
 		t.Run(string(tc.typ), func(t *testing.T) {
-			g := genKey(t, tc.typ, password, 0)
+			t.Parallel()
+			g, s := genSigner(t, tc.typ, password, 0)
 
 			if got := pemType(t, g.priv); got != "ENCRYPTED SIGSTORE PRIVATE KEY" {
 				t.Errorf("private key PEM type %q", got)
@@ -154,19 +197,19 @@ func TestKeyPairs(t *testing.T) {
 				t.Error("private key PEM contains the password")
 			}
 
-			s, err := LoadSigner(g.priv, []byte(password))
-			if err != nil {
-				t.Fatalf("LoadSigner with right password: %v", err)
-			}
 			if s.Algorithm() != tc.alg || s.Verifier().Algorithm() != tc.alg {
 				t.Errorf("Algorithm = %q / %q, want %q", s.Algorithm(), s.Verifier().Algorithm(), tc.alg)
 			}
 
 			t.Run("wrong password", func(t *testing.T) {
+				t.Parallel()
 				if testing.Short() && tc.typ != ECDSAP256 {
 					t.Skip("scrypt per wrong password; the same code for every key type, so -short tries it on ecdsa-p256 only")
 				}
-				for _, pw := range [][]byte{[]byte("wrong"), nil, {}, []byte(password + " ")} {
+				for i, pw := range [][]byte{[]byte("wrong"), nil, {}, []byte(password + " ")} {
+					if testing.Short() && i >= 2 {
+						continue // a scrypt run each; -short tries a wrong and a nil password (an empty one is nil's bytes to scrypt)
+					}
 					_, err := LoadSigner(g.priv, pw)
 					if !errors.Is(err, ErrWrongPassword) {
 						t.Errorf("LoadSigner(password %q): err = %v, want ErrWrongPassword", pw, err)
@@ -175,6 +218,7 @@ func TestKeyPairs(t *testing.T) {
 			})
 
 			t.Run("key id", func(t *testing.T) {
+				t.Parallel()
 				v, err := LoadVerifier(g.pub)
 				if err != nil {
 					t.Fatalf("LoadVerifier: %v", err)
@@ -200,6 +244,9 @@ func TestKeyPairs(t *testing.T) {
 				}
 				if id, err := KeyID(pub); err != nil || id != v.KeyID() {
 					t.Errorf("KeyID(pub) = %q, %v; want %q", id, err, v.KeyID())
+				}
+				if testing.Short() && tc.typ != ECDSAP256 {
+					return // loading again and a second key are a scrypt each, the same for every type: -short does them on ecdsa-p256 only
 				}
 				// Stable across loads.
 				s2, err := LoadSigner(g.priv, []byte(password))
@@ -284,7 +331,7 @@ func TestKeyPairs(t *testing.T) {
 
 			t.Run("other key", func(t *testing.T) {
 				if testing.Short() && tc.typ != ECDSAP256 {
-					t.Skip("generates (scrypt) a second key of every type; -short does it from ecdsa-p256 only")
+					t.Skip("generates (scrypt) a second key of its type; -short does it for ecdsa-p256 only")
 				}
 				msg := []byte("signed by the first key")
 				sig, err := s.Sign(context.Background(), msg)
@@ -292,10 +339,11 @@ func TestKeyPairs(t *testing.T) {
 					t.Fatal(err)
 				}
 				for _, oc := range keyTypeCases {
-					if testing.Short() && oc.typ != tc.typ && oc.typ != Ed25519 {
-						continue // each other key costs a generation and scrypt; -short tries the same type and ed25519
+					slot := 0 // a key of another type is another key
+					if oc.typ == tc.typ {
+						slot = 1
 					}
-					other := genKey(t, oc.typ, password, 1)
+					other := genKey(t, oc.typ, password, slot)
 					ov, err := LoadVerifier(other.pub)
 					if err != nil {
 						t.Fatal(err)
@@ -309,6 +357,7 @@ func TestKeyPairs(t *testing.T) {
 			})
 
 			t.Run("files", func(t *testing.T) {
+				t.Parallel()
 				if testing.Short() && tc.typ != ECDSAP256 {
 					t.Skip("three scrypt runs, the same file handling for every key type; -short tries ecdsa-p256 only")
 				}
@@ -349,8 +398,10 @@ func TestKeyPairs(t *testing.T) {
 }
 
 func TestEmptyPassword(t *testing.T) {
+	t.Parallel()
 	for _, tc := range keyTypeCases {
 		t.Run(string(tc.typ), func(t *testing.T) {
+			t.Parallel()
 			if testing.Short() && tc.typ != ECDSAP256 {
 				t.Skip("six scrypt runs per key type, the same code for each; -short tries ecdsa-p256 only")
 			}
@@ -367,6 +418,9 @@ func TestEmptyPassword(t *testing.T) {
 					t.Errorf("PEM type %q", got)
 				}
 				for _, lp := range [][]byte{nil, {}} {
+					if testing.Short() && lp != nil {
+						continue // a scrypt run; LoadSigner makes nil an empty password first
+					}
 					s, err := LoadSigner(priv, lp)
 					if err != nil {
 						t.Fatalf("LoadSigner(password %q): %v", lp, err)
@@ -388,9 +442,20 @@ func TestEmptyPassword(t *testing.T) {
 }
 
 func TestDefaultKeyType(t *testing.T) {
-	priv, _, err := GenerateKey("", nil)
+	t.Parallel()
+	priv, pub, err := GenerateKey("", nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	v, err := LoadVerifier(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Algorithm() != "ecdsa-p256-sha256" {
+		t.Errorf("default key's public key algorithm %q", v.Algorithm())
+	}
+	if testing.Short() {
+		return // loading is a scrypt run; TestEmptyPassword loads an ecdsa-p256 key made with no password
 	}
 	s, err := LoadSigner(priv, nil)
 	if err != nil {
@@ -404,6 +469,7 @@ func TestDefaultKeyType(t *testing.T) {
 // TestCosignKeyFixture loads a private key written by `cosign
 // generate-key-pair` (see the comment at the top of this file).
 func TestCosignKeyFixture(t *testing.T) {
+	t.Parallel()
 	s, err := LoadSignerFile(cosignKeyFile, nil)
 	if err != nil {
 		t.Fatalf("LoadSignerFile(%s): %v", cosignKeyFile, err)
@@ -465,7 +531,10 @@ func TestCosignKeyFixture(t *testing.T) {
 	if err := hs.Verifier().Verify(msg, hsig); err != nil {
 		t.Error(err)
 	}
-	for _, pw := range []string{"", "Hello", "hello\n"} {
+	for i, pw := range []string{"", "Hello", "hello\n"} {
+		if testing.Short() && i > 0 {
+			break // a scrypt run each, the same check: -short tries the empty password
+		}
 		if _, err := LoadSignerFile(sigstoreHelloFile, []byte(pw)); !errors.Is(err, ErrWrongPassword) {
 			t.Errorf("password %q on %s: err = %v, want ErrWrongPassword", pw, sigstoreHelloFile, err)
 		}
@@ -475,11 +544,8 @@ func TestCosignKeyFixture(t *testing.T) {
 // TestECDSARejectsP1363 checks that only DER ECDSA signatures are accepted
 // (sigstore alone would also take raw r||s, which openssl does not).
 func TestECDSARejectsP1363(t *testing.T) {
-	g := genKey(t, ECDSAP256, "", 0)
-	s, err := LoadSigner(g.priv, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Parallel()
+	_, s := genSigner(t, ECDSAP256, keyPairPassword, 0) // TestKeyPairs's key
 	msg := []byte("msg")
 	sig, err := s.Sign(context.Background(), msg)
 	if err != nil {
@@ -498,6 +564,7 @@ func TestECDSARejectsP1363(t *testing.T) {
 }
 
 func TestUnsupportedKeys(t *testing.T) {
+	t.Parallel()
 	rsa1024, err := rsa.GenerateKey(rand.Reader, 1024)
 	if err != nil {
 		t.Fatal(err)
@@ -531,14 +598,17 @@ func TestUnsupportedKeys(t *testing.T) {
 				t.Fatal(err)
 			}
 			plain := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-			enc, err := cryptoutils.MarshalPrivateKeyToEncryptedDER(tc.priv, cryptoutils.StaticPasswordFunc([]byte("pw")))
-			if err != nil {
-				t.Fatal(err)
-			}
-			encPEM := cryptoutils.PEMEncode(cryptoutils.EncryptedSigstorePrivateKeyPEMType, enc)
-			for name, p := range map[string][]byte{"plain": plain, "encrypted": encPEM} {
-				if testing.Short() && name == "encrypted" && tc.name != "rsa-1024" {
-					continue // two scrypt runs per key; the check after decryption is the plain one's, so -short decrypts one
+			for _, name := range []string{"plain", "encrypted"} {
+				p := plain
+				if name == "encrypted" {
+					if testing.Short() && tc.name != "rsa-1024" {
+						continue // two scrypt runs per key; the check after decryption is the plain one's, so -short decrypts one
+					}
+					enc, err := cryptoutils.MarshalPrivateKeyToEncryptedDER(tc.priv, cryptoutils.StaticPasswordFunc([]byte("pw")))
+					if err != nil {
+						t.Fatal(err)
+					}
+					p = cryptoutils.PEMEncode(cryptoutils.EncryptedSigstorePrivateKeyPEMType, enc)
 				}
 				_, err := LoadSigner(p, []byte("pw"))
 				if err == nil || !strings.Contains(err.Error(), tc.wantMsg) {
@@ -558,6 +628,7 @@ func TestUnsupportedKeys(t *testing.T) {
 }
 
 func TestLoadErrors(t *testing.T) {
+	t.Parallel()
 	for _, in := range [][]byte{nil, []byte("not a key"), []byte("-----BEGIN FOO-----\nAAAA\n-----END FOO-----\n")} {
 		if _, err := LoadSigner(in, nil); err == nil {
 			t.Errorf("LoadSigner(%q): no error", in)
@@ -631,17 +702,12 @@ func opensslVerifyArgs(alg, pub, msg, sig string) []string {
 // TestOpenSSLVerifiesOurSignatures runs the real openssl binary on
 // signatures made by Signer.
 func TestOpenSSLVerifiesOurSignatures(t *testing.T) {
+	t.Parallel()
 	openssl(t)
 	for _, tc := range keyTypeCases {
 		t.Run(string(tc.typ), func(t *testing.T) {
-			if testing.Short() && tc.typ == RSA3072 {
-				t.Skip("an RSA-3072 generation and two scrypt runs; TestWeVerifyOpenSSLSignatures keeps RSA interop in -short")
-			}
-			g := genKey(t, tc.typ, "pw", 0)
-			s, err := LoadSigner(g.priv, []byte("pw"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			t.Parallel()
+			g, s := genSigner(t, tc.typ, keyPairPassword, 0) // TestKeyPairs's keys
 			dir := t.TempDir()
 			msg := []byte("airgap bundle index\x00\xff with binary bytes\n")
 			sig, err := s.Sign(context.Background(), msg)
@@ -692,6 +758,7 @@ func TestOpenSSLVerifiesOurSignatures(t *testing.T) {
 // signatures made by openssl, unencrypted private key PEM in the formats
 // openssl writes, all loaded and checked by this package.
 func TestWeVerifyOpenSSLSignatures(t *testing.T) {
+	t.Parallel()
 	openssl(t)
 	for _, tc := range []struct {
 		name    string

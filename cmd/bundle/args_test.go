@@ -9,10 +9,11 @@ import (
 // TestFlagsAnywhere: flags after the arguments work as before them, as in
 // skopeo, podman and cosign; usage errors exit 2 with a "did you mean".
 func TestFlagsAnywhere(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	env := []string{"BUNDLE_PASSWORD=secret", "SOURCE_DATE_EPOCH=1700000000"}
 	k := filepath.Join(dir, "k")
-	mustRun(t, 0, env, "keygen", "--out", k)
+	keygen(t, env, k)
 	vols := filepath.Join(dir, "vols")
 	mustRun(t, 0, env, "pack", "oci:"+example, "--max-size", "40K", "--key", k+".key", "--out", vols)
 	if out := mustRun(t, 0, env, "verify", vols, "--key", k+".pub"); !strings.Contains(out, "ok") {

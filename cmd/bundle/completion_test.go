@@ -11,6 +11,7 @@ import (
 // TestCompletion runs the bash completion script in a real bash: commands
 // complete from a prefix, a command's flags after a dash.
 func TestCompletion(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Fatal("bash is needed for this test")
 	}

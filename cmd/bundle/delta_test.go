@@ -21,6 +21,7 @@ import (
 // it with --base and --base-key; inspect shows the base; unpack refuses
 // where the base was not unpacked and succeeds after it.
 func TestIncrementalCLI(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("seven scrypt key loads; TestDryRun packs on a base through the CLI and bundle's delta tests keep deltas in -short, skipped by -short")
 	}
@@ -121,6 +122,7 @@ func bundleIndex(t *testing.T, dir string) *format.Index {
 // TestInventoryCLI: inventory of a layout, pack --have against it, and the
 // usage errors.
 func TestInventoryCLI(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration: skopeo-made layouts; bundle's TestLoadBasesAndInventories keeps inventories in -short, skipped by -short")
 	}
@@ -185,6 +187,7 @@ func TestInventoryCLI(t *testing.T) {
 // example) packed against v2 is refused there, and packed against an
 // inventory of that mirror fills exactly the gap.
 func TestRegistryDelta(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration: a real docker-registry, skipped by -short")
 	}

@@ -12,11 +12,12 @@ import (
 // options writes (images, blobs, what a base leaves out, the number of
 // volumes) and writes nothing, not even the --out directory.
 func TestDryRun(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	env := []string{"BUNDLE_PASSWORD=secret", "SOURCE_DATE_EPOCH=1700000000"}
 	must := func(want int, args ...string) string { t.Helper(); return mustRun(t, want, env, args...) }
 	k := filepath.Join(dir, "k")
-	must(0, "keygen", "--out", k)
+	keygen(t, env, k)
 	v1 := filepath.Join(dir, "v1")
 	must(0, "pack", "--key", k+".key", "--out", v1, "oci:"+example+":app:v1")
 

@@ -10,11 +10,12 @@ import (
 // the signed index; verify and unpack refuse the bundle after it (exit 4,
 // unless --allow-expired) and warn as it nears; inspect shows it.
 func TestExpiry(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	old := []string{"BUNDLE_PASSWORD=secret", "SOURCE_DATE_EPOCH=1700000000"} // 2023-11-14T22:13:20Z
 	now := []string{"BUNDLE_PASSWORD=secret"}
 	k := filepath.Join(dir, "k")
-	mustRun(t, 0, old, "keygen", "--out", k)
+	keygen(t, old, k)
 
 	expired := filepath.Join(dir, "expired")
 	mustRun(t, 0, old, "pack", "--key", k+".key", "--expires", "30d", "--out", expired, "oci:"+example+":app:v1")

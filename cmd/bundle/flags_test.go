@@ -82,6 +82,7 @@ func libraryFiles(t *testing.T, root string) []string {
 }
 
 func TestFlagsNamed(t *testing.T) {
+	t.Parallel()
 	names := map[string]bool{"key": true, "max-size": true, "to": true}
 	for _, c := range []struct {
 		s    string
@@ -104,6 +105,7 @@ func TestFlagsNamed(t *testing.T) {
 // package names a flag of the CLI: library errors say what is wrong in the
 // library's terms, and the CLI adds hints in its own (hints.go).
 func TestLibraryErrorsNameNoFlag(t *testing.T) {
+	t.Parallel()
 	names := cliFlags(newApp())
 	for _, must := range []string{"key", "allow-unsigned", "max-size", "authfile", "cert-dir", "insecure-registry", "partial"} {
 		if !names[must] {

@@ -15,10 +15,11 @@ import (
 // out with the flags that help, on lines of their own, and with the exit
 // codes they always had.
 func TestHints(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	pw := []string{"BUNDLE_PASSWORD=secret", "SOURCE_DATE_EPOCH=1700000000"}
 	k := filepath.Join(dir, "k")
-	mustRun(t, 0, pw, "keygen", "--out", k)
+	keygen(t, pw, k)
 	unsigned := filepath.Join(dir, "unsigned")
 	mustRun(t, 0, pw, "-q", "pack", "--unsigned", "--max-size", "40K", "--out", unsigned, "oci:"+example)
 	signed := filepath.Join(dir, "signed")

@@ -63,6 +63,7 @@ func (w *imageSetWorld) pushOperatorCatalog(t *testing.T) map[string][]string {
 // keeps and a filtered catalog image (the same digest from two packs) that
 // lists exactly them; pushed into a mirror, it gets a CatalogSource.
 func TestImageSetOperators(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration: operator catalogs in a real docker-registry, skipped by -short")
 	}

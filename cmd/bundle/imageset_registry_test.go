@@ -18,6 +18,7 @@ import (
 // newest), and by a skopeo sync file (its own credentials and tls-verify),
 // whose selection must equal what skopeo sync copies.
 func TestImageSetRegistries(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration: a real docker-registry, skipped by -short")
 	}

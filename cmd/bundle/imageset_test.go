@@ -103,6 +103,7 @@ func sorted(s []string) []string { s = slices.Clone(s); slices.Sort(s); return s
 // additional images not blocked; the pack carries exactly that, and
 // inspect says why each image travels.
 func TestImageSetReleases(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration: releases in a real docker-registry, skipped by -short")
 	}
@@ -175,6 +176,7 @@ mirror:
 // TestImageSetErrors: bad image set input fails before anything is packed,
 // naming the file and line and what is wrong.
 func TestImageSetErrors(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration: releases in a real docker-registry, skipped by -short")
 	}
@@ -229,6 +231,7 @@ func TestImageSetErrors(t *testing.T) {
 // TestImageSetGraphNotice: oc-mirror's graph: true is said not to be
 // carried (a notice naming the key and line), and the releases still are.
 func TestImageSetGraphNotice(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration: releases in a real docker-registry, skipped by -short")
 	}

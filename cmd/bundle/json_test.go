@@ -27,10 +27,11 @@ func stdout(t *testing.T, env []string, args ...string) (string, int) {
 // TestJSONResults: verify --json and unpack --json print one JSON document
 // on standard output, also when verification fails, for audit logs.
 func TestJSONResults(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	env := []string{"BUNDLE_PASSWORD=secret", "SOURCE_DATE_EPOCH=1700000000"}
 	k := filepath.Join(dir, "k")
-	mustRun(t, 0, env, "keygen", "--out", k)
+	keygen(t, env, k)
 	vols := filepath.Join(dir, "vols")
 	mustRun(t, 0, env, "pack", "--key", k+".key", "--max-size", "40K", "--out", vols, "oci:"+example)
 

@@ -58,6 +58,7 @@ func mustRun(t *testing.T, want int, env []string, args ...string) string {
 const example = "../../testdata/example-layout"
 
 func TestExitCodes(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	pw := []string{"BUNDLE_PASSWORD=secret", "SOURCE_DATE_EPOCH=1700000000"}
 	must := func(want int, args ...string) string { t.Helper(); return mustRun(t, want, pw, args...) }
@@ -124,7 +125,10 @@ func TestExitCodes(t *testing.T) {
 }
 
 func TestPasswordNeverFromArguments(t *testing.T) {
+	t.Parallel(
 	// Without BUNDLE_PASSWORD and without a terminal, keygen refuses.
+	)
+
 	cmd := exec.Command(bin, "keygen", "--out", filepath.Join(t.TempDir(), "k"))
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
 	out, err := cmd.CombinedOutput()
@@ -138,6 +142,7 @@ func TestPasswordNeverFromArguments(t *testing.T) {
 // directory named PATH:TAG), and what cannot be carried out is a usage
 // error before anything is written.
 func TestLocations(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	must := func(want int, args ...string) string { t.Helper(); return mustRun(t, want, nil, args...) }
 	one, several := filepath.Join(dir, "one"), filepath.Join(dir, "several")

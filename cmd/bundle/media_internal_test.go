@@ -6,6 +6,7 @@ import (
 )
 
 func TestMediaPresets(t *testing.T) {
+	t.Parallel()
 	want := map[string]int64{"cd": 733_085_696, "dvd": 4_683_595_776, "dvd-dl": 8_526_888_960,
 		"bd": 25_008_537_600, "bd-dl": 50_033_852_416, "fat32": 4_294_967_295}
 	for k, v := range want {

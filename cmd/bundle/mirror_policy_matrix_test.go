@@ -21,6 +21,7 @@ import (
 // TestTagPatternFlag: a pattern that makes bad tags is a usage error
 // naming it, before anything else; so is the flag with a layout.
 func TestTagPatternFlag(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for _, c := range []struct {
 		to, pattern, want string
@@ -74,6 +75,7 @@ func layoutJSON(t *testing.T, l *testlayout.Layout, d digest.Digest, v any) {
 // repository), a multi-platform index, an image named by digest only (as
 // release components are) and an SBOM referrer of app:v1.
 func TestMirrorPolicyMatrix(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration: seven pushes into a real docker-registry behind the policy proxy, read back by skopeo; bundle's TestPushByTagOwnTaggedIndexChild keeps a tag-only push in -short, skipped by -short")
 	}

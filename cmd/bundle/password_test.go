@@ -12,6 +12,7 @@ import (
 // TestPasswordSources: BUNDLE_PASSWORD, else COSIGN_PASSWORD, else the first
 // line of a piped standard input; an empty password gets a warning.
 func TestPasswordSources(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	run := func(env []string, stdin string, args ...string) (string, error) {
 		cmd := exec.Command(bin, args...)

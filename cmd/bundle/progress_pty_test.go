@@ -14,6 +14,7 @@ import (
 // a window size as a real terminal has): the bar shows the volume, the
 // bytes, the rate, the time left and the image being written.
 func TestProgressOnTerminal(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("packs tens of MB")
 	}

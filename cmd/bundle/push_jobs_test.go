@@ -10,6 +10,7 @@ import (
 // (a layout is written one blob at a time); both refusals come before
 // any volume is read.
 func TestUnpackJobsFlag(t *testing.T) {
+	t.Parallel()
 	vols := filepath.Join(t.TempDir(), "none")
 	for _, tc := range []struct {
 		args []string

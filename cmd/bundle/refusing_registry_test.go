@@ -25,6 +25,7 @@ var manifestPutByDigest = regexp.MustCompile(`^/v2/.+/manifests/sha256:[0-9a-f]{
 // repositories of more than two path components, and namespaces that do
 // not exist.
 func TestRegistryRefusingMirror(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration: a real docker-registry, skipped by -short")
 	}

@@ -30,7 +30,7 @@ import (
 func keys(t *testing.T, dir string) (env []string, key, pub string) {
 	env = []string{"BUNDLE_PASSWORD=secret", "SOURCE_DATE_EPOCH=1700000000"}
 	k := filepath.Join(dir, "k")
-	mustRun(t, 0, env, "keygen", "--out", k)
+	keygen(t, env, k)
 	return env, k + ".key", k + ".pub"
 }
 
@@ -144,6 +144,7 @@ func layoutBlobs(t *testing.T, dir string) map[digest.Digest]bool {
 }
 
 func TestRegistryRoundTrip(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration: a real docker-registry and skopeo; TestRollbackRegistry keeps a CLI push in -short, skipped by -short")
 	}
@@ -472,6 +473,7 @@ func TestRegistryInterruptedPush(t *testing.T) {
 }
 
 func TestRegistryErrors(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration: a real docker-registry, skipped by -short")
 	}

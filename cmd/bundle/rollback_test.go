@@ -88,6 +88,7 @@ func sameTree(t *testing.T, what string, a, b map[string][]byte) {
 // unchanged, nothing written) unless --allow-rollback, which the record
 // notes; a replay changes nothing; a lost record accepts the first bundle.
 func TestRollbackLayout(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	older, newer, olderDigest, newerDigest := rollbackBundles(t, dir)
 	layout := filepath.Join(dir, "layout")
@@ -158,6 +159,7 @@ func TestRollbackLayout(t *testing.T) {
 // TestRollbackRegistry: the same into a mirror registry, whose record is a
 // state file on the pushing host (--history, or under XDG_STATE_HOME).
 func TestRollbackRegistry(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	older, newer, olderDigest, newerDigest := rollbackBundles(t, dir)
 	r := testregistry.Start(t, testregistry.Options{})

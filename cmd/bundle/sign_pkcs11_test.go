@@ -13,6 +13,7 @@ import (
 // A countersignature made in a SoftHSM token through bundle sign --key
 // pkcs11:…, counted by verify as any other.
 func TestSignWithPKCS11Token(t *testing.T) {
+	t.Parallel()
 	const module = "/usr/lib/softhsm/libsofthsm2.so"
 	if _, err := os.Stat(module); err != nil {
 		t.Skipf("SoftHSM is not installed (%v)", err)

@@ -22,6 +22,20 @@ import (
 	"github.com/airgap-bundle/bundle/sign"
 )
 
+// keygen makes PREFIX.key and PREFIX.pub for a test that signs and
+// verifies through the CLI: `bundle keygen`, or under -short writeFastKey,
+// since every command given an encrypted key decrypts it with scrypt.
+// TestExitCodes and TestPasswordSources keep keygen and encrypted keys in
+// -short.
+func keygen(t *testing.T, env []string, prefix string) {
+	t.Helper()
+	if testing.Short() {
+		writeFastKey(t, prefix, false)
+		return
+	}
+	mustRun(t, 0, env, "keygen", "--out", prefix)
+}
+
 // writeFastKey writes PREFIX.key, an unencrypted PKCS#8 key (no scrypt to
 // pay for each load), and PREFIX.pub, and returns the key id.
 func writeFastKey(t *testing.T, prefix string, ed bool) string {
@@ -128,6 +142,7 @@ func readOnlyCopy(t *testing.T, src string) (string, bool) {
 }
 
 func TestSignCountersign(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	env := []string{"BUNDLE_PASSWORD=", "SOURCE_DATE_EPOCH=1700000000"} // 2023-11-14T22:13:20Z
 	must := func(want int, args ...string) string { t.Helper(); return mustRun(t, want, env, args...) }
@@ -293,6 +308,7 @@ func TestSignCountersign(t *testing.T) {
 }
 
 func TestKeyringRotationCLI(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	k := func(n string) string { return filepath.Join(dir, n) }
 	writeFastKey(t, k("old"), false)

@@ -7,6 +7,7 @@ import (
 )
 
 func TestVersion(t *testing.T) {
+	t.Parallel()
 	out := mustRun(t, 0, nil, "version")
 	if !strings.HasPrefix(out, "bundle ") || !strings.Contains(out, runtime.Version()) {
 		t.Errorf("bundle version: %q", out)

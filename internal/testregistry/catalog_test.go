@@ -35,6 +35,7 @@ func get(t *testing.T, url, user, pass string) (int, string, string) {
 // with a Link header, and records what docker-registry 2.8 does with n on
 // tags/list.
 func TestCatalogMaxEntries(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration: records what docker-registry does with catalog paging; TestPageTags keeps paging in -short, skipped by -short")
 	}
@@ -74,6 +75,7 @@ func TestCatalogMaxEntries(t *testing.T) {
 // TestCloseCatalog checks each way CloseCatalog closes the catalog, while
 // the rest of the API stays open.
 func TestCloseCatalog(t *testing.T) {
+	t.Parallel()
 	r := Start(t, Options{Users: map[string]string{"u": "p"}})
 	p := r.Proxy(t)
 	for _, status := range []int{401, 403, 404, 405, 200} {
@@ -98,6 +100,7 @@ func TestCloseCatalog(t *testing.T) {
 // TestPageTags: the proxy pages tags/list with Link headers, honouring n
 // and last, with the client's credentials.
 func TestPageTags(t *testing.T) {
+	t.Parallel()
 	r := Start(t, Options{Users: map[string]string{"u": "p"}})
 	p := r.Proxy(t)
 	img := testimages.NewImage("linux/amd64", nil, testimages.Files(map[string][]byte{"a": []byte("a")}))

@@ -65,6 +65,7 @@ func pushByDigest(t *testing.T, host, repo, layout string, d digest.Digest) {
 // pushed by digest whose subject is tagged) and keeps the tagged ones and
 // the children of a tagged index; deleted ones no longer read.
 func TestCollectUntagged(t *testing.T) {
+	t.Parallel()
 	l := buildLayout(t)
 	r := Start(t, Options{})
 	p := r.Proxy(t)

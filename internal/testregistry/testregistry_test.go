@@ -42,6 +42,7 @@ func rawDigest(t *testing.T, ref string, extra ...string) digest.Digest {
 }
 
 func TestOpenRegistry(t *testing.T) {
+	t.Parallel()
 	l := buildLayout(t)
 	r := Start(t, Options{})
 	p := r.Proxy(t)
@@ -103,6 +104,7 @@ func TestOpenRegistry(t *testing.T) {
 }
 
 func TestAuthRegistry(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration: a real docker-registry with htpasswd (bcrypt per request); TestOpenRegistry keeps the harness in -short, skipped by -short")
 	}
@@ -183,6 +185,7 @@ func TestStop(t *testing.T) {
 // X-Forwarded-* reach the backend, absolute Locations naming the backend are
 // rewritten, and requests are recorded before the client sees the response.
 func TestProxyLocation(t *testing.T) {
+	t.Parallel()
 	var backendHost string
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("X-Seen-Host", req.Host)
@@ -319,6 +322,7 @@ func TestStartFailures(t *testing.T) {
 // is accepted and served byte for byte, there is no referrers API, and
 // manifests are only served to clients that accept their media type.
 func TestOCI11(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration: records which OCI 1.1 features docker-registry has, skipped by -short")
 	}
@@ -399,6 +403,7 @@ func TestOCI11(t *testing.T) {
 }
 
 func TestProxyPolicies(t *testing.T) {
+	t.Parallel()
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		w.WriteHeader(http.StatusCreated)
 	}))
@@ -488,6 +493,20 @@ func TestProxyUploadFaults(t *testing.T) {
 	}
 	p.UploadFaults(nil)
 
+	// A client sees an answer (or a dropped connection) before the
+	// proxy's handler returns: wait until no upload above is still
+	// counted in flight, or the gated ones below would find it there.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		p.upMu.Lock()
+		n := p.inFlight
+		p.upMu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d uploads still in flight", n)
+		}
+	}
 	p.Reset()
 	p.GateUploads(2, 10*time.Second)
 	var wg sync.WaitGroup
