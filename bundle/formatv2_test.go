@@ -22,6 +22,7 @@ import (
 // only volume 1 carries index.json; no volume carries another volume's
 // blob entries.
 func TestFormatV2RoundTrip(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name   string
@@ -130,6 +131,7 @@ func TestFormatV2RoundTrip(t *testing.T) {
 // A version 2 volume whose blob table was altered is refused, naming the
 // volume and blobs.json, even though bundle.json is intact.
 func TestFormatV2TableTampered(t *testing.T) {
+	t.Parallel()
 	dir, x := packLayout(t, PackOptions{FormatVersion: format.VersionV2, MaxVolumeSize: 40 << 10})
 	vols := volumeFiles(t, dir)
 	data := mustRead(t, vols[1])
@@ -151,6 +153,7 @@ func TestFormatV2TableTampered(t *testing.T) {
 // A version 2 bundle pushed into a registry: every image by its tag with
 // its digest, and every blob of the merged tables there.
 func TestFormatV2Push(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration: a docker-registry; TestFormatV2RoundTrip unpacks version 2 into a layout in -short")
 	}
@@ -196,6 +199,7 @@ func TestFormatV2Push(t *testing.T) {
 // mistake: the error says to have the bundle packed again, not to copy
 // the volume again.
 func TestFormatV2PackedWrongAdvice(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name   string
 		packed bool

@@ -14,6 +14,7 @@ import (
 // the layout version 1 gives, inspect reads it, and skopeo reads what was
 // unpacked; a bad version is a usage error.
 func TestFormatVersion2CLI(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	env := []string{"SOURCE_DATE_EPOCH=1700000000"}
 	vols := filepath.Join(dir, "v2")
