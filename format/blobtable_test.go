@@ -34,9 +34,30 @@ func FuzzBlobTable(f *testing.F) {
 }
 
 // planV2Index is testIndex in format version 2, planned into volumes of
-// limit bytes, with segment digests filled in and the tables sealed; it
-// returns the index parsed back from its bytes and each volume's table.
+// limit bytes, with segment digests filled in, edited by edit (when not
+// nil) and the tables sealed; it returns the index parsed back from its
+// bytes and each volume's table.
 func planV2Index(t testing.TB, limit int64, edit func(x *Index)) (*Index, [][]byte) {
+	t.Helper()
+	_, b, tables := buildV2Index(t, limit, edit)
+	px, err := ParseIndex(b)
+	if err != nil {
+		t.Fatalf("parse: %v\n%s", err, b)
+	}
+	return px, tables
+}
+
+// planV2IndexUnchecked is planV2Index for edits that may make bundle.json
+// itself refuse to parse: the index is used as built.
+func planV2IndexUnchecked(t testing.TB, limit int64, edit func(x *Index)) (*Index, [][]byte) {
+	t.Helper()
+	x, _, tables := buildV2Index(t, limit, edit)
+	return x, tables
+}
+
+// buildV2Index builds what planV2Index parses: the index, its bytes and
+// each volume's table.
+func buildV2Index(t testing.TB, limit int64, edit func(x *Index)) (*Index, []byte, [][]byte) {
 	t.Helper()
 	x := testIndex()
 	x.FormatVersion, x.MediaType = VersionV2, MediaTypeIndexV2
@@ -55,6 +76,7 @@ func planV2Index(t testing.TB, limit int64, edit func(x *Index)) (*Index, [][]by
 	}
 	if edit != nil {
 		edit(x)
+		x.BlobTables = nil // sealed again, from the edited blobs
 	}
 	if err := SealBlobTables(x); err != nil {
 		t.Fatal(err)
@@ -62,10 +84,6 @@ func planV2Index(t testing.TB, limit int64, edit func(x *Index)) (*Index, [][]by
 	b, err := MarshalIndex(x)
 	if err != nil {
 		t.Fatal(err)
-	}
-	px, err := ParseIndex(b)
-	if err != nil {
-		t.Fatalf("parse: %v\n%s", err, b)
 	}
 	var tables [][]byte
 	for n := 1; n <= len(x.Volumes); n++ {
@@ -75,7 +93,7 @@ func planV2Index(t testing.TB, limit int64, edit func(x *Index)) (*Index, [][]by
 		}
 		tables = append(tables, tb)
 	}
-	return px, tables
+	return x, b, tables
 }
 
 func TestBlobTables(t *testing.T) {
@@ -169,44 +187,6 @@ func TestBlobTables(t *testing.T) {
 	if _, err := MergeBlobTables(x, read2); err == nil || !strings.Contains(err.Error(), "differently") {
 		t.Errorf("tables that disagree merged: %v", err)
 	}
-}
-
-// planV2IndexUnchecked is planV2Index for edits that may make bundle.json
-// itself refuse to parse: the index is used as built.
-func planV2IndexUnchecked(t *testing.T, limit int64, edit func(x *Index)) (*Index, [][]byte) {
-	t.Helper()
-	x := testIndex()
-	x.FormatVersion, x.MediaType = VersionV2, MediaTypeIndexV2
-	x.Blobs[1].Size, x.Blobs[1].StoredSize = 20000, 20000 // split over volumes
-	if err := Plan(x, limit); err != nil {
-		t.Fatal(err)
-	}
-	for i := range x.Blobs {
-		b := &x.Blobs[i]
-		for j := range b.Placements {
-			b.Placements[j].Digest = dg(string(b.Digest) + string(rune('a'+j)))
-		}
-		if len(b.Placements) == 1 {
-			b.Placements[0].Digest = b.StoredDigest
-		}
-	}
-	edit(x)
-	x.BlobTables = nil
-	if err := SealBlobTables(x); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := MarshalIndex(x); err != nil {
-		t.Fatal(err)
-	}
-	var tables [][]byte
-	for n := 1; n <= len(x.Volumes); n++ {
-		tb, err := MarshalBlobTable(x, n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tables = append(tables, tb)
-	}
-	return x, tables
 }
 
 // Each version has its own members: a version 2 index with blobs, or

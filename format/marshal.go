@@ -48,37 +48,28 @@ func MarshalIndex(x *Index) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		vols, err := json.Marshal(x.Volumes)
-		if err != nil {
-			return nil, err
-		}
 		out = append(out, `"blobTables":`...)
 		out = append(out, tables...)
-		out = append(out, `,"volumes":`...)
-		out = append(out, vols...)
-		out = append(out, '}')
-		if len(out) != cap(out) {
-			return nil, fmt.Errorf("internal error: index is %d bytes, planned %d", len(out), cap(out))
+		out = append(out, ',')
+	} else {
+		out = append(out, `"blobs":[`...)
+		for i := range x.Blobs {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			b, err := json.Marshal(&x.Blobs[i])
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, b...)
 		}
-		x.indexLen = len(out)
-		return out, nil
-	}
-	out = append(out, `"blobs":[`...)
-	for i := range x.Blobs {
-		if i > 0 {
-			out = append(out, ',')
-		}
-		b, err := json.Marshal(&x.Blobs[i])
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, b...)
+		out = append(out, `],`...)
 	}
 	vols, err := json.Marshal(x.Volumes)
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, `],"volumes":`...)
+	out = append(out, `"volumes":`...)
 	out = append(out, vols...)
 	out = append(out, '}')
 	if len(out) != cap(out) {
