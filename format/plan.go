@@ -347,11 +347,14 @@ func (t *tableFiller) start(f *volumeFiller) {
 func (t *tableFiller) admit(f *volumeFiller, b *Blob, remaining int64) (bool, error) {
 	grow := int64(0)
 	if t.listed != b {
-		// The entry with the placements so far, this one and, when the
-		// blob will not end in this volume, one more.
-		grow = int64(t.sizer.blobFixed[t.cur]) + int64(len(b.Placements)+2)*(t.placeLen+1)
+		// The entry with the placements so far and this one and, when
+		// the rest of the blob will not fit in this volume, one more.
+		grow = int64(t.sizer.blobFixed[t.cur]) + int64(len(b.Placements)+1)*(t.placeLen+1)
 		if t.entries > 0 {
 			grow++
+		}
+		if f.capacity >= 0 && f.capacity-f.used-MemberSize(t.table+grow) < MemberSize(remaining) {
+			grow += t.placeLen + 1
 		}
 	}
 	table := t.table + grow
