@@ -239,3 +239,23 @@ func TestBlobTableCut(t *testing.T) {
 		}
 	}
 }
+
+// What the digest check cannot catch in a table the signer's tool wrote:
+// unknown members, duplicate members, data after the object.
+func TestBlobTableStrictJSON(t *testing.T) {
+	x, tables := planV2Index(t, 16384, nil)
+	good := tables[0]
+	if _, err := decodeBlobTable(x, 1, good); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{
+		"unknown member":   bytes.Replace(good, []byte(`{"volume":1,`), []byte(`{"extra":1,"volume":1,`), 1),
+		"duplicate member": bytes.Replace(good, []byte(`{"volume":1,`), []byte(`{"volume":1,"volume":1,`), 1),
+		"data after":       append(bytes.Clone(good), []byte(` {}`)...),
+		"case variant":     bytes.Replace(good, []byte(`"blobs":`), []byte(`"Blobs":`), 1),
+	} {
+		if _, err := decodeBlobTable(x, 1, b); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
