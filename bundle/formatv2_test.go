@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/internal/testregistry"
@@ -220,5 +222,33 @@ func TestFormatV2PackedWrongAdvice(t *testing.T) {
 				t.Errorf("got %v (%+v), want Packed %v and %q", err, ce, c.packed, c.want)
 			}
 		})
+	}
+}
+
+// SPEC.md 16.4 shows the version 2 bundle the command it gives writes:
+// the bundle id, table digests and volume sizes it quotes are those this
+// writer makes of the same input, so the example cannot go stale.
+func TestSpecExampleV2(t *testing.T) {
+	t.Parallel()
+	spec := string(mustRead(t, filepath.Join("..", "SPEC.md")))
+	start := strings.Index(spec, "### 16.4 ")
+	end := strings.Index(spec, "## 17.")
+	if start < 0 || end < start {
+		t.Fatal("no section 16.4 in SPEC.md")
+	}
+	example := spec[start:end]
+	_, x := packSources(t, []Source{layoutSource(t, exampleLayout, "app:v1")}, PackOptions{FormatVersion: format.VersionV2,
+		MaxVolumeSize: 26624, Packer: "bundle 0.1.0-dev", Created: time.Unix(1700000000, 0)})
+	want := []string{x.BundleID, x.LayoutIndex.Digest.String()}
+	for _, bt := range x.BlobTables {
+		want = append(want, bt.Digest.String(), fmt.Sprintf(`"size": %d`, bt.Size))
+	}
+	for _, v := range x.Volumes {
+		want = append(want, fmt.Sprintf(`"size": %d`, v.Size))
+	}
+	for _, w := range want {
+		if !strings.Contains(example, w) {
+			t.Errorf("SPEC.md 16.4 does not show %s, which the writer makes of its input: regenerate the example", w)
+		}
 	}
 }
