@@ -32,7 +32,7 @@ type blobTableJSON struct {
 }
 
 // minBlobEntryBytes is less than the shortest blob entry there can be:
-// two 71-byte digests and the member names alone take more. Bounds the
+// its 71-byte digest and the member names alone take more. Bounds the
 // count a table may claim for its size.
 const minBlobEntryBytes = 64
 
@@ -50,15 +50,10 @@ func tableMembers(table []Blob, n int) []Member {
 	return out
 }
 
-// TableBlobs is the blobs volume n's table lists, in its order (SPEC 5.5):
-// those with a placement in n, by the offset of their first placement
-// there, then, in volume 1, those from bases, by digest.
-func TableBlobs(x *Index, n int) []*Blob {
-	return tableBlobsFrom(x, n, MembersByVolume(x)[n])
-}
-
-// tableBlobsFrom is TableBlobs given the members of volume n in file
-// order.
+// tableBlobsFrom is the blobs volume n's table lists, in its order (SPEC
+// 5.5), given the members of volume n in file order: those with a
+// placement in n, by the offset of their first placement there, then, in
+// volume 1, those from bases, by digest.
 func tableBlobsFrom(x *Index, n int, members []Member) []*Blob {
 	var out []*Blob
 	for _, m := range members {
@@ -82,7 +77,7 @@ func tableBlobsFrom(x *Index, n int, members []Member) []*Blob {
 // MarshalBlobTable is blobs.json of volume n of x (version 2), as
 // json.Marshal encodes it, built an entry at a time.
 func MarshalBlobTable(x *Index, n int) ([]byte, error) {
-	return marshalBlobTable(n, TableBlobs(x, n))
+	return marshalBlobTable(n, tableBlobsFrom(x, n, x.Members(n)))
 }
 
 func marshalBlobTable(n int, blobs []*Blob) ([]byte, error) {
