@@ -61,6 +61,11 @@ func LoadBase(ctx context.Context, path string, key *sign.Verifier) (*BaseBundle
 		switch {
 		case err == nil:
 			s = &Set{Index: h.Index, IndexBytes: h.IndexBytes, Signature: h.Signature, Volumes: map[int]*format.VolumeHeader{h.Number: h}}
+			if h.Index.FormatVersion == format.VersionV2 {
+				if err := s.mergeTables(); err != nil {
+					return nil, fmt.Errorf("base bundle: %w", err)
+				}
+			}
 		case errors.Is(err, format.ErrNotVolume):
 			if s, err = readBareIndex(path); err != nil {
 				return nil, err

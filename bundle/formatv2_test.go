@@ -252,3 +252,43 @@ func TestSpecExampleV2(t *testing.T) {
 		}
 	}
 }
+
+// A bundle of format version 2 as the base of a delta: given as the
+// directory of its volumes, or as its one volume file, it supplies the
+// blobs its tables list; one volume of several, or its bare bundle.json,
+// is refused, as they do not list its blobs.
+func TestFormatV2Base(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	one, x1 := packLayout(t, PackOptions{FormatVersion: format.VersionV2})
+	several, _ := packLayout(t, PackOptions{FormatVersion: format.VersionV2, MaxVolumeSize: 40 << 10})
+	for _, path := range []string{one, volumeFiles(t, one)[0], several} {
+		b, err := LoadBase(ctx, path, nil)
+		if err != nil {
+			t.Fatalf("LoadBase(%s): %v", path, err)
+		}
+		if len(b.Index.Blobs) != len(x1.Blobs) {
+			t.Errorf("LoadBase(%s): %d blobs, the bundle has %d", path, len(b.Index.Blobs), len(x1.Blobs))
+		}
+		_, d := packLayout(t, PackOptions{FormatVersion: format.VersionV2, Bases: []*BaseBundle{b}})
+		carried := 0
+		for _, blob := range d.Blobs {
+			if blob.Base == "" {
+				carried++
+			}
+		}
+		if carried == len(d.Blobs) {
+			t.Errorf("a delta against %s carries every blob", path)
+		}
+	}
+	bare := filepath.Join(t.TempDir(), "bundle.json")
+	data := mustRead(t, volumeFiles(t, one)[0])
+	members, _ := scanVolume(t, data)
+	m := findMember(t, members, format.MemberIndex)
+	mustWrite(t, bare, data[m.DataOff:m.DataOff+m.Size])
+	for _, path := range []string{volumeFiles(t, several)[1], bare} {
+		if _, err := LoadBase(ctx, path, nil); err == nil || !strings.Contains(err.Error(), "format version 2") {
+			t.Errorf("LoadBase(%s): %v, want a refusal naming format version 2", path, err)
+		}
+	}
+}
