@@ -292,3 +292,34 @@ func TestFormatV2Base(t *testing.T) {
 		}
 	}
 }
+
+// bundle.json read again, once Trust released it, from a volume of
+// format version 2 other than the first: it starts earlier there (no
+// index.json), and a second Trust and a countersignature need it.
+func TestFormatV2IndexReadAgain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir, _ := packLayout(t, PackOptions{FormatVersion: format.VersionV2, MaxVolumeSize: 40 << 10, Signer: testSigner(t)})
+	v, err := sign.NewVerifier(testSigner(t).Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenFiles(ctx, volumeFiles(t, dir)[1:2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := bytes.Clone(s.IndexBytes)
+	if err := s.Trust(TrustPolicy{Key: v}); err != nil {
+		t.Fatal(err)
+	}
+	if s.IndexBytes != nil {
+		t.Fatal("Trust kept bundle.json: the test proves nothing")
+	}
+	got, err := s.ReadIndexBytes(ctx)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("bundle.json read again from volume 2: %v", err)
+	}
+	if err := s.Trust(TrustPolicy{Key: v}); err != nil {
+		t.Errorf("second Trust: %v", err)
+	}
+}

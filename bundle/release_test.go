@@ -49,7 +49,7 @@ func TestTrustReleasesIndexBytes(t *testing.T) {
 	}
 	// bundle.json changed on the first volume after the set was read.
 	path := s.Volumes[1].Path
-	xorByte(t, path, s.Index.IndexOffset()+format.BlockSize+10, 0x01)
+	xorByte(t, path, s.Index.IndexOffset(1)+format.BlockSize+10, 0x01)
 	var ce *format.CorruptError
 	if _, err := s.ReadIndexBytes(ctx); !errors.As(err, &ce) || ce.Path != path {
 		t.Errorf("ReadIndexBytes of a changed volume: %v", err)

@@ -217,7 +217,7 @@ func gather(found []foundVolume) (*Set, []error, error) {
 			problems = append(problems, &ForeignVolumeError{Path: h.Path, BundleID: h.Index.BundleID, Created: h.Index.Created,
 				Want: main.Index.BundleID, Stale: h.Index.Created < main.Index.Created, Number: h.Number, Total: h.Total()})
 		case !bytes.Equal(h.IndexBytes, main.IndexBytes):
-			problems = append(problems, &format.CorruptError{Path: h.Path, Volume: h.Number, Offset: h.Index.IndexOffset(), Member: format.MemberIndex,
+			problems = append(problems, &format.CorruptError{Path: h.Path, Volume: h.Number, Offset: h.Index.IndexOffset(h.Number), Member: format.MemberIndex,
 				Reason: fmt.Sprintf("its bundle index differs from that of %s, another volume of the same bundle", main.Path)})
 		case s.Volumes[h.Number] != nil:
 			if dups[h.Number] == nil {
@@ -384,7 +384,7 @@ func (s *Set) ReadIndexBytes(ctx context.Context) ([]byte, error) {
 		}
 		defer r.Close()
 		b = make([]byte, want.Size)
-		off := s.Index.IndexOffset() + format.BlockSize
+		off := s.Index.IndexOffset(n) + format.BlockSize
 		if _, err := r.ReadAt(b, off); err != nil {
 			return nil, &format.CorruptError{Path: path, Volume: n, Offset: off, Member: format.MemberIndex, Reason: fmt.Sprintf("cannot be read again: %v", err)}
 		}

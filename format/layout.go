@@ -95,9 +95,13 @@ func (x *Index) PrefixSize(indexLen int) int64 {
 	return MemberSize(int64(len(OCILayoutFile))) + MemberSize(x.LayoutIndex.Size) + MemberSize(int64(indexLen)) + sig + MemberSize(1)
 }
 
-// IndexOffset is where the bundle.json member's header starts in every
-// volume.
-func (x *Index) IndexOffset() int64 {
+// IndexOffset is where the bundle.json member's header starts in volume
+// n: after oci-layout and index.json, which version 2 carries in volume 1
+// only.
+func (x *Index) IndexOffset(n int) int64 {
+	if x.FormatVersion == VersionV2 && n != 1 {
+		return MemberSize(int64(len(OCILayoutFile)))
+	}
 	return MemberSize(int64(len(OCILayoutFile))) + MemberSize(x.LayoutIndex.Size)
 }
 
