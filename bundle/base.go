@@ -60,11 +60,8 @@ func LoadBase(ctx context.Context, path string, key *sign.Verifier) (*BaseBundle
 		h, err := readHeader(ctx, FileVolume(path), nil)
 		switch {
 		case err == nil:
-			s = &Set{Index: h.Index, IndexBytes: h.IndexBytes, Signature: h.Signature, Volumes: map[int]*format.VolumeHeader{h.Number: h}}
-			if h.Index.FormatVersion == format.VersionV2 {
-				if err := s.mergeTables(); err != nil {
-					return nil, fmt.Errorf("base bundle: %w", err)
-				}
+			if s, err = setOfHeader(h); err != nil {
+				return nil, fmt.Errorf("base bundle: %w", err)
 			}
 		case errors.Is(err, format.ErrNotVolume):
 			if s, err = readBareIndex(path); err != nil {

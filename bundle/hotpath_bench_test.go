@@ -453,7 +453,10 @@ func BenchmarkCheckVolumes(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := &Set{Index: h.Index, IndexBytes: h.IndexBytes, Volumes: map[int]*format.VolumeHeader{1: h}}
+	s, err := setOfHeader(h)
+	if err != nil {
+		b.Fatal(err)
+	}
 	open := func(int) (volumeSource, error) { return memVolume(vol), nil }
 	for _, workers := range []int{1, 2} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {

@@ -190,7 +190,11 @@ func (r *PlanReport) WriteText(w io.Writer) error {
 	if r.MaxVolumeSize > 0 {
 		limit = fmt.Sprintf("%s of at most %s", plural(r.Volumes, "volume"), bytesize.Format(r.MaxVolumeSize))
 	}
-	fmt.Fprintf(ew, "volumes: %s, %s in all; each starts with %s of headers (the signed index)", limit, bytesize.Format(r.VolumeBytes), bytesize.Format(r.HeaderBytes))
+	if r.FormatVersion == format.VersionV2 {
+		fmt.Fprintf(ew, "volumes (format version 2): %s, %s in all; each starts with at most %s of headers (the signed index and its own blob table)", limit, bytesize.Format(r.VolumeBytes), bytesize.Format(r.HeaderBytes))
+	} else {
+		fmt.Fprintf(ew, "volumes: %s, %s in all; each starts with %s of headers (the signed index)", limit, bytesize.Format(r.VolumeBytes), bytesize.Format(r.HeaderBytes))
+	}
 	if r.Compression == format.CompressionZstd {
 		fmt.Fprint(ew, " (before compression: zstd may need fewer)")
 	}

@@ -253,6 +253,19 @@ func gather(found []foundVolume) (*Set, []error, error) {
 	return s, problems, nil
 }
 
+// setOfHeader is the set of the one volume h heads, as OpenFiles would
+// make it of that volume alone (version 2: its table merged), for readers
+// that read one header by hand (LoadBase).
+func setOfHeader(h *format.VolumeHeader) (*Set, error) {
+	s := &Set{Index: h.Index, IndexBytes: h.IndexBytes, Signature: h.Signature, Volumes: map[int]*format.VolumeHeader{h.Number: h}}
+	if h.Index.FormatVersion == format.VersionV2 {
+		if err := s.mergeTables(); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
 // mergeTables gives the set (format version 2) an index whose blobs are
 // those the blob tables of its volumes list, checked against each other
 // (format.MergeBlobTables), and makes it every volume's: the blobs are

@@ -436,12 +436,9 @@ func FuzzVerifyRanges(f *testing.F) {
 			return
 		}
 		want := sequentialCheck(data, "fuzz.tar")
-		s := &Set{Index: h.Index, IndexBytes: h.IndexBytes, Signature: h.Signature, Volumes: map[int]*format.VolumeHeader{h.Number: h}}
-		if h.Index.FormatVersion == format.VersionV2 {
-			// As a set opened from files: the blobs are the table's.
-			if err := s.mergeTables(); err != nil {
-				t.Fatalf("a table ReadVolumeHeader accepted does not merge: %v", err)
-			}
+		s, err := setOfHeader(h)
+		if err != nil {
+			t.Fatalf("a table ReadVolumeHeader accepted does not merge: %v", err)
 		}
 		for _, chunk := range []int64{1, 1 << 20} {
 			errs := s.checkVolumes(context.Background(), []int{h.Number}, func(int) (volumeSource, error) { return memVolume(data), nil }, 3, chunk, nil)

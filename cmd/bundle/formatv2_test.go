@@ -23,6 +23,10 @@ func TestFormatVersion2CLI(t *testing.T) {
 	if !strings.Contains(out, "(format version 2)") {
 		t.Errorf("pack does not say it wrote version 2: %s", out)
 	}
+	dry := mustRun(t, 0, env, "pack", "--unsigned", "--format-version", "2", "--max-size", "40K", "--dry-run", "oci:"+example)
+	if !strings.Contains(dry, "volumes (format version 2)") {
+		t.Errorf("the dry run does not say the format version: %s", dry)
+	}
 	files, _ := filepath.Glob(filepath.Join(vols, "vol-*.tar"))
 	if len(files) < 2 {
 		t.Fatalf("%d volumes, want several", len(files))
