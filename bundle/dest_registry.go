@@ -217,7 +217,7 @@ func (d *RegistryDestination) Prepare(ctx context.Context, p *Plan) error {
 	d.setEarly = map[string]NameChange{}
 	d.mu.Unlock()
 	for parent, kids := range p.Children {
-		for _, repo := range p.Where[parent] {
+		for _, repo := range p.Where(parent) {
 			for _, k := range kids {
 				if tag := d.ownTags[repo][k]; tag != "" {
 					if d.early[repo] == nil {

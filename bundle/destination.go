@@ -104,7 +104,7 @@ type Plan struct {
 	// and blobs it references that the bundle carries; Where, the
 	// repositories each goes into.
 	Children map[digest.Digest][]digest.Digest
-	Where    map[digest.Digest][]string
+	Where    func(digest.Digest) []string
 	// MountFrom is the other repositories that the walk may ask for a
 	// blob and mount it from (those the bases name, SPEC 9.3.3), sorted;
 	// nothing goes into them.
@@ -213,14 +213,14 @@ func (s *Set) Unpack(ctx context.Context, dest Destination, o UnpackOptions) (*U
 		return nil, err
 	}
 	w := &walk{ctx: ctx, set: s, dest: dest, res: &UnpackResult{Index: s.Index}, notice: o.Notice,
-		readers: map[int]VolumeReader{}, blobs: map[digest.Digest]*format.Blob{}}
+		readers: map[int]VolumeReader{}, at: make(map[digest.Digest]int, len(s.Index.Blobs))}
 	if w.notice == nil {
 		w.notice = func(string) {}
 	}
 	defer w.closeReaders()
 	x := s.Index
 	for i := range x.Blobs {
-		w.blobs[x.Blobs[i].Digest] = &x.Blobs[i]
+		w.at[x.Blobs[i].Digest] = i
 	}
 	if err := w.graph(); err != nil {
 		return nil, err
@@ -246,7 +246,7 @@ func (s *Set) Unpack(ctx context.Context, dest Destination, o UnpackOptions) (*U
 		w.res.RolledBack = append(w.res.RolledBack, r.name)
 	}
 	w.elsewhere = w.baseRepositories()
-	if err := dest.Prepare(ctx, &Plan{Index: x, Repositories: repos, Children: w.children, Where: w.repoOf, MountFrom: w.mountFrom()}); err != nil {
+	if err := dest.Prepare(ctx, &Plan{Index: x, Repositories: repos, Children: w.children, Where: w.where, MountFrom: w.mountFrom()}); err != nil {
 		return nil, err
 	}
 	if err := w.baseBlobs(); err != nil {
@@ -258,7 +258,7 @@ func (s *Set) Unpack(ctx context.Context, dest Destination, o UnpackOptions) (*U
 	}
 	if bw, ok := dest.(blobWaiter); ok {
 		jobs := bw.beginBlobs(ctx, o.Jobs)
-		w.ahead = startPresence(ctx, dest, x, w.repoOf, jobs)
+		w.ahead = startPresence(ctx, dest, x, w.where, jobs)
 		defer w.ahead.stop()
 	}
 	u := &unpacker{ctx: ctx, dest: w, set: s, op: "unpack", progress: o.Progress, total: total, images: imagesOf(x, w.children)}
@@ -306,14 +306,18 @@ type walk struct {
 	res    *UnpackResult
 	notice func(string)
 
-	blobs    map[digest.Digest]*format.Blob
+	// at is the place of each blob in the index's Blobs; what the walk
+	// keeps of each blob is kept by that place, not in maps by digest of
+	// its own (at a million blobs each such map took 55 to 95 MB).
+	at       map[digest.Digest]int
 	children map[digest.Digest][]digest.Digest // of each manifest, carried ones only
 	subjects map[digest.Digest]digest.Digest
 	// Children of an index the bundle does not carry (a platform filter
 	// dropped them), by index.
 	missingChildren map[digest.Digest]int
-	// repoOf is the repositories each blob and manifest goes into.
-	repoOf map[digest.Digest][]string
+	// repoOf is the repositories each blob and manifest goes into, by
+	// its place in the index's Blobs (where).
+	repoOf [][]string
 	// repos is every repository of the bundle; warm those found to hold
 	// content already.
 	repos, warm []string
@@ -348,7 +352,8 @@ func (w *walk) graph() error {
 			return err
 		}
 		for _, k := range kids {
-			if w.blobs[k.Digest] == nil {
+			kb := w.blob(k.Digest)
+			if kb == nil {
 				if !oci.IsIndex(b.MediaType) {
 					// Only an index may lack children (a platform filter
 					// dropped them); an image without its config or a
@@ -358,18 +363,42 @@ func (w *walk) graph() error {
 				w.missingChildren[b.Digest]++ // dropped by a platform filter
 				continue
 			}
-			w.children[b.Digest] = append(w.children[b.Digest], k.Digest)
+			// The blob's own digest string, not the one just parsed: a
+			// million blobs' children would otherwise hold a second copy
+			// of every digest (issue 15).
+			w.children[b.Digest] = append(w.children[b.Digest], kb.Digest)
 		}
 		if sub := oci.Subject(content); sub != nil {
+			if sb := w.blob(sub.Digest); sb != nil {
+				sub.Digest = sb.Digest
+			}
 			w.subjects[b.Digest] = sub.Digest
 		}
 	}
 	return nil
 }
 
+// blob is the entry of blob d, nil when the bundle has none.
+func (w *walk) blob(d digest.Digest) *format.Blob {
+	i, ok := w.at[d]
+	if !ok {
+		return nil
+	}
+	return &w.set.Index.Blobs[i]
+}
+
+// where is the repositories blob or manifest d goes into.
+func (w *walk) where(d digest.Digest) []string {
+	i, ok := w.at[d]
+	if !ok || w.repoOf == nil {
+		return nil
+	}
+	return w.repoOf[i]
+}
+
 // content reads manifest d from the volumes, checked.
 func (w *walk) content(d digest.Digest) ([]byte, error) {
-	b := w.blobs[d]
+	b := w.blob(d)
 	if b == nil || b.Base != "" {
 		return nil, fmt.Errorf("internal error: manifest %s is not carried", d)
 	}
@@ -399,18 +428,32 @@ func (w *walk) closeReaders() {
 // that over what the entry reaches. It returns every repository, sorted.
 func (w *walk) repositories() ([]string, error) {
 	x := w.set.Index
-	w.repoOf = map[digest.Digest][]string{}
+	w.repoOf = make([][]string, len(x.Blobs))
+	// Most blobs go into one repository, and the blobs of a repository
+	// share one list of it: a list of its own for each of a million
+	// blobs was 16 MB more (issue 15). A list of one has no room, so a
+	// second repository appended makes a list of that blob's own.
+	only := map[string][]string{}
 	var assign func(d digest.Digest, repo string)
 	assign = func(d digest.Digest, repo string) {
-		if slices.Contains(w.repoOf[d], repo) {
+		i, ok := w.at[d]
+		if !ok || slices.Contains(w.repoOf[i], repo) {
 			return
 		}
-		w.repoOf[d] = append(w.repoOf[d], repo)
+		if w.repoOf[i] == nil {
+			if only[repo] == nil {
+				only[repo] = []string{repo}
+			}
+			w.repoOf[i] = only[repo]
+		} else {
+			w.repoOf[i] = append(w.repoOf[i], repo)
+		}
 		for _, k := range w.children[d] {
 			assign(k, repo)
 		}
 	}
 	var unnamed []ocispec.Descriptor
+	w.res.Images = make([]UnpackedImage, 0, len(x.Manifests))
 	for _, m := range x.Manifests {
 		ref := m.Annotations[ocispec.AnnotationRefName]
 		if ref == "" {
@@ -430,15 +473,15 @@ func (w *walk) repositories() ([]string, error) {
 	for changed := true; changed; {
 		changed = false
 		for _, m := range unnamed {
-			before := len(w.repoOf[m.Digest])
-			for _, r := range w.repoOf[w.subjects[m.Digest]] {
+			before := len(w.where(m.Digest))
+			for _, r := range w.where(w.subjects[m.Digest]) {
 				assign(m.Digest, r)
 			}
-			changed = changed || len(w.repoOf[m.Digest]) != before
+			changed = changed || len(w.where(m.Digest)) != before
 		}
 	}
 	for _, m := range unnamed {
-		if len(w.repoOf[m.Digest]) == 0 {
+		if len(w.where(m.Digest)) == 0 {
 			repo, _, err := w.dest.Repository("")
 			if err != nil {
 				return nil, fmt.Errorf("bundle %s: entry %s has no name and no subject in the bundle: %w", x.BundleID, m.Digest, err)
@@ -446,10 +489,18 @@ func (w *walk) repositories() ([]string, error) {
 			assign(m.Digest, repo)
 		}
 	}
+	// The lists are few and shared (assign): each is looked at once.
 	var repos []string
+	seenList := map[*string]bool{}
+	seen := map[string]bool{}
 	for _, rs := range w.repoOf {
+		if len(rs) == 0 || seenList[&rs[0]] {
+			continue
+		}
+		seenList[&rs[0]] = true
 		for _, r := range rs {
-			if !slices.Contains(repos, r) {
+			if !seen[r] {
+				seen[r] = true
 				repos = append(repos, r)
 			}
 		}
@@ -467,7 +518,7 @@ func (w *walk) whereIs(desc ocispec.Descriptor) (have, lack []string, err error)
 			return nil, nil, err
 		}
 	}
-	for i, r := range w.repoOf[desc.Digest] {
+	for i, r := range w.where(desc.Digest) {
 		var ok bool
 		if ahead != nil {
 			ok = ahead[i]
@@ -515,7 +566,7 @@ func (w *walk) holderElsewhere(desc ocispec.Descriptor, fromBase string) (string
 	}
 	asked := map[string]bool{}
 	for _, r := range candidates {
-		if asked[r] || w.refused[r] || slices.Contains(w.repoOf[desc.Digest], r) {
+		if asked[r] || w.refused[r] || slices.Contains(w.where(desc.Digest), r) {
 			continue
 		}
 		asked[r] = true
@@ -772,7 +823,7 @@ func (c *countedWriter) Commit() error {
 // into every repository that needs it.
 func (w *walk) manifests() error {
 	for _, d := range manifestOrder(w.set.Index, w.children, w.subjects) {
-		b := w.blobs[d]
+		b := w.blob(d)
 		if b.Base != "" {
 			continue
 		}

@@ -47,11 +47,11 @@ type presence struct {
 
 // startPresence starts jobs workers asking about the carried blobs of x
 // other than manifests, in volume order.
-func startPresence(ctx context.Context, dest Destination, x *format.Index, repoOf map[digest.Digest][]string, jobs int) *presenceAhead {
+func startPresence(ctx context.Context, dest Destination, x *format.Index, where func(digest.Digest) []string, jobs int) *presenceAhead {
 	var bs []*format.Blob
 	for i := range x.Blobs {
 		b := &x.Blobs[i]
-		if b.Base == "" && len(b.Placements) > 0 && !format.IsManifestMediaType(b.MediaType) && len(repoOf[b.Digest]) > 0 {
+		if b.Base == "" && len(b.Placements) > 0 && !format.IsManifestMediaType(b.MediaType) && len(where(b.Digest)) > 0 {
 			bs = append(bs, b)
 		}
 	}
@@ -67,7 +67,7 @@ func startPresence(ctx context.Context, dest Destination, x *format.Index, repoO
 	p.cond = sync.NewCond(&p.mu)
 	for i, b := range bs {
 		p.blobs = append(p.blobs, ocispec.Descriptor{MediaType: b.MediaType, Digest: b.Digest, Size: b.Size})
-		p.repos = append(p.repos, repoOf[b.Digest])
+		p.repos = append(p.repos, where(b.Digest))
 		p.res = append(p.res, presence{done: make(chan struct{})})
 		p.at[b.Digest] = i
 	}

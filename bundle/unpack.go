@@ -334,7 +334,7 @@ func (u *unpacker) report(volume int) {
 // (the carried children of each manifest and index), entries with a ref
 // name first, so that a layer a referrer shares is shown as its image's.
 func imagesOf(x *format.Index, children map[digest.Digest][]digest.Digest) map[digest.Digest]string {
-	names := map[digest.Digest]string{}
+	names := make(map[digest.Digest]string, len(x.Blobs))
 	var mark func(d digest.Digest, name string)
 	mark = func(d digest.Digest, name string) {
 		if names[d] != "" {
