@@ -61,3 +61,52 @@ func TestTrustReleasesIndexBytes(t *testing.T) {
 		t.Errorf("Trust of a changed bundle.json: %v, want ErrBadSignature", err)
 	}
 }
+
+// TestOpenReleasesLargeIndexBytes: a bundle.json larger than
+// LargeIndexSize is not held from the open set on (issue 15: at a million
+// blobs it was 123 MB on top of the blob tables being merged); Trust
+// reads it again for the signature it checks with a key, and refuses it
+// when it changed on the volume since the set was opened. Not parallel:
+// it lowers the size for the sets it opens.
+func TestOpenReleasesLargeIndexBytes(t *testing.T) {
+	ctx := context.Background()
+	a, _ := fastKey(t, false)
+	b, _ := fastKey(t, true)
+	for _, v := range []int{format.Version, format.VersionV2} {
+		dir, _ := packLayout(t, PackOptions{Signer: a, MaxVolumeSize: 40 << 10, FormatVersion: v})
+		open := func(above int) *Set {
+			t.Helper()
+			releaseIndexAbove = above
+			defer func() { releaseIndexAbove = LargeIndexSize }()
+			s, err := OpenFiles(ctx, []string{dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+		if s := open(LargeIndexSize); s.IndexBytes == nil {
+			t.Fatalf("version %d: a small bundle.json released when the set was opened", v)
+		}
+		s := open(0)
+		if s.IndexBytes != nil || s.Volumes[1].IndexBytes != nil {
+			t.Fatalf("version %d: a large bundle.json is held after open", v)
+		}
+		if len(s.Index.Blobs) == 0 || len(s.Volumes) < 2 {
+			t.Fatalf("version %d: %d blobs in %d volumes", v, len(s.Index.Blobs), len(s.Volumes))
+		}
+		if err := s.Trust(TrustPolicy{Key: a.Verifier()}); err != nil {
+			t.Fatalf("version %d: Trust after the release at open: %v", v, err)
+		}
+		if err := s.Trust(TrustPolicy{Key: b.Verifier()}); err == nil {
+			t.Errorf("version %d: trusted with another key", v)
+		}
+		if _, err := s.Verify(ctx, VerifyOptions{}); err != nil {
+			t.Errorf("version %d: Verify: %v", v, err)
+		}
+		s = open(0)
+		xorByte(t, s.Volumes[1].Path, s.Index.IndexOffset(1)+format.BlockSize+10, 0x01)
+		if err := s.Trust(TrustPolicy{Key: a.Verifier()}); !errors.Is(err, ErrBadSignature) {
+			t.Errorf("version %d: Trust of a bundle.json changed after open: %v, want ErrBadSignature", v, err)
+		}
+	}
+}

@@ -35,6 +35,10 @@ type Set struct {
 	// (VolumeHeader.Release): these raw bytes (about 550 per blob) are
 	// more than the decoded Index, which is all that reading needs, and
 	// the headers are compared by digest when read again (issue 15).
+	// One larger than LargeIndexSize is released when the set is opened
+	// already (format version 2 then holds the blob tables of every
+	// volume at once, and this on top was the peak of memory), and read
+	// again only for the signatures Trust checks with a key.
 	// ReadIndexBytes reads it again from a volume.
 	IndexBytes []byte
 	Signature  []byte
@@ -238,8 +242,13 @@ func gather(found []foundVolume) (*Set, []error, error) {
 	for _, h := range s.Volumes {
 		// index.json is checked against the index (its digest) in every
 		// volume: the set needs no copy of it. bundle.json stays, in
-		// s.IndexBytes, until Trust has checked the signatures over it.
+		// s.IndexBytes, until Trust has checked the signatures over it,
+		// unless it is large (see IndexBytes): before the tables are
+		// merged.
 		h.LayoutIndex = nil
+	}
+	if len(s.IndexBytes) > releaseIndexAbove {
+		s.releaseIndexBytes()
 	}
 	dn := slices.Sorted(maps.Keys(dups))
 	for _, n := range dn {
@@ -407,6 +416,15 @@ func (s *Set) ReadIndexBytes(ctx context.Context) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// LargeIndexSize is the size of bundle.json above which a set does not
+// hold it from when it is opened (Set.IndexBytes): about 30,000 blobs in
+// format version 1. Smaller, it is kept until Trust, which then needs not
+// read it again.
+const LargeIndexSize = 16 << 20
+
+// releaseIndexAbove is LargeIndexSize, lowered by tests.
+var releaseIndexAbove = LargeIndexSize
 
 // releaseIndexBytes drops the raw bundle.json once the signatures over it
 // are checked (see IndexBytes), when it can be read again.

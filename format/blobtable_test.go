@@ -120,6 +120,22 @@ func TestBlobTables(t *testing.T) {
 	if all[len(all)-1].Base == "" {
 		t.Error("blobs from bases are not last")
 	}
+	// A manifest's blob holds the manifest's digest string, not the
+	// table's copy of it (memory at a million blobs).
+	shared := 0
+	for _, m := range x.Manifests {
+		for i := range all {
+			if b := &all[i]; b.Digest == m.Digest {
+				if !sameString(b.Digest.String(), m.Digest.String()) || !sameString(b.Placements[0].Digest.String(), m.Digest.String()) {
+					t.Errorf("manifest %s: its blob entry holds a copy of its digest", m.Digest)
+				}
+				shared++
+			}
+		}
+	}
+	if shared == 0 {
+		t.Error("no manifest among the merged blobs")
+	}
 	// Only volume 1 carries index.json.
 	if p1, p2 := x.VolumePrefixSize(1, 100), x.VolumePrefixSize(2, 100); p1-p2 != MemberSize(x.LayoutIndex.Size)+MemberSize(x.BlobTables[0].Size)-MemberSize(x.BlobTables[1].Size) {
 		t.Errorf("prefixes %d and %d", p1, p2)

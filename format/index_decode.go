@@ -181,6 +181,23 @@ func (b *Blob) share(t *stringTable) {
 	}
 }
 
+// shareDigest makes d, equal to b's digest, the string of b's digest and
+// of the digests that repeat it (see share).
+func (b *Blob) shareDigest(d digest.Digest) {
+	if b.Digest != d {
+		return
+	}
+	if b.StoredDigest == b.Digest {
+		b.StoredDigest = d
+	}
+	for j := range b.Placements {
+		if p := &b.Placements[j]; p.Digest == b.Digest {
+			p.Digest = d
+		}
+	}
+	b.Digest = d
+}
+
 // share makes the equal strings of a decoded index one string each: a
 // manifest's digest and its blob's (and its image's), and the few media
 // types, platforms and annotation names every entry repeats (each blob
