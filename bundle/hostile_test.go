@@ -129,14 +129,26 @@ func newDestFixture(t *testing.T) *destFixture {
 	return d
 }
 
-// fresh copies the template layout to path (a new temporary directory when
-// "", or a copy left as it was by an earlier test) and returns it with its
-// treeHash.
+// fresh returns a copy of the template layout, and its treeHash: a copy
+// left as it was by an earlier test, else a new one. At path (when not
+// ""), the copy is moved there (renamed, not copied file by file), and
+// moved back into the pool after the test if still the template's tree.
 func (d *destFixture) fresh(t *testing.T, path string) (string, map[string]string) {
 	t.Helper()
 	if path != "" {
-		copyDir(t, d.template, path)
-		return path, treeHash(t, path)
+		pooled, _ := d.fresh(t, "") // its cleanup runs after the one below
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(pooled, path); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if _, err := os.Lstat(pooled); errors.Is(err, fs.ErrNotExist) {
+				os.Rename(path, pooled) // back, for the pool's check
+			}
+		})
+		return path, maps.Clone(d.hash)
 	}
 	d.mu.Lock()
 	if n := len(d.clean); n > 0 {

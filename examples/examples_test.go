@@ -43,7 +43,9 @@ func TestMain(m *testing.M) {
 }
 
 // build compiles the main package pkg (relative to this directory) once and
-// returns the path of the binary.
+// returns the path of the binary. It is built by go run, whose binaries the
+// go command keeps in its build cache (go build links again each time),
+// run as the -exec program given: a copy into binDir.
 func build(t *testing.T, pkg string) string {
 	t.Helper()
 	buildMu.Lock()
@@ -56,8 +58,8 @@ func build(t *testing.T, pkg string) string {
 		t.Fatalf("the go command is needed to build %s: %v", pkg, err)
 	}
 	bin := filepath.Join(binDir, filepath.Base(pkg))
-	if out, err := exec.Command(goBin, "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	if out, err := exec.Command(goBin, "run", "-exec", `sh -c 'cp "$0" "$1"'`, pkg, bin).CombinedOutput(); err != nil {
+		t.Fatalf("go run %s (a copy of its binary): %v\n%s", pkg, err, out)
 	}
 	builtBin[pkg] = bin
 	return bin

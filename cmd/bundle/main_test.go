@@ -7,11 +7,22 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	bundlemain "github.com/airgap-bundle/bundle/cmd/bundle"
 )
 
+// bin is the command the tests run: a link named bundle to this test
+// binary, which, started under that name, is the command (TestMain calls
+// its main) instead of running the tests. That spares building it again,
+// a second compile and link of everything; TestBuiltBinary builds the
+// real one (-short skips it).
 var bin string
 
 func TestMain(m *testing.M) {
+	if filepath.Base(os.Args[0]) == "bundle" {
+		bundlemain.Main() // exits
+		panic("main returned")
+	}
 	dir, err := os.MkdirTemp("", "bundle-cli")
 	if err != nil {
 		panic(err)
@@ -20,8 +31,12 @@ func TestMain(m *testing.M) {
 	// Rollback records of mirrors (unpack --to docker://) go here, not
 	// into the home directory of whoever runs the tests.
 	os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		panic(string(out))
+	self, err := os.Executable()
+	if err != nil {
+		panic(err)
+	}
+	if err := os.Symlink(self, bin); err != nil {
+		panic(err)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
