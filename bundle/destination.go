@@ -261,7 +261,7 @@ func (s *Set) Unpack(ctx context.Context, dest Destination, o UnpackOptions) (*U
 		w.ahead = startPresence(ctx, dest, x, w.where, jobs)
 		defer w.ahead.stop()
 	}
-	u := &unpacker{ctx: ctx, dest: w, set: s, op: "unpack", progress: o.Progress, total: total, images: imagesOf(x, w.children)}
+	u := &unpacker{ctx: ctx, dest: w, set: s, op: "unpack", progress: o.Progress, total: total, imageOf: imagesOf(x, w.at, w.children)}
 	err = u.run()
 	if bw, ok := dest.(blobWaiter); ok {
 		// Blobs committed may still be uploading: every one must be in

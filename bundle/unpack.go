@@ -34,10 +34,10 @@ type unpacker struct {
 	progress func(Progress)
 	done     int64
 	total    int64
-	// images names the image of each carried blob (imagesOf); image is
+	// imageOf names the image of each carried blob (imagesOf); image is
 	// that of the blob being written, or of the last one that had one.
-	images map[digest.Digest]string
-	image  string
+	imageOf func(digest.Digest) string
+	image   string
 
 	// The blob being assembled, kept across volumes when it is split.
 	blob *format.Blob
@@ -140,8 +140,10 @@ func (z *zstdSink) Abort() {
 
 func (u *unpacker) startBlob(b *format.Blob) error {
 	u.blob, u.copier = b, nil
-	if im := u.images[b.Digest]; im != "" {
-		u.image = im
+	if u.imageOf != nil {
+		if im := u.imageOf(b.Digest); im != "" {
+			u.image = im
+		}
 	}
 	w, err := u.dest.openBlob(b)
 	if err != nil {
@@ -333,26 +335,35 @@ func (u *unpacker) report(volume int) {
 // to: the first entry of x.Manifests that reaches it through children
 // (the carried children of each manifest and index), entries with a ref
 // name first, so that a layer a referrer shares is shown as its image's.
-func imagesOf(x *format.Index, children map[digest.Digest][]digest.Digest) map[digest.Digest]string {
-	names := make(map[digest.Digest]string, len(x.Blobs))
-	var mark func(d digest.Digest, name string)
-	mark = func(d digest.Digest, name string) {
-		if names[d] != "" {
+// at is the place of each blob in x.Blobs: what is kept is an entry's
+// number by that place (4 bytes a blob; a map by digest was 60 MB at a
+// million blobs).
+func imagesOf(x *format.Index, at map[digest.Digest]int, children map[digest.Digest][]digest.Digest) func(digest.Digest) string {
+	entry := make([]int32, len(x.Blobs)) // the entry's number plus one; 0: none yet
+	var mark func(d digest.Digest, e int32)
+	mark = func(d digest.Digest, e int32) {
+		i, ok := at[d]
+		if !ok || entry[i] != 0 {
 			return
 		}
-		names[d] = name
+		entry[i] = e + 1
 		for _, k := range children[d] {
-			mark(k, name)
+			mark(k, e)
 		}
 	}
 	for _, named := range []bool{true, false} {
-		for _, m := range x.Manifests {
+		for e, m := range x.Manifests {
 			if (m.Annotations[ocispec.AnnotationRefName] != "") == named {
-				mark(m.Digest, imageName(m))
+				mark(m.Digest, int32(e))
 			}
 		}
 	}
-	return names
+	return func(d digest.Digest) string {
+		if i, ok := at[d]; ok && entry[i] != 0 {
+			return imageName(x.Manifests[entry[i]-1])
+		}
+		return ""
+	}
 }
 
 // member puts the data of member m into the blob it is a segment of,
