@@ -75,7 +75,13 @@ func LoadBase(ctx context.Context, path string, key *sign.Verifier) (*BaseBundle
 		// Its blobs are listed in its volumes' tables, not in bundle.json.
 		return nil, fmt.Errorf("base bundle %s is of format version 2, whose blobs only its volumes list: give the directory that holds all of them (or an inventory of the destination)", path)
 	}
-	b := &BaseBundle{Index: s.Index, IndexBytes: s.IndexBytes, Signature: s.Signature, Path: path}
+	// A large bundle.json is not held by an open set (Set.IndexBytes): a
+	// base keeps it, its digest is what the new bundle names.
+	ib, err := s.ReadIndexBytes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("base bundle %s: %w", path, err)
+	}
+	b := &BaseBundle{Index: s.Index, IndexBytes: ib, Signature: s.Signature, Path: path}
 	if key != nil {
 		if err := s.checkSignature(key, false); err != nil {
 			return nil, fmt.Errorf("base bundle %s: %w", path, err)

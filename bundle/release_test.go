@@ -103,6 +103,13 @@ func TestOpenReleasesLargeIndexBytes(t *testing.T) {
 		if _, err := s.Verify(ctx, VerifyOptions{}); err != nil {
 			t.Errorf("version %d: Verify: %v", v, err)
 		}
+		// A base read from the directory names the bundle.json it has.
+		releaseIndexAbove = 0
+		base, err := LoadBase(ctx, dir, a.Verifier())
+		releaseIndexAbove = LargeIndexSize
+		if err != nil || base.Digest() != s.indexContent().Digest || !base.Verified {
+			t.Errorf("version %d: LoadBase of a set that let its bundle.json go: %v", v, err)
+		}
 		s = open(0)
 		xorByte(t, s.Volumes[1].Path, s.Index.IndexOffset(1)+format.BlockSize+10, 0x01)
 		if err := s.Trust(TrustPolicy{Key: a.Verifier()}); !errors.Is(err, ErrBadSignature) {
