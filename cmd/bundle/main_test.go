@@ -46,7 +46,14 @@ func TestMain(m *testing.M) {
 // cli runs the binary and returns its exit code and combined output.
 func runCLI(t *testing.T, env []string, args ...string) (int, string) {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
+	return runProgram(t, bin, env, args...)
+}
+
+// runProgram runs program with env added to the tests' environment and
+// returns its exit code and combined output.
+func runProgram(t *testing.T, program string, env []string, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(program, args...)
 	cmd.Env = append(os.Environ(), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -63,9 +70,15 @@ func runCLI(t *testing.T, env []string, args ...string) (int, string) {
 // mustRun runs the binary and fails unless it exits with want.
 func mustRun(t *testing.T, want int, env []string, args ...string) string {
 	t.Helper()
-	code, out := runCLI(t, env, args...)
+	return mustRunProgram(t, bin, want, env, args...)
+}
+
+// mustRunProgram is mustRun of another program.
+func mustRunProgram(t *testing.T, program string, want int, env []string, args ...string) string {
+	t.Helper()
+	code, out := runProgram(t, program, env, args...)
 	if code != want {
-		t.Fatalf("bundle %s: exit %d, want %d\n%s", strings.Join(args, " "), code, want, out)
+		t.Fatalf("%s %s: exit %d, want %d\n%s", filepath.Base(program), strings.Join(args, " "), code, want, out)
 	}
 	return out
 }

@@ -26,22 +26,10 @@ func TestSignWithPKCS11Token(t *testing.T) {
 	}
 	os.Mkdir(k("tokens"), 0o700)
 	os.WriteFile(k("softhsm2.conf"), []byte("directories.tokendir = "+k("tokens")+"\nobjectstore.backend = file\n"), 0o600)
-	env := append(os.Environ(), "SOFTHSM2_CONF="+k("softhsm2.conf"), "BUNDLE_PKCS11_PIN=1234", "BUNDLE_PASSWORD=")
+	env := []string{"SOFTHSM2_CONF=" + k("softhsm2.conf"), "BUNDLE_PKCS11_PIN=1234", "BUNDLE_PASSWORD="}
 	run := func(want int, name string, args ...string) string {
 		t.Helper()
-		cmd := exec.Command(name, args...)
-		cmd.Env = env
-		out, err := cmd.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if code != want {
-			t.Fatalf("%s %s: exit %d, want %d\n%s", name, strings.Join(args, " "), code, want, out)
-		}
-		return string(out)
+		return mustRunProgram(t, name, want, env, args...)
 	}
 	writeFastKey(t, k("a"), false)
 	id := writeFastKey(t, k("hsm"), false)

@@ -1,8 +1,6 @@
 package main_test
 
 import (
-	"bytes"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -38,21 +36,7 @@ func TestBuiltBinary(t *testing.T) {
 	}
 	run := func(want int, args ...string) string {
 		t.Helper()
-		cmd := exec.Command(built, args...)
-		cmd.Env = append(os.Environ(), "SOURCE_DATE_EPOCH=1700000000")
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if code != want {
-			t.Fatalf("built bundle %s: exit %d, want %d\n%s", strings.Join(args, " "), code, want, out.String())
-		}
-		return out.String()
+		return mustRunProgram(t, built, want, []string{"SOURCE_DATE_EPOCH=1700000000"}, args...)
 	}
 	out := run(0, "version")
 	// The help says the version, the build's: the rest is the same.
