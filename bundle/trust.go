@@ -367,6 +367,16 @@ func (s *Set) evaluate(p TrustPolicy) ([]SignatureStatus, error) {
 	var bad []error
 	counted := map[string]bool{}
 	terr := &ThresholdError{BundleID: id, Need: need, Unreadable: unreadable, names: names}
+	// The bytes signed, read once for every signature checked: a set
+	// that let a large bundle.json go reads it again from a volume.
+	var msg []byte
+	var msgErr error
+	signed := func() ([]byte, error) {
+		if msg == nil && msgErr == nil {
+			msg, msgErr = s.ReadIndexBytes(context.Background())
+		}
+		return msg, msgErr
+	}
 	for i, c := range cands {
 		st := &statuses[i]
 		k := byID[c.keyID]
@@ -381,7 +391,7 @@ func (s *Set) evaluate(p TrustPolicy) ([]SignatureStatus, error) {
 		var err error
 		if c.alg != k.v.Algorithm() {
 			err = fmt.Errorf("%w: the signature says algorithm %s, the key is %s", ErrWrongKey, c.alg, k.v.Algorithm())
-		} else if msg, rerr := s.ReadIndexBytes(context.Background()); rerr != nil {
+		} else if msg, rerr := signed(); rerr != nil {
 			// Released by an earlier Trust and not the same on the
 			// volume now: not what was signed.
 			err = fmt.Errorf("%w (%v)", ErrBadSignature, rerr)

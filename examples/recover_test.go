@@ -4,11 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"os"
 	"path/filepath"
 	"sort"
@@ -18,6 +13,7 @@ import (
 
 	"github.com/airgap-bundle/bundle/bundle"
 	"github.com/airgap-bundle/bundle/format"
+	"github.com/airgap-bundle/bundle/internal/testkeys"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/airgap-bundle/bundle/sign"
 )
@@ -26,31 +22,6 @@ import (
 const recoverScript = "../scripts/recover.sh"
 
 var password = []string{"BUNDLE_PASSWORD=example-password"}
-
-// writeFastKey writes PREFIX.key, an unencrypted PKCS#8 ECDSA P-256 key
-// (the CLI loads it without the scrypt run of an encrypted one), and
-// PREFIX.pub.
-func writeFastKey(t *testing.T, prefix string) {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pder, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(prefix+".key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(prefix+".pub", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pder}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // packCLI packs the example layout with the bundle CLI into a new directory
 // and returns it.
@@ -386,7 +357,7 @@ func TestRecoverScriptScreensMembers(t *testing.T) {
 		// No CLI to build, no scrypt: an unencrypted key and the
 		// library's Pack. TestRecoverScript packs with the CLI and a
 		// keygen key.
-		writeFastKey(t, key)
+		testkeys.WriteUnencrypted(t, key, false)
 		plain = packLib(t, key+".key", 40000)
 	} else {
 		cli := build(t, "../cmd/bundle")

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/airgap-bundle/bundle/internal/testkeys"
 )
 
 // A countersignature made in a SoftHSM token through bundle sign --key
@@ -31,8 +33,8 @@ func TestSignWithPKCS11Token(t *testing.T) {
 		t.Helper()
 		return mustRunProgram(t, name, want, env, args...)
 	}
-	writeFastKey(t, k("a"), false)
-	id := writeFastKey(t, k("hsm"), false)
+	testkeys.WriteUnencrypted(t, k("a"), false)
+	id := testkeys.WriteUnencrypted(t, k("hsm"), false)
 	run(0, "softhsm2-util", "--init-token", "--free", "--label", "release", "--pin", "1234", "--so-pin", "5678")
 	run(0, "softhsm2-util", "--import", k("hsm.key"), "--token", "release", "--label", "officer", "--id", "01", "--pin", "1234")
 	os.Remove(k("hsm.key")) // from now on the private key is only in the token

@@ -1,16 +1,10 @@
 package main_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io/fs"
 	"os"
@@ -19,61 +13,21 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/airgap-bundle/bundle/sign"
+	"github.com/airgap-bundle/bundle/internal/testkeys"
 )
 
 // keygen makes PREFIX.key and PREFIX.pub for a test that signs and
-// verifies through the CLI: `bundle keygen`, or under -short writeFastKey,
+// verifies through the CLI: `bundle keygen`, or under -short testkeys.WriteUnencrypted,
 // since every command given an encrypted key decrypts it with scrypt.
 // TestExitCodes and TestPasswordSources keep keygen and encrypted keys in
 // -short.
 func keygen(t *testing.T, env []string, prefix string) {
 	t.Helper()
 	if testing.Short() {
-		writeFastKey(t, prefix, false)
+		testkeys.WriteUnencrypted(t, prefix, false)
 		return
 	}
 	mustRun(t, 0, env, "keygen", "--out", prefix)
-}
-
-// writeFastKey writes PREFIX.key, an unencrypted PKCS#8 key (no scrypt to
-// pay for each load), and PREFIX.pub, and returns the key id.
-func writeFastKey(t *testing.T, prefix string, ed bool) string {
-	t.Helper()
-	var priv any
-	var pub any
-	if ed {
-		p, k, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		priv, pub = k, p
-	} else {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		priv, pub = k, &k.PublicKey
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pder, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(prefix+".key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(prefix+".pub", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pder}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	id, err := sign.KeyID(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
 }
 
 // snapshot is every file under dir with its mode, mtime and content hash.
@@ -147,10 +101,10 @@ func TestSignCountersign(t *testing.T) {
 	env := []string{"BUNDLE_PASSWORD=", "SOURCE_DATE_EPOCH=1700000000"} // 2023-11-14T22:13:20Z
 	must := func(want int, args ...string) string { t.Helper(); return mustRun(t, want, env, args...) }
 	k := func(n string) string { return filepath.Join(dir, n) }
-	ida := writeFastKey(t, k("a"), false)
-	idb := writeFastKey(t, k("b"), true)
-	idc := writeFastKey(t, k("c"), false)
-	idd := writeFastKey(t, k("d"), false) // trusted by nobody
+	ida := testkeys.WriteUnencrypted(t, k("a"), false)
+	idb := testkeys.WriteUnencrypted(t, k("b"), true)
+	idc := testkeys.WriteUnencrypted(t, k("c"), false)
+	idd := testkeys.WriteUnencrypted(t, k("d"), false) // trusted by nobody
 	vols := k("vols")
 	must(0, "pack", "--key", k("a.key"), "--max-size", "40K", "--out", vols, "oci:"+example+":app:v1", "oci:"+example+":multi:latest")
 
@@ -311,8 +265,8 @@ func TestKeyringRotationCLI(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	k := func(n string) string { return filepath.Join(dir, n) }
-	writeFastKey(t, k("old"), false)
-	writeFastKey(t, k("new"), true)
+	testkeys.WriteUnencrypted(t, k("old"), false)
+	testkeys.WriteUnencrypted(t, k("new"), true)
 	ring := `{"version":1,"keys":[
   {"name":"release-2023","publicKeyFile":"old.pub","notAfter":"2023-12-31T23:59:59Z"},
   {"name":"release-2024","publicKeyFile":"new.pub","notBefore":"2023-12-01T00:00:00Z"}
