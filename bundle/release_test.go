@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/airgap-bundle/bundle/format"
+	"github.com/opencontainers/go-digest"
 )
 
 // TestTrustReleasesIndexBytes: once Trust has checked the signatures, the
@@ -87,7 +90,7 @@ func TestOpenReleasesLargeIndexBytes(t *testing.T) {
 		if s := open(LargeIndexSize); s.IndexBytes == nil {
 			t.Fatalf("version %d: a small bundle.json released when the set was opened", v)
 		}
-		s := open(0)
+		s := open(1)
 		if s.IndexBytes != nil || s.Volumes[1].IndexBytes != nil {
 			t.Fatalf("version %d: a large bundle.json is held after open", v)
 		}
@@ -104,16 +107,102 @@ func TestOpenReleasesLargeIndexBytes(t *testing.T) {
 			t.Errorf("version %d: Verify: %v", v, err)
 		}
 		// A base read from the directory names the bundle.json it has.
-		releaseIndexAbove = 0
+		releaseIndexAbove = 1
 		base, err := LoadBase(ctx, dir, a.Verifier())
 		releaseIndexAbove = LargeIndexSize
 		if err != nil || base.Digest() != s.indexContent().Digest || !base.Verified {
 			t.Errorf("version %d: LoadBase of a set that let its bundle.json go: %v", v, err)
 		}
-		s = open(0)
+		s = open(1)
 		xorByte(t, s.Volumes[1].Path, s.Index.IndexOffset(1)+format.BlockSize+10, 0x01)
 		if err := s.Trust(TrustPolicy{Key: a.Verifier()}); !errors.Is(err, ErrBadSignature) {
 			t.Errorf("version %d: Trust of a bundle.json changed after open: %v, want ErrBadSignature", v, err)
+		}
+	}
+}
+
+// TestHeaderReaderLetsLargeIndexGo: a HeaderReader reading volumes where
+// it can read them again lets a bundle.json longer than KeepIndexUpTo go
+// once checked, and knows it again in the other volumes by its digest
+// (one parse, one signature check for them all); a bundle.json of the same
+// length that differs is read again and parsed as the other index it is.
+func TestHeaderReaderLetsLargeIndexGo(t *testing.T) {
+	t.Parallel()
+	a, _ := fastKey(t, false)
+	for _, v := range []int{format.Version, format.VersionV2} {
+		dir, _ := packLayout(t, PackOptions{Signer: a, MaxVolumeSize: 40 << 10, FormatVersion: v})
+		paths, _ := filepath.Glob(filepath.Join(dir, "vol-*.tar"))
+		if len(paths) < 3 {
+			t.Fatalf("version %d: %d volumes, want 3 or more", v, len(paths))
+		}
+		raw, err := format.ReadVolumeHeader(bytes.NewReader(mustRead(t, paths[0])), paths[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := format.Content{Digest: digest.FromBytes(raw.IndexBytes), Size: int64(len(raw.IndexBytes))}
+		// The packer's name, changed in a copy of the last volume: the
+		// same length, another index.
+		changed := filepath.Join(t.TempDir(), filepath.Base(paths[len(paths)-1]))
+		b := mustRead(t, paths[len(paths)-1])
+		at := bytes.Index(b, []byte(`"packer":"bundle-test"`))
+		if at < 0 {
+			t.Fatal("no packer in the last volume")
+		}
+		b[at+len(`"packer":"bundle-tes`)] = 'T'
+		mustWrite(t, changed, b)
+
+		verified := 0
+		var cache *format.HeaderReader
+		read := func(path string) (*format.VolumeHeader, error) {
+			t.Helper()
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			fi, _ := f.Stat()
+			return cache.ReadAt(f, fi.Size(), path)
+		}
+		cache = &format.HeaderReader{KeepIndexUpTo: 1, VerifyIndex: func(index, sig []byte) error {
+			verified++
+			return a.Verifier().Verify(index, sig)
+		}}
+		var first *format.VolumeHeader
+		for _, p := range paths {
+			h, err := read(p)
+			if err != nil {
+				t.Fatalf("version %d: %v", v, err)
+			}
+			if first == nil {
+				first = h
+			}
+			if h.IndexBytes != nil || h.LayoutIndex != nil && v == format.VersionV2 {
+				t.Errorf("version %d: %s: raw members held", v, p)
+			}
+			if h.Index != first.Index || h.IndexContent() != want || !h.SameIndex(first) {
+				t.Errorf("version %d: %s: index %p %v, want %p %v (parsed again, or another digest)", v, p, h.Index, h.IndexContent(), first.Index, want)
+			}
+		}
+		if verified != 1 {
+			t.Errorf("version %d: the signature was checked %d times, want once", v, verified)
+		}
+		// The changed copy is read again for its signature, which fails.
+		var refused *format.IndexRefusedError
+		if _, err := read(changed); !errors.As(err, &refused) || verified != 2 {
+			t.Errorf("version %d: the changed volume: %v (%d signature checks), want it refused", v, err, verified)
+		}
+		// Without a signature check, it is parsed as the index it is.
+		cache = &format.HeaderReader{KeepIndexUpTo: 1}
+		first, err = read(paths[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := read(changed)
+		if err != nil {
+			t.Fatalf("version %d: %v", v, err)
+		}
+		if h.Index == first.Index || h.SameIndex(first) || h.Index.Packer != "bundle-tesT" || h.IndexContent().Size != want.Size {
+			t.Errorf("version %d: the changed volume read as %q (same index: %v)", v, h.Index.Packer, h.SameIndex(first))
 		}
 	}
 }

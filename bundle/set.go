@@ -35,10 +35,12 @@ type Set struct {
 	// (VolumeHeader.Release): these raw bytes (about 550 per blob) are
 	// more than the decoded Index, which is all that reading needs, and
 	// the headers are compared by digest when read again (issue 15).
-	// One larger than LargeIndexSize is released when the set is opened
-	// already (format version 2 then holds the blob tables of every
-	// volume at once, and this on top was the peak of memory), and read
-	// again only for the signatures Trust checks with a key.
+	// One larger than LargeIndexSize is not held at all: the header
+	// reader lets it go once the first volume's is checked and knows the
+	// others' by their digest (format.HeaderReader.KeepIndexUpTo; format
+	// version 2 holds the blob tables of every volume at once, and this
+	// on top was the peak of memory), and Trust reads it again only for
+	// the signatures it checks with a key.
 	// ReadIndexBytes reads it again from a volume.
 	IndexBytes []byte
 	Signature  []byte
@@ -113,7 +115,7 @@ func openSet(ctx context.Context, cands []volumeCandidate, given string) (*Set, 
 
 // openSetWith is openSet with options.
 func openSetWith(ctx context.Context, cands []volumeCandidate, given string, o OpenOptions) (*Set, error) {
-	found, problems, err := readHeaders(ctx, cands, &format.HeaderReader{VerifyIndex: o.VerifyIndex})
+	found, problems, err := readHeaders(ctx, cands, &format.HeaderReader{VerifyIndex: o.VerifyIndex, KeepIndexUpTo: releaseIndexAbove})
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +213,7 @@ func chooseBundle(found []foundVolume) {
 func gather(found []foundVolume) (*Set, []error, error) {
 	main := found[0].h
 	s := &Set{Index: main.Index, IndexBytes: main.IndexBytes, Signature: main.Signature, Volumes: map[int]*format.VolumeHeader{},
-		openers: map[int]VolumeOpener{}, index: format.Content{Digest: digest.FromBytes(main.IndexBytes), Size: int64(len(main.IndexBytes))}}
+		openers: map[int]VolumeOpener{}, index: main.IndexContent()}
 	var problems []error
 	dups := map[int][]string{}
 	for _, f := range found {
@@ -220,7 +222,7 @@ func gather(found []foundVolume) (*Set, []error, error) {
 		case h.Index.BundleID != main.Index.BundleID:
 			problems = append(problems, &ForeignVolumeError{Path: h.Path, BundleID: h.Index.BundleID, Created: h.Index.Created,
 				Want: main.Index.BundleID, Stale: h.Index.Created < main.Index.Created, Number: h.Number, Total: h.Total()})
-		case !bytes.Equal(h.IndexBytes, main.IndexBytes):
+		case !h.SameIndex(main):
 			problems = append(problems, &format.CorruptError{Path: h.Path, Volume: h.Number, Offset: h.Index.IndexOffset(h.Number), Member: format.MemberIndex,
 				Reason: fmt.Sprintf("its bundle index differs from that of %s, another volume of the same bundle", main.Path)})
 		case s.Volumes[h.Number] != nil:
@@ -310,7 +312,7 @@ func readHeader(ctx context.Context, v VolumeOpener, cache *format.HeaderReader)
 		return nil, err
 	}
 	defer r.Close()
-	return cache.ReadSized(bufio.NewReaderSize(io.NewSectionReader(r, 0, r.Size()), 64<<10), r.Size(), v.Name())
+	return cache.ReadAt(r, r.Size(), v.Name())
 }
 
 // headerPieces is what volume n of the set starts with, in order: the
@@ -541,7 +543,13 @@ func (s *Set) readSmallBlob(ctx context.Context, b *format.Blob, reader func(n i
 		if err != nil {
 			return nil, err
 		}
-		seg := make([]byte, p.Length)
+		// Read in place: the segments fill stored, whose size the index
+		// gives (and the validated index makes them add up to).
+		if int64(len(stored))+p.Length > int64(cap(stored)) {
+			return nil, &format.CorruptError{Path: v.Path, Volume: p.Volume, Offset: p.Offset, Member: format.MemberName(b, i), Digest: p.Digest,
+				Reason: fmt.Sprintf("segments longer than the %d bytes stored", b.StoredSize)}
+		}
+		seg := stored[len(stored) : int64(len(stored))+p.Length]
 		if _, err := r.ReadAt(seg, p.Offset); err != nil {
 			return nil, &format.CorruptError{Path: v.Path, Volume: p.Volume, Offset: p.Offset, Member: format.MemberName(b, i), Digest: p.Digest,
 				Reason: fmt.Sprintf("cannot read %d bytes: %v", p.Length, err)}
@@ -549,7 +557,7 @@ func (s *Set) readSmallBlob(ctx context.Context, b *format.Blob, reader func(n i
 		if digest.FromBytes(seg) != p.Digest {
 			return nil, &format.CorruptError{Path: v.Path, Volume: p.Volume, Offset: p.Offset, Member: format.MemberName(b, i), Digest: p.Digest, Reason: "segment content does not match its digest"}
 		}
-		stored = append(stored, seg...)
+		stored = stored[:int64(len(stored))+p.Length]
 	}
 	content := stored
 	if b.Encoding == format.CompressionZstd {
@@ -563,7 +571,9 @@ func (s *Set) readSmallBlob(ctx context.Context, b *format.Blob, reader func(n i
 			return nil, fmt.Errorf("manifest %s: %w", b.Digest, err)
 		}
 	}
-	if int64(len(content)) != b.Size || digest.FromBytes(content) != b.Digest {
+	// One segment of an unencoded blob was checked whole above.
+	whole := len(b.Placements) == 1 && b.Encoding != format.CompressionZstd && b.Placements[0].Digest == b.Digest
+	if int64(len(content)) != b.Size || !whole && digest.FromBytes(content) != b.Digest {
 		v := s.Volumes[b.Placements[0].Volume]
 		return nil, &format.CorruptError{Path: v.Path, Volume: v.Number, Offset: b.Placements[0].Offset, Member: format.MemberName(b, 0), Digest: b.Digest, Reason: "manifest content does not match its digest"}
 	}

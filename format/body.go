@@ -63,6 +63,11 @@ type BodyReader struct {
 	left     int64
 	unhashed bool // the caller took the member's data: End leaves its digest to the caller
 	buf      []byte
+	// scratch holds a header or padding read, header the header expected:
+	// fields, not locals, which would escape into io.ReadFull, a
+	// kilobyte of garbage a member (issue 15).
+	scratch [2 * BlockSize]byte
+	header  [BlockSize]byte
 }
 
 // drainSize is what End reads at once when it reads data the caller left.
@@ -153,15 +158,17 @@ func (b *BodyReader) Next() (m Member, ok bool, err error) {
 		return m, false, fmt.Errorf("internal error: %s: member at %d, expected at %d", b.body.Path, b.off, p.Offset-BlockSize)
 	}
 	b.cur = &m
-	var h [BlockSize]byte
-	n, err := io.ReadFull(b.r, h[:])
+	h := b.scratch[:BlockSize]
+	n, err := io.ReadFull(b.r, h)
 	if err != nil {
 		b.off += int64(n)
 		return m, false, b.readErr(err, truncated)
 	}
-	if !bytes.Equal(h[:], TarHeader(m.Name(), p.Length, b.mtime)) {
+	b.header = [BlockSize]byte{}
+	putTarHeader(&b.header, m.Name(), p.Length, b.mtime)
+	if !bytes.Equal(h, b.header[:]) {
 		// Reported where the header starts.
-		name, _, perr := ParseTarHeader(h[:])
+		name, _, perr := ParseTarHeader(h)
 		reason := fmt.Sprintf("tar header of %q is not the one the index describes", name)
 		if perr != nil {
 			reason = perr.Error()
@@ -226,7 +233,7 @@ func (b *BodyReader) End() error {
 	}
 	if b.unhashed {
 		b.unhashed = false
-	} else if sum := b.h.Sum(b.sum[:0]); hex.EncodeToString(sum) != m.Placement().Digest.Encoded() {
+	} else if sum := b.h.Sum(b.sum[:0]); !hexEqual(sum, m.Placement().Digest.Encoded()) {
 		return b.Corrupt(fmt.Sprintf("content hashes to sha256:%x", sum))
 	}
 	if err := b.zeros(Padding(m.Placement().Length), "non-zero padding", truncated); err != nil {
@@ -236,13 +243,19 @@ func (b *BodyReader) End() error {
 	return nil
 }
 
+// hexEqual reports whether sum is the digest whose hex digits are enc.
+func hexEqual(sum []byte, enc string) bool {
+	var buf [2 * sha256.Size]byte
+	return len(sum) <= sha256.Size && string(hex.AppendEncode(buf[:0], sum)) == enc
+}
+
 // zeros reads n bytes that must be zero.
 func (b *BodyReader) zeros(n int64, notZero, short string) error {
-	var z [2 * BlockSize]byte
-	if err := b.readFull(z[:n], short); err != nil {
+	z := b.scratch[:n]
+	if err := b.readFull(z, short); err != nil {
 		return err
 	}
-	if !bytes.Equal(z[:n], zeroBlocks[:n]) {
+	if !bytes.Equal(z, zeroBlocks[:n]) {
 		return b.Corrupt(notZero)
 	}
 	return nil

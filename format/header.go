@@ -1,6 +1,7 @@
 package format
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -29,7 +30,8 @@ type VolumeHeader struct {
 	// checked against the index, ParseBlobTable), nil in version 1.
 	Table []Blob
 
-	indexSize int // len(IndexBytes), kept when they are released
+	indexSize   int           // len(IndexBytes), kept when they are released
+	indexDigest digest.Digest // of IndexBytes, when known: always once the reader let them go
 }
 
 // Total is the number of volumes in the bundle.
@@ -41,6 +43,26 @@ func (h *VolumeHeader) IndexSize() int {
 		return len(h.IndexBytes)
 	}
 	return h.indexSize
+}
+
+// IndexContent is the digest and length of bundle.json: hashed when
+// IndexBytes are held, the digest kept when the reader let them go
+// (HeaderReader.KeepIndexUpTo).
+func (h *VolumeHeader) IndexContent() Content {
+	if h.indexDigest == "" && h.IndexBytes != nil {
+		return Content{Digest: digest.FromBytes(h.IndexBytes), Size: int64(len(h.IndexBytes))}
+	}
+	return Content{Digest: h.indexDigest, Size: int64(h.IndexSize())}
+}
+
+// SameIndex reports whether two headers, as a HeaderReader read them,
+// carry the same bundle.json: compared byte for byte where both are held,
+// by digest otherwise.
+func (h *VolumeHeader) SameIndex(o *VolumeHeader) bool {
+	if h.IndexBytes != nil && o.IndexBytes != nil {
+		return bytes.Equal(h.IndexBytes, o.IndexBytes)
+	}
+	return h.IndexContent() == o.IndexContent()
 }
 
 // Release drops IndexBytes and LayoutIndex, keeping their sizes
@@ -62,7 +84,8 @@ type prefixReader struct {
 	r    io.Reader
 	path string
 	off  int64
-	size int64 // bytes the input holds from its start; -1: not known
+	size int64       // bytes the input holds from its start; -1: not known
+	ra   io.ReaderAt // the same input, to read a member again; nil: cannot
 }
 
 func (p *prefixReader) corrupt(member, format string, a ...any) error {
@@ -85,23 +108,9 @@ func (p *prefixReader) member(name string, max int64) (data, header []byte, err 
 // memberLike is member; when the data is the same as one of likes, that
 // slice is returned and no copy is made.
 func (p *prefixReader) memberLike(name string, max int64, likes [][]byte) (data, header []byte, err error) {
-	header = make([]byte, BlockSize)
-	if err := p.readFull(header); err != nil {
-		return nil, nil, p.corrupt(name, "truncated before member %s", name)
-	}
-	got, size, err := ParseTarHeader(header)
+	header, size, err := p.memberHeader(name, max)
 	if err != nil {
-		return nil, nil, p.corrupt(name, "%v", err)
-	}
-	if got != name {
-		return nil, nil, p.corrupt(name, "member %q where %q belongs", got, name)
-	}
-	if size > max {
-		return nil, nil, p.corrupt(name, "member %s is %d bytes, more than %d allowed", name, size, max)
-	}
-	if p.size >= 0 && size+Padding(size) > p.size-p.off {
-		// Not there: refused before anything is allocated for it.
-		return nil, nil, p.corrupt(name, "truncated inside member %s (%d bytes claimed, %d left in the file)", name, size, p.size-p.off)
+		return nil, nil, err
 	}
 	var like []byte
 	for _, l := range likes {
@@ -114,14 +123,66 @@ func (p *prefixReader) memberLike(name string, max int64, likes [][]byte) (data,
 	if err != nil {
 		return nil, nil, p.corrupt(name, "truncated inside member %s", name)
 	}
-	pad := make([]byte, Padding(size))
-	if err := p.readFull(pad); err != nil {
-		return nil, nil, p.corrupt(name, "truncated inside member %s", name)
-	}
-	if !bytes.Equal(pad, zeroBlocks[:len(pad)]) {
-		return nil, nil, p.corrupt(name, "non-zero padding after member %s", name)
+	if err := p.padding(name, size); err != nil {
+		return nil, nil, err
 	}
 	return data, header, nil
+}
+
+// memberHeader reads the tar header of a member that must be named name
+// and hold at most max bytes, and returns it with the size it states.
+func (p *prefixReader) memberHeader(name string, max int64) (header []byte, size int64, err error) {
+	header = make([]byte, BlockSize)
+	if err := p.readFull(header); err != nil {
+		return nil, 0, p.corrupt(name, "truncated before member %s", name)
+	}
+	got, size, err := ParseTarHeader(header)
+	if err != nil {
+		return nil, 0, p.corrupt(name, "%v", err)
+	}
+	if got != name {
+		return nil, 0, p.corrupt(name, "member %q where %q belongs", got, name)
+	}
+	if size > max {
+		return nil, 0, p.corrupt(name, "member %s is %d bytes, more than %d allowed", name, size, max)
+	}
+	if p.size >= 0 && size+Padding(size) > p.size-p.off {
+		// Not there: refused before anything is allocated for it.
+		return nil, 0, p.corrupt(name, "truncated inside member %s (%d bytes claimed, %d left in the file)", name, size, p.size-p.off)
+	}
+	return header, size, nil
+}
+
+// padding reads the zeros after the data of a member of size bytes.
+func (p *prefixReader) padding(name string, size int64) error {
+	pad := make([]byte, Padding(size))
+	if err := p.readFull(pad); err != nil {
+		return p.corrupt(name, "truncated inside member %s", name)
+	}
+	if !bytes.Equal(pad, zeroBlocks[:len(pad)]) {
+		return p.corrupt(name, "non-zero padding after member %s", name)
+	}
+	return nil
+}
+
+// hashData reads size bytes of member data, keeping only their digest.
+func (p *prefixReader) hashData(name string, size int64) (digest.Digest, error) {
+	h := digest.SHA256.Digester()
+	n, err := io.CopyN(h.Hash(), p.r, size)
+	p.off += n
+	if err != nil {
+		return "", p.corrupt(name, "truncated inside member %s", name)
+	}
+	return h.Digest(), nil
+}
+
+// readAgain reads the size bytes at off once more, from where they are.
+func (p *prefixReader) readAgain(name string, off, size int64) ([]byte, error) {
+	b := make([]byte, size)
+	if _, err := p.ra.ReadAt(b, off); err != nil {
+		return nil, &CorruptError{Path: p.path, Offset: off, Member: name, Reason: fmt.Sprintf("cannot be read again: %v", err)}
+	}
+	return b, nil
 }
 
 // readData reads size bytes. Memory follows the bytes really there, not a
@@ -233,38 +294,60 @@ type HeaderReader struct {
 	// A reader given a key checks the signature here, so that an index
 	// nobody signed costs no more than reading its bytes once (SPEC 15).
 	VerifyIndex func(index, sig []byte) error
+	// KeepIndexUpTo, when positive, is the longest bundle.json ReadAt
+	// holds once it has checked it: a longer one is let go (its digest
+	// kept; VolumeHeader.IndexBytes is nil), and the bundle.json of a
+	// later volume of its length is hashed as it is read and compared by
+	// digest, read again from where it is only when it differs or its
+	// bytes are needed once more (a signature not seen with it). At a
+	// million blobs it is 124 MB that would otherwise stay for as long as
+	// the blob tables of the volumes are read (issue 15).
+	KeepIndexUpTo int
 
-	parsed   []*cachedIndex
-	verified []verifiedIndex
+	parsed []*cachedIndex
 }
 
-// verifiedIndex is an index and a signature VerifyIndex accepted.
-type verifiedIndex struct{ index, sig []byte }
-
-// isVerified reports whether VerifyIndex accepted index with sig before.
-func (c *HeaderReader) isVerified(index, sig []byte) bool {
-	for _, v := range c.verified {
-		if bytes.Equal(v.index, index) && bytes.Equal(v.sig, sig) && (v.sig == nil) == (sig == nil) {
-			return true
-		}
-	}
-	return false
-}
-
+// cachedIndex is a bundle.json parsed, and what was checked of it.
 type cachedIndex struct {
-	bytes   []byte
-	x       *Index
-	layouts [][]byte // index.json contents found to agree with x
+	bytes    []byte        // nil once let go (KeepIndexUpTo)
+	size     int           // len(bytes)
+	sum      digest.Digest // of bytes: set when they are let go
+	x        *Index
+	layouts  [][]byte // index.json contents found to agree with x, kept to compare (version 1)
+	agreed   bool     // an index.json was found to agree with x
+	unsigned bool     // VerifyIndex accepted it without a signature
+	sigs     [][]byte // signatures VerifyIndex accepted with it
 }
 
-// known is the distinct index bytes parsed so far.
+// accepted reports whether VerifyIndex accepted e with sig before.
+func (e *cachedIndex) accepted(sig []byte) bool {
+	if e == nil {
+		return false
+	}
+	if sig == nil {
+		return e.unsigned
+	}
+	return containsBytes(e.sigs, sig)
+}
+
+func (e *cachedIndex) accept(sig []byte) {
+	if sig == nil {
+		e.unsigned = true
+	} else if !containsBytes(e.sigs, sig) {
+		e.sigs = append(e.sigs, sig)
+	}
+}
+
+// known is the distinct index bytes held.
 func (c *HeaderReader) known() [][]byte {
 	if c == nil {
 		return nil
 	}
 	var out [][]byte
 	for _, e := range c.parsed {
-		out = append(out, e.bytes)
+		if e.bytes != nil {
+			out = append(out, e.bytes)
+		}
 	}
 	return out
 }
@@ -281,45 +364,87 @@ func (c *HeaderReader) knownLayouts() [][]byte {
 	return out
 }
 
-// parse returns the index b holds and bytes equal to b to keep (those of
-// an earlier volume when the same, so that one copy is kept).
-func (c *HeaderReader) parse(b []byte) (*Index, []byte, error) {
-	if e := c.entry(b); e != nil {
-		return e.x, e.bytes, nil
-	}
-	x, err := parseIndexBounded(b)
-	if err == nil && c != nil {
-		c.parsed = append(c.parsed, &cachedIndex{bytes: b, x: x})
-	}
-	return x, b, err
-}
-
+// entry is the index parsed before whose bytes b are.
 func (c *HeaderReader) entry(b []byte) *cachedIndex {
 	if c == nil {
 		return nil
 	}
 	for _, e := range c.parsed {
-		if bytes.Equal(e.bytes, b) {
+		if e.bytes != nil && bytes.Equal(e.bytes, b) {
 			return e
 		}
 	}
 	return nil
 }
 
-// layoutAgrees reports whether layoutIndex was found to agree with the
-// index of bytes b before.
-func (c *HeaderReader) layoutAgrees(b, layoutIndex []byte) bool {
-	if e := c.entry(b); e != nil {
-		return containsBytes(e.layouts, layoutIndex)
+// readIndex reads the bundle.json member: its bytes, and the entry of the
+// index parsed before that they are, if any; or, when they are those of an
+// index let go (compared by digest), no bytes and that entry. off is where
+// its data starts.
+func (c *HeaderReader) readIndex(p *prefixReader) (b []byte, e *cachedIndex, header []byte, off int64, err error) {
+	header, size, err := p.memberHeader(MemberIndex, MaxIndexSize)
+	if err != nil {
+		return nil, nil, nil, 0, err
 	}
-	return false
+	off = p.off
+	var released []*cachedIndex
+	if c != nil && p.ra != nil {
+		for _, e := range c.parsed {
+			if e.bytes == nil && int64(e.size) == size {
+				released = append(released, e)
+			}
+		}
+	}
+	if len(released) == 0 {
+		b, err = p.readData(size, likeOf(c.known(), size))
+		if err != nil {
+			return nil, nil, nil, 0, p.corrupt(MemberIndex, "truncated inside member %s", MemberIndex)
+		}
+		if err := p.padding(MemberIndex, size); err != nil {
+			return nil, nil, nil, 0, err
+		}
+		return b, c.entry(b), header, off, nil
+	}
+	sum, err := p.hashData(MemberIndex, size)
+	if err != nil {
+		return nil, nil, nil, 0, err
+	}
+	if err := p.padding(MemberIndex, size); err != nil {
+		return nil, nil, nil, 0, err
+	}
+	for _, e := range released {
+		if e.sum == sum {
+			return nil, e, header, off, nil
+		}
+	}
+	// Another index of that length: read it again, to parse.
+	if b, err = p.readAgain(MemberIndex, off, size); err != nil {
+		return nil, nil, nil, 0, err
+	}
+	if digest.FromBytes(b) != sum {
+		return nil, nil, nil, 0, &CorruptError{Path: p.path, Offset: off, Member: MemberIndex, Reason: "changed while it was read"}
+	}
+	return b, nil, header, off, nil
 }
 
-// layoutAgreed records that layoutIndex agrees with the index of bytes b.
-func (c *HeaderReader) layoutAgreed(b, layoutIndex []byte) {
-	if e := c.entry(b); e != nil && !containsBytes(e.layouts, layoutIndex) {
-		e.layouts = append(e.layouts, layoutIndex)
+// likeOf is the slice of likes of size bytes, if any.
+func likeOf(likes [][]byte, size int64) []byte {
+	for _, l := range likes {
+		if int64(len(l)) == size {
+			return l
+		}
 	}
+	return nil
+}
+
+// letGo drops the bytes of e when they are longer than KeepIndexUpTo and
+// can be read again, keeping their digest.
+func (c *HeaderReader) letGo(e *cachedIndex, p *prefixReader) {
+	if c == nil || e == nil || e.bytes == nil || p.ra == nil || c.KeepIndexUpTo <= 0 || e.size <= c.KeepIndexUpTo {
+		return
+	}
+	e.sum = digest.FromBytes(e.bytes)
+	e.bytes = nil
 }
 
 // Read reads the members before the first blob of a volume, as
@@ -333,7 +458,18 @@ func (cache *HeaderReader) Read(r io.Reader, path string) (*VolumeHeader, error)
 // one that fits is read into a buffer of its size, so that memory is
 // what the file holds, once (SPEC 15).
 func (cache *HeaderReader) ReadSized(r io.Reader, size int64, path string) (*VolumeHeader, error) {
-	p := &prefixReader{r: r, path: path, size: size}
+	return cache.read(&prefixReader{r: r, path: path, size: size})
+}
+
+// ReadAt is ReadSized for an input that can be read again where it was
+// read (a volume file), which lets a large bundle.json go (KeepIndexUpTo).
+func (cache *HeaderReader) ReadAt(ra io.ReaderAt, size int64, path string) (*VolumeHeader, error) {
+	r := bufio.NewReaderSize(io.NewSectionReader(ra, 0, size), 64<<10)
+	return cache.read(&prefixReader{r: r, path: path, size: size, ra: ra})
+}
+
+func (cache *HeaderReader) read(p *prefixReader) (*VolumeHeader, error) {
+	path, r := p.path, p.r
 	first := make([]byte, BlockSize)
 	if err := p.readFull(first); err != nil {
 		return nil, fmt.Errorf("%s: %w (too short)", path, ErrNotVolume)
@@ -361,9 +497,20 @@ func (cache *HeaderReader) ReadSized(r io.Reader, size int64, path string) (*Vol
 			return nil, err
 		}
 	}
-	indexBytes, h3, err := p.memberLike(MemberIndex, MaxIndexSize, cache.known())
+	indexBytes, e, h3, indexOff, err := cache.readIndex(p)
 	if err != nil {
 		return nil, err
+	}
+	// indexBytesAgain is indexBytes, read again when they were let go.
+	indexBytesAgain := func() ([]byte, error) {
+		if indexBytes != nil {
+			return indexBytes, nil
+		}
+		b, err := p.readAgain(MemberIndex, indexOff, int64(e.size))
+		if err == nil && digest.FromBytes(b) != e.sum {
+			err = &CorruptError{Path: path, Offset: indexOff, Member: MemberIndex, Reason: "changed while it was read"}
+		}
+		return b, err
 	}
 	// The signature comes before the index is decoded: whether it is
 	// there is read from the next header's name, and checked against the
@@ -373,15 +520,57 @@ func (cache *HeaderReader) ReadSized(r io.Reader, size int64, path string) (*Vol
 	if err != nil {
 		return nil, err
 	}
-	if cache != nil && cache.VerifyIndex != nil && !cache.isVerified(indexBytes, sig) {
-		if err := cache.VerifyIndex(indexBytes, sig); err != nil {
-			return nil, p.refused(indexBytes, err)
+	checked := false
+	if cache != nil && cache.VerifyIndex != nil && !e.accepted(sig) {
+		b, err := indexBytesAgain()
+		if err != nil {
+			return nil, err
 		}
-		cache.verified = append(cache.verified, verifiedIndex{indexBytes, sig})
+		if err := cache.VerifyIndex(b, sig); err != nil {
+			return nil, p.refused(b, err)
+		}
+		checked = true
 	}
-	x, indexBytes, err := cache.parse(indexBytes)
-	if err != nil {
+	var x *Index
+	if e != nil {
+		x = e.x
+	} else if x, err = parseIndexBounded(indexBytes); err != nil {
 		return nil, &CorruptError{Path: path, Offset: sigOff, Member: MemberIndex, Reason: err.Error()}
+	} else if cache != nil {
+		e = &cachedIndex{bytes: indexBytes, size: len(indexBytes), x: x}
+		cache.parsed = append(cache.parsed, e)
+	}
+	if checked && e != nil {
+		e.accept(sig)
+	}
+	indexLen := len(indexBytes)
+	if indexBytes == nil {
+		indexLen = e.size
+	}
+	// layoutAgrees checks index.json against x: its digest is the one x
+	// names, and its entries agree with x's, compared once per index.
+	layoutAgrees := func(volume int) error {
+		if e != nil && containsBytes(e.layouts, layoutIndex) {
+			return nil
+		}
+		if e != nil && e.agreed {
+			// Agreement was found with the index.json x names: one of
+			// that digest is the same.
+			if digest.FromBytes(layoutIndex) == x.LayoutIndex.Digest && int64(len(layoutIndex)) == x.LayoutIndex.Size {
+				return nil
+			}
+		}
+		ib, err := indexBytesAgain()
+		if err != nil {
+			return err
+		}
+		if err := checkLayoutIndex(x, layoutIndex, ib, path, volume); err != nil {
+			return err
+		}
+		if e != nil {
+			e.agreed = true
+		}
+		return nil
 	}
 	v2 := x.FormatVersion == VersionV2
 	if !v2 && layoutIndex == nil {
@@ -394,7 +583,7 @@ func (cache *HeaderReader) ReadSized(r io.Reader, size int64, path string) (*Vol
 	if layoutIndex != nil {
 		headers, names, sizes = append(headers, h2), append(names, MemberOCIIndex), append(sizes, int64(len(layoutIndex)))
 	}
-	headers, names, sizes = append(headers, h3), append(names, MemberIndex), append(sizes, int64(len(indexBytes)))
+	headers, names, sizes = append(headers, h3), append(names, MemberIndex), append(sizes, int64(indexLen))
 	switch {
 	case x.Signer != nil && sig == nil:
 		return nil, &CorruptError{Path: path, Offset: sigOff + BlockSize, Member: MemberSignature,
@@ -425,10 +614,15 @@ func (cache *HeaderReader) ReadSized(r io.Reader, size int64, path string) (*Vol
 			// Checked now and let go: only this volume carries it, and
 			// with the raw bundle.json and the table it was the reader's
 			// peak of memory (67 MB of 765 at a million blobs).
-			if err := checkLayoutIndex(x, layoutIndex, indexBytes, path, m.Volume); err != nil {
+			if err := layoutAgrees(m.Volume); err != nil {
 				return nil, err
 			}
 			layoutIndex = nil
+		}
+		// Nothing needs bundle.json's bytes past here: a large one goes
+		// before the table is read.
+		if cache.letGo(e, p); e != nil && e.bytes == nil {
+			indexBytes = nil
 		}
 		want := x.BlobTables[m.Volume-1]
 		tableOff := p.off
@@ -454,19 +648,26 @@ func (cache *HeaderReader) ReadSized(r io.Reader, size int64, path string) (*Vol
 		}
 		off += MemberSize(sizes[i])
 	}
-	// A volume with the same index.json and bundle.json as one checked
-	// before passes as that one did.
-	if layoutIndex != nil && !cache.layoutAgrees(indexBytes, layoutIndex) {
-		if err := checkLayoutIndex(x, layoutIndex, indexBytes, path, m.Volume); err != nil {
+	if layoutIndex != nil {
+		// Version 1: a volume with the same index.json and bundle.json as
+		// one checked before passes as that one did.
+		if err := layoutAgrees(m.Volume); err != nil {
 			return nil, err
 		}
-		cache.layoutAgreed(indexBytes, layoutIndex)
+		if e != nil && !containsBytes(e.layouts, layoutIndex) {
+			e.layouts = append(e.layouts, layoutIndex)
+		}
 	}
-	if off != x.VolumePrefixSize(m.Volume, len(indexBytes)) {
+	if off != x.VolumePrefixSize(m.Volume, indexLen) {
 		return nil, p.corrupt("", "internal error: prefix size")
 	}
-	return &VolumeHeader{Path: path, Number: m.Volume, Index: x, IndexBytes: indexBytes, Signature: sig, LayoutIndex: layoutIndex,
-		Table: table, indexSize: len(indexBytes)}, nil
+	cache.letGo(e, p)
+	h := &VolumeHeader{Path: path, Number: m.Volume, Index: x, IndexBytes: indexBytes, Signature: sig, LayoutIndex: layoutIndex,
+		Table: table, indexSize: indexLen}
+	if e != nil && e.bytes == nil {
+		h.IndexBytes, h.indexDigest = nil, e.sum
+	}
+	return h, nil
 }
 
 // checkLayoutIndex checks that index.json is the one x names and lists

@@ -35,12 +35,21 @@ func Zeros(n int64) []byte { return zeroBlocks[:n] }
 // TarHeader builds the canonical ustar header of a regular file.
 func TarHeader(name string, size, mtime int64) []byte {
 	h := make([]byte, BlockSize)
+	putTarHeader((*[BlockSize]byte)(h), name, size, mtime)
+	return h
+}
+
+// putTarHeader writes TarHeader(name, size, mtime) into h, which must be
+// zero: the readers and the writer build one for every member, a million
+// at a million blobs, and this makes none of the garbage of the
+// formatted version.
+func putTarHeader(h *[BlockSize]byte, name string, size, mtime int64) {
 	copy(h[0:100], name)
 	copy(h[100:108], "0000644\x00")
 	copy(h[108:116], "0000000\x00")
 	copy(h[116:124], "0000000\x00")
-	copy(h[124:136], fmt.Sprintf("%011o\x00", size))
-	copy(h[136:148], fmt.Sprintf("%011o\x00", mtime))
+	putOctal(h[124:136], size)
+	putOctal(h[136:148], mtime)
 	copy(h[148:156], "        ")
 	h[156] = '0'
 	copy(h[257:263], "ustar\x00")
@@ -51,8 +60,19 @@ func TarHeader(name string, size, mtime int64) []byte {
 	for _, c := range h {
 		sum += int64(c)
 	}
-	copy(h[148:156], fmt.Sprintf("%06o\x00 ", sum))
-	return h
+	putOctal(h[148:155], sum) // six digits and a NUL, then the space that is there
+}
+
+// putOctal writes v as len(f)-1 octal digits, zero-padded, and a NUL (as
+// fmt's %0Nd with N = len(f)-1 and "\x00"). v is never negative and
+// always fits: sizes are below MaxMemberSize, mtimes below 1<<33, and a
+// header's checksum below 512*255.
+func putOctal(f []byte, v int64) {
+	f[len(f)-1] = 0
+	for i := len(f) - 2; i >= 0; i-- {
+		f[i] = byte('0' + v&7)
+		v >>= 3
+	}
 }
 
 // ParseTarHeader reads the name and size of a header that a reader will
