@@ -11,6 +11,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/location"
 	"github.com/airgap-bundle/bundle/mirror"
 	"github.com/airgap-bundle/bundle/oci"
@@ -216,7 +217,12 @@ func (d *RegistryDestination) Prepare(ctx context.Context, p *Plan) error {
 	d.mu.Lock()
 	d.setEarly = map[string]NameChange{}
 	d.mu.Unlock()
-	for parent, kids := range p.Children {
+	for i := range p.Index.Blobs {
+		parent := p.Index.Blobs[i].Digest
+		if !format.IsManifestMediaType(p.Index.Blobs[i].MediaType) {
+			continue
+		}
+		kids := p.Children(parent)
 		for _, repo := range p.Where(parent) {
 			for _, k := range kids {
 				if tag := d.ownTags[repo][k]; tag != "" {

@@ -102,8 +102,9 @@ type Plan struct {
 	Repositories []string
 	// Children is, for each manifest the bundle carries, the manifests
 	// and blobs it references that the bundle carries; Where, the
-	// repositories each goes into.
-	Children map[digest.Digest][]digest.Digest
+	// repositories each goes into. Both are functions, not maps by
+	// digest: at a million blobs such maps were tens of megabytes each.
+	Children func(digest.Digest) []digest.Digest
 	Where    func(digest.Digest) []string
 	// MountFrom is the other repositories that the walk may ask for a
 	// blob and mount it from (those the bases name, SPEC 9.3.3), sorted;
@@ -213,15 +214,12 @@ func (s *Set) Unpack(ctx context.Context, dest Destination, o UnpackOptions) (*U
 		return nil, err
 	}
 	w := &walk{ctx: ctx, set: s, dest: dest, res: &UnpackResult{Index: s.Index}, notice: o.Notice,
-		readers: map[int]VolumeReader{}, at: make(map[digest.Digest]int, len(s.Index.Blobs))}
+		readers: map[int]VolumeReader{}, places: newBlobPlaces(s.Index.Blobs)}
 	if w.notice == nil {
 		w.notice = func(string) {}
 	}
 	defer w.closeReaders()
 	x := s.Index
-	for i := range x.Blobs {
-		w.at[x.Blobs[i].Digest] = i
-	}
 	if err := w.graph(); err != nil {
 		return nil, err
 	}
@@ -246,7 +244,7 @@ func (s *Set) Unpack(ctx context.Context, dest Destination, o UnpackOptions) (*U
 		w.res.RolledBack = append(w.res.RolledBack, r.name)
 	}
 	w.elsewhere = w.baseRepositories()
-	if err := dest.Prepare(ctx, &Plan{Index: x, Repositories: repos, Children: w.children, Where: w.where, MountFrom: w.mountFrom()}); err != nil {
+	if err := dest.Prepare(ctx, &Plan{Index: x, Repositories: repos, Children: w.childDigests, Where: w.where, MountFrom: w.mountFrom()}); err != nil {
 		return nil, err
 	}
 	if err := w.baseBlobs(); err != nil {
@@ -261,7 +259,7 @@ func (s *Set) Unpack(ctx context.Context, dest Destination, o UnpackOptions) (*U
 		w.ahead = startPresence(ctx, dest, x, w.where, jobs)
 		defer w.ahead.stop()
 	}
-	u := &unpacker{ctx: ctx, dest: w, set: s, op: "unpack", progress: o.Progress, total: total, imageOf: imagesOf(x, w.at, w.children)}
+	u := &unpacker{ctx: ctx, dest: w, set: s, op: "unpack", progress: o.Progress, total: total, imageOf: imagesOf(x, w.places, w.kidsOf)}
 	err = u.run()
 	if bw, ok := dest.(blobWaiter); ok {
 		// Blobs committed may still be uploading: every one must be in
@@ -306,12 +304,15 @@ type walk struct {
 	res    *UnpackResult
 	notice func(string)
 
-	// at is the place of each blob in the index's Blobs; what the walk
-	// keeps of each blob is kept by that place, not in maps by digest of
-	// its own (at a million blobs each such map took 55 to 95 MB).
-	at       map[digest.Digest]int
-	children map[digest.Digest][]digest.Digest // of each manifest, carried ones only
-	subjects map[digest.Digest]digest.Digest
+	// places finds the place of each blob in the index's Blobs; what
+	// the walk keeps of each blob is kept by that place, not in maps by
+	// digest of its own (at a million blobs each such map took 55 to 95
+	// MB, and the collector scanned them at every collection).
+	places *blobPlaces
+	// kids are the carried children of each manifest, by place: those
+	// of the blob at place i are kids[kidsAt[i]:kidsAt[i+1]] (kidsOf).
+	kidsAt, kids []int32
+	subjects     map[digest.Digest]digest.Digest
 	// Children of an index the bundle does not carry (a platform filter
 	// dropped them), by index.
 	missingChildren map[digest.Digest]int
@@ -335,11 +336,13 @@ type walk struct {
 // graph reads each manifest the bundle carries straight from its place in
 // the volumes (checked against its digests): its children and subject.
 func (w *walk) graph() error {
-	w.children = map[digest.Digest][]digest.Digest{}
+	blobs := w.set.Index.Blobs
+	w.kidsAt = make([]int32, len(blobs)+1)
 	w.subjects = map[digest.Digest]digest.Digest{}
 	w.missingChildren = map[digest.Digest]int{}
-	for i := range w.set.Index.Blobs {
-		b := &w.set.Index.Blobs[i]
+	for i := range blobs {
+		w.kidsAt[i] = int32(len(w.kids))
+		b := &blobs[i]
 		if !format.IsManifestMediaType(b.MediaType) || b.Base != "" {
 			continue
 		}
@@ -352,8 +355,8 @@ func (w *walk) graph() error {
 			return err
 		}
 		for _, k := range kids {
-			kb := w.blob(k.Digest)
-			if kb == nil {
+			kp, ok := w.places.find(k.Digest)
+			if !ok {
 				if !oci.IsIndex(b.MediaType) {
 					// Only an index may lack children (a platform filter
 					// dropped them); an image without its config or a
@@ -363,10 +366,7 @@ func (w *walk) graph() error {
 				w.missingChildren[b.Digest]++ // dropped by a platform filter
 				continue
 			}
-			// The blob's own digest string, not the one just parsed: a
-			// million blobs' children would otherwise hold a second copy
-			// of every digest (issue 15).
-			w.children[b.Digest] = append(w.children[b.Digest], kb.Digest)
+			w.kids = append(w.kids, int32(kp))
 		}
 		if sub := oci.Subject(content); sub != nil {
 			if sb := w.blob(sub.Digest); sb != nil {
@@ -375,12 +375,30 @@ func (w *walk) graph() error {
 			w.subjects[b.Digest] = sub.Digest
 		}
 	}
+	w.kidsAt[len(blobs)] = int32(len(w.kids))
 	return nil
+}
+
+// kidsOf is the places of the carried children of the blob at place i.
+func (w *walk) kidsOf(i int) []int32 { return w.kids[w.kidsAt[i]:w.kidsAt[i+1]] }
+
+// childDigests is Plan.Children: the digests of the carried children of
+// manifest d.
+func (w *walk) childDigests(d digest.Digest) []digest.Digest {
+	i, ok := w.places.find(d)
+	if !ok {
+		return nil
+	}
+	var out []digest.Digest
+	for _, k := range w.kidsOf(i) {
+		out = append(out, w.set.Index.Blobs[k].Digest)
+	}
+	return out
 }
 
 // blob is the entry of blob d, nil when the bundle has none.
 func (w *walk) blob(d digest.Digest) *format.Blob {
-	i, ok := w.at[d]
+	i, ok := w.places.find(d)
 	if !ok {
 		return nil
 	}
@@ -389,7 +407,7 @@ func (w *walk) blob(d digest.Digest) *format.Blob {
 
 // where is the repositories blob or manifest d goes into.
 func (w *walk) where(d digest.Digest) []string {
-	i, ok := w.at[d]
+	i, ok := w.places.find(d)
 	if !ok || w.repoOf == nil {
 		return nil
 	}
@@ -434,10 +452,9 @@ func (w *walk) repositories() ([]string, error) {
 	// blobs was 16 MB more (issue 15). A list of one has no room, so a
 	// second repository appended makes a list of that blob's own.
 	only := map[string][]string{}
-	var assign func(d digest.Digest, repo string)
-	assign = func(d digest.Digest, repo string) {
-		i, ok := w.at[d]
-		if !ok || slices.Contains(w.repoOf[i], repo) {
+	var assignAt func(i int, repo string)
+	assignAt = func(i int, repo string) {
+		if slices.Contains(w.repoOf[i], repo) {
 			return
 		}
 		if w.repoOf[i] == nil {
@@ -448,8 +465,13 @@ func (w *walk) repositories() ([]string, error) {
 		} else {
 			w.repoOf[i] = append(w.repoOf[i], repo)
 		}
-		for _, k := range w.children[d] {
-			assign(k, repo)
+		for _, k := range w.kidsOf(i) {
+			assignAt(int(k), repo)
+		}
+	}
+	assign := func(d digest.Digest, repo string) {
+		if i, ok := w.places.find(d); ok {
+			assignAt(i, repo)
 		}
 	}
 	var unnamed []ocispec.Descriptor
@@ -822,8 +844,9 @@ func (c *countedWriter) Commit() error {
 // manifests puts the manifests the bundle carries, children first, each
 // into every repository that needs it.
 func (w *walk) manifests() error {
-	for _, d := range manifestOrder(w.set.Index, w.children, w.subjects) {
-		b := w.blob(d)
+	for _, i := range manifestOrder(w.set.Index, w.places, w.kidsOf, w.subjects) {
+		b := &w.set.Index.Blobs[i]
+		d := b.Digest
 		if b.Base != "" {
 			continue
 		}
@@ -906,31 +929,29 @@ func (w *walk) name() error {
 // manifestOrder lists the manifests the bundle carries so that children
 // come before their parents and subjects before their referrers, which is
 // the order registries accept them in.
-func manifestOrder(x *format.Index, children map[digest.Digest][]digest.Digest, subjects map[digest.Digest]digest.Digest) []digest.Digest {
-	isManifest := map[digest.Digest]bool{}
-	for i := range x.Blobs {
-		if format.IsManifestMediaType(x.Blobs[i].MediaType) {
-			isManifest[x.Blobs[i].Digest] = true
-		}
-	}
-	var out []digest.Digest
-	seen := map[digest.Digest]bool{}
-	var visit func(d digest.Digest)
-	visit = func(d digest.Digest) {
-		if seen[d] || !isManifest[d] {
+func manifestOrder(x *format.Index, places *blobPlaces, kidsOf func(int) []int32, subjects map[digest.Digest]digest.Digest) []int {
+	// By place: maps by digest of the manifests and of those seen were
+	// 40 MB more at the end of an unpack of a million blobs (issue 15).
+	var out []int
+	seen := make([]bool, len(x.Blobs))
+	var visit func(i int)
+	visit = func(i int) {
+		if seen[i] || !format.IsManifestMediaType(x.Blobs[i].MediaType) {
 			return
 		}
-		seen[d] = true
-		if s, ok := subjects[d]; ok {
-			visit(s)
+		seen[i] = true
+		if s, ok := subjects[x.Blobs[i].Digest]; ok {
+			if si, ok := places.find(s); ok {
+				visit(si)
+			}
 		}
-		for _, k := range children[d] {
-			visit(k)
+		for _, k := range kidsOf(i) {
+			visit(int(k))
 		}
-		out = append(out, d)
+		out = append(out, i)
 	}
 	for i := range x.Blobs {
-		visit(x.Blobs[i].Digest)
+		visit(i)
 	}
 	return out
 }

@@ -335,31 +335,32 @@ func (u *unpacker) report(volume int) {
 // to: the first entry of x.Manifests that reaches it through children
 // (the carried children of each manifest and index), entries with a ref
 // name first, so that a layer a referrer shares is shown as its image's.
-// at is the place of each blob in x.Blobs: what is kept is an entry's
-// number by that place (4 bytes a blob; a map by digest was 60 MB at a
-// million blobs).
-func imagesOf(x *format.Index, at map[digest.Digest]int, children map[digest.Digest][]digest.Digest) func(digest.Digest) string {
+// places finds the place of each blob in x.Blobs, kidsOf the places of
+// its children: what is kept is an entry's number by that place (4 bytes
+// a blob; a map by digest was 60 MB at a million blobs).
+func imagesOf(x *format.Index, places *blobPlaces, kidsOf func(int) []int32) func(digest.Digest) string {
 	entry := make([]int32, len(x.Blobs)) // the entry's number plus one; 0: none yet
-	var mark func(d digest.Digest, e int32)
-	mark = func(d digest.Digest, e int32) {
-		i, ok := at[d]
-		if !ok || entry[i] != 0 {
+	var mark func(i int, e int32)
+	mark = func(i int, e int32) {
+		if entry[i] != 0 {
 			return
 		}
 		entry[i] = e + 1
-		for _, k := range children[d] {
-			mark(k, e)
+		for _, k := range kidsOf(i) {
+			mark(int(k), e)
 		}
 	}
 	for _, named := range []bool{true, false} {
 		for e, m := range x.Manifests {
 			if (m.Annotations[ocispec.AnnotationRefName] != "") == named {
-				mark(m.Digest, int32(e))
+				if i, ok := places.find(m.Digest); ok {
+					mark(i, int32(e))
+				}
 			}
 		}
 	}
 	return func(d digest.Digest) string {
-		if i, ok := at[d]; ok && entry[i] != 0 {
+		if i, ok := places.find(d); ok && entry[i] != 0 {
 			return imageName(x.Manifests[entry[i]-1])
 		}
 		return ""
