@@ -317,8 +317,12 @@ type walk struct {
 	// dropped them), by index.
 	missingChildren map[digest.Digest]int
 	// repoOf is the repositories each blob and manifest goes into, by
-	// its place in the index's Blobs (where).
-	repoOf [][]string
+	// its place in the index's Blobs (where): a number in repoLists,
+	// where 0 is none. Blobs going into the same repositories share one
+	// list, and the numbers hold no pointers for the collector to scan (a
+	// list by place was 24 MB at a million blobs).
+	repoOf    []int32
+	repoLists [][]string
 	// repos is every repository of the bundle; warm those found to hold
 	// content already.
 	repos, warm []string
@@ -411,7 +415,7 @@ func (w *walk) where(d digest.Digest) []string {
 	if !ok || w.repoOf == nil {
 		return nil
 	}
-	return w.repoOf[i]
+	return w.repoLists[w.repoOf[i]]
 }
 
 // content reads manifest d from the volumes, checked.
@@ -446,25 +450,31 @@ func (w *walk) closeReaders() {
 // that over what the entry reaches. It returns every repository, sorted.
 func (w *walk) repositories() ([]string, error) {
 	x := w.set.Index
-	w.repoOf = make([][]string, len(x.Blobs))
+	w.repoOf = make([]int32, len(x.Blobs))
+	w.repoLists = [][]string{nil}
 	// Most blobs go into one repository, and the blobs of a repository
-	// share one list of it: a list of its own for each of a million
-	// blobs was 16 MB more (issue 15). A list of one has no room, so a
-	// second repository appended makes a list of that blob's own.
-	only := map[string][]string{}
+	// share one list of it (a list of its own for each of a million blobs
+	// was 16 MB more, issue 15): a list and one more repository make the
+	// same list whichever blob they are added to.
+	type listAndRepo struct {
+		list int32
+		repo string
+	}
+	grown := map[listAndRepo]int32{}
 	var assignAt func(i int, repo string)
 	assignAt = func(i int, repo string) {
-		if slices.Contains(w.repoOf[i], repo) {
+		l := w.repoOf[i]
+		if slices.Contains(w.repoLists[l], repo) {
 			return
 		}
-		if w.repoOf[i] == nil {
-			if only[repo] == nil {
-				only[repo] = []string{repo}
-			}
-			w.repoOf[i] = only[repo]
-		} else {
-			w.repoOf[i] = append(w.repoOf[i], repo)
+		k := listAndRepo{l, repo}
+		next, ok := grown[k]
+		if !ok {
+			next = int32(len(w.repoLists))
+			w.repoLists = append(w.repoLists, append(slices.Clip(w.repoLists[l]), repo))
+			grown[k] = next
 		}
+		w.repoOf[i] = next
 		for _, k := range w.kidsOf(i) {
 			assignAt(int(k), repo)
 		}
@@ -513,13 +523,8 @@ func (w *walk) repositories() ([]string, error) {
 	}
 	// The lists are few and shared (assign): each is looked at once.
 	var repos []string
-	seenList := map[*string]bool{}
 	seen := map[string]bool{}
-	for _, rs := range w.repoOf {
-		if len(rs) == 0 || seenList[&rs[0]] {
-			continue
-		}
-		seenList[&rs[0]] = true
+	for _, rs := range w.repoLists {
 		for _, r := range rs {
 			if !seen[r] {
 				seen[r] = true
