@@ -916,6 +916,7 @@ func (w *walk) name() error {
 	}
 	// New names are counted and listed in the result, not told one by
 	// one (a bundle may set hundreds); a tag moved to other content is.
+	w.res.Names = slices.Grow(w.res.Names, len(changes))
 	for _, c := range changes {
 		switch {
 		case c.Old == c.New:

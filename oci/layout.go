@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -672,14 +673,49 @@ func (l *Layout) AddManifests(descs []ocispec.Descriptor) ([]IndexChange, error)
 	if idx.MediaType == "" {
 		idx.MediaType = ocispec.MediaTypeImageIndex
 	}
-	b, err := json.Marshal(idx)
-	if err != nil {
-		return nil, err
-	}
-	if err := l.writeAtomic(IndexFile, b); err != nil {
+	if err := l.writeAtomicWith(IndexFile, func(w io.Writer) error { return writeIndexJSON(w, idx) }); err != nil {
 		return nil, err
 	}
 	return changes, nil
+}
+
+// writeIndexJSON writes idx as json.Marshal makes it, one entry at a
+// time: at 300,000 entries Marshal's buffer grew to twice the 67 MB it
+// made, which was then copied once more, the peak of an unpack's memory
+// (issue 15).
+func writeIndexJSON(w io.Writer, idx *ocispec.Index) error {
+	manifests := idx.Manifests
+	rest := *idx
+	rest.Manifests = nil
+	head, err := json.Marshal(&rest)
+	if err != nil {
+		return err
+	}
+	if manifests == nil {
+		_, err := w.Write(head)
+		return err
+	}
+	// The member appears once: a quote inside a JSON string is escaped.
+	pre, post, ok := bytes.Cut(head, []byte(`"manifests":null`))
+	if !ok {
+		return fmt.Errorf("internal error: no manifests member in %s", head)
+	}
+	bw := bufio.NewWriterSize(w, 256<<10)
+	bw.Write(pre)
+	bw.WriteString(`"manifests":[`)
+	for i := range manifests {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		b, err := json.Marshal(&manifests[i])
+		if err != nil {
+			return err
+		}
+		bw.Write(b)
+	}
+	bw.WriteByte(']')
+	bw.Write(post)
+	return bw.Flush()
 }
 
 // ErrLocked is wrapped when another process (or another holder in this
@@ -728,6 +764,14 @@ func (l *Layout) lock() (func(), error) {
 }
 
 func (l *Layout) writeAtomic(name string, b []byte) error {
+	return l.writeAtomicWith(name, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
+}
+
+// writeAtomicWith is writeAtomic of what write writes.
+func (l *Layout) writeAtomicWith(name string, write func(io.Writer) error) error {
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	tmp := "." + name + ".tmp-" + hex.EncodeToString(rnd[:])
@@ -735,7 +779,7 @@ func (l *Layout) writeAtomic(name string, b []byte) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", filepath.Join(l.Path, name), err)
 	}
-	_, err = f.Write(b)
+	err = write(f)
 	if err == nil {
 		err = f.Sync()
 	}
