@@ -228,6 +228,13 @@ func (x *Index) share(t *stringTable) {
 		if d, ok := manifests[im.Digest]; ok {
 			im.Digest = d
 		}
+		// An image summarises the entry of the same place (a writer makes
+		// them so): one string for its ref name, 14 MB at 300,000 images.
+		if i < len(x.Manifests) && x.Manifests[i].Digest == im.Digest {
+			if ref := x.Manifests[i].Annotations[ocispec.AnnotationRefName]; ref == im.Ref {
+				im.Ref = ref
+			}
+		}
 		if d, ok := manifests[im.Subject]; ok {
 			im.Subject = d
 		}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"unsafe"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // TestDecodeIndexSame: the index decoded blob by blob, presized and with
@@ -45,6 +47,22 @@ func TestDecodeIndexSame(t *testing.T) {
 			unsafe.StringData(string(b.Placements[0].Digest)) != unsafe.StringData(string(b.Digest))) {
 			t.Errorf("blob %s: its digests are copies", b.Digest)
 		}
+	}
+	refs := 0
+	for _, b := range docs[:2] {
+		x, err := decodeIndex(b, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, im := range x.Images {
+			if ref := x.Manifests[i].Annotations[ocispec.AnnotationRefName]; im.Ref != "" && unsafe.StringData(im.Ref) != unsafe.StringData(ref) {
+				t.Errorf("image %d: its ref name %q is a copy of its entry's", i, im.Ref)
+			}
+			refs += len(im.Ref)
+		}
+	}
+	if refs == 0 {
+		t.Fatal("no image with a ref name to check")
 	}
 	if len(x.Blobs) > 1 && x.Blobs[0].MediaType == x.Blobs[1].MediaType &&
 		unsafe.StringData(x.Blobs[0].MediaType) != unsafe.StringData(x.Blobs[1].MediaType) {
