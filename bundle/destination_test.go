@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/airgap-bundle/bundle/internal/testregistry"
@@ -65,5 +66,33 @@ func TestPushMountsFromAnotherRepository(t *testing.T) {
 	}
 	if ok, err := repo.Exists(ctx, ocispec.Descriptor{Digest: base.Digest, Size: base.Size, MediaType: base.MediaType}); !ok || err != nil {
 		t.Errorf("the base layer is not in ns/b: %v %v", ok, err)
+	}
+}
+
+// TestWalkHearsAStop: the walk's passes over the manifests (reading them
+// for the graph, putting them) stop at a cancelled context, not after the
+// last of hundreds of thousands (an interrupt at a million blobs went
+// unheard for tens of seconds).
+func TestWalkHearsAStop(t *testing.T) {
+	t.Parallel()
+	dir, _ := packLayout(t, PackOptions{MaxVolumeSize: 40 << 10})
+	s, err := OpenFiles(context.Background(), []string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped, cancel := context.WithCancel(context.Background())
+	cancel()
+	w := &walk{ctx: stopped, set: s, readers: map[int]VolumeReader{}, places: newBlobPlaces(s.Index.Blobs)}
+	defer w.closeReaders()
+	if err := w.graph(); !errors.Is(err, context.Canceled) {
+		t.Errorf("graph: %v, want context.Canceled", err)
+	}
+	w.ctx = context.Background()
+	if err := w.graph(); err != nil || len(w.kids) == 0 {
+		t.Fatalf("graph: %v (%d children)", err, len(w.kids))
+	}
+	w.ctx = stopped
+	if err := w.manifests(); !errors.Is(err, context.Canceled) {
+		t.Errorf("manifests: %v, want context.Canceled", err)
 	}
 }
