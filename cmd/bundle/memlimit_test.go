@@ -11,6 +11,7 @@ import (
 // live heap larger than it, and is put back after.
 func TestFollowLiveHeap(t *testing.T) {
 	t.Setenv("GOMEMLIMIT", "")
+	t.Setenv("GOGC", "")
 	const floor = 16 << 20
 	old := debug.SetMemoryLimit(floor)
 	defer debug.SetMemoryLimit(old)
@@ -26,8 +27,11 @@ func TestFollowLiveHeap(t *testing.T) {
 		limit = debug.SetMemoryLimit(-1)
 	}
 	runtime.KeepAlive(live)
-	if limit < 64<<20 {
-		t.Fatalf("limit %d with 64 MiB live", limit)
+	if limit < 64<<20+32<<20 {
+		t.Fatalf("limit %d with 64 MiB live, want half above", limit)
+	}
+	if p := gcPercent(); p != 25 {
+		t.Errorf("GOGC %d with 64 MiB live, want 25", p)
 	}
 	stop()
 	runtime.GC()
@@ -35,6 +39,16 @@ func TestFollowLiveHeap(t *testing.T) {
 	if got := debug.SetMemoryLimit(-1); got != floor {
 		t.Fatalf("limit %d after stop, want %d", got, floor)
 	}
+	if p := gcPercent(); p != 100 {
+		t.Errorf("GOGC %d after stop, want 100", p)
+	}
+}
+
+// gcPercent is the collector's GOGC setting.
+func gcPercent() int {
+	p := debug.SetGCPercent(100)
+	debug.SetGCPercent(p)
+	return p
 }
 
 // TestFollowLiveHeapLeavesAChosenLimit: with GOMEMLIMIT set, or no limit,
