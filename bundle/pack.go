@@ -27,6 +27,17 @@ type PackOptions struct {
 	// *sign.KeySigner (sign.LoadSignerFile) or a signer of the caller's
 	// own, a KMS or hardware key (see package sign). The signature is
 	// checked with Signer.Public before the volumes are committed.
+	//
+	// A *sign.PendingSigner (sign.LoadSignerFileAsync) is opened while
+	// Pack works: Pack reads the sources and plans meanwhile and, into a
+	// FileSink such as DirSink, whose headers are written last, writes
+	// the blobs too, when the volumes' layout is the same whatever the
+	// key (it is unless the index's length falls within a few bytes of a
+	// multiple of 512, the tar block; then Pack waits for the key before
+	// it plans). The key is needed only to seal the index, and the bundle
+	// is byte for byte the one it would be with the key opened first. If
+	// opening the key fails, Pack stops at once and returns that error,
+	// and the sink discards what was written (Abort).
 	Signer sign.Signer
 	// Created is the creation time recorded (SOURCE_DATE_EPOCH in the CLI);
 	// zero means now.
@@ -120,19 +131,22 @@ type packBlob struct {
 // Pack reads the sources, plans the volumes and writes them into sink. It
 // returns the index that every volume carries.
 func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*format.Index, error) {
-	pl, err := plan(ctx, sources, o, true)
-	if err != nil {
-		return nil, err
-	}
-	seal, err := newIndexSeal(pl.o.Signer)
-	if err != nil {
-		return nil, err
-	}
-	p := &packWrite{ctx: ctx, x: pl.x, blobs: pl.g.blobs, layoutIndex: pl.layoutIndex, seal: seal, sink: sink, progress: pl.o.Progress}
-	if err := p.run(); err != nil {
-		return nil, err
-	}
-	return pl.x, nil
+	return withPendingSigner(ctx, o.Signer, func(ctx context.Context) (*format.Index, error) {
+		pl, err := plan(ctx, sources, o, true, true)
+		if err != nil {
+			return nil, err
+		}
+		p := &packWrite{ctx: ctx, x: pl.x, blobs: pl.g.blobs, layoutIndex: pl.layoutIndex, sink: sink, progress: pl.o.Progress}
+		if pl.provisional {
+			p.pending = pl.o.Signer.(*sign.PendingSigner)
+		} else if p.seal, err = newIndexSeal(pl.o.Signer); err != nil {
+			return nil, err
+		}
+		if err := p.run(); err != nil {
+			return nil, err
+		}
+		return pl.x, nil
+	})
 }
 
 // PlanPack does what Pack does up to writing: it reads the sources'
@@ -143,11 +157,42 @@ func Pack(ctx context.Context, sources []Source, sink Sink, o PackOptions) (*for
 // stored unencoded (their compressed size is known only by compressing
 // them), so the volume count is an upper bound. It writes nothing.
 func PlanPack(ctx context.Context, sources []Source, o PackOptions) (*format.Index, error) {
-	pl, err := plan(ctx, sources, o, false)
-	if err != nil {
-		return nil, err
+	return withPendingSigner(ctx, o.Signer, func(ctx context.Context) (*format.Index, error) {
+		pl, err := plan(ctx, sources, o, false, false)
+		if err != nil {
+			return nil, err
+		}
+		return pl.x, nil
+	})
+}
+
+// withPendingSigner runs pack, and when signer is a *sign.PendingSigner,
+// watches it meanwhile: if opening it fails, or it opens as a signer Pack
+// cannot use, pack's context is cancelled at once and that error is what
+// it returns, as if the signer had been opened before Pack was called.
+func withPendingSigner(ctx context.Context, signer sign.Signer, pack func(context.Context) (*format.Index, error)) (*format.Index, error) {
+	ps, ok := signer.(*sign.PendingSigner)
+	if !ok {
+		return pack(ctx)
 	}
-	return pl.x, nil
+	parent := ctx
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		s, err := ps.Wait(ctx)
+		if err == nil {
+			_, err = signerVerifier(s)
+		}
+		if err != nil && ctx.Err() == nil {
+			cancel(err)
+		}
+	}()
+	x, err := pack(ctx)
+	if err != nil && parent.Err() == nil && ctx.Err() != nil {
+		// Cancelled by the watcher: the signer's error is the cause.
+		return nil, context.Cause(ctx)
+	}
+	return x, err
 }
 
 // packPlan is a planned bundle.
@@ -156,11 +201,18 @@ type packPlan struct {
 	g           *graph
 	layoutIndex []byte
 	x           *format.Index
+	// provisional is set when x was planned while o.Signer, a
+	// *sign.PendingSigner, was still opening: x.Signer and x.BundleID
+	// are placeholders of the right length, and the layout is the one
+	// every key would have (signerLayout).
+	provisional bool
 }
 
 // plan collects the sources and plans the volumes; encode says whether to
-// choose blob encodings (which reads every blob that may be compressed).
-func plan(ctx context.Context, sources []Source, o PackOptions, encode bool) (*packPlan, error) {
+// choose blob encodings (which reads every blob that may be compressed),
+// and provisional whether planning may go on without waiting for a
+// pending signer (Pack, which waits for it before sealing the index).
+func plan(ctx context.Context, sources []Source, o PackOptions, encode, provisional bool) (*packPlan, error) {
 	o, err := o.withDefaults(len(sources))
 	if err != nil {
 		return nil, err
@@ -185,12 +237,23 @@ func plan(ctx context.Context, sources []Source, o PackOptions, encode bool) (*p
 			return nil, err
 		}
 	}
-	x := newIndex(o, bases.recorded(g.blobs, o.Notice), g, layoutIndex)
-	err = format.Plan(x, o.MaxVolumeSize)
-	if o.FormatVersion == 0 && AutoFormatVersion(err) == format.VersionV2 {
-		o.Notice(fmt.Sprintf("packing in format version 2: %v", err))
-		toVersion2(x, layoutIndex, g.blobs)
-		err = format.Plan(x, o.MaxVolumeSize)
+	recorded := bases.recorded(g.blobs, o.Notice)
+	id, provisional, err := signerEntry(ctx, o.Signer, provisional)
+	if err != nil {
+		return nil, err
+	}
+	x, v2, err := planIndex(o, id, recorded, g, layoutIndex)
+	if provisional && (err != nil || v2 != nil || !signerLayout(x, o.MaxVolumeSize)) {
+		// The layout may depend on the key: wait for it, and plan (and
+		// fail) exactly as if it had been open from the start.
+		if id, _, err = signerEntry(ctx, o.Signer, false); err != nil {
+			return nil, err
+		}
+		provisional = false
+		x, v2, err = planIndex(o, id, recorded, g, layoutIndex)
+	}
+	if v2 != nil {
+		o.Notice(fmt.Sprintf("packing in format version 2: %v", v2))
 	}
 	if err != nil {
 		return nil, err
@@ -200,7 +263,21 @@ func plan(ctx context.Context, sources []Source, o PackOptions, encode bool) (*p
 			o.Notice(s)
 		}
 	}
-	return &packPlan{o: o, g: g, layoutIndex: layoutIndex, x: x}, nil
+	return &packPlan{o: o, g: g, layoutIndex: layoutIndex, x: x, provisional: provisional}, nil
+}
+
+// planIndex builds the index of g, signed by id (nil: unsigned), and
+// plans it; v2 is the error that made it choose format version 2, when it
+// did.
+func planIndex(o PackOptions, id *format.Signer, bases []format.Base, g *graph, layoutIndex []byte) (x *format.Index, v2, err error) {
+	x = newIndex(o, id, bases, g, layoutIndex)
+	err = format.Plan(x, o.MaxVolumeSize)
+	if o.FormatVersion == 0 && AutoFormatVersion(err) == format.VersionV2 {
+		v2 = err
+		toVersion2(x, layoutIndex, g.blobs)
+		err = format.Plan(x, o.MaxVolumeSize)
+	}
+	return x, v2, err
 }
 
 // withDefaults checks o and fills in what was left out: no compression,
@@ -277,7 +354,7 @@ func marshalLayoutIndex(manifests []ocispec.Descriptor) ([]byte, error) {
 
 // newIndex is the bundle index of g before planning: everything but
 // placements, volumes and segment digests.
-func newIndex(o PackOptions, bases []format.Base, g *graph, layoutIndex []byte) *format.Index {
+func newIndex(o PackOptions, id *format.Signer, bases []format.Base, g *graph, layoutIndex []byte) *format.Index {
 	x := &format.Index{
 		MediaType:     format.MediaTypeIndex,
 		FormatVersion: format.Version,
@@ -290,9 +367,7 @@ func newIndex(o PackOptions, bases []format.Base, g *graph, layoutIndex []byte) 
 		LayoutIndex:   format.Content{Digest: digest.FromBytes(layoutIndex), Size: int64(len(layoutIndex))},
 		Manifests:     g.manifests,
 		Images:        g.images,
-	}
-	if o.Signer != nil {
-		x.Signer = &format.Signer{KeyID: o.Signer.KeyID(), Algorithm: o.Signer.Algorithm()}
+		Signer:        id,
 	}
 	x.BundleID = bundleID(x, layoutIndex, g.blobs)
 	if len(g.blobs) > 0 {
@@ -333,11 +408,14 @@ type packWrite struct {
 	x           *format.Index
 	blobs       []*packBlob // blobs[i] is x.Blobs[i] at its source
 	layoutIndex []byte
-	seal        *indexSeal
-	sink        Sink
-	files       FileSink // the sink, when it hands out its volume files
-	progress    func(Progress)
-	split       []int // the blobs of x cut into several segments
+	seal        *indexSeal // nil until the pending signer is open
+	// pending is the signer x was planned without (packPlan.provisional):
+	// openSigner waits for it before the index is sealed.
+	pending  *sign.PendingSigner
+	sink     Sink
+	files    FileSink // the sink, when it hands out its volume files
+	progress func(Progress)
+	split    []int // the blobs of x cut into several segments
 }
 
 // run seals the index before the volumes are written or, into volumes
@@ -366,7 +444,7 @@ func (p *packWrite) run() error {
 		return err
 	}
 	if p.files != nil {
-		if err := p.sealAfterWriting(w, indexLen); err != nil {
+		if err := p.sealAfterWriting(w); err != nil {
 			p.sink.Abort()
 			return err
 		}
@@ -388,6 +466,9 @@ func (p *packWrite) sealFirst() (int, error) {
 	if err := forEachParallel(p.ctx, len(p.split), func(k int) error {
 		return segmentDigests(p.ctx, p.blobs[p.split[k]].src, &p.x.Blobs[p.split[k]])
 	}); err != nil {
+		return 0, err
+	}
+	if err := p.openSigner(nil); err != nil {
 		return 0, err
 	}
 	if err := p.seal.seal(p.ctx, p.x); err != nil {
@@ -412,8 +493,11 @@ func (p *packWrite) volumeWriter(indexLen int) (*volumeWriter, []*packBlob) {
 		}
 		wx = &cx
 	}
-	w := &volumeWriter{ctx: p.ctx, x: wx, full: p.x, sink: p.sink, layoutIndex: p.layoutIndex, indexBytes: p.seal.indexBytes, sig: p.seal.sig,
+	w := &volumeWriter{ctx: p.ctx, x: wx, full: p.x, sink: p.sink, layoutIndex: p.layoutIndex,
 		progress: p.progress, files: p.files, indexLen: indexLen}
+	if p.seal != nil {
+		w.indexBytes, w.sig = p.seal.indexBytes, p.seal.sig
+	}
 	for _, v := range p.x.Volumes {
 		w.total += v.Size
 	}
@@ -422,7 +506,7 @@ func (p *packWrite) volumeWriter(indexLen int) (*volumeWriter, []*packBlob) {
 
 // sealAfterWriting seals the index once writing has found every segment
 // digest, and writes the volume headers.
-func (p *packWrite) sealAfterWriting(w *volumeWriter, indexLen int) error {
+func (p *packWrite) sealAfterWriting(w *volumeWriter) error {
 	// The carried blobs' placements share their digests with x's.
 	for _, k := range p.split {
 		for _, pl := range p.x.Blobs[k].Placements {
@@ -431,12 +515,54 @@ func (p *packWrite) sealAfterWriting(w *volumeWriter, indexLen int) error {
 			}
 		}
 	}
+	if err := p.openSigner(w); err != nil {
+		return err
+	}
 	if err := p.seal.seal(p.ctx, p.x); err != nil {
 		return err
 	}
-	if len(p.seal.indexBytes) != indexLen {
-		return fmt.Errorf("internal error: index of %d bytes, planned %d", len(p.seal.indexBytes), indexLen)
+	if len(p.seal.indexBytes) != w.indexLen {
+		return fmt.Errorf("internal error: index of %d bytes, planned %d", len(p.seal.indexBytes), w.indexLen)
 	}
 	w.indexBytes, w.sig = p.seal.indexBytes, p.seal.sig
 	return w.writeHeaders()
+}
+
+// openSigner waits for the pending signer, if x was planned without it,
+// and puts its key ID and algorithm, and the bundle id they make, into the
+// index (and into w's, the volumes' index, which may be a copy). The
+// layout stays: it is the same for every key (signerLayout), which is
+// checked again here; w's planned index length becomes the new one.
+func (p *packWrite) openSigner(w *volumeWriter) error {
+	if p.pending == nil {
+		return nil
+	}
+	s, err := p.pending.Wait(p.ctx)
+	if err != nil {
+		return err
+	}
+	seal, err := newIndexSeal(s)
+	if err != nil {
+		return err
+	}
+	planned, err := format.IndexLen(p.x)
+	if err != nil {
+		return err
+	}
+	p.x.Signer = &format.Signer{KeyID: s.KeyID(), Algorithm: s.Algorithm()}
+	p.x.BundleID = bundleID(p.x, p.layoutIndex, p.blobs)
+	n, err := format.IndexLen(p.x)
+	if err != nil {
+		return err
+	}
+	for _, v := range p.x.Volumes {
+		if p.x.VolumePrefixSize(v.Number, n) != p.x.VolumePrefixSize(v.Number, planned) {
+			return fmt.Errorf("internal error: volume %d's header room was planned for another key", v.Number)
+		}
+	}
+	if w != nil {
+		w.x.Signer, w.x.BundleID, w.indexLen = p.x.Signer, p.x.BundleID, n
+	}
+	p.seal, p.pending = seal, nil
+	return nil
 }

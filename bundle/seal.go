@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/sign"
@@ -108,4 +109,100 @@ func (s *indexSeal) seal(ctx context.Context, x *format.Index) error {
 		return fmt.Errorf("signature of %d bytes is larger than the %d the format allows; use a smaller key", len(s.sig), format.MaxSignatureSize)
 	}
 	return nil
+}
+
+// provisionalKeyID stands in for the key ID of a signer still opening:
+// every key ID has its length.
+var provisionalKeyID = "sha256:" + strings.Repeat("0", 64)
+
+// algorithmsByLength has one algorithm name of each length a signer's
+// can have: the index of a bundle signed with one is as long as with any
+// other of its length.
+var algorithmsByLength = []string{sign.AlgorithmECDSAP256, sign.AlgorithmEd25519, sign.AlgorithmRSA}
+
+// signerEntry is the index's signer member for s (nil when unsigned).
+// When s is a *sign.PendingSigner that is still opening, it waits for it,
+// unless provisional: then the entry is a placeholder of the right length
+// for all but the algorithm, and provisional stays set.
+func signerEntry(ctx context.Context, s sign.Signer, provisional bool) (*format.Signer, bool, error) {
+	if s == nil {
+		return nil, false, nil
+	}
+	if ps, ok := s.(*sign.PendingSigner); ok {
+		open, done, err := ps.Ready()
+		if !done && provisional {
+			return &format.Signer{KeyID: provisionalKeyID, Algorithm: algorithmsByLength[0]}, true, nil
+		}
+		if !done {
+			open, err = ps.Wait(ctx)
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		s = open
+	}
+	return &format.Signer{KeyID: s.KeyID(), Algorithm: s.Algorithm()}, false, nil
+}
+
+// signerLayout reports whether x, planned with a provisional signer
+// entry, has the layout it would have with any signer: planned again with
+// an algorithm of each other length, every blob lands where it did, every
+// volume has its size and its header room. Then the blobs can be written
+// before the key is open, and the bundle is the one it would have been
+// with the key open from the start. It leaves x as it was.
+func signerLayout(x *format.Index, maxVolumeSize int64) bool {
+	planned := *x.Signer
+	want, err := layoutPrint(x)
+	if err != nil {
+		return false
+	}
+	same := true
+	for _, alg := range algorithmsByLength {
+		if len(alg) == len(planned.Algorithm) {
+			continue
+		}
+		x.Signer = &format.Signer{KeyID: planned.KeyID, Algorithm: alg}
+		if format.Plan(x, maxVolumeSize) != nil {
+			same = false
+			break
+		}
+		if got, err := layoutPrint(x); err != nil || got != want {
+			same = false
+			break
+		}
+	}
+	x.Signer = &planned
+	if err := format.Plan(x, maxVolumeSize); err != nil {
+		return false
+	}
+	if got, err := layoutPrint(x); err != nil || got != want {
+		return false
+	}
+	return same
+}
+
+// layoutPrint is a digest of where x places things: the format version,
+// the volumes' sizes and header room, the blobs' placements and the
+// version 2 blob tables' sizes.
+func layoutPrint(x *format.Index) ([sha256.Size]byte, error) {
+	h := sha256.New()
+	n, err := format.IndexLen(x)
+	if err != nil {
+		return [sha256.Size]byte{}, err
+	}
+	fmt.Fprintf(h, "v%d %d volumes\n", x.FormatVersion, len(x.Volumes))
+	for _, v := range x.Volumes {
+		fmt.Fprintf(h, "%d %d %d\n", v.Number, v.Size, x.VolumePrefixSize(v.Number, n))
+	}
+	for _, t := range x.BlobTables {
+		fmt.Fprintf(h, "table %d %d %d\n", t.Volume, t.Size, t.Count)
+	}
+	for i := range x.Blobs {
+		for _, p := range x.Blobs[i].Placements {
+			fmt.Fprintf(h, "%d %d %d %d\n", i, p.Volume, p.Offset, p.Length)
+		}
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum, nil
 }

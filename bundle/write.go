@@ -64,6 +64,11 @@ type volumeWriter struct {
 // file of volume n, made by Create, again for writing; Pack calls it for
 // every volume after all are written and before Commit, writes the header
 // at offset 0 and closes the file. DirSink implements FileSink.
+//
+// The index Begin is given is the planned one, whose volume sizes are
+// final: the digests of the segments of split blobs are placeholders, and
+// so, when the signer is a sign.PendingSigner still opening its key, are
+// the signer's key ID and the bundle id (each of its final length).
 type FileSink interface {
 	Sink
 	VolumeFile(n int) (*os.File, error)

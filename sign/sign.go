@@ -52,7 +52,9 @@
 // # Signers
 //
 // Pack signs through the Signer interface. LoadSigner and LoadSignerFile
-// return a *KeySigner, which holds a private key read from a file. A key
+// return a *KeySigner, which holds a private key read from a file;
+// LoadSignerFileAsync decrypts the file in the background and returns a
+// *PendingSigner at once, which Pack opens while it reads and writes. A key
 // kept in a KMS, an HSM, a smartcard or a TPM plugs in as a Signer of its
 // own:
 //

@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,7 +57,7 @@ func packCommand() *cli.Command {
 
 // packAction is bundle pack. Usage errors come before anything is read (a
 // key's password, bases, registries).
-func packAction(c *cli.Context) error {
+func packAction(c *cli.Context) (err error) {
 	dryRun := c.Bool("dry-run")
 	switch {
 	case !dryRun && c.String("out") == "":
@@ -77,6 +78,20 @@ func packAction(c *cli.Context) error {
 	o, err := packOptions(c)
 	if err != nil {
 		return err
+	}
+	if ps, ok := o.Signer.(*sign.PendingSigner); ok {
+		// The key is being decrypted: if it cannot be, resolving the
+		// sources stops at once too, with the key's error.
+		parent := c.Context
+		var cancel context.CancelFunc
+		c.Context, cancel = ps.WithCancel(parent)
+		defer func() {
+			if err != nil && c.Context.Err() != nil && parent.Err() == nil {
+				err = context.Cause(c.Context)
+			}
+			cancel()
+			c.Context = parent
+		}()
 	}
 	var hosts map[string]oci.HostOptions
 	if set != nil {
@@ -234,11 +249,10 @@ func packOptions(c *cli.Context) (o bundle.PackOptions, err error) {
 		if err != nil {
 			return o, err
 		}
-		ks, err := sign.LoadSignerFile(key, pw)
-		if err != nil {
-			return o, err
-		}
-		o.Signer = ks // left nil, not a nil *KeySigner, when unsigned
+		// Decrypted while the sources are read and the blobs written
+		// (scrypt takes a core for a few tenths of a second): Pack fails
+		// at once with this error if it cannot be.
+		o.Signer = sign.LoadSignerFileAsync(key, pw)
 	}
 	baseKey, err := publicKey(c, "base-key")
 	if err != nil {
