@@ -134,8 +134,9 @@ func (d *LayoutDestination) Prepare(ctx context.Context, p *Plan) error {
 		return err
 	}
 	var need int64
+	empty := !l.HasBlobs(digest.SHA256)
 	for i := range x.Blobs {
-		if b := &x.Blobs[i]; b.Base == "" && !l.HasBlob(b.Digest, b.Size) {
+		if b := &x.Blobs[i]; b.Base == "" && (empty || !l.HasBlob(b.Digest, b.Size)) {
 			need += b.Size
 		}
 	}

@@ -375,3 +375,52 @@ func TestBlobWriterCopyFrom(t *testing.T) {
 		t.Fatalf("left behind: %v", entries)
 	}
 }
+
+// TestHasBlobs: a layout has no blob directory until a blob is written
+// into it, and HasBlob tells the digests it holds from those of other
+// forms (its quick check of the common form agrees with go-digest's).
+func TestHasBlobs(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "l")
+	l, err := oci.Create(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	data := []byte("hello")
+	d := digest.FromBytes(data)
+	if l.HasBlobs(digest.SHA256) || l.HasBlob(d, 5) {
+		t.Fatal("a new layout has blobs")
+	}
+	w, err := l.NewBlobWriter(ocispec.Descriptor{Digest: d, Size: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(data)
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.FlushCommits(); err != nil {
+		t.Fatal(err)
+	}
+	if !l.HasBlobs(digest.SHA256) || l.HasBlobs(digest.SHA512) {
+		t.Error("blob directories: want sha256's only")
+	}
+	for _, c := range []struct {
+		d    digest.Digest
+		size int64
+		want bool
+	}{
+		{d, 5, true},
+		{d, 4, false},
+		{digest.Digest(strings.ToUpper(string(d))), 5, false},
+		{digest.Digest("sha256:" + strings.ToUpper(d.Encoded())), 5, false},
+		{d[:len(d)-1], 5, false},
+		{"sha256:../../oci-layout", 5, false},
+		{digest.FromString("other"), 5, false},
+	} {
+		if got := l.HasBlob(c.d, c.size); got != c.want {
+			t.Errorf("HasBlob(%q, %d) = %v", c.d, c.size, got)
+		}
+	}
+}
