@@ -1,11 +1,13 @@
 package format
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"reflect"
 	"slices"
@@ -75,33 +77,56 @@ func tableBlobsFrom(x *Index, n int, members []Member) []*Blob {
 }
 
 // MarshalBlobTable is blobs.json of volume n of x (version 2), as
-// json.Marshal encodes it, built an entry at a time.
+// json.Marshal encodes it, built an entry at a time into a buffer of the
+// size sealed (SealBlobTables): at a million blobs a table is 130 MB, and
+// a buffer grown by doubling reached twice that.
 func MarshalBlobTable(x *Index, n int) ([]byte, error) {
-	return marshalBlobTable(n, tableBlobsFrom(x, n, x.Members(n)))
+	var buf bytes.Buffer
+	if n >= 1 && n <= len(x.BlobTables) && x.BlobTables[n-1].Size > 0 && x.BlobTables[n-1].Size <= MaxBlobTableSize {
+		buf.Grow(int(x.BlobTables[n-1].Size))
+	}
+	if err := writeBlobTable(&buf, n, tableBlobsFrom(x, n, x.Members(n))); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
-func marshalBlobTable(n int, blobs []*Blob) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.WriteString(`{"volume":`)
-	buf.WriteString(strconv.Itoa(n))
-	buf.WriteString(`,"blobs":[`)
+// writeBlobTable writes blobs.json of volume n, listing blobs.
+func writeBlobTable(w io.Writer, n int, blobs []*Blob) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.WriteString(`{"volume":`)
+	bw.WriteString(strconv.Itoa(n))
+	bw.WriteString(`,"blobs":[`)
 	for i, b := range blobs {
 		if i > 0 {
-			buf.WriteByte(',')
+			bw.WriteByte(',')
 		}
 		e, err := json.Marshal(b)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		buf.Write(e)
+		bw.Write(e)
 	}
-	buf.WriteString(`]}`)
-	return buf.Bytes(), nil
+	bw.WriteString(`]}`)
+	return bw.Flush()
+}
+
+// countingWriter counts what is written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // SealBlobTables sets x.BlobTables (version 2) from the tables x's blobs
 // make: a writer calls it once the segment digests are known, before it
-// marshals and signs bundle.json.
+// marshals and signs bundle.json. Each table is hashed as it is encoded,
+// not held.
 //
 // The entries are set in place when x has them (Plan sized them): a
 // table of another size than planned is an error, as the volumes were
@@ -113,14 +138,15 @@ func SealBlobTables(x *Index) error {
 	}
 	for n := 1; n <= len(x.Volumes); n++ {
 		blobs := tableBlobsFrom(x, n, byVolume[n])
-		b, err := marshalBlobTable(n, blobs)
-		if err != nil {
+		h := digest.SHA256.Digester()
+		c := &countingWriter{w: h.Hash()}
+		if err := writeBlobTable(c, n, blobs); err != nil {
 			return err
 		}
-		if planned := x.BlobTables[n-1].Size; planned != 0 && planned != int64(len(b)) {
-			return fmt.Errorf("internal error: blob table of volume %d is %d bytes, planned %d", n, len(b), planned)
+		if planned := x.BlobTables[n-1].Size; planned != 0 && planned != c.n {
+			return fmt.Errorf("internal error: blob table of volume %d is %d bytes, planned %d", n, c.n, planned)
 		}
-		x.BlobTables[n-1] = BlobTable{Volume: n, Digest: digest.FromBytes(b), Size: int64(len(b)), Count: len(blobs)}
+		x.BlobTables[n-1] = BlobTable{Volume: n, Digest: h.Digest(), Size: c.n, Count: len(blobs)}
 	}
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/opencontainers/go-digest"
 )
 
 // FuzzBlobTable: whatever a table holds, checking it neither panics nor
@@ -272,6 +274,22 @@ func TestBlobTableStrictJSON(t *testing.T) {
 	} {
 		if _, err := decodeBlobTable(x, 1, b); err == nil {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// TestMarshalBlobTableSized: a table is made into a buffer of the size
+// sealed, not one grown by doubling (a 130 MB table at a million blobs),
+// and hashes to the digest sealed, which was hashed as it was encoded.
+func TestMarshalBlobTableSized(t *testing.T) {
+	x, _, tables := buildV2Index(t, 16384, nil)
+	for i, tb := range tables {
+		want := x.BlobTables[i]
+		if int64(len(tb)) != want.Size || digest.FromBytes(tb) != want.Digest {
+			t.Errorf("table %d: %d bytes, %s; sealed %d bytes, %s", i+1, len(tb), digest.FromBytes(tb), want.Size, want.Digest)
+		}
+		if cap(tb) > len(tb)+len(tb)/8+64 {
+			t.Errorf("table %d: %d bytes in a buffer of %d", i+1, len(tb), cap(tb))
 		}
 	}
 }
