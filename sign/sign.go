@@ -229,7 +229,7 @@ type Signer interface {
 	// Algorithm is one of the Algorithm... constants.
 	Algorithm() string
 	// Public is the public key that verifies the signatures: Pack checks
-	// each signature with it before writing anything.
+	// each signature with it before the volumes are committed.
 	Public() crypto.PublicKey
 }
 
