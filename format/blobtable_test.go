@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -110,6 +111,15 @@ func TestBlobTables(t *testing.T) {
 			t.Fatalf("volume %d: %v\n%s", n+1, err, tb)
 		}
 		read[n+1] = blobs
+		// The placements of a table's blobs lie in one array, one after
+		// another, each blob's full (an append copies).
+		for i := 1; i < len(blobs); i++ {
+			a, b := blobs[i-1].Placements, blobs[i].Placements
+			if len(a) > 0 && len(b) > 0 && (cap(a) != len(a) ||
+				uintptr(unsafe.Pointer(&a[len(a)-1]))+unsafe.Sizeof(a[0]) != uintptr(unsafe.Pointer(&b[0]))) {
+				t.Errorf("volume %d: the placements of blobs %d and %d are apart", n+1, i-1, i)
+			}
+		}
 		if x.VolumePrefixSize(n+1, x.indexLen)+2*BlockSize > x.Volumes[n].Size || x.Volumes[n].Size > 16384 {
 			t.Errorf("volume %d: size %d", n+1, x.Volumes[n].Size)
 		}
