@@ -64,7 +64,7 @@ func putTarHeader(h *[BlockSize]byte, name string, size, mtime int64) {
 }
 
 // putOctal writes v as len(f)-1 octal digits, zero-padded, and a NUL (as
-// fmt's %0Nd with N = len(f)-1 and "\x00"). v is never negative and
+// fmt's %0No with N = len(f)-1, then "\x00"). v is never negative and
 // always fits: sizes are below MaxMemberSize, mtimes below 1<<33, and a
 // header's checksum below 512*255.
 func putOctal(f []byte, v int64) {
