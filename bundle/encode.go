@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/airgap-bundle/bundle/format"
+	"github.com/airgap-bundle/bundle/internal/iocount"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
@@ -64,7 +65,7 @@ func chooseEncoding(ctx context.Context, b *packBlob) error {
 		return nil
 	}
 	h := sha256.New()
-	cw := &countWriter{w: h}
+	cw := &iocount.Writer{W: h}
 	enc, err := newEncoder(cw)
 	if err != nil {
 		return err
@@ -76,9 +77,9 @@ func chooseEncoding(ctx context.Context, b *packBlob) error {
 	if err := enc.Close(); err != nil {
 		return err
 	}
-	if cw.n+format.BlockSize <= b.Size {
+	if cw.N+format.BlockSize <= b.Size {
 		b.Encoding = format.CompressionZstd
-		b.StoredSize = cw.n
+		b.StoredSize = cw.N
 		b.StoredDigest = digest.NewDigest(digest.SHA256, h)
 	}
 	return nil
@@ -87,17 +88,6 @@ func chooseEncoding(ctx context.Context, b *packBlob) error {
 func isCompressedMagic(m []byte) bool {
 	return bytes.HasPrefix(m, []byte{0x1f, 0x8b}) || bytes.HasPrefix(m, []byte{0x28, 0xb5, 0x2f, 0xfd}) ||
 		bytes.HasPrefix(m, []byte{0xfd, '7', 'z', 'X'}) || bytes.HasPrefix(m, []byte("BZh"))
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // openRaw opens a blob at its source; the reader fails at EOF if the bytes

@@ -245,12 +245,9 @@ func gather(found []foundVolume) (*Set, []error, error) {
 		// index.json is checked against the index (its digest) in every
 		// volume: the set needs no copy of it. bundle.json stays, in
 		// s.IndexBytes, until Trust has checked the signatures over it,
-		// unless it is large (see IndexBytes): before the tables are
-		// merged.
+		// unless it is large: the header reader let it go already (see
+		// IndexBytes).
 		h.LayoutIndex = nil
-	}
-	if len(s.IndexBytes) > releaseIndexAbove {
-		s.releaseIndexBytes()
 	}
 	dn := slices.Sorted(maps.Keys(dups))
 	for _, n := range dn {

@@ -18,6 +18,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/airgap-bundle/bundle/internal/iocount"
 	"github.com/airgap-bundle/bundle/oci"
 )
 
@@ -534,7 +535,7 @@ func (bd *builder) layer(mediaType, cacheDir string) (*newLayer, error) {
 		return nil, err
 	}
 	compressed := digest.Canonical.Digester()
-	counter := &countingWriter{}
+	counter := &iocount.Writer{}
 	zw, err := gzip.NewWriterLevel(io.MultiWriter(f, compressed.Hash(), counter), gzip.DefaultCompression)
 	if err != nil {
 		return nil, err
@@ -588,15 +589,8 @@ func (bd *builder) layer(mediaType, cacheDir string) (*newLayer, error) {
 	if err := zw.Close(); err != nil {
 		return nil, err
 	}
-	d := ocispec.Descriptor{MediaType: mediaType, Digest: compressed.Digest(), Size: counter.n}
-	bd.b.ranges[d.Digest] = fileRange{off: bd.off, size: counter.n}
-	bd.off += counter.n
+	d := ocispec.Descriptor{MediaType: mediaType, Digest: compressed.Digest(), Size: counter.N}
+	bd.b.ranges[d.Digest] = fileRange{off: bd.off, size: counter.N}
+	bd.off += counter.N
 	return &newLayer{desc: d, diffID: plain.Digest()}, nil
-}
-
-type countingWriter struct{ n int64 }
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	c.n += int64(len(p))
-	return len(p), nil
 }

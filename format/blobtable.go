@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/airgap-bundle/bundle/internal/iocount"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -111,18 +112,6 @@ func writeBlobTable(w io.Writer, n int, blobs []*Blob) error {
 	return bw.Flush()
 }
 
-// countingWriter counts what is written through it.
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
 // SealBlobTables sets x.BlobTables (version 2) from the tables x's blobs
 // make: a writer calls it once the segment digests are known, before it
 // marshals and signs bundle.json. Each table is hashed as it is encoded,
@@ -139,14 +128,14 @@ func SealBlobTables(x *Index) error {
 	for n := 1; n <= len(x.Volumes); n++ {
 		blobs := tableBlobsFrom(x, n, byVolume[n])
 		h := digest.SHA256.Digester()
-		c := &countingWriter{w: h.Hash()}
+		c := &iocount.Writer{W: h.Hash()}
 		if err := writeBlobTable(c, n, blobs); err != nil {
 			return err
 		}
-		if planned := x.BlobTables[n-1].Size; planned != 0 && planned != c.n {
-			return fmt.Errorf("internal error: blob table of volume %d is %d bytes, planned %d", n, c.n, planned)
+		if planned := x.BlobTables[n-1].Size; planned != 0 && planned != c.N {
+			return fmt.Errorf("internal error: blob table of volume %d is %d bytes, planned %d", n, c.N, planned)
 		}
-		x.BlobTables[n-1] = BlobTable{Volume: n, Digest: h.Digest(), Size: c.n, Count: len(blobs)}
+		x.BlobTables[n-1] = BlobTable{Volume: n, Digest: h.Digest(), Size: c.N, Count: len(blobs)}
 	}
 	return nil
 }

@@ -52,6 +52,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/airgap-bundle/bundle/internal/iocount"
 	"github.com/klauspost/compress/gzip"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -334,18 +335,6 @@ type layerJob struct {
 	textShare float64
 }
 
-// countWriter counts bytes.
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
 // streamLayer writes a gzip'd tar layer straight to disk, hashing both the
 // compressed blob and the tar (the diff id) on the way.
 func (g *gen) streamLayer(j layerJob) (l layer, err error) {
@@ -365,7 +354,7 @@ func (g *gen) streamLayer(j layerJob) (l layer, err error) {
 		}
 	}()
 	bh := sha256.New()
-	cw := &countWriter{w: io.MultiWriter(f, bh)}
+	cw := &iocount.Writer{W: io.MultiWriter(f, bh)}
 	bw := bufio.NewWriterSize(cw, 1<<20)
 	zw, err := gzip.NewWriterLevel(bw, gzip.BestSpeed)
 	if err != nil {
@@ -434,7 +423,7 @@ func (g *gen) streamLayer(j layerJob) (l layer, err error) {
 	d := digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(bh.Sum(nil)))
 	tmp := f.Name()
 	f = nil
-	if !g.record(d, cw.n, "layer") {
+	if !g.record(d, cw.N, "layer") {
 		return layer{}, os.Remove(tmp) // the same bytes twice: keep one
 	}
 	if err := os.Rename(tmp, filepath.Join(g.blobDir, d.Encoded())); err != nil {
@@ -442,7 +431,7 @@ func (g *gen) streamLayer(j layerJob) (l layer, err error) {
 		return layer{}, err
 	}
 	return layer{
-		desc:   ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: d, Size: cw.n},
+		desc:   ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: d, Size: cw.N},
 		diffID: digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(dh.Sum(nil))),
 		what:   j.name,
 	}, nil
