@@ -361,15 +361,17 @@ func BenchmarkVolumeWrite(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	manifests, _ := json.Marshal(bb.x.Manifests)
-	li := []byte(`{"schemaVersion":2,"mediaType":"` + ocispec.MediaTypeImageIndex + `","manifests":` + string(manifests) + `}`)
+	li, err := newLayoutIndex(bb.x.Manifests)
+	if err != nil {
+		b.Fatal(err)
+	}
 	var carried []*packBlob
 	for i := range bb.x.Blobs {
 		carried = append(carried, &packBlob{Blob: &bb.x.Blobs[i], src: bb.src})
 	}
 	b.SetBytes(bb.total)
 	for b.Loop() {
-		w := &volumeWriter{ctx: context.Background(), x: bb.x, sink: discardVolumes{}, layoutIndex: li, indexBytes: ib}
+		w := &volumeWriter{ctx: context.Background(), x: bb.x, full: bb.x, indexLen: len(ib), sink: discardVolumes{}, layoutIndex: li, indexBytes: ib}
 		if err := w.writeAll(carried); err != nil {
 			b.Fatal(err)
 		}

@@ -2,13 +2,15 @@ package bundle
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/internal/bytesize"
+	"github.com/airgap-bundle/bundle/internal/iocount"
+	"github.com/airgap-bundle/bundle/oci"
 	"github.com/airgap-bundle/bundle/sign"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -199,7 +201,7 @@ func withPendingSigner(ctx context.Context, signer sign.Signer, pack func(contex
 type packPlan struct {
 	o           PackOptions
 	g           *graph
-	layoutIndex []byte
+	layoutIndex *layoutIndex
 	x           *format.Index
 	// provisional is set when x was planned while o.Signer, a
 	// *sign.PendingSigner, was still opening: x.Signer and x.BundleID
@@ -228,7 +230,7 @@ func plan(ctx context.Context, sources []Source, o PackOptions, encode, provisio
 	if len(bases.bases) > 0 {
 		o.Notice(fromBasesNotice(g.blobs))
 	}
-	layoutIndex, err := marshalLayoutIndex(g.manifests)
+	layoutIndex, err := newLayoutIndex(g.manifests)
 	if err != nil {
 		return nil, err
 	}
@@ -269,12 +271,16 @@ func plan(ctx context.Context, sources []Source, o PackOptions, encode, provisio
 // planIndex builds the index of g, signed by id (nil: unsigned), and
 // plans it; v2 is the error that made it choose format version 2, when it
 // did.
-func planIndex(o PackOptions, id *format.Signer, bases []format.Base, g *graph, layoutIndex []byte) (x *format.Index, v2, err error) {
-	x = newIndex(o, id, bases, g, layoutIndex)
+func planIndex(o PackOptions, id *format.Signer, bases []format.Base, g *graph, layoutIndex *layoutIndex) (x *format.Index, v2, err error) {
+	if x, err = newIndex(o, id, bases, g, layoutIndex); err != nil {
+		return nil, nil, err
+	}
 	err = format.Plan(x, o.MaxVolumeSize)
 	if o.FormatVersion == 0 && AutoFormatVersion(err) == format.VersionV2 {
 		v2 = err
-		toVersion2(x, layoutIndex, g.blobs)
+		if err := toVersion2(x, layoutIndex, g.blobs); err != nil {
+			return nil, nil, err
+		}
 		err = format.Plan(x, o.MaxVolumeSize)
 	}
 	return x, v2, err
@@ -342,19 +348,40 @@ func fromBasesNotice(blobs []*packBlob) string {
 	return fmt.Sprintf("%d blobs (%s) are expected at the destination from the bases and not carried", n, bytesize.Format(size))
 }
 
-// marshalLayoutIndex is the index.json of the OCI layout every volume
-// starts: the entries packed.
-func marshalLayoutIndex(manifests []ocispec.Descriptor) ([]byte, error) {
-	return json.Marshal(ocispec.Index{
+// layoutIndex is the index.json of the OCI layout every volume starts
+// (version 2: volume 1): the entries packed. Its bytes are made again
+// each time they are needed, an entry at a time, and never held: 67 MB at
+// 300,000 entries, for the whole of a pack (issue 15).
+type layoutIndex struct {
+	manifests []ocispec.Descriptor
+	content   format.Content // of its bytes
+}
+
+func newLayoutIndex(manifests []ocispec.Descriptor) (*layoutIndex, error) {
+	l := &layoutIndex{manifests: manifests}
+	h := digest.SHA256.Digester()
+	c := &iocount.Writer{W: h.Hash()}
+	if _, err := l.WriteTo(c); err != nil {
+		return nil, err
+	}
+	l.content = format.Content{Digest: h.Digest(), Size: c.N}
+	return l, nil
+}
+
+// WriteTo writes index.json's bytes, as json.Marshal makes them.
+func (l *layoutIndex) WriteTo(w io.Writer) (int64, error) {
+	c := &iocount.Writer{W: w}
+	err := oci.WriteIndexJSON(c, &ocispec.Index{
 		Versioned: specs.Versioned{SchemaVersion: 2},
 		MediaType: ocispec.MediaTypeImageIndex,
-		Manifests: manifests,
+		Manifests: l.manifests,
 	})
+	return c.N, err
 }
 
 // newIndex is the bundle index of g before planning: everything but
 // placements, volumes and segment digests.
-func newIndex(o PackOptions, id *format.Signer, bases []format.Base, g *graph, layoutIndex []byte) *format.Index {
+func newIndex(o PackOptions, id *format.Signer, bases []format.Base, g *graph, layoutIndex *layoutIndex) (*format.Index, error) {
 	x := &format.Index{
 		MediaType:     format.MediaTypeIndex,
 		FormatVersion: format.Version,
@@ -364,12 +391,18 @@ func newIndex(o PackOptions, id *format.Signer, bases []format.Base, g *graph, l
 		Bases:         bases,
 		Compression:   o.Compression,
 		MaxVolumeSize: o.MaxVolumeSize,
-		LayoutIndex:   format.Content{Digest: digest.FromBytes(layoutIndex), Size: int64(len(layoutIndex))},
+		LayoutIndex:   layoutIndex.content,
 		Manifests:     g.manifests,
 		Images:        g.images,
 		Signer:        id,
 	}
-	x.BundleID = bundleID(x, layoutIndex, g.blobs)
+	if o.FormatVersion == format.VersionV2 {
+		x.FormatVersion, x.MediaType = format.VersionV2, format.MediaTypeIndexV2
+	}
+	var err error
+	if x.BundleID, err = bundleID(x, layoutIndex, g.blobs); err != nil {
+		return nil, err
+	}
 	if len(g.blobs) > 0 {
 		x.Blobs = make([]format.Blob, len(g.blobs))
 	}
@@ -379,18 +412,16 @@ func newIndex(o PackOptions, id *format.Signer, bases []format.Base, g *graph, l
 		// instead of two (at a million blobs, 128 MiB).
 		b.Blob = &x.Blobs[i]
 	}
-	if o.FormatVersion == format.VersionV2 {
-		toVersion2(x, layoutIndex, g.blobs)
-	}
-	return x
+	return x, nil
 }
 
 // toVersion2 makes x, an index of version 1 before planning, one of
 // version 2, with its own bundle id (the same content in the other
 // version is another bundle).
-func toVersion2(x *format.Index, layoutIndex []byte, blobs []*packBlob) {
+func toVersion2(x *format.Index, layoutIndex *layoutIndex, blobs []*packBlob) (err error) {
 	x.FormatVersion, x.MediaType = format.VersionV2, format.MediaTypeIndexV2
-	x.BundleID = bundleID(x, layoutIndex, blobs)
+	x.BundleID, err = bundleID(x, layoutIndex, blobs)
+	return err
 }
 
 // expires is the index's expires member for o: "" when it does not expire.
@@ -407,7 +438,7 @@ type packWrite struct {
 	ctx         context.Context
 	x           *format.Index
 	blobs       []*packBlob // blobs[i] is x.Blobs[i] at its source
-	layoutIndex []byte
+	layoutIndex *layoutIndex
 	seal        *indexSeal // nil until the pending signer is open
 	// pending is the signer x was planned without (packPlan.provisional):
 	// openSigner waits for it before the index is sealed.
@@ -550,7 +581,9 @@ func (p *packWrite) openSigner(w *volumeWriter) error {
 		return err
 	}
 	p.x.Signer = &format.Signer{KeyID: s.KeyID(), Algorithm: s.Algorithm()}
-	p.x.BundleID = bundleID(p.x, p.layoutIndex, p.blobs)
+	if p.x.BundleID, err = bundleID(p.x, p.layoutIndex, p.blobs); err != nil {
+		return err
+	}
 	n, err := format.IndexLen(p.x)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/airgap-bundle/bundle/format"
@@ -15,7 +16,7 @@ import (
 
 // bundleID derives the id from what identifies the bundle's content and
 // options, so that equal inputs give equal ids (reproducible packs).
-func bundleID(x *format.Index, layoutIndex []byte, blobs []*packBlob) string {
+func bundleID(x *format.Index, layoutIndex io.WriterTo, blobs []*packBlob) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "airgap-bundle v%d\n%s\n%s\n%s\n%d\n", x.FormatVersion, x.Packer, x.Created, x.Compression, x.MaxVolumeSize)
 	if x.Signer != nil {
@@ -27,14 +28,16 @@ func bundleID(x *format.Index, layoutIndex []byte, blobs []*packBlob) string {
 	for _, b := range x.Bases {
 		fmt.Fprintf(h, "base %s %s\n", b.BundleID, b.Index)
 	}
-	h.Write(layoutIndex)
+	if _, err := layoutIndex.WriteTo(h); err != nil {
+		return "", fmt.Errorf("bundle id: %w", err)
+	}
 	for _, b := range blobs {
 		fmt.Fprintf(h, "\n%s %s %d", b.Digest, b.Encoding, b.StoredSize)
 		if b.Base != "" {
 			fmt.Fprintf(h, " base %s", b.Base)
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil))[:32]
+	return hex.EncodeToString(h.Sum(nil))[:32], nil
 }
 
 // signerVerifier returns the verifier for s's public key, after checking

@@ -26,7 +26,7 @@ type volumeWriter struct {
 	full        *format.Index // x with the blobs from bases (version 2: volume 1's table lists them)
 	indexLen    int           // of bundle.json, planned
 	sink        Sink
-	layoutIndex []byte
+	layoutIndex io.WriterTo // index.json's bytes, made again as they are written
 	indexBytes  []byte
 	sig         []byte
 	progress    func(Progress)
@@ -133,43 +133,31 @@ func (w *volumeWriter) open(n int) error {
 		w.done += prefix // written by writeHeaders
 		return nil
 	}
-	table, err := w.table(n)
-	if err != nil {
+	start := w.off
+	if err := w.header(n, w); err != nil {
 		return err
 	}
-	return w.header(n, table, w.write)
+	if want := w.prefixLen(n); w.off-start != want {
+		return fmt.Errorf("internal error: header of volume %d is %d bytes, planned %d", n, w.off-start, want)
+	}
+	return nil
 }
 
 // prefixLen is the size of volume n's header members, as planned.
 func (w *volumeWriter) prefixLen(n int) int64 { return w.full.VolumePrefixSize(n, w.indexLen) }
 
-// table is volume n's blob table (version 2; nil in version 1), checked
-// as a reader will check it: against the sealed index, and for every rule
-// a table must keep (a table that broke one would be found only on the
-// far side of the air gap).
-func (w *volumeWriter) table(n int) ([]byte, error) {
+// header writes the members of volume n before its blobs, piece by piece
+// (the index may be tens of MiB: it is not copied; a version 2 blob table
+// is encoded as it is written, and checked as a reader will check it:
+// format.WriteBlobTableMember).
+func (w *volumeWriter) header(n int, out io.Writer) error {
+	if err := format.WritePrefix(out, w.x, w.indexBytes, w.layoutIndex, w.sig, n); err != nil {
+		return err
+	}
 	if w.full.FormatVersion != format.VersionV2 {
-		return nil, nil
+		return nil
 	}
-	b, err := format.MarshalBlobTable(w.full, n)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := format.ParseBlobTable(w.full, n, b); err != nil {
-		return nil, fmt.Errorf("internal error: %w", err)
-	}
-	return b, nil
-}
-
-// header passes the members of volume n before its blobs to write, piece
-// by piece (the index may be tens of MiB: it is not copied).
-func (w *volumeWriter) header(n int, table []byte, write func([]byte) error) error {
-	for _, p := range format.Prefix(w.x, w.indexBytes, w.layoutIndex, w.sig, table, n) {
-		if err := write(p); err != nil {
-			return err
-		}
-	}
-	return nil
+	return format.WriteBlobTableMember(out, w.full, n)
 }
 
 // writeHeaders writes each volume's header into the room left for it.
@@ -178,25 +166,20 @@ func (w *volumeWriter) writeHeaders() error {
 		if err := w.ctx.Err(); err != nil {
 			return err
 		}
-		// Measured first: a header longer than planned would overwrite
-		// blobs.
-		table, err := w.table(n)
-		if err != nil {
-			return err
-		}
-		var size int64
-		w.header(n, table, func(p []byte) error { size += int64(len(p)); return nil })
-		if want := w.prefixLen(n); size != want {
-			return fmt.Errorf("internal error: header of volume %d is %d bytes, planned %d", n, size, want)
-		}
 		f, err := w.files.VolumeFile(n)
 		if err != nil {
 			return fmt.Errorf("write volume %d: %w", n, err)
 		}
-		bw := bufio.NewWriterSize(f, ioChunk)
-		err = w.header(n, table, func(p []byte) error { _, err := bw.Write(p); return err })
+		// Never past the room planned: a header longer than planned
+		// would overwrite blobs.
+		room := &roomWriter{w: f, volume: n, left: w.prefixLen(n)}
+		bw := bufio.NewWriterSize(room, ioChunk)
+		err = w.header(n, bw)
 		if err == nil {
 			err = bw.Flush()
+		}
+		if err == nil && room.left != 0 {
+			err = fmt.Errorf("internal error: header of volume %d is %d bytes shorter than planned", n, room.left)
 		}
 		if cerr := f.Close(); err == nil {
 			err = cerr
@@ -497,4 +480,21 @@ func (w *volumeWriter) copyFile(b *format.Blob, src *os.File, from Source) error
 		return fmt.Errorf("blob %s in %s is corrupt: its content hashes to %s", b.Digest, from, got)
 	}})
 	return nil
+}
+
+// roomWriter writes a volume's header into the room planned for it at the
+// start of the file, and refuses to write past it: the blobs follow.
+type roomWriter struct {
+	w      io.Writer
+	volume int
+	left   int64
+}
+
+func (r *roomWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > r.left {
+		return 0, fmt.Errorf("internal error: header of volume %d longer than planned", r.volume)
+	}
+	n, err := r.w.Write(p)
+	r.left -= int64(n)
+	return n, err
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"maps"
 	"reflect"
@@ -90,6 +91,60 @@ func MarshalBlobTable(x *Index, n int) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// WriteBlobTableMember writes the blobs.json member of volume n of x
+// (version 2, its tables sealed: SealBlobTables) to w: its tar header, the
+// table as MarshalBlobTable makes it, and the padding. The table is
+// encoded as it is written, never held (130 MB at a million blobs, and as
+// much again to parse it back), and checked as a reader checks it: its
+// entries against every rule a table keeps (SPEC 6.5 rules 30 to 34),
+// before any byte is written, and its bytes against the size and digest
+// sealed, as they are written. More bytes than sealed are never written:
+// the member has the room planned for it, and blobs follow. An error
+// means w holds a partial member.
+func WriteBlobTableMember(w io.Writer, x *Index, n int) error {
+	if x.FormatVersion != VersionV2 || n < 1 || n > len(x.BlobTables) || n > len(x.Volumes) {
+		return fmt.Errorf("blob table of volume %d: the index has none", n)
+	}
+	want := x.BlobTables[n-1]
+	blobs := tableBlobsFrom(x, n, x.Members(n))
+	if err := x.checkBlobTable(n, n, blobs); err != nil {
+		return fmt.Errorf("blob table of volume %d: %w", n, err)
+	}
+	if _, err := w.Write(TarHeader(MemberBlobTable, want.Size, x.Mtime())); err != nil {
+		return err
+	}
+	h := digest.SHA256.Digester()
+	lw := &sealedWriter{w: w, h: h.Hash(), left: want.Size}
+	err := writeBlobTable(lw, n, blobs)
+	if err != nil && !errors.Is(err, errLongerThanSealed) {
+		return err
+	}
+	if err != nil || lw.left != 0 || h.Digest() != want.Digest {
+		return fmt.Errorf("blob table of volume %d %w (%s, %d bytes)", n, ErrTableDiffers, want.Digest, want.Size)
+	}
+	_, err = w.Write(Zeros(Padding(want.Size)))
+	return err
+}
+
+var errLongerThanSealed = errors.New("longer than sealed")
+
+// sealedWriter passes at most left bytes on to w, hashing them.
+type sealedWriter struct {
+	w    io.Writer
+	h    hash.Hash
+	left int64
+}
+
+func (s *sealedWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > s.left {
+		return 0, errLongerThanSealed
+	}
+	s.h.Write(p)
+	n, err := s.w.Write(p)
+	s.left -= int64(n)
+	return n, err
 }
 
 // writeBlobTable writes blobs.json of volume n, listing blobs.
@@ -247,14 +302,18 @@ func decodeBlobTable(x *Index, n int, b []byte) ([]Blob, error) {
 			b.Placements = slab[at:len(slab):len(slab)]
 		}
 	}
-	if err := x.checkBlobTable(n, t.Volume, t.Blobs); err != nil {
+	ptrs := make([]*Blob, len(t.Blobs))
+	for i := range t.Blobs {
+		ptrs[i] = &t.Blobs[i]
+	}
+	if err := x.checkBlobTable(n, t.Volume, ptrs); err != nil {
 		return nil, fmt.Errorf("blob table of volume %d: %w", n, err)
 	}
 	return t.Blobs, nil
 }
 
 // checkBlobTable checks the decoded table of volume n.
-func (x *Index) checkBlobTable(n, volume int, blobs []Blob) error {
+func (x *Index) checkBlobTable(n, volume int, blobs []*Blob) error {
 	if volume != n {
 		return fmt.Errorf("it says it is volume %d's", volume)
 	}
@@ -268,8 +327,7 @@ func (x *Index) checkBlobTable(n, volume int, blobs []Blob) error {
 	seen := make(map[digest.Digest]bool, len(blobs))
 	var members []Member
 	fromBases := false
-	for i := range blobs {
-		b := &blobs[i]
+	for i, b := range blobs {
 		if err := CheckDigest(b.Digest); err != nil { // rule 15
 			return fmt.Errorf("blob %d: %w", i, err)
 		}

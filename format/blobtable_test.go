@@ -303,3 +303,62 @@ func TestMarshalBlobTableSized(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteBlobTableMember: the member a writer streams is the table
+// MarshalBlobTable makes, framed as a tar member; a table the index was
+// not sealed with, or one that breaks a rule, is refused, and never with
+// more bytes written than the room sealed for it.
+func TestWriteBlobTableMember(t *testing.T) {
+	x, _, tables := buildV2Index(t, 16384, nil)
+	for i, tb := range tables {
+		n := i + 1
+		var out bytes.Buffer
+		if err := WriteBlobTableMember(&out, x, n); err != nil {
+			t.Fatalf("volume %d: %v", n, err)
+		}
+		var want bytes.Buffer
+		if err := WriteMember(&want, MemberBlobTable, tb, x.Mtime()); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(out.Bytes(), want.Bytes()) {
+			t.Errorf("volume %d: member of %d bytes differs from the table marshalled (%d bytes)", n, out.Len(), want.Len())
+		}
+	}
+
+	for _, tc := range []struct {
+		name string
+		edit func(x *Index)
+		// wrote: how many bytes may be written before the refusal (the
+		// tar header, and at most the sealed size of the table).
+		wrote func(x *Index) int64
+	}{
+		{"digest not sealed", func(x *Index) { x.BlobTables[0].Digest = dg("other") },
+			func(x *Index) int64 { return BlockSize + x.BlobTables[0].Size }},
+		{"shorter than sealed", func(x *Index) { x.BlobTables[0].Size -= 10 },
+			func(x *Index) int64 { return BlockSize + x.BlobTables[0].Size }},
+		{"longer than sealed", func(x *Index) { x.BlobTables[0].Size += 10 },
+			func(x *Index) int64 { return BlockSize + x.BlobTables[0].Size }},
+		{"a blob out of place", func(x *Index) {
+			for i := range x.Blobs {
+				if p := &x.Blobs[i].Placements; len(*p) > 0 && (*p)[0].Volume == 1 {
+					(*p)[0].Offset += BlockSize
+					return
+				}
+			}
+		}, func(*Index) int64 { return 0 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x, _, _ := buildV2Index(t, 16384, nil)
+			tc.edit(x)
+			var out bytes.Buffer
+			err := WriteBlobTableMember(&out, x, 1)
+			if err == nil {
+				t.Fatal("written")
+			}
+			if max := tc.wrote(x); int64(out.Len()) > max {
+				t.Errorf("%d bytes written, at most %d may be: %v", out.Len(), max, err)
+			}
+			t.Log(err)
+		})
+	}
+}

@@ -2,9 +2,13 @@ package format
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"slices"
+
+	"github.com/opencontainers/go-digest"
 )
 
 // OCILayoutFile is the content of the oci-layout member (SPEC 5.1).
@@ -105,30 +109,56 @@ func (x *Index) IndexOffset(n int) int64 {
 	return MemberSize(int64(len(OCILayoutFile))) + MemberSize(x.LayoutIndex.Size)
 }
 
-// Prefix is the exact bytes volume n of the bundle indexed by indexBytes
-// (parsed as x) starts with, in pieces: the members oci-layout,
-// index.json (layoutIndex; in version 2, in volume 1 only), bundle.json,
-// bundle.json.sig (when sig is not nil), volume.json and, in version 2,
-// blobs.json (table, volume n's blob table). They add up to
+// WritePrefix writes to w the members volume n of the bundle indexed by
+// indexBytes (parsed as x) starts with: oci-layout, index.json (in
+// version 2, in volume 1 only), bundle.json, bundle.json.sig (when sig is
+// not nil) and volume.json. index.json is written by layoutIndex as it
+// encodes it (67 MB at 300,000 entries, not held), and checked against
+// x.LayoutIndex as it is written: never more bytes than that names. In
+// version 2 blobs.json, volume n's blob table, comes next:
+// WriteBlobTableMember writes it. With it the members add up to
 // x.VolumePrefixSize(n, len(indexBytes)) when sig is at most
 // MaxSignatureSize bytes.
-func Prefix(x *Index, indexBytes, layoutIndex, sig, table []byte, n int) [][]byte {
+func WritePrefix(w io.Writer, x *Index, indexBytes []byte, layoutIndex io.WriterTo, sig []byte, n int) error {
 	mtime := x.Mtime()
-	v2 := x.FormatVersion == VersionV2
-	var out [][]byte
-	out = append(out, memberPieces(MemberLayout, []byte(OCILayoutFile), mtime)...)
-	if !v2 || n == 1 {
-		out = append(out, memberPieces(MemberOCIIndex, layoutIndex, mtime)...)
+	write := func(pieces ...[]byte) error {
+		for _, p := range pieces {
+			if _, err := w.Write(p); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	out = append(out, memberPieces(MemberIndex, indexBytes, mtime)...)
+	if err := write(memberPieces(MemberLayout, []byte(OCILayoutFile), mtime)...); err != nil {
+		return err
+	}
+	if x.FormatVersion != VersionV2 || n == 1 {
+		want := x.LayoutIndex
+		if err := write(TarHeader(MemberOCIIndex, want.Size, mtime)); err != nil {
+			return err
+		}
+		h := digest.SHA256.Digester()
+		sw := &sealedWriter{w: w, h: h.Hash(), left: want.Size}
+		_, err := layoutIndex.WriteTo(sw)
+		if err != nil && !errors.Is(err, errLongerThanSealed) {
+			return err
+		}
+		if err != nil || sw.left != 0 || h.Digest() != want.Digest {
+			return fmt.Errorf("%s differs from the one the bundle index names (%s, %d bytes)", MemberOCIIndex, want.Digest, want.Size)
+		}
+		if err := write(Zeros(Padding(want.Size))); err != nil {
+			return err
+		}
+	}
+	if err := write(memberPieces(MemberIndex, indexBytes, mtime)...); err != nil {
+		return err
+	}
 	if sig != nil {
-		out = append(out, memberPieces(MemberSignature, sig, mtime)...)
+		if err := write(memberPieces(MemberSignature, sig, mtime)...); err != nil {
+			return err
+		}
 	}
-	out = append(out, memberPieces(MemberVolume, VolumeMarker(x.BundleID, n, len(x.Volumes)), mtime)...)
-	if v2 {
-		out = append(out, memberPieces(MemberBlobTable, table, mtime)...)
-	}
-	return out
+	return write(memberPieces(MemberVolume, VolumeMarker(x.BundleID, n, len(x.Volumes)), mtime)...)
 }
 
 // HeaderPiece is one piece of the bytes a volume starts with: bytes to

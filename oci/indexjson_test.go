@@ -33,7 +33,7 @@ func TestWriteIndexJSON(t *testing.T) {
 			t.Fatal(err)
 		}
 		var got bytes.Buffer
-		if err := writeIndexJSON(&got, &idx); err != nil || !bytes.Equal(got.Bytes(), want) {
+		if err := WriteIndexJSON(&got, &idx); err != nil || !bytes.Equal(got.Bytes(), want) {
 			t.Errorf("%s: %v\n got %s\nwant %s", name, err, got.Bytes(), want)
 		}
 	}

@@ -701,17 +701,17 @@ func (l *Layout) AddManifests(descs []ocispec.Descriptor) ([]IndexChange, error)
 	if idx.MediaType == "" {
 		idx.MediaType = ocispec.MediaTypeImageIndex
 	}
-	if err := l.writeAtomicWith(IndexFile, func(w io.Writer) error { return writeIndexJSON(w, idx) }); err != nil {
+	if err := l.writeAtomicWith(IndexFile, func(w io.Writer) error { return WriteIndexJSON(w, idx) }); err != nil {
 		return nil, err
 	}
 	return changes, nil
 }
 
-// writeIndexJSON writes idx as json.Marshal makes it, one entry at a
+// WriteIndexJSON writes idx as json.Marshal makes it, one entry at a
 // time: at 300,000 entries Marshal's buffer grew to twice the 67 MB it
 // made, which was then copied once more, the peak of an unpack's memory
 // (issue 15).
-func writeIndexJSON(w io.Writer, idx *ocispec.Index) error {
+func WriteIndexJSON(w io.Writer, idx *ocispec.Index) error {
 	manifests := idx.Manifests
 	rest := *idx
 	rest.Manifests = nil
