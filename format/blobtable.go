@@ -258,58 +258,9 @@ func (x *Index) validateBlobTables(indexLen int) error {
 // (SPEC 6.5 rules 30 to 34): its size and digest are those x names, it is
 // strict JSON, and its entries are valid blobs that tile volume n in
 // stream order. Every rule needs only x and this one table, so a volume
-// verifies alone.
+// verifies alone. ReadBlobTable does the same from a stream.
 func ParseBlobTable(x *Index, n int, b []byte) ([]Blob, error) {
-	if x.FormatVersion != VersionV2 || n < 1 || n > len(x.BlobTables) {
-		return nil, fmt.Errorf("blob table of volume %d: the index has none", n)
-	}
-	want := x.BlobTables[n-1]
-	if int64(len(b)) != want.Size || digest.FromBytes(b) != want.Digest {
-		return nil, fmt.Errorf("blob table of volume %d %w (%s, %d bytes)", n, ErrTableDiffers, want.Digest, want.Size)
-	}
-	return decodeBlobTable(x, n, b)
-}
-
-// decodeBlobTable is ParseBlobTable once the digest is checked (what
-// FuzzBlobTable reaches).
-func decodeBlobTable(x *Index, n int, b []byte) ([]Blob, error) {
-	want := x.BlobTables[n-1]
-	if err := CheckStrictJSON(b, reflect.TypeFor[blobTableJSON]()); err != nil {
-		return nil, fmt.Errorf("blob table of volume %d: %w", n, err)
-	}
-	// Decoded where it is: a json.Decoder would copy it into its buffer
-	// first (a second 100 MiB at a million blobs). CheckStrictJSON has
-	// refused unknown members; Unmarshal refuses data after the object.
-	t := blobTableJSON{Blobs: make([]Blob, 0, want.Count)}
-	if err := json.Unmarshal(b, &t); err != nil {
-		return nil, fmt.Errorf("blob table of volume %d: %w", n, err)
-	}
-	names := newStringTable()
-	placements := 0
-	for i := range t.Blobs {
-		t.Blobs[i].share(names)
-		placements += len(t.Blobs[i].Placements)
-	}
-	// The placements in one array: one allocation (of 48 bytes for a
-	// 40-byte placement) for each of a million blobs was 1M more objects
-	// for the collector to mark, and 8 MB.
-	slab := make([]Placement, 0, placements)
-	for i := range t.Blobs {
-		b := &t.Blobs[i]
-		if b.Placements != nil {
-			at := len(slab)
-			slab = append(slab, b.Placements...)
-			b.Placements = slab[at:len(slab):len(slab)]
-		}
-	}
-	ptrs := make([]*Blob, len(t.Blobs))
-	for i := range t.Blobs {
-		ptrs[i] = &t.Blobs[i]
-	}
-	if err := x.checkBlobTable(n, t.Volume, ptrs); err != nil {
-		return nil, fmt.Errorf("blob table of volume %d: %w", n, err)
-	}
-	return t.Blobs, nil
+	return ReadBlobTable(x, n, bytes.NewReader(b), int64(len(b)))
 }
 
 // checkBlobTable checks the decoded table of volume n.

@@ -1,10 +1,16 @@
 package format
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"unsafe"
 
 	"github.com/opencontainers/go-digest"
@@ -22,9 +28,19 @@ func FuzzBlobTable(f *testing.F) {
 		if n < 1 || n > len(x.BlobTables) || len(b) > 1<<16 {
 			return
 		}
-		blobs, err := decodeBlobTable(x, n, b)
+		blobs, err := decodeBlobTableBytes(x, n, b)
+		// The stream decoder accepts what the whole document, checked
+		// and decoded at once, makes an acceptable table, and decodes
+		// the same blobs.
+		whole, werr := decodeWholeBlobTable(x, n, b)
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("read as a stream: %v; read whole: %v\n%q", err, werr, b)
+		}
 		if err != nil {
 			return
+		}
+		if !reflect.DeepEqual(blobs, whole) {
+			t.Fatalf("read as a stream and whole, the blobs differ\n%q", b)
 		}
 		off := x.VolumePrefixSize(n, x.indexLen)
 		for _, m := range tableMembers(blobs, n) {
@@ -273,7 +289,7 @@ func TestBlobTableCut(t *testing.T) {
 func TestBlobTableStrictJSON(t *testing.T) {
 	x, tables := planV2Index(t, 16384, nil)
 	good := tables[0]
-	if _, err := decodeBlobTable(x, 1, good); err != nil {
+	if _, err := decodeBlobTableBytes(x, 1, good); err != nil {
 		t.Fatal(err)
 	}
 	for name, b := range map[string][]byte{
@@ -282,7 +298,7 @@ func TestBlobTableStrictJSON(t *testing.T) {
 		"data after":       append(bytes.Clone(good), []byte(` {}`)...),
 		"case variant":     bytes.Replace(good, []byte(`"blobs":`), []byte(`"Blobs":`), 1),
 	} {
-		if _, err := decodeBlobTable(x, 1, b); err == nil {
+		if _, err := decodeBlobTableBytes(x, 1, b); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -360,5 +376,112 @@ func TestWriteBlobTableMember(t *testing.T) {
 			}
 			t.Log(err)
 		})
+	}
+}
+
+// decodeBlobTableBytes is decodeBlobTable of a table in memory.
+func decodeBlobTableBytes(x *Index, n int, b []byte) ([]Blob, error) {
+	return decodeBlobTable(x, n, bufio.NewReader(bytes.NewReader(b)))
+}
+
+// decodeWholeBlobTable is what the stream decoder must agree with: the
+// document checked (CheckStrictJSON) and decoded (encoding/json) whole,
+// then checked against x.
+func decodeWholeBlobTable(x *Index, n int, b []byte) ([]Blob, error) {
+	if err := CheckStrictJSON(b, reflectBlobTable); err != nil {
+		return nil, err
+	}
+	var t blobTableJSON
+	if err := json.Unmarshal(b, &t); err != nil {
+		return nil, err
+	}
+	for i := range t.Blobs {
+		t.Blobs[i].share(newStringTable())
+	}
+	return x.finishBlobTable(n, t.Volume, t.Blobs)
+}
+
+// TestBlobTableStream: tables that a decoder splitting the document as it
+// reads could take differently from one reading it whole: it must accept
+// and refuse as that one does. And ReadBlobTable tells a table that is
+// not the one signed, and one cut short, from a bad one.
+func TestBlobTableStream(t *testing.T) {
+	x, tables := planV2Index(t, 16384, nil)
+	good := tables[0]
+	body := bytes.TrimSuffix(bytes.TrimPrefix(good, []byte(`{"volume":1,"blobs":[`)), []byte(`]}`))
+	if len(body) == len(good) || bytes.HasPrefix(body, []byte(`{"volume"`)) {
+		t.Fatalf("table not as expected: %s", good)
+	}
+	first, _, _ := bytes.Cut(body, []byte(`},{"digest"`))
+	first = append(first, '}')
+	for _, tc := range []struct {
+		name   string
+		doc    string
+		accept bool
+	}{
+		{"as written", string(good), true},
+		{"white space everywhere", " {\n \"volume\" : 1 ,\t\"blobs\" : [ " + strings.ReplaceAll(string(body), "},{", "} ,\r\n{") + " ] } \n", true},
+		{"members the other way round", `{"blobs":[` + string(body) + `],"volume":1}`, true},
+		{"two numbers made one", `{"volume":1 1,"blobs":[` + string(body) + `]}`, false},
+		{"blobs named with an escape", `{"volume":1,"bl\u006fbs":[` + string(body) + `]}`, true},
+		{"blobs twice, once escaped", `{"volume":1,"blobs":[` + string(body) + `],"bl\u006fbs":[]}`, false},
+		{"blobs twice", `{"volume":1,"blobs":[` + string(body) + `],"blobs":[` + string(body) + `]}`, false},
+		{"comma after the last blob", `{"volume":1,"blobs":[` + string(body) + `,]}`, false},
+		{"no comma between blobs", `{"volume":1,"blobs":[` + strings.Replace(string(body), "},{", "} {", 1) + `]}`, false},
+		{"a blob twice", `{"volume":1,"blobs":[` + string(first) + "," + string(body) + `]}`, false},
+		{"data after", string(good) + ` 1`, false},
+		{"a second object after", string(good) + `{}`, false},
+		{"cut short", string(good[:len(good)-2]), false},
+		{"cut inside a blob", string(good[:len(good)/2]), false},
+		{"blobs null", `{"volume":1,"blobs":null}`, false},
+		{"an array", `[` + string(good) + `]`, false},
+		{"unknown member in a blob", `{"volume":1,"blobs":[` + strings.Replace(string(body), `{"digest"`, `{"x":{},"digest"`, 1) + `]}`, false},
+		{"a brace in a string", `{"volume":1,"blobs":[` + strings.Replace(string(body), `"encoding":"`, `"encoding":"{{{{{{`, 1) + `]}`, false},
+		{"empty", ``, false},
+		{"empty object", `{}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := []byte(tc.doc)
+			got, err := decodeBlobTableBytes(x, 1, doc)
+			whole, werr := decodeWholeBlobTable(x, 1, doc)
+			if (err == nil) != tc.accept || (werr == nil) != tc.accept {
+				t.Fatalf("read as a stream: %v; read whole: %v; want accepted %v", err, werr, tc.accept)
+			}
+			if err == nil && !reflect.DeepEqual(got, whole) {
+				t.Fatal("read as a stream and whole, the blobs differ")
+			}
+			t.Log(err)
+		})
+	}
+
+	// More blobs than the index counts are refused as they come.
+	y := *x
+	y.BlobTables = slices.Clone(x.BlobTables)
+	y.BlobTables[0].Count = 1
+	if _, err := decodeBlobTableBytes(&y, 1, good); err == nil || !strings.Contains(err.Error(), "more blobs listed than the 1") {
+		t.Errorf("a table of more blobs than counted: %v", err)
+	}
+	// An entry of more objects than a blob holds is refused before it is
+	// decoded.
+	many := `{"volume":1,"blobs":[` + strings.Replace(string(body), `"placements":[`, `"placements":[`+strings.Repeat(`{},`, 10), 1) + `]}`
+	if _, err := decodeBlobTableBytes(x, 1, []byte(many)); err == nil || !strings.Contains(err.Error(), "objects, more than a blob") {
+		t.Errorf("an entry of many objects: %v", err)
+	}
+
+	// Not the table signed, cut short, unreadable.
+	if _, err := ReadBlobTable(x, 1, bytes.NewReader(good), int64(len(good))); err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Clone(good)
+	bad[len(bad)/2] ^= 1
+	if _, err := ReadBlobTable(x, 1, bytes.NewReader(bad), int64(len(bad))); !errors.Is(err, ErrTableDiffers) {
+		t.Errorf("a damaged table: %v, want ErrTableDiffers", err)
+	}
+	if _, err := ReadBlobTable(x, 1, bytes.NewReader(good[:len(good)-5]), int64(len(good))); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("a table cut short: %v, want io.ErrUnexpectedEOF", err)
+	}
+	failing := io.MultiReader(bytes.NewReader(good[:100]), iotest.ErrReader(errors.New("disc read error")))
+	if _, err := ReadBlobTable(x, 1, failing, int64(len(good))); err == nil || !strings.Contains(err.Error(), "disc read error") {
+		t.Errorf("a table that cannot be read: %v", err)
 	}
 }

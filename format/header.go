@@ -176,6 +176,15 @@ func (p *prefixReader) hashData(name string, size int64) (digest.Digest, error) 
 	return h.Digest(), nil
 }
 
+// memberData reads member data from p, counting it in p.off.
+type memberData struct{ p *prefixReader }
+
+func (m memberData) Read(b []byte) (int, error) {
+	n, err := m.p.r.Read(b)
+	m.p.off += int64(n)
+	return n, err
+}
+
 // readAgain reads the size bytes at off once more, from where they are.
 func (p *prefixReader) readAgain(name string, off, size int64) ([]byte, error) {
 	b := make([]byte, size)
@@ -626,7 +635,23 @@ func (cache *HeaderReader) read(p *prefixReader) (*VolumeHeader, error) {
 		}
 		want := x.BlobTables[m.Volume-1]
 		tableOff := p.off
-		data, h6, err := p.member(MemberBlobTable, want.Size)
+		h6, size, err := p.memberHeader(MemberBlobTable, want.Size)
+		if err == nil {
+			// Decoded as it is read, never held whole (ReadBlobTable).
+			table, err = ReadBlobTable(x, m.Volume, memberData{p}, size)
+			var re *tableReadError
+			switch {
+			case errors.As(err, &re) && errors.Is(re.err, io.ErrUnexpectedEOF):
+				err = p.corrupt(MemberBlobTable, "truncated inside member %s", MemberBlobTable)
+			case re != nil:
+				err = p.corrupt(MemberBlobTable, "member %s cannot be read: %v", MemberBlobTable, re.err)
+			case err != nil:
+				return nil, &CorruptError{Path: path, Volume: m.Volume, Offset: tableOff, Member: MemberBlobTable, Digest: want.Digest, Reason: err.Error(),
+					Packed: !errors.Is(err, ErrTableDiffers)}
+			default:
+				err = p.padding(MemberBlobTable, size)
+			}
+		}
 		if err != nil {
 			var ce *CorruptError
 			if errors.As(err, &ce) {
@@ -634,11 +659,7 @@ func (cache *HeaderReader) read(p *prefixReader) (*VolumeHeader, error) {
 			}
 			return nil, err
 		}
-		if table, err = ParseBlobTable(x, m.Volume, data); err != nil {
-			return nil, &CorruptError{Path: path, Volume: m.Volume, Offset: tableOff, Member: MemberBlobTable, Digest: want.Digest, Reason: err.Error(),
-				Packed: !errors.Is(err, ErrTableDiffers)}
-		}
-		headers, names, sizes = append(headers, h6), append(names, MemberBlobTable), append(sizes, int64(len(data)))
+		headers, names, sizes = append(headers, h6), append(names, MemberBlobTable), append(sizes, size)
 	}
 	mtime := x.Mtime()
 	var off int64
