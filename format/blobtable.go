@@ -355,6 +355,29 @@ func (x *Index) checkBlobTable(n, volume int, blobs []*Blob) error {
 // not hold its own length).
 func (x *Index) indexLenFor(int) int { return x.indexLen }
 
+// adjoining reports whether the tables, taken in order, lie one right
+// after another in one array (as HeaderReader decodes them), and returns
+// that array, empty, with room for them all: the merge then writes each
+// blob over its own place or one before it, never past the one it reads.
+func adjoining(order []int, tables map[int][]Blob) ([]Blob, bool) {
+	var all []Blob
+	for _, n := range order {
+		t := tables[n]
+		if len(t) == 0 {
+			continue
+		}
+		if all == nil {
+			all = t
+			continue
+		}
+		if cap(all) <= len(all) || &all[:len(all)+1][len(all)] != &t[0] {
+			return nil, false
+		}
+		all = all[:len(all)+len(t)]
+	}
+	return all[:0], all != nil
+}
+
 // MergeBlobTables checks the tables of the volumes read against each
 // other and returns the blobs they list, each once, in stream order (by
 // the volume and offset of their first segment; blobs from bases last,
@@ -379,13 +402,17 @@ func MergeBlobTables(x *Index, tables map[int][]Blob) ([]Blob, error) {
 		listed int // tables read that list it
 	}
 	spans := map[digest.Digest]*spanning{}
-	total := 0
-	for _, t := range tables {
-		total += len(t)
+	order := slices.Sorted(maps.Keys(tables))
+	out, inPlace := adjoining(order, tables)
+	if !inPlace {
+		total := 0
+		for _, t := range tables {
+			total += len(t)
+		}
+		out = make([]Blob, 0, total) // never grown: indexes into it stay valid
 	}
-	out := make([]Blob, 0, total)           // never grown: indexes into it stay valid
 	found := make([]bool, len(x.Manifests)) // by the first index of each digest
-	for _, n := range slices.Sorted(maps.Keys(tables)) {
+	for _, n := range order {
 		for i := range tables[n] {
 			b := &tables[n][i]
 			if len(b.Placements) > 1 && b.Placements[0].Volume != b.Placements[len(b.Placements)-1].Volume {

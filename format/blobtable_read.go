@@ -40,6 +40,14 @@ var (
 // of volume n's blobs.json member. An error reading r is returned
 // wrapped, io.ErrUnexpectedEOF when r ends early.
 func ReadBlobTable(x *Index, n int, r io.Reader, size int64) ([]Blob, error) {
+	return readBlobTable(x, n, r, size, nil)
+}
+
+// readBlobTable is ReadBlobTable decoding into room, when it has room for
+// the blobs the index counts in the table (HeaderReader gives each table
+// of a set its place in one array, which MergeBlobTables then merges in
+// place).
+func readBlobTable(x *Index, n int, r io.Reader, size int64, room []Blob) ([]Blob, error) {
 	if x.FormatVersion != VersionV2 || n < 1 || n > len(x.BlobTables) {
 		return nil, fmt.Errorf("blob table of volume %d: the index has none", n)
 	}
@@ -52,7 +60,7 @@ func ReadBlobTable(x *Index, n int, r io.Reader, size int64) ([]Blob, error) {
 	lr := &io.LimitedReader{R: r, N: size}
 	src := &readErrKeeper{r: io.TeeReader(lr, h.Hash())}
 	br := bufio.NewReaderSize(src, 64<<10)
-	d, derr := streamBlobTable(x, n, br)
+	d, derr := streamBlobTable(x, n, br, room)
 	// The rest is read (and hashed) whatever the decoder made of what
 	// came before: an entry refused in a table that is not the one signed
 	// is a damaged volume, not a bad bundle (ErrTableDiffers).
@@ -99,7 +107,7 @@ func (k *readErrKeeper) Read(p []byte) (int, error) {
 // without its digest (what FuzzBlobTable reaches): ParseBlobTable's rules
 // but the first.
 func decodeBlobTable(x *Index, n int, r *bufio.Reader) ([]Blob, error) {
-	d, err := streamBlobTable(x, n, r)
+	d, err := streamBlobTable(x, n, r, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -111,10 +119,13 @@ func decodeBlobTable(x *Index, n int, r *bufio.Reader) ([]Blob, error) {
 // is small unless the blobs were not found where they are looked for, and
 // then waits for the digest to be checked: only what was read before it
 // is bounded by the index's count.
-func streamBlobTable(x *Index, n int, r *bufio.Reader) (*tableDecoder, error) {
+func streamBlobTable(x *Index, n int, r *bufio.Reader, room []Blob) (*tableDecoder, error) {
 	want := x.BlobTables[n-1]
+	if cap(room) < want.Count {
+		room = make([]Blob, 0, want.Count)
+	}
 	d := &tableDecoder{r: r, limit: want.Count, maxObjects: 1 + len(x.Volumes),
-		blobs: make([]Blob, 0, want.Count), names: newStringTable()}
+		blobs: room[:0], names: newStringTable()}
 	if err := d.document(); err != nil {
 		return nil, fmt.Errorf("blob table of volume %d: %w", n, err)
 	}

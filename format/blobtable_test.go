@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -483,5 +484,95 @@ func TestBlobTableStream(t *testing.T) {
 	failing := io.MultiReader(bytes.NewReader(good[:100]), iotest.ErrReader(errors.New("disc read error")))
 	if _, err := ReadBlobTable(x, 1, failing, int64(len(good))); err == nil || !strings.Contains(err.Error(), "disc read error") {
 		t.Errorf("a table that cannot be read: %v", err)
+	}
+}
+
+// TestMergeBlobTablesInPlace: tables that lie one after another in one
+// array, as HeaderReader decodes them, merge into that array (no second
+// array of every blob), to the same blobs as tables apart; tables with a
+// gap between them, or in arrays of their own, are copied.
+func TestMergeBlobTablesInPlace(t *testing.T) {
+	x, tables := planV2Index(t, 16384, nil)
+	parse := func() map[int][]Blob {
+		out := map[int][]Blob{}
+		for n, tb := range tables {
+			blobs, err := ParseBlobTable(x, n+1, tb)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[n+1] = blobs
+		}
+		return out
+	}
+	want, err := MergeBlobTables(x, parse())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The tables decoded into their places in one array, as a header
+	// reader does.
+	e := &cachedIndex{x: x, size: 1 << 20}
+	arena := map[int][]Blob{}
+	for n, tb := range tables {
+		room := e.tableRoom(n + 1)
+		if room == nil || len(room) != 0 {
+			t.Fatalf("volume %d: no room in the array (%d)", n+1, len(room))
+		}
+		blobs, err := readBlobTable(x, n+1, bytes.NewReader(tb), int64(len(tb)), room)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(blobs) > 0 && &blobs[0] != &e.tables[0:1+len(e.tables)-cap(room)][len(e.tables)-cap(room)] {
+			t.Fatalf("volume %d: decoded outside its room", n+1)
+		}
+		arena[n+1] = blobs
+	}
+	if e.tableRoom(1) != nil {
+		t.Error("volume 1's room given twice")
+	}
+	got, err := MergeBlobTables(x, arena)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &got[:1][0] != &e.tables[0] {
+		t.Error("the tables were merged into another array")
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("merged in place:\n%+v\nwant\n%+v", got, want)
+	}
+
+	// Not adjoining: volume 2's table left out (a volume missing), or in
+	// an array of its own.
+	for name, edit := range map[string]func(m map[int][]Blob){
+		"a gap":          func(m map[int][]Blob) { delete(m, 2) },
+		"an array apart": func(m map[int][]Blob) { m[2] = slices.Clone(m[2]) },
+	} {
+		if len(tables) < 3 && name == "a gap" {
+			continue
+		}
+		e := &cachedIndex{x: x, size: 1 << 20}
+		m := map[int][]Blob{}
+		for n, tb := range tables {
+			blobs, err := readBlobTable(x, n+1, bytes.NewReader(tb), int64(len(tb)), e.tableRoom(n+1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m[n+1] = blobs
+		}
+		edit(m)
+		order := slices.Sorted(maps.Keys(m))
+		if _, in := adjoining(order, m); in {
+			t.Errorf("%s: taken as adjoining", name)
+		}
+		if _, err := MergeBlobTables(x, m); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+
+	// Counts the index's length does not allow: no array made up front.
+	y := *x
+	y.BlobTables = slices.Clone(x.BlobTables)
+	y.BlobTables[0].Count = 1 << 30
+	if room := (&cachedIndex{x: &y, size: 1 << 20}).tableRoom(1); room != nil {
+		t.Errorf("an array of %d blobs made for an index of 1 MiB", cap(room))
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"unsafe"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -326,6 +327,50 @@ type cachedIndex struct {
 	agreed   bool     // an index.json was found to agree with x
 	unsigned bool     // VerifyIndex accepted it without a signature
 	sigs     [][]byte // signatures VerifyIndex accepted with it
+
+	// tables is where the blob tables of x's volumes are decoded
+	// (version 2): one array, volume after volume, each table given its
+	// place once. MergeBlobTables merges tables that lie so in place: at
+	// a million blobs, the 120 MB of a second array of all the blobs,
+	// the peak of verify and unpack, is not needed.
+	tables     []Blob
+	tableTaken []bool
+}
+
+// tableArenaSlack is the size of the array of all tables made whatever the
+// index's length (a bundle of many blobs and few images).
+const tableArenaSlack = 32 << 20
+
+// tableRoom is where volume n's table is decoded: its place in e.tables,
+// empty with the room the index counts and the rest of the array after
+// it, the first time; nil (a table of its own) after that, or without e.
+func (e *cachedIndex) tableRoom(n int) []Blob {
+	if e == nil || e.x.FormatVersion != VersionV2 || n < 1 || n > len(e.x.BlobTables) {
+		return nil
+	}
+	if e.tableTaken == nil {
+		e.tableTaken = make([]bool, len(e.x.BlobTables))
+		total := 0
+		for _, t := range e.x.BlobTables {
+			total += t.Count
+		}
+		// The counts are the index's word, which nobody may have vouched
+		// for yet: the array is made only within the memory the index's
+		// own length allows its decoding (SPEC 15; CheckDecodeCost),
+		// and tables beyond that each get their own, as their bytes come.
+		if int64(total)*int64(unsafe.Sizeof(Blob{})) <= int64(e.size)/DecodeRatio+tableArenaSlack {
+			e.tables = make([]Blob, total)
+		}
+	}
+	if e.tables == nil || e.tableTaken[n-1] {
+		return nil
+	}
+	e.tableTaken[n-1] = true
+	at := 0
+	for _, t := range e.x.BlobTables[:n-1] {
+		at += t.Count
+	}
+	return e.tables[at:at]
 }
 
 // accepted reports whether VerifyIndex accepted e with sig before.
@@ -638,7 +683,7 @@ func (cache *HeaderReader) read(p *prefixReader) (*VolumeHeader, error) {
 		h6, size, err := p.memberHeader(MemberBlobTable, want.Size)
 		if err == nil {
 			// Decoded as it is read, never held whole (ReadBlobTable).
-			table, err = ReadBlobTable(x, m.Volume, memberData{p}, size)
+			table, err = readBlobTable(x, m.Volume, memberData{p}, size, e.tableRoom(m.Volume))
 			var re *tableReadError
 			switch {
 			case errors.As(err, &re) && errors.Is(re.err, io.ErrUnexpectedEOF):
