@@ -521,7 +521,7 @@ func TestMergeBlobTablesInPlace(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(blobs) > 0 && &blobs[0] != &e.tables[0:1+len(e.tables)-cap(room)][len(e.tables)-cap(room)] {
+		if len(blobs) > 0 && &blobs[0] != &e.tables[0 : 1+len(e.tables)-cap(room)][len(e.tables)-cap(room)] {
 			t.Fatalf("volume %d: decoded outside its room", n+1)
 		}
 		arena[n+1] = blobs
