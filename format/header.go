@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // VolumeHeader is what the first members of a volume say: the bundle index,
@@ -544,10 +545,12 @@ func (cache *HeaderReader) read(p *prefixReader) (*VolumeHeader, error) {
 	// 2 (told from bundle.json's by its name, and checked against the
 	// version and the volume number below).
 	var layoutIndex, h2 []byte
+	var layoutHashed *hashedMember // index.json not held, only hashed
+	layoutLen := int64(-1)         // no index.json member
 	if name, err := p.peekName(); err != nil {
 		return nil, p.corrupt(MemberOCIIndex, "truncated before member %s", MemberOCIIndex)
 	} else if name != MemberIndex {
-		if layoutIndex, h2, err = p.memberLike(MemberOCIIndex, MaxOCIIndexSize, cache.knownLayouts()); err != nil {
+		if layoutIndex, layoutHashed, h2, layoutLen, err = cache.readLayoutIndex(p); err != nil {
 			return nil, err
 		}
 	}
@@ -604,6 +607,37 @@ func (cache *HeaderReader) read(p *prefixReader) (*VolumeHeader, error) {
 	// layoutAgrees checks index.json against x: its digest is the one x
 	// names, and its entries agree with x's, compared once per index.
 	layoutAgrees := func(volume int) error {
+		if layoutHashed != nil {
+			if layoutHashed.sum != x.LayoutIndex.Digest || layoutHashed.size != x.LayoutIndex.Size {
+				return &CorruptError{Path: path, Volume: volume, Offset: BlockSize * 2, Member: MemberOCIIndex, Digest: x.LayoutIndex.Digest, Reason: "index.json differs from the one the bundle index names"}
+			}
+			if e != nil && e.agreed {
+				return nil
+			}
+			ib, err := indexBytesAgain()
+			if err != nil {
+				return err
+			}
+			// index.json as a writer makes it of bundle.json's entries
+			// lists them: it is those bytes. Another's is read again and
+			// compared entry by entry.
+			if layoutIndexOf(ib) != layoutHashed.sum {
+				b, err := p.readAgain(MemberOCIIndex, layoutHashed.off, layoutHashed.size)
+				if err != nil {
+					return err
+				}
+				if digest.FromBytes(b) != layoutHashed.sum {
+					return &CorruptError{Path: path, Volume: volume, Offset: layoutHashed.off, Member: MemberOCIIndex, Reason: "changed while it was read"}
+				}
+				if err := checkLayoutIndex(x, b, ib, path, volume); err != nil {
+					return err
+				}
+			}
+			if e != nil {
+				e.agreed = true
+			}
+			return nil
+		}
 		if e != nil && containsBytes(e.layouts, layoutIndex) {
 			return nil
 		}
@@ -627,15 +661,15 @@ func (cache *HeaderReader) read(p *prefixReader) (*VolumeHeader, error) {
 		return nil
 	}
 	v2 := x.FormatVersion == VersionV2
-	if !v2 && layoutIndex == nil {
+	if !v2 && layoutLen < 0 {
 		return nil, &CorruptError{Path: path, Offset: MemberSize(int64(len(layout))), Member: MemberOCIIndex,
 			Reason: fmt.Sprintf("member %q where %q belongs", MemberIndex, MemberOCIIndex)}
 	}
 	headers := [][]byte{h1}
 	names := []string{MemberLayout}
 	sizes := []int64{int64(len(layout))}
-	if layoutIndex != nil {
-		headers, names, sizes = append(headers, h2), append(names, MemberOCIIndex), append(sizes, int64(len(layoutIndex)))
+	if layoutLen >= 0 {
+		headers, names, sizes = append(headers, h2), append(names, MemberOCIIndex), append(sizes, layoutLen)
 	}
 	headers, names, sizes = append(headers, h3), append(names, MemberIndex), append(sizes, int64(indexLen))
 	switch {
@@ -660,18 +694,18 @@ func (cache *HeaderReader) read(p *prefixReader) (*VolumeHeader, error) {
 	}
 	var table []Blob
 	if v2 {
-		if (m.Volume == 1) != (layoutIndex != nil) {
+		if (m.Volume == 1) != (layoutLen >= 0) {
 			return nil, &CorruptError{Path: path, Volume: m.Volume, Offset: MemberSize(int64(len(layout))), Member: MemberOCIIndex,
 				Reason: fmt.Sprintf("in format version 2, volume 1 and no other carries %s", MemberOCIIndex)}
 		}
-		if layoutIndex != nil {
+		if layoutLen >= 0 {
 			// Checked now and let go: only this volume carries it, and
 			// with the raw bundle.json and the table it was the reader's
 			// peak of memory (67 MB of 765 at a million blobs).
 			if err := layoutAgrees(m.Volume); err != nil {
 				return nil, err
 			}
-			layoutIndex = nil
+			layoutIndex, layoutLen = nil, -1
 		}
 		// Nothing needs bundle.json's bytes past here: a large one goes
 		// before the table is read.
@@ -714,13 +748,13 @@ func (cache *HeaderReader) read(p *prefixReader) (*VolumeHeader, error) {
 		}
 		off += MemberSize(sizes[i])
 	}
-	if layoutIndex != nil {
+	if layoutLen >= 0 {
 		// Version 1: a volume with the same index.json and bundle.json as
 		// one checked before passes as that one did.
 		if err := layoutAgrees(m.Volume); err != nil {
 			return nil, err
 		}
-		if e != nil && !containsBytes(e.layouts, layoutIndex) {
+		if e != nil && layoutIndex != nil && !containsBytes(e.layouts, layoutIndex) {
 			e.layouts = append(e.layouts, layoutIndex)
 		}
 	}
@@ -734,6 +768,56 @@ func (cache *HeaderReader) read(p *prefixReader) (*VolumeHeader, error) {
 		h.IndexBytes, h.indexDigest = nil, e.sum
 	}
 	return h, nil
+}
+
+// hashedMember is a member read for its digest only, to be read again
+// from where it is if its bytes are needed.
+type hashedMember struct {
+	off, size int64
+	sum       digest.Digest
+}
+
+// readLayoutIndex reads the index.json member: its bytes, or, when they
+// are longer than KeepIndexUpTo and can be read again, their digest only
+// (67 MB at 300,000 entries, held while bundle.json was decoded: the peak
+// of verify and unpack).
+func (c *HeaderReader) readLayoutIndex(p *prefixReader) (b []byte, hashed *hashedMember, header []byte, size int64, err error) {
+	if c == nil || p.ra == nil || c.KeepIndexUpTo <= 0 {
+		b, header, err = p.memberLike(MemberOCIIndex, MaxOCIIndexSize, c.knownLayouts())
+		return b, nil, header, int64(len(b)), err
+	}
+	if header, size, err = p.memberHeader(MemberOCIIndex, MaxOCIIndexSize); err != nil {
+		return nil, nil, nil, 0, err
+	}
+	off := p.off
+	if size <= int64(c.KeepIndexUpTo) {
+		if b, err = p.readData(size, likeOf(c.knownLayouts(), size)); err != nil {
+			return nil, nil, nil, 0, p.corrupt(MemberOCIIndex, "truncated inside member %s", MemberOCIIndex)
+		}
+	} else if sum, err := p.hashData(MemberOCIIndex, size); err != nil {
+		return nil, nil, nil, 0, err
+	} else {
+		hashed = &hashedMember{off: off, size: size, sum: sum}
+	}
+	if err := p.padding(MemberOCIIndex, size); err != nil {
+		return nil, nil, nil, 0, err
+	}
+	return b, hashed, header, size, nil
+}
+
+// layoutIndexOf is the digest of index.json as the reference writer makes
+// it of the bundle.json b: its manifests member, as it is, in an OCI
+// index (json.Marshal of an ocispec.Index with those manifests).
+func layoutIndexOf(b []byte) digest.Digest {
+	raw, ok := rawTopMember(b, "manifests")
+	if !ok {
+		return ""
+	}
+	h := digest.SHA256.Digester()
+	io.WriteString(h.Hash(), `{"schemaVersion":2,"mediaType":"`+ocispec.MediaTypeImageIndex+`","manifests":`)
+	h.Hash().Write(raw)
+	io.WriteString(h.Hash(), "}")
+	return h.Digest()
 }
 
 // checkLayoutIndex checks that index.json is the one x names and lists
