@@ -1,10 +1,13 @@
 package bundle
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -198,17 +201,72 @@ func parseHistory(b []byte, where string) (*History, error) {
 	return h, nil
 }
 
-func appendHistory(old []byte, where string, a AppliedBundle) ([]byte, error) {
+// appendHistory writes to w the record old (from where) with a appended.
+func appendHistory(w io.Writer, old []byte, where string, a AppliedBundle) error {
 	h, err := parseHistory(old, where)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	h.Applied = append(h.Applied, a)
-	b, err := json.MarshalIndent(h, "", "  ")
-	if err != nil {
-		return nil, err
+	return writeHistory(w, h)
+}
+
+// writeHistory writes h as json.MarshalIndent(h, "", "  ") makes it, and a
+// newline, a name at a time: a bundle of 300,000 images sets as many names,
+// and MarshalIndent's two copies of them (79 MB) were the peak of an
+// unpack's memory (issue 15).
+func writeHistory(w io.Writer, h *History) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	str := func(s string) {
+		b, _ := json.Marshal(s) // a string always marshals
+		bw.Write(b)
 	}
-	return append(b, '\n'), nil
+	fmt.Fprintf(bw, "{\n  \"schemaVersion\": %d,\n  \"applied\": ", h.SchemaVersion)
+	switch {
+	case h.Applied == nil:
+		bw.WriteString("null")
+	case len(h.Applied) == 0:
+		bw.WriteString("[]")
+	default:
+		bw.WriteString("[")
+		for i, a := range h.Applied {
+			if i > 0 {
+				bw.WriteString(",")
+			}
+			bw.WriteString("\n    {\n      \"bundleId\": ")
+			str(a.BundleID)
+			bw.WriteString(",\n      \"created\": ")
+			str(a.Created)
+			bw.WriteString(",\n      \"applied\": ")
+			str(a.Applied)
+			if a.AllowedRollback {
+				bw.WriteString(",\n      \"allowedRollback\": true")
+			}
+			bw.WriteString(",\n      \"names\": ")
+			switch {
+			case a.Names == nil:
+				bw.WriteString("null")
+			case len(a.Names) == 0:
+				bw.WriteString("{}")
+			default:
+				bw.WriteString("{")
+				for j, name := range slices.Sorted(maps.Keys(a.Names)) {
+					if j > 0 {
+						bw.WriteString(",")
+					}
+					bw.WriteString("\n        ")
+					str(name)
+					bw.WriteString(": ")
+					str(string(a.Names[name]))
+				}
+				bw.WriteString("\n      }")
+			}
+			bw.WriteString("\n    }")
+		}
+		bw.WriteString("\n  ]")
+	}
+	bw.WriteString("\n}\n")
+	return bw.Flush()
 }
 
 // HistoryFile is a record kept in a file of its own: a registry's, on the
@@ -231,11 +289,7 @@ func (f HistoryFile) AddHistory(_ context.Context, a AppliedBundle) error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("rollback record: %w", err)
 	}
-	out, err := appendHistory(b, string(f), a)
-	if err != nil {
-		return err
-	}
-	return atomicfile.Write(string(f), out, 0o600)
+	return atomicfile.WriteWith(string(f), 0o600, func(w io.Writer) error { return appendHistory(w, b, string(f), a) })
 }
 
 // DefaultRegistryHistory is where the record of the mirror
@@ -277,7 +331,7 @@ func (h layoutHistory) AddHistory(_ context.Context, a AppliedBundle) error {
 		return err
 	}
 	p := filepath.Join(h.d.path, HistoryFileName)
-	return l.UpdateFile(HistoryFileName, func(old []byte) ([]byte, error) { return appendHistory(old, p, a) })
+	return l.UpdateFile(HistoryFileName, func(old []byte, w io.Writer) error { return appendHistory(w, old, p, a) })
 }
 
 // History is the record inside the layout (HistoryFileName).

@@ -1,9 +1,13 @@
 package bundle
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -182,5 +186,44 @@ func TestUnpackRollback(t *testing.T) {
 	}
 	if a := h.Applied[0]; a.BundleID != newX.BundleID || a.AllowedRollback || a.Names["app:1"] != newApp.Digest {
 		t.Errorf("record of the first bundle: %+v", a)
+	}
+}
+
+// TestWriteHistory: the record written a name at a time is the bytes
+// json.MarshalIndent makes of it, whatever it holds; a field added to
+// AppliedBundle must be written too (the count below fails first).
+func TestWriteHistory(t *testing.T) {
+	if n := reflect.TypeFor[AppliedBundle]().NumField(); n != 5 {
+		t.Fatalf("AppliedBundle has %d fields: writeHistory writes 5", n)
+	}
+	d := digest.FromString("a")
+	names := map[string]digest.Digest{}
+	for i := range 50 {
+		names[fmt.Sprintf("mirror.example/ns/app-%02d:v%d", 50-i, i)] = digest.FromString(fmt.Sprint(i))
+	}
+	for name, h := range map[string]*History{
+		"nothing applied": {SchemaVersion: HistorySchemaVersion},
+		"empty list":      {SchemaVersion: HistorySchemaVersion, Applied: []AppliedBundle{}},
+		"one bundle, names to escape": {SchemaVersion: HistorySchemaVersion, Applied: []AppliedBundle{{
+			BundleID: "b1", Created: "2026-12-03T00:00:00Z", Applied: "2026-12-03T01:00:00Z",
+			Names: map[string]digest.Digest{"a<b>&c:\"q\"": d, "z/\u00e9\u2028:t": d, "\xff bad": d}}}},
+		"several, rollback, no names": {SchemaVersion: 7, Applied: []AppliedBundle{
+			{BundleID: "b1", Names: names},
+			{BundleID: "b2", AllowedRollback: true, Names: map[string]digest.Digest{}},
+			{BundleID: "b3"},
+		}},
+	} {
+		want, err := json.MarshalIndent(h, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, '\n')
+		var got bytes.Buffer
+		if err := writeHistory(&got, h); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want) {
+			t.Errorf("%s:\n got %s\nwant %s", name, got.Bytes(), want)
+		}
 	}
 }

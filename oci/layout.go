@@ -829,11 +829,11 @@ func (l *Layout) writeAtomicWith(name string, write func(io.Writer) error) error
 }
 
 // UpdateFile replaces the file name at the top of the layout (not a blob,
-// not index.json) with what update makes of its content (nil when there is
-// none), atomically and under the layout's exclusive lock, the one
-// AddManifests takes. update returning nil bytes leaves the file as it is.
-// OCI layout readers ignore files they do not know.
-func (l *Layout) UpdateFile(name string, update func(old []byte) ([]byte, error)) error {
+// not index.json) with what update writes to w, given its content (nil
+// when there is none), atomically and under the layout's exclusive lock,
+// the one AddManifests takes; an error from update leaves the file as it
+// is. OCI layout readers ignore files they do not know.
+func (l *Layout) UpdateFile(name string, update func(old []byte, w io.Writer) error) error {
 	if name == IndexFile || name == LayoutFile || name == BlobsDir || strings.ContainsAny(name, `/\`) {
 		return fmt.Errorf("internal error: %s is not a file of its own in a layout", name)
 	}
@@ -854,9 +854,11 @@ func (l *Layout) UpdateFile(name string, update func(old []byte) ([]byte, error)
 	case !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("read %s: %w", filepath.Join(l.Path, name), err)
 	}
-	b, err := update(old)
-	if err != nil || b == nil {
-		return err
-	}
-	return l.writeAtomic(name, b)
+	return l.writeAtomicWith(name, func(w io.Writer) error {
+		bw := bufio.NewWriterSize(w, 256<<10)
+		if err := update(old, bw); err != nil {
+			return err
+		}
+		return bw.Flush()
+	})
 }
