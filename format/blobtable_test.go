@@ -85,15 +85,7 @@ func buildV2Index(t testing.TB, limit int64, edit func(x *Index)) (*Index, []byt
 	if err := Plan(x, limit); err != nil {
 		t.Fatal(err)
 	}
-	for i := range x.Blobs {
-		b := &x.Blobs[i]
-		for j := range b.Placements {
-			b.Placements[j].Digest = dg(string(b.Digest) + string(rune('a'+j)))
-		}
-		if len(b.Placements) == 1 {
-			b.Placements[0].Digest = b.StoredDigest
-		}
-	}
+	fillSegmentDigests(x)
 	if edit != nil {
 		edit(x)
 		x.BlobTables = nil // sealed again, from the edited blobs
@@ -114,6 +106,20 @@ func buildV2Index(t testing.TB, limit int64, edit func(x *Index)) (*Index, []byt
 		tables = append(tables, tb)
 	}
 	return x, b, tables
+}
+
+// fillSegmentDigests gives x's planned placements digests, as a writer
+// does once it has written them: a single segment's is the stored digest.
+func fillSegmentDigests(x *Index) {
+	for i := range x.Blobs {
+		b := &x.Blobs[i]
+		for j := range b.Placements {
+			b.Placements[j].Digest = dg(string(b.Digest) + string(rune('a'+j)))
+		}
+		if len(b.Placements) == 1 {
+			b.Placements[0].Digest = b.StoredDigest
+		}
+	}
 }
 
 func TestBlobTables(t *testing.T) {

@@ -102,15 +102,7 @@ func TestLayoutIndexHashed(t *testing.T) {
 			if err := Plan(&x, 16384); err != nil {
 				t.Fatal(err)
 			}
-			for i := range x.Blobs {
-				b := &x.Blobs[i]
-				for j := range b.Placements {
-					b.Placements[j].Digest = dg(string(b.Digest) + string(rune('a'+j)))
-				}
-				if len(b.Placements) == 1 {
-					b.Placements[0].Digest = b.StoredDigest
-				}
-			}
+			fillSegmentDigests(&x)
 			ib, err := MarshalIndex(&x)
 			if err != nil {
 				t.Fatal(err)
