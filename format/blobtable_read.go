@@ -64,9 +64,7 @@ func readBlobTable(x *Index, n int, r io.Reader, size int64, room []Blob) ([]Blo
 	// The rest is read (and hashed) whatever the decoder made of what
 	// came before: an entry refused in a table that is not the one signed
 	// is a damaged volume, not a bad bundle (ErrTableDiffers).
-	if _, err := io.Copy(io.Discard, br); err == nil && src.err != nil {
-		err = src.err
-	}
+	io.Copy(io.Discard, br) // an error reading is kept in src.err
 	if src.err != nil {
 		return nil, fmt.Errorf("blob table of volume %d: %w", n, &tableReadError{src.err})
 	}
@@ -115,10 +113,10 @@ func decodeBlobTable(x *Index, n int, r *bufio.Reader) ([]Blob, error) {
 }
 
 // streamBlobTable reads the table r holds, decoding the entries of its
-// blobs array as they come; finish decodes the rest (the skeleton), which
-// is small unless the blobs were not found where they are looked for, and
-// then waits for the digest to be checked: only what was read before it
-// is bounded by the index's count.
+// blobs array as they come, before the table's digest is known to match
+// (hence the bounds). finish decodes the rest, the skeleton, once it is:
+// the skeleton is small, unless the blobs were not where they are looked
+// for.
 func streamBlobTable(x *Index, n int, r *bufio.Reader, room []Blob) (*tableDecoder, error) {
 	want := x.BlobTables[n-1]
 	if cap(room) < want.Count {
@@ -188,12 +186,13 @@ func (x *Index) finishBlobTable(n, volume int, blobs []Blob) ([]Blob, error) {
 
 // tableDecoder splits a table as it is read into the entries of its
 // top-level "blobs" member, decoded one by one, and the skeleton: the
-// rest of the document, that array emptied, white space left out.
+// rest of the document, that array emptied, white space between its
+// tokens one space.
 type tableDecoder struct {
 	r          *bufio.Reader
 	off        int64 // bytes read
 	space      bool  // next skipped white space before the byte it returned
-	objects    int   // objects value began outside strings
+	objects    int   // objects begun outside strings by value
 	limit      int   // entries at most
 	maxObjects int   // JSON objects in one entry at most
 	skeleton   []byte
