@@ -79,25 +79,24 @@ func packAction(c *cli.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	ctx := c.Context
 	if ps, ok := o.Signer.(*sign.PendingSigner); ok {
 		// The key is being decrypted: if it cannot be, resolving the
 		// sources stops at once too, with the key's error.
-		parent := c.Context
 		var cancel context.CancelFunc
-		c.Context, cancel = ps.WithCancel(parent)
+		ctx, cancel = ps.WithCancel(c.Context)
 		defer func() {
-			if err != nil && c.Context.Err() != nil && parent.Err() == nil {
-				err = context.Cause(c.Context)
+			if err != nil && ctx.Err() != nil && c.Context.Err() == nil {
+				err = context.Cause(ctx)
 			}
 			cancel()
-			c.Context = parent
 		}()
 	}
 	var hosts map[string]oci.HostOptions
 	if set != nil {
 		hosts = set.HostOptions()
 	}
-	resolved, err := imageset.Resolve(c.Context, set, located, imageset.Options{
+	resolved, err := imageset.Resolve(ctx, set, located, imageset.Options{
 		Registries: registriesWith(c, hosts), NoReferrers: c.Bool("no-referrers"), UpdateURL: c.String("update-url"),
 		KeepOriginalCatalogs: c.Bool("keep-original-catalogs"), Notice: notice(c)})
 	if errors.Is(err, errdef.ErrInvalidReference) {
@@ -109,7 +108,7 @@ func packAction(c *cli.Context) (err error) {
 	sources := resolved.Sources
 	o.Platforms = append(o.Platforms, resolved.Platforms...)
 	if dryRun {
-		return packDryRun(c, sources, o)
+		return packDryRun(ctx, c, sources, o)
 	}
 	if len(sources) == 0 {
 		return errors.New("pack: nothing selected")
@@ -117,10 +116,10 @@ func packAction(c *cli.Context) (err error) {
 	bar := newProgress(c, "pack")
 	defer bar.stop()
 	o.Progress = bar.update
-	x, err := bundle.Pack(c.Context, sources, sink, o)
+	x, err := bundle.Pack(ctx, sources, sink, o)
 	bar.stop()
 	if err != nil {
-		return packInterrupted(c.Context, err, c.String("out"))
+		return packInterrupted(ctx, err, c.String("out"))
 	}
 	var total int64
 	for _, v := range x.Volumes {
@@ -142,8 +141,8 @@ func packAction(c *cli.Context) (err error) {
 }
 
 // packDryRun prints what pack would carry.
-func packDryRun(c *cli.Context, sources []bundle.Source, o bundle.PackOptions) error {
-	x, err := bundle.PlanPack(c.Context, sources, o)
+func packDryRun(ctx context.Context, c *cli.Context, sources []bundle.Source, o bundle.PackOptions) error {
+	x, err := bundle.PlanPack(ctx, sources, o)
 	if err != nil {
 		return err
 	}
