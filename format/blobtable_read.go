@@ -8,6 +8,7 @@ import (
 	"io"
 	"reflect"
 
+	"github.com/airgap-bundle/bundle/internal/intern"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -101,17 +102,6 @@ func (k *readErrKeeper) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// decodeBlobTable decodes the table r holds and checks it against x,
-// without its digest (what FuzzBlobTable reaches): ParseBlobTable's rules
-// but the first.
-func decodeBlobTable(x *Index, n int, r *bufio.Reader) ([]Blob, error) {
-	d, err := streamBlobTable(x, n, r, nil)
-	if err != nil {
-		return nil, err
-	}
-	return d.finish(x, n)
-}
-
 // streamBlobTable reads the table r holds, decoding the entries of its
 // blobs array as they come, before the table's digest is known to match
 // (hence the bounds). finish decodes the rest, the skeleton, once it is:
@@ -123,7 +113,7 @@ func streamBlobTable(x *Index, n int, r *bufio.Reader, room []Blob) (*tableDecod
 		room = make([]Blob, 0, want.Count)
 	}
 	d := &tableDecoder{r: r, limit: want.Count, maxObjects: 1 + len(x.Volumes),
-		blobs: room[:0], names: newStringTable()}
+		blobs: room[:0], names: intern.New()}
 	if err := d.document(); err != nil {
 		return nil, fmt.Errorf("blob table of volume %d: %w", n, err)
 	}
@@ -199,7 +189,7 @@ type tableDecoder struct {
 	entry      []byte // the entry being read
 	blobs      []Blob
 	streamed   bool // a "blobs" array was decoded from the stream
-	names      *stringTable
+	names      *intern.Table
 }
 
 const endOfInput = -1

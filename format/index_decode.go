@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"unsafe"
 
+	"github.com/airgap-bundle/bundle/internal/intern"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -45,7 +46,7 @@ type indexDecoding struct {
 // blobStream decodes the blobs array element by element.
 type blobStream struct {
 	blobs []Blob
-	names *stringTable
+	names *intern.Table
 }
 
 func (s *blobStream) UnmarshalJSON(b []byte) error {
@@ -94,7 +95,7 @@ func (s *blobStream) UnmarshalJSON(b []byte) error {
 // first, which refuses unknown members anywhere; strict (ParseIndex)
 // keeps its decoder's own refusal of them as well, outside the blobs.
 func decodeIndex(b []byte, strict bool) (*Index, error) {
-	d := &indexDecoding{Blobs: blobStream{names: newStringTable()}, has: map[string]bool{}}
+	d := &indexDecoding{Blobs: blobStream{names: intern.New()}, has: map[string]bool{}}
 	presize(d, b)
 	if strict {
 		dec := json.NewDecoder(bytes.NewReader(b))
@@ -148,32 +149,14 @@ func presize(d *indexDecoding, b []byte) {
 	})
 }
 
-// stringTable holds one copy of each of the small strings an index
-// repeats in every entry (media types, encodings, platforms, annotation
-// names). Bounded: a crafted index of distinct ones only makes the table
-// stop growing.
-type stringTable struct{ m map[string]string }
-
-func newStringTable() *stringTable { return &stringTable{m: map[string]string{}} }
-
-func (t *stringTable) intern(s string) string {
-	if v, ok := t.m[s]; ok {
-		return v
-	}
-	if len(t.m) < 1024 && len(s) <= 256 {
-		t.m[s] = s
-	}
-	return s
-}
-
 // share makes the strings of b that repeat its digest that string
 // (storedDigest and a single placement's digest are its digest when it is
 // stored unencoded), and its media type, encoding and base those of t.
-func (b *Blob) share(t *stringTable) {
+func (b *Blob) share(t *intern.Table) {
 	if b.StoredDigest == b.Digest {
 		b.StoredDigest = b.Digest
 	}
-	b.MediaType, b.Encoding, b.Base = t.intern(b.MediaType), t.intern(b.Encoding), t.intern(b.Base)
+	b.MediaType, b.Encoding, b.Base = t.String(b.MediaType), t.String(b.Encoding), t.String(b.Base)
 	for j := range b.Placements {
 		if p := &b.Placements[j]; p.Digest == b.StoredDigest {
 			p.Digest = b.StoredDigest
@@ -203,14 +186,14 @@ func (b *Blob) shareDigest(d digest.Digest) {
 // types, platforms and annotation names every entry repeats (each blob
 // shared its own when it was decoded). The copies become garbage the
 // collector takes back.
-func (x *Index) share(t *stringTable) {
+func (x *Index) share(t *intern.Table) {
 	manifests := make(map[digest.Digest]digest.Digest, len(x.Manifests))
 	for i := range x.Manifests {
 		m := &x.Manifests[i]
-		m.MediaType = t.intern(m.MediaType)
+		m.MediaType = t.String(m.MediaType)
 		manifests[m.Digest] = m.Digest
 		for k, v := range m.Annotations {
-			if ik := t.intern(k); !sameString(ik, k) {
+			if ik := t.String(k); !sameString(ik, k) {
 				// The same key, held by the shared string: the map does
 				// not grow (deleting and setting a key while ranging is
 				// allowed, and k is not seen again as another key).
@@ -219,12 +202,12 @@ func (x *Index) share(t *stringTable) {
 			}
 		}
 		if p := m.Platform; p != nil {
-			p.OS, p.Architecture, p.Variant = t.intern(p.OS), t.intern(p.Architecture), t.intern(p.Variant)
+			p.OS, p.Architecture, p.Variant = t.String(p.OS), t.String(p.Architecture), t.String(p.Variant)
 		}
 	}
 	for i := range x.Images {
 		im := &x.Images[i]
-		im.MediaType = t.intern(im.MediaType)
+		im.MediaType = t.String(im.MediaType)
 		if d, ok := manifests[im.Digest]; ok {
 			im.Digest = d
 		}
@@ -239,7 +222,7 @@ func (x *Index) share(t *stringTable) {
 			im.Subject = d
 		}
 		for j, p := range im.Platforms {
-			im.Platforms[j] = t.intern(p)
+			im.Platforms[j] = t.String(p)
 		}
 	}
 	for i := range x.Blobs {

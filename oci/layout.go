@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/airgap-bundle/bundle/internal/intern"
 	"github.com/airgap-bundle/bundle/internal/writeback"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -375,19 +376,10 @@ func (l *Layout) Index() (*ocispec.Index, error) {
 // shareStrings makes the strings entries repeat (media types, annotation
 // names, platforms) one string each: decoded, each entry has its own copy,
 // 28 MB of media types and ref-name keys at 300,000 entries, held for as
-// long as a pack holds its entries. At most 1024 distinct strings are
-// shared: a crafted index.json of distinct ones only stops the sharing.
+// long as a pack holds its entries.
 func shareStrings(entries []ocispec.Descriptor) {
-	seen := map[string]string{}
-	share := func(s string) string {
-		if v, ok := seen[s]; ok {
-			return v
-		}
-		if len(seen) < 1024 && len(s) <= 256 {
-			seen[s] = s
-		}
-		return s
-	}
+	t := intern.New()
+	share := t.String
 	for i := range entries {
 		e := &entries[i]
 		e.MediaType, e.ArtifactType = share(e.MediaType), share(e.ArtifactType)
@@ -864,7 +856,8 @@ func (l *Layout) writeAtomicWith(name string, write func(io.Writer) error) error
 // not index.json) with what update writes to w, given its content (nil
 // when there is none), atomically and under the layout's exclusive lock,
 // the one AddManifests takes; an error from update leaves the file as it
-// is. OCI layout readers ignore files they do not know.
+// is. w is the file: an update that writes small pieces buffers them.
+// OCI layout readers ignore files they do not know.
 func (l *Layout) UpdateFile(name string, update func(old []byte, w io.Writer) error) error {
 	if name == IndexFile || name == LayoutFile || name == BlobsDir || strings.ContainsAny(name, `/\`) {
 		return fmt.Errorf("internal error: %s is not a file of its own in a layout", name)
@@ -886,11 +879,5 @@ func (l *Layout) UpdateFile(name string, update func(old []byte, w io.Writer) er
 	case !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("read %s: %w", filepath.Join(l.Path, name), err)
 	}
-	return l.writeAtomicWith(name, func(w io.Writer) error {
-		bw := bufio.NewWriterSize(w, 256<<10)
-		if err := update(old, bw); err != nil {
-			return err
-		}
-		return bw.Flush()
-	})
+	return l.writeAtomicWith(name, func(w io.Writer) error { return update(old, w) })
 }

@@ -2,7 +2,6 @@
 package atomicfile
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -22,8 +21,9 @@ func Write(path string, data []byte, perm os.FileMode) error {
 	})
 }
 
-// WriteWith is Write of what write writes, as it writes it (buffered):
-// what is too large to hold need not be.
+// WriteWith is Write of what write writes to the file, as it writes it:
+// what is too large to hold need not be (a write of small pieces buffers
+// them).
 func WriteWith(path string, perm os.FileMode, write func(io.Writer) error) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
@@ -31,11 +31,7 @@ func WriteWith(path string, perm os.FileMode, write func(io.Writer) error) error
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	tmp := f.Name()
-	bw := bufio.NewWriterSize(f, 256<<10)
-	err = write(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
+	err = write(f)
 	if err == nil {
 		err = f.Chmod(perm) // CreateTemp makes it 0600
 	}
