@@ -104,7 +104,7 @@ func TestParseIndexRules(t *testing.T) {
 		raw    func(b []byte) []byte // applied to the sealed bytes instead
 		want   string
 	}{
-		{rule: "1", raw: func(b []byte) []byte { return append(b, bytes.Repeat([]byte(" "), MaxIndexSize)...) }, want: "more than"},
+		{rule: "1", raw: func(b []byte) []byte { return untouched(t, b, MaxIndexSize+1) }, want: "more than"},
 		{rule: "2 unknown member", raw: func(b []byte) []byte {
 			return bytes.Replace(b, []byte(`{"mediaType"`), []byte(`{"x":1,"mediaType"`), 1)
 		}, want: "unknown field"},
