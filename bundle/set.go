@@ -494,7 +494,7 @@ func (s *Set) openVolume(ctx context.Context, n int) (*openedVolume, error) {
 		ov.file = f.File()
 		src = ov.file
 	}
-	ov.br = bufio.NewReaderSize(src, 1<<20)
+	ov.br = bufio.NewReaderSize(src, int(min(r.Size(), 1<<20)))
 	same, off, err := s.matchHeader(ov.br, n, nil)
 	if err != nil {
 		r.Close()

@@ -163,7 +163,7 @@ func (c *rangeChecker) wholeDigest(b *format.Blob, r io.Reader) error {
 
 func (c *rangeChecker) scratch() []byte {
 	if c.buf == nil {
-		c.buf = make([]byte, verifyBufSize)
+		c.buf = make([]byte, c.bufSize)
 	}
 	return c.buf
 }

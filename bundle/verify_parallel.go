@@ -205,13 +205,23 @@ func orderTasks(tasks []*verifyTask, chunk int64) {
 // runVerifyTasks runs tasks on workers goroutines; each records its
 // failure in its volume.
 func runVerifyTasks(ctx context.Context, tasks []*verifyTask, workers int, report func(int64)) {
+	// Buffers of verifyBufSize, or of the largest task where that is
+	// smaller: a set of small volumes would otherwise make mostly garbage.
+	var largest int64
+	for _, t := range tasks {
+		largest = max(largest, t.end-t.start)
+		if t.blob != nil {
+			largest = max(largest, t.blob.StoredSize)
+		}
+	}
+	bufSize := int(min(verifyBufSize, max(largest, format.BlockSize)))
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(workers, len(tasks)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := &rangeChecker{ctx: ctx, br: bufio.NewReaderSize(nil, verifyBufSize), report: report}
+			c := &rangeChecker{ctx: ctx, br: bufio.NewReaderSize(nil, bufSize), bufSize: bufSize, report: report}
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(tasks) {
@@ -243,6 +253,7 @@ type rangeChecker struct {
 	report  func(int64)
 	counted int64  // bytes checked and not yet reported
 	buf     []byte // for whole-blob tasks
+	bufSize int    // of br and buf
 }
 
 // reportEvery is how many checked bytes a worker gathers before it

@@ -519,7 +519,7 @@ func (cache *HeaderReader) ReadSized(r io.Reader, size int64, path string) (*Vol
 // ReadAt is ReadSized for an input that can be read again where it was
 // read (a volume file), which lets a large bundle.json go (KeepIndexUpTo).
 func (cache *HeaderReader) ReadAt(ra io.ReaderAt, size int64, path string) (*VolumeHeader, error) {
-	r := bufio.NewReaderSize(io.NewSectionReader(ra, 0, size), 64<<10)
+	r := bufio.NewReaderSize(io.NewSectionReader(ra, 0, size), int(min(size, 64<<10)))
 	return cache.read(&prefixReader{r: r, path: path, size: size, ra: ra})
 }
 

@@ -752,7 +752,9 @@ func WriteIndexJSON(w io.Writer, idx *ocispec.Index) error {
 	if !ok {
 		return fmt.Errorf("internal error: no manifests member in %s", head)
 	}
-	bw := bufio.NewWriterSize(w, 256<<10)
+	// A buffer for what is written, up to 256 KiB: pack writes a small
+	// index.json several times, and a buffer larger than it is garbage.
+	bw := bufio.NewWriterSize(w, min(256<<10, len(head)+len(manifests)*512))
 	bw.Write(pre)
 	bw.WriteString(`"manifests":[`)
 	for i := range manifests {
