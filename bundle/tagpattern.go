@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/airgap-bundle/bundle/mirror"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -45,14 +46,24 @@ const minTagHex = 16
 // ErrTagPattern is wrapped by every error of ParseTagPattern.
 var ErrTagPattern = errors.New("invalid tag pattern")
 
-var (
-	ociTag = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
-	// schemaTag is a tag other tools give a meaning: the OCI referrers
-	// tag schema (sha256-<64 hex>, the list of a manifest's referrers),
-	// and cosign's signature, attestation and SBOM tags, which start so.
-	schemaTag   = regexp.MustCompile(`^sha256-[0-9a-f]{64}`)
-	placeholder = regexp.MustCompile(`\{[^{}]*\}`)
-)
+var placeholder = regexp.MustCompile(`\{[^{}]*\}`)
+
+// schemaTag reports whether tag is one other tools give a meaning: the
+// OCI referrers tag schema (sha256-<64 hex>, the list of a manifest's
+// referrers), and cosign's signature, attestation and SBOM tags, which
+// start so.
+func schemaTag(tag string) bool {
+	hex, ok := strings.CutPrefix(tag, "sha256-")
+	if !ok || len(hex) < 64 {
+		return false
+	}
+	for i := range 64 {
+		if c := hex[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // ParseTagPattern checks a template (see TagPattern). It refuses one
 // whose tags would not be valid OCI tags ([a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}),
@@ -110,10 +121,10 @@ func ParseTagPattern(s string) (TagPattern, error) {
 	// Every tag the pattern makes has the same shape: a sample shows
 	// whether any is valid.
 	sample := p.Tag(digest.FromString(s))
-	if !ociTag.MatchString(sample) {
+	if !mirror.ValidTag(sample) {
 		return fail("makes tags such as %q, which is not a valid tag (letters, digits, _ . -, not starting with . or -, at most 128 characters)", sample)
 	}
-	if schemaTag.MatchString(sample) {
+	if schemaTag(sample) {
 		return fail("makes tags such as %q, which clients read as the referrers list of a manifest (OCI referrers tag schema) or a cosign tag", sample)
 	}
 	return p, nil

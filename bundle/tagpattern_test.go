@@ -85,7 +85,7 @@ func FuzzParseTagPattern(f *testing.F) {
 		}
 		for _, d := range []digest.Digest{a, b, digest.FromString(s)} {
 			tag := p.Tag(d)
-			if !validTag.MatchString(tag) || schemaTag.MatchString(tag) {
+			if !validTag.MatchString(tag) || schemaTag(tag) {
 				t.Fatalf("%q makes %q for %s", s, tag, d)
 			}
 		}
@@ -93,4 +93,17 @@ func FuzzParseTagPattern(f *testing.F) {
 			t.Fatalf("%q makes %q for two digests that differ in the 16th hex digit", s, p.Tag(a))
 		}
 	})
+}
+
+// TestSchemaTag holds schemaTag to the regular expression of the
+// referrers tag schema and the tags cosign makes from it.
+func TestSchemaTag(t *testing.T) {
+	grammar := regexp.MustCompile(`^sha256-[0-9a-f]{64}`)
+	hex := digest.FromString("x").Encoded()
+	for _, tag := range []string{"", "sha256-", "sha256-" + hex, "sha256-" + hex + ".sig", "sha256-" + hex[:63],
+		"sha256-" + strings.ToUpper(hex), "sha512-" + hex, "v1-sha256-" + hex, "sha256-" + hex[:63] + "g" + ".att"} {
+		if got, want := schemaTag(tag), grammar.MatchString(tag); got != want {
+			t.Errorf("schemaTag(%q) = %v, the grammar says %v", tag, got, want)
+		}
+	}
 }

@@ -243,7 +243,7 @@ func (p *parser) operator(n *yaml.Node, path string) {
 		}
 	}
 	if op.TargetTag != "" {
-		if !tagRE.MatchString(op.TargetTag) {
+		if !mirror.ValidTag(op.TargetTag) {
 			tn, tpath := o.get("targetTag")
 			p.errorf(tn, tpath, "%q is not a valid tag", op.TargetTag)
 		}
@@ -366,7 +366,7 @@ func (p *parser) additionalImage(n *yaml.Node, path string) {
 			p.errorf(tn, tpath, "%v (a repository path, without registry, tag or digest)", err)
 		}
 	}
-	if img.TargetTag != "" && !tagRE.MatchString(img.TargetTag) {
+	if img.TargetTag != "" && !mirror.ValidTag(img.TargetTag) {
 		tn, tpath := o.get("targetTag")
 		p.errorf(tn, tpath, "%q is not a valid tag", img.TargetTag)
 	}
@@ -394,8 +394,6 @@ func (p *parser) helm(n *yaml.Node, path string, key *yaml.Node) {
 	p.notice(key, path, "empty: nothing to do")
 }
 
-// tagRE is docker's tag grammar.
-var tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 
 // registryRule reads one ImageSet mirror.registries entry.
 func (p *parser) registryRule(n *yaml.Node, path string) {

@@ -182,7 +182,7 @@ func (p *parser) skopeoRegistry(k, v *yaml.Node) {
 					p.errorf(item, ipath, "%q is neither a tag nor a sha256 digest: %v", ref, err)
 					return
 				}
-			} else if !tagRE.MatchString(ref) {
+			} else if !mirror.ValidTag(ref) {
 				p.errorf(item, ipath, "%q is not a valid tag", ref)
 				return
 			}

@@ -29,8 +29,24 @@ var (
 	registryRE = regexp.MustCompile(`^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?$`)
 	// A repository path component: lowercase words joined by separators.
 	componentRE = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
-	tagRE       = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 )
+
+// ValidTag reports whether s is a tag (the distribution spec's grammar,
+// [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}). A loop, not that regular
+// expression: compiled, its {0,127} is 128 copies of the class, and every
+// start of the command paid for compiling it in each package that had it.
+func ValidTag(s string) bool {
+	if len(s) == 0 || len(s) > 128 || s[0] == '.' || s[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // Name is an image name as the bundle records it (the OCI ref name
 // annotation of an index entry).
@@ -91,7 +107,7 @@ func (n Name) RepositoryName() string {
 // Anything else (uppercase in the repository, empty components such as in
 // "a//b" or "a/", "..", spaces, a malformed digest) is an error naming s.
 func ParseName(s string) (Name, error) {
-	if !strings.ContainsAny(s, "/:@") && tagRE.MatchString(s) {
+	if !strings.ContainsAny(s, "/:@") && ValidTag(s) {
 		return Name{Tag: s}, nil
 	}
 	return parse(s)
@@ -151,7 +167,7 @@ func parse(s string) (Name, error) {
 	last := strings.LastIndexByte(rest, '/') + 1
 	if repo, tag, ok := strings.Cut(rest[last:], ":"); ok {
 		n.Tag, rest = tag, rest[:last]+repo
-		if !tagRE.MatchString(n.Tag) {
+		if !ValidTag(n.Tag) {
 			return Name{}, fmt.Errorf("image name %q: tag %q is not valid: a tag is 1 to 128 of A-Z a-z 0-9 _ . - and does not start with . or -", s, n.Tag)
 		}
 	}

@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 
@@ -200,6 +201,21 @@ func FuzzParseName(f *testing.F) {
 			if back, err := ParseName(r.String()); err != nil || back != r {
 				t.Fatalf("ParseReference(%q) = %+v, but ParseName(%q) = %+v, %v", s, r, r.String(), back, err)
 			}
+		}
+	})
+}
+
+// FuzzValidTag holds ValidTag to the distribution spec's regular
+// expression for a tag.
+func FuzzValidTag(f *testing.F) {
+	grammar := regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	for _, s := range []string{"", "v1", "_", ".v1", "-v1", "v1.0-rc_1", "V", "a/b", "a:b", "a b", "é", "v1\n",
+		strings.Repeat("a", 128), strings.Repeat("a", 129), "a" + strings.Repeat(".", 127)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := ValidTag(s), grammar.MatchString(s); got != want {
+			t.Fatalf("ValidTag(%q) = %v, the grammar says %v", s, got, want)
 		}
 	})
 }

@@ -41,6 +41,7 @@ import (
 	"sync/atomic"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/airgap-bundle/bundle/mirror"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/opencontainers/go-digest"
 )
@@ -219,7 +220,7 @@ func (r Rule) check() (*semver.Constraints, error) {
 				if _, err := digest.Parse(ref); err != nil {
 					return nil, bad("reference %q is no digest: %v", ref, err)
 				}
-			} else if !tagPattern.MatchString(ref) {
+			} else if !mirror.ValidTag(ref) {
 				return nil, bad("reference %q is no tag", ref)
 			}
 		}
@@ -236,9 +237,6 @@ func (r Rule) check() (*semver.Constraints, error) {
 	}
 	return c, nil
 }
-
-// tagPattern is the grammar of a tag (distribution spec).
-var tagPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
 
 // underPrefix reports whether repo is under prefix by whole components.
 func underPrefix(repo, prefix string) bool {
