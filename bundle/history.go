@@ -51,7 +51,9 @@ type AppliedBundle struct {
 	Names map[string]digest.Digest `json:"names"`
 }
 
-// HistoryStore is where a destination keeps its History.
+// HistoryStore is where a destination keeps its History. Unpack judges a
+// bundle against the record of its own stores a bundle at a time; one of
+// another HistoryStore is loaded whole.
 type HistoryStore interface {
 	// LoadHistory reads the record; an empty one when there is none yet.
 	LoadHistory(ctx context.Context) (*History, error)
@@ -110,40 +112,72 @@ type rollback struct {
 	setCreated time.Time
 }
 
-// judgeHistory decides, from the record h alone, whether the bundle id
-// created at created, setting names, is a replay, a rollback (refused
-// unless allow), or neither.
-func judgeHistory(h *History, id string, created time.Time, names map[string]digest.Digest, allow bool) (historyVerdict, error) {
-	var v historyVerdict
-	// The latest setter of each name, and the digest it set.
-	last := map[string]*AppliedBundle{}
+// historyScan hands each bundle of a record to fn, oldest application
+// first; a is fn's only while fn runs.
+type historyScan func(fn func(a *AppliedBundle) error) error
+
+// scan is h's historyScan.
+func (h *History) scan(fn func(a *AppliedBundle) error) error {
 	for i := range h.Applied {
-		a := &h.Applied[i]
-		for n := range a.Names {
-			last[n] = a
+		if err := fn(&h.Applied[i]); err != nil {
+			return err
 		}
 	}
-	for i := range h.Applied {
-		if h.Applied[i].BundleID == id {
-			v.replay, v.appliedAt = true, h.Applied[i].Applied
+	return nil
+}
+
+// setter is the bundle that last set a name, and what it set it to.
+type setter struct {
+	bundleID, created string
+	digest            digest.Digest
+}
+
+// judgeHistory decides, from the record alone, whether the bundle id
+// created at created, setting names, is a replay, a rollback (refused
+// unless allow), or neither. It holds the setters of names only: the
+// record, which grows with every bundle applied, goes by a bundle at a
+// time.
+func judgeHistory(record historyScan, id string, created time.Time, names map[string]digest.Digest, allow bool) (historyVerdict, error) {
+	var v historyVerdict
+	last := map[string]setter{}
+	err := record(func(a *AppliedBundle) error {
+		if a.BundleID == id {
+			v.replay, v.appliedAt = true, a.Applied
 		}
+		if len(a.Names) < len(names) {
+			for n, d := range a.Names {
+				if _, ok := names[n]; ok {
+					last[n] = setter{a.BundleID, a.Created, d}
+				}
+			}
+			return nil
+		}
+		for n := range names {
+			if d, ok := a.Names[n]; ok {
+				last[n] = setter{a.BundleID, a.Created, d}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return v, err
 	}
 	for n, d := range names {
-		a := last[n]
-		if a == nil {
+		a, ok := last[n]
+		if !ok {
 			v.replay = false // a name the record does not know: record it
 			continue
 		}
-		if a.Names[n] == d {
+		if a.digest == d {
 			continue
 		}
 		v.replay = false // a name moves: not a replay, whatever the record lists
-		t, err := time.Parse(time.RFC3339, a.Created)
+		t, err := time.Parse(time.RFC3339, a.created)
 		if err != nil {
-			return v, fmt.Errorf("rollback record: bundle %s has created time %q: %w", a.BundleID, a.Created, err)
+			return v, fmt.Errorf("rollback record: bundle %s has created time %q: %w", a.bundleID, a.created, err)
 		}
 		if t.After(created) {
-			v.rollbacks = append(v.rollbacks, rollback{name: n, setBy: a.BundleID, setCreated: t})
+			v.rollbacks = append(v.rollbacks, rollback{name: n, setBy: a.bundleID, setCreated: t})
 		}
 	}
 	slices.SortFunc(v.rollbacks, func(a, b rollback) int { return strings.Compare(a.name, b.name) })
@@ -167,12 +201,18 @@ func (w *walk) checkHistory(o UnpackOptions) (*AppliedBundle, historyVerdict, er
 	if err != nil {
 		return nil, historyVerdict{}, fmt.Errorf("bundle %s: created %q: %w", x.BundleID, x.Created, err)
 	}
-	rec, err := h.History().LoadHistory(w.ctx)
-	if err != nil {
-		return nil, historyVerdict{}, err
+	var record historyScan
+	if s, ok := h.History().(historyScanner); ok {
+		record = func(fn func(*AppliedBundle) error) error { return s.scanHistory(w.ctx, fn) }
+	} else {
+		rec, err := h.History().LoadHistory(w.ctx)
+		if err != nil {
+			return nil, historyVerdict{}, err
+		}
+		record = rec.scan
 	}
 	names := h.historyNames(x)
-	v, err := judgeHistory(rec, x.BundleID, created, names, o.AllowRollback)
+	v, err := judgeHistory(record, x.BundleID, created, names, o.AllowRollback)
 	if err != nil || v.replay {
 		return nil, v, err
 	}
@@ -186,29 +226,144 @@ func (w *walk) checkHistory(o UnpackOptions) (*AppliedBundle, historyVerdict, er
 	return &AppliedBundle{BundleID: x.BundleID, Created: x.Created, AllowedRollback: len(v.rollbacks) > 0, Names: names}, v, nil
 }
 
-// parseHistory reads a record; empty bytes are an empty record.
-func parseHistory(b []byte, where string) (*History, error) {
+// historyScanner is a HistoryStore that reads its record a bundle at a
+// time (the stores of this package): a record grows with every bundle
+// applied, a year of monthly bundles of 300,000 names each to millions
+// of names, and an unpack's memory should not.
+type historyScanner interface {
+	scanHistory(ctx context.Context, fn func(a *AppliedBundle) error) error
+}
+
+// readHistory reads the record r (from where), handing each bundle to fn
+// as it is decoded, and returns the bundles' count. Empty input is an
+// empty record. It accepts what json.Unmarshal into a History accepts
+// (member names in any case, unknown members, null), except a record
+// that lists "applied" twice; a schemaVersion other than
+// HistorySchemaVersion is an error once the whole record is read, where
+// it may stand, and so is anything after the record.
+func readHistory(r io.Reader, where string, fn func(a *AppliedBundle) error) (int, error) {
+	fail := func(err error) (int, error) { return 0, fmt.Errorf("rollback record %s: %w", where, err) }
+	br := bufio.NewReaderSize(r, 64<<10)
+	if _, err := br.Peek(1); err == io.EOF {
+		return 0, nil
+	}
+	dec := json.NewDecoder(br)
+	tok, err := dec.Token()
+	if err != nil {
+		return fail(err)
+	}
+	version, count := HistorySchemaVersion, 0
+	switch tok {
+	case nil: // null: the record as it is, empty
+	case json.Delim('{'):
+		seen := false
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return fail(err)
+			}
+			key, _ := tok.(string)
+			switch {
+			case strings.EqualFold(key, "schemaVersion"):
+				if err := dec.Decode(&version); err != nil {
+					return fail(err)
+				}
+			case strings.EqualFold(key, "applied"):
+				if seen {
+					return fail(errors.New(`"applied" twice`))
+				}
+				seen = true
+				if count, err = readApplied(dec, fn); err != nil {
+					return fail(err)
+				}
+			default:
+				var skip json.RawMessage
+				if err := dec.Decode(&skip); err != nil {
+					return fail(err)
+				}
+			}
+		}
+		if _, err := dec.Token(); err != nil {
+			return fail(err)
+		}
+	default:
+		return fail(fmt.Errorf("starts with %v, not an object", tok))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fail(errors.New("data after the record"))
+	}
+	if version != HistorySchemaVersion {
+		return fail(fmt.Errorf("schema version %d, want %d", version, HistorySchemaVersion))
+	}
+	return count, nil
+}
+
+// readApplied reads the array of applied bundles (or null) that dec is at.
+func readApplied(dec *json.Decoder, fn func(a *AppliedBundle) error) (int, error) {
+	tok, err := dec.Token()
+	if err != nil || tok == nil {
+		return 0, err
+	}
+	if tok != json.Delim('[') {
+		return 0, fmt.Errorf(`"applied" is %v, not an array`, tok)
+	}
+	n := 0
+	for dec.More() {
+		var a AppliedBundle
+		if err := dec.Decode(&a); err != nil {
+			return n, fmt.Errorf("applied bundle %d: %w", n+1, err)
+		}
+		if err := fn(&a); err != nil {
+			return n, err
+		}
+		n++
+	}
+	_, err = dec.Token()
+	return n, err
+}
+
+// scanHistoryFile is readHistory of the file at path, stopped by ctx; a
+// missing file is an empty record.
+func scanHistoryFile(ctx context.Context, path string, fn func(a *AppliedBundle) error) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("rollback record: %w", err)
+	}
+	defer f.Close()
+	_, err = readHistory(f, path, func(a *AppliedBundle) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return fn(a)
+	})
+	return err
+}
+
+// loadHistoryFile reads the record at path whole.
+func loadHistoryFile(ctx context.Context, path string) (*History, error) {
 	h := &History{SchemaVersion: HistorySchemaVersion}
-	if len(b) == 0 {
-		return h, nil
-	}
-	if err := json.Unmarshal(b, h); err != nil {
-		return nil, fmt.Errorf("rollback record %s: %w", where, err)
-	}
-	if h.SchemaVersion != HistorySchemaVersion {
-		return nil, fmt.Errorf("rollback record %s: schema version %d, want %d", where, h.SchemaVersion, HistorySchemaVersion)
+	err := scanHistoryFile(ctx, path, func(a *AppliedBundle) error {
+		h.Applied = append(h.Applied, *a)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return h, nil
 }
 
-// appendHistory writes to w the record old (from where) with a appended.
-func appendHistory(w io.Writer, old []byte, where string, a AppliedBundle) error {
-	h, err := parseHistory(old, where)
-	if err != nil {
+// appendHistory writes to w the record old (from where) with a appended,
+// a bundle at a time, as writeHistory writes the whole.
+func appendHistory(w io.Writer, old io.Reader, where string, a AppliedBundle) error {
+	hw := newHistoryWriter(w, HistorySchemaVersion)
+	if _, err := readHistory(old, where, hw.add); err != nil {
 		return err
 	}
-	h.Applied = append(h.Applied, a)
-	return writeHistory(w, h)
+	hw.add(&a)
+	return hw.close(false)
 }
 
 // writeHistory writes h as json.MarshalIndent(h, "", "  ") makes it, and a
@@ -216,80 +371,110 @@ func appendHistory(w io.Writer, old []byte, where string, a AppliedBundle) error
 // and MarshalIndent's two copies of them (79 MB) were the peak of an
 // unpack's memory (issue 15).
 func writeHistory(w io.Writer, h *History) error {
-	bw := bufio.NewWriterSize(w, 64<<10)
-	str := func(s string) {
-		b, _ := json.Marshal(s) // a string always marshals
-		bw.Write(b)
-	}
-	fmt.Fprintf(bw, "{\n  \"schemaVersion\": %d,\n  \"applied\": ", h.SchemaVersion)
-	switch {
-	case h.Applied == nil:
-		bw.WriteString("null")
-	case len(h.Applied) == 0:
-		bw.WriteString("[]")
-	default:
+	hw := newHistoryWriter(w, h.SchemaVersion)
+	h.scan(hw.add)
+	return hw.close(h.Applied == nil)
+}
+
+// historyWriter writes a record a bundle at a time.
+type historyWriter struct {
+	bw *bufio.Writer
+	n  int
+}
+
+func newHistoryWriter(w io.Writer, version int) *historyWriter {
+	hw := &historyWriter{bw: bufio.NewWriterSize(w, 64<<10)}
+	fmt.Fprintf(hw.bw, "{\n  \"schemaVersion\": %d,\n  \"applied\": ", version)
+	return hw
+}
+
+func (hw *historyWriter) str(s string) {
+	b, _ := json.Marshal(s) // a string always marshals
+	hw.bw.Write(b)
+}
+
+func (hw *historyWriter) add(a *AppliedBundle) error {
+	bw := hw.bw
+	if hw.n == 0 {
 		bw.WriteString("[")
-		for i, a := range h.Applied {
-			if i > 0 {
+	} else {
+		bw.WriteString(",")
+	}
+	hw.n++
+	bw.WriteString("\n    {\n      \"bundleId\": ")
+	hw.str(a.BundleID)
+	bw.WriteString(",\n      \"created\": ")
+	hw.str(a.Created)
+	bw.WriteString(",\n      \"applied\": ")
+	hw.str(a.Applied)
+	if a.AllowedRollback {
+		bw.WriteString(",\n      \"allowedRollback\": true")
+	}
+	bw.WriteString(",\n      \"names\": ")
+	switch {
+	case a.Names == nil:
+		bw.WriteString("null")
+	case len(a.Names) == 0:
+		bw.WriteString("{}")
+	default:
+		bw.WriteString("{")
+		for j, name := range slices.Sorted(maps.Keys(a.Names)) {
+			if j > 0 {
 				bw.WriteString(",")
 			}
-			bw.WriteString("\n    {\n      \"bundleId\": ")
-			str(a.BundleID)
-			bw.WriteString(",\n      \"created\": ")
-			str(a.Created)
-			bw.WriteString(",\n      \"applied\": ")
-			str(a.Applied)
-			if a.AllowedRollback {
-				bw.WriteString(",\n      \"allowedRollback\": true")
-			}
-			bw.WriteString(",\n      \"names\": ")
-			switch {
-			case a.Names == nil:
-				bw.WriteString("null")
-			case len(a.Names) == 0:
-				bw.WriteString("{}")
-			default:
-				bw.WriteString("{")
-				for j, name := range slices.Sorted(maps.Keys(a.Names)) {
-					if j > 0 {
-						bw.WriteString(",")
-					}
-					bw.WriteString("\n        ")
-					str(name)
-					bw.WriteString(": ")
-					str(string(a.Names[name]))
-				}
-				bw.WriteString("\n      }")
-			}
-			bw.WriteString("\n    }")
+			bw.WriteString("\n        ")
+			hw.str(name)
+			bw.WriteString(": ")
+			hw.str(string(a.Names[name]))
 		}
-		bw.WriteString("\n  ]")
+		bw.WriteString("\n      }")
 	}
-	bw.WriteString("\n}\n")
-	return bw.Flush()
+	bw.WriteString("\n    }")
+	return nil
+}
+
+// close ends the record: applied is null when none were added and null
+// says so, [] when none were added otherwise.
+func (hw *historyWriter) close(null bool) error {
+	switch {
+	case hw.n > 0:
+		hw.bw.WriteString("\n  ]")
+	case null:
+		hw.bw.WriteString("null")
+	default:
+		hw.bw.WriteString("[]")
+	}
+	hw.bw.WriteString("\n}\n")
+	return hw.bw.Flush()
 }
 
 // HistoryFile is a record kept in a file of its own: a registry's, on the
 // host that pushes into it (RegistryDestinationOptions.History).
 type HistoryFile string
 
-func (f HistoryFile) LoadHistory(context.Context) (*History, error) {
-	b, err := os.ReadFile(string(f))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("rollback record: %w", err)
-	}
-	return parseHistory(b, string(f))
+func (f HistoryFile) LoadHistory(ctx context.Context) (*History, error) {
+	return loadHistoryFile(ctx, string(f))
 }
 
+func (f HistoryFile) scanHistory(ctx context.Context, fn func(a *AppliedBundle) error) error {
+	return scanHistoryFile(ctx, string(f), fn)
+}
+
+// AddHistory rewrites the file with a appended, reading the record as it
+// writes it.
 func (f HistoryFile) AddHistory(_ context.Context, a AppliedBundle) error {
 	if err := os.MkdirAll(filepath.Dir(string(f)), 0o700); err != nil {
 		return fmt.Errorf("rollback record: %w", err)
 	}
-	b, err := os.ReadFile(string(f))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	var old io.Reader = strings.NewReader("")
+	switch r, err := os.Open(string(f)); {
+	case err == nil:
+		defer r.Close()
+		old = r
+	case !errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("rollback record: %w", err)
 	}
-	return atomicfile.WriteWith(string(f), 0o600, func(w io.Writer) error { return appendHistory(w, b, string(f), a) })
+	return atomicfile.WriteWith(string(f), 0o600, func(w io.Writer) error { return appendHistory(w, old, string(f), a) })
 }
 
 // DefaultRegistryHistory is where the record of the mirror
@@ -316,13 +501,12 @@ func DefaultRegistryHistory(mirrorHost, prefix string) (string, error) {
 // layoutHistory is the record inside a layout (HistoryFileName).
 type layoutHistory struct{ d *LayoutDestination }
 
-func (h layoutHistory) LoadHistory(context.Context) (*History, error) {
-	p := filepath.Join(h.d.path, HistoryFileName)
-	b, err := os.ReadFile(p)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("rollback record: %w", err)
-	}
-	return parseHistory(b, p)
+func (h layoutHistory) LoadHistory(ctx context.Context) (*History, error) {
+	return loadHistoryFile(ctx, filepath.Join(h.d.path, HistoryFileName))
+}
+
+func (h layoutHistory) scanHistory(ctx context.Context, fn func(a *AppliedBundle) error) error {
+	return scanHistoryFile(ctx, filepath.Join(h.d.path, HistoryFileName), fn)
 }
 
 func (h layoutHistory) AddHistory(_ context.Context, a AppliedBundle) error {
@@ -331,7 +515,7 @@ func (h layoutHistory) AddHistory(_ context.Context, a AppliedBundle) error {
 		return err
 	}
 	p := filepath.Join(h.d.path, HistoryFileName)
-	return l.UpdateFile(HistoryFileName, func(old []byte, w io.Writer) error { return appendHistory(w, old, p, a) })
+	return l.UpdateFile(HistoryFileName, func(old io.Reader, w io.Writer) error { return appendHistory(w, old, p, a) })
 }
 
 // History is the record inside the layout (HistoryFileName).

@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,7 +59,7 @@ func TestJudgeHistory(t *testing.T) {
 			id: "B", created: feb, names: map[string]digest.Digest{"app:v1": d2}, refused: "app:v1"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			v, err := judgeHistory(c.h, c.id, at(c.created), c.names, c.allow)
+			v, err := judgeHistory(c.h.scan, c.id, at(c.created), c.names, c.allow)
 			var re *RollbackError
 			switch {
 			case c.refused == "" && err != nil:
@@ -225,5 +227,130 @@ func TestWriteHistory(t *testing.T) {
 		if !bytes.Equal(got.Bytes(), want) {
 			t.Errorf("%s:\n got %s\nwant %s", name, got.Bytes(), want)
 		}
+	}
+}
+
+// TestAppendHistory: the record read a bundle at a time and written back
+// with one more is what MarshalIndent makes of the record with it
+// appended, whatever shape json.Unmarshal accepted the record in.
+func TestAppendHistory(t *testing.T) {
+	t.Parallel()
+	d := digest.FromString("a")
+	add := AppliedBundle{BundleID: "new", Created: "2026-12-03T00:00:00Z", Applied: "2026-12-03T01:00:00Z", Names: map[string]digest.Digest{"app:v2": d}}
+	b1 := AppliedBundle{BundleID: "b1", Created: "2026-11-03T00:00:00Z", Applied: "2026-11-03T01:00:00Z", Names: map[string]digest.Digest{"app:v1": d, "db:1": d}}
+	b2 := AppliedBundle{BundleID: "b2", AllowedRollback: true, Names: map[string]digest.Digest{}}
+	indent := func(h *History) string {
+		b, err := json.MarshalIndent(h, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b) + "\n"
+	}
+	for _, c := range []struct {
+		name, old string
+		applied   []AppliedBundle // what old holds
+	}{
+		{"no record", "", nil},
+		{"null", "null", nil},
+		{"nothing applied", indent(&History{SchemaVersion: 1}), nil},
+		{"empty list", `{"schemaVersion":1,"applied":[]}`, nil},
+		{"as written", indent(&History{SchemaVersion: 1, Applied: []AppliedBundle{b1, b2}}), []AppliedBundle{b1, b2}},
+		{"compact, version last, other case, unknown members", `{"Applied":[{"bundleId":"b1","created":"2026-11-03T00:00:00Z","applied":"2026-11-03T01:00:00Z","names":{"app:v1":"` + string(d) + `","db:1":"` + string(d) + `"},"x":[1]},{"bundleId":"b2","allowedRollback":true,"names":{}}],"comment":{"a":"b"},"SCHEMAVERSION":1}`, []AppliedBundle{b1, b2}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var got bytes.Buffer
+			if err := appendHistory(&got, strings.NewReader(c.old), "rec", add); err != nil {
+				t.Fatal(err)
+			}
+			want := indent(&History{SchemaVersion: 1, Applied: append(slices.Clone(c.applied), add)})
+			if got.String() != want {
+				t.Errorf("got %s\nwant %s", got.String(), want)
+			}
+		})
+	}
+	for _, bad := range []string{`{"schemaVersion":2}`, `{"applied":[],"applied":[]}`, `{"applied":{}}`, `[]`, `{"schemaVersion":1} {}`, `{"applied":[{"names":[]}]}`, `{"applied":[`} {
+		var out bytes.Buffer
+		if err := appendHistory(&out, strings.NewReader(bad), "rec.json", add); err == nil || !strings.Contains(err.Error(), "rollback record rec.json") {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+}
+
+// FuzzReadHistory holds the record's reader, which decodes a bundle at a
+// time, to json.Unmarshal of the whole into a History.
+func FuzzReadHistory(f *testing.F) {
+	for _, s := range []string{"", "null", `{"schemaVersion":1,"applied":null}`, `{"schemaVersion":1,"applied":[{"bundleId":"a","names":{"x":"sha256:00"}}]}`,
+		`{"applied":[{"bundleId":"a"}],"schemaVersion":2}`, `{"Applied":[],"x":1}`, `{"applied":[],"applied":[]}`, ` {"applied":[{}, {"allowedRollback":true}]} `, `{} x`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var got []AppliedBundle
+		_, err := readHistory(bytes.NewReader(b), "f", func(a *AppliedBundle) error {
+			got = append(got, *a)
+			return nil
+		})
+		want := &History{SchemaVersion: HistorySchemaVersion}
+		werr := error(nil)
+		if len(b) > 0 {
+			werr = json.Unmarshal(b, want)
+		}
+		switch {
+		case err == nil && (werr != nil || want.SchemaVersion != HistorySchemaVersion):
+			t.Fatalf("read %q; Unmarshal: %v, version %d", b, werr, want.SchemaVersion)
+		case err == nil && !reflect.DeepEqual(got, slices.Clip(want.Applied)) && len(got)+len(want.Applied) > 0:
+			t.Fatalf("%q: read %+v, Unmarshal %+v", b, got, want.Applied)
+		case err != nil && werr == nil && want.SchemaVersion == HistorySchemaVersion && !strings.Contains(err.Error(), `"applied" twice`):
+			t.Fatalf("%q refused (%v); Unmarshal accepts it", b, err)
+		}
+	})
+}
+
+// TestJudgeHistoryHoldsOneBundle: judging reads the record a bundle at a
+// time. By the last of 40 bundles of 2,000 names each, what it holds has
+// not grown by the bundles before (about 16 MB decoded).
+func TestJudgeHistoryHoldsOneBundle(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rec.json")
+	f := HistoryFile(path)
+	func() {
+		h := &History{SchemaVersion: HistorySchemaVersion}
+		for i := range 40 {
+			names := map[string]digest.Digest{}
+			for j := range 2000 {
+				names[fmt.Sprintf("mirror.example/ns/app-%04d:v%d", j, i)] = digest.FromString(fmt.Sprint(i, j))
+			}
+			h.Applied = append(h.Applied, AppliedBundle{BundleID: fmt.Sprint("b", i), Created: "2024-01-01T00:00:00Z", Names: names})
+		}
+		w, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		if err := writeHistory(w, h); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	var at uint64
+	n := 0
+	record := func(fn func(*AppliedBundle) error) error {
+		return f.scanHistory(t.Context(), func(a *AppliedBundle) error {
+			if n++; n == 40 {
+				at = heap()
+			}
+			return fn(a)
+		})
+	}
+	v, err := judgeHistory(record, "new", time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), map[string]digest.Digest{"mirror.example/ns/app-0001:v39": digest.FromString("x")}, false)
+	if err != nil || v.replay || n != 40 {
+		t.Fatalf("%+v, %v, %d bundles", v, err, n)
+	}
+	if grown := int64(at) - int64(before); grown > 4<<20 {
+		t.Errorf("judging held %d MB more by the last bundle than before it started", grown>>20)
 	}
 }

@@ -855,12 +855,13 @@ func (l *Layout) writeAtomicWith(name string, write func(io.Writer) error) error
 }
 
 // UpdateFile replaces the file name at the top of the layout (not a blob,
-// not index.json) with what update writes to w, given its content (nil
-// when there is none), atomically and under the layout's exclusive lock,
-// the one AddManifests takes; an error from update leaves the file as it
-// is. w is the file: an update that writes small pieces buffers them.
-// OCI layout readers ignore files they do not know.
-func (l *Layout) UpdateFile(name string, update func(old []byte, w io.Writer) error) error {
+// not index.json) with what update writes to w, given a reader of its
+// content (empty when there is none), atomically and under the layout's
+// exclusive lock, the one AddManifests takes; an error from update leaves
+// the file as it is. old and w are the files: an update that reads or
+// writes small pieces buffers them, and names the file in its read
+// errors. OCI layout readers ignore files they do not know.
+func (l *Layout) UpdateFile(name string, update func(old io.Reader, w io.Writer) error) error {
 	if name == IndexFile || name == LayoutFile || name == BlobsDir || strings.ContainsAny(name, `/\`) {
 		return fmt.Errorf("internal error: %s is not a file of its own in a layout", name)
 	}
@@ -869,15 +870,12 @@ func (l *Layout) UpdateFile(name string, update func(old []byte, w io.Writer) er
 		return err
 	}
 	defer unlock()
-	var old []byte
+	var old io.Reader = strings.NewReader("")
 	f, err := l.root.Open(name)
 	switch {
 	case err == nil:
-		old, err = io.ReadAll(f)
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("read %s: %w", filepath.Join(l.Path, name), err)
-		}
+		defer f.Close()
+		old = f
 	case !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("read %s: %w", filepath.Join(l.Path, name), err)
 	}
