@@ -235,24 +235,24 @@ type historyScanner interface {
 }
 
 // readHistory reads the record r (from where), handing each bundle to fn
-// as it is decoded, and returns the bundles' count. Empty input is an
-// empty record. It accepts what json.Unmarshal into a History accepts
-// (member names in any case, unknown members, null), except a record
-// that lists "applied" twice; a schemaVersion other than
-// HistorySchemaVersion is an error once the whole record is read, where
-// it may stand, and so is anything after the record.
-func readHistory(r io.Reader, where string, fn func(a *AppliedBundle) error) (int, error) {
-	fail := func(err error) (int, error) { return 0, fmt.Errorf("rollback record %s: %w", where, err) }
+// as it is decoded. Empty input is an empty record. It accepts what
+// json.Unmarshal into a History accepts (member names in any case,
+// unknown members, null), except a record that lists "applied" twice; a
+// schemaVersion other than HistorySchemaVersion is an error once the
+// whole record is read, where it may stand, and so is anything after the
+// record.
+func readHistory(r io.Reader, where string, fn func(a *AppliedBundle) error) error {
+	fail := func(err error) error { return fmt.Errorf("rollback record %s: %w", where, err) }
 	br := bufio.NewReaderSize(r, 64<<10)
 	if _, err := br.Peek(1); err == io.EOF {
-		return 0, nil
+		return nil
 	}
 	dec := json.NewDecoder(br)
 	tok, err := dec.Token()
 	if err != nil {
 		return fail(err)
 	}
-	version, count := HistorySchemaVersion, 0
+	version := HistorySchemaVersion
 	switch tok {
 	case nil: // null: the record as it is, empty
 	case json.Delim('{'):
@@ -265,22 +265,19 @@ func readHistory(r io.Reader, where string, fn func(a *AppliedBundle) error) (in
 			key, _ := tok.(string)
 			switch {
 			case strings.EqualFold(key, "schemaVersion"):
-				if err := dec.Decode(&version); err != nil {
-					return fail(err)
-				}
+				err = dec.Decode(&version)
 			case strings.EqualFold(key, "applied"):
 				if seen {
 					return fail(errors.New(`"applied" twice`))
 				}
 				seen = true
-				if count, err = readApplied(dec, fn); err != nil {
-					return fail(err)
-				}
+				err = readApplied(dec, fn)
 			default:
 				var skip json.RawMessage
-				if err := dec.Decode(&skip); err != nil {
-					return fail(err)
-				}
+				err = dec.Decode(&skip)
+			}
+			if err != nil {
+				return fail(err)
 			}
 		}
 		if _, err := dec.Token(); err != nil {
@@ -295,31 +292,29 @@ func readHistory(r io.Reader, where string, fn func(a *AppliedBundle) error) (in
 	if version != HistorySchemaVersion {
 		return fail(fmt.Errorf("schema version %d, want %d", version, HistorySchemaVersion))
 	}
-	return count, nil
+	return nil
 }
 
 // readApplied reads the array of applied bundles (or null) that dec is at.
-func readApplied(dec *json.Decoder, fn func(a *AppliedBundle) error) (int, error) {
+func readApplied(dec *json.Decoder, fn func(a *AppliedBundle) error) error {
 	tok, err := dec.Token()
 	if err != nil || tok == nil {
-		return 0, err
+		return err
 	}
 	if tok != json.Delim('[') {
-		return 0, fmt.Errorf(`"applied" is %v, not an array`, tok)
+		return fmt.Errorf(`"applied" is %v, not an array`, tok)
 	}
-	n := 0
-	for dec.More() {
+	for n := 1; dec.More(); n++ {
 		var a AppliedBundle
 		if err := dec.Decode(&a); err != nil {
-			return n, fmt.Errorf("applied bundle %d: %w", n+1, err)
+			return fmt.Errorf("applied bundle %d: %w", n, err)
 		}
 		if err := fn(&a); err != nil {
-			return n, err
+			return err
 		}
-		n++
 	}
 	_, err = dec.Token()
-	return n, err
+	return err
 }
 
 // scanHistoryFile is readHistory of the file at path, stopped by ctx; a
@@ -333,13 +328,12 @@ func scanHistoryFile(ctx context.Context, path string, fn func(a *AppliedBundle)
 		return fmt.Errorf("rollback record: %w", err)
 	}
 	defer f.Close()
-	_, err = readHistory(f, path, func(a *AppliedBundle) error {
+	return readHistory(f, path, func(a *AppliedBundle) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		return fn(a)
 	})
-	return err
 }
 
 // loadHistoryFile reads the record at path whole.
@@ -359,7 +353,7 @@ func loadHistoryFile(ctx context.Context, path string) (*History, error) {
 // a bundle at a time, as writeHistory writes the whole.
 func appendHistory(w io.Writer, old io.Reader, where string, a AppliedBundle) error {
 	hw := newHistoryWriter(w, HistorySchemaVersion)
-	if _, err := readHistory(old, where, hw.add); err != nil {
+	if err := readHistory(old, where, hw.add); err != nil {
 		return err
 	}
 	hw.add(&a)

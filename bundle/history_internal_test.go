@@ -285,7 +285,7 @@ func FuzzReadHistory(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var got []AppliedBundle
-		_, err := readHistory(bytes.NewReader(b), "f", func(a *AppliedBundle) error {
+		err := readHistory(bytes.NewReader(b), "f", func(a *AppliedBundle) error {
 			got = append(got, *a)
 			return nil
 		})
