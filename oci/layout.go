@@ -13,6 +13,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -276,39 +277,56 @@ func (l *Layout) removeTemps() error {
 		return err
 	}
 	defer unlock()
-	top, err := fs.ReadDir(l.root.FS(), ".")
-	if err != nil {
-		return fmt.Errorf("list %s: %w", l.Path, err)
-	}
-	for _, e := range top {
-		if e.Type().IsRegular() && isTemp(e.Name()) {
-			if err := l.root.Remove(e.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("remove temporary file: %w", err)
-			}
-		}
+	if err := l.removeTempsIn("."); err != nil {
+		return err
 	}
 	algs, err := fs.ReadDir(l.root.FS(), BlobsDir)
 	if err != nil {
 		return fmt.Errorf("list %s: %w", filepath.Join(l.Path, BlobsDir), err)
 	}
 	for _, a := range algs {
-		if !a.IsDir() {
-			continue
-		}
-		dir := BlobsDir + "/" + a.Name()
-		entries, err := fs.ReadDir(l.root.FS(), dir)
-		if err != nil {
-			return fmt.Errorf("list %s: %w", filepath.Join(l.Path, dir), err)
-		}
-		for _, e := range entries {
-			if e.Type().IsRegular() && isTemp(e.Name()) {
-				if err := l.root.Remove(dir + "/" + e.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					return fmt.Errorf("remove temporary file: %w", err)
-				}
+		if a.IsDir() {
+			if err := l.removeTempsIn(BlobsDir + "/" + a.Name()); err != nil {
+				return err
 			}
 		}
 	}
 	return nil
+}
+
+// removeTempsIn removes the temporary files in dir, a directory of the
+// layout, reading its names a batch at a time and looking closer at
+// temporary ones only: blobs/sha256 holds a file per blob, a million of
+// them in a large mirror, and a Root's ReadDir, which reads them all at
+// once and lstats each, held 300 MB there, the peak of an unpack.
+func (l *Layout) removeTempsIn(dir string) error {
+	d, err := l.root.Open(dir)
+	if err != nil {
+		return fmt.Errorf("list %s: %w", filepath.Join(l.Path, dir), err)
+	}
+	defer d.Close()
+	for {
+		names, err := d.Readdirnames(1024)
+		for _, name := range names {
+			if !isTemp(name) {
+				continue
+			}
+			p := path.Join(dir, name)
+			fi, err := l.root.Lstat(p)
+			if err == nil && fi.Mode().IsRegular() {
+				err = l.root.Remove(p)
+			}
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("remove temporary file: %w", err)
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("list %s: %w", filepath.Join(l.Path, dir), err)
+		}
+	}
 }
 
 // register makes this Layout a writer, if it is not one yet: it holds a

@@ -1,8 +1,10 @@
 package oci
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -90,5 +92,57 @@ func TestSweepTemporaries(t *testing.T) {
 	r.Close()
 	if n := len(temps(t, dir)); n != 1 {
 		t.Fatalf("Open (a reader) changed the layout: %d temporary files, want 1", n)
+	}
+}
+
+// TestSweepReadsNamesInBatches: a writer's sweep of a blobs directory of
+// many files removes the temporary files among them, wherever they stand
+// in the listing, leaves a directory that looks like one, and allocates
+// little more than the names: it neither lists the directory whole nor
+// looks at each file (a Root's ReadDir lstats every entry; at a million
+// blobs that held 300 MB).
+func TestSweepReadsNamesInBatches(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Create(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := []byte("hello")
+	bw, err := l.NewBlobWriter(ocispec.Descriptor{Digest: digest.FromBytes(content), Size: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bw.Write(content)
+	if err := bw.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	blobs := filepath.Join(dir, BlobsDir, "sha256")
+	const files = 3000
+	for i := range files {
+		name := digest.FromString(fmt.Sprint(i)).Encoded()
+		if i%1000 == 7 {
+			name = fmt.Sprintf(".tmp-%016x-%02d", i, i%100)
+		}
+		if err := os.WriteFile(filepath.Join(blobs, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(blobs, ".tmp-dir-00"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	w, err := Create(dir)
+	runtime.ReadMemStats(&m1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if left := temps(t, dir); len(left) != 1 || !strings.HasSuffix(left[0], ".tmp-dir-00") {
+		t.Errorf("left %v, want only the directory", left)
+	}
+	if per := (m1.TotalAlloc - m0.TotalAlloc) / files; per > 160 {
+		t.Errorf("the sweep allocated %d bytes per file of the blobs directory", per)
 	}
 }
