@@ -15,7 +15,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 
@@ -678,6 +677,11 @@ type IndexChange struct {
 // is added unless an untagged entry for the same digest exists. Every
 // manifest referenced must already be in the layout. oci-layout is written
 // too when missing.
+//
+// index.json is read twice, an entry at a time, and never held: once for
+// what descs change, once to write it with them. A mirror's layout lists
+// hundreds of thousands of images; decoded whole, next to the bundle's own
+// index, it was the peak of an unpack into it (issue 15).
 func (l *Layout) AddManifests(descs []ocispec.Descriptor) ([]IndexChange, error) {
 	for _, d := range descs {
 		if !l.HasBlob(d.Digest, d.Size) {
@@ -690,44 +694,57 @@ func (l *Layout) AddManifests(descs []ocispec.Descriptor) ([]IndexChange, error)
 	}
 	defer unlock()
 
-	idx, err := l.Index()
-	if err != nil {
-		return nil, err
-	}
 	// An entry is known by its ref name, or by its digest when it has
 	// none; the first entry with a key is the one matched.
 	type key struct {
 		ref    string
 		digest digest.Digest
 	}
-	keyOf := func(d ocispec.Descriptor) key {
+	keyOf := func(d *ocispec.Descriptor) key {
 		if ref := d.Annotations[ocispec.AnnotationRefName]; ref != "" {
 			return key{ref: ref}
 		}
 		return key{digest: d.Digest}
 	}
-	at := make(map[key]int, len(idx.Manifests)+len(descs))
-	for i, e := range idx.Manifests {
-		if _, ok := at[keyOf(e)]; !ok {
-			at[keyOf(e)] = i
+	// What the merge does to each key of descs.
+	type slot struct {
+		found   bool                // index.json has an entry of this key (the first is the one)
+		digest  digest.Digest       // what the key is now
+		entry   *ocispec.Descriptor // what replaced or added it; nil: the entry in index.json stays
+		written bool
+	}
+	slots := make(map[key]*slot, len(descs))
+	for i := range descs {
+		slots[keyOf(&descs[i])] = nil
+	}
+	n := 0 // index.json's entries
+	head, exists, err := l.scanIndex(func(e *ocispec.Descriptor) error {
+		n++
+		if s, ok := slots[keyOf(e)]; ok && s == nil {
+			slots[keyOf(e)] = &slot{found: true, digest: e.Digest}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	// Sized once: grown by doubling, 300,000 entries and their changes
 	// were twice their 50 MB at the end of an unpack (issue 15).
 	changes := make([]IndexChange, 0, len(descs))
-	idx.Manifests = slices.Grow(idx.Manifests, len(descs))
-	for _, d := range descs {
+	var added []*slot
+	for i := range descs {
+		d := &descs[i]
 		ref := d.Annotations[ocispec.AnnotationRefName]
 		k := keyOf(d)
-		i, found := at[k]
-		switch {
-		case !found:
+		switch s := slots[k]; {
+		case s == nil:
 			changes = append(changes, IndexChange{Ref: ref, New: d.Digest})
-			at[k] = len(idx.Manifests)
-			idx.Manifests = append(idx.Manifests, d)
-		case idx.Manifests[i].Digest != d.Digest:
-			changes = append(changes, IndexChange{Ref: ref, Old: idx.Manifests[i].Digest, New: d.Digest})
-			idx.Manifests[i] = d
+			s = &slot{digest: d.Digest, entry: d}
+			slots[k] = s
+			added = append(added, s)
+		case s.digest != d.Digest:
+			changes = append(changes, IndexChange{Ref: ref, Old: s.digest, New: d.Digest})
+			s.digest, s.entry = d.Digest, d
 		}
 	}
 	if _, err := l.root.Stat(LayoutFile); errors.Is(err, fs.ErrNotExist) {
@@ -735,18 +752,136 @@ func (l *Layout) AddManifests(descs []ocispec.Descriptor) ([]IndexChange, error)
 			return nil, err
 		}
 	}
-	if len(changes) == 0 {
-		if b, _ := l.readIndexBytes(); b != nil {
-			return nil, nil // leave index.json byte-identical
+	if len(changes) == 0 && exists {
+		return nil, nil // leave index.json byte-identical
+	}
+	if head.MediaType == "" {
+		head.MediaType = ocispec.MediaTypeImageIndex
+	}
+	entries := func(emit func(*ocispec.Descriptor) error) error {
+		_, _, err := l.scanIndex(func(e *ocispec.Descriptor) error {
+			if s := slots[keyOf(e)]; s != nil && s.found && !s.written {
+				s.written = true
+				if s.entry != nil {
+					e = s.entry
+				}
+			}
+			return emit(e)
+		})
+		if err != nil {
+			return err
 		}
+		for _, s := range added {
+			if err := emit(s.entry); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	if idx.MediaType == "" {
-		idx.MediaType = ocispec.MediaTypeImageIndex
-	}
-	if err := l.writeAtomicWith(IndexFile, func(w io.Writer) error { return WriteIndexJSON(w, idx) }); err != nil {
+	if err := l.writeAtomicWith(IndexFile, func(w io.Writer) error { return writeIndexJSON(w, head, n+len(added), entries) }); err != nil {
 		return nil, err
 	}
 	return changes, nil
+}
+
+// scanIndex reads index.json an entry at a time: head is the index with
+// its manifests left out (Manifests is nil where index.json has null or
+// no manifests, empty where it has an array), and fn gets each entry, in
+// order, to use while it runs. Without index.json, head is an empty index
+// and exists is false. It reads what json.Unmarshal reads into an
+// ocispec.Index, but refuses manifests given twice.
+func (l *Layout) scanIndex(fn func(e *ocispec.Descriptor) error) (head *ocispec.Index, exists bool, err error) {
+	head = &ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex}
+	path := filepath.Join(l.Path, IndexFile)
+	f, err := l.root.Open(IndexFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return head, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read %s: %w", path, err)
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > MaxIndexSize {
+		return nil, false, fmt.Errorf("%s is larger than %d bytes", path, MaxIndexSize)
+	}
+	fail := func(err error) (*ocispec.Index, bool, error) { return nil, false, fmt.Errorf("%s: %w", path, err) }
+	dec := json.NewDecoder(bufio.NewReaderSize(io.LimitReader(f, MaxIndexSize), 64<<10))
+	tok, err := dec.Token()
+	if err != nil {
+		return fail(err)
+	}
+	if tok == nil { // null: Unmarshal leaves the index as it is
+		if _, err := dec.Token(); err != io.EOF {
+			return fail(errors.New("data after the index"))
+		}
+		return head, true, nil
+	}
+	if tok != json.Delim('{') {
+		return fail(fmt.Errorf("starts with %v, not an object", tok))
+	}
+	// Every member but manifests, decoded into head as one object at the
+	// end, as Unmarshal would.
+	var rest bytes.Buffer
+	rest.WriteByte('{')
+	manifests := false
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return fail(err)
+		}
+		name, _ := tok.(string)
+		if !strings.EqualFold(name, "manifests") {
+			var v json.RawMessage
+			if err := dec.Decode(&v); err != nil {
+				return fail(err)
+			}
+			if rest.Len() > 1 {
+				rest.WriteByte(',')
+			}
+			n, _ := json.Marshal(name)
+			rest.Write(n)
+			rest.WriteByte(':')
+			rest.Write(v)
+			continue
+		}
+		if manifests {
+			return fail(errors.New("manifests given twice"))
+		}
+		manifests = true
+		if tok, err = dec.Token(); err != nil {
+			return fail(err)
+		}
+		if tok == nil {
+			continue
+		}
+		if tok != json.Delim('[') {
+			return fail(fmt.Errorf("manifests is %v, not an array", tok))
+		}
+		head.Manifests = []ocispec.Descriptor{}
+		for i := 0; dec.More(); i++ {
+			var e ocispec.Descriptor
+			if err := dec.Decode(&e); err != nil {
+				return fail(fmt.Errorf("manifests[%d]: %w", i, err))
+			}
+			if err := fn(&e); err != nil {
+				return nil, false, err
+			}
+		}
+		if _, err := dec.Token(); err != nil {
+			return fail(err)
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return fail(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fail(errors.New("data after the index"))
+	}
+	rest.WriteByte('}')
+	if err := json.Unmarshal(rest.Bytes(), head); err != nil {
+		return fail(err)
+	}
+	return head, true, nil
 }
 
 // WriteIndexJSON writes idx as json.Marshal makes it, one entry at a
@@ -754,38 +889,61 @@ func (l *Layout) AddManifests(descs []ocispec.Descriptor) ([]IndexChange, error)
 // made, which was then copied once more, the peak of an unpack's memory
 // (issue 15).
 func WriteIndexJSON(w io.Writer, idx *ocispec.Index) error {
-	manifests := idx.Manifests
-	rest := *idx
+	return writeIndexJSON(w, idx, len(idx.Manifests), func(emit func(*ocispec.Descriptor) error) error {
+		for i := range idx.Manifests {
+			if err := emit(&idx.Manifests[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// writeIndexJSON is WriteIndexJSON of head with the count entries that
+// entries emits. With none, manifests is null when head.Manifests is nil,
+// as Marshal writes it, and [] otherwise.
+func writeIndexJSON(w io.Writer, head *ocispec.Index, count int, entries func(emit func(*ocispec.Descriptor) error) error) error {
+	rest := *head
 	rest.Manifests = nil
-	head, err := json.Marshal(&rest)
+	b, err := json.Marshal(&rest)
 	if err != nil {
 		return err
 	}
-	if manifests == nil {
-		_, err := w.Write(head)
-		return err
-	}
 	// The member appears once: a quote inside a JSON string is escaped.
-	pre, post, ok := bytes.Cut(head, []byte(`"manifests":null`))
+	pre, post, ok := bytes.Cut(b, []byte(`"manifests":null`))
 	if !ok {
-		return fmt.Errorf("internal error: no manifests member in %s", head)
+		return fmt.Errorf("internal error: no manifests member in %s", b)
 	}
 	// A buffer for what is written, up to 256 KiB: pack writes a small
 	// index.json several times, and a buffer larger than it is garbage.
-	bw := bufio.NewWriterSize(w, min(256<<10, len(head)+len(manifests)*512))
+	bw := bufio.NewWriterSize(w, min(256<<10, len(b)+count*512))
 	bw.Write(pre)
-	bw.WriteString(`"manifests":[`)
-	for i := range manifests {
-		if i > 0 {
-			bw.WriteByte(',')
-		}
-		b, err := json.Marshal(&manifests[i])
+	n := 0
+	err = entries(func(e *ocispec.Descriptor) error {
+		b, err := json.Marshal(e)
 		if err != nil {
 			return err
 		}
-		bw.Write(b)
+		if n == 0 {
+			bw.WriteString(`"manifests":[`)
+		} else {
+			bw.WriteByte(',')
+		}
+		n++
+		_, err = bw.Write(b)
+		return err
+	})
+	if err != nil {
+		return err
 	}
-	bw.WriteByte(']')
+	switch {
+	case n > 0:
+		bw.WriteByte(']')
+	case head.Manifests == nil:
+		bw.WriteString(`"manifests":null`)
+	default:
+		bw.WriteString(`"manifests":[]`)
+	}
 	bw.Write(post)
 	return bw.Flush()
 }
