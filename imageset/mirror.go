@@ -394,7 +394,6 @@ func (p *parser) helm(n *yaml.Node, path string, key *yaml.Node) {
 	p.notice(key, path, "empty: nothing to do")
 }
 
-
 // registryRule reads one ImageSet mirror.registries entry.
 func (p *parser) registryRule(n *yaml.Node, path string) {
 	o := p.mapping(n, path, "registry", "prefix", "repositories", "tags", "newest", "minimize")
