@@ -16,6 +16,7 @@ import (
 
 	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/internal/atomicfile"
+	"github.com/airgap-bundle/bundle/internal/jsonstream"
 	"github.com/airgap-bundle/bundle/mirror"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -242,79 +243,30 @@ type historyScanner interface {
 // whole record is read, where it may stand, and so is anything after the
 // record.
 func readHistory(r io.Reader, where string, fn func(a *AppliedBundle) error) error {
-	fail := func(err error) error { return fmt.Errorf("rollback record %s: %w", where, err) }
 	br := bufio.NewReaderSize(r, 64<<10)
 	if _, err := br.Peek(1); err == io.EOF {
 		return nil
 	}
-	dec := json.NewDecoder(br)
-	tok, err := dec.Token()
-	if err != nil {
-		return fail(err)
-	}
 	version := HistorySchemaVersion
-	switch tok {
-	case nil: // null: the record as it is, empty
-	case json.Delim('{'):
-		seen := false
-		for dec.More() {
-			tok, err := dec.Token()
-			if err != nil {
-				return fail(err)
-			}
-			key, _ := tok.(string)
-			switch {
-			case strings.EqualFold(key, "schemaVersion"):
-				err = dec.Decode(&version)
-			case strings.EqualFold(key, "applied"):
-				if seen {
-					return fail(errors.New(`"applied" twice`))
-				}
-				seen = true
-				err = readApplied(dec, fn)
-			default:
-				var skip json.RawMessage
-				err = dec.Decode(&skip)
-			}
-			if err != nil {
-				return fail(err)
-			}
-		}
-		if _, err := dec.Token(); err != nil {
-			return fail(err)
-		}
-	default:
-		return fail(fmt.Errorf("starts with %v, not an object", tok))
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fail(errors.New("data after the record"))
-	}
-	if version != HistorySchemaVersion {
-		return fail(fmt.Errorf("schema version %d, want %d", version, HistorySchemaVersion))
-	}
-	return nil
-}
-
-// readApplied reads the array of applied bundles (or null) that dec is at.
-func readApplied(dec *json.Decoder, fn func(a *AppliedBundle) error) error {
-	tok, err := dec.Token()
-	if err != nil || tok == nil {
-		return err
-	}
-	if tok != json.Delim('[') {
-		return fmt.Errorf(`"applied" is %v, not an array`, tok)
-	}
-	for n := 1; dec.More(); n++ {
+	_, err := jsonstream.ReadObject(br, "applied", func(dec *json.Decoder, i int) error {
 		var a AppliedBundle
 		if err := dec.Decode(&a); err != nil {
-			return fmt.Errorf("applied bundle %d: %w", n, err)
+			return fmt.Errorf("applied bundle %d: %w", i+1, err)
 		}
-		if err := fn(&a); err != nil {
-			return err
+		return fn(&a)
+	}, func(name string, raw json.RawMessage) error {
+		if strings.EqualFold(name, "schemaVersion") {
+			return json.Unmarshal(raw, &version)
 		}
+		return nil
+	})
+	if err == nil && version != HistorySchemaVersion {
+		err = fmt.Errorf("schema version %d, want %d", version, HistorySchemaVersion)
 	}
-	_, err = dec.Token()
-	return err
+	if err != nil {
+		return fmt.Errorf("rollback record %s: %w", where, err)
+	}
+	return nil
 }
 
 // scanHistoryFile is readHistory of the file at path, stopped by ctx; a

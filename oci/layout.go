@@ -19,6 +19,7 @@ import (
 	"sync"
 
 	"github.com/airgap-bundle/bundle/internal/intern"
+	"github.com/airgap-bundle/bundle/internal/jsonstream"
 	"github.com/airgap-bundle/bundle/internal/writeback"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -804,82 +805,40 @@ func (l *Layout) scanIndex(fn func(e *ocispec.Descriptor) error) (head *ocispec.
 	if st, err := f.Stat(); err == nil && st.Size() > MaxIndexSize {
 		return nil, false, fmt.Errorf("%s is larger than %d bytes", path, MaxIndexSize)
 	}
-	fail := func(err error) (*ocispec.Index, bool, error) { return nil, false, fmt.Errorf("%s: %w", path, err) }
-	dec := json.NewDecoder(bufio.NewReaderSize(io.LimitReader(f, MaxIndexSize), 64<<10))
-	tok, err := dec.Token()
-	if err != nil {
-		return fail(err)
-	}
-	if tok == nil { // null: Unmarshal leaves the index as it is
-		if _, err := dec.Token(); err != io.EOF {
-			return fail(errors.New("data after the index"))
-		}
-		return head, true, nil
-	}
-	if tok != json.Delim('{') {
-		return fail(fmt.Errorf("starts with %v, not an object", tok))
-	}
 	// Every member but manifests, decoded into head as one object at the
 	// end, as Unmarshal would.
 	var rest bytes.Buffer
 	rest.WriteByte('{')
-	manifests := false
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return fail(err)
+	var fnErr error // fn's, given back as it is
+	array, err := jsonstream.ReadObject(bufio.NewReaderSize(io.LimitReader(f, MaxIndexSize), 64<<10), "manifests", func(dec *json.Decoder, i int) error {
+		var e ocispec.Descriptor
+		if err := dec.Decode(&e); err != nil {
+			return fmt.Errorf("manifests[%d]: %w", i, err)
 		}
-		name, _ := tok.(string)
-		if !strings.EqualFold(name, "manifests") {
-			var v json.RawMessage
-			if err := dec.Decode(&v); err != nil {
-				return fail(err)
-			}
-			if rest.Len() > 1 {
-				rest.WriteByte(',')
-			}
-			n, _ := json.Marshal(name)
-			rest.Write(n)
-			rest.WriteByte(':')
-			rest.Write(v)
-			continue
+		fnErr = fn(&e)
+		return fnErr
+	}, func(name string, raw json.RawMessage) error {
+		if rest.Len() > 1 {
+			rest.WriteByte(',')
 		}
-		if manifests {
-			return fail(errors.New("manifests given twice"))
-		}
-		manifests = true
-		if tok, err = dec.Token(); err != nil {
-			return fail(err)
-		}
-		if tok == nil {
-			continue
-		}
-		if tok != json.Delim('[') {
-			return fail(fmt.Errorf("manifests is %v, not an array", tok))
-		}
-		head.Manifests = []ocispec.Descriptor{}
-		for i := 0; dec.More(); i++ {
-			var e ocispec.Descriptor
-			if err := dec.Decode(&e); err != nil {
-				return fail(fmt.Errorf("manifests[%d]: %w", i, err))
-			}
-			if err := fn(&e); err != nil {
-				return nil, false, err
-			}
-		}
-		if _, err := dec.Token(); err != nil {
-			return fail(err)
-		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return fail(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fail(errors.New("data after the index"))
-	}
+		n, _ := json.Marshal(name)
+		rest.Write(n)
+		rest.WriteByte(':')
+		rest.Write(raw)
+		return nil
+	})
 	rest.WriteByte('}')
-	if err := json.Unmarshal(rest.Bytes(), head); err != nil {
-		return fail(err)
+	if fnErr != nil {
+		return nil, false, fnErr
+	}
+	if err == nil {
+		err = json.Unmarshal(rest.Bytes(), head)
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: %w", path, err)
+	}
+	if array {
+		head.Manifests = []ocispec.Descriptor{}
 	}
 	return head, true, nil
 }
