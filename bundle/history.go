@@ -248,7 +248,7 @@ func readHistory(r io.Reader, where string, fn func(a *AppliedBundle) error) err
 		return nil
 	}
 	version := HistorySchemaVersion
-	_, err := jsonstream.ReadObject(br, "applied", func(dec *json.Decoder, i int) error {
+	_, err := jsonstream.ReadObject(br, "applied", nil, func(dec *json.Decoder, i int) error {
 		var a AppliedBundle
 		if err := dec.Decode(&a); err != nil {
 			return fmt.Errorf("applied bundle %d: %w", i+1, err)

@@ -719,7 +719,8 @@ func (l *Layout) AddManifests(descs []ocispec.Descriptor) ([]IndexChange, error)
 		slots[keyOf(&descs[i])] = nil
 	}
 	n := 0 // index.json's entries
-	head, exists, err := l.scanIndex(func(e *ocispec.Descriptor) error {
+	// manifests given twice: refused, the entries are written as read.
+	head, exists, err := l.scanIndex(nil, func(e *ocispec.Descriptor) error {
 		n++
 		if s, ok := slots[keyOf(e)]; ok && s == nil {
 			slots[keyOf(e)] = &slot{found: true, digest: e.Digest}
@@ -760,7 +761,7 @@ func (l *Layout) AddManifests(descs []ocispec.Descriptor) ([]IndexChange, error)
 		head.MediaType = ocispec.MediaTypeImageIndex
 	}
 	entries := func(emit func(*ocispec.Descriptor) error) error {
-		_, _, err := l.scanIndex(func(e *ocispec.Descriptor) error {
+		_, _, err := l.scanIndex(nil, func(e *ocispec.Descriptor) error {
 			if s := slots[keyOf(e)]; s != nil && s.found && !s.written {
 				s.written = true
 				if s.entry != nil {
@@ -790,8 +791,10 @@ func (l *Layout) AddManifests(descs []ocispec.Descriptor) ([]IndexChange, error)
 // no manifests, empty where it has an array), and fn gets each entry, in
 // order, to use while it runs. Without index.json, head is an empty index
 // and exists is false. It reads what json.Unmarshal reads into an
-// ocispec.Index, but refuses manifests given twice.
-func (l *Layout) scanIndex(fn func(e *ocispec.Descriptor) error) (head *ocispec.Index, exists bool, err error) {
+// ocispec.Index. manifests given again replaces what it gave, as in
+// Unmarshal: restart is called first, to forget the entries fn was given;
+// a nil restart refuses manifests given twice instead.
+func (l *Layout) scanIndex(restart func(), fn func(e *ocispec.Descriptor) error) (head *ocispec.Index, exists bool, err error) {
 	head = &ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex}
 	path := filepath.Join(l.Path, IndexFile)
 	f, err := l.root.Open(IndexFile)
@@ -810,7 +813,7 @@ func (l *Layout) scanIndex(fn func(e *ocispec.Descriptor) error) (head *ocispec.
 	var rest bytes.Buffer
 	rest.WriteByte('{')
 	var fnErr error // fn's, given back as it is
-	array, err := jsonstream.ReadObject(bufio.NewReaderSize(io.LimitReader(f, MaxIndexSize), 64<<10), "manifests", func(dec *json.Decoder, i int) error {
+	array, err := jsonstream.ReadObject(bufio.NewReaderSize(io.LimitReader(f, MaxIndexSize), 64<<10), "manifests", restart, func(dec *json.Decoder, i int) error {
 		var e ocispec.Descriptor
 		if err := dec.Decode(&e); err != nil {
 			return fmt.Errorf("manifests[%d]: %w", i, err)

@@ -13,15 +13,17 @@ import (
 )
 
 // ReadObject reads one JSON value from r: an object, or null (then it
-// reads nothing more and returns array false). The member named array,
+// reads nothing more and returns array false). The member named arrayName,
 // matched in any case as encoding/json matches names, must be null or an
 // array; elem decodes its elements from dec one at a time (i counts them
 // from 0), and array reports that it was an array. other gets every other
-// member, its name and its bytes. It refuses array given twice, a value
-// that is not an object, and anything after the value but white space.
-// Errors are json's or those of elem and other, unwrapped: the caller
-// names the file.
-func ReadObject(r io.Reader, arrayName string, elem func(dec *json.Decoder, i int) error, other func(name string, raw json.RawMessage) error) (array bool, err error) {
+// member, its name and its bytes. The member given again replaces what it
+// gave before, as json.Unmarshal has it: restart is called before each
+// occurrence after the first to forget what elem was given; a nil restart
+// refuses a second occurrence instead. It refuses a value that is not an
+// object, and anything after the value but white space. Errors are json's
+// or those of elem and other, unwrapped: the caller names the file.
+func ReadObject(r io.Reader, arrayName string, restart func(), elem func(dec *json.Decoder, i int) error, other func(name string, raw json.RawMessage) error) (array bool, err error) {
 	dec := json.NewDecoder(r)
 	tok, err := dec.Token()
 	if err != nil {
@@ -30,7 +32,7 @@ func ReadObject(r io.Reader, arrayName string, elem func(dec *json.Decoder, i in
 	switch tok {
 	case nil: // null: json.Unmarshal leaves the value as it is
 	case json.Delim('{'):
-		if array, err = members(dec, arrayName, elem, other); err != nil {
+		if array, err = members(dec, arrayName, restart, elem, other); err != nil {
 			return false, err
 		}
 	default:
@@ -43,7 +45,7 @@ func ReadObject(r io.Reader, arrayName string, elem func(dec *json.Decoder, i in
 }
 
 // members reads the members of the object dec is in, and its end.
-func members(dec *json.Decoder, arrayName string, elem func(dec *json.Decoder, i int) error, other func(name string, raw json.RawMessage) error) (array bool, err error) {
+func members(dec *json.Decoder, arrayName string, restart func(), elem func(dec *json.Decoder, i int) error, other func(name string, raw json.RawMessage) error) (array bool, err error) {
 	seen := false
 	for dec.More() {
 		tok, err := dec.Token()
@@ -62,9 +64,12 @@ func members(dec *json.Decoder, arrayName string, elem func(dec *json.Decoder, i
 			continue
 		}
 		if seen {
-			return false, fmt.Errorf("%q given twice", arrayName)
+			if restart == nil {
+				return false, fmt.Errorf("%q given twice", arrayName)
+			}
+			restart()
 		}
-		seen = true
+		seen, array = true, false
 		if tok, err = dec.Token(); err != nil {
 			return false, err
 		}
