@@ -263,10 +263,13 @@ func readHistory(r io.Reader, where string, fn func(a *AppliedBundle) error) err
 	if err == nil && version != HistorySchemaVersion {
 		err = fmt.Errorf("schema version %d, want %d", version, HistorySchemaVersion)
 	}
-	if err != nil {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("rollback record %s: %w", where, err)
 	}
-	return nil
+	return fmt.Errorf("rollback record %s: %w; restore it from a backup, or move it away to start a new record, against which the next bundle is accepted whatever its age", where, err)
 }
 
 // scanHistoryFile is readHistory of the file at path, stopped by ctx; a

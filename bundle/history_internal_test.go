@@ -270,7 +270,7 @@ func TestAppendHistory(t *testing.T) {
 	}
 	for _, bad := range []string{`{"schemaVersion":2}`, `{"applied":[],"applied":[]}`, `{"applied":{}}`, `[]`, `{"schemaVersion":1} {}`, `{"applied":[{"names":[]}]}`, `{"applied":[`} {
 		var out bytes.Buffer
-		if err := appendHistory(&out, strings.NewReader(bad), "rec.json", add); err == nil || !strings.Contains(err.Error(), "rollback record rec.json") {
+		if err := appendHistory(&out, strings.NewReader(bad), "rec.json", add); err == nil || !strings.Contains(err.Error(), "rollback record rec.json") || !strings.Contains(err.Error(), "restore it from a backup") {
 			t.Errorf("%s: %v", bad, err)
 		}
 	}
