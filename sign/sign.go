@@ -102,6 +102,7 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/signature/options"
@@ -205,7 +206,13 @@ func GenerateKey(t KeyType, password []byte) (privPEM, pubPEM []byte, err error)
 		// uses for "no password".
 		password = []byte{}
 	}
-	der, err := cryptoutils.MarshalPrivateKeyToEncryptedDER(priv, cryptoutils.StaticPasswordFunc(password))
+	der, err := cryptoutils.MarshalPrivateKeyToDER(priv)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encoding %s private key: %w", t, err)
+	}
+	// What cryptoutils.MarshalPrivateKeyToEncryptedDER does, with the
+	// strength of scrypt named here (see generateKDF).
+	der, err = encrypted.EncryptWithCustomKDFParameters(der, password, generateKDF)
 	if err != nil {
 		return nil, nil, fmt.Errorf("encrypting %s private key: %w", t, err)
 	}
@@ -305,6 +312,12 @@ func LoadSigner(privPEM, password []byte) (*KeySigner, error) {
 	}
 	return &KeySigner{sv: sv, pub: cs.Public(), verifier: verifier}, nil
 }
+
+// generateKDF is the scrypt strength GenerateKey encrypts with: Standard
+// (N = 2^16, 64 MiB), what cosign generate-key-pair writes. This package's
+// tests, which generate dozens of keys, use Legacy (N = 2^15, 32 MiB), which
+// costs half and is also one of the three strengths a key is read with.
+var generateKDF = encrypted.Standard
 
 // releaseMemory is debug.FreeOSMemory. This package's tests, which decrypt
 // dozens of keys in one process, keep the memory instead: where touching
