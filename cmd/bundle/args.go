@@ -20,6 +20,9 @@ import (
 // new API for every command; a reordering step keeps v2.)
 func runApp(ctx context.Context, args []string) error {
 	app := newApp()
+	if con, ok := ctx.Value(consoleKey{}).(*console); ok {
+		app.Reader, app.Writer, app.ErrWriter = con.stdin, con.stdout, con.stderr
+	}
 	args, err := reorderArgs(app, args)
 	if err != nil {
 		return err

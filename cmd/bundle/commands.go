@@ -37,7 +37,7 @@ func keygenCommand() *cli.Command {
 					return fmt.Errorf("%s exists: refusing to overwrite a key; choose another --out or remove it", p)
 				}
 			}
-			pw, err := password(true)
+			pw, err := password(consoleOf(c), true)
 			if err != nil {
 				return err
 			}
@@ -128,7 +128,7 @@ func verifyCommand() *cli.Command {
 				return err
 			}
 			if c.Bool("json") {
-				if jerr := printJSON(r.Result(err)); jerr != nil {
+				if jerr := printJSON(c, r.Result(err)); jerr != nil {
 					return jerr
 				}
 			}
@@ -151,7 +151,7 @@ func verifyCommand() *cli.Command {
 			}
 			say(c, "bundle %s (%s, %s)", x.BundleID, x.Created, sig)
 			if !quiet(c) {
-				sayStatuses(os.Stderr, set.Signatures())
+				sayStatuses(consoleOf(c).stderr, set.Signatures())
 			}
 			for _, n := range r.Verified {
 				say(c, "  volume %d of %d: ok (%s)", n, len(x.Volumes), r.Set.Volumes[n].Path)
@@ -305,7 +305,7 @@ func unpackCommand() *cli.Command {
 				return err
 			}
 			if c.Bool("json") {
-				defer printJSON(r.Report(to.String()))
+				defer printJSON(c, r.Report(to.String()))
 			}
 			x := r.Index
 			reg, ok := dest.(*bundle.RegistryDestination)
@@ -379,16 +379,17 @@ func inspectCommand() *cli.Command {
 			}
 			sigs := set.Signatures()
 			if c.Bool("json") {
-				enc := json.NewEncoder(os.Stdout)
+				enc := json.NewEncoder(consoleOf(c).stdout)
 				enc.SetIndent("", "  ")
 				return errors.Join(enc.Encode(struct {
 					*bundle.Summary
 					Signatures []bundle.SignatureStatus `json:"signatures"`
 				}{s, sigs}), err)
 			}
-			werr := s.WriteText(os.Stdout)
-			fmt.Fprintf(os.Stdout, "signatures found: %d\n", len(sigs))
-			sayStatuses(os.Stdout, sigs)
+			stdout := consoleOf(c).stdout
+			werr := s.WriteText(stdout)
+			fmt.Fprintf(stdout, "signatures found: %d\n", len(sigs))
+			sayStatuses(stdout, sigs)
 			return errors.Join(werr, err)
 		},
 	})
@@ -416,7 +417,7 @@ func inventoryCommand() *cli.Command {
 				return usagef("--to %s: an inventory lists every blob of the layout; give the layout without a tag", to)
 			}
 			o := bundle.InventoryOptions{Verify: c.Bool("verify"), Repositories: c.StringSlice("repository"), Notice: notice(c)}
-			if o.Created, err = createdTime(); err != nil {
+			if o.Created, err = createdTime(consoleOf(c)); err != nil {
 				return err
 			}
 			dest, err := bundle.NewDestination(to, registries(c), bundle.DestinationOptions{})
@@ -437,7 +438,7 @@ func inventoryCommand() *cli.Command {
 			}
 			b, err := v.Encode()
 			if err == nil {
-				_, err = os.Stdout.Write(b)
+				_, err = consoleOf(c).stdout.Write(b)
 			}
 			return err
 		},

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -73,12 +74,20 @@ func main() {
 		followLiveHeap()
 	}
 	ctx, stop := signalContext()
-	defer stop()
-	err := explainInterrupt(ctx, runApp(ctx, os.Args))
+	code := run(ctx, os.Args, processConsole())
+	stop()
+	os.Exit(code)
+}
+
+// run runs the command line args with con as its console and returns the
+// exit status.
+func run(ctx context.Context, args []string, con *console) int {
+	ctx = withConsole(ctx, con)
+	err := explainInterrupt(ctx, runApp(ctx, args))
 	if err != nil {
-		printError(os.Stderr, err)
+		printError(con.stderr, err)
 	}
-	os.Exit(exitCode(err))
+	return exitCode(err)
 }
 
 func newApp() *cli.App {
@@ -111,7 +120,7 @@ func say(c *cli.Context, format string, a ...any) {
 	if !quiet(c) {
 		// What a bundle says (ref names, packer) may hold terminal
 		// escapes: printed escaped.
-		fmt.Fprintln(os.Stderr, bundle.PrintableLines(fmt.Sprintf(format, a...)))
+		fmt.Fprintln(consoleOf(c).stderr, bundle.PrintableLines(fmt.Sprintf(format, a...)))
 	}
 }
 
@@ -121,7 +130,8 @@ func notice(c *cli.Context) func(string) {
 	if quiet(c) {
 		return nil
 	}
-	return func(s string) { fmt.Fprintln(os.Stderr, "bundle: "+bundle.PrintableLines(s)) }
+	stderr := consoleOf(c).stderr
+	return func(s string) { fmt.Fprintln(stderr, "bundle: "+bundle.PrintableLines(s)) }
 }
 
 func registryFlags() []cli.Flag {
@@ -147,8 +157,8 @@ func registriesWith(c *cli.Context, hosts map[string]oci.HostOptions) func() (*o
 
 // createdTime is the time a bundle or inventory records: now, or
 // SOURCE_DATE_EPOCH for reproducible output.
-func createdTime() (time.Time, error) {
-	s := os.Getenv("SOURCE_DATE_EPOCH")
+func createdTime(con *console) (time.Time, error) {
+	s := con.getenv("SOURCE_DATE_EPOCH")
 	if s == "" {
 		return time.Now(), nil
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -50,9 +51,22 @@ func runCLI(t *testing.T, env []string, args ...string) (int, string) {
 }
 
 // runProgram runs program with env added to the tests' environment and
-// returns its exit code and combined output.
+// returns its exit code and combined output. The command itself (bin) runs
+// inside the test process (bundlemain.Run) when env holds only variables
+// it reads through its console: starting a process costs more than most
+// runs' work on slow machines, and this suite runs the command some 180
+// times. Tests of what only a process shows (signals, exit on a kill, the
+// memory limit, the shell's completion, README's commands) start it with
+// exec themselves, or pass other variables.
 func runProgram(t *testing.T, program string, env []string, args ...string) (int, string) {
 	t.Helper()
+	if program == bin {
+		if vars, ok := consoleEnv(env); ok {
+			var out bytes.Buffer
+			code := bundlemain.Run(append([]string{"bundle"}, args...), vars, &out)
+			return code, out.String()
+		}
+	}
 	cmd := exec.Command(program, args...)
 	cmd.Env = append(os.Environ(), env...)
 	var out bytes.Buffer
@@ -65,6 +79,20 @@ func runProgram(t *testing.T, program string, env []string, args ...string) (int
 		t.Fatal(err)
 	}
 	return 0, out.String()
+}
+
+// consoleEnv is env (NAME=VALUE) as a map, and whether the command reads
+// every one of them through its console (bundlemain.ConsoleVariables).
+func consoleEnv(env []string) (map[string]string, bool) {
+	vars := map[string]string{}
+	for _, kv := range env {
+		name, value, _ := strings.Cut(kv, "=")
+		if !slices.Contains(bundlemain.ConsoleVariables, name) {
+			return nil, false
+		}
+		vars[name] = value
+	}
+	return vars, true
 }
 
 // mustRun runs the binary and fails unless it exits with want.

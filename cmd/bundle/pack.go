@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -135,7 +134,7 @@ func packAction(c *cli.Context) (err error) {
 		for i := range sum.Volumes {
 			sum.Volumes[i].Path = filepath.Join(c.String("out"), format.VolumeFileName(sum.Volumes[i].Number, len(sum.Volumes)))
 		}
-		return printJSON(sum)
+		return printJSON(c, sum)
 	}
 	return nil
 }
@@ -148,9 +147,9 @@ func packDryRun(ctx context.Context, c *cli.Context, sources []bundle.Source, o 
 	}
 	r := bundle.NewPlanReport(x)
 	if c.Bool("json") {
-		return printJSON(r)
+		return printJSON(c, r)
 	}
-	return r.WriteText(os.Stdout)
+	return r.WriteText(consoleOf(c).stdout)
 }
 
 // packSources is the SOURCE arguments and the --images list, each with
@@ -229,7 +228,7 @@ func packOptions(c *cli.Context) (o bundle.PackOptions, err error) {
 	if c.IsSet("base-key") && !c.IsSet("base") {
 		return o, usagef("pack: --base-key without --base")
 	}
-	if o.Created, err = createdTime(); err != nil {
+	if o.Created, err = createdTime(consoleOf(c)); err != nil {
 		return o, err
 	}
 	if e := c.String("expires"); e != "" {
@@ -240,11 +239,11 @@ func packOptions(c *cli.Context) (o bundle.PackOptions, err error) {
 	if key := c.String("key"); strings.HasPrefix(key, "pkcs11:") {
 		// A key in a token (builds with -tags pkcs11): the PIN, not a
 		// password, opens it. The session ends when the process does.
-		if o.Signer, err = loadSigner(key); err != nil {
+		if o.Signer, err = loadSigner(consoleOf(c), key); err != nil {
 			return o, err
 		}
 	} else if c.IsSet("key") {
-		pw, err := password(false)
+		pw, err := password(consoleOf(c), false)
 		if err != nil {
 			return o, err
 		}
@@ -286,8 +285,8 @@ func mediaNames() []string {
 
 // printJSON writes v on standard output, indented: the one document a
 // command prints for scripts (human output goes to standard error).
-func printJSON(v any) error {
-	enc := json.NewEncoder(os.Stdout)
+func printJSON(c *cli.Context, v any) error {
+	enc := json.NewEncoder(consoleOf(c).stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }

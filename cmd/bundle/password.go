@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"golang.org/x/term"
@@ -16,27 +15,27 @@ import (
 // nothing new), else asked on the terminal (twice when confirm), else the
 // first line of standard input when it is not a terminal (as cosign takes
 // a piped password). Never from an argument: arguments show in ps.
-func password(confirm bool) ([]byte, error) {
-	pw, err := readPassword(confirm, os.Stdin)
+func password(con *console, confirm bool) ([]byte, error) {
+	pw, err := readPassword(confirm, con)
 	if err == nil && confirm && len(pw) == 0 {
-		fmt.Fprintln(os.Stderr, "bundle: warning: the private key is not protected by a password; anyone who copies the file can sign")
+		fmt.Fprintln(con.stderr, "bundle: warning: the private key is not protected by a password; anyone who copies the file can sign")
 	}
 	return pw, err
 }
 
-func readPassword(confirm bool, stdin *os.File) ([]byte, error) {
+func readPassword(confirm bool, con *console) ([]byte, error) {
 	for _, env := range []string{"BUNDLE_PASSWORD", "COSIGN_PASSWORD"} {
-		if pw, ok := os.LookupEnv(env); ok {
+		if pw, ok := con.lookupEnv(env); ok {
 			return []byte(pw), nil
 		}
 	}
-	fd := int(stdin.Fd())
+	fd := int(con.stdin.Fd())
 	if !term.IsTerminal(fd) {
-		return passwordLine(stdin)
+		return passwordLine(con.stdin)
 	}
 	ask := func(prompt string) ([]byte, error) {
-		fmt.Fprint(os.Stderr, prompt)
-		defer fmt.Fprintln(os.Stderr)
+		fmt.Fprint(con.stderr, prompt)
+		defer fmt.Fprintln(con.stderr)
 		return term.ReadPassword(fd)
 	}
 	pw, err := ask("Password for the private key: ")

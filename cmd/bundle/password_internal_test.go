@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -28,14 +29,6 @@ func TestReadPassword(t *testing.T) {
 		{name: "stdin empty", stdin: "", wantErr: "COSIGN_PASSWORD"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, env := range []string{"BUNDLE_PASSWORD", "COSIGN_PASSWORD"} {
-				t.Setenv(env, "") // restored after the test
-				if v, ok := tc.env[env]; ok {
-					os.Setenv(env, v)
-				} else {
-					os.Unsetenv(env)
-				}
-			}
 			in, err := os.CreateTemp(t.TempDir(), "stdin")
 			if err != nil {
 				t.Fatal(err)
@@ -47,7 +40,7 @@ func TestReadPassword(t *testing.T) {
 			if _, err := in.Seek(0, 0); err != nil {
 				t.Fatal(err)
 			}
-			pw, err := readPassword(false, in)
+			pw, err := readPassword(false, &console{stdin: in, stderr: io.Discard, lookupEnv: func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }})
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("readPassword: %q, %v; want an error saying %q", pw, err, tc.wantErr)

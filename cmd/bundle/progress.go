@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,7 +12,6 @@ import (
 	"github.com/urfave/cli/v2"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
-	"golang.org/x/term"
 )
 
 // progress draws bundle.Progress: on a terminal a bar with the volume,
@@ -66,7 +64,7 @@ func imageText(name string, width int) string {
 
 func newProgress(c *cli.Context, op string) *progress {
 	now := time.Now()
-	return &progress{op: op, quiet: quiet(c), tty: term.IsTerminal(int(os.Stderr.Fd())), out: os.Stderr, every: 5 * time.Second, start: now, last: now}
+	return &progress{op: op, quiet: quiet(c), tty: consoleOf(c).stderrTerminal, out: consoleOf(c).stderr, every: 5 * time.Second, start: now, last: now}
 }
 
 // volumeText is "volume n of N" (or "volume n" when N is not known).

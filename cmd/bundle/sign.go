@@ -37,7 +37,7 @@ func signCommand() *cli.Command {
 			if out == "" {
 				out = defaultSignatureDir(set, c.Args().Slice())
 			}
-			signer, err := loadSigner(c.String("key"))
+			signer, err := loadSigner(consoleOf(c), c.String("key"))
 			if err != nil {
 				return err
 			}
@@ -74,21 +74,21 @@ type signerCloser interface {
 
 // openTokenSigner opens a key kept in a token, named by a pkcs11: URI; set
 // in builds with -tags pkcs11 only (it needs cgo).
-var openTokenSigner func(uri string) (signerCloser, error)
+var openTokenSigner func(con *console, uri string) (signerCloser, error)
 
 // loadSigner loads the private key at path, asking for its password only
 // when it is encrypted: a countersigner's unencrypted key (kept on an
 // encrypted disk) needs none. A pkcs11: URI names a key in a token.
-func loadSigner(path string) (sign.Signer, error) {
+func loadSigner(con *console, path string) (sign.Signer, error) {
 	if strings.HasPrefix(path, "pkcs11:") {
 		if openTokenSigner == nil {
 			return nil, usagef("--key %s: this bundle was built without PKCS#11 support (go build -tags pkcs11)", path)
 		}
-		return openTokenSigner(path)
+		return openTokenSigner(con, path)
 	}
 	var pw []byte
 	if b, err := os.ReadFile(path); err == nil && bytes.Contains(b, []byte("ENCRYPTED")) {
-		if pw, err = password(false); err != nil {
+		if pw, err = password(con, false); err != nil {
 			return nil, err
 		}
 	}
