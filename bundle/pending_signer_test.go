@@ -209,18 +209,20 @@ func TestPackPendingSignerFails(t *testing.T) {
 func TestSignerLayout(t *testing.T) {
 	t.Parallel()
 	src := layoutSource(t, exampleLayout, "")
+	// The layout is read once; each case plans its index afresh.
+	pl, err := plan(context.Background(), []Source{src}, PackOptions{MaxVolumeSize: 40 << 10, Created: testCreated}, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	planWith := func(packer, alg string) *format.Index {
-		o := PackOptions{MaxVolumeSize: 40 << 10, Created: testCreated, Packer: packer}
-		pl, err := plan(context.Background(), []Source{src}, o, false, false)
+		o := pl.o
+		o.Packer = packer
+		// planned with a placeholder signer of alg.
+		x, _, err := planIndex(o, &format.Signer{KeyID: provisionalKeyID, Algorithm: alg}, nil, pl.g, pl.layoutIndex)
 		if err != nil {
 			t.Fatal(err)
 		}
-		// plan with a placeholder signer of alg.
-		pl.x.Signer = &format.Signer{KeyID: provisionalKeyID, Algorithm: alg}
-		if err := format.Plan(pl.x, o.MaxVolumeSize); err != nil {
-			t.Fatal(err)
-		}
-		return pl.x
+		return x
 	}
 	var holds, not int
 	var notPacker string
