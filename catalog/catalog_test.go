@@ -29,14 +29,15 @@ type E = testimages.FBCEntry
 
 // env is a registry with a way to read from it.
 type env struct {
-	host string
+	host string // HOST/NAMESPACE: host + "/" + repository names a repository of the test
+	ns   string // "NAMESPACE/", which every repository of the test starts with
 	push testimages.Registry
 	regs *oci.Registries
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	r := testregistry.Start(t, testregistry.Options{})
+	r, ns := testregistry.Shared(t)
 	regs, err := oci.NewRegistries(oci.RegistryOptions{
 		Insecure:   []string{r.Host},
 		Retries:    1,
@@ -45,12 +46,12 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{host: r.Host, push: testimages.Registry{Host: r.Host}, regs: regs}
+	return &env{host: r.Host + "/" + ns, ns: ns + "/", push: testimages.Registry{Host: r.Host}, regs: regs}
 }
 
 func (e *env) repo(t *testing.T, name string) *oci.Repository {
 	t.Helper()
-	repo, err := e.regs.Repository(context.Background(), e.host, name)
+	repo, err := e.regs.Repository(context.Background(), e.push.Host, e.ns+name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +217,7 @@ func TestReadCatalog(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	im := catalogImage("linux/amd64", false)
-	desc := e.push.Push(t, "catalog", im)
+	desc := e.push.Push(t, e.ns+"catalog", im)
 	c, err := Read(context.Background(), e.repo(t, "catalog"), desc)
 	if err != nil {
 		t.Fatal(err)
@@ -266,7 +267,7 @@ func TestReadIndexCompressionsAndOpaque(t *testing.T) {
 		return testimages.ConfiguredImage(testimages.ImageConfig{Platform: p, Labels: map[string]string{catalogLabel: "/catalog"}}, l1, l2)
 	}
 	idx, ims := testimages.Index(mk("linux/amd64"), mk("linux/arm64"))
-	desc := e.push.PushIndex(t, "idx", idx, ims)
+	desc := e.push.PushIndex(t, e.ns+"idx", idx, ims)
 	c, err := Read(context.Background(), e.repo(t, "idx"), desc)
 	if err != nil {
 		t.Fatal(err)
@@ -301,7 +302,7 @@ func TestReadErrors(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			im := testimages.NewImage("linux/amd64", tc.labels, testimages.Files(tc.files))
-			desc := e.push.Push(t, "bad"+string(rune('a'+i)), im)
+			desc := e.push.Push(t, e.ns+"bad"+string(rune('a'+i)), im)
 			_, err := Read(context.Background(), e.repo(t, "bad"+string(rune('a'+i))), desc)
 			if err == nil {
 				t.Fatal("no error")
@@ -332,7 +333,7 @@ func join(lists ...[]string) []string {
 func TestFilter(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	desc := e.push.Push(t, "catalog", catalogImage("linux/amd64", false))
+	desc := e.push.Push(t, e.ns+"catalog", catalogImage("linux/amd64", false))
 	c, err := Read(context.Background(), e.repo(t, "catalog"), desc)
 	if err != nil {
 		t.Fatal(err)
@@ -484,7 +485,7 @@ func testBuild(t *testing.T, docker bool) {
 	e := newEnv(t)
 	ctx := context.Background()
 	im := catalogImage("linux/amd64", docker)
-	desc := e.push.Push(t, "catalog", im)
+	desc := e.push.Push(t, e.ns+"catalog", im)
 	c, err := Read(ctx, e.repo(t, "catalog"), desc)
 	if err != nil {
 		t.Fatal(err)
@@ -624,7 +625,7 @@ func testBuildIndex(t *testing.T, docker bool) {
 	if docker {
 		idx, ims = testimages.DockerIndex(catalogImage("linux/amd64", true), catalogImage("linux/arm64", true))
 	}
-	desc := e.push.PushIndex(t, "multi", idx, ims)
+	desc := e.push.PushIndex(t, e.ns+"multi", idx, ims)
 	c, err := Read(ctx, e.repo(t, "multi"), desc)
 	if err != nil {
 		t.Fatal(err)
@@ -680,7 +681,7 @@ func TestListNames(t *testing.T) {
 func TestSelectionImages(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	desc := e.push.Push(t, "catalog", catalogImage("linux/amd64", false))
+	desc := e.push.Push(t, e.ns+"catalog", catalogImage("linux/amd64", false))
 	c, err := Read(context.Background(), e.repo(t, "catalog"), desc)
 	if err != nil {
 		t.Fatal(err)
@@ -729,7 +730,7 @@ func TestReadMemory(t *testing.T) {
 	docs = append(docs, testimages.FBCChannel("big", "stable", entries...))
 	configs := testimages.JSONStream(docs...)
 	im := testimages.NewImage("linux/amd64", nil, testimages.Files(map[string][]byte{"configs/big/catalog.json": configs}))
-	desc := e.push.Push(t, "big", im)
+	desc := e.push.Push(t, e.ns+"big", im)
 	repo := e.repo(t, "big")
 	configs, im, docs = nil, testimages.Image{}, nil
 	// Collect often, so that the heap's peak tracks live memory rather
@@ -878,7 +879,7 @@ func TestReadLinkRefused(t *testing.T) {
 	tw.Close()
 	layer := testimages.NewBlob(ocispec.MediaTypeImageLayer, raw.Bytes())
 	layer.DiffID = layer.Desc.Digest
-	desc := e.push.Push(t, "link", testimages.NewImage("linux/amd64", nil, layer))
+	desc := e.push.Push(t, e.ns+"link", testimages.NewImage("linux/amd64", nil, layer))
 	_, err := Read(context.Background(), e.repo(t, "link"), desc)
 	if err == nil || !strings.Contains(err.Error(), "configs/baz/catalog.json is a link to /elsewhere/catalog.json") {
 		t.Fatalf("error %v", err)

@@ -31,14 +31,15 @@ var someComponents = []string{"cli", "etcd", "machine-config-operator", "cluster
 
 // env is a real registry with a client for it.
 type env struct {
-	host string
+	host string // HOST/NAMESPACE: host + "/" + repository names a repository of the test
+	ns   string // "NAMESPACE/", which every repository of the test starts with
 	push testimages.Registry
 	regs *oci.Registries
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	reg := testregistry.Start(t, testregistry.Options{})
+	reg, ns := testregistry.Shared(t)
 	regs, err := oci.NewRegistries(oci.RegistryOptions{
 		Insecure:   []string{reg.Host},
 		Retries:    1,
@@ -47,12 +48,12 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{host: reg.Host, push: testimages.Registry{Host: reg.Host}, regs: regs}
+	return &env{host: reg.Host + "/" + ns, ns: ns + "/", push: testimages.Registry{Host: reg.Host}, regs: regs}
 }
 
 func (e *env) repo(t *testing.T, path string) *oci.Repository {
 	t.Helper()
-	r, err := e.regs.Repository(context.Background(), e.host, path)
+	r, err := e.regs.Repository(context.Background(), e.push.Host, e.ns+path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +94,7 @@ func TestReadSingleArchRelease(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
-	desc, refs := e.push.PushRelease(t, releaseRepo, componentRepo, "linux/amd64", "4.18.1", []string{"4.17.20", "4.18.0"}, someComponents, "4.18.1-x86_64")
+	desc, refs := e.push.PushRelease(t, e.ns+releaseRepo, e.ns+componentRepo, "linux/amd64", "4.18.1", []string{"4.17.20", "4.18.0"}, someComponents, "4.18.1-x86_64")
 	repo := e.repo(t, releaseRepo)
 	got, err := repo.Resolve(ctx, "4.18.1-x86_64")
 	if err != nil || got.Digest != desc.Digest {
@@ -157,7 +158,7 @@ func TestReadMultiArchRelease(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	platforms := []string{"linux/amd64", "linux/arm64", "linux/s390x"}
-	idx, refs := e.push.PushMultiRelease(t, releaseRepo, componentRepo, "4.18.1", nil, platforms, someComponents, "4.18.1-multi")
+	idx, refs := e.push.PushMultiRelease(t, e.ns+releaseRepo, e.ns+componentRepo, "4.18.1", nil, platforms, someComponents, "4.18.1-multi")
 	repo := e.repo(t, releaseRepo)
 	desc, err := repo.Resolve(ctx, "4.18.1-multi")
 	if err != nil || desc.Digest != idx.Digest || !oci.IsIndex(desc.MediaType) {
@@ -211,7 +212,7 @@ func TestReadNotARelease(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
-	d := e.push.Push(t, "library/nginx", testimages.ComponentImage("linux/amd64", "nginx", "1.27"), "1.27")
+	d := e.push.Push(t, e.ns+"library/nginx", testimages.ComponentImage("linux/amd64", "nginx", "1.27"), "1.27")
 	name := e.host + "/library/nginx:1.27"
 	_, err := Read(ctx, e.repo(t, "library/nginx"), d, name, nil)
 	var nir *NoImageReferencesError
@@ -224,7 +225,7 @@ func TestReadNotARelease(t *testing.T) {
 func (e *env) readLayers(t *testing.T, layers ...testimages.Blob) ([]*Release, error) {
 	t.Helper()
 	im := testimages.NewImage("linux/amd64", nil, layers...)
-	d := e.push.Push(t, "test/release", im)
+	d := e.push.Push(t, e.ns+"test/release", im)
 	return Read(context.Background(), e.repo(t, "test/release"), d, "test/release@"+d.Digest.String(), nil)
 }
 
@@ -235,7 +236,7 @@ func refsLayer(version string, refs []testimages.Ref) testimages.Blob {
 func TestReadRefusesUnpinnedComponent(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	refs := e.push.PushComponents(t, componentRepo, "linux/amd64", "4.18.1", "cli", "etcd")
+	refs := e.push.PushComponents(t, e.ns+componentRepo, "linux/amd64", "4.18.1", "cli", "etcd")
 	refs = append(refs, testimages.Ref{Name: "installer", Image: "quay.io/openshift-release-dev/ocp-v4.0-art-dev:installer"})
 	_, err := e.readLayers(t, refsLayer("4.18.1", refs))
 	if err == nil || !strings.Contains(err.Error(), `component "installer"`) || !strings.Contains(err.Error(), "not pinned by digest") {
@@ -246,8 +247,8 @@ func TestReadRefusesUnpinnedComponent(t *testing.T) {
 func TestReadWhiteoutsAndLayerOrder(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	old := e.push.PushComponents(t, componentRepo, "linux/amd64", "4.18.0", "cli")
-	cur := e.push.PushComponents(t, componentRepo, "linux/amd64", "4.18.1", "cli", "etcd")
+	old := e.push.PushComponents(t, e.ns+componentRepo, "linux/amd64", "4.18.0", "cli")
+	cur := e.push.PushComponents(t, e.ns+componentRepo, "linux/amd64", "4.18.1", "cli", "etcd")
 
 	// A later layer replaces the files: the top one wins.
 	rs, err := e.readLayers(t, refsLayer("4.18.0", old), refsLayer("4.18.1", cur))
@@ -339,7 +340,7 @@ func rawLayer(t *testing.T, compress string, files map[string][]byte) testimages
 func TestReadZstdAndPlainLayers(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	refs := e.push.PushComponents(t, componentRepo, "linux/amd64", "4.18.1", "cli", "etcd")
+	refs := e.push.PushComponents(t, e.ns+componentRepo, "linux/amd64", "4.18.1", "cli", "etcd")
 	files := map[string][]byte{
 		"release-manifests/image-references": testimages.ImageReferences("4.18.1", refs),
 		"release-manifests/release-metadata": testimages.ReleaseMetadata("4.18.1", nil),
@@ -369,14 +370,14 @@ func TestReadBoundsFileSize(t *testing.T) {
 func TestReadChecksLayerDigest(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	refs := e.push.PushComponents(t, componentRepo, "linux/amd64", "4.18.1", "cli")
+	refs := e.push.PushComponents(t, e.ns+componentRepo, "linux/amd64", "4.18.1", "cli")
 	good := refsLayer("4.18.1", refs)
 	im := testimages.NewImage("linux/amd64", nil, good)
-	d := e.push.Push(t, "test/release", im)
+	d := e.push.Push(t, e.ns+"test/release", im)
 	// The registry serves another blob's bytes under the layer's digest.
 	repo := e.repo(t, "test/release")
 	other := testimages.Files(map[string][]byte{"x": []byte("y")})
-	e.push.Push(t, "test/release", testimages.NewImage("linux/amd64", nil, other))
+	e.push.Push(t, e.ns+"test/release", testimages.NewImage("linux/amd64", nil, other))
 	swapped := &swapFetcher{Fetcher: repo, from: good.Desc, to: other.Desc}
 	_, err := Read(context.Background(), swapped, d, "test/release", nil)
 	if err == nil || !strings.Contains(err.Error(), good.Desc.Digest.String()) {
@@ -408,7 +409,7 @@ func TestReadDockerSchema2Release(t *testing.T) {
 	var ims []testimages.Image
 	var want [][]testimages.Ref
 	for _, p := range []string{"linux/amd64", "linux/ppc64le"} {
-		refs := e.push.PushComponents(t, componentRepo, p, "4.18.1", "cli", "etcd")
+		refs := e.push.PushComponents(t, e.ns+componentRepo, p, "4.18.1", "cli", "etcd")
 		want = append(want, refs)
 		ims = append(ims, dockerImage(t, testimages.ReleaseImage(p, "4.18.1", nil, refs)))
 	}
@@ -424,7 +425,7 @@ func TestReadDockerSchema2Release(t *testing.T) {
 		list.Manifests = append(list.Manifests, d)
 	}
 	b, _ := json.Marshal(list)
-	idx := e.push.PushIndex(t, releaseRepo, testimages.NewBlob(oci.MediaTypeDockerManifestList, b), ims, "4.18.1-multi")
+	idx := e.push.PushIndex(t, e.ns+releaseRepo, testimages.NewBlob(oci.MediaTypeDockerManifestList, b), ims, "4.18.1-multi")
 	repo := e.repo(t, releaseRepo)
 	desc, err := repo.Resolve(ctx, "4.18.1-multi")
 	if err != nil || desc.Digest != idx.Digest || desc.MediaType != oci.MediaTypeDockerManifestList {

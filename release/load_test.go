@@ -24,9 +24,9 @@ func TestSelectAndLoad(t *testing.T) {
 	prev := []string(nil)
 	for _, v := range order {
 		tag := v + "-x86_64"
-		d, _ := e.push.PushRelease(t, releaseRepo, componentRepo, "linux/amd64", v, prev, someComponents, tag)
+		d, _ := e.push.PushRelease(t, e.ns+releaseRepo, e.ns+componentRepo, "linux/amd64", v, prev, someComponents, tag)
 		payloads[v] = e.host + "/" + releaseRepo + "@" + d.Digest.String()
-		idx, _ := e.push.PushMultiRelease(t, releaseRepo, componentRepo, v, prev, []string{"linux/amd64", "linux/arm64"}, someComponents[:2], v+"-multi")
+		idx, _ := e.push.PushMultiRelease(t, e.ns+releaseRepo, e.ns+componentRepo, v, prev, []string{"linux/amd64", "linux/arm64"}, someComponents[:2], v+"-multi")
 		multi[v] = e.host + "/" + releaseRepo + "@" + idx.Digest.String()
 		prev = append(prev, v)
 	}

@@ -116,21 +116,31 @@ type Registry struct {
 // time.
 func Start(t testing.TB, o Options) *Registry {
 	t.Helper()
+	r, err := launch(t.TempDir(), o)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	t.Cleanup(r.Stop)
+	return r
+}
+
+// launch starts a docker-registry with its storage, configuration and
+// htpasswd under base, and waits until it is ready; on an error it is
+// stopped.
+func launch(base string, o Options) (*Registry, error) {
 	bin, err := exec.LookPath("docker-registry")
 	if err != nil {
-		t.Fatalf("docker-registry is required for this test but not installed (apt-get install docker-registry)")
+		return nil, errors.New("docker-registry is required for this test but not installed (apt-get install docker-registry)")
 	}
-
-	base := t.TempDir()
 	dir := filepath.Join(base, "storage")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatalf("testregistry: %v", err)
+		return nil, fmt.Errorf("testregistry: %w", err)
 	}
 	htpasswd := ""
 	if len(o.Users) > 0 {
 		htpasswd = filepath.Join(base, "htpasswd")
 		if err := writeHtpasswd(htpasswd, o.Users); err != nil {
-			t.Fatalf("testregistry: %v", err)
+			return nil, fmt.Errorf("testregistry: %w", err)
 		}
 	}
 
@@ -138,7 +148,7 @@ func Start(t testing.TB, o Options) *Registry {
 	for attempt := 1; attempt <= startAttempts; attempt++ {
 		port, err := freePort()
 		if err != nil {
-			t.Fatalf("testregistry: finding a free port: %v", err)
+			return nil, fmt.Errorf("testregistry: finding a free port: %w", err)
 		}
 		r := &Registry{
 			Host:   fmt.Sprintf("127.0.0.1:%d", port),
@@ -149,25 +159,79 @@ func Start(t testing.TB, o Options) *Registry {
 			done:   make(chan struct{}),
 		}
 		if err := os.WriteFile(r.Config, []byte(config(r.Host, dir, htpasswd, o)), 0o644); err != nil {
-			t.Fatalf("testregistry: %v", err)
+			return nil, fmt.Errorf("testregistry: %w", err)
 		}
 		if err := r.start(bin); err != nil {
-			t.Fatalf("testregistry: starting %s: %v", bin, err)
+			return nil, fmt.Errorf("testregistry: starting %s: %w", bin, err)
 		}
-		t.Cleanup(r.Stop)
 		err = r.waitReady(startTimeout)
 		if err == nil {
-			return r
+			return r, nil
 		}
 		r.Stop()
 		lastLog = r.Logs()
 		if !errors.Is(err, errExited) || !strings.Contains(lastLog, "address already in use") {
-			t.Fatalf("testregistry: docker-registry on %s: %v\nconfig:\n%s\nlog:\n%s", r.Host, err, config(r.Host, dir, htpasswd, o), lastLog)
+			return nil, fmt.Errorf("testregistry: docker-registry on %s: %w\nconfig:\n%s\nlog:\n%s", r.Host, err, config(r.Host, dir, htpasswd, o), lastLog)
 		}
 		// Someone took the port between freePort and the bind: try another.
 	}
-	t.Fatalf("testregistry: docker-registry could not bind a port in %d attempts; last log:\n%s", startAttempts, lastLog)
-	return nil
+	return nil, fmt.Errorf("testregistry: docker-registry could not bind a port in %d attempts; last log:\n%s", startAttempts, lastLog)
+}
+
+// shared is the registry Shared hands out, started by its first call.
+var shared struct {
+	sync.Mutex
+	main bool // Main runs the tests
+	base string
+	reg  *Registry
+	err  error
+	n    int // namespaces given
+}
+
+// Main runs the tests of a package whose tests call Shared, and then stops
+// the shared registry and removes its storage: call it from TestMain, as
+// os.Exit(testregistry.Main(m)).
+func Main(m *testing.M) int {
+	shared.Lock()
+	shared.main = true
+	shared.Unlock()
+	code := m.Run()
+	shared.Lock()
+	defer shared.Unlock()
+	if shared.reg != nil {
+		shared.reg.Stop()
+	}
+	if shared.base != "" {
+		os.RemoveAll(shared.base)
+	}
+	return code
+}
+
+// Shared returns the one registry (default Options) of the tests of this
+// package that call it, started by the first, with a namespace of the
+// test's own: every repository the test uses must start with it
+// (NAMESPACE/REPO). Starting a registry takes a tenth of a CPU second on
+// slow machines; tests that only push and pull share one. Tests that list
+// the catalog, count requests, need options or stop the registry Start
+// their own. The package's TestMain must run its tests through Main.
+func Shared(t testing.TB) (r *Registry, namespace string) {
+	t.Helper()
+	shared.Lock()
+	defer shared.Unlock()
+	if !shared.main {
+		t.Fatalf("testregistry.Shared: the package's TestMain must run the tests through testregistry.Main")
+	}
+	if shared.reg == nil && shared.err == nil {
+		shared.base, shared.err = os.MkdirTemp("", "testregistry-shared-")
+		if shared.err == nil {
+			shared.reg, shared.err = launch(shared.base, Options{})
+		}
+	}
+	if shared.err != nil {
+		t.Fatalf("%v", shared.err)
+	}
+	shared.n++
+	return shared.reg, fmt.Sprintf("t%d", shared.n)
 }
 
 // config returns the registry configuration.
