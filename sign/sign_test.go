@@ -25,6 +25,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 )
 
@@ -604,7 +605,7 @@ func TestUnsupportedKeys(t *testing.T) {
 					if testing.Short() && tc.name != "rsa-1024" {
 						continue // two scrypt runs per key; the check after decryption is the plain one's, so -short decrypts one
 					}
-					enc, err := cryptoutils.MarshalPrivateKeyToEncryptedDER(tc.priv, cryptoutils.StaticPasswordFunc([]byte("pw")))
+					enc, err := encrypted.EncryptWithCustomKDFParameters(der, []byte("pw"), generateKDF)
 					if err != nil {
 						t.Fatal(err)
 					}
