@@ -26,6 +26,13 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
+func init() {
+	// The push tests' blobs are a few hundred KiB and one of 2 MiB, which
+	// streams (see pushBufferMax): pushing tens of MiB through a registry
+	// in each of them would take seconds of CPU on a slow machine.
+	pushBufferMax = 1 << 20
+}
+
 // pushBundle is a packed bundle of many blobs for the push tests: small
 // layers of a few sizes, and one larger than pushBufferMax, which
 // streams; pushed into three repositories that share a config blob (put
@@ -51,11 +58,11 @@ func sizedLayer(s *memSource, seed uint64, n int) ocispec.Descriptor {
 func newPushBundle(t *testing.T, o PackOptions) *pushBundle {
 	t.Helper()
 	pb := &pushBundle{src: newMemSource("push"), byRepo: map[string][]ocispec.Descriptor{}}
-	large := sizedLayer(pb.src, 1, pushBufferMax+(1<<20)+123)
+	large := sizedLayer(pb.src, 1, int(pushBufferMax)+(1<<20)+123)
 	pb.large = large.Digest
 	var layers []ocispec.Descriptor
 	for i := range 14 {
-		l := sizedLayer(pb.src, uint64(100+i), []int{300, 40 << 10, 200 << 10, 1<<20 + 7}[i%4]+i)
+		l := sizedLayer(pb.src, uint64(100+i), []int{300, 40 << 10, 200 << 10, 300<<10 + 7}[i%4]+i)
 		layers = append(layers, l)
 		pb.small = append(pb.small, l.Digest)
 	}
@@ -77,7 +84,7 @@ func newPushBundle(t *testing.T, o PackOptions) *pushBundle {
 		pb.byRepo[repo] = append(append([]ocispec.Descriptor{man.Config}, man.Layers...), ocispec.Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: m.Size})
 	}
 	if o.MaxVolumeSize == 0 {
-		o.MaxVolumeSize = 4 << 20 // the large blob spans volumes
+		o.MaxVolumeSize = 1 << 20 // the large blob spans volumes
 	}
 	pb.dir, pb.idx = packSources(t, []Source{pb.src}, o)
 	return pb

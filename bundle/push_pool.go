@@ -26,10 +26,6 @@ const (
 	// storage writes, the round trips of an upload) behind the next
 	// blobs, few enough not to swamp a small mirror.
 	DefaultPushJobs = 4
-	// pushBufferMax is the largest blob held whole in memory while it
-	// waits for, and goes through, its upload. A larger blob streams
-	// from the volume into its upload as it is read and checked.
-	pushBufferMax = 8 << 20
 	// pushBudget bounds the memory of all blobs held at once: the walk
 	// stops reading ahead when it is spent, until uploads finish.
 	pushBudget = 32 << 20
@@ -42,6 +38,12 @@ const (
 	// hiccup, short enough not to stall a push.
 	pushBackoff = 250 * time.Millisecond
 )
+
+// pushBufferMax is the largest blob held whole in memory while it waits
+// for, and goes through, its upload. A larger blob streams from the volume
+// into its upload as it is read and checked. (A variable so that the push
+// tests take both ways with a few MiB of blobs, not tens.)
+var pushBufferMax int64 = 8 << 20
 
 // BlobPushError is a blob that could not be uploaded into a registry:
 // refused, or failing every attempt. It names the blob, the volume it is
