@@ -92,7 +92,7 @@ func newPushBundle(t *testing.T, o PackOptions) *pushBundle {
 
 // pushTo pushes the bundle into the mirror at host with jobs uploads in
 // flight.
-func (pb *pushBundle) pushTo(t *testing.T, regs *oci.Registries, host string, jobs int) (*UnpackResult, error) {
+func (pb *pushBundle) pushTo(t *testing.T, r *pushRegistry, jobs int) (*UnpackResult, error) {
 	t.Helper()
 	ctx := context.Background()
 	s, err := OpenFiles(ctx, volumeFiles(t, pb.dir))
@@ -102,16 +102,16 @@ func (pb *pushBundle) pushTo(t *testing.T, regs *oci.Registries, host string, jo
 	if err := s.Trust(TrustPolicy{AllowUnsigned: true}); err != nil {
 		t.Fatal(err)
 	}
-	return s.Unpack(ctx, NewRegistryDestination(regs, mirror.Mapping{Mirror: host}, RegistryDestinationOptions{}), UnpackOptions{Jobs: jobs})
+	return s.Unpack(ctx, NewRegistryDestination(r.regs, mirror.Mapping{Mirror: r.Host, Prefix: r.ns}, RegistryDestinationOptions{}), UnpackOptions{Jobs: jobs})
 }
 
 // sameInRegistry checks that every blob and manifest of the bundle is in
 // its repository, byte for byte.
-func (pb *pushBundle) sameInRegistry(t *testing.T, regs *oci.Registries, host string) {
+func (pb *pushBundle) sameInRegistry(t *testing.T, r *pushRegistry) {
 	t.Helper()
 	ctx := context.Background()
 	for name, descs := range pb.byRepo {
-		repo, err := regs.Repository(ctx, host, name)
+		repo, err := r.regs.Repository(ctx, r.Host, r.ns+"/"+name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -184,15 +184,23 @@ func checkOrder(t *testing.T, p *testregistry.Proxy) {
 	}
 }
 
-func newPushRegistry(t *testing.T) (*testregistry.Proxy, *oci.Registries) {
+// pushRegistry is a proxy of the test's own, in front of the registry the
+// push tests share, and the namespace (mirror prefix) the test pushes into.
+type pushRegistry struct {
+	*testregistry.Proxy
+	regs *oci.Registries
+	ns   string
+}
+
+func newPushRegistry(t *testing.T) *pushRegistry {
 	t.Helper()
-	reg := testregistry.Start(t, testregistry.Options{})
+	reg, ns := testregistry.Shared(t)
 	p := reg.Proxy(t)
 	regs, err := oci.NewRegistries(oci.RegistryOptions{AuthFile: writeEmptyAuth(t), Insecure: []string{p.Host}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p, regs
+	return &pushRegistry{Proxy: p, regs: regs, ns: ns}
 }
 
 // TestPushUploadsInParallel: with 4 jobs, uploads overlap, never more
@@ -208,13 +216,13 @@ func TestPushUploadsInParallel(t *testing.T) {
 			if testing.Short() && jobs == 1 {
 				t.Skip("one job is the path every other push test takes, skipped by -short")
 			}
-			p, regs := newPushRegistry(t)
+			p := newPushRegistry(t)
 			if jobs > 1 {
 				// Hold each upload until two overlap (a registry on
 				// 127.0.0.1 is fast enough to finish each first).
 				p.GateUploads(2, 3*time.Second)
 			}
-			r, err := pb.pushTo(t, regs, p.Host, jobs)
+			r, err := pb.pushTo(t, p, jobs)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -225,7 +233,7 @@ func TestPushUploadsInParallel(t *testing.T) {
 			if jobs == 1 && maxIn != 1 {
 				t.Errorf("%d uploads in flight at once, want 1", maxIn)
 			}
-			done := completedUploads(p)
+			done := completedUploads(p.Proxy)
 			for _, d := range append([]digest.Digest{pb.large}, pb.small...) {
 				if done[d] != 1 {
 					t.Errorf("blob %s uploaded %d times, want once", d, done[d])
@@ -235,8 +243,8 @@ func TestPushUploadsInParallel(t *testing.T) {
 			if r.BlobsPut != 16 || r.BlobsMounted != 2 {
 				t.Errorf("blobs put %d, mounted %d; want 16 and 2", r.BlobsPut, r.BlobsMounted)
 			}
-			checkOrder(t, p)
-			pb.sameInRegistry(t, regs, p.Host)
+			checkOrder(t, p.Proxy)
+			pb.sameInRegistry(t, p)
 		})
 	}
 }
@@ -289,26 +297,26 @@ func TestPushReplaysFailedUploads(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pb := newPushBundle(t, PackOptions{Compression: tc.compression})
-			p, regs := newPushRegistry(t)
+			p := newPushRegistry(t)
 			small := pb.small[2] // 200 KiB: held in memory
-			faultsBy(p, map[digest.Digest][]testregistry.Fault{small: tc.small, pb.large: tc.larg})
-			if _, err := pb.pushTo(t, regs, p.Host, 4); err != nil {
+			faultsBy(p.Proxy, map[digest.Digest][]testregistry.Fault{small: tc.small, pb.large: tc.larg})
+			if _, err := pb.pushTo(t, p, 4); err != nil {
 				t.Fatal(err)
 			}
-			if got, want := attemptsOf(p, small), 1+len(tc.small); got != want {
+			if got, want := attemptsOf(p.Proxy, small), 1+len(tc.small); got != want {
 				t.Errorf("small blob: %d upload attempts, want %d", got, want)
 			}
-			if got, want := attemptsOf(p, pb.large), 1+len(tc.larg); got != want {
+			if got, want := attemptsOf(p.Proxy, pb.large), 1+len(tc.larg); got != want {
 				t.Errorf("large blob: %d upload attempts, want %d", got, want)
 			}
-			done := completedUploads(p)
+			done := completedUploads(p.Proxy)
 			for _, d := range append([]digest.Digest{pb.large}, pb.small...) {
 				if done[d] != 1 {
 					t.Errorf("blob %s uploaded %d times, want once", d, done[d])
 				}
 			}
-			checkOrder(t, p)
-			pb.sameInRegistry(t, regs, p.Host)
+			checkOrder(t, p.Proxy)
+			pb.sameInRegistry(t, p)
 		})
 	}
 }
@@ -333,13 +341,13 @@ func TestPushFailsOnABlobThatKeepsFailing(t *testing.T) {
 			if testing.Short() && tc.attempts > 1 {
 				t.Skip("every retry of a blob that keeps failing waits its backoff, skipped by -short (the 403 case keeps the failure path)")
 			}
-			p, regs := newPushRegistry(t)
+			p := newPushRegistry(t)
 			d := pb.small[3]
 			if tc.large {
 				d = pb.large
 			}
-			faultsBy(p, map[digest.Digest][]testregistry.Fault{d: {tc.fault}})
-			_, err := pb.pushTo(t, regs, p.Host, 4)
+			faultsBy(p.Proxy, map[digest.Digest][]testregistry.Fault{d: {tc.fault}})
+			_, err := pb.pushTo(t, p, 4)
 			if err == nil {
 				t.Fatal("the push succeeded")
 			}
@@ -356,7 +364,7 @@ func TestPushFailsOnABlobThatKeepsFailing(t *testing.T) {
 			if tc.fault.Status == -http.StatusForbidden && !errors.Is(err, oci.ErrUnauthorized) {
 				t.Errorf("error %v is not oci.ErrUnauthorized", err)
 			}
-			if got := attemptsOf(p, d); got != tc.attempts {
+			if got := attemptsOf(p.Proxy, d); got != tc.attempts {
 				t.Errorf("%d upload attempts, want %d", got, tc.attempts)
 			}
 			if n := p.Count(http.MethodPut, testregistry.ManifestPut, 0); n != 0 {
@@ -389,13 +397,13 @@ func TestPushOfDamagedVolumeCompletesNoUpload(t *testing.T) {
 			}
 			pl := b.Placements[len(b.Placements)-1]
 			xorByte(t, volumeFiles(t, pb.dir)[pl.Volume-1], pl.Offset+pl.Length/2, 0x40)
-			p, regs := newPushRegistry(t)
-			_, err := pb.pushTo(t, regs, p.Host, 4)
+			p := newPushRegistry(t)
+			_, err := pb.pushTo(t, p, 4)
 			var ce *format.CorruptError
 			if !errors.As(err, &ce) || ce.Volume != pl.Volume {
 				t.Fatalf("push of a damaged volume: %v, want a CorruptError of volume %d", err, pl.Volume)
 			}
-			if n := completedUploads(p)[d]; n != 0 {
+			if n := completedUploads(p.Proxy)[d]; n != 0 {
 				t.Errorf("the registry completed %d uploads of the damaged blob", n)
 			}
 			if n := p.Count(http.MethodPut, testregistry.ManifestPut, 0); n != 0 {
@@ -419,16 +427,16 @@ func TestPushReplayChecksTheVolumeAgain(t *testing.T) {
 	}
 	first := b.Placements[0]
 	vol := volumeFiles(t, pb.dir)[first.Volume-1]
-	p, regs := newPushRegistry(t)
-	faultsBy(p, map[digest.Digest][]testregistry.Fault{pb.large: {{Drop: true, DropAfter: 2 << 20}}})
+	p := newPushRegistry(t)
+	faultsBy(p.Proxy, map[digest.Digest][]testregistry.Fault{pb.large: {{Drop: true, DropAfter: 1 << 20}}})
 	var once sync.Once
 	p.OnResponse(func(r testregistry.Request) {
 		if r.Status == 0 && uploadDigest(r) == pb.large {
-			// The walk has read (and sent) the blob's first 2 MiB by now.
+			// The walk has read (and sent) the blob's first MiB by now.
 			once.Do(func() { flipInPlace(t, vol, first.Offset) })
 		}
 	})
-	_, err := pb.pushTo(t, regs, p.Host, 4)
+	_, err := pb.pushTo(t, p, 4)
 	var ce *format.CorruptError
 	if !errors.As(err, &ce) || ce.Volume != first.Volume || ce.Path != vol {
 		t.Fatalf("push: %v, want a CorruptError of %s", err, vol)
@@ -436,11 +444,11 @@ func TestPushReplayChecksTheVolumeAgain(t *testing.T) {
 	t.Log(err)
 	// The replay's PUT is recorded once the proxy sees it end, which may
 	// be after the push returned.
-	waitFor(func() bool { return attemptsOf(p, pb.large) >= 2 })
-	if n := attemptsOf(p, pb.large); n != 2 {
+	waitFor(func() bool { return attemptsOf(p.Proxy, pb.large) >= 2 })
+	if n := attemptsOf(p.Proxy, pb.large); n != 2 {
 		t.Errorf("%d upload attempts of the blob, want 2 (the first, dropped, and the replay that found the damage)", n)
 	}
-	if n := completedUploads(p)[pb.large]; n != 0 {
+	if n := completedUploads(p.Proxy)[pb.large]; n != 0 {
 		t.Errorf("the registry completed %d uploads of the blob", n)
 	}
 	if n := p.Count(http.MethodPut, testregistry.ManifestPut, 0); n != 0 {

@@ -26,6 +26,7 @@ import (
 	"github.com/airgap-bundle/bundle/bundle"
 	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/internal/testlayout"
+	"github.com/airgap-bundle/bundle/internal/testregistry"
 	"github.com/airgap-bundle/bundle/oci"
 	"github.com/airgap-bundle/bundle/sign"
 	"github.com/opencontainers/go-digest"
@@ -49,7 +50,7 @@ var (
 var keyDir string
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := testregistry.Main(m) // the push tests share a registry
 	if keyDir != "" {
 		os.RemoveAll(keyDir)
 	}
