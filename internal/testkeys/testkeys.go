@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/airgap-bundle/bundle/sign"
+	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
 )
 
 // WriteUnencrypted writes PREFIX.key, an unencrypted PKCS#8 key (ECDSA
@@ -53,4 +54,36 @@ func WriteUnencrypted(t testing.TB, prefix string, ed bool) string {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// WriteEncrypted writes PREFIX.key, an ECDSA P-256 key encrypted with
+// password as cosign writes it (ENCRYPTED SIGSTORE PRIVATE KEY: scrypt and
+// secretbox), but with scrypt's Legacy strength (N = 2^15, 32 MiB), half
+// what GenerateKey's Standard costs and one of the three every reader
+// accepts; and PREFIX.pub. For tests of what opens an encrypted key (a
+// password's sources, decryption while packing), not of key generation.
+func WriteEncrypted(t testing.TB, prefix, password string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := encrypted.EncryptWithCustomKDFParameters(der, []byte(password), encrypted.Legacy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pder, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(prefix+".key", pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED SIGSTORE PRIVATE KEY", Bytes: enc}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(prefix+".pub", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pder}), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -66,6 +66,9 @@ func pushByDigest(t *testing.T, host, repo, layout string, d digest.Digest) {
 // the children of a tagged index; deleted ones no longer read.
 func TestCollectUntagged(t *testing.T) {
 	t.Parallel()
+	if testing.Short() {
+		t.Skip("six skopeo copies and fourteen inspects, skipped by -short: bundle's TestPushByTagOwnTaggedIndexChild collects through it in -short")
+	}
 	l := buildLayout(t)
 	r := Start(t, Options{})
 	p := r.Proxy(t)
