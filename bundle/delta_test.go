@@ -8,7 +8,6 @@ import (
 	"errors"
 	"io"
 	"maps"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -28,12 +27,7 @@ const deltaLayerSize = 64 << 10
 
 // randomLayer stores a layer of incompressible bytes drawn from seed.
 func randomLayer(s *memSource, seed uint64) ocispec.Descriptor {
-	r := rand.New(rand.NewPCG(seed, seed^0x5eed))
-	b := make([]byte, deltaLayerSize+int(seed%512))
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return s.add(ocispec.MediaTypeImageLayerGzip, b)
+	return s.add(ocispec.MediaTypeImageLayerGzip, benchRandom(deltaLayerSize+int(seed%512), seed^0x5eed))
 }
 
 // deltaVersions are three releases of a set of images, each in its own

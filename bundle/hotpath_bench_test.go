@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -33,7 +34,7 @@ import (
 // benchRandom returns n pseudo-random (incompressible) bytes.
 func benchRandom(n int, seed uint64) []byte {
 	var s [32]byte
-	s[0], s[1] = byte(seed), byte(seed>>8)
+	binary.LittleEndian.PutUint64(s[:], seed)
 	b := make([]byte, n)
 	rand.NewChaCha8(s).Read(b)
 	return b

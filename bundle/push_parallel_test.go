@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -47,12 +46,7 @@ type pushBundle struct {
 }
 
 func sizedLayer(s *memSource, seed uint64, n int) ocispec.Descriptor {
-	r := rand.New(rand.NewPCG(seed, seed^0xb10b))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return s.add(ocispec.MediaTypeImageLayerGzip, b)
+	return s.add(ocispec.MediaTypeImageLayerGzip, benchRandom(n, seed^0xb10b))
 }
 
 func newPushBundle(t *testing.T, o PackOptions) *pushBundle {
