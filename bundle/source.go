@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 
 	"github.com/airgap-bundle/bundle/format"
 	"github.com/airgap-bundle/bundle/location"
@@ -65,23 +64,15 @@ func (s *LayoutSource) Roots(context.Context) ([]ocispec.Descriptor, error) {
 // the entry it happens to be found under would set a tag at the
 // destination that nobody asked for.
 func (s *LayoutSource) byDigest() ([]ocispec.Descriptor, error) {
-	idx, err := s.Index()
+	d, err := s.Entry(s.Digest)
 	if err != nil {
 		return nil, err
 	}
-	for _, d := range idx.Manifests {
-		if d.Digest != s.Digest {
-			continue
-		}
-		annotations := maps.Clone(d.Annotations)
-		delete(annotations, ocispec.AnnotationRefName)
-		if len(annotations) == 0 {
-			annotations = nil
-		}
-		d.Annotations = annotations
-		return []ocispec.Descriptor{d}, nil
+	delete(d.Annotations, ocispec.AnnotationRefName) // decoded for this call alone
+	if len(d.Annotations) == 0 {
+		d.Annotations = nil
 	}
-	return nil, fmt.Errorf("OCI layout %s has no entry %s in %s: %w", s.Path, s.Digest, oci.IndexFile, oci.ErrNotFound)
+	return []ocispec.Descriptor{d}, nil
 }
 
 // RegistrySource packs one image reference from a registry, with the

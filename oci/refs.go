@@ -51,6 +51,26 @@ func (l *Layout) Tagged(tag string) ([]ocispec.Descriptor, error) {
 	return slices.Clip(out), nil
 }
 
+// Entry returns the first index.json entry of digest d (tagged or not),
+// or an error wrapping ErrNotFound. Like Tagged, it reads index.json an
+// entry at a time.
+func (l *Layout) Entry(d digest.Digest) (ocispec.Descriptor, error) {
+	var found *ocispec.Descriptor
+	_, _, err := l.scanIndex(func() { found = nil }, func(e *ocispec.Descriptor) error {
+		if found == nil && e.Digest == d {
+			found = e
+		}
+		return nil
+	})
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	if found == nil {
+		return ocispec.Descriptor{}, fmt.Errorf("OCI layout %s has no entry %s in %s: %w", l.Path, d, IndexFile, ErrNotFound)
+	}
+	return *found, nil
+}
+
 // Referrers lists the manifests in index.json (tagged or not) whose subject
 // is d: signatures, SBOMs and other artifacts attached to d. The subjects of
 // index.json's manifests are read once and remembered.

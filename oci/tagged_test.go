@@ -77,4 +77,26 @@ func TestTagged(t *testing.T) {
 	if _, err := l.Tagged("zz"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("an unknown tag: %v is not ErrNotFound", err)
 	}
+
+	// Entry: the first entry of a digest, tagged or not.
+	dup := layout(entry("", 1), entry("x", 2), entry("y", 2))
+	for _, c := range []struct {
+		l    *Layout
+		i    int
+		want string // ref name=size, or "" for not found
+	}{
+		{dup, 1, "=1"}, {dup, 2, "x=2"}, {dup, 3, ""}, {twice, 1, ""}, {twice, 2, "new=2"},
+	} {
+		d := digest.FromString(fmt.Sprint(c.i))
+		got, err := c.l.Entry(d)
+		if c.want == "" {
+			if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), string(d)) || !strings.Contains(err.Error(), c.l.Path) {
+				t.Errorf("Entry(%d) in %s: %v, want ErrNotFound naming the digest and the layout", c.i, c.l.Path, err)
+			}
+			continue
+		}
+		if err != nil || refs([]ocispec.Descriptor{got}) != c.want || got.Digest != d {
+			t.Errorf("Entry(%d) = %s %s, %v; want %s", c.i, refs([]ocispec.Descriptor{got}), got.Digest, err, c.want)
+		}
+	}
 }
