@@ -18,6 +18,7 @@ import (
 	"github.com/airgap-bundle/bundle/internal/atomicfile"
 	"github.com/airgap-bundle/bundle/internal/jsonstream"
 	"github.com/airgap-bundle/bundle/mirror"
+	"github.com/airgap-bundle/bundle/oci"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -410,10 +411,24 @@ func (f HistoryFile) scanHistory(ctx context.Context, fn func(a *AppliedBundle) 
 }
 
 // AddHistory rewrites the file with a appended, reading the record as it
-// writes it.
-func (f HistoryFile) AddHistory(_ context.Context, a AppliedBundle) error {
-	if err := os.MkdirAll(filepath.Dir(string(f)), 0o700); err != nil {
+// writes it. It holds a lock on the file's directory meanwhile: unpacks
+// into one mirror at once would otherwise each rewrite the record they
+// read, and all but the last bundle would drop out of it. Holding it, it
+// removes what a writer killed mid-rewrite left there (.NAME.tmp-*).
+func (f HistoryFile) AddHistory(ctx context.Context, a AppliedBundle) error {
+	dir := filepath.Dir(string(f))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("rollback record: %w", err)
+	}
+	unlock, err := oci.LockDir(ctx, dir)
+	if err != nil {
+		return fmt.Errorf("rollback record: %w", err)
+	}
+	defer unlock()
+	if debris, err := filepath.Glob(filepath.Join(dir, "."+filepath.Base(string(f))+".tmp-*")); err == nil {
+		for _, p := range debris {
+			os.Remove(p)
+		}
 	}
 	var old io.Reader = strings.NewReader("")
 	switch r, err := os.Open(string(f)); {

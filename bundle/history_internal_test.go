@@ -116,6 +116,44 @@ func TestHistoryFile(t *testing.T) {
 	}
 }
 
+// TestHistoryFileConcurrentAndDebris: unpacks into one mirror at once each
+// add their bundle (none is lost to another's rewrite), and a temporary
+// file a killed writer left beside the record is removed by the next.
+func TestHistoryFileConcurrentAndDebris(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "state")
+	os.MkdirAll(dir, 0o700)
+	f := HistoryFile(filepath.Join(dir, "m.history.json"))
+	other := filepath.Join(dir, "other.history.json")
+	os.WriteFile(other, []byte("{}"), 0o600)
+	debris := filepath.Join(dir, ".m.history.json.tmp-123")
+	os.WriteFile(debris, []byte(`{"applied":[`), 0o600)
+	const n = 8
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			errs <- f.AddHistory(t.Context(), AppliedBundle{BundleID: fmt.Sprint(i), Created: "2024-01-01T00:00:00Z", Names: map[string]digest.Digest{}})
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := f.LoadHistory(t.Context())
+	if err != nil || len(h.Applied) != n {
+		t.Fatalf("after %d concurrent adds: %d bundles recorded, %v", n, len(h.Applied), err)
+	}
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if want := []string{"m.history.json", "other.history.json"}; !slices.Equal(names, want) {
+		t.Errorf("the state directory holds %v, want %v", names, want)
+	}
+}
+
 func TestDefaultRegistryHistory(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", "/state")
 	p, err := DefaultRegistryHistory("mirror.example:5000", "ns/sub")

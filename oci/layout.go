@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/airgap-bundle/bundle/internal/intern"
 	"github.com/airgap-bundle/bundle/internal/jsonstream"
@@ -936,6 +937,24 @@ func TryLockDir(path string) (unlock func(), err error) {
 		unlockFile(d)
 		d.Close()
 	}, nil
+}
+
+// LockDir is TryLockDir that waits, until ctx is done, while another holds
+// the lock.
+func LockDir(ctx context.Context, path string) (unlock func(), err error) {
+	wait := time.Millisecond
+	for {
+		unlock, err := TryLockDir(path)
+		if !errors.Is(err, ErrLocked) {
+			return unlock, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("lock %s: %w", path, context.Cause(ctx))
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 50*time.Millisecond)
+	}
 }
 
 // lock takes an exclusive lock (flock; LockFileEx on Windows) on the layout
