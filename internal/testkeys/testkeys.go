@@ -35,20 +35,7 @@ func WriteUnencrypted(t testing.TB, prefix string, ed bool) string {
 		}
 		priv, pub = k, &k.PublicKey
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pder, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(prefix+".key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(prefix+".pub", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pder}), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writePair(t, prefix, priv, pub, func(der []byte) (string, []byte) { return "PRIVATE KEY", der })
 	id, err := sign.KeyID(pub)
 	if err != nil {
 		t.Fatal(err)
@@ -68,19 +55,29 @@ func WriteEncrypted(t testing.TB, prefix, password string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(k)
+	writePair(t, prefix, k, &k.PublicKey, func(der []byte) (string, []byte) {
+		enc, err := encrypted.EncryptWithCustomKDFParameters(der, []byte(password), encrypted.Legacy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "ENCRYPTED SIGSTORE PRIVATE KEY", enc
+	})
+}
+
+// writePair writes PREFIX.key, the PEM block seal makes of priv's PKCS#8
+// DER, and PREFIX.pub.
+func writePair(t testing.TB, prefix string, priv, pub any, seal func(der []byte) (pemType string, b []byte)) {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc, err := encrypted.EncryptWithCustomKDFParameters(der, []byte(password), encrypted.Legacy)
+	pder, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pder, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(prefix+".key", pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED SIGSTORE PRIVATE KEY", Bytes: enc}), 0o600); err != nil {
+	typ, b := seal(der)
+	if err := os.WriteFile(prefix+".key", pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(prefix+".pub", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pder}), 0o644); err != nil {
