@@ -211,9 +211,10 @@ func Main(m *testing.M) int {
 // package that call it, started by the first, with a namespace of the
 // test's own: every repository the test uses must start with it
 // (NAMESPACE/REPO). Starting a registry takes a tenth of a CPU second on
-// slow machines; tests that only push and pull share one. Tests that list
-// the catalog, count requests, need options or stop the registry Start
-// their own. The package's TestMain must run its tests through Main.
+// slow machines; tests that only push and pull share one, and one that
+// counts or shapes requests puts a Proxy of its own in front. Tests that
+// list the catalog, need options or stop the registry Start their own. The
+// package's TestMain must run its tests through Main.
 func Shared(t testing.TB) (r *Registry, namespace string) {
 	t.Helper()
 	shared.Lock()
