@@ -42,10 +42,7 @@ func (r *Report) Result(err error) *VerifyResult {
 		verdict[n] = "failed"
 	}
 	for _, v := range s.Index.Volumes {
-		vv := VolumeVerdict{Number: v.Number, Verdict: verdict[v.Number]}
-		if h := s.Volumes[v.Number]; h != nil {
-			vv.Path = h.Path
-		}
+		vv := VolumeVerdict{Number: v.Number, Verdict: verdict[v.Number], Path: r.Path(v.Number)}
 		if vv.Verdict == "" {
 			vv.Verdict = "missing"
 			if vv.Path != "" {

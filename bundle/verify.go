@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"sync"
+
+	"github.com/airgap-bundle/bundle/format"
 )
 
 // VerifyOptions control Verify.
@@ -26,8 +29,10 @@ type VerifyOptions struct {
 type Report struct {
 	Set      *Set
 	Verified []int // volumes whose every byte checked out
-	Failed   []int // volumes present but damaged
-	Missing  []int
+	Failed   []int // volumes given but damaged (those refused when the set was opened have no header in Set.Volumes: Path gives their file)
+	Missing  []int // volumes not given
+
+	damaged map[int]string // of Failed, those refused at open: their files
 }
 
 // Verify checks the volumes of the set against its signed index: every
@@ -43,7 +48,8 @@ func (s *Set) Verify(ctx context.Context, o VerifyOptions) (*Report, error) {
 // verify is Verify with ranges of about chunk bytes (0: chosen from the
 // size of the set and the number of workers).
 func (s *Set) verify(ctx context.Context, o VerifyOptions, chunk int64) (*Report, error) {
-	r := &Report{Set: s, Missing: s.Missing()}
+	r := &Report{Set: s}
+	r.damaged, r.Missing = s.damagedVolumes(s.Missing())
 	if !s.trusted {
 		return r, fmt.Errorf("bundle %s: %w", s.Index.BundleID, ErrNotTrusted)
 	}
@@ -82,8 +88,59 @@ func (s *Set) verify(ctx context.Context, o VerifyOptions, chunk int64) (*Report
 			r.Verified = append(r.Verified, n)
 		}
 	}
+	for n := range r.damaged {
+		r.Failed = append(r.Failed, n)
+	}
+	sort.Ints(r.Failed)
 	if len(r.Missing) > 0 && !o.Partial {
 		problems = append(problems, &MissingVolumesError{BundleID: s.Index.BundleID, Total: len(s.Index.Volumes), Missing: r.Missing})
 	}
 	return r, errors.Join(problems...)
+}
+
+// damagedVolumes splits missing, the volumes the set has no header of,
+// into those a file given was refused for (a CorruptError at open naming
+// the volume, from its header or, when the header is too damaged to say,
+// from its file name): they are there but damaged, and are reported as
+// such, with their path, not as missing as well; and the rest.
+func (s *Set) damagedVolumes(missing []int) (damaged map[int]string, rest []int) {
+	blamed := map[int]string{}
+	for _, p := range s.Problems {
+		var ce *format.CorruptError
+		if !errors.As(p, &ce) || ce.Path == "" {
+			continue
+		}
+		n := ce.Volume
+		if n == 0 {
+			if name := filepath.Base(ce.Path); format.IsVolumeFileName(name) {
+				var total int
+				if _, err := fmt.Sscanf(name, "vol-%d-of-%d.tar", &n, &total); err != nil || total != len(s.Index.Volumes) {
+					n = 0
+				}
+			}
+		}
+		if _, seen := blamed[n]; n > 0 && !seen {
+			blamed[n] = ce.Path
+		}
+	}
+	for _, n := range missing {
+		if path, ok := blamed[n]; ok {
+			if damaged == nil {
+				damaged = map[int]string{}
+			}
+			damaged[n] = path
+		} else {
+			rest = append(rest, n)
+		}
+	}
+	return damaged, rest
+}
+
+// Path is the file of volume n: the one read, or the damaged one given
+// for it ("" for a volume not given).
+func (r *Report) Path(n int) string {
+	if v := r.Set.Volumes[n]; v != nil {
+		return v.Path
+	}
+	return r.damaged[n]
 }

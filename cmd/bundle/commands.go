@@ -157,7 +157,7 @@ func verifyCommand() *cli.Command {
 				say(c, "  volume %d of %d: ok (%s)", n, len(x.Volumes), r.Set.Volumes[n].Path)
 			}
 			for _, n := range r.Failed {
-				say(c, "  volume %d of %d: FAILED (%s)", n, len(x.Volumes), r.Set.Volumes[n].Path)
+				say(c, "  volume %d of %d: FAILED (%s)", n, len(x.Volumes), r.Path(n))
 			}
 			if len(r.Missing) > 0 {
 				say(c, "  still to be seen: volume %s", strings.ReplaceAll(strings.Trim(fmt.Sprint(r.Missing), "[]"), " ", ", "))

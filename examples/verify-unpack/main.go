@@ -58,10 +58,10 @@ func run(ctx context.Context, keyFile, volDir, dest string) error {
 		}
 		fmt.Printf("bundle %s, created %s, signed by %s\n", x.BundleID, x.Created, signer)
 		for _, n := range r.Verified {
-			fmt.Printf("  verified: volume %d of %d (%s)\n", n, len(x.Volumes), r.Set.Volumes[n].Path)
+			fmt.Printf("  verified: volume %d of %d (%s)\n", n, len(x.Volumes), r.Path(n))
 		}
 		for _, n := range r.Failed {
-			fmt.Printf("  FAILED:   volume %d of %d (%s)\n", n, len(x.Volumes), r.Set.Volumes[n].Path)
+			fmt.Printf("  FAILED:   volume %d of %d (%s)\n", n, len(x.Volumes), r.Path(n))
 		}
 		for _, n := range r.Missing {
 			fmt.Printf("  missing:  volume %d of %d\n", n, len(x.Volumes))
