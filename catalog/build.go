@@ -63,8 +63,10 @@ type Built struct {
 	base    oci.Fetcher
 	blobs   map[digest.Digest][]byte
 	ranges  map[digest.Digest]fileRange
-	file    *os.File
+	file    *os.File // the new layers
 	configs []ocispec.Descriptor
+
+	fileNamed bool // file still has a name in the file system, for Close to remove
 }
 
 var _ oci.Fetcher = (*Built)(nil)
@@ -106,10 +108,26 @@ func (b *Built) Close() error {
 	name := b.file.Name()
 	err := b.file.Close()
 	b.file = nil
+	if !b.fileNamed {
+		return err
+	}
 	if rerr := os.Remove(name); err == nil {
 		err = rerr
 	}
 	return err
+}
+
+// tempFile makes a temporary file in dir (os.TempDir() when empty) and
+// removes its name at once where the system lets an open file lose its
+// name (named is false): the file lives as long as it is open, so a pack
+// killed while it builds a catalog leaves nothing behind. Where the name
+// cannot go (named is true), the caller removes it when done.
+func tempFile(dir, pattern string) (f *os.File, named bool, err error) {
+	f, err = os.CreateTemp(dir, pattern)
+	if err != nil {
+		return nil, false, err
+	}
+	return f, os.Remove(f.Name()) != nil, nil
 }
 
 // spooled is one kept document, in the spool file.
@@ -136,24 +154,26 @@ func (s *Selection) Build(ctx context.Context, o BuildOptions) (*Built, error) {
 			return nil, fmt.Errorf("catalog %s: package name %q cannot name a directory", c.Root.Digest, p)
 		}
 	}
-	spool, err := os.CreateTemp(o.TempDir, "catalog-spool-*")
+	spool, spoolNamed, err := tempFile(o.TempDir, "catalog-spool-*")
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
 		spool.Close()
-		os.Remove(spool.Name())
+		if spoolNamed {
+			os.Remove(spool.Name())
+		}
 	}()
 	docs, err := s.spoolDocuments(ctx, spool)
 	if err != nil {
 		return nil, fmt.Errorf("catalog %s: image %s: %w", c.Root.Digest, c.Image.Digest, err)
 	}
 
-	lf, err := os.CreateTemp(o.TempDir, "catalog-layer-*")
+	lf, lfNamed, err := tempFile(o.TempDir, "catalog-layer-*")
 	if err != nil {
 		return nil, err
 	}
-	b := &Built{base: c.fetcher, blobs: map[digest.Digest][]byte{}, ranges: map[digest.Digest]fileRange{}, file: lf}
+	b := &Built{base: c.fetcher, blobs: map[digest.Digest][]byte{}, ranges: map[digest.Digest]fileRange{}, file: lf, fileNamed: lfNamed}
 	bd := &builder{s: s, b: b, spool: spool, docs: docs, layers: map[string]*newLayer{}}
 	if err := bd.build(ctx); err != nil {
 		b.Close()
