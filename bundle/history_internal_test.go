@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -213,18 +215,24 @@ func TestUnpackRollback(t *testing.T) {
 	}
 	assertUntouched(t, dest, before)
 
+	h, err := NewLayoutDestination(dest, LayoutOptions{}).History().LoadHistory(t.Context())
+	if err != nil || len(h.Applied) != 1 || h.Applied[0].Names["app:1"] != newApp.Digest {
+		t.Fatalf("record after the replay: %+v, %v", h, err)
+	}
+
 	r, err = unpack(oldDir, UnpackOptions{AllowRollback: true})
 	if err != nil || !slices.Equal(r.RolledBack, []string{"app:1"}) || r.NamesMoved != 1 {
 		t.Fatalf("allowed rollback: %+v, %v", r, err)
 	}
-	h, err := NewLayoutDestination(dest, LayoutOptions{}).History().LoadHistory(t.Context())
+	h, err = NewLayoutDestination(dest, LayoutOptions{}).History().LoadHistory(t.Context())
 	if err != nil || len(h.Applied) != 2 {
 		t.Fatalf("%+v, %v", h, err)
 	}
 	if a := h.Applied[1]; a.BundleID != oldX.BundleID || !a.AllowedRollback || a.Names["app:1"] != oldApp.Digest || a.Created != oldX.Created {
 		t.Errorf("record of the allowed rollback: %+v", a)
 	}
-	if a := h.Applied[0]; a.BundleID != newX.BundleID || a.AllowedRollback || a.Names["app:1"] != newApp.Digest {
+	// The name the rollback moved is listed by its last setter only.
+	if a := h.Applied[0]; a.BundleID != newX.BundleID || a.AllowedRollback || len(a.Names) != 0 {
 		t.Errorf("record of the first bundle: %+v", a)
 	}
 }
@@ -390,5 +398,75 @@ func TestJudgeHistoryHoldsOneBundle(t *testing.T) {
 	}
 	if grown := int64(at) - int64(before); grown > 4<<20 {
 		t.Errorf("judging held %d MB more by the last bundle than before it started", grown>>20)
+	}
+}
+
+// TestAppendHistoryKeepsLastSetters: a record built by appending bundle
+// after bundle lists each name once, by its last setter, and judges every
+// bundle as a record of every name every bundle set would: random
+// histories with names moved, set again to the same digest, rolled back,
+// and bundles applied again.
+func TestAppendHistoryKeepsLastSetters(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(15, 11))
+	names := []string{"app:1", "app:2", "db:1", "web:1", "web:2"}
+	digests := []digest.Digest{digest.FromString("x"), digest.FromString("y"), digest.FromString("z")}
+	day := func() time.Time { return time.Date(2026, 1, 1+rng.IntN(20), 0, 0, 0, 0, time.UTC) }
+	randomBundle := func(id string) AppliedBundle {
+		m := map[string]digest.Digest{}
+		for _, n := range names {
+			if rng.IntN(2) == 0 {
+				m[n] = digests[rng.IntN(len(digests))]
+			}
+		}
+		return AppliedBundle{BundleID: id, Created: day().Format(time.RFC3339), Applied: "2026-02-01T00:00:00Z", Names: m}
+	}
+	clone := func(a AppliedBundle) AppliedBundle { a.Names = maps.Clone(a.Names); return a }
+	for run := range 300 {
+		full := &History{SchemaVersion: HistorySchemaVersion}
+		var rec []byte
+		for i := range 1 + rng.IntN(8) {
+			a := randomBundle(fmt.Sprintf("b%d", i))
+			if i > 0 && rng.IntN(4) == 0 {
+				a = clone(full.Applied[rng.IntN(i)]) // applied again, with a rollback allowed
+				a.AllowedRollback = true
+			}
+			full.Applied = append(full.Applied, clone(a))
+			var out bytes.Buffer
+			if err := appendHistory(&out, bytes.NewReader(rec), "rec", clone(a)); err != nil {
+				t.Fatal(err)
+			}
+			rec = out.Bytes()
+		}
+		var compact History
+		if err := json.Unmarshal(rec, &compact); err != nil {
+			t.Fatal(err)
+		}
+		if len(compact.Applied) != len(full.Applied) {
+			t.Fatalf("run %d: %d bundles recorded, want %d", run, len(compact.Applied), len(full.Applied))
+		}
+		listed := map[string]string{}
+		for _, a := range compact.Applied {
+			for n := range a.Names {
+				if by, ok := listed[n]; ok {
+					t.Fatalf("run %d: %s listed by %s and %s:\n%s", run, n, by, a.BundleID, rec)
+				}
+				listed[n] = a.BundleID
+			}
+		}
+		for k := range 6 {
+			b := randomBundle("new")
+			if k%2 == 1 {
+				b = clone(full.Applied[rng.IntN(len(full.Applied))])
+			}
+			created, _ := time.Parse(time.RFC3339, b.Created)
+			for _, allow := range []bool{false, true} {
+				vf, ef := judgeHistory(full.scan, b.BundleID, created, b.Names, allow)
+				vc, ec := judgeHistory(compact.scan, b.BundleID, created, b.Names, allow)
+				if !reflect.DeepEqual(vf, vc) || fmt.Sprint(ef) != fmt.Sprint(ec) {
+					t.Fatalf("run %d: %s (allow %v) judged %+v, %v by the compacted record, %+v, %v by the whole:\n%s", run, b.BundleID, allow, vc, ec, vf, ef, rec)
+				}
+			}
+		}
 	}
 }
