@@ -48,8 +48,7 @@ func (s *Set) Verify(ctx context.Context, o VerifyOptions) (*Report, error) {
 // verify is Verify with ranges of about chunk bytes (0: chosen from the
 // size of the set and the number of workers).
 func (s *Set) verify(ctx context.Context, o VerifyOptions, chunk int64) (*Report, error) {
-	r := &Report{Set: s}
-	r.damaged, r.Missing = s.damagedVolumes(s.Missing())
+	r := s.UncheckedReport()
 	if !s.trusted {
 		return r, fmt.Errorf("bundle %s: %w", s.Index.BundleID, ErrNotTrusted)
 	}
@@ -88,14 +87,24 @@ func (s *Set) verify(ctx context.Context, o VerifyOptions, chunk int64) (*Report
 			r.Verified = append(r.Verified, n)
 		}
 	}
-	for n := range r.damaged {
-		r.Failed = append(r.Failed, n)
-	}
 	sort.Ints(r.Failed)
 	if len(r.Missing) > 0 && !o.Partial {
 		problems = append(problems, &MissingVolumesError{BundleID: s.Index.BundleID, Total: len(s.Index.Volumes), Missing: r.Missing})
 	}
 	return r, errors.Join(problems...)
+}
+
+// UncheckedReport is the report of the set before any byte is checked (no
+// volume verified), for a caller whose Trust failed: what is missing and
+// what was found damaged when the set was opened, as Verify reports them.
+func (s *Set) UncheckedReport() *Report {
+	r := &Report{Set: s}
+	r.damaged, r.Missing = s.damagedVolumes(s.Missing())
+	for n := range r.damaged {
+		r.Failed = append(r.Failed, n)
+	}
+	sort.Ints(r.Failed)
+	return r
 }
 
 // damagedVolumes splits missing, the volumes the set has no header of,

@@ -62,6 +62,10 @@ func TestVerifyDamagedHeaderIsNotAlsoMissing(t *testing.T) {
 			if !slices.Equal(r.Failed, c.wantFailed) || !slices.Equal(r.Missing, c.wantMissing) {
 				t.Errorf("failed %v, missing %v; want failed %v, missing %v", r.Failed, r.Missing, c.wantFailed, c.wantMissing)
 			}
+			// What a caller whose Trust failed reports, before any check.
+			if u := r.Set.UncheckedReport(); !slices.Equal(u.Failed, c.wantFailed) || !slices.Equal(u.Missing, c.wantMissing) || len(u.Verified) != 0 {
+				t.Errorf("unchecked report: verified %v, failed %v, missing %v", u.Verified, u.Failed, u.Missing)
+			}
 			var me *MissingVolumesError
 			if gotMissing := errors.As(err, &me); gotMissing != (len(c.wantMissing) > 0) {
 				t.Errorf("error reports missing volumes: %v, want %v: %v", gotMissing, len(c.wantMissing) > 0, err)

@@ -118,7 +118,7 @@ func verifyCommand() *cli.Command {
 				return err
 			}
 			bar.volumes = len(set.Index.Volumes)
-			r := &bundle.Report{Set: set, Missing: set.Missing()}
+			r := set.UncheckedReport()
 			if err = set.Trust(policy); err == nil {
 				expiryNotice(c, set)
 				r, err = set.Verify(c.Context, bundle.VerifyOptions{Partial: c.Bool("partial"), Workers: c.Int("jobs"), Progress: bar.update})
@@ -153,11 +153,13 @@ func verifyCommand() *cli.Command {
 			if !quiet(c) {
 				sayStatuses(consoleOf(c).stderr, set.Signatures())
 			}
-			for _, n := range r.Verified {
-				say(c, "  volume %d of %d: ok (%s)", n, len(x.Volumes), r.Set.Volumes[n].Path)
-			}
-			for _, n := range r.Failed {
-				say(c, "  volume %d of %d: FAILED (%s)", n, len(x.Volumes), r.Path(n))
+			for _, v := range r.Result(err).Volumes {
+				switch v.Verdict {
+				case "ok":
+					say(c, "  volume %d of %d: ok (%s)", v.Number, len(x.Volumes), v.Path)
+				case "failed":
+					say(c, "  volume %d of %d: FAILED (%s)", v.Number, len(x.Volumes), v.Path)
+				}
 			}
 			if len(r.Missing) > 0 {
 				say(c, "  still to be seen: volume %s", strings.ReplaceAll(strings.Trim(fmt.Sprint(r.Missing), "[]"), " ", ", "))
