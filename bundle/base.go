@@ -312,6 +312,16 @@ func (e *MissingBaseBlobsError) Error() string {
 		n += len(ds)
 		parts = append(parts, fmt.Sprintf("from base %s: %s", id, strings.Join(ds, ", ")))
 	}
-	return fmt.Sprintf("bundle %s builds on earlier bundles, and %s lacks %d blobs they carried (%s); unpack bundle %s into %s first, or take an inventory of what %s holds and have the bundle packed again against it",
-		e.BundleID, e.Dest, n, strings.Join(parts, "; "), strings.Join(sorted, ", "), e.Dest, e.Dest)
+	blobs := "blobs"
+	if n == 1 {
+		blobs = "blob"
+	}
+	first := "first"
+	if len(e.Damaged) > 0 {
+		// Unpacked again as it was, it would find the damaged files of
+		// the right size there and leave them.
+		first = "first (again, re-hashing the blobs there, which writes the damaged ones again)"
+	}
+	return fmt.Sprintf("bundle %s builds on earlier bundles, and %s lacks %d %s they carried (%s); unpack bundle %s into %s %s, or take an inventory of what %s holds and have the bundle packed again against it",
+		e.BundleID, e.Dest, n, blobs, strings.Join(parts, "; "), strings.Join(sorted, ", "), e.Dest, first, e.Dest)
 }

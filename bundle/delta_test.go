@@ -424,10 +424,22 @@ func TestUnpackVerifyBase(t *testing.T) {
 	// Without --verify-base only presence and size are checked: with l3
 	// back, the damaged l1 goes unnoticed.
 	unpackInto(t, v1dir, dest, unpackOpts{}) // puts l3 back; l1 has the right size, so stays
-	if _, err := unpackFiles(context.Background(), []string{deltaDir}, dest, unpackOpts{Key: signer.Verifier(), VerifyBase: true}); !errors.As(err, &me) {
+	if _, err := unpackFiles(context.Background(), []string{deltaDir}, dest, unpackOpts{Key: signer.Verifier(), VerifyBase: true}); !errors.As(err, &me) || !strings.Contains(err.Error(), "again, re-hashing") {
 		t.Errorf("unpack --verify-base with l1 still damaged: %v", err)
 	}
-	unpackInto(t, deltaDir, dest, unpackOpts{})
+	// The base unpacked again with it re-hashes what it carries, and
+	// writes the damaged l1 again: the delta then goes in.
+	unpackInto(t, v1dir, dest, unpackOpts{VerifyBase: true})
+	l, err := oci.Open(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok, err := blobMatches(context.Background(), l, d.l1)
+	l.Close()
+	if err != nil || !ok {
+		t.Fatalf("l1 after the base was unpacked again with VerifyBase: intact %v, %v", ok, err)
+	}
+	unpackInto(t, deltaDir, dest, unpackOpts{VerifyBase: true})
 }
 
 func TestPackBasesListedInOrderOnce(t *testing.T) {

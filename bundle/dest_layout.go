@@ -45,9 +45,12 @@ type LayoutOptions struct {
 	// of several images is refused (ErrTagNeedsOneEntry) before anything
 	// is written: their entries carry their own names.
 	Tag string
-	// VerifyBase re-hashes every blob the bundle expects from its bases
-	// at the destination; one whose content does not match its digest
-	// counts as missing (damaged).
+	// VerifyBase re-hashes the blobs already in the layout that the
+	// bundle needs, instead of trusting a file of the right size: one it
+	// expects from its bases whose content does not match its digest
+	// counts as missing (damaged), and one it carries is written again
+	// from the volumes, so that unpacking a bundle again with it mends a
+	// layout whose files were damaged since.
 	VerifyBase bool
 }
 
@@ -156,13 +159,18 @@ func (d *LayoutDestination) layout() (*oci.Layout, error) {
 	return d.l, nil
 }
 
-// Exists reports whether the layout has a blob file of desc's size.
+// Exists reports whether the layout has a blob file of desc's size, and
+// with VerifyBase whether its content hashes to desc's digest: a damaged
+// one is not there, and is written again (the new file replaces it).
 func (d *LayoutDestination) Exists(ctx context.Context, _ string, desc ocispec.Descriptor) (bool, error) {
 	if d.l == nil {
 		// Not prepared: nothing can be there that Prepare did not see.
 		return false, nil
 	}
-	return d.l.HasBlob(desc.Digest, desc.Size), nil
+	if ok := d.l.HasBlob(desc.Digest, desc.Size); !ok || !d.o.VerifyBase {
+		return ok, nil
+	}
+	return blobMatches(ctx, d.l, desc)
 }
 
 // Mount is never needed: a layout has one repository.
@@ -289,7 +297,7 @@ func checkBaseBlobs(ctx context.Context, x *format.Index, dest string, l *oci.La
 			continue
 		}
 		if verify {
-			ok, err := blobMatches(ctx, l, b)
+			ok, err := blobMatches(ctx, l, ocispec.Descriptor{MediaType: b.MediaType, Digest: b.Digest, Size: b.Size})
 			if err != nil {
 				return err
 			}
@@ -306,8 +314,8 @@ func checkBaseBlobs(ctx context.Context, x *format.Index, dest string, l *oci.La
 }
 
 // blobMatches re-hashes the blob file of b in l.
-func blobMatches(ctx context.Context, l *oci.Layout, b *format.Blob) (bool, error) {
-	rc, err := l.Fetch(ctx, ocispec.Descriptor{MediaType: b.MediaType, Digest: b.Digest, Size: b.Size})
+func blobMatches(ctx context.Context, l *oci.Layout, b ocispec.Descriptor) (bool, error) {
+	rc, err := l.Fetch(ctx, b)
 	if err != nil {
 		return false, err
 	}

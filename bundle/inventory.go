@@ -288,7 +288,7 @@ func layoutInventory(ctx context.Context, path string, o InventoryOptions) ([]fo
 		}
 		c := format.Content{Digest: digest.NewDigestFromEncoded(digest.SHA256, e.Name()), Size: info.Size()}
 		if o.Verify {
-			ok, err := blobMatches(ctx, l, &format.Blob{Digest: c.Digest, Size: c.Size})
+			ok, err := blobMatches(ctx, l, ocispec.Descriptor{Digest: c.Digest, Size: c.Size})
 			if err != nil {
 				return nil, fmt.Errorf("inventory: %w", err)
 			}

@@ -219,7 +219,7 @@ func unpackCommand() *cli.Command {
 			&cli.StringFlag{Name: "emit-mirror-config", Usage: "docker:// destinations: write into DIR a registries.conf drop-in, OpenShift mirror sets, install-config.yaml snippets and an oc image mirror mapping"},
 			&cli.BoolFlag{Name: "mirror-tags", Usage: "with --emit-mirror-config: let pulls by tag go to the mirror too (and write an ImageTagMirrorSet)"},
 			&cli.StringFlag{Name: "mirror-set-name", Usage: "with --emit-mirror-config: name the files and objects NAME and merge into those already in DIR, so one object grows from bundle to bundle"},
-			&cli.BoolFlag{Name: "verify-base", Usage: "oci: destinations: re-hash the blobs an incremental bundle expects from its bases"},
+			&cli.BoolFlag{Name: "verify-base", Usage: "oci: destinations: re-hash the blobs already in the layout that the bundle needs instead of trusting their size (those an incremental bundle expects from its bases, refused if damaged; those it carries, written again if damaged)"},
 			&cli.IntFlag{Name: "jobs", Value: bundle.DefaultPushJobs, Usage: "docker:// destinations: blob uploads in flight at once (the volumes are still read once, in order; blobs up to 8 MiB are read ahead, 32 MiB at most)"},
 			&cli.BoolFlag{Name: "allow-rollback", Usage: "apply the bundle even if it moves names that a bundle created later set (the destination's record says which): a rollback, on purpose"},
 			&cli.StringFlag{Name: "history", Usage: "docker:// destinations: keep the mirror's rollback record in FILE", DefaultText: "$XDG_STATE_HOME/airgap-bundle/MIRROR_PREFIX.history.json"},

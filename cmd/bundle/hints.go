@@ -105,6 +105,9 @@ func hintsFor(c *cli.Context, err error) []string {
 	}
 	var be *bundle.MissingBaseBlobsError
 	if errors.As(err, &be) {
+		if len(be.Damaged) > 0 {
+			add("unpack the base bundle again with --verify-base: it writes the damaged blobs again from its volumes")
+		}
 		add("list what it holds with bundle inventory, and have the bundle packed again with pack --have")
 	}
 
