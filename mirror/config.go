@@ -46,6 +46,13 @@ type ConfigOptions struct {
 	Catalogs []Catalog
 }
 
+// ErrNothingToRedirect: no image pushed has a registry in its source name
+// (they were packed from OCI layouts, or named without one), so a cluster
+// pulls none of them by a name the mirror could stand in for, and there is
+// no mirror configuration to write. Files of empty mirror sets would only
+// mislead.
+var ErrNothingToRedirect = errors.New("no image pushed has a source registry for the mirror to stand in for (they were packed from OCI layouts): no mirror configuration to write; pull them by their names in the mirror")
+
 // Catalog is an operator catalog image in the mirror.
 type Catalog struct {
 	// Source is the catalog's reference as the image set file named it
@@ -158,6 +165,9 @@ var (
 //   - NAME-mapping.txt: oc image mirror's SOURCE=MIRROR lines, one per image
 //     with a registry in its source name.
 //
+// With nothing to say (no entry, no image with a registry in its source
+// name, no catalog) it writes nothing and returns ErrNothingToRedirect.
+//
 // Entries and names are checked before anything is written; an existing
 // file of a set name that cannot be read back is an error, and nothing
 // more is written. Each file is replaced atomically. On error the paths
@@ -191,6 +201,9 @@ func (m Mapping) WriteConfig(dir string, entries []Entry, o ConfigOptions) ([]st
 		if ok {
 			add.mappings = append(add.mappings, line)
 		}
+	}
+	if len(add.routes) == 0 && len(add.mappings) == 0 && len(o.Catalogs) == 0 {
+		return nil, ErrNothingToRedirect
 	}
 	files := []configFile{registriesConfFile, idmsFile}
 	if o.Tags {

@@ -332,7 +332,6 @@ func TestWriteConfigFiles(t *testing.T) {
 		{name: "name number", m: Mapping{Mirror: "m.example"}, o: ConfigOptions{SetName: "123"}, objName: "123"},
 		{name: "longest name", m: Mapping{Mirror: "m.example"}, o: ConfigOptions{SetName: strings.Repeat("a", maxSetNameLength)}, objName: strings.Repeat("a", maxSetNameLength)},
 		{name: "one", m: Mapping{Mirror: "m.example"}, entries: odd, objName: "bundle-9c5692d27063"},
-		{name: "empty", m: Mapping{Mirror: "m.example"}, entries: []Entry{}, o: ConfigOptions{Tags: true}, objName: "bundle-9c5692d27063"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -601,6 +600,8 @@ func TestWriteConfigErrors(t *testing.T) {
 		{name: "empty mirror", entries: []Entry{{Source: "quay.io/a"}}, wantErr: "mirror"},
 		{name: "image without digest", o: ConfigOptions{BundleID: bundleA, Images: []Image{{Source: "quay.io/a:v1", Target: "m.example/quay.io/a:v1"}}}, wantErr: `"quay.io/a:v1"`},
 		{name: "image target without registry", o: ConfigOptions{BundleID: bundleA, Images: []Image{{Source: "quay.io/a:v1", Target: "a:v1", Digest: dig}}}, wantErr: `target "a:v1"`},
+		{name: "nothing to redirect", o: ConfigOptions{BundleID: bundleA, Images: []Image{{Source: "app:v1", Target: "m.example/app:v1", Digest: dig}}}, wantErr: ErrNothingToRedirect.Error()},
+		{name: "nothing to redirect, merging", o: ConfigOptions{BundleID: bundleA, SetName: "mirror"}, wantErr: ErrNothingToRedirect.Error()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

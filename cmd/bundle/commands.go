@@ -325,7 +325,9 @@ func unpackCommand() *cli.Command {
 				images, catalogs := r.MirrorImages()
 				files, err := reg.Mapping().WriteConfig(dir, reg.Entries(), mirror.ConfigOptions{
 					BundleID: x.BundleID, SetName: c.String("mirror-set-name"), Tags: c.Bool("mirror-tags"), Images: images, Catalogs: catalogs})
-				if err != nil {
+				if errors.Is(err, mirror.ErrNothingToRedirect) {
+					notice(c)(fmt.Sprintf("nothing written into %s: %v", dir, err))
+				} else if err != nil {
 					return err
 				}
 				for _, f := range files {
