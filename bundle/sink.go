@@ -63,7 +63,13 @@ type DirSink struct {
 	journaled bool   // the commit point is passed: Abort must keep the files
 	written   []string
 	final     []string
+	replaced  int // volume files of an earlier bundle the commit replaced
 }
+
+// Replaced is how many volume files of an earlier bundle the last Commit
+// replaced or removed: a directory used again for the next bundle says
+// so, since the earlier one is gone.
+func (s *DirSink) Replaced() int { return s.replaced }
 
 // ErrNoSpace is wrapped when a destination lacks the room needed.
 var ErrNoSpace = errors.New("not enough free space")
@@ -246,11 +252,15 @@ func (s *DirSink) commitPoint() (*journal, error) {
 		keep[filepath.Base(f)] = true
 		j.Rename = append(j.Rename, rename{From: filepath.Base(s.written[i]), To: filepath.Base(f)})
 	}
+	s.replaced = 0
 	for _, e := range entries {
 		// Volumes of an earlier bundle: one that has a new volume's name
 		// is replaced by the rename.
-		if e.Type().IsRegular() && format.IsVolumeFileName(e.Name()) && !keep[e.Name()] {
-			j.Remove = append(j.Remove, e.Name())
+		if e.Type().IsRegular() && format.IsVolumeFileName(e.Name()) {
+			s.replaced++
+			if !keep[e.Name()] {
+				j.Remove = append(j.Remove, e.Name())
+			}
 		}
 	}
 	if err := s.writeJournal(&j); err != nil {

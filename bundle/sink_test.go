@@ -206,3 +206,36 @@ func TestDirSinkRenameFails(t *testing.T) {
 		t.Fatalf("after the commit completed: %v, want exactly %v", treeHash(t, dir), newTree)
 	}
 }
+
+// TestDirSinkReplaced: a pack into a directory says how many volume files
+// of an earlier pack its commit replaced (those with a new volume's name
+// as well as those removed), and none into a new directory.
+func TestDirSinkReplaced(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "out")
+	first := &DirSink{Dir: dir}
+	if err := packInto(t, first, "old"); err != nil {
+		t.Fatal(err)
+	}
+	if first.Replaced() != 0 {
+		t.Errorf("a pack into a new directory replaced %d volume files", first.Replaced())
+	}
+	old := len(volumeFiles(t, dir))
+	if old < 2 {
+		t.Fatalf("the old bundle has %d volumes, want several", old)
+	}
+	// A stranger that is not named like a volume is neither counted nor touched.
+	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	second := &DirSink{Dir: dir}
+	if err := packInto(t, second, "new"); err != nil {
+		t.Fatal(err)
+	}
+	if second.Replaced() != old {
+		t.Errorf("replaced %d volume files, want the old bundle's %d", second.Replaced(), old)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "notes.txt")); err != nil {
+		t.Error(err)
+	}
+}

@@ -126,6 +126,12 @@ func packAction(c *cli.Context) (err error) {
 	}
 	say(c, "packed bundle %s (format version %d): %d images, %d blobs, %d volumes, %s in %s",
 		x.BundleID, x.FormatVersion, len(x.Manifests), len(x.Blobs), len(x.Volumes), bytesize.Format(total), c.String("out"))
+	switch n := sink.Replaced(); {
+	case n == 1:
+		notice(c)(fmt.Sprintf("%s held a volume file of an earlier pack: this one replaced it", c.String("out")))
+	case n > 1:
+		notice(c)(fmt.Sprintf("%s held %d volume files of an earlier pack: this one replaced them", c.String("out"), n))
+	}
 	if c.Bool("json") {
 		sum := bundle.IndexSummary(x)
 		if x.Signer != nil {
