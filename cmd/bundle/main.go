@@ -128,7 +128,9 @@ func say(c *cli.Context, format string, a ...any) {
 // nothing failed, unless --quiet.
 func notice(c *cli.Context) func(string) {
 	if quiet(c) {
-		return nil
+		// Not nil: the CLI calls it too (a nil Notice is the library's
+		// "no notices", and calling one panicked under --quiet).
+		return func(string) {}
 	}
 	stderr := consoleOf(c).stderr
 	return func(s string) { fmt.Fprintln(stderr, "bundle: "+bundle.PrintableLines(s)) }
