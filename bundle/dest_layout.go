@@ -84,6 +84,17 @@ func ParseLayoutDestination(dest string, o LayoutOptions) (*LayoutDestination, e
 
 func (d *LayoutDestination) String() string { return d.path }
 
+// checkPath refuses a layout path that is there but is not a directory,
+// before anything under it is read or written: what fails first
+// otherwise (the rollback record beside index.json) would be named
+// instead of the path given.
+func (d *LayoutDestination) checkPath() error {
+	if fi, err := os.Stat(d.path); err == nil && !fi.IsDir() {
+		return fmt.Errorf("%s is a file, not a directory: an OCI layout is a directory (give the layout's directory, or a new path to make one)", d.path)
+	}
+	return nil
+}
+
 // Location is where the layout is, as oci:PATH[:TAG].
 func (d *LayoutDestination) Location() location.Location {
 	return location.Location{Transport: location.Layout, Path: d.path, Ref: d.o.Tag}
@@ -117,6 +128,9 @@ func (d *LayoutDestination) Repository(ref string) (repo, target string, err err
 // lacks.
 func (d *LayoutDestination) Prepare(ctx context.Context, p *Plan) error {
 	x := p.Index
+	if err := d.checkPath(); err != nil {
+		return err
+	}
 	if d.o.Tag != "" {
 		var err error
 		if d.retagged, err = retag(x, d.path, d.o.Tag); err != nil {

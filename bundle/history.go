@@ -484,10 +484,16 @@ func DefaultRegistryHistory(mirrorHost, prefix string) (string, error) {
 type layoutHistory struct{ d *LayoutDestination }
 
 func (h layoutHistory) LoadHistory(ctx context.Context) (*History, error) {
+	if err := h.d.checkPath(); err != nil {
+		return nil, err
+	}
 	return loadHistoryFile(ctx, filepath.Join(h.d.path, HistoryFileName))
 }
 
 func (h layoutHistory) scanHistory(ctx context.Context, fn func(a *AppliedBundle) error) error {
+	if err := h.d.checkPath(); err != nil {
+		return err
+	}
 	return scanHistoryFile(ctx, filepath.Join(h.d.path, HistoryFileName), fn)
 }
 

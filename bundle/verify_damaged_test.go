@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/airgap-bundle/bundle/format"
@@ -89,5 +90,25 @@ func TestVerifyDamagedHeaderIsNotAlsoMissing(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestUnpackIntoAFile: a layout destination that is a file is refused by
+// its path, before anything is read under it (the rollback record was
+// named before: "open FILE/airgap-bundle-history.json: not a
+// directory"), and the file is left as it was.
+func TestUnpackIntoAFile(t *testing.T) {
+	t.Parallel()
+	dir, _ := packLayout(t, PackOptions{})
+	file := filepath.Join(t.TempDir(), "afile")
+	mustWrite(t, file, []byte("mine"))
+	for _, tag := range []string{"", ":v1"} {
+		_, err := unpackFiles(context.Background(), []string{dir}, "oci:"+file+tag, unpackOpts{AllowUnsigned: true})
+		if err == nil || !strings.Contains(err.Error(), file+" is a file, not a directory") {
+			t.Errorf("unpack into oci:%s%s: %v", file, tag, err)
+		}
+		if got := string(mustRead(t, file)); got != "mine" {
+			t.Errorf("the file holds %q", got)
+		}
 	}
 }
