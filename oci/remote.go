@@ -395,7 +395,9 @@ func (r *Repository) describe(what string, err error) error {
 	}
 	var rh tls.RecordHeaderError
 	var cv *tls.CertificateVerificationError
-	if errors.As(err, &rh) || errors.As(err, &cv) {
+	// A registry that answers HTTPS in plain HTTP is reachable: what
+	// failed is TLS (net/http says so with ErrSchemeMismatch).
+	if errors.As(err, &rh) || errors.As(err, &cv) || errors.Is(err, http.ErrSchemeMismatch) {
 		h := connectHost(r.host)
 		return &TLSError{Op: what, Registry: r.host, Verify: cv != nil, CertsDir: r.regs.transport.certsDirUsed(h), CADir: r.regs.transport.caDirFor(h), Err: err}
 	}

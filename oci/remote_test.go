@@ -858,6 +858,12 @@ func TestRemoteInsecureRegistries(t *testing.T) {
 				// insecure would help.
 				var te *TLSError
 				var ue *UnreachableError
+				// A plain HTTP registry answered: reachable, and what
+				// failed is TLS (it was called unreachable, and asked
+				// whether it runs).
+				if !c.tls && (errors.Is(err, ErrUnreachable) || !errors.As(err, &te) || te.Verify) {
+					t.Errorf("plain HTTP registry: %v, want a *TLSError that is not ErrUnreachable", err)
+				}
 				switch {
 				case errors.As(err, &te):
 					if te.Registry != host {

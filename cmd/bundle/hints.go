@@ -157,7 +157,8 @@ func hintsFor(c *cli.Context, err error) []string {
 		add("%s", h)
 	case errors.As(err, &te) && hasFlag(c, "insecure-registry"):
 		add("if it serves plain HTTP, pass --insecure-registry %s", te.Registry)
-	case errors.As(err, &ue) && !ue.Insecure && hasFlag(c, "insecure-registry"):
+	case errors.As(err, &ue) && !ue.Insecure && hasFlag(c, "insecure-registry") && !errors.Is(err, syscall.ECONNREFUSED):
+		// Refused: nothing listens there, which no TLS setting changes.
 		add("if it serves plain HTTP or a self-signed certificate, pass --insecure-registry %s", ue.Registry)
 	}
 	return hints

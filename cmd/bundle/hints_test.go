@@ -37,6 +37,10 @@ func TestHints(t *testing.T) {
 	tlsSrv.StartTLS()
 	defer tlsSrv.Close()
 	private := tlsSrv.Listener.Addr().String()
+	// A registry that speaks plain HTTP.
+	plainSrv := httptest.NewServer(http.NotFoundHandler())
+	defer plainSrv.Close()
+	plain := plainSrv.Listener.Addr().String()
 
 	for _, c := range []struct {
 		name     string
@@ -54,8 +58,12 @@ func TestHints(t *testing.T) {
 			err: "volumes not found"},
 		{name: "volume size too small", args: []string{"pack", "--unsigned", "--max-size", "2K", "--out", filepath.Join(dir, "small"), "oci:" + example}, code: 1,
 			err: "volume size too small", hint: "give a larger --max-size", notInErr: "--max-size"},
+		// Nothing listens there: no TLS setting would help.
 		{name: "registry unreachable", args: []string{"pack", "--unsigned", "--out", filepath.Join(dir, "r"), "docker://" + down + "/ns/app:v1"}, code: 1,
-			err: "registry unreachable", hint: "pass --insecure-registry " + down, notInErr: "--insecure-registry"},
+			err: "registry unreachable"},
+		// It answers, in plain HTTP: reachable, and TLS is what failed.
+		{name: "plain HTTP registry", args: []string{"pack", "--unsigned", "--out", filepath.Join(dir, "p"), "docker://" + plain + "/ns/app:v1"}, code: 1,
+			err: "TLS with " + plain + " failed (does it speak plain HTTP?)", hint: "if it serves plain HTTP, pass --insecure-registry " + plain, notInErr: "--insecure-registry"},
 		// The CA first; turning checks off only as a last resort.
 		{name: "private CA", args: []string{"pack", "--unsigned", "--out", filepath.Join(dir, "t"), "docker://" + private + "/ns/app:v1"}, code: 1,
 			err: "TLS with " + private + " failed", notInErr: "--",
