@@ -3,6 +3,7 @@ package bundle
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -178,6 +179,9 @@ func (c *collector) add(src Source, root ocispec.Descriptor) error {
 	c.image = imageName(root)
 	err := oci.WalkParsed(c.ctx, src, root, c.walkOpts, func(d digest.Digest) bool { return c.byDigest[d] != nil },
 		func(d ocispec.Descriptor, m *oci.Parsed) error { return c.visit(src, d, m) })
+	if _, ok := errors.AsType[*oci.NoPlatformError](err); ok && c.image != root.Digest.String() {
+		return fmt.Errorf("image %s: %w", c.image, err)
+	}
 	if err != nil {
 		return err
 	}

@@ -441,6 +441,24 @@ func TestPlatformFilter(t *testing.T) {
 	}
 }
 
+// TestPlatformFilterLeavesNothing: a platform filter that leaves an
+// index none of its manifests refuses the pack, naming the image, what was
+// asked and what it offers, and writes nothing; before, the bundle carried
+// an index of nothing, which no platform could pull.
+func TestPlatformFilterLeavesNothing(t *testing.T) {
+	t.Parallel()
+	out := filepath.Join(t.TempDir(), "vols")
+	_, err := bundle.Pack(context.Background(), []bundle.Source{layoutSource(t, "../testdata/example-layout", "multi:latest")},
+		&bundle.DirSink{Dir: out}, bundle.PackOptions{Created: epoch, Platforms: []ocispec.Platform{{OS: "windows", Architecture: "amd64"}}})
+	var npe *oci.NoPlatformError
+	if !errors.As(err, &npe) || !strings.Contains(err.Error(), "image multi:latest: index ") || !strings.Contains(err.Error(), "only for linux/amd64, linux/arm64/v8") {
+		t.Fatalf("pack of multi:latest for windows/amd64: %v", err)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the refused pack made %s (%v)", out, err)
+	}
+}
+
 func TestConflictingRefNamesRefused(t *testing.T) {
 	t.Parallel()
 	a := rtLayout(t, 0)

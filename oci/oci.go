@@ -242,18 +242,46 @@ func (w *walker) walk(desc ocispec.Descriptor, depth int) error {
 	if err := w.visit(desc, m); err != nil {
 		return err
 	}
+	filter := IsIndex(desc.MediaType) && len(w.o.Platforms) > 0
+	var kept int
+	var offered []string // platforms of the children dropped
 	for _, c := range m.Children {
-		if IsIndex(desc.MediaType) && len(w.o.Platforms) > 0 && !MatchPlatform(c.Platform, w.o.Platforms) {
+		if filter && !MatchPlatform(c.Platform, w.o.Platforms) {
+			if c.Platform != nil {
+				offered = append(offered, FormatPlatform(c.Platform))
+			}
 			if w.o.Dropped != nil {
 				w.o.Dropped(desc, c)
 			}
 			continue
 		}
+		kept++
 		if err := w.walk(c, depth+1); err != nil {
 			return err
 		}
 	}
+	if filter && kept == 0 && len(offered) > 0 {
+		return &NoPlatformError{Index: desc.Digest, Offered: offered, Wanted: w.o.Platforms}
+	}
 	return nil
+}
+
+// NoPlatformError: an index has manifests for platforms, and none for any
+// of those selected (WalkOptions.Platforms). Carried, it would be an index
+// of nothing, which no platform can pull.
+type NoPlatformError struct {
+	Index   digest.Digest
+	Offered []string // the platforms it has manifests for
+	Wanted  []ocispec.Platform
+}
+
+func (e *NoPlatformError) Error() string {
+	var want []string
+	for _, p := range e.Wanted {
+		want = append(want, FormatPlatform(&p))
+	}
+	return fmt.Sprintf("index %s has no manifest for the platforms selected (%s), only for %s: select one of those too, or leave the image out",
+		e.Index, strings.Join(want, ", "), strings.Join(e.Offered, ", "))
 }
 
 // parse decodes content once for Children, Subject, the config and

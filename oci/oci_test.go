@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -422,5 +423,62 @@ func TestHasBlobs(t *testing.T) {
 		if got := l.HasBlob(c.d, c.size); got != c.want {
 			t.Errorf("HasBlob(%q, %d) = %v", c.d, c.size, got)
 		}
+	}
+}
+
+// TestWalkNoPlatformSelected: an index with manifests for platforms, none
+// of them selected, is an error naming it and what it offers (carried, it
+// would be an index of nothing); an index whose children have no platform
+// at all (a referrers list) is only thinned, as before.
+func TestWalkNoPlatformSelected(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l, err := oci.Open(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	roots, err := l.Tagged("multi:latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	none := func(ocispec.Descriptor, []byte) error { return nil }
+	windows := oci.WalkOptions{Platforms: []ocispec.Platform{{OS: "windows", Architecture: "amd64"}}}
+	err = oci.Walk(ctx, l, roots[0], windows, nil, none)
+	var npe *oci.NoPlatformError
+	if !errors.As(err, &npe) || npe.Index != roots[0].Digest || strings.Join(npe.Offered, " ") != "linux/amd64 linux/arm64/v8" {
+		t.Fatalf("walk of multi:latest for windows/amd64: %v", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, roots[0].Digest.String()) || !strings.Contains(msg, "(windows/amd64), only for linux/amd64, linux/arm64/v8") {
+		t.Errorf("message: %s", msg)
+	}
+
+	// An index of artifacts without platforms, in a layout of its own.
+	dir := filepath.Join(t.TempDir(), "l")
+	w, err := oci.Create(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	put := func(mediaType string, b []byte) ocispec.Descriptor {
+		d := ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(b), Size: int64(len(b))}
+		bw, err := w.NewBlobWriter(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bw.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		if err := bw.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	empty := put("application/vnd.oci.empty.v1+json", []byte("{}"))
+	art := put(ocispec.MediaTypeImageManifest, []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/spdx+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"`+empty.Digest.String()+`","size":2},"layers":[]}`))
+	idx := put(ocispec.MediaTypeImageIndex, []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"`+art.Digest.String()+`","size":`+strconv.FormatInt(art.Size, 10)+`}]}`))
+	var visited int
+	if err := oci.Walk(ctx, w, idx, windows, nil, func(ocispec.Descriptor, []byte) error { visited++; return nil }); err != nil || visited != 1 {
+		t.Fatalf("walk of an index of artifacts: %v, %d visited (want the index alone)", err, visited)
 	}
 }
