@@ -3,7 +3,6 @@ package bundle
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -74,6 +73,9 @@ func collect(ctx context.Context, sources []Source, platforms []ocispec.Platform
 		if err := c.addRoots(src); err != nil {
 			return nil, err
 		}
+	}
+	if err := c.checkEmptied(); err != nil {
+		return nil, err
 	}
 	// Referrers of anything packed travel along, and their referrers too;
 	// so do signatures tagged after a manifest's digest (cosign). A
@@ -158,6 +160,8 @@ type collector struct {
 	mediaTypes map[string]string // each media type once
 	g          *graph
 	image      string // the root being walked, named as Progress.Image names it
+
+	emptiedIndexes []emptiedIndex // for checkEmptied
 }
 
 func newCollector(ctx context.Context, platforms []ocispec.Platform, notice func(string), bases *baseLookup) *collector {
@@ -177,15 +181,63 @@ func newCollector(ctx context.Context, platforms []ocispec.Platform, notice func
 // add walks root and everything it references at src.
 func (c *collector) add(src Source, root ocispec.Descriptor) error {
 	c.image = imageName(root)
+	c.walkOpts.Emptied = func(e *oci.NoPlatformError) error {
+		c.emptiedIndexes = append(c.emptiedIndexes, emptiedIndex{root: root.Digest, image: c.image, err: e})
+		return nil
+	}
 	err := oci.WalkParsed(c.ctx, src, root, c.walkOpts, func(d digest.Digest) bool { return c.byDigest[d] != nil },
 		func(d ocispec.Descriptor, m *oci.Parsed) error { return c.visit(src, d, m) })
-	if _, ok := errors.AsType[*oci.NoPlatformError](err); ok && c.image != root.Digest.String() {
-		return fmt.Errorf("image %s: %w", c.image, err)
-	}
 	if err != nil {
 		return err
 	}
 	c.resolve()
+	return nil
+}
+
+// emptiedIndex is an index that the platform filter left none of its
+// manifests, in the graph of root (named image).
+type emptiedIndex struct {
+	root  digest.Digest
+	image string
+	err   *oci.NoPlatformError
+}
+
+// checkEmptied decides, once every source is walked and the reasons each
+// entry travels are merged, about the indexes the platform filter left
+// none of their manifests. An image named on purpose (an argument, a line
+// of a list, an additional image, a layout's entry: anything but a rule)
+// is refused: its user asked for it and for platforms it lacks. One that
+// only rules brought (a release component, an operator's related image, a
+// registry rule) is carried as it is, with a notice: an operator built for
+// fewer architectures than the cluster's should not stop a month's pack.
+func (c *collector) checkEmptied() error {
+	for _, e := range c.emptiedIndexes {
+		byRule := false
+		for _, m := range c.g.manifests {
+			if m.Digest != e.root {
+				continue
+			}
+			sels, _ := format.ParseSelections(m.Annotations[format.AnnotationSelectedBy])
+			if len(sels) == 0 {
+				byRule = false
+				break
+			}
+			byRule = !slices.ContainsFunc(sels, func(s format.Selection) bool {
+				switch s.By {
+				case format.SelectedByRelease, format.SelectedByOperator, format.SelectedByCatalog, format.SelectedByRegistry:
+					return false
+				}
+				return true
+			})
+			if !byRule {
+				break
+			}
+		}
+		if !byRule {
+			return fmt.Errorf("image %s: %w", e.image, e.err)
+		}
+		c.notice(fmt.Sprintf("image %s: %s; only rules selected it (not a name given), so it is carried as it is, and no platform can pull it from the mirror", e.image, e.err.Lacks()))
+	}
 	return nil
 }
 

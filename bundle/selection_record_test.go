@@ -3,8 +3,11 @@ package bundle
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/airgap-bundle/bundle/format"
@@ -63,5 +66,48 @@ func TestSelectionRecord(t *testing.T) {
 	}
 	if found == 0 {
 		t.Fatalf("unpacked index.json lost the selection record:\n%s", b)
+	}
+}
+
+// TestPlatformFilterEmptiedByRule: an index the platform filter leaves none
+// of its manifests is refused when it was named on purpose (a line of a
+// list), and carried as it is, with a notice, when a rule brought it (an
+// operator's related image): an operator built for fewer architectures
+// than the cluster's should not stop the pack.
+func TestPlatformFilterEmptiedByRule(t *testing.T) {
+	t.Parallel()
+	windows := []ocispec.Platform{{OS: "windows", Architecture: "amd64"}}
+	source := func(sel format.Selection) Source {
+		l, err := oci.Open(exampleLayout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return &LayoutSource{Layout: l, Tag: "multi:latest", Selected: []format.Selection{sel}}
+	}
+	listed := format.Selection{By: format.SelectedByList, Rule: "images.txt:3"}
+	operator := format.Selection{By: format.SelectedByOperator, Package: "foo", Rule: "set.yaml:9"}
+
+	_, err := Pack(context.Background(), []Source{source(listed)}, &DirSink{Dir: filepath.Join(t.TempDir(), "v")}, PackOptions{Created: testCreated, Platforms: windows})
+	if _, ok := errors.AsType[*oci.NoPlatformError](err); !ok || !strings.Contains(err.Error(), "image multi:latest") {
+		t.Fatalf("listed image: %v", err)
+	}
+	// Named on purpose and by a rule, in either order: on purpose wins.
+	for _, sources := range [][]Source{{source(listed), source(operator)}, {source(operator), source(listed)}} {
+		_, err = Pack(context.Background(), sources, &DirSink{Dir: filepath.Join(t.TempDir(), "v")}, PackOptions{Created: testCreated, Platforms: windows})
+		if _, ok := errors.AsType[*oci.NoPlatformError](err); !ok {
+			t.Fatalf("image listed and related to an operator: %v", err)
+		}
+	}
+
+	var notices []string
+	_, x := packSources(t, []Source{source(operator)}, PackOptions{Platforms: windows, Notice: func(s string) { notices = append(notices, s) }})
+	if len(x.Manifests) != 1 || len(x.Blobs) != 1 {
+		t.Errorf("carried %d entries, %d blobs; want the index alone", len(x.Manifests), len(x.Blobs))
+	}
+	if !slices.ContainsFunc(notices, func(s string) bool {
+		return strings.Contains(s, "image multi:latest: index ") && strings.Contains(s, "only rules selected it")
+	}) {
+		t.Errorf("no notice of the emptied index: %q", notices)
 	}
 }

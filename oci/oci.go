@@ -158,6 +158,11 @@ type WalkOptions struct {
 	Platforms []ocispec.Platform
 	// Dropped, when set, is told of every index child left out by Platforms.
 	Dropped func(parent, child ocispec.Descriptor)
+	// Emptied, when set, is told of an index that Platforms left none of
+	// its manifests (its children name platforms, none of them selected);
+	// its error stops the walk. Unset, such an index stops the walk with a
+	// *NoPlatformError.
+	Emptied func(e *NoPlatformError) error
 }
 
 // Walk visits root and everything it references, depth first, parents
@@ -261,7 +266,11 @@ func (w *walker) walk(desc ocispec.Descriptor, depth int) error {
 		}
 	}
 	if filter && kept == 0 && len(offered) > 0 {
-		return &NoPlatformError{Index: desc.Digest, Offered: offered, Wanted: w.o.Platforms}
+		e := &NoPlatformError{Index: desc.Digest, Offered: offered, Wanted: w.o.Platforms}
+		if w.o.Emptied != nil {
+			return w.o.Emptied(e)
+		}
+		return e
 	}
 	return nil
 }
@@ -276,11 +285,16 @@ type NoPlatformError struct {
 }
 
 func (e *NoPlatformError) Error() string {
+	return e.Lacks() + ": select one of those too, or leave the image out"
+}
+
+// Lacks says what the index lacks and has, without advice.
+func (e *NoPlatformError) Lacks() string {
 	var want []string
 	for _, p := range e.Wanted {
 		want = append(want, FormatPlatform(&p))
 	}
-	return fmt.Sprintf("index %s has no manifest for the platforms selected (%s), only for %s: select one of those too, or leave the image out",
+	return fmt.Sprintf("index %s has no manifest for the platforms selected (%s), only for %s",
 		e.Index, strings.Join(want, ", "), strings.Join(e.Offered, ", "))
 }
 
