@@ -60,7 +60,22 @@ type ExpiredError struct {
 
 func (e *ExpiredError) Error() string {
 	return fmt.Sprintf("bundle %s expired on %s (%s ago): it is not to be applied any more; pack a new one",
-		e.BundleID, e.Expires.Format(time.RFC3339), e.Now.Sub(e.Expires).Round(time.Second))
+		e.BundleID, e.Expires.Format(time.RFC3339), roughly(e.Now.Sub(e.Expires)))
+}
+
+// roughly says d as people say it: in days from two days on, in hours
+// from two hours on, else in minutes or seconds ("1085 days", not
+// "26048h11m39s").
+func roughly(d time.Duration) string {
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%d days", int((d+12*time.Hour)/(24*time.Hour)))
+	case d >= 2*time.Hour:
+		return fmt.Sprintf("%d hours", int((d+30*time.Minute)/time.Hour))
+	case d >= 2*time.Minute:
+		return fmt.Sprintf("%d minutes", int((d+30*time.Second)/time.Minute))
+	}
+	return d.Round(time.Second).String()
 }
 
 func (e *ExpiredError) Unwrap() error { return ErrExpired }

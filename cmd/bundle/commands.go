@@ -146,6 +146,9 @@ func verifyCommand() *cli.Command {
 				sig += ", signature NOT checked"
 			case set.Trusted():
 				sig += fmt.Sprintf(", signatures good (%d trusted keys needed)", policy.Threshold)
+			case errors.Is(err, bundle.ErrExpired):
+				// Trust checked the signatures and then the expiry.
+				sig += ", signatures good, but the bundle has EXPIRED"
 			default:
 				sig += ", signatures NOT good enough"
 			}
@@ -460,7 +463,11 @@ func expiryNotice(c *cli.Context, set *bundle.Set) {
 	case at.IsZero():
 	case left <= 0:
 		say(c, "bundle: warning: bundle %s expired on %s; applied anyway, as asked", set.Index.BundleID, at.Format(time.RFC3339))
+	case left < 36*time.Hour:
+		say(c, "bundle: warning: bundle %s expires on %s, in %d hours", set.Index.BundleID, at.Format(time.RFC3339), int((left+30*time.Minute)/time.Hour))
 	case left < expiryWarning:
-		say(c, "bundle: warning: bundle %s expires on %s, in %d days", set.Index.BundleID, at.Format(time.RFC3339), int(left.Hours()/24))
+		// Rounded: a bundle packed to expire in 10 days says 10 days, not
+		// 9 and some hours.
+		say(c, "bundle: warning: bundle %s expires on %s, in %d days", set.Index.BundleID, at.Format(time.RFC3339), int((left+12*time.Hour)/(24*time.Hour)))
 	}
 }
