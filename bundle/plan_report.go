@@ -183,9 +183,9 @@ func (r *PlanReport) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(ew, ", %s, %s", plural(r.Blobs, "blob"), bytesize.Format(r.Bytes))
 	if r.FromBaseBlobs > 0 {
-		fmt.Fprintf(ew, "; %d blobs (%s) left out: the destination has them (bases, inventories)", r.FromBaseBlobs, bytesize.Format(r.FromBaseBytes))
+		fmt.Fprintf(ew, "; %s (%s) left out: the destination has them (bases, inventories)", plural(r.FromBaseBlobs, "blob"), bytesize.Format(r.FromBaseBytes))
 	}
-	fmt.Fprintf(ew, "\ncarried: %d blobs, %s\n", r.CarriedBlobs, bytesize.Format(r.CarriedBytes))
+	fmt.Fprintf(ew, "\ncarried: %s, %s\n", plural(r.CarriedBlobs, "blob"), bytesize.Format(r.CarriedBytes))
 	limit := "1 volume (no size limit)"
 	if r.MaxVolumeSize > 0 {
 		limit = fmt.Sprintf("%s of at most %s", plural(r.Volumes, "volume"), bytesize.Format(r.MaxVolumeSize))

@@ -167,7 +167,7 @@ func verifyCommand() *cli.Command {
 			if len(r.Missing) > 0 {
 				say(c, "  still to be seen: volume %s", strings.ReplaceAll(strings.Trim(fmt.Sprint(r.Missing), "[]"), " ", ", "))
 			} else if err == nil {
-				say(c, "  all %d volumes verified", len(x.Volumes))
+				say(c, "  %s verified", allOf(len(x.Volumes), "volume"))
 			}
 			return err
 		},
@@ -315,8 +315,8 @@ func unpackCommand() *cli.Command {
 			x := r.Index
 			reg, ok := dest.(*bundle.RegistryDestination)
 			if !ok {
-				say(c, "unpacked bundle %s into %s: %d entries, %d blobs; names: %d set (%d moved to other content), %d already so",
-					x.BundleID, dest, len(x.Manifests), len(x.Blobs), r.NamesSet, r.NamesMoved, r.NamesPresent)
+				say(c, "unpacked bundle %s into %s: %s, %s; names: %d set (%d moved to other content), %d already so",
+					x.BundleID, dest, count(len(x.Manifests), "entry"), count(len(x.Blobs), "blob"), r.NamesSet, r.NamesMoved, r.NamesPresent)
 				if c.Bool("verbose") {
 					for _, n := range r.Names {
 						say(c, "  %s %s", n.New, n.Name)
@@ -337,8 +337,8 @@ func unpackCommand() *cli.Command {
 					say(c, "wrote %s", f)
 				}
 			}
-			say(c, "pushed bundle %s into %s: %d entries; blobs: %d uploaded (%s), %d mounted, %d already there; manifests: %d pushed, %d already there; tags: %d set, %d already there",
-				x.BundleID, reg, len(r.Images), r.BlobsPut, bytesize.Format(r.BytesPut), r.BlobsMounted, r.BlobsPresent,
+			say(c, "pushed bundle %s into %s: %s; blobs: %d uploaded (%s), %d mounted, %d already there; manifests: %d pushed, %d already there; tags: %d set, %d already there",
+				x.BundleID, reg, count(len(r.Images), "entry"), r.BlobsPut, bytesize.Format(r.BytesPut), r.BlobsMounted, r.BlobsPresent,
 				r.ManifestsPut, r.ManifestsPresent, r.NamesSet, r.NamesPresent)
 			if c.Bool("verbose") {
 				for _, im := range r.Images {
@@ -346,7 +346,7 @@ func unpackCommand() *cli.Command {
 				}
 			}
 			if len(r.MadeTags) > 0 {
-				say(c, "tagged %d manifests that have no tag of their own, as the registry keeps only tagged ones", len(r.MadeTags))
+				say(c, "tagged %s that have no tag of their own, as the registry keeps only tagged ones", count(len(r.MadeTags), "manifest"))
 				if c.Bool("verbose") {
 					for _, t := range r.MadeTags {
 						say(c, "  %s", t)
@@ -440,7 +440,7 @@ func inventoryCommand() *cli.Command {
 				if err := v.WriteFile(out); err != nil {
 					return err
 				}
-				say(c, "inventory %s: %d blobs at %s, written to %s", v.InventoryID, len(v.Blobs), v.Destination, out)
+				say(c, "inventory %s: %s at %s, written to %s", v.InventoryID, count(len(v.Blobs), "blob"), v.Destination, out)
 				return nil
 			}
 			b, err := v.Encode()

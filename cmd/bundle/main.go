@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/airgap-bundle/bundle/bundle"
@@ -122,6 +123,25 @@ func say(c *cli.Context, format string, a ...any) {
 		// escapes: printed escaped.
 		fmt.Fprintln(consoleOf(c).stderr, bundle.PrintableLines(fmt.Sprintf(format, a...)))
 	}
+}
+
+// count is n things, in the singular for one ("1 blob", "2 blobs", "1 entry").
+func count(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	if strings.HasSuffix(thing, "y") {
+		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(thing, "y"))
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
+}
+
+// allOf is "the one volume" or "all N volumes".
+func allOf(n int, thing string) string {
+	if n == 1 {
+		return "the one " + thing
+	}
+	return "all " + count(n, thing)
 }
 
 // notice is the library's Notice: what the user should know though

@@ -124,8 +124,8 @@ func packAction(c *cli.Context) (err error) {
 	for _, v := range x.Volumes {
 		total += v.Size
 	}
-	say(c, "packed bundle %s (format version %d): %d images, %d blobs, %d volumes, %s in %s",
-		x.BundleID, x.FormatVersion, len(x.Manifests), len(x.Blobs), len(x.Volumes), bytesize.Format(total), c.String("out"))
+	say(c, "packed bundle %s (format version %d): %s, %s, %s, %s in %s",
+		x.BundleID, x.FormatVersion, count(len(x.Manifests), "image"), count(len(x.Blobs), "blob"), count(len(x.Volumes), "volume"), bytesize.Format(total), c.String("out"))
 	switch n := sink.Replaced(); {
 	case n == 1:
 		notice(c)(fmt.Sprintf("%s held a volume file of an earlier pack: this one replaced it", c.String("out")))
