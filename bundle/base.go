@@ -322,6 +322,8 @@ func (e *MissingBaseBlobsError) Error() string {
 		// the right size there and leave them.
 		first = "first (again, re-hashing the blobs there, which writes the damaged ones again)"
 	}
-	return fmt.Sprintf("bundle %s builds on earlier bundles, and %s lacks %d %s they carried (%s); unpack bundle %s into %s %s, or take an inventory of what %s holds and have the bundle packed again against it",
-		e.BundleID, e.Dest, n, blobs, strings.Join(parts, "; "), strings.Join(sorted, ", "), e.Dest, first, e.Dest)
+	// A base is a bundle or an inventory (SPEC 9.4): the index names both
+	// by a bundleId, and only the packer knew which it was.
+	return fmt.Sprintf("bundle %s builds on earlier bundles or inventories, and %s lacks %d %s they list (%s); unpack bundle %s into %s %s (an inventory's id names what a destination held when it was taken: if it is one, %s is not that destination), or take an inventory of what %s holds and have the bundle packed again against it",
+		e.BundleID, e.Dest, n, blobs, strings.Join(parts, "; "), strings.Join(sorted, ", "), e.Dest, first, e.Dest, e.Dest)
 }
