@@ -179,6 +179,12 @@ func TestDeltaAgainstInventoryCarriesWhatArrivedNot(t *testing.T) {
 	if !slices.ContainsFunc(notices, func(s string) bool { return strings.Contains(s, id) && strings.Contains(s, dest) }) {
 		t.Errorf("pack does not say which inventory it uses: %q", notices)
 	}
+	// Into another layout, which the inventory does not describe: the
+	// error does not only say to unpack the inventory's id as a bundle.
+	_, err := unpackFiles(context.Background(), []string{haveDir}, filepath.Join(t.TempDir(), "other"), unpackOpts{Key: signer.Verifier()})
+	if me := (*MissingBaseBlobsError)(nil); !errors.As(err, &me) || len(me.Missing[id]) == 0 || !strings.Contains(err.Error(), "an inventory's id names what a destination held") {
+		t.Errorf("delta against an inventory, into another layout: %v", err)
+	}
 	unpackInto(t, haveDir, dest, unpackOpts{VerifyBase: true})
 	full := filepath.Join(t.TempDir(), "full")
 	fullDir, _ := packSources(t, []Source{d.v2}, PackOptions{Signer: signer})
