@@ -107,3 +107,21 @@ func TestParseImageListReadError(t *testing.T) {
 		t.Errorf("error %v, want one that wraps the read error and names images.txt", err)
 	}
 }
+
+// TestResolveNamesTheLine: a layout a list line names that cannot be
+// opened is reported with the list's file and line, not only its path.
+func TestResolveNamesTheLine(t *testing.T) {
+	t.Parallel()
+	located, err := ParseImageList(strings.NewReader("# layouts\noci:../testdata/example-layout:app:v1\noci:/nonexistent/layout:app\n"), "images.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Resolve(t.Context(), nil, located, Options{})
+	if err == nil {
+		r.Close()
+		t.Fatal("a missing layout resolved")
+	}
+	if !strings.HasPrefix(err.Error(), "images.txt:3: ") || !strings.Contains(err.Error(), "/nonexistent/layout") {
+		t.Errorf("error %q, want one that starts with images.txt:3 and names the layout", err)
+	}
+}

@@ -175,6 +175,11 @@ func (r *resolver) located(l Located) error {
 	switch {
 	case l.Location.Transport == location.Layout:
 		src, err := bundle.OpenLocation(r.ctx, nil, l.Location, r.o.NoReferrers)
+		if err != nil && l.Selection.Rule != "" {
+			// A line of a list (or of an image set file): named, so the
+			// user finds which of many.
+			return fmt.Errorf("%s: %w", l.Selection.Rule, err)
+		}
 		if err != nil {
 			return err
 		}
