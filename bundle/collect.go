@@ -368,6 +368,11 @@ func withSelections(src Source, root ocispec.Descriptor) ocispec.Descriptor {
 func (c *collector) addRoots(src Source) error {
 	roots, err := src.Roots(c.ctx)
 	if err != nil {
+		if s, ok := src.(SelectedSource); ok && format.SelectedWhere(s.Selections()) != "" {
+			// Which line of which file asked for it (an image list, an
+			// image set file).
+			return fmt.Errorf("%s: %w", format.SelectedWhere(s.Selections()), err)
+		}
 		return err
 	}
 	c.g.manifests = slices.Grow(c.g.manifests, len(roots))

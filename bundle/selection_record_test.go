@@ -111,3 +111,23 @@ func TestPlatformFilterEmptiedByRule(t *testing.T) {
 		t.Errorf("no notice of the emptied index: %q", notices)
 	}
 }
+
+// TestSourceErrorNamesTheLine: a source a list line or an image set file
+// asked for that cannot deliver (a tag it lacks) is reported with that
+// file and line first, so that the user finds which of many.
+func TestSourceErrorNamesTheLine(t *testing.T) {
+	t.Parallel()
+	l, err := oci.Open(exampleLayout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	sels := []format.Selection{{By: format.SelectedByList, Rule: "images.txt:7"}, {By: format.SelectedByAdditional, Rule: "set.yaml:12"}}
+	_, err = Pack(context.Background(), []Source{&LayoutSource{Layout: l, Tag: "app:v9", Selected: sels}}, &DirSink{Dir: filepath.Join(t.TempDir(), "v")}, PackOptions{Created: testCreated})
+	if err == nil || !strings.HasPrefix(err.Error(), "images.txt:7, set.yaml:12: ") || !strings.Contains(err.Error(), "app:v9") {
+		t.Fatalf("pack of a tag the layout lacks: %v", err)
+	}
+	if got := format.SelectedWhere(append(sels, format.Selection{By: format.SelectedByRelease}, sels[0])); got != "images.txt:7, set.yaml:12" {
+		t.Errorf("SelectedWhere: %q", got)
+	}
+}

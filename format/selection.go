@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // AnnotationSelectedBy is the annotation of a manifests entry that records
@@ -46,6 +47,19 @@ type Selection struct {
 	Package  string `json:"package,omitempty"`
 	Bundle   string `json:"bundle,omitempty"`
 	Filtered bool   `json:"filtered,omitempty"`
+}
+
+// SelectedWhere is where sels were written: their rules (FILE:LINE), each
+// once, in order, joined by ", "; "" when none says. Errors about an image
+// begin with it, so that the user finds which line of which file asked.
+func SelectedWhere(sels []Selection) string {
+	var where []string
+	for _, s := range sels {
+		if s.Rule != "" && !slices.Contains(where, s.Rule) {
+			where = append(where, s.Rule)
+		}
+	}
+	return strings.Join(where, ", ")
 }
 
 func compareSelections(a, b Selection) int {
