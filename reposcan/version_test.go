@@ -2,7 +2,9 @@ package reposcan
 
 import (
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"testing"
 )
 
@@ -154,5 +156,19 @@ func TestExtends(t *testing.T) {
 		if got := extends(c.b, c.v); got != c.want {
 			t.Errorf("extends(%q, %q) = %v", c.b, c.v, got)
 		}
+	}
+}
+
+// TestFilterTagsLeavesReferrersListsOut: a tag of the OCI referrers tag
+// schema names a list of referrers, which travel with their subjects, not
+// an image of its own; cosign's tags and tags that merely look alike stay.
+func TestFilterTagsLeavesReferrersListsOut(t *testing.T) {
+	hex := strings.Repeat("0123456789abcdef", 4)
+	tags := []string{"1.0", "sha256-" + hex, "sha256-" + hex + ".sig", "sha256-" + strings.ToUpper(hex), "sha256-abc", "sha256-" + hex[:63]}
+	got := Rule{}.filterTags(tags, nil)
+	want := []string{"1.0", "sha256-" + hex[:63], "sha256-" + hex + ".sig", "sha256-" + strings.ToUpper(hex), "sha256-abc"}
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("kept %q, want %q", got, want)
 	}
 }
