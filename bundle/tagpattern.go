@@ -53,16 +53,8 @@ var placeholder = regexp.MustCompile(`\{[^{}]*\}`)
 // referrers), and cosign's signature, attestation and SBOM tags, which
 // start so.
 func schemaTag(tag string) bool {
-	hex, ok := strings.CutPrefix(tag, "sha256-")
-	if !ok || len(hex) < 64 {
-		return false
-	}
-	for i := range 64 {
-		if c := hex[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
+	_, ok := mirror.CutDigestTag(tag)
+	return ok
 }
 
 // ParseTagPattern checks a template (see TagPattern). It refuses one

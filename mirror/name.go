@@ -31,6 +31,24 @@ var (
 	componentRE = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
 )
 
+// CutDigestTag reports whether tag starts with "sha256-" and the 64
+// lowercase hex digits of a digest, and returns what follows. Other tools
+// give such tags a meaning: exactly that (rest "") is the OCI referrers tag
+// schema's list of a manifest's referrers; with ".sig", ".att" or ".sbom"
+// after it, cosign's signature, attestation or SBOM.
+func CutDigestTag(tag string) (rest string, ok bool) {
+	hex, ok := strings.CutPrefix(tag, "sha256-")
+	if !ok || len(hex) < 64 {
+		return "", false
+	}
+	for i := range 64 {
+		if c := hex[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return "", false
+		}
+	}
+	return hex[64:], true
+}
+
 // ValidTag reports whether s is a tag (the distribution spec's grammar,
 // [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}). A loop, not that regular
 // expression: compiled, its {0,127} is 128 copies of the class, and every

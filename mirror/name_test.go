@@ -219,3 +219,22 @@ func FuzzValidTag(f *testing.F) {
 		}
 	})
 }
+
+func TestCutDigestTag(t *testing.T) {
+	hex := dig.Encoded()
+	for _, c := range []struct {
+		tag, rest string
+		ok        bool
+	}{
+		{"sha256-" + hex, "", true},
+		{"sha256-" + hex + ".sig", ".sig", true},
+		{"sha256-" + hex[:63], "", false},
+		{"sha256-" + strings.ToUpper(hex), "", false},
+		{"sha512-" + hex, "", false},
+		{"v1", "", false},
+	} {
+		if rest, ok := CutDigestTag(c.tag); rest != c.rest || ok != c.ok {
+			t.Errorf("CutDigestTag(%q) = %q, %v; want %q, %v", c.tag, rest, ok, c.rest, c.ok)
+		}
+	}
+}

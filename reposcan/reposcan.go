@@ -405,7 +405,7 @@ func (r Rule) filterTags(tags []string, constraint *semver.Constraints) []string
 	}
 	var kept []string
 	for _, t := range tags {
-		if isReferrersTag(t) {
+		if rest, ok := mirror.CutDigestTag(t); ok && rest == "" {
 			// A referrers list (the OCI referrers tag schema), not an
 			// image: the referrers in it travel with their subjects, and
 			// a push keeps the mirror's own list under that tag.
@@ -430,22 +430,6 @@ func (r Rule) filterTags(tags []string, constraint *semver.Constraints) []string
 	}
 	sort.Strings(kept)
 	return kept
-}
-
-// isReferrersTag reports whether t is a tag of the OCI referrers tag
-// schema: sha256- and the 64 lowercase hex digits of the subject's digest,
-// nothing after (cosign's sha256-<hex>.sig tags are images, and stay).
-func isReferrersTag(t string) bool {
-	hex, ok := strings.CutPrefix(t, "sha256-")
-	if !ok || len(hex) != 64 {
-		return false
-	}
-	for i := 0; i < len(hex); i++ {
-		if c := hex[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // references checks that every named tag or digest exists.
