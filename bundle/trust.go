@@ -116,6 +116,10 @@ type ThresholdError struct {
 	// Unreadable are the countersignature files that could not be read:
 	// they may have been meant to count.
 	Unreadable []string
+	// OtherBundles are countersignature files, in directories given for
+	// their countersignatures, named for other bundles: not read, and
+	// most likely the reason the user gave the directory.
+	OtherBundles []string
 
 	names map[string]string // key id to keyring name
 }
@@ -149,6 +153,9 @@ func (e *ThresholdError) Error() string {
 	}
 	if len(e.Unreadable) > 0 {
 		fmt.Fprintf(&b, "; unreadable countersignature files: %s", strings.Join(e.Unreadable, ", "))
+	}
+	if len(e.OtherBundles) > 0 {
+		fmt.Fprintf(&b, "; countersignature files of other bundles, not read: %s", strings.Join(e.OtherBundles, ", "))
 	}
 	return b.String()
 }
@@ -381,7 +388,7 @@ func (s *Set) evaluate(p TrustPolicy) ([]SignatureStatus, error) {
 	}
 	var bad []error
 	counted := map[string]bool{}
-	terr := &ThresholdError{BundleID: id, Need: need, Unreadable: unreadable, names: names}
+	terr := &ThresholdError{BundleID: id, Need: need, Unreadable: unreadable, OtherBundles: cs.otherBundles, names: names}
 	// The bytes signed, read once for every signature checked: a set
 	// that let a large bundle.json go reads it again from a volume.
 	var msg []byte
@@ -467,6 +474,10 @@ func (s *Set) signaturePath(sig []byte) string {
 type countersignatures struct {
 	found      []foundCountersignature
 	unreadable []unreadableCountersignature
+	// otherBundles are the files in directories given for their
+	// countersignatures (given, and holding no volume of the set) named
+	// for other bundles.
+	otherBundles []string
 }
 
 type foundCountersignature struct {
@@ -538,6 +549,7 @@ func (s *Set) countersignatures() *countersignatures {
 		cs.found = append(cs.found, foundCountersignature{path, c, sig})
 	}
 	var dirs []string
+	given := map[string]bool{} // directories given for their countersignatures
 	for _, n := range slices.Sorted(maps.Keys(s.Volumes)) {
 		if fv, ok := s.openers[n].(*fileVolume); ok {
 			dirs = append(dirs, filepath.Dir(fv.path))
@@ -549,6 +561,11 @@ func (s *Set) countersignatures() *countersignatures {
 	var files []string
 	for _, p := range s.sigPaths {
 		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			if !slices.Contains(dirs, filepath.Clean(p)) {
+				// Not a directory of the set's volumes, which may hold
+				// other bundles' volumes and files alike.
+				given[filepath.Clean(p)] = true
+			}
 			dirs = append(dirs, p)
 		} else {
 			files = append(files, p)
@@ -567,8 +584,12 @@ func (s *Set) countersignatures() *countersignatures {
 			continue
 		}
 		for _, e := range entries {
-			if e.Type().IsRegular() && format.IsCountersignatureFileName(e.Name(), s.Index.BundleID) {
+			switch {
+			case !e.Type().IsRegular():
+			case format.IsCountersignatureFileName(e.Name(), s.Index.BundleID):
 				add(filepath.Join(d, e.Name()), false)
+			case given[d] && strings.HasSuffix(e.Name(), format.CountersignatureSuffix):
+				cs.otherBundles = append(cs.otherBundles, filepath.Join(d, e.Name()))
 			}
 		}
 	}

@@ -248,6 +248,20 @@ func TestTrustOtherBundlesCountersignature(t *testing.T) {
 	if !errors.As(err, &te) || te.Have != 1 || !slices.Contains(te.Unreadable, p) {
 		t.Errorf("error %v, want have 1 and %s unreadable", err, p)
 	}
+	// In a directory given for its countersignatures, a file named for
+	// another bundle is not read, and is named when the threshold is not
+	// met: the user most likely gave the directory for it. One beside the
+	// volumes is not (volumes of several bundles may share a directory).
+	sigDir := t.TempDir()
+	q := countersign(t, []string{dir2}, b, sigDir)
+	_, err = trustFiles(t, []string{dir1, sigDir}, TrustPolicy{Keys: []*sign.Verifier{a.Verifier(), b.Verifier()}, Threshold: 2})
+	if !errors.As(err, &te) || te.Have != 1 || !slices.Equal(te.OtherBundles, []string{q}) || !strings.Contains(err.Error(), "countersignature files of other bundles, not read: "+q) {
+		t.Errorf("error %v, want have 1 and %s named as another bundle's", err, q)
+	}
+	_, err = trustFiles(t, []string{dir1}, TrustPolicy{Keys: []*sign.Verifier{a.Verifier(), b.Verifier()}, Threshold: 2})
+	if !errors.As(err, &te) || len(te.OtherBundles) != 0 {
+		t.Errorf("error %v: files beside the volumes named as other bundles' (%v)", err, te.OtherBundles)
+	}
 }
 
 // Each volume, alone with the countersignature beside it (or given by
