@@ -150,7 +150,9 @@ type UnpackResult struct {
 	BlobsPut, BlobsMounted, BlobsPresent int
 	BytesPut                             int64
 	ManifestsPut, ManifestsPresent       int
-	NamesSet, NamesPresent               int
+	// NamesSet and NamesPresent count names (tags), set or found already
+	// so; entries without a name (referrers in a layout) are not names.
+	NamesSet, NamesPresent int
 	// Names are the names set or moved, and entries added without one;
 	// NamesMoved counts the moved ones (a tag now on other content).
 	Names      []NameChange
@@ -927,6 +929,13 @@ func (w *walk) name() error {
 	w.res.Names = slices.Grow(w.res.Names, len(changes))
 	for _, c := range changes {
 		switch {
+		case c.Name == "":
+			// An entry without a name (a referrer in a layout's
+			// index.json): listed when added, and no name to count.
+			if c.Old != c.New {
+				w.res.Names = append(w.res.Names, c)
+			}
+			continue
 		case c.Old == c.New:
 			w.res.NamesPresent++
 			continue
