@@ -428,8 +428,23 @@ func TestUnpackVerifyBase(t *testing.T) {
 		t.Errorf("unpack --verify-base with l1 still damaged: %v", err)
 	}
 	// The base unpacked again with it re-hashes what it carries, and
-	// writes the damaged l1 again: the delta then goes in.
-	unpackInto(t, v1dir, dest, unpackOpts{VerifyBase: true})
+	// writes the damaged l1 again, and says so: the delta then goes in.
+	s, err := OpenFiles(context.Background(), []string{v1dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Trust(TrustPolicy{Key: signer.Verifier()}); err != nil {
+		t.Fatal(err)
+	}
+	ld := NewLayoutDestination(dest, LayoutOptions{VerifyBase: true})
+	r, err := s.Unpack(context.Background(), ld, UnpackOptions{})
+	ld.Close()
+	if err != nil {
+		t.Fatalf("the base again, re-hashing: %v", err)
+	}
+	if r.BlobsMended != 1 || r.Report(dest).BlobsMended != 1 {
+		t.Errorf("the base again, re-hashing: %d blobs mended, want 1", r.BlobsMended)
+	}
 	l, err := oci.Open(dest)
 	if err != nil {
 		t.Fatal(err)

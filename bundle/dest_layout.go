@@ -33,6 +33,9 @@ type LayoutDestination struct {
 	// retagged is the bundle's entries with the one image under the
 	// Tag, when one is given (Prepare).
 	retagged []ocispec.Descriptor
+	// mended counts the blob files found damaged (VerifyBase), which the
+	// walk then writes again.
+	mended int
 }
 
 // The layout's blob writer is filled by the kernel when volumes are files.
@@ -184,8 +187,16 @@ func (d *LayoutDestination) Exists(ctx context.Context, _ string, desc ocispec.D
 	if ok := d.l.HasBlob(desc.Digest, desc.Size); !ok || !d.o.VerifyBase {
 		return ok, nil
 	}
-	return blobMatches(ctx, d.l, desc)
+	ok, err := blobMatches(ctx, d.l, desc)
+	if err == nil && !ok {
+		d.mended++
+	}
+	return ok, err
 }
+
+// blobsMended is how many damaged blob files Exists sent to be written
+// again (UnpackResult.BlobsMended).
+func (d *LayoutDestination) blobsMended() int { return d.mended }
 
 // Mount is never needed: a layout has one repository.
 func (d *LayoutDestination) Mount(context.Context, string, string, ocispec.Descriptor) error {

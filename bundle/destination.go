@@ -149,7 +149,11 @@ type UnpackResult struct {
 	// destination, and found already there; BytesPut is their size.
 	BlobsPut, BlobsMounted, BlobsPresent int
 	BytesPut                             int64
-	ManifestsPut, ManifestsPresent       int
+	// BlobsMended counts, of BlobsPut, the blobs the destination held
+	// damaged (a layout re-hashed with LayoutOptions.VerifyBase), now
+	// written again.
+	BlobsMended                    int
+	ManifestsPut, ManifestsPresent int
 	// NamesSet and NamesPresent count names (tags), set or found already
 	// so; entries without a name (referrers in a layout) are not names.
 	NamesSet, NamesPresent int
@@ -285,6 +289,9 @@ func (s *Set) Unpack(ctx context.Context, dest Destination, o UnpackOptions) (*U
 	}
 	if err := w.name(); err != nil {
 		return nil, err
+	}
+	if m, ok := dest.(interface{ blobsMended() int }); ok {
+		w.res.BlobsMended = m.blobsMended()
 	}
 	if record != nil {
 		record.Applied = time.Now().UTC().Format(time.RFC3339)

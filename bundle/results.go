@@ -67,6 +67,7 @@ type UnpackReport struct {
 	BytesPut         int64 `json:"bytesPut"`
 	BlobsMounted     int   `json:"blobsMounted"`
 	BlobsPresent     int   `json:"blobsPresent"`
+	BlobsMended      int   `json:"blobsMended,omitempty"` // of blobsPut: damaged in the destination, written again
 	ManifestsPut     int   `json:"manifestsPut"`
 	ManifestsPresent int   `json:"manifestsPresent"`
 	NamesSet         int   `json:"namesSet"`
@@ -83,7 +84,7 @@ type UnpackReport struct {
 // Report describes r, unpacked into destination (as people name it).
 func (r *UnpackResult) Report(destination string) *UnpackReport {
 	u := &UnpackReport{Destination: destination, Images: r.Images, Names: r.Names, MadeTags: r.MadeTags,
-		BlobsPut: r.BlobsPut, BytesPut: r.BytesPut, BlobsMounted: r.BlobsMounted, BlobsPresent: r.BlobsPresent,
+		BlobsPut: r.BlobsPut, BytesPut: r.BytesPut, BlobsMounted: r.BlobsMounted, BlobsPresent: r.BlobsPresent, BlobsMended: r.BlobsMended,
 		ManifestsPut: r.ManifestsPut, ManifestsPresent: r.ManifestsPresent, NamesSet: r.NamesSet, NamesMoved: r.NamesMoved, NamesPresent: r.NamesPresent,
 		AlreadyApplied: r.AlreadyApplied, AppliedAt: r.AppliedAt, RolledBack: r.RolledBack}
 	if r.Index != nil {

@@ -317,6 +317,9 @@ func unpackCommand() *cli.Command {
 			if !ok {
 				say(c, "unpacked bundle %s into %s: %s, %s; names: %d set (%d moved to other content), %d already so",
 					x.BundleID, dest, count(len(x.Manifests), "entry"), count(len(x.Blobs), "blob"), r.NamesSet, r.NamesMoved, r.NamesPresent)
+				if r.BlobsMended > 0 {
+					say(c, "mended %s that %s held damaged: written again from the volumes", count(r.BlobsMended, "blob"), dest)
+				}
 				if c.Bool("verbose") {
 					for _, n := range r.Names {
 						say(c, "  %s %s", n.New, n.Name)
