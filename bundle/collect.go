@@ -181,8 +181,13 @@ func newCollector(ctx context.Context, platforms []ocispec.Platform, notice func
 // add walks root and everything it references at src.
 func (c *collector) add(src Source, root ocispec.Descriptor) error {
 	c.image = imageName(root)
+	// A layout given whole (oci:PATH) brings every tagged entry, as a
+	// rule brings many: one image of it that the filter empties is no
+	// reason to refuse all the others.
+	ls, isLayout := src.(*LayoutSource)
+	whole := isLayout && ls.Tag == "" && ls.Digest == ""
 	c.walkOpts.Emptied = func(e *oci.NoPlatformError) error {
-		c.emptiedIndexes = append(c.emptiedIndexes, emptiedIndex{root: root.Digest, image: c.image, err: e})
+		c.emptiedIndexes = append(c.emptiedIndexes, emptiedIndex{root: root.Digest, image: c.image, err: e, wholeLayout: whole})
 		return nil
 	}
 	err := oci.WalkParsed(c.ctx, src, root, c.walkOpts, func(d digest.Digest) bool { return c.byDigest[d] != nil },
@@ -197,19 +202,21 @@ func (c *collector) add(src Source, root ocispec.Descriptor) error {
 // emptiedIndex is an index that the platform filter left none of its
 // manifests, in the graph of root (named image).
 type emptiedIndex struct {
-	root  digest.Digest
-	image string
-	err   *oci.NoPlatformError
+	root        digest.Digest
+	image       string
+	err         *oci.NoPlatformError
+	wholeLayout bool // found in a layout given whole (oci:PATH)
 }
 
 // checkEmptied decides, once every source is walked and the reasons each
 // entry travels are merged, about the indexes the platform filter left
-// none of their manifests. An image named on purpose (an argument, a line
-// of a list, an additional image, a layout's entry: anything but a rule)
-// is refused: its user asked for it and for platforms it lacks. One that
-// only rules brought (a release component, an operator's related image, a
-// registry rule) is carried as it is, with a notice: an operator built for
-// fewer architectures than the cluster's should not stop a month's pack.
+// none of their manifests. An image named on purpose (an argument naming
+// one image, a line of a list, an additional image) is refused: its user
+// asked for it and for platforms it lacks. One that only rules brought (a
+// release component, an operator's related image, a registry rule, or a
+// layout given whole) is carried as it is, with a notice: an operator
+// built for fewer architectures than the cluster's should not stop a
+// month's pack.
 func (c *collector) checkEmptied() error {
 	for _, e := range c.emptiedIndexes {
 		byRule := false
@@ -219,13 +226,18 @@ func (c *collector) checkEmptied() error {
 			}
 			sels, _ := format.ParseSelections(m.Annotations[format.AnnotationSelectedBy])
 			if len(sels) == 0 {
-				byRule = false
-				break
+				byRule = e.wholeLayout
+				if !byRule {
+					break
+				}
+				continue
 			}
 			byRule = !slices.ContainsFunc(sels, func(s format.Selection) bool {
 				switch s.By {
 				case format.SelectedByRelease, format.SelectedByOperator, format.SelectedByCatalog, format.SelectedByRegistry:
 					return false
+				case format.SelectedByArgument:
+					return !e.wholeLayout
 				}
 				return true
 			})
@@ -236,7 +248,7 @@ func (c *collector) checkEmptied() error {
 		if !byRule {
 			return fmt.Errorf("image %s: %w", e.image, e.err)
 		}
-		c.notice(fmt.Sprintf("image %s: %s; only rules selected it (not a name given), so it is carried as it is, and no platform can pull it from the mirror", e.image, e.err.Lacks()))
+		c.notice(fmt.Sprintf("image %s: %s; it was not named on its own (a rule, or a layout given whole, brought it), so it is carried as it is, and no platform can pull it from the mirror", e.image, e.err.Lacks()))
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -456,6 +457,17 @@ func TestPlatformFilterLeavesNothing(t *testing.T) {
 	}
 	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the refused pack made %s (%v)", out, err)
+	}
+	// The layout given whole brings every tagged entry, as a rule brings
+	// many: multi:latest is carried as it is, with a notice, and the rest
+	// with it.
+	var notices []string
+	x := rtPack(t, out, bundle.PackOptions{Platforms: []ocispec.Platform{{OS: "windows", Architecture: "amd64"}},
+		Notice: func(s string) { notices = append(notices, s) }}, layoutSource(t, "../testdata/example-layout", ""))
+	if len(x.Images) < 4 || !slices.ContainsFunc(notices, func(s string) bool {
+		return strings.Contains(s, "image multi:latest: index ") && strings.Contains(s, "not named on its own")
+	}) {
+		t.Errorf("the whole layout for windows/amd64: %d images, notices %q", len(x.Images), notices)
 	}
 }
 

@@ -106,7 +106,7 @@ func TestPlatformFilterEmptiedByRule(t *testing.T) {
 		t.Errorf("carried %d entries, %d blobs; want the index alone", len(x.Manifests), len(x.Blobs))
 	}
 	if !slices.ContainsFunc(notices, func(s string) bool {
-		return strings.Contains(s, "image multi:latest: index ") && strings.Contains(s, "only rules selected it")
+		return strings.Contains(s, "image multi:latest: index ") && strings.Contains(s, "not named on its own")
 	}) {
 		t.Errorf("no notice of the emptied index: %q", notices)
 	}
