@@ -218,39 +218,52 @@ type emptiedIndex struct {
 // built for fewer architectures than the cluster's should not stop a
 // month's pack.
 func (c *collector) checkEmptied() error {
+	if len(c.emptiedIndexes) == 0 {
+		return nil
+	}
+	// The entries of each emptied root, found in one pass over the
+	// entries: a catalog filtered for one platform may empty many images
+	// among hundreds of thousands of entries.
+	entries := map[digest.Digest][]int{}
 	for _, e := range c.emptiedIndexes {
-		byRule := false
-		for _, m := range c.g.manifests {
-			if m.Digest != e.root {
-				continue
-			}
-			sels, _ := format.ParseSelections(m.Annotations[format.AnnotationSelectedBy])
-			if len(sels) == 0 {
-				byRule = e.wholeLayout
-				if !byRule {
-					break
-				}
-				continue
-			}
-			byRule = !slices.ContainsFunc(sels, func(s format.Selection) bool {
-				switch s.By {
-				case format.SelectedByRelease, format.SelectedByOperator, format.SelectedByCatalog, format.SelectedByRegistry:
-					return false
-				case format.SelectedByArgument:
-					return !e.wholeLayout
-				}
-				return true
-			})
-			if !byRule {
-				break
-			}
+		entries[e.root] = nil
+	}
+	for i, m := range c.g.manifests {
+		if list, ok := entries[m.Digest]; ok {
+			entries[m.Digest] = append(list, i)
 		}
-		if !byRule {
+	}
+	for _, e := range c.emptiedIndexes {
+		named := len(entries[e.root]) == 0
+		for _, i := range entries[e.root] {
+			named = named || namedOnItsOwn(c.g.manifests[i], e.wholeLayout)
+		}
+		if named {
 			return fmt.Errorf("image %s: %w", e.image, e.err)
 		}
 		c.notice(fmt.Sprintf("image %s: %s; it was not named on its own (a rule, or a layout given whole, brought it), so it is carried as it is, and no platform can pull it from the mirror", e.image, e.err.Lacks()))
 	}
 	return nil
+}
+
+// namedOnItsOwn reports whether the entry m travels because its user named
+// it: an argument naming one image, a line of a list, an additional image,
+// or no record of why (a layout's entry, unless the layout was given
+// whole). A rule (release, operator, catalog, registry) does not name it.
+func namedOnItsOwn(m ocispec.Descriptor, wholeLayout bool) bool {
+	sels, _ := format.ParseSelections(m.Annotations[format.AnnotationSelectedBy])
+	if len(sels) == 0 {
+		return !wholeLayout
+	}
+	return slices.ContainsFunc(sels, func(s format.Selection) bool {
+		switch s.By {
+		case format.SelectedByRelease, format.SelectedByOperator, format.SelectedByCatalog, format.SelectedByRegistry:
+			return false
+		case format.SelectedByArgument:
+			return !wholeLayout
+		}
+		return true
+	})
 }
 
 // visit records a blob the walk reached; m is a manifest or index as read,
@@ -380,10 +393,12 @@ func withSelections(src Source, root ocispec.Descriptor) ocispec.Descriptor {
 func (c *collector) addRoots(src Source) error {
 	roots, err := src.Roots(c.ctx)
 	if err != nil {
-		if s, ok := src.(SelectedSource); ok && format.SelectedWhere(s.Selections()) != "" {
-			// Which line of which file asked for it (an image list, an
-			// image set file).
-			return fmt.Errorf("%s: %w", format.SelectedWhere(s.Selections()), err)
+		if s, ok := src.(SelectedSource); ok {
+			if where := format.SelectedWhere(s.Selections()); where != "" {
+				// Which line of which file asked for it (an image list,
+				// an image set file).
+				return fmt.Errorf("%s: %w", where, err)
+			}
 		}
 		return err
 	}

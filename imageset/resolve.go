@@ -231,9 +231,6 @@ func (r *resolver) sources() error {
 	for _, ref := range refs {
 		w := r.want[ref]
 		src, err := bundle.OpenRegistryImage(r.ctx, regs, w.name, r.o.NoReferrers)
-		if where := format.SelectedWhere(w.sels); err != nil && where != "" {
-			return fmt.Errorf("%s: %w", where, err) // which line of which file asked for it
-		}
 		if err != nil {
 			return err
 		}
